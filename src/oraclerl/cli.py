@@ -1,0 +1,143 @@
+"""Command-line interface: ``oraclerl list | run | report``.
+
+Every input is validated before any work starts; errors print one line naming the field and what is
+allowed, and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from .errors import OracleRLError
+
+
+def _cmd_list(args) -> int:
+    from .runtime.config import describe_fields
+    from .runtime.registry import all_experiments
+
+    for e in all_experiments():
+        print(f"{e.name:28s} [{e.paper}] {e.title}")
+        if args.verbose:
+            for name, tp, default, doc in describe_fields(e.config):
+                print(f"    {name} ({tp}, default {default!r}): {doc}")
+    return 0
+
+
+def _parse_seeds(text: str | None) -> list[int] | None:
+    if text is None:
+        return None
+    from .errors import ConfigError
+
+    seeds: list[int] = []
+    try:
+        for part in text.split(","):
+            if "-" in part:
+                a, b = part.split("-", 1)
+                seeds.extend(range(int(a), int(b) + 1))
+            elif part.strip():
+                seeds.append(int(part))
+    except ValueError:
+        raise ConfigError("--seeds", f"must look like 0-9 or 0,1,5; got {text!r}") from None
+    if not seeds or min(seeds) < 0:
+        raise ConfigError("--seeds", f"must name at least one non-negative seed; got {text!r}")
+    return seeds
+
+
+def _cmd_run(args) -> int:
+    from .runtime.config import parse_set_args, to_dict
+    from .runtime.registry import get_experiment
+    from .runtime.report import verdict
+    from .runtime.runner import run_one
+    from .runtime.store import RunStore, dumps
+
+    exp = get_experiment(args.experiment)
+    cfg = exp.make_config(args.scale, parse_set_args(args.set))
+    if args.seed < 0:
+        from .errors import ConfigError
+
+        raise ConfigError("--seed", f"must be >= 0, got {args.seed}")
+    store = RunStore(args.out)
+    result, reused = run_one(exp, cfg, args.seed, store, force=args.force)
+    rd = store.run_dir(exp.name, to_dict(cfg), args.seed)
+    figs = exp.plot([result], cfg, rd.figures)
+    print(f"{exp.name} seed {args.seed}: {'re-used' if reused else 'ran'} -> {rd.path}")
+    for c in exp.claims([result], cfg):
+        print(f"  [{verdict(c.holds)}] {c.claim}: {c.measured}")
+    for f in figs:
+        print(f"  figure: {f}")
+    if args.print_result:
+        print(dumps(result))
+    return 0
+
+
+def _cmd_report(args) -> int:
+    from .runtime.report_runner import run_report
+
+    md, html_path = run_report(scale=args.scale, only=args.only, seeds=_parse_seeds(args.seeds),
+                               out=Path(args.out), runs=Path(args.runs), force=args.force)
+    print(f"report written: {html_path} and {md}")
+    return 0
+
+
+_PLUGIN_COMMANDS = ("oraclerl.runtime.sweep_cli", "oraclerl.models.hf.diagnose_cli")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="oraclerl", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    pl = sub.add_parser("list", help="list registered experiments")
+    pl.add_argument("-v", "--verbose", action="store_true", help="show every config field")
+    pl.set_defaults(func=_cmd_list)
+
+    pr = sub.add_parser("run", help="run one experiment for one seed")
+    pr.add_argument("experiment")
+    pr.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config field (repeatable)")
+    pr.add_argument("--seed", type=int, default=0)
+    pr.add_argument("--scale", default="quick", help="quick (default) or paper")
+    pr.add_argument("--out", default="runs", help="run store root (default: runs/)")
+    pr.add_argument("--force", action="store_true", help="re-run even if a finished run exists")
+    pr.add_argument("--print-result", action="store_true")
+    pr.set_defaults(func=_cmd_run)
+
+    rp = sub.add_parser("report", help="run every experiment and write report/index.html + report/report.md")
+    rp.add_argument("--scale", default="quick", help="quick (default, laptop-sized) or paper")
+    rp.add_argument("--only", action="append", metavar="NAME", help="only these experiments (repeatable)")
+    rp.add_argument("--seeds", default=None, help="seeds, e.g. 0-2 (default: each experiment's own count)")
+    rp.add_argument("--out", default="report")
+    rp.add_argument("--runs", default="runs")
+    rp.add_argument("--force", action="store_true")
+    rp.set_defaults(func=_cmd_report)
+
+    # Sub-commands that live next to what they drive (each module exposes add_parser(subparsers)).
+    import importlib
+
+    for mod in _PLUGIN_COMMANDS:
+        try:
+            module = importlib.import_module(mod)
+        except ModuleNotFoundError as exc:
+            if exc.name is None or not mod.startswith(exc.name):
+                raise
+            continue
+        module.add_parser(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except OracleRLError as exc:
+        print(f"oraclerl: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("oraclerl: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

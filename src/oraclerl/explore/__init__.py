@@ -1,0 +1,1 @@
+"""Exploration algorithms through the sampling oracles: SpannerSampling, MTSS, OnlineDPO, XPO."""

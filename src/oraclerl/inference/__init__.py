@@ -1,0 +1,1 @@
+"""Inference-time alignment: exact tilted optimum, best-of-N, soft BoN, rejection sampling."""

@@ -1,0 +1,239 @@
+"""Sampling oracles (Foster et al. 2025, Definition 2.1, Definition 5.1 and Definition I.3).
+
+* :class:`WeakSampler`: query x -> y ~ π_ref(·|x), with ϕ(x, y) where the model has features.
+* :class:`StrongSampler`: query (x, θ) -> y ~ π_θ(·|x) ∝ π_ref·exp(⟨θ, ϕ⟩/β), with ϕ(x, y).
+* :class:`AutoregressiveSampler`: query (x, prefix) -> next token a_h ~ π_{h,ref}(·|x, a_{1:h-1})
+  (weak) or ~ π^auto_{h,θ} (strong), with the step feature ϕ_h(x, a_{1:h}).
+* :class:`PromptSource`: draws prompts x ~ ρ and counts them.
+
+What an oracle reveals is explicit. ``reveal`` is a subset of ``{"features", "log_probs"}``; the
+paper's oracles reveal features but no log-probabilities (the "generalised" oracle of Definition C.1
+reveals log-probabilities too). Reading an unrevealed field of :class:`Samples` raises
+:class:`~oraclerl.errors.RevealError`. Algorithms never get a handle on the model itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+
+from ..errors import ConfigError, RevealError
+from ..validation import check_int
+from .ledger import Ledger
+
+REVEALABLE = frozenset({"features", "log_probs"})
+
+
+def _reveal_set(reveal: Iterable[str] | None, default: Iterable[str]) -> frozenset[str]:
+    out = frozenset(default if reveal is None else reveal)
+    bad = out - REVEALABLE
+    if bad:
+        raise ConfigError("reveal", f"must be a subset of {sorted(REVEALABLE)}, got unknown {sorted(bad)}")
+    return out
+
+
+class Samples:
+    """Responses returned by a sampling oracle.
+
+    ``prompts`` has shape [B]; ``responses`` has shape [B, n, ...]; ``features`` [B, n, d] and
+    ``log_probs`` [B, n] (log-probability under the law that was sampled) are only readable when the
+    oracle reveals them.
+    """
+
+    __slots__ = ("prompts", "responses", "_features", "_log_probs", "_reveal", "_oracle")
+
+    def __init__(self, prompts, responses, features, log_probs, reveal, oracle: str):
+        self.prompts = prompts
+        self.responses = responses
+        self._features = features
+        self._log_probs = log_probs
+        self._reveal = reveal
+        self._oracle = oracle
+
+    @property
+    def features(self) -> torch.Tensor:
+        if "features" not in self._reveal or self._features is None:
+            raise RevealError(f"{self._oracle} does not reveal features (reveal={sorted(self._reveal)})")
+        return self._features
+
+    @property
+    def log_probs(self) -> torch.Tensor:
+        if "log_probs" not in self._reveal or self._log_probs is None:
+            raise RevealError(
+                f"{self._oracle} does not reveal log-probabilities (reveal={sorted(self._reveal)}); "
+                "construct it with reveal={'features', 'log_probs'} (the generalised oracle, Def. C.1)"
+            )
+        return self._log_probs
+
+    @property
+    def n(self) -> int:
+        return self.responses.shape[1]
+
+    def __len__(self) -> int:
+        return self.responses.shape[0]
+
+
+def _as_prompts(prompts, model) -> torch.Tensor:
+    p = torch.as_tensor(prompts, dtype=torch.long)
+    if p.dim() == 0:
+        p = p.reshape(1)
+    if p.dim() != 1:
+        raise ConfigError("prompts", f"must be a 1-D tensor of prompt ids, got shape {tuple(p.shape)}")
+    num = getattr(model, "num_prompts", None)
+    if num is not None and p.numel() and (p.min() < 0 or p.max() >= num):
+        raise ConfigError("prompts", f"ids must be in [0, {num - 1}], got range [{p.min().item()}, {p.max().item()}]")
+    return p.to(getattr(model, "device", "cpu"))
+
+
+class _Oracle:
+    def __init__(self, model, ledger: Ledger | None, reveal, default_reveal):
+        self._model = model
+        self.ledger = ledger if ledger is not None else Ledger()
+        has_features = getattr(model, "feature_dim", None) is not None
+        self.reveal = _reveal_set(reveal, default_reveal if has_features else set())
+        if "features" in self.reveal and not has_features:
+            raise ConfigError("reveal", f"{type(model).__name__} has no features to reveal")
+
+    @property
+    def feature_dim(self) -> int | None:
+        return getattr(self._model, "feature_dim", None) if "features" in self.reveal else None
+
+    @property
+    def beta(self) -> float | None:
+        return getattr(self._model, "beta", None)
+
+    @property
+    def num_prompts(self) -> int | None:
+        return getattr(self._model, "num_prompts", None)
+
+    @property
+    def device(self):
+        return getattr(self._model, "device", torch.device("cpu"))
+
+    def _package(self, prompts, responses, log_prob_fn, name):
+        feats = self._model.features(prompts, responses) if "features" in self.reveal else None
+        logp = log_prob_fn() if "log_probs" in self.reveal else None
+        return Samples(prompts, responses, feats, logp, self.reveal, name)
+
+
+class WeakSampler(_Oracle):
+    """Weak sampling oracle (Setting II): x -> y ~ π_ref(·|x) and ϕ(x, y). Counts T_comp per response."""
+
+    def __init__(self, model, ledger: Ledger | None = None, reveal: Iterable[str] | None = None):
+        super().__init__(model, ledger, reveal, {"features"})
+
+    def sample(self, prompts, n: int = 1, generator: torch.Generator | None = None) -> Samples:
+        """Draw ``n`` responses for each prompt in ``prompts`` ([B] ids) from π_ref."""
+        n = check_int("n", n, low=1)
+        prompts = _as_prompts(prompts, self._model)
+        self.ledger.charge("t_comp", prompts.numel() * n)
+        responses = self._model.sample(prompts, n, generator)
+        return self._package(
+            prompts, responses, lambda: self._model.ref_log_prob(prompts, responses), "WeakSampler"
+        )
+
+
+class StrongSampler(_Oracle):
+    """Strong sampling oracle (Setting I): (x, θ) -> y ~ π_θ(·|x) and ϕ(x, y). Counts T_comp."""
+
+    def __init__(self, model, ledger: Ledger | None = None, reveal: Iterable[str] | None = None):
+        if not hasattr(model, "sample_tilted"):
+            raise ConfigError("model", f"{type(model).__name__} cannot sample π_θ (no sample_tilted); use WeakSampler")
+        super().__init__(model, ledger, reveal, {"features"})
+
+    def sample(self, prompts, theta: torch.Tensor, n: int = 1, generator: torch.Generator | None = None) -> Samples:
+        """Draw ``n`` responses per prompt from π_θ; ``theta`` is [d] or [B, d] (one per prompt)."""
+        n = check_int("n", n, low=1)
+        prompts = _as_prompts(prompts, self._model)
+        theta = torch.as_tensor(theta)
+        d = getattr(self._model, "feature_dim", None)
+        if theta.shape[-1:] != (d,) or theta.dim() not in (1, 2) or (theta.dim() == 2 and theta.shape[0] != prompts.numel()):
+            raise ConfigError("theta", f"must have shape ({d},) or ({prompts.numel()}, {d}), got {tuple(theta.shape)}")
+        self.ledger.charge("t_comp", prompts.numel() * n)
+        responses = self._model.sample_tilted(prompts, theta, n, generator)
+        return self._package(
+            prompts, responses, lambda: self._model.tilted_log_prob(prompts, responses, theta), "StrongSampler"
+        )
+
+
+class AutoregressiveSampler(_Oracle):
+    """Autoregressive oracle (Definition 5.1, and the MDP oracle of Definition I.3).
+
+    ``next_token(prompts, prefixes)`` draws a_h given the prefix a_{1:h-1} (resetting to any visited
+    prefix is part of the query, as with an LM that is fed the prefix again), counting one
+    ``t_comp_token`` per token. ``strong=True`` allows a θ_h per query (π^auto_{h,θ}). Feature queries
+    for an action that was not sampled (the anchor 𝔞 of MTSS) go through :meth:`anchor_features` and are
+    only allowed with ``allow_anchor_features=True``; they count ``t_feature``.
+    """
+
+    def __init__(self, model, ledger: Ledger | None = None, reveal: Iterable[str] | None = None,
+                 strong: bool = False, allow_anchor_features: bool = False):
+        for meth in ("sample_next", "step_features"):
+            if not hasattr(model, meth):
+                raise ConfigError("model", f"{type(model).__name__} is not autoregressive (no {meth})")
+        super().__init__(model, ledger, reveal, {"features"})
+        self.strong = strong
+        self.allow_anchor_features = allow_anchor_features
+
+    @property
+    def horizon(self) -> int:
+        return self._model.horizon
+
+    @property
+    def num_actions(self) -> int:
+        return self._model.num_actions
+
+    def next_token(self, prompts, prefixes: torch.Tensor, n: int = 1, theta: torch.Tensor | None = None,
+                   generator: torch.Generator | None = None) -> Samples:
+        """Sample ``n`` next tokens for each (prompt, prefix); ``prefixes`` is [B, h-1] (h-1 may be 0)."""
+        n = check_int("n", n, low=1)
+        prompts = _as_prompts(prompts, self._model)
+        prefixes = torch.as_tensor(prefixes, dtype=torch.long, device=prompts.device)
+        if prefixes.dim() != 2 or prefixes.shape[0] != prompts.numel():
+            raise ConfigError("prefixes", f"must have shape ({prompts.numel()}, h-1), got {tuple(prefixes.shape)}")
+        if prefixes.shape[1] >= self.horizon:
+            raise ConfigError("prefixes", f"length must be < horizon {self.horizon}, got {prefixes.shape[1]}")
+        if theta is not None and not self.strong:
+            raise RevealError("this AutoregressiveSampler is weak: it samples π_ref only (pass strong=True for π_θ)")
+        self.ledger.charge("t_comp_token", prompts.numel() * n)
+        tokens = self._model.sample_next(prompts, prefixes, n, generator, theta)
+        feats = self._model.step_features(prompts, prefixes, tokens) if "features" in self.reveal else None
+        logp = (self._model.next_log_prob(prompts, prefixes, tokens, theta)
+                if "log_probs" in self.reveal else None)
+        return Samples(prompts, tokens, feats, logp, self.reveal, "AutoregressiveSampler")
+
+    def anchor_features(self, prompts, prefixes: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """ϕ_h(x, a_{1:h-1}, a) for given (not sampled) actions, e.g. the anchor 𝔞 (Remark J.4)."""
+        if not self.allow_anchor_features:
+            raise RevealError("feature queries for unsampled actions need allow_anchor_features=True (MDP oracle, Def. I.3)")
+        prompts = _as_prompts(prompts, self._model)
+        prefixes = torch.as_tensor(prefixes, dtype=torch.long, device=prompts.device)
+        actions = torch.as_tensor(actions, dtype=torch.long, device=prompts.device)
+        if actions.dim() == 1:
+            actions = actions[:, None]
+        self.ledger.charge("t_feature", actions.numel())
+        return self._model.step_features(prompts, prefixes, actions)
+
+
+class PromptSource:
+    """Draws prompts x ~ ρ (i.i.d.) and counts them in the ledger's ``prompts`` counter."""
+
+    def __init__(self, weights: torch.Tensor | int, ledger: Ledger | None = None):
+        if isinstance(weights, int):
+            weights = torch.full((check_int("num_prompts", weights, low=1),), 1.0 / weights, dtype=torch.float64)
+        weights = torch.as_tensor(weights, dtype=torch.float64)
+        if weights.dim() != 1 or (weights < 0).any() or not torch.isfinite(weights).all() or weights.sum() <= 0:
+            raise ConfigError("weights", "must be a 1-D non-negative, finite, non-zero vector (the prompt law ρ)")
+        self.weights = weights / weights.sum()
+        self.ledger = ledger if ledger is not None else Ledger()
+
+    @property
+    def num_prompts(self) -> int:
+        return self.weights.numel()
+
+    def draw(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Draw ``n`` prompt ids from ρ."""
+        n = check_int("n", n, low=1)
+        self.ledger.charge("prompts", n)
+        return torch.multinomial(self.weights, n, replacement=True, generator=generator)

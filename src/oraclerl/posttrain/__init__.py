@@ -1,0 +1,1 @@
+"""Post-training: supervised pre-training and policy gradients with outcome and process rewards."""

@@ -1,0 +1,115 @@
+"""The experiment registry: every paper claim or figure is an :class:`Experiment` registered by a module in
+:mod:`oraclerl.experiments`. The CLI, the report and sweeps read it."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+
+PAPERS = {
+    "foster": "Foster, Mhammedi & Rohatgi (COLT 2025): Is a Good Foundation Necessary for Efficient RL? "
+              "The Computational Role of the Base Model in Exploration",
+    "yang_bon": "Yang et al. (ISIT 2024): Asymptotics of Language Model Alignment; Beirami et al. (ICML 2025): "
+                "Theoretical guarantees on the best-of-n alignment policy",
+    "mousavi": "Mousavi-Hosseini & Erdogdu (ICML 2026): Post-Training with Policy Gradients: Optimality and the "
+               "Base Model Barrier",
+    "lm": "Real language models (transformers backend)",
+}
+
+
+@dataclass
+class Claim:
+    """One checkable statement and what a run measured for it."""
+
+    claim: str
+    """The statement, e.g. "KL(BoN) ≤ log n − (n−1)/n on every instance tried"."""
+    source: str
+    """Where it comes from: paper, section, equation or theorem."""
+    measured: str
+    """The measured value(s), human readable (mean ± 95% interval over seeds where relevant)."""
+    holds: bool | None
+    """Whether the measurement supports the claim (None: not decidable at this scale)."""
+    detail: str = ""
+    """Anything the reader must know to interpret the verdict."""
+
+    def as_dict(self) -> dict:
+        return {"claim": self.claim, "source": self.source, "measured": self.measured,
+                "holds": self.holds, "detail": self.detail}
+
+
+@dataclass
+class Experiment:
+    """A registered experiment: config dataclass + run + claims + plot."""
+
+    name: str
+    """CLI name, e.g. ``coverage-lower-bound``."""
+    title: str
+    """One-line title shown in the report."""
+    paper: str
+    """Key of :data:`PAPERS`."""
+    config: type
+    """Config dataclass (fields declared with :func:`oraclerl.runtime.config.param`)."""
+    run: Callable[[Any, Any], dict]
+    """``run(config, ctx) -> result`` for one seed; the result is plain JSON data."""
+    claims: Callable[[list[dict], Any], list[Claim]]
+    """``claims(results_over_seeds, config) -> [Claim]``."""
+    plot: Callable[[list[dict], Any, Path], list[Path]]
+    """``plot(results_over_seeds, config, outdir) -> [figure paths]``."""
+    scales: dict[str, dict[str, Any]] = field(default_factory=lambda: {"quick": {}, "paper": {}})
+    """Config overrides per scale ("quick" is the report default, "paper" the papers' configuration)."""
+    seeds: int = 3
+    """How many seeds the report runs by default."""
+    description: str = ""
+    """A paragraph for the report: what is measured and how to read the figure."""
+
+    def make_config(self, scale: str = "quick", overrides: dict[str, Any] | None = None):
+        from .config import apply_overrides, validate
+
+        if scale not in self.scales:
+            raise ConfigError("--scale", f"must be one of {sorted(self.scales)} for {self.name}, got {scale!r}")
+        cfg = apply_overrides(self.config(), self.scales[scale], parse=False)
+        if overrides:
+            cfg = apply_overrides(cfg, overrides)
+        return validate(cfg)
+
+
+_REGISTRY: dict[str, Experiment] = {}
+_LOADED = False
+
+
+def register(exp: Experiment) -> Experiment:
+    if exp.paper not in PAPERS:
+        raise ConfigError("paper", f"must be one of {sorted(PAPERS)}, got {exp.paper!r}")
+    _REGISTRY[exp.name] = exp
+    return exp
+
+
+def _load() -> None:
+    global _LOADED
+    if _LOADED:
+        return
+    from .. import experiments
+
+    for mod in sorted(pkgutil.iter_modules(experiments.__path__), key=lambda m: m.name):
+        if not mod.name.startswith("_"):
+            importlib.import_module(f"{experiments.__name__}.{mod.name}")
+    _LOADED = True
+
+
+def all_experiments() -> list[Experiment]:
+    _load()
+    order = list(PAPERS)
+    return sorted(_REGISTRY.values(), key=lambda e: (order.index(e.paper), e.name))
+
+
+def get_experiment(name: str) -> Experiment:
+    _load()
+    if name not in _REGISTRY:
+        raise ConfigError("experiment", f"unknown experiment {name!r}; registered: {', '.join(sorted(_REGISTRY))}")
+    return _REGISTRY[name]

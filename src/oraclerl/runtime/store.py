@@ -1,0 +1,154 @@
+"""Run directories: one per (experiment, resolved config, seed), written so that nothing half-written is
+ever mistaken for a result.
+
+Layout of a run directory::
+
+    config.json      resolved config, seed, experiment name, package version (written first)
+    status.json      {"state": "running" | "done" | "failed", ...}; "done" is written last
+    metrics.jsonl    one JSON object per logged step
+    result.json      the run's result (plain JSON), written atomically before status becomes "done"
+    figures/         per-run figures, if any
+
+Every file is written to a temporary name and moved into place with ``os.replace`` (atomic on POSIX).
+A run counts as finished only if ``status.json`` says "done", ``result.json`` parses, and its key matches
+the run's key; anything else (killed mid-way, corrupted, edited) is reported and re-run.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from .config import config_hash
+
+
+def _json_default(o: Any):
+    try:
+        import numpy as np
+        import torch
+
+        if isinstance(o, torch.Tensor):
+            return o.detach().cpu().tolist()
+        if isinstance(o, np.ndarray):
+            return o.tolist()
+        if isinstance(o, np.generic):
+            return o.item()
+    except ImportError:  # pragma: no cover
+        pass
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def _sanitize(o: Any):
+    """Replace non-finite floats by strings so the JSON stays standard ("inf", "-inf", "nan")."""
+    if isinstance(o, float) and not math.isfinite(o):
+        return "nan" if math.isnan(o) else ("inf" if o > 0 else "-inf")
+    if isinstance(o, dict):
+        return {k: _sanitize(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_sanitize(v) for v in o]
+    return o
+
+
+def dumps(obj: Any) -> str:
+    return json.dumps(_sanitize(json.loads(json.dumps(obj, default=_json_default, allow_nan=True))),
+                      sort_keys=True, indent=1)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "w") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def atomic_write_json(path: Path, obj: Any) -> None:
+    atomic_write_text(path, dumps(obj))
+
+
+def run_key(experiment: str, config: dict, seed: int) -> str:
+    from .. import __version__
+
+    return config_hash({"experiment": experiment, "config": config, "seed": int(seed), "version": __version__})
+
+
+class RunDir:
+    """One run's directory (see module docstring)."""
+
+    def __init__(self, path: Path, key: str):
+        self.path = Path(path)
+        self.key = key
+
+    @property
+    def figures(self) -> Path:
+        p = self.path / "figures"
+        p.mkdir(parents=True, exist_ok=True)
+        return p
+
+    def status(self) -> dict | None:
+        try:
+            return json.loads((self.path / "status.json").read_text())
+        except (OSError, json.JSONDecodeError):
+            return None
+
+    def check(self) -> tuple[bool, str]:
+        """(finished, reason): finished iff status is done and result.json parses with the right key."""
+        if not self.path.exists():
+            return False, "missing"
+        st = self.status()
+        if st is None:
+            return False, "no readable status.json"
+        if st.get("state") != "done":
+            return False, f"state {st.get('state')!r}"
+        try:
+            res = json.loads((self.path / "result.json").read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            return False, f"corrupted result.json ({exc.__class__.__name__})"
+        if res.get("_key") != self.key:
+            return False, "result.json belongs to another run"
+        return True, "done"
+
+    def load_result(self) -> dict:
+        res = json.loads((self.path / "result.json").read_text())
+        res.pop("_key", None)
+        return res
+
+    def start(self, config: dict) -> None:
+        """Clear any previous (unfinished) content and mark the run as running."""
+        if self.path.exists():
+            shutil.rmtree(self.path)
+        self.path.mkdir(parents=True)
+        atomic_write_json(self.path / "config.json", config)
+        atomic_write_json(self.path / "status.json", {"state": "running", "pid": os.getpid(), "started": time.time()})
+
+    def log_metrics(self, record: dict) -> None:
+        with open(self.path / "metrics.jsonl", "a") as fh:
+            fh.write(json.dumps(_sanitize(json.loads(json.dumps(record, default=_json_default))), sort_keys=True) + "\n")
+
+    def finish(self, result: dict, elapsed: float) -> None:
+        atomic_write_json(self.path / "result.json", {**result, "_key": self.key})
+        atomic_write_json(self.path / "status.json", {"state": "done", "elapsed_s": elapsed, "finished": time.time()})
+
+    def fail(self, error: str) -> None:
+        atomic_write_json(self.path / "status.json", {"state": "failed", "error": error, "finished": time.time()})
+
+
+class RunStore:
+    """The root folder of all runs: ``<root>/<experiment>/<key>/``."""
+
+    def __init__(self, root: Path | str = "runs"):
+        self.root = Path(root)
+
+    def run_dir(self, experiment: str, config: dict, seed: int) -> RunDir:
+        key = run_key(experiment, config, seed)
+        return RunDir(self.root / experiment / f"{key}-seed{seed}", key)

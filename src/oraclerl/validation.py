@@ -1,0 +1,104 @@
+"""Input validation helpers: fail fast with a message naming the field and the allowed range."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+
+from .errors import ConfigError
+
+
+def check_finite(name: str, value: float) -> float:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+        raise ConfigError(name, f"must be a finite number, got {value!r}")
+    return float(value)
+
+
+def check_positive(name: str, value: float) -> float:
+    value = check_finite(name, value)
+    if value <= 0:
+        raise ConfigError(name, f"must be > 0, got {value!r}")
+    return value
+
+
+def check_nonneg(name: str, value: float) -> float:
+    value = check_finite(name, value)
+    if value < 0:
+        raise ConfigError(name, f"must be >= 0, got {value!r}")
+    return value
+
+
+def check_int(name: str, value: int, low: int | None = None, high: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int,)) and not (
+        isinstance(value, float) and value.is_integer()
+    ):
+        raise ConfigError(name, f"must be an integer, got {value!r}")
+    value = int(value)
+    if low is not None and value < low:
+        raise ConfigError(name, f"must be >= {low}, got {value}")
+    if high is not None and value > high:
+        raise ConfigError(name, f"must be <= {high}, got {value}")
+    return value
+
+
+def check_range(
+    name: str, value: float, low: float | None = None, high: float | None = None, *,
+    low_open: bool = False, high_open: bool = False,
+) -> float:
+    value = check_finite(name, value)
+    lo_bad = low is not None and (value < low or (low_open and value == low))
+    hi_bad = high is not None and (value > high or (high_open and value == high))
+    if lo_bad or hi_bad:
+        lo = "(" if low_open else "["
+        hi = ")" if high_open else "]"
+        raise ConfigError(
+            name, f"must be in {lo}{'-inf' if low is None else low}, {'inf' if high is None else high}{hi}, got {value!r}"
+        )
+    return value
+
+
+def check_choice(name: str, value, choices: Sequence) -> object:
+    if value not in choices:
+        raise ConfigError(name, f"must be one of {list(choices)}, got {value!r}")
+    return value
+
+
+def check_probabilities(name: str, p: torch.Tensor, dim: int = -1, atol: float = 1e-6) -> torch.Tensor:
+    """Check that ``p`` is a (batch of) probability vector(s) along ``dim``."""
+    p = torch.as_tensor(p)
+    if not torch.is_floating_point(p):
+        p = p.double()
+    if p.numel() == 0:
+        raise ConfigError(name, "must be non-empty")
+    if not torch.isfinite(p).all():
+        raise ConfigError(name, "must be finite (found NaN or inf)")
+    if (p < 0).any():
+        raise ConfigError(name, f"must be non-negative (min {p.min().item():.3g})")
+    s = p.sum(dim)
+    if not torch.allclose(s, torch.ones_like(s), atol=atol, rtol=0):
+        bad = (s - 1).abs().max().item()
+        raise ConfigError(name, f"must sum to 1 along dim {dim} (max deviation {bad:.3g}, tolerance {atol})")
+    return p
+
+
+def check_log_probabilities(name: str, logp: torch.Tensor, dim: int = -1, atol: float = 1e-6) -> torch.Tensor:
+    """Check that ``logp`` holds normalised log-probabilities (``-inf`` allowed for zero mass)."""
+    logp = torch.as_tensor(logp)
+    if torch.isnan(logp).any() or (logp == float("inf")).any():
+        raise ConfigError(name, "log-probabilities must not be NaN or +inf")
+    if (logp > atol).any():
+        raise ConfigError(name, "log-probabilities must be <= 0")
+    s = torch.logsumexp(logp, dim)
+    if not torch.allclose(s, torch.zeros_like(s), atol=atol, rtol=0):
+        raise ConfigError(name, f"must be normalised along dim {dim} (max |logsumexp| {s.abs().max().item():.3g})")
+    return logp
+
+
+def check_shape(name: str, t: torch.Tensor, shape: Sequence[int | None]) -> torch.Tensor:
+    """Check ``t.shape`` against ``shape`` (``None`` = any size)."""
+    if t.dim() != len(shape) or any(s is not None and s != ts for s, ts in zip(shape, t.shape)):
+        want = "(" + ", ".join("*" if s is None else str(s) for s in shape) + ")"
+        raise ConfigError(name, f"must have shape {want}, got {tuple(t.shape)}")
+    return t
