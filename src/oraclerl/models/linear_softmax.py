@@ -90,6 +90,8 @@ class LinearSoftmaxModel:
         if prompts is None:
             return self.phi @ theta if theta.dim() == 1 else torch.einsum("xyd,xd->xy", self.phi, theta)
         if theta.dim() == 1:
+            if 4 * prompts.numel() >= self.num_prompts:  # cheaper than copying ϕ[prompts]
+                return (self.phi @ theta)[prompts]
             return self.phi[prompts] @ theta
         # Per-prompt θ: avoid materialising ϕ[prompts] ([B, Y, d]) when few distinct prompts repeat.
         uniq, inv = torch.unique(prompts, return_inverse=True)

@@ -181,3 +181,24 @@ def describe_fields(cls: type) -> list[tuple[str, str, Any, str]]:
         rows.append((f.name, getattr(hints[f.name], "__name__", str(hints[f.name])), default,
                      doc + (f" ({rng})" if rng else "")))
     return rows
+
+
+def from_dict(cls: type, data: dict[str, Any]) -> Any:
+    """Rebuild a config dataclass from :func:`to_dict` output (nested config dataclasses included).
+
+    Unknown keys raise a :class:`ConfigError`; missing keys take their defaults. Used by sweep workers,
+    which receive configs as plain data.
+    """
+    hints = typing.get_type_hints(cls)
+    names = field_names(cls)
+    kwargs = {}
+    for key, value in data.items():
+        if key not in names:
+            raise ConfigError(key, f"unknown key for {cls.__name__}; allowed: {', '.join(names)}")
+        tp = hints[key]
+        if dataclasses.is_dataclass(tp) and isinstance(value, dict):
+            value = from_dict(tp, value)
+        elif typing.get_origin(tp) is tuple and isinstance(value, list):
+            value = tuple(value)
+        kwargs[key] = value
+    return cls(**kwargs)

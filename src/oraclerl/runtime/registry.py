@@ -67,6 +67,9 @@ class Experiment:
     """How many seeds the report runs by default."""
     description: str = ""
     """A paragraph for the report: what is measured and how to read the figure."""
+    summary: Callable[[dict], dict] | None = None
+    """Optional ``summary(result) -> {metric: number}`` for sweep tables; by default the numeric leaves of
+    the result, flattened with "/" (see :func:`oraclerl.runtime.sweep.flatten_metrics`)."""
 
     def make_config(self, scale: str = "quick", overrides: dict[str, Any] | None = None):
         from .config import apply_overrides, validate
@@ -81,6 +84,7 @@ class Experiment:
 
 _REGISTRY: dict[str, Experiment] = {}
 _LOADED = False
+_LOAD_ERRORS: dict[str, str] = {}
 
 
 def register(exp: Experiment) -> Experiment:
@@ -98,8 +102,18 @@ def _load() -> None:
 
     for mod in sorted(pkgutil.iter_modules(experiments.__path__), key=lambda m: m.name):
         if not mod.name.startswith("_"):
-            importlib.import_module(f"{experiments.__name__}.{mod.name}")
+            # One broken experiment module must not take the others (and the report) down with it.
+            try:
+                importlib.import_module(f"{experiments.__name__}.{mod.name}")
+            except Exception as exc:  # noqa: BLE001 - reported by load_errors(), the CLI and the report
+                _LOAD_ERRORS[mod.name] = f"{type(exc).__name__}: {exc}"
     _LOADED = True
+
+
+def load_errors() -> dict[str, str]:
+    """Experiment modules that failed to import: {module name: error line}."""
+    _load()
+    return dict(_LOAD_ERRORS)
 
 
 def all_experiments() -> list[Experiment]:

@@ -4,18 +4,22 @@ ever mistaken for a result.
 Layout of a run directory::
 
     config.json      resolved config, seed, experiment name, package version (written first)
-    status.json      {"state": "running" | "done" | "failed", ...}; "done" is written last
+    status.json      {"state": "running" | "done" | "failed", ...}; "done" is written last and carries
+                     the SHA-256 of result.json
     metrics.jsonl    one JSON object per logged step
+    progress.json    the latest {"fraction", "message", "step"} (written by remote workers, for live display)
     result.json      the run's result (plain JSON), written atomically before status becomes "done"
     figures/         per-run figures, if any
 
 Every file is written to a temporary name and moved into place with ``os.replace`` (atomic on POSIX).
-A run counts as finished only if ``status.json`` says "done", ``result.json`` parses, and its key matches
-the run's key; anything else (killed mid-way, corrupted, edited) is reported and re-run.
+A run counts as finished only if ``status.json`` says "done", ``result.json`` parses, its key matches the
+run's key and its SHA-256 matches the one recorded in the status; anything else (killed mid-way,
+corrupted, edited) is classified by :meth:`RunDir.state` so callers can report it, and re-run.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -101,22 +105,44 @@ class RunDir:
         except (OSError, json.JSONDecodeError):
             return None
 
-    def check(self) -> tuple[bool, str]:
-        """(finished, reason): finished iff status is done and result.json parses with the right key."""
+    def state(self) -> tuple[str, str]:
+        """(state, reason) with state one of "missing", "done", "running", "failed", "corrupted".
+
+        "running" is what a killed run leaves behind (or a run in progress elsewhere); "corrupted" means
+        the directory claims to be finished but its files do not check out (or cannot be read at all).
+        """
         if not self.path.exists():
-            return False, "missing"
+            return "missing", "not run yet"
         st = self.status()
         if st is None:
-            return False, "no readable status.json"
-        if st.get("state") != "done":
-            return False, f"state {st.get('state')!r}"
+            if (self.path / "status.json").exists():
+                return "corrupted", "unreadable status.json"
+            return "corrupted", "no status.json"
+        state = st.get("state")
+        if state == "running":
+            return "running", f"left running (pid {st.get('pid')}): interrupted or in progress"
+        if state == "failed":
+            return "failed", str(st.get("error", "failed"))
+        if state != "done":
+            return "corrupted", f"unknown state {state!r} in status.json"
         try:
-            res = json.loads((self.path / "result.json").read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            return False, f"corrupted result.json ({exc.__class__.__name__})"
-        if res.get("_key") != self.key:
-            return False, "result.json belongs to another run"
-        return True, "done"
+            text = (self.path / "result.json").read_text()
+        except OSError as exc:
+            return "corrupted", f"result.json unreadable ({exc.__class__.__name__})"
+        if st.get("sha256") != hashlib.sha256(text.encode()).hexdigest():
+            return "corrupted", "result.json does not match the checksum in status.json"
+        try:
+            res = json.loads(text)
+        except json.JSONDecodeError as exc:  # pragma: no cover - the checksum catches this first
+            return "corrupted", f"result.json does not parse ({exc.__class__.__name__})"
+        if not isinstance(res, dict) or res.get("_key") != self.key:
+            return "corrupted", "result.json belongs to another run"
+        return "done", "done"
+
+    def check(self) -> tuple[bool, str]:
+        """(finished, reason): finished iff :meth:`state` is "done"."""
+        state, reason = self.state()
+        return state == "done", reason
 
     def load_result(self) -> dict:
         res = json.loads((self.path / "result.json").read_text())
@@ -135,9 +161,21 @@ class RunDir:
         with open(self.path / "metrics.jsonl", "a") as fh:
             fh.write(json.dumps(_sanitize(json.loads(json.dumps(record, default=_json_default))), sort_keys=True) + "\n")
 
+    def write_progress(self, fraction: float, message: str = "", step: int | None = None) -> None:
+        atomic_write_json(self.path / "progress.json", {"fraction": float(fraction), "message": str(message),
+                                                        "step": step, "time": time.time()})
+
+    def read_progress(self) -> dict | None:
+        try:
+            return json.loads((self.path / "progress.json").read_text())
+        except (OSError, json.JSONDecodeError):
+            return None
+
     def finish(self, result: dict, elapsed: float) -> None:
-        atomic_write_json(self.path / "result.json", {**result, "_key": self.key})
-        atomic_write_json(self.path / "status.json", {"state": "done", "elapsed_s": elapsed, "finished": time.time()})
+        text = dumps({**result, "_key": self.key})
+        atomic_write_text(self.path / "result.json", text)
+        atomic_write_json(self.path / "status.json", {"state": "done", "elapsed_s": elapsed, "finished": time.time(),
+                                                      "sha256": hashlib.sha256(text.encode()).hexdigest()})
 
     def fail(self, error: str) -> None:
         atomic_write_json(self.path / "status.json", {"state": "failed", "error": error, "finished": time.time()})

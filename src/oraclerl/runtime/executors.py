@@ -1,0 +1,427 @@
+"""Sweep executors: local worker processes (the default) and Ray, behind one code path.
+
+A *task* is plain data (experiment name, the module that registers it, the resolved config as a dict,
+the seed, the run store's root). Every executor runs the same :func:`execute_task` on it, which calls
+:func:`~oraclerl.runtime.runner.run_one`: the worker writes the run directory itself (atomic files, a
+status file per run), so a result is written once, by the one process that computed it.
+
+Executors report :class:`Event` s to the caller (start, progress, done, failed, retry) and return one
+payload per task. Fault model:
+
+* :class:`LocalExecutor` keeps ``workers`` persistent processes (``spawn``), each with its own pipe. A
+  worker that dies (SIGKILL, out of memory) is detected through its process sentinel; only the task it
+  was running is re-queued (``max_retries`` times) and a fresh worker replaces it. The other workers
+  are not disturbed. ``workers=0`` runs tasks inline in the calling process (debugging).
+* :class:`RayExecutor` submits one Ray task per run (``num_cpus=1``) and lets Ray re-try tasks whose
+  worker died (``max_retries``). Live progress comes from ``progress.json`` in the run directory.
+
+Every worker runs with one intra-op thread, so results do not depend on the executor or the number of
+workers (floating-point reductions with a different thread count may round differently).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import importlib.util
+import multiprocessing as mp
+import os
+import sys
+import time
+import traceback
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from multiprocessing.connection import wait as mp_wait
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+
+EXECUTORS = ("local", "ray")
+
+
+@dataclass
+class Event:
+    """Something an executor reports about a task."""
+
+    kind: str
+    """"start", "progress", "done" (payload state done), "failed" (payload state failed) or "retry"."""
+    task_id: int
+    pid: int | None = None
+    fraction: float | None = None
+    message: str = ""
+    step: int | None = None
+    payload: dict | None = None
+
+
+EventSink = Callable[[Event], None]
+
+
+def _no_events(_: Event) -> None:
+    return None
+
+
+# --------------------------------------------------------------------------------------------- worker side
+def resolve_experiment(name: str, module: str | None = None, module_file: str | None = None):
+    """Find a registered experiment, importing the module that registers it if this process lacks it.
+
+    Built-in experiments are found by the registry; experiments registered elsewhere (a test module, a
+    benchmark script) are imported by module name, falling back to the module's file path.
+    """
+    from . import registry
+
+    registry._load()
+    if name not in registry._REGISTRY and module:
+        if module == "__main__" or module.endswith("__mp_main__"):
+            if module_file:
+                spec = importlib.util.spec_from_file_location("_oraclerl_user_main", module_file)
+                mod = importlib.util.module_from_spec(spec)
+                sys.modules["_oraclerl_user_main"] = mod
+                spec.loader.exec_module(mod)
+        else:
+            try:
+                importlib.import_module(module)
+            except ModuleNotFoundError:
+                if not module_file:
+                    raise
+                root = Path(module_file).resolve().parent
+                for _ in range(module.count(".")):
+                    root = root.parent
+                sys.path.insert(0, str(root))
+                importlib.import_module(module)
+    return registry.get_experiment(name)
+
+
+class _StepTap:
+    """A metric sink that remembers the last logged step and forwards progress with it."""
+
+    def __init__(self, send: Callable[[float, str, int | None], None] | None):
+        self.send = send
+        self.step: int | None = None
+        self.fraction = 0.0
+        self.message = ""
+
+    def log(self, step: int, metrics: dict) -> None:
+        self.step = int(step)
+        self.progress(self.fraction, self.message)
+
+    def progress(self, fraction: float, message: str = "") -> None:
+        self.fraction, self.message = fraction, message
+        if self.send is not None:
+            self.send(fraction, message, self.step)
+
+
+@contextlib.contextmanager
+def _threads(n: int):
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def execute_task(task: dict, progress: Callable[[float, str, int | None], None] | None = None) -> dict:
+    """Run one task (one experiment, config and seed) into the run store; returns a plain-data payload.
+
+    The payload is ``{"state": "done", "result", "reused", "elapsed_s", "pid"}`` or
+    ``{"state": "failed", "error", "traceback", "pid"}``. Exceptions raised by the experiment are
+    caught here (a failed run is recorded, not retried: it would fail again).
+    """
+    from .config import from_dict, validate
+    from .runner import run_one
+    from .store import RunStore
+    from .tracking import make_loggers
+
+    t0 = time.perf_counter()
+    loggers: list = []
+    try:
+        exp = resolve_experiment(task["experiment"], task.get("module"), task.get("module_file"))
+        cfg = validate(from_dict(exp.config, task["config"]))
+        store = RunStore(task["store"])
+        rd = store.run_dir(exp.name, task["config"], task["seed"])
+        loggers = make_loggers(task.get("log", ()), rd.path, f"{exp.name}-{rd.path.name}", task["config"])
+        tap = _StepTap(progress)
+        with _threads(int(task.get("threads", 1))):
+            result, reused = run_one(exp, cfg, task["seed"], store, force=bool(task.get("force")),
+                                     progress=tap.progress, loggers=[tap, *loggers])
+    except Exception as exc:  # noqa: BLE001 - reported to the driver as a failed run
+        return {"state": "failed", "error": "".join(traceback.format_exception_only(type(exc), exc)).strip(),
+                "traceback": traceback.format_exc(), "pid": os.getpid()}
+    finally:
+        for lg in loggers:
+            with contextlib.suppress(Exception):
+                lg.close()
+    return {"state": "done", "result": result, "reused": reused, "elapsed_s": time.perf_counter() - t0,
+            "pid": os.getpid()}
+
+
+def _throttled(send: Callable[..., None], interval: float) -> Callable[[float, str, int | None], None]:
+    last = [0.0]
+
+    def progress(fraction: float, message: str, step: int | None) -> None:
+        now = time.monotonic()
+        if fraction < 1.0 and now - last[0] < interval:
+            return
+        last[0] = now
+        send(fraction, message, step)
+
+    return progress
+
+
+def _worker_main(conn, threads: int) -> None:
+    """A local worker: receive tasks on ``conn`` until ``None``; report start, progress and the payload."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver decides what an interrupt means
+    import torch
+
+    torch.set_num_threads(threads)
+    while True:
+        try:
+            task = conn.recv()
+        except (EOFError, OSError):
+            return
+        if task is None:
+            return
+        tid = task["id"]
+        try:
+            conn.send(("start", tid, os.getpid()))
+            send = _throttled(lambda f, m, s, _t=tid: conn.send(("progress", _t, f, m, s)), 0.1)
+            payload = execute_task({**task, "threads": threads}, send)
+            conn.send(("done", tid, payload))
+        except (BrokenPipeError, EOFError, OSError):  # the driver went away
+            return
+
+
+# --------------------------------------------------------------------------------------------- local pool
+class _Worker:
+    def __init__(self, proc, conn):
+        self.proc, self.conn, self.task = proc, conn, None
+
+
+class LocalExecutor:
+    """Persistent local worker processes; a dead worker's task is re-queued, the others carry on."""
+
+    name = "local"
+
+    def __init__(self, workers: int | None = None, max_retries: int = 2, threads: int = 1,
+                 start_method: str = "spawn"):
+        if workers is None:
+            workers = min(2, os.cpu_count() or 1)
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
+            raise ConfigError("--workers", f"must be an integer >= 0 (0 runs inline), got {workers!r}")
+        if max_retries < 0:
+            raise ConfigError("max_retries", f"must be >= 0, got {max_retries}")
+        self.workers, self.max_retries, self.threads = workers, max_retries, threads
+        self.start_method = start_method
+
+    def describe(self) -> str:
+        return f"local ({self.workers} worker{'s' if self.workers != 1 else ''})" if self.workers else "inline"
+
+    def execute(self, tasks: list[dict], on_event: EventSink = _no_events) -> dict[int, dict]:
+        if not tasks:
+            return {}
+        if self.workers == 0:
+            return self._inline(tasks, on_event)
+        return self._pool(tasks, on_event)
+
+    def _inline(self, tasks, on_event):
+        out = {}
+        for t in tasks:
+            on_event(Event("start", t["id"], pid=os.getpid()))
+            send = _throttled(lambda f, m, s, _t=t["id"]: on_event(Event("progress", _t, fraction=f, message=m,
+                                                                         step=s)), 0.1)
+            payload = execute_task({**t, "threads": self.threads}, send)
+            out[t["id"]] = payload
+            on_event(Event("done" if payload["state"] == "done" else "failed", t["id"], payload=payload))
+        return out
+
+    def _spawn(self, ctx) -> _Worker:
+        parent, child = ctx.Pipe(duplex=True)
+        proc = ctx.Process(target=_worker_main, args=(child, self.threads), daemon=True, name="oraclerl-worker")
+        proc.start()
+        child.close()
+        return _Worker(proc, parent)
+
+    def _pool(self, tasks, on_event):
+        ctx = mp.get_context(self.start_method)
+        pending: deque = deque(tasks)
+        deaths: dict[int, int] = {}
+        out: dict[int, dict] = {}
+        workers = [self._spawn(ctx) for _ in range(min(self.workers, len(tasks)))]
+        clean = False
+        try:
+            while pending or any(w.task is not None for w in workers):
+                for w in workers:
+                    if w.task is None and pending and w.proc.is_alive():
+                        w.task = pending.popleft()
+                        try:
+                            w.conn.send(w.task)
+                        except OSError:  # died before it got the task: not the task's fault
+                            pending.appendleft(w.task)
+                            w.task = None
+                ready = mp_wait([w.conn for w in workers] + [w.proc.sentinel for w in workers], timeout=0.5)
+                for w in list(workers):
+                    if w.conn in ready or w.proc.sentinel in ready:
+                        self._drain(w, out, on_event)
+                    if w.proc.exitcode is not None:  # dead: re-queue its task, replace it
+                        self._drain(w, out, on_event)
+                        if w.task is not None:
+                            tid = w.task["id"]
+                            deaths[tid] = deaths.get(tid, 0) + 1
+                            if deaths[tid] <= self.max_retries:
+                                pending.appendleft(w.task)
+                                on_event(Event("retry", tid, pid=w.proc.pid,
+                                               message=f"worker {w.proc.pid} died (exit code {w.proc.exitcode})"))
+                            else:
+                                payload = {"state": "failed", "pid": w.proc.pid,
+                                           "error": f"worker died {deaths[tid]} times "
+                                                    f"(last exit code {w.proc.exitcode})"}
+                                out[tid] = payload
+                                on_event(Event("failed", tid, payload=payload))
+                            w.task = None
+                        w.conn.close()
+                        workers.remove(w)
+                        if pending:
+                            workers.append(self._spawn(ctx))
+            clean = True
+        finally:
+            for w in workers:
+                if clean:
+                    with contextlib.suppress(OSError):
+                        w.conn.send(None)
+                else:
+                    w.proc.kill()
+            for w in workers:
+                w.proc.join(timeout=5)
+                if w.proc.exitcode is None:
+                    w.proc.kill()
+                    w.proc.join()
+                w.conn.close()
+        return out
+
+    @staticmethod
+    def _drain(w: _Worker, out: dict, on_event: EventSink) -> None:
+        while True:
+            try:
+                if not w.conn.poll():
+                    return
+                msg = w.conn.recv()
+            except (EOFError, OSError):
+                return
+            kind, tid = msg[0], msg[1]
+            if kind == "start":
+                on_event(Event("start", tid, pid=msg[2]))
+            elif kind == "progress":
+                on_event(Event("progress", tid, fraction=msg[2], message=msg[3], step=msg[4]))
+            elif kind == "done":
+                out[tid] = msg[2]
+                if w.task is not None and w.task["id"] == tid:
+                    w.task = None
+                on_event(Event("done" if msg[2]["state"] == "done" else "failed", tid, payload=msg[2]))
+
+
+# --------------------------------------------------------------------------------------------- Ray
+def require_ray():
+    """Import Ray or raise a one-line :class:`ConfigError` saying how to install it."""
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError("--executor", "ray is not installed; install the extra: pip install 'oraclerl[ray]'") from None
+    return ray
+
+
+def _ray_task(task: dict) -> dict:
+    from .store import RunStore
+
+    rd = RunStore(task["store"]).run_dir(task["experiment"], task["config"], task["seed"])
+    import torch
+
+    torch.set_num_threads(int(task.get("threads", 1)))
+    send = _throttled(lambda f, m, s: rd.write_progress(f, m, s), 0.25)
+    return execute_task(task, send)
+
+
+class RayExecutor:
+    """One Ray task per run (``num_cpus=1``); Ray re-tries a task whose worker died (``max_retries``).
+
+    Uses the running Ray instance if there is one (e.g. ``ray.init(num_cpus=2)`` in a test), otherwise
+    starts one locally (``num_cpus``) or connects to ``address`` (then the run store must live on a
+    filesystem the cluster's workers share).
+    """
+
+    name = "ray"
+
+    def __init__(self, address: str | None = None, num_cpus: int | None = None, max_retries: int = 2,
+                 threads: int = 1):
+        self.ray = require_ray()
+        if num_cpus is not None and num_cpus < 1:
+            raise ConfigError("--workers", f"must be >= 1 for Ray, got {num_cpus}")
+        self.address, self.num_cpus, self.max_retries, self.threads = address, num_cpus, max_retries, threads
+
+    def describe(self) -> str:
+        return f"ray ({self.address or 'local'}{f', {self.num_cpus} CPUs' if self.num_cpus else ''})"
+
+    def execute(self, tasks: list[dict], on_event: EventSink = _no_events) -> dict[int, dict]:
+        if not tasks:
+            return {}
+        ray = self.ray
+        started_here = False
+        if not ray.is_initialized():
+            kw: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": "ERROR"}
+            if self.address:
+                kw["address"] = self.address
+            else:
+                kw["num_cpus"] = self.num_cpus
+            ray.init(**kw)
+            started_here = True
+        try:
+            return self._run(ray, tasks, on_event)
+        finally:
+            if started_here:
+                ray.shutdown()
+
+    def _run(self, ray, tasks, on_event):
+        from .store import RunStore
+
+        remote = ray.remote(num_cpus=1, max_retries=self.max_retries)(_ray_task)
+        refs = {remote.remote({**t, "threads": self.threads}): t for t in tasks}
+        dirs = {t["id"]: RunStore(t["store"]).run_dir(t["experiment"], t["config"], t["seed"]) for t in tasks}
+        seen: dict[int, float] = {}
+        out: dict[int, dict] = {}
+        while refs:
+            ready, _ = ray.wait(list(refs), num_returns=len(refs), timeout=0.3)
+            for ref in ready:
+                t = refs.pop(ref)
+                try:
+                    payload = ray.get(ref)
+                except Exception as exc:  # noqa: BLE001 - worker crashed more than max_retries times, etc.
+                    payload = {"state": "failed", "error": f"ray: {type(exc).__name__}: {str(exc).splitlines()[0]}"}
+                out[t["id"]] = payload
+                if t["id"] not in seen:
+                    on_event(Event("start", t["id"], pid=payload.get("pid")))
+                on_event(Event("done" if payload["state"] == "done" else "failed", t["id"], payload=payload))
+            for t in refs.values():
+                prog = dirs[t["id"]].read_progress()
+                if prog and prog.get("time", 0) > seen.get(t["id"], 0):
+                    if t["id"] not in seen:
+                        on_event(Event("start", t["id"]))
+                    seen[t["id"]] = prog["time"]
+                    on_event(Event("progress", t["id"], fraction=prog["fraction"], message=prog["message"],
+                                   step=prog.get("step")))
+        return out
+
+
+def make_executor(kind: str = "local", workers: int | None = None, address: str | None = None):
+    """Build an executor from CLI options; unknown or uninstalled executors raise :class:`ConfigError`."""
+    if kind not in EXECUTORS:
+        raise ConfigError("--executor", f"must be one of {list(EXECUTORS)}, got {kind!r}")
+    if kind == "local":
+        if address:
+            raise ConfigError("--address", "only applies to --executor ray")
+        return LocalExecutor(workers)
+    return RayExecutor(address=address, num_cpus=workers)
