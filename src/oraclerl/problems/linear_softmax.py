@@ -34,7 +34,7 @@ def linear_softmax(d: int = 8, num_prompts: int = 16, num_responses: int = 256, 
     Construction: features ϕ(x, y) uniform on the sphere with radii in [½, 1] (‖ϕ‖ ≤ 1), π_ref(·|x) =
     softmax of N(0, ref_spread²) logits, θ⋆ = s·e with e uniform on the sphere. C_cov(π_{s e}) is
     non-decreasing in s (its derivative in s is E over the argmax minus the tilted mean of ⟨e, ϕ⟩), so s is
-    found by bisection until C_cov is within 0.1% of the target. Rewards r⋆(x, y) = ⟨θ⋆, ϕ(x, y)⟩ + c(x),
+    found by bisection until log C_cov is within 1e-7 of log target. Rewards r⋆(x, y) = ⟨θ⋆, ϕ(x, y)⟩ + c(x),
     with c(x) = −min_y ⟨θ⋆, ϕ(x, y)⟩, lie in [0, R_max]; B = ‖θ⋆‖.
 
     Raises :class:`ConfigError` naming the field when the target coverage is not reachable (it is at
@@ -70,15 +70,16 @@ def linear_softmax(d: int = 8, num_prompts: int = 16, num_responses: int = 256, 
         hi *= 2.0
         if hi > 1e8:
             raise ConfigError("target_coverage", f"not reachable for this instance; got {target_coverage}")
+    scale = hi
     for _ in range(200):
-        mid = 0.5 * (lo + hi)
-        if _log_cov_per_scale(log_ref, u, mid, beta) < target:
-            lo = mid
-        else:
-            hi = mid
-        if hi - lo < 1e-12 * max(1.0, hi):
+        scale = 0.5 * (lo + hi)
+        value = _log_cov_per_scale(log_ref, u, scale, beta)
+        if abs(value - target) < 1e-7 or hi - lo < 1e-13 * max(1.0, hi):
             break
-    scale = 0.5 * (lo + hi)
+        if value < target:
+            lo = scale
+        else:
+            hi = scale
     theta_star = scale * e
     score = phi @ theta_star
     offset = -score.min(-1).values
