@@ -12,10 +12,11 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 
 # torch==2.13.0 first: on these machines that is the CPU wheel, so no CUDA packages are pulled.
+# The report installs the [hf] extra too: its transformer experiment runs a real (tiny) causal LM.
 $(STAMP): pyproject.toml | $(PY)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e .
+	$(PIP) install -q -e ".[hf]"
 	touch $(STAMP)
 
 $(DEVSTAMP): $(STAMP) pyproject.toml

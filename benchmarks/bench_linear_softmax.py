@@ -5,7 +5,7 @@ prompts (vectorised over responses, as a careful NumPy user would write it), for
 log π_θ, exact J_β / regret (KL to π⋆_β), and sampling 128 responses per prompt. Memory is the size of the
 tensors held plus the peak resident set size of the process.
 
-    .venv/bin/python benchmarks/bench_linear_softmax.py [--prompts 16 --responses 65536 --d 64]
+    .venv/bin/python benchmarks/bench_linear_softmax.py [--prompts 16 --responses 65536 --d 64 --threads 1]
 """
 
 from __future__ import annotations
@@ -50,8 +50,9 @@ def main():
     ap.add_argument("--responses", type=int, default=65536)
     ap.add_argument("--d", type=int, default=64)
     ap.add_argument("--dtype", default="float64", choices=["float32", "float64"])
+    ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads (1: the report's setting)")
     args = ap.parse_args()
-    torch.set_num_threads(max(1, torch.get_num_threads()))
+    torch.set_num_threads(args.threads)
     dtype = getattr(torch, args.dtype)
     pairs = args.prompts * args.responses
     print(f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "

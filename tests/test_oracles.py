@@ -7,8 +7,15 @@ import torch
 
 from oraclerl.errors import BudgetExceeded, ConfigError, RevealError
 from oraclerl.oracles import (
-    AutoregressiveSampler, Budget, Ledger, PreferenceOracle, PromptSource, RewardNoise, RewardOracle,
-    StrongSampler, WeakSampler,
+    AutoregressiveSampler,
+    Budget,
+    Ledger,
+    PreferenceOracle,
+    PromptSource,
+    RewardNoise,
+    RewardOracle,
+    StrongSampler,
+    WeakSampler,
 )
 from oraclerl.problems import linear_softmax
 

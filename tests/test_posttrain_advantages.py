@@ -17,7 +17,7 @@ def _loop(r, est, mask=None, eps=1e-4):
     B, n = r.shape[:2]
     rest = r.shape[2:]
     for idx in (range(rest[0]) if rest else [None]):
-        def get(t, b, j):
+        def get(t, b, j, idx=idx):
             return float(t[b, j] if idx is None else t[b, j, idx])
         allv = [get(r, b, j) for b in range(B) for j in range(n) if get(m, b, j)]
         for b in range(B):

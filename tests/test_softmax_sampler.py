@@ -171,3 +171,31 @@ def test_bad_input(field, kw):
         softmax_sampler(weak_draw(weak, prompts), score, args.pop("beta"), args.pop("M"), args.pop("delta"), **args)
     with pytest.raises(ConfigError, match="M"):
         SoftmaxSamplerConfig(M=0.0)
+
+
+def test_chunk1_reproduces_the_sequential_algorithm_exactly():
+    """One row, chunk = 1: the same random stream through a literal transcription of Algorithm 1 gives the same
+    response, the same acceptance flag and the same number of oracle calls."""
+    beta, M, delta = 0.5, 2.0, 0.3
+    model, _, _, f_table, _, _, _, score = _setup(1)
+    N = num_normaliser_draws(M, delta)
+    for seed in range(40):
+        ledger_a, ledger_b = Ledger(), Ledger()
+        wa, wb = WeakSampler(model, ledger_a), WeakSampler(model, ledger_b)
+        x = torch.tensor([seed % 2])
+        ga = torch.Generator().manual_seed(seed)
+        out = softmax_sampler(weak_draw(wa, x, ga), score, beta, M, delta, generator=ga, chunk=1)
+        gb = torch.Generator().manual_seed(seed)
+        ys = wb.sample(x, N, gb).responses[0]
+        log_z = torch.logsumexp(f_table[x[0], ys] / beta, 0) - math.log(N)
+        y, accepted = None, False
+        for _ in range(N):
+            cand = wb.sample(x, 1, gb).responses[0, 0]
+            p = min(1.0, math.exp(float(f_table[x[0], cand] / beta - log_z) - math.log(M)))
+            if float(torch.rand((1, 1), generator=gb, dtype=torch.float64)) < p:
+                y, accepted = cand, True
+                break
+        if y is None:
+            y = wb.sample(x, 1, gb).responses[0, 0]
+        assert int(out.samples.responses[0, 0]) == int(y) and bool(out.accepted[0]) == accepted
+        assert int(out.draws[0]) == ledger_b.t_comp == ledger_a.t_comp

@@ -7,6 +7,6 @@ is counted (Foster, Mhammedi & Rohatgi 2025). Sub-packages: ``oracles``, ``model
 
 __version__ = "0.1.0"
 
-from . import diagnostics, models, oracles, problems  # noqa: E402
+from . import diagnostics, explore, inference, models, oracles, posttrain, problems  # noqa: E402
 
-__all__ = ["oracles", "models", "problems", "diagnostics", "__version__"]
+__all__ = ["oracles", "models", "problems", "inference", "explore", "posttrain", "diagnostics", "__version__"]

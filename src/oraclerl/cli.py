@@ -1,4 +1,4 @@
-"""Command-line interface: ``oraclerl list | run | report``.
+"""Command-line interface: ``oraclerl list | run | report | sweep``.
 
 Every input is validated before any work starts; errors print one line naming the field and what is
 allowed, and exit with status 2.
@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 from .errors import OracleRLError
@@ -16,34 +15,22 @@ from .errors import OracleRLError
 
 def _cmd_list(args) -> int:
     from .runtime.config import describe_fields
-    from .runtime.registry import all_experiments
+    from .runtime.registry import all_experiments, load_errors
 
     for e in all_experiments():
         print(f"{e.name:28s} [{e.paper}] {e.title}")
         if args.verbose:
             for name, tp, default, doc in describe_fields(e.config):
                 print(f"    {name} ({tp}, default {default!r}): {doc}")
+    for mod, err in load_errors().items():
+        print(f"warning: experiment module {mod} failed to import: {err}", file=sys.stderr)
     return 0
 
 
 def _parse_seeds(text: str | None) -> list[int] | None:
-    if text is None:
-        return None
-    from .errors import ConfigError
+    from .runtime.sweep import parse_seeds
 
-    seeds: list[int] = []
-    try:
-        for part in text.split(","):
-            if "-" in part:
-                a, b = part.split("-", 1)
-                seeds.extend(range(int(a), int(b) + 1))
-            elif part.strip():
-                seeds.append(int(part))
-    except ValueError:
-        raise ConfigError("--seeds", f"must look like 0-9 or 0,1,5; got {text!r}") from None
-    if not seeds or min(seeds) < 0:
-        raise ConfigError("--seeds", f"must name at least one non-negative seed; got {text!r}")
-    return seeds
+    return parse_seeds(text)
 
 
 def _cmd_run(args) -> int:
@@ -59,9 +46,20 @@ def _cmd_run(args) -> int:
         from .errors import ConfigError
 
         raise ConfigError("--seed", f"must be >= 0, got {args.seed}")
+    from .runtime.executors import torch_threads
+    from .runtime.tracking import check_trackers, make_loggers
+
+    kinds = check_trackers(args.log)
     store = RunStore(args.out)
-    result, reused = run_one(exp, cfg, args.seed, store, force=args.force)
     rd = store.run_dir(exp.name, to_dict(cfg), args.seed)
+    loggers = make_loggers(kinds, rd.path, f"{exp.name}-{rd.path.name}", to_dict(cfg))
+    try:
+        # One intra-op thread, as in sweep and report workers: a run's result never depends on the command.
+        with torch_threads(1):
+            result, reused = run_one(exp, cfg, args.seed, store, force=args.force, loggers=loggers)
+    finally:
+        for lg in loggers:
+            lg.close()
     figs = exp.plot([result], cfg, rd.figures)
     print(f"{exp.name} seed {args.seed}: {'re-used' if reused else 'ran'} -> {rd.path}")
     for c in exp.claims([result], cfg):
@@ -74,12 +72,23 @@ def _cmd_run(args) -> int:
 
 
 def _cmd_report(args) -> int:
+    from .runtime.executors import make_executor
     from .runtime.report_runner import run_report
 
-    md, html_path = run_report(scale=args.scale, only=args.only, seeds=_parse_seeds(args.seeds),
-                               out=Path(args.out), runs=Path(args.runs), force=args.force)
-    print(f"report written: {html_path} and {md}")
-    return 0
+    seeds = _parse_seeds(args.seeds)
+    executor = make_executor(args.executor, args.workers, args.address)
+    rep = run_report(scale=args.scale, only=args.only, seeds=seeds, out=Path(args.out), runs=Path(args.runs),
+                     force=args.force, quiet=args.quiet, executor=executor, log=args.log)
+    claims = [c for o in rep.outcomes for c in o.claims]
+    print(f"report written: {rep.html} and {rep.md} ({rep.wall_s:.0f} s; "
+          f"{sum(c.holds is True for c in claims)} claims hold, {sum(c.holds is False for c in claims)} do not, "
+          f"{sum(c.holds is None for c in claims)} n/a)")
+    for r in rep.summary.untrusted:
+        print(f"  re-ran {r.spec.experiment.name} seed {r.spec.seed} ({r.run_dir.path}): {r.previous}")
+    for o in rep.outcomes:
+        if o.error:
+            print(f"  {o.experiment.name}: error: {o.error}", file=sys.stderr)
+    return 0 if rep.ok else 1
 
 
 _PLUGIN_COMMANDS = ("oraclerl.runtime.sweep_cli", "oraclerl.models.hf.diagnose_cli")
@@ -101,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--out", default="runs", help="run store root (default: runs/)")
     pr.add_argument("--force", action="store_true", help="re-run even if a finished run exists")
     pr.add_argument("--print-result", action="store_true")
+    pr.add_argument("--log", action="append", metavar="TRACKER", help="also log to tensorboard, wandb or trackio")
     pr.set_defaults(func=_cmd_run)
 
     rp = sub.add_parser("report", help="run every experiment and write report/index.html + report/report.md")
@@ -109,7 +119,15 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--seeds", default=None, help="seeds, e.g. 0-2 (default: each experiment's own count)")
     rp.add_argument("--out", default="report")
     rp.add_argument("--runs", default="runs")
-    rp.add_argument("--force", action="store_true")
+    rp.add_argument("--force", action="store_true", help="re-run finished runs too")
+    rp.add_argument("--executor", default="local", help="local (default: worker processes) or ray")
+    rp.add_argument("--workers", type=int, default=None,
+                    help="local worker processes (default: the CPU count, at most 8; 0 runs inline) "
+                         "or Ray CPUs when starting Ray")
+    rp.add_argument("--address", default=None, help="Ray cluster address (with --executor ray)")
+    rp.add_argument("--log", action="append", metavar="TRACKER", help="also log metrics to tensorboard, wandb "
+                    "or trackio (repeatable or comma-separated)")
+    rp.add_argument("-q", "--quiet", action="store_true", help="no progress display")
     rp.set_defaults(func=_cmd_report)
 
     # Sub-commands that live next to what they drive (each module exposes add_parser(subparsers)).
@@ -135,8 +153,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"oraclerl: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("oraclerl: interrupted", file=sys.stderr)
+        print("oraclerl: interrupted (finished runs are kept; run the command again to resume)", file=sys.stderr)
         return 130
+    except Exception as exc:
+        if isinstance(exc.__cause__ or exc.__context__, KeyboardInterrupt):  # e.g. an import cut short by Ctrl-C
+            print("oraclerl: interrupted (finished runs are kept; run the command again to resume)", file=sys.stderr)
+            return 130
+        raise
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -4,7 +4,8 @@
   DPO loss Σ (⟨θ, φ(x, y₁, y₂)⟩ − (r₁ − r₂))² (Eq. 16 / Eq. 49; footnote 6), kept as running sums.
 * :func:`constrained_least_squares`: argmin_{θ∈Θ} ‖Φθ − Δr‖² + λ‖θ‖² for Θ = {‖θ‖₂ ≤ B} (exact, by the
   Lagrange multiplier of the ball found by bisection on the eigen-decomposition of G) or Θ = {‖θ‖_∞ ≤ B}
-  (accelerated projected gradient). λ = (R_max/B)² is the ridge of Lemma G.3.
+  (accelerated projected gradient). λ ≥ 0 is an optional ridge (Eq. 16 and Eq. 49 use λ = 0; a tiny λ makes
+  the argmin unique).
 * :class:`InverseGram`: Σ⁻¹ for Σ = λI + Σ φφᵀ with Sherman–Morrison rank-one updates (Σ_span of Alg. 3).
 * :func:`project`: Euclidean projection onto Θ.
 """
@@ -40,8 +41,8 @@ class LeastSquaresState:
 
     def add(self, phi: torch.Tensor, target: torch.Tensor) -> None:
         """Add rows φ [n, d] with targets Δr [n]."""
-        phi = phi.to(self.G.dtype).reshape(-1, self.G.shape[0])
-        target = target.to(self.G.dtype).reshape(-1)
+        phi = phi.to(self.G).reshape(-1, self.G.shape[0])
+        target = target.to(self.G).reshape(-1)
         self.G += phi.T @ phi
         self.h += phi.T @ target
         self.s += float((target * target).sum())
@@ -49,7 +50,7 @@ class LeastSquaresState:
 
     def loss(self, theta: torch.Tensor) -> torch.Tensor:
         """Σ (⟨θ, φ_i⟩ − Δr_i)² for θ [..., d] (without the ridge)."""
-        theta = theta.to(self.G.dtype)
+        theta = theta.to(self.G)
         return torch.einsum("...i,ij,...j->...", theta, self.G, theta) - 2 * theta @ self.h + self.s
 
 
@@ -119,12 +120,12 @@ class InverseGram:
 
     def sq_norm(self, phi: torch.Tensor) -> torch.Tensor:
         """‖φ‖²_{Σ⁻¹} for φ [..., d]."""
-        phi = phi.to(self.inv.dtype)
+        phi = phi.to(self.inv)
         return torch.einsum("...i,ij,...j->...", phi, self.inv, phi)
 
     def add(self, phi: torch.Tensor) -> torch.Tensor:
         """Σ ← Σ + φφᵀ; returns u = Σ_old⁻¹φ / sqrt(1 + φᵀΣ_old⁻¹φ), so ‖v‖²_new = ‖v‖²_old − ⟨v, u⟩²."""
-        phi = phi.to(self.inv.dtype).reshape(-1)
+        phi = phi.to(self.inv).reshape(-1)
         if phi.shape[0] != self.inv.shape[0]:
             raise ConfigError("phi", f"must have {self.inv.shape[0]} entries, got {phi.shape[0]}")
         w = self.inv @ phi

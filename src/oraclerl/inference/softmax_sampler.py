@@ -66,7 +66,8 @@ class SoftmaxSample:
     accepted: torch.Tensor
     """[B] bool, False where the failure branch (fresh y ~ π_ref) was taken."""
     draws: torch.Tensor
-    """[B] long, proposals drawn from the oracle for this row (including the N draws of the Ẑ estimate)."""
+    """[B] long, proposals drawn from the oracle for this row (including the N draws of the Ẑ estimate). With a
+    draw that is not row-aware, the ledger also counts the draws made for rows that had already finished."""
 
 
 def num_normaliser_draws(M: float, delta: float) -> int:

@@ -14,7 +14,8 @@ API (all batched over leading dims; p, r: [..., Y]; float64 throughout):
 * :func:`tilt` ``(p, r, kl=Δ)`` or ``(p, r, beta=β)`` (or ``log_p=`` instead of ``p``) -> :class:`TiltResult`
   with ``log_probs``, ``probs``, ``lam`` (``inf`` when saturated), ``kl`` (achieved), ``reward`` (E_φ r).
 * :func:`kl_reward_frontier` ``(p, r, num=)`` -> :class:`Frontier` (kl, reward, lam): the optimal curve R⋆(Δ).
-* :func:`log_mgf` Λ(λ) and :func:`tilt_to_mean` (θ with Λ'(θ) = x; used by the rate function).
+* :func:`tilt_to_mean` (θ with Λ'(θ) = x; used by the rate function) and :func:`monotone_root` (vectorised
+  safeguarded Newton). Λ(s) itself is :func:`oraclerl.diagnostics.large_deviations.log_mgf`.
 * :func:`reference_inputs` validates (p | log_p, r) and is shared by :mod:`oraclerl.inference.best_of_n`.
 """
 
@@ -59,12 +60,6 @@ def reference_inputs(p=None, r=None, *, log_p=None, p_name: str = "p", r_name: s
     return log_p.expand(shape), r.expand(shape)
 
 
-def log_mgf(log_p: torch.Tensor, r: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
-    """Λ(λ) = log Σ_y p(y) e^{λ r(y)} ([..., Y] inputs, λ broadcast to the batch shape [...])."""
-    lam = torch.as_tensor(lam, dtype=torch.float64)
-    return torch.logsumexp(log_p + lam[..., None] * r, -1)
-
-
 def _tilted(log_p, r, lam):
     """log φ_λ, Λ(λ), E_φλ r for finite λ (r is pre-shifted so that max r = 0 on the support)."""
     z = log_p + lam[..., None] * r
@@ -82,8 +77,8 @@ def monotone_root(fn: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]
     The bracket [lo, hi] is widened by doubling until value(hi) ≥ target (at most 80 times), then a
     safeguarded Newton iteration runs: a Newton step that leaves the current bracket is replaced by
     bisection, and the bracket shrinks every step, so it converges whenever bisection would, and
-    quadratically near the root. Stops when every bracket is at float64 resolution or the residual is
-    below 4 ulp of the target.
+    quadratically near the root. Stops when every bracket is at float64 resolution, the residual is
+    below 4 ulp of the target, or no iterate moves by more than 2 ulp.
     """
     lo, hi = lo.clone(), hi.clone()
     for _ in range(_BRACKET_DOUBLINGS):
@@ -105,7 +100,10 @@ def monotone_root(fn: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]
             break
         step = x - (val - target) / grad
         ok = torch.isfinite(step) & (step > lo) & (step < hi)
-        x = torch.where(done, x, torch.where(ok, step, 0.5 * (lo + hi)))
+        new = torch.where(done, x, torch.where(ok, step, 0.5 * (lo + hi)))
+        if bool(((new - x).abs() <= 2 * torch.finfo(torch.float64).eps * x.abs()).all()):
+            break  # Newton has stalled at float64 resolution everywhere
+        x = new
     return x
 
 
@@ -139,6 +137,16 @@ def tilt(p=None, r=None, *, kl=None, beta=None, log_p=None) -> TiltResult:
     if (kl is None) == (beta is None):
         raise ConfigError("kl", "pass exactly one of kl=Δ (constraint) or beta=β (penalty)")
     log_p, r = reference_inputs(p, r, log_p=log_p)
+    name, val = ("kl", kl) if kl is not None else ("beta", beta)
+    val = torch.as_tensor(val, dtype=torch.float64)
+    if torch.isnan(val).any() or (val < 0).any() or (name == "beta" and (val <= 0).any()):
+        raise ConfigError(name, f"must be {'>= 0' if name == 'kl' else '> 0'}, got {val.tolist()}")
+    try:
+        batch = torch.broadcast_shapes(log_p.shape[:-1], val.shape)
+    except RuntimeError:
+        raise ConfigError(name, f"shape {tuple(val.shape)} does not broadcast with the batch {tuple(log_p.shape[:-1])}") from None
+    log_p, r = log_p.expand(batch + log_p.shape[-1:]), r.expand(batch + r.shape[-1:])
+    val = val.expand(batch)
     support = log_p > -math.inf
     r_top = torch.where(support, r, torch.full_like(r, -math.inf)).amax(-1, keepdim=True)
     r_low = torch.where(support, r, torch.full_like(r, math.inf)).amin(-1, keepdim=True)
@@ -146,22 +154,14 @@ def tilt(p=None, r=None, *, kl=None, beta=None, log_p=None) -> TiltResult:
     rs = torch.where(support, (r - r_top) / scale, torch.zeros_like(r))  # in [-1, 0] on the support
     is_top = support & (r == r_top)
     log_top = torch.logsumexp(torch.where(is_top, log_p, torch.full_like(log_p, -math.inf)), -1)
-    kl_max = -log_top  # Δ_max
-    batch = log_p.shape[:-1]
+    kl_max = (-log_top).clamp_min(0.0)  # Δ_max
+    kl_max = torch.where(kl_max <= 1e-13, torch.zeros_like(kl_max), kl_max)  # rounding when r is constant
     if beta is not None:
-        beta = torch.as_tensor(beta, dtype=torch.float64)
-        if torch.isnan(beta).any() or (beta <= 0).any():
-            raise ConfigError("beta", f"must be > 0, got {beta.tolist()}")
-        lam_s = (1.0 / beta) * scale[..., 0] if beta.dim() == 0 else (1.0 / beta).expand(batch) * scale[..., 0]
-        lam_s = torch.broadcast_to(lam_s, batch).clone()
+        lam_s = scale[..., 0] / val
         saturated = torch.isinf(lam_s) | (kl_max <= 0)
     else:
-        kl = torch.as_tensor(kl, dtype=torch.float64)
-        if torch.isnan(kl).any() or (kl < 0).any():
-            raise ConfigError("kl", f"must be >= 0, got {kl.tolist()}")
-        kl = torch.broadcast_to(kl, batch)
-        saturated = kl >= kl_max - 1e-14 * kl_max.clamp_min(1.0)
-        target = torch.where(saturated, torch.zeros_like(kl), kl)
+        saturated = val >= kl_max - 1e-14 * kl_max.clamp_min(1.0)
+        target = torch.where(saturated, torch.zeros_like(val), val)
 
         def kl_of(lam):  # Δ(λ) = λΛ'(λ) − Λ(λ), Δ'(λ) = λ·Var_φλ(r)
             log_phi, big, mean = _tilted(log_p, rs, lam)
@@ -177,7 +177,8 @@ def tilt(p=None, r=None, *, kl=None, beta=None, log_p=None) -> TiltResult:
     log_phi = torch.where(saturated[..., None], log_sat, log_phi)
     phi = torch.exp(log_phi)
     reward = torch.where(phi > 0, phi * r, torch.zeros_like(r)).sum(-1)
-    lam = torch.where(saturated, torch.full_like(finite, math.inf), finite / scale[..., 0])
+    # a constant reward (Δ_max = 0) leaves p unchanged for every λ: report λ = 0 there
+    lam = torch.where(saturated & (kl_max > 0), torch.full_like(finite, math.inf), finite / scale[..., 0])
     log_shifted = torch.where(saturated, log_top, big)
     return TiltResult(log_phi, lam, torch.where(saturated, kl_max, kl_fin.clamp_min(0.0)), reward, log_shifted)
 

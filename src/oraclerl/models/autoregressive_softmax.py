@@ -20,7 +20,8 @@ Exact quantities (evaluation code; algorithms reach the model only through oracl
   π⋆_{h,β} ∝ π_{h,ref} e^{Q⋆_h/β} (Definition I.2, Eq. 72);
 * :func:`policy_value` — J_β(π) = E^π[Σ_h r_h − β Σ_h KL(π_h(x_h) ‖ π_{h,ref}(x_h))] (Eq. 69) and the soft
   Q-function Q^π_h of any Markov policy given by per-layer tables;
-* :func:`sequence_log_probs` — the law of whole sequences, by enumeration (tests, sequence-level baselines).
+* :func:`sequence_log_probs` — the law of whole sequences, by enumeration (tests, sequence-level baselines);
+* :func:`monte_carlo_value` — J_β(π) by roll-outs, for where a DP is not available.
 """
 
 from __future__ import annotations
@@ -30,6 +31,16 @@ import torch
 from ..errors import ConfigError
 from ..validation import check_log_probabilities, check_positive
 from .linear_softmax import sample_from_log_probs
+
+
+def _sample_from_cdf(cdf: torch.Tensor, n: int, generator) -> torch.Tensor:
+    """n inverse-CDF draws per row of cdf [B, A] (rows end at 1): [B, n]. Comparison counting for small A."""
+    u = torch.rand((cdf.shape[0], n), generator=generator, dtype=cdf.dtype, device=cdf.device) * cdf[:, -1:]
+    if cdf.shape[1] <= 16:
+        idx = (u[:, :, None] >= cdf[:, None, :]).sum(-1)
+    else:
+        idx = torch.searchsorted(cdf, u, right=True)
+    return idx.clamp_(max=cdf.shape[1] - 1)
 
 
 def prefix_tree_transitions(num_prompts: int, num_actions: int, horizon: int, device=None) -> tuple[torch.Tensor, list]:
@@ -95,6 +106,7 @@ class AutoregressiveSoftmaxModel:
         self.phi = [p.to(log_ref[0].dtype) for p in phi]
         self.transitions = [t.long() for t in transitions]
         self.init_state = init_state.to(log_ref[0].device)
+        self._ref_cdf = [torch.cumsum(lr.exp(), dim=-1) for lr in self.log_ref]
 
     # -- shapes -------------------------------------------------------------------------------------
     @property
@@ -150,7 +162,10 @@ class AutoregressiveSoftmaxModel:
     def sample_next(self, prompts, prefixes, n: int, generator=None, theta=None) -> torch.Tensor:
         """a_h ~ π_{h,ref}(·|x, a_{1:h−1}) (or π^auto_{h,θ} when θ_h is given): [B, n]."""
         s = self.states(prompts, prefixes)
-        return sample_from_log_probs(self._next_logits(prefixes.shape[-1], s, theta), n, generator)
+        h = prefixes.shape[-1]
+        if theta is None:
+            return _sample_from_cdf(self._ref_cdf[h][s], n, generator)
+        return sample_from_log_probs(self._next_logits(h, s, theta), n, generator)
 
     def step_features(self, prompts, prefixes, tokens) -> torch.Tensor:
         """ϕ_h(x, a_{1:h−1}, a) for tokens [B, n]: [B, n, d]."""
@@ -179,7 +194,7 @@ class AutoregressiveSoftmaxModel:
         s = self.init_state[prompts.to(self.device)].repeat_interleave(n)
         toks = []
         for h in range(self.horizon):
-            a = sample_from_log_probs(self.log_ref[h][s], 1, generator)[:, 0]
+            a = _sample_from_cdf(self._ref_cdf[h][s], 1, generator)[:, 0]
             toks.append(a)
             if h + 1 < self.horizon:
                 s = self.transitions[h][s, a]
@@ -195,9 +210,10 @@ class AutoregressiveSoftmaxModel:
         s = self.state_path(prompts, responses)
         return sum(self.log_ref[h][s[..., h], responses[..., h]] for h in range(responses.shape[-1]))
 
-    def sequence_model(self) -> SequenceModel:
-        """A view with ``feature_dim = d·H`` for sequence-level oracles (WeakSampler on whole sequences)."""
-        return SequenceModel(self)
+    def sequence_model(self, feature_scale: float = 1.0) -> SequenceModel:
+        """A view with ``feature_dim = d·H`` for sequence-level oracles (WeakSampler on whole sequences);
+        features are ``feature_scale``·ϕ^seq (1/√H makes ‖ϕ^seq‖ ≤ 1, Assumption 2.1)."""
+        return SequenceModel(self, feature_scale)
 
 
 class SequenceModel:
@@ -206,8 +222,9 @@ class SequenceModel:
     One sequence sample costs H autoregressive queries (T^auto_comp ≤ H·T_comp, Definition 5.1).
     """
 
-    def __init__(self, model: AutoregressiveSoftmaxModel):
+    def __init__(self, model: AutoregressiveSoftmaxModel, feature_scale: float = 1.0):
         self.model = model
+        self.feature_scale = check_positive("feature_scale", feature_scale)
         self.beta = model.beta
         self.num_prompts = model.num_prompts
         self.feature_dim = model.feature_dim * model.horizon
@@ -218,7 +235,8 @@ class SequenceModel:
         return self.model.sample(prompts, n, generator)
 
     def features(self, prompts, responses):
-        return self.model.features(prompts, responses)
+        f = self.model.features(prompts, responses)
+        return f if self.feature_scale == 1.0 else f * self.feature_scale
 
     def ref_log_prob(self, prompts, responses):
         return self.model.ref_log_prob(prompts, responses)
@@ -282,6 +300,26 @@ def state_occupancy(model: AutoregressiveSoftmaxModel, log_policy: list, prompt_
     return out
 
 
+def monte_carlo_value(model: AutoregressiveSoftmaxModel, step_rewards: list, log_policy: list,
+                      prompt_weights: torch.Tensor, n: int, generator=None) -> tuple[float, float]:
+    """Monte Carlo estimate of J_β(π) with its standard error, from n roll-outs of π (x ~ ρ).
+
+    Each roll-out scores Σ_h [r_h(x_h, a_h) − β log(π_h/π_{h,ref})(a_h|x_h)], whose mean is J_β(π) (Eq. 69):
+    the estimator to use where no DP is available; on exact models it cross-checks :func:`policy_value`.
+    """
+    x = torch.multinomial(prompt_weights.to(model.dtype), n, replacement=True, generator=generator)
+    s = model.init_state[x]
+    total = torch.zeros(n, dtype=model.dtype, device=model.device)
+    for h in range(model.horizon):
+        lp = log_policy[h][s]
+        a = sample_from_log_probs(lp, 1, generator)[:, 0]
+        rows = torch.arange(n, device=model.device)
+        total += step_rewards[h][s, a] - model.beta * (lp[rows, a] - model.log_ref[h][s, a])
+        if h + 1 < model.horizon:
+            s = model.transitions[h][s, a]
+    return float(total.mean()), float(total.std() / n ** 0.5)
+
+
 def enumerate_sequences(num_actions: int, horizon: int, device=None) -> torch.Tensor:
     """All of A^H in lexicographic order: [A^H, H] long."""
     if num_actions ** horizon > 10 ** 7:
@@ -310,5 +348,5 @@ def sequence_sums(model: AutoregressiveSoftmaxModel, tables: list) -> torch.Tens
 
 __all__ = [
     "AutoregressiveSoftmaxModel", "SequenceModel", "prefix_tree_transitions", "soft_bellman", "policy_value",
-    "state_occupancy", "enumerate_sequences", "sequence_log_probs", "sequence_sums",
+    "state_occupancy", "monte_carlo_value", "enumerate_sequences", "sequence_log_probs", "sequence_sums",
 ]

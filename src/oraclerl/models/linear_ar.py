@@ -208,15 +208,17 @@ class LinearARModel:
         y = torch.empty((B, n, L), dtype=torch.long, device=self.device)
         if self.fast:
             logits = self.transition_logits(x)
-            cdf = torch.cumsum(torch.exp(logits - logits.max(-1, keepdim=True).values), -1)  # [B, k+1, k]
-            tot = cdf[..., -1]                                                                 # [B, k+1]
-            prev = torch.full((B, n), k, dtype=torch.long, device=self.device)
-            for i in range(L):
-                rows = cdf.gather(1, prev[..., None].expand(B, n, k))                         # [B, n, k]
-                thr = u[:, :, i] * tot.gather(1, prev)
-                tok = torch.searchsorted(rows, thr[..., None], right=True)[..., 0].clamp_(max=k - 1)
-                y[:, :, i] = tok
-                prev = tok
+            tri = torch.triu(torch.ones(k, k, dtype=logits.dtype, device=self.device))
+            cdf = torch.softmax(logits, -1).reshape(B * (k + 1), k) @ tri                # row CDFs
+            cdf[:, -1] = 2.0            # u < 1 ≤ last: rounding can never push the search past token k−1
+            base = (torch.arange(B, device=self.device) * (k + 1)).repeat_interleave(n)
+            prev = torch.full((B * n,), k, dtype=torch.long, device=self.device)
+            uT = u.permute(2, 0, 1).reshape(L, B * n, 1).contiguous()
+            toks = []
+            for i in range(L):  # one vectorised inverse-CDF step per position for all B·n sequences
+                prev = torch.searchsorted(cdf.index_select(0, base + prev), uT[i], right=True).view(-1)
+                toks.append(prev)
+            return torch.stack(toks, 1).view(B, n, L)
             return y
         xs = x.repeat_interleave(n, 0)
         yf = y.view(B * n, L)
@@ -254,8 +256,7 @@ class LinearARModel:
 
         ``weights`` a is [B, n, L] (per token, e.g. process advantages), [B, n] (per sequence, e.g. outcome
         advantages) or None (all ones). Each token contributes a·(ϕ(x, y_{<i}, y_i) − E_{y'∼p_w}ϕ(x, y_{<i}, y')).
-        Bigram map: per context, the weighted transition counts C[b, prev, y] give
-        G = C − (Σ_y C)·p_w(·|x, prev), then ∇W₁ = Xᵀ Σ_prev G and ∇W₂[j, p] = Σ_b G[b, p, j].
+        Bigram map: see :meth:`_grad_bigram` (weighted counts and two small matmuls, no [B, k+1, k] table).
         """
         x = self._check_x(x)
         y, squeeze = self._check_y(x, y)
@@ -272,17 +273,8 @@ class LinearARModel:
                 raise ConfigError("weights", f"must be [B, n, L] or [B, n] for y of shape {(B, n, L)}, got "
                                              f"{tuple(torch.as_tensor(weights).shape)}")
             a = a.expand(B, n, L)
-        k, d = self.num_actions, self.context_dim
         if self.fast:
-            probs = torch.softmax(self.transition_logits(x), dim=-1)                   # [B, k+1, k]
-            cell = (self._prev(y, k) * k + y).reshape(B, n * L)
-            C = torch.zeros(B, (k + 1) * k, dtype=self.dtype, device=self.device)
-            C.scatter_add_(1, cell, a.reshape(B, n * L).contiguous())
-            C = C.view(B, k + 1, k)
-            G = C - C.sum(-1, keepdim=True) * probs
-            g1 = x.T @ G.sum(1)                                                       # [d, k]
-            g2 = G[:, :k, :].sum(0).T                                                  # [k(j), k(prev)]
-            return torch.cat([g1.reshape(-1), g2.reshape(-1)])
+            return self._grad_bigram(x, y, a)
         xs, yf, af = x.repeat_interleave(n, 0), y.reshape(B * n, L), a.reshape(B * n, L)
         g = torch.zeros(self.feature_dim, dtype=self.dtype, device=self.device)
         rows = torch.arange(B * n, device=self.device)
@@ -291,3 +283,91 @@ class LinearARModel:
             p = torch.softmax(phi @ self.w, -1)
             g += (af[:, i, None] * (phi[rows, yf[:, i]] - (p[..., None] * phi).sum(1))).sum(0)
         return g
+
+
+    def _grad_bigram(self, x: torch.Tensor, y: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        """Closed-form gradient for the bigram map, using exp(logits) = E₁[b, j]·E₂[prev, j].
+
+        With E₁ = exp(xW₁ − max), E₂ = exp([W₂ᵀ; 0] − max) and Z = E₁E₂ᵀ ([B, k+1], the per-row normalisers),
+        p_w(j | x_b, prev) = E₁[b, j]E₂[prev, j]/Z[b, prev]. With c[b, prev] = Σ a·1[prev] (weighted visits),
+        the expected-feature terms are E₁ ⊙ ((c/Z)E₂) for W₁'s rows and E₂ ⊙ ((c/Z)ᵀE₁) for W₂; the observed
+        terms are weighted token counts. Everything is O(B·n·L + B·k²); float64 internally.
+        """
+        B, n, L = y.shape
+        k = self.num_actions
+        f64 = torch.float64
+        xw = x.to(f64) @ self.W1.to(f64)                                                   # [B, k]
+        w2t = torch.cat([self.W2.T.to(f64), torch.zeros(1, k, dtype=f64, device=self.device)], 0)  # [k+1, k]
+        E1 = torch.exp(xw - xw.max(1, keepdim=True).values)
+        E2 = torch.exp(w2t - w2t.max(1, keepdim=True).values)
+        Z = E1 @ E2.T                                                                       # [B, k+1]
+        prev = self._prev(y, k).reshape(B, n * L)
+        tok = y.reshape(B, n * L)
+        af = a.reshape(B, n * L).to(f64)
+        c = torch.zeros(B, k + 1, dtype=f64, device=self.device).scatter_add_(1, prev, af)
+        obs1 = torch.zeros(B, k, dtype=f64, device=self.device).scatter_add_(1, tok, af)
+        obs2 = torch.zeros(k * (k + 1), dtype=f64, device=self.device).scatter_add_(
+            0, (tok * (k + 1) + prev).reshape(-1), af.reshape(-1)).view(k, k + 1)        # [j, prev]
+        cz = c / Z
+        exp1 = E1 * (cz @ E2)                                                               # [B, k]
+        exp2 = E2 * (cz.T @ E1)                                                             # [k+1 (prev), k (j)]
+        g1 = x.to(f64).T @ (obs1 - exp1)                                                    # [d, k]
+        g2 = obs2[:, :k] - exp2[:k].T                                                       # [j, prev]
+        return torch.cat([g1.reshape(-1), g2.reshape(-1)]).to(self.dtype)
+
+
+class PromptBoundPolicy:
+    """Adapter that lets the foundation's sampling oracles serve a :class:`LinearARModel` by prompt id.
+
+    ``contexts`` is any object with ``lookup(ids) -> x [B, d]`` (e.g.
+    :class:`~oraclerl.problems.teacher.TeacherContexts`). Wrap it in
+    :class:`~oraclerl.oracles.WeakSampler` (whole responses, counts T_comp per response) or
+    :class:`~oraclerl.oracles.AutoregressiveSampler` (one token, counts T_comp_token). The model is held by
+    reference: a learner that trains ``model.w`` in place samples its current policy.
+    """
+
+    beta = None
+    num_prompts = None
+
+    def __init__(self, model: LinearARModel, contexts):
+        self.model = model
+        self.contexts = contexts
+
+    @property
+    def device(self):
+        return self.model.device
+
+    @property
+    def feature_dim(self) -> int:
+        return self.model.feature_dim
+
+    @property
+    def horizon(self) -> int:
+        return self.model.horizon
+
+    @property
+    def num_actions(self) -> int:
+        return self.model.num_actions
+
+    def sample(self, prompts, n, generator=None):
+        return self.model.sample(self.contexts.lookup(prompts), n, generator)
+
+    def features(self, prompts, responses):
+        return self.model.sequence_features(self.contexts.lookup(prompts), responses)
+
+    def ref_log_prob(self, prompts, responses):
+        return self.model.log_likelihood(self.contexts.lookup(prompts), responses)
+
+    def sample_next(self, prompts, prefixes, n, generator=None, theta=None):
+        if theta is not None:
+            raise ConfigError("theta", "a LinearARModel has no tilted law; pass theta=None")
+        return self.model.sample_next(self.contexts.lookup(prompts), prefixes, n, generator)
+
+    def next_log_prob(self, prompts, prefixes, tokens, theta=None):
+        logp = self.model.next_log_probs(self.contexts.lookup(prompts), prefixes)
+        return logp.gather(1, tokens)
+
+    def step_features(self, prompts, prefixes, tokens):
+        phi = self.model.feature_map(self.contexts.lookup(prompts).to(self.model.dtype), prefixes)  # [B, k, D]
+        return phi.gather(1, tokens[..., None].expand(*tokens.shape, phi.shape[-1]))
+

@@ -1,1 +1,16 @@
-"""Post-training: supervised pre-training and policy gradients with outcome and process rewards."""
+"""Post-training (Mousavi-Hosseini & Erdogdu 2026): supervised pre-training with Adagrad or the adaptive step,
+policy gradients with outcome (ORM) and process (PRM) rewards, advantage estimators, exploration behaviours, and
+full fine-tuning of small causal LMs (``oraclerl.posttrain.lm_pg``, extra ``[hf]``)."""
+
+from .advantages import ESTIMATORS, outcome_advantages, process_advantages
+from .behaviour import explore_outcome, explore_process
+from .optim import AdaptiveStep, make_optimizer
+from .policy_gradient import PGConfig, PGResult, policy_gradient
+from .pretrain import PretrainConfig, PretrainResult, pretrain
+from .reference import reference_policy_gradient, reference_pretrain
+
+__all__ = [
+    "ESTIMATORS", "outcome_advantages", "process_advantages", "explore_outcome", "explore_process",
+    "AdaptiveStep", "make_optimizer", "PGConfig", "PGResult", "policy_gradient", "PretrainConfig",
+    "PretrainResult", "pretrain", "reference_policy_gradient", "reference_pretrain",
+]

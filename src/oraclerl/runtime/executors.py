@@ -8,7 +8,8 @@ status file per run), so a result is written once, by the one process that compu
 Executors report :class:`Event` s to the caller (start, progress, done, failed, retry) and return one
 payload per task. Fault model:
 
-* :class:`LocalExecutor` keeps ``workers`` persistent processes (``spawn``), each with its own pipe. A
+* :class:`LocalExecutor` keeps ``workers`` persistent processes (forked from a ``forkserver`` that has
+  imported torch and the experiments once; ``spawn`` where there is none), each with its own pipe. A
   worker that dies (SIGKILL, out of memory) is detected through its process sentinel; only the task it
   was running is re-queued (``max_retries`` times) and a fresh worker replaces it. The other workers
   are not disturbed. ``workers=0`` runs tasks inline in the calling process (debugging).
@@ -22,21 +23,20 @@ workers (floating-point reductions with a different thread count may round diffe
 from __future__ import annotations
 
 import contextlib
-import importlib
-import importlib.util
 import multiprocessing as mp
 import os
 import sys
-import time
-import traceback
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import wait as mp_wait
-from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from .worker import _mark_worker, _throttled, execute_task, in_worker, resolve_experiment, torch_threads
+
+__all__ = ["Event", "LocalExecutor", "RayExecutor", "make_executor", "require_ray", "execute_task", "in_worker",
+           "resolve_experiment", "torch_threads", "EXECUTORS"]
 
 EXECUTORS = ("local", "ray")
 
@@ -62,121 +62,12 @@ def _no_events(_: Event) -> None:
     return None
 
 
-# --------------------------------------------------------------------------------------------- worker side
-def resolve_experiment(name: str, module: str | None = None, module_file: str | None = None):
-    """Find a registered experiment, importing the module that registers it if this process lacks it.
-
-    Built-in experiments are found by the registry; experiments registered elsewhere (a test module, a
-    benchmark script) are imported by module name, falling back to the module's file path.
-    """
-    from . import registry
-
-    registry._load()
-    if name not in registry._REGISTRY and module:
-        if module == "__main__" or module.endswith("__mp_main__"):
-            if module_file:
-                spec = importlib.util.spec_from_file_location("_oraclerl_user_main", module_file)
-                mod = importlib.util.module_from_spec(spec)
-                sys.modules["_oraclerl_user_main"] = mod
-                spec.loader.exec_module(mod)
-        else:
-            try:
-                importlib.import_module(module)
-            except ModuleNotFoundError:
-                if not module_file:
-                    raise
-                root = Path(module_file).resolve().parent
-                for _ in range(module.count(".")):
-                    root = root.parent
-                sys.path.insert(0, str(root))
-                importlib.import_module(module)
-    return registry.get_experiment(name)
-
-
-class _StepTap:
-    """A metric sink that remembers the last logged step and forwards progress with it."""
-
-    def __init__(self, send: Callable[[float, str, int | None], None] | None):
-        self.send = send
-        self.step: int | None = None
-        self.fraction = 0.0
-        self.message = ""
-
-    def log(self, step: int, metrics: dict) -> None:
-        self.step = int(step)
-        self.progress(self.fraction, self.message)
-
-    def progress(self, fraction: float, message: str = "") -> None:
-        self.fraction, self.message = fraction, message
-        if self.send is not None:
-            self.send(fraction, message, self.step)
-
-
-@contextlib.contextmanager
-def _threads(n: int):
-    import torch
-
-    old = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
-
-
-def execute_task(task: dict, progress: Callable[[float, str, int | None], None] | None = None) -> dict:
-    """Run one task (one experiment, config and seed) into the run store; returns a plain-data payload.
-
-    The payload is ``{"state": "done", "result", "reused", "elapsed_s", "pid"}`` or
-    ``{"state": "failed", "error", "traceback", "pid"}``. Exceptions raised by the experiment are
-    caught here (a failed run is recorded, not retried: it would fail again).
-    """
-    from .config import from_dict, validate
-    from .runner import run_one
-    from .store import RunStore
-    from .tracking import make_loggers
-
-    t0 = time.perf_counter()
-    loggers: list = []
-    try:
-        exp = resolve_experiment(task["experiment"], task.get("module"), task.get("module_file"))
-        cfg = validate(from_dict(exp.config, task["config"]))
-        store = RunStore(task["store"])
-        rd = store.run_dir(exp.name, task["config"], task["seed"])
-        loggers = make_loggers(task.get("log", ()), rd.path, f"{exp.name}-{rd.path.name}", task["config"])
-        tap = _StepTap(progress)
-        with _threads(int(task.get("threads", 1))):
-            result, reused = run_one(exp, cfg, task["seed"], store, force=bool(task.get("force")),
-                                     progress=tap.progress, loggers=[tap, *loggers])
-    except Exception as exc:  # noqa: BLE001 - reported to the driver as a failed run
-        return {"state": "failed", "error": "".join(traceback.format_exception_only(type(exc), exc)).strip(),
-                "traceback": traceback.format_exc(), "pid": os.getpid()}
-    finally:
-        for lg in loggers:
-            with contextlib.suppress(Exception):
-                lg.close()
-    return {"state": "done", "result": result, "reused": reused, "elapsed_s": time.perf_counter() - t0,
-            "pid": os.getpid()}
-
-
-def _throttled(send: Callable[..., None], interval: float) -> Callable[[float, str, int | None], None]:
-    last = [0.0]
-
-    def progress(fraction: float, message: str, step: int | None) -> None:
-        now = time.monotonic()
-        if fraction < 1.0 and now - last[0] < interval:
-            return
-        last[0] = now
-        send(fraction, message, step)
-
-    return progress
-
-
 def _worker_main(conn, threads: int) -> None:
     """A local worker: receive tasks on ``conn`` until ``None``; report start, progress and the payload."""
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver decides what an interrupt means
+    _mark_worker()
     import torch
 
     torch.set_num_threads(threads)
@@ -201,6 +92,24 @@ def _worker_main(conn, threads: int) -> None:
 class _Worker:
     def __init__(self, proc, conn):
         self.proc, self.conn, self.task = proc, conn, None
+        self.alive_once = False  # it reported "start" for some task: it did come up
+
+
+@contextlib.contextmanager
+def _hide_unimportable_main():
+    """New processes re-import ``__main__`` from its file; when there is no such file (``python -``, a REPL,
+    a notebook) that fails in every worker, so hide the path while processes start."""
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    hide = (path is not None and getattr(getattr(main, "__spec__", None), "name", None) is None
+            and not os.path.isfile(path))
+    if hide:
+        del main.__file__
+    try:
+        yield
+    finally:
+        if hide:
+            main.__file__ = path
 
 
 class LocalExecutor:
@@ -209,14 +118,16 @@ class LocalExecutor:
     name = "local"
 
     def __init__(self, workers: int | None = None, max_retries: int = 2, threads: int = 1,
-                 start_method: str = "spawn"):
+                 start_method: str | None = None):
         if workers is None:
-            workers = min(2, os.cpu_count() or 1)
+            workers = min(8, os.cpu_count() or 1)
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
             raise ConfigError("--workers", f"must be an integer >= 0 (0 runs inline), got {workers!r}")
         if max_retries < 0:
             raise ConfigError("max_retries", f"must be >= 0, got {max_retries}")
         self.workers, self.max_retries, self.threads = workers, max_retries, threads
+        if start_method is None:
+            start_method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
         self.start_method = start_method
 
     def describe(self) -> str:
@@ -243,14 +154,18 @@ class LocalExecutor:
     def _spawn(self, ctx) -> _Worker:
         parent, child = ctx.Pipe(duplex=True)
         proc = ctx.Process(target=_worker_main, args=(child, self.threads), daemon=True, name="oraclerl-worker")
-        proc.start()
+        with _hide_unimportable_main():
+            proc.start()
         child.close()
         return _Worker(proc, parent)
 
     def _pool(self, tasks, on_event):
         ctx = mp.get_context(self.start_method)
+        if self.start_method == "forkserver":
+            ctx.set_forkserver_preload(["oraclerl.runtime._preload"])
         pending: deque = deque(tasks)
         deaths: dict[int, int] = {}
+        startup_failures = 0
         out: dict[int, dict] = {}
         workers = [self._spawn(ctx) for _ in range(min(self.workers, len(tasks)))]
         clean = False
@@ -270,6 +185,13 @@ class LocalExecutor:
                         self._drain(w, out, on_event)
                     if w.proc.exitcode is not None:  # dead: re-queue its task, replace it
                         self._drain(w, out, on_event)
+                        if w.task is not None and not w.alive_once:  # never came up: not the task's fault
+                            startup_failures += 1
+                            if startup_failures >= 3:
+                                raise RuntimeError(f"local worker processes exit during start-up (exit code "
+                                                   f"{w.proc.exitcode}); try --workers 0 to run inline")
+                            pending.appendleft(w.task)
+                            w.task = None
                         if w.task is not None:
                             tid = w.task["id"]
                             deaths[tid] = deaths.get(tid, 0) + 1
@@ -315,6 +237,7 @@ class LocalExecutor:
                 return
             kind, tid = msg[0], msg[1]
             if kind == "start":
+                w.alive_once = True
                 on_event(Event("start", tid, pid=msg[2]))
             elif kind == "progress":
                 on_event(Event("progress", tid, fraction=msg[2], message=msg[3], step=msg[4]))
@@ -338,6 +261,7 @@ def require_ray():
 def _ray_task(task: dict) -> dict:
     from .store import RunStore
 
+    _mark_worker()
     rd = RunStore(task["store"]).run_dir(task["experiment"], task["config"], task["seed"])
     import torch
 

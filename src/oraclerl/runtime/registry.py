@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -90,6 +91,9 @@ _LOAD_ERRORS: dict[str, str] = {}
 def register(exp: Experiment) -> Experiment:
     if exp.paper not in PAPERS:
         raise ConfigError("paper", f"must be one of {sorted(PAPERS)}, got {exp.paper!r}")
+    # Remember which module registered it: sweep workers import that module to find the experiment.
+    caller = sys._getframe(1).f_globals.get("__name__")
+    exp._registered_by = caller if caller not in (None, __name__) else getattr(exp.run, "__module__", None)
     _REGISTRY[exp.name] = exp
     return exp
 

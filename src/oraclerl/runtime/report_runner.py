@@ -1,60 +1,120 @@
-"""``oraclerl report``: run every registered experiment at a scale over several seeds, then write the report."""
+"""``oraclerl report``: run every registered experiment at a scale over several seeds, then write the report.
+
+All runs of all experiments go to one executor (local worker processes by default, so two cores run two
+seeds at once), through the same resumable engine as sweeps: a second call re-uses every finished run
+and only redraws claims and figures. One experiment failing (bad config, a run raising, claims or plot
+raising, its module not importing) is reported in the page and does not stop the others.
+"""
 
 from __future__ import annotations
 
 import time
 import traceback
+from dataclasses import dataclass
 from pathlib import Path
 
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
 from ..errors import ConfigError
-from .registry import all_experiments, get_experiment
+from .engine import ExecutionSummary, RunSpec, execute_runs
+from .executors import LocalExecutor
+from .progress import LiveProgress
+from .registry import all_experiments, get_experiment, load_errors
 from .report import ExperimentOutcome, write_report
-from .runner import run_one
+from .stats import fmt_ci
 from .store import RunStore
+from .tracking import check_trackers
+
+
+@dataclass
+class ReportOutput:
+    """Paths and outcomes of a report; unpacks as ``md_path, html_path`` like before."""
+
+    md: Path
+    html: Path
+    outcomes: list[ExperimentOutcome]
+    summary: ExecutionSummary
+    wall_s: float
+
+    def __iter__(self):
+        return iter((self.md, self.html))
+
+    @property
+    def ok(self) -> bool:
+        return all(o.error is None for o in self.outcomes)
+
+
+def _top_level_metrics(results: list[dict], limit: int = 12) -> list[tuple[str, str]]:
+    keys = []
+    for r in results:
+        for k, v in r.items():
+            if k != "elapsed_s" and isinstance(v, (int, float)) and not isinstance(v, bool) and k not in keys:
+                keys.append(k)
+    out = []
+    for k in keys[:limit]:
+        vals = [float(r[k]) for r in results if isinstance(r.get(k), (int, float))]
+        out.append((k, fmt_ci(vals, 4)))
+    return out
+
+
+def _one_line(exc: BaseException) -> str:
+    return "".join(traceback.format_exception_only(type(exc), exc)).strip().replace("\n", " ")
 
 
 def run_report(scale: str = "quick", only: list[str] | None = None, seeds: list[int] | None = None,
                out: Path = Path("report"), runs: Path = Path("runs"), force: bool = False,
-               quiet: bool = False) -> tuple[Path, Path]:
-    """Run the selected experiments (all by default) and write ``out/report.md`` and ``out/index.html``."""
-    exps = [get_experiment(n) for n in only] if only else all_experiments()
-    # Validate every config before any work starts.
-    plans = [(e, e.make_config(scale), seeds if seeds is not None else list(range(e.seeds))) for e in exps]
-    if not plans:
-        raise ConfigError("--only", "selected no experiment")
-    store = RunStore(runs)
-    outcomes: list[ExperimentOutcome] = []
+               quiet: bool = False, executor=None, workers: int | None = None, log=()) -> ReportOutput:
+    """Run the selected experiments (all by default) and write ``out/report.md`` and ``out/index.html``.
+
+    ``executor`` defaults to :class:`LocalExecutor` with ``workers`` processes (2 on a 2-core machine).
+    Unknown ``--only`` names, trackers or executors raise :class:`ConfigError` before anything runs.
+    """
     t_start = time.perf_counter()
-    total = sum(len(s) for _, _, s in plans)
-    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                  TimeElapsedColumn(), TimeRemainingColumn(), disable=quiet, transient=False) as prog:
-        overall = prog.add_task("all experiments", total=total)
-        for exp, cfg, seed_list in plans:
-            oc = ExperimentOutcome(exp, cfg, seed_list)
-            t0 = time.perf_counter()
-            results = []
-            task = prog.add_task(f"{exp.name}", total=len(seed_list))
-            try:
-                for s in seed_list:
-                    step = prog.add_task(f"  seed {s}", total=1.0)
-
-                    def cb(frac, msg, _t=step):
-                        prog.update(_t, completed=frac, description=f"  seed {s} {msg}"[:60])
-
-                    res, reused = run_one(exp, cfg, s, store, force=force, progress=cb)
-                    prog.remove_task(step)
-                    oc.reused += int(reused)
-                    results.append(res)
-                    prog.advance(task)
-                    prog.advance(overall)
-                oc.claims = exp.claims(results, cfg)
-                figdir = Path(out) / "figures" / exp.name
-                figdir.mkdir(parents=True, exist_ok=True)
-                oc.figures = exp.plot(results, cfg, figdir)
-            except Exception as exc:  # an experiment failing must not lose the others' results
-                oc.error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-            oc.elapsed_s = time.perf_counter() - t0
-            outcomes.append(oc)
-    return write_report(outcomes, Path(out), scale, time.perf_counter() - t_start)
+    exps = [get_experiment(n) for n in dict.fromkeys(only)] if only else all_experiments()
+    if not exps:
+        raise ConfigError("--only", "selected no experiment")
+    log = check_trackers(log)
+    executor = executor if executor is not None else LocalExecutor(workers)
+    outcomes: list[ExperimentOutcome] = []
+    specs: list[RunSpec] = []
+    for i, e in enumerate(exps):
+        seed_list = list(seeds) if seeds is not None else list(range(e.seeds))
+        try:
+            cfg = e.make_config(scale)
+        except Exception as exc:  # noqa: BLE001 - a broken experiment config must not stop the report
+            if only:
+                raise
+            outcomes.append(ExperimentOutcome(e, None, seed_list, error=f"config: {_one_line(exc)}"))
+            continue
+        outcomes.append(ExperimentOutcome(e, cfg, seed_list))
+        specs += [RunSpec(e, cfg, s, point=i) for s in seed_list]
+    store = RunStore(runs)
+    with LiveProgress(quiet=quiet) as live:
+        live.note(f"oraclerl report ({scale} scale): {len(exps)} experiment(s), {len(specs)} runs on "
+                  f"{executor.describe()}")
+        summary = execute_runs(specs, store, executor, force=force, log=log, listener=live)
+    for oc in outcomes:
+        if oc.config is None:
+            continue
+        t0 = time.perf_counter()
+        name = oc.experiment.name
+        recs = sorted((r for r in summary.records if r.spec.experiment.name == name), key=lambda r: r.spec.seed)
+        oc.ran = sum(r.state == "ran" and r.same_as is None for r in recs)
+        oc.reused = sum(r.state == "reused" for r in recs)
+        oc.run_time_s = sum(float(r.result.get("elapsed_s", 0.0)) for r in recs if r.result)
+        failed = [r for r in recs if r.result is None]
+        if failed:
+            oc.error = "; ".join(f"seed {r.spec.seed}: {r.error}" for r in failed)
+            continue
+        results = [r.result for r in recs]
+        oc.metrics = _top_level_metrics(results)
+        try:
+            oc.claims = oc.experiment.claims(results, oc.config)
+            figdir = Path(out) / "figures" / name
+            figdir.mkdir(parents=True, exist_ok=True)
+            oc.figures = [Path(f) for f in oc.experiment.plot(results, oc.config, figdir)]
+        except Exception as exc:  # noqa: BLE001 - an experiment failing must not lose the others' results
+            oc.error = f"claims/plot: {_one_line(exc)}"
+        oc.elapsed_s = time.perf_counter() - t0
+    wall = time.perf_counter() - t_start
+    md, html_path = write_report(outcomes, Path(out), scale, wall, load_errors=load_errors() if not only else None,
+                                 executor=executor.describe())
+    return ReportOutput(md, html_path, outcomes, summary, wall)

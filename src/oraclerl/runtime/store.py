@@ -14,7 +14,9 @@ Layout of a run directory::
 Every file is written to a temporary name and moved into place with ``os.replace`` (atomic on POSIX).
 A run counts as finished only if ``status.json`` says "done", ``result.json`` parses, its key matches the
 run's key and its SHA-256 matches the one recorded in the status; anything else (killed mid-way,
-corrupted, edited) is classified by :meth:`RunDir.state` so callers can report it, and re-run.
+corrupted, edited) is classified by :meth:`RunDir.state` so callers can report it, and re-run. A finished
+run made by different oraclerl sources (see :func:`code_fingerprint`) is "stale" and re-run as well, so
+re-using a run never means re-using the output of code that has since changed.
 """
 
 from __future__ import annotations
@@ -80,6 +82,28 @@ def atomic_write_json(path: Path, obj: Any) -> None:
     atomic_write_text(path, dumps(obj))
 
 
+_CODE_FINGERPRINT: str | None = None
+
+
+def code_fingerprint() -> str:
+    """A hash of every ``.py`` file of the installed oraclerl package (computed once per process)."""
+    global _CODE_FINGERPRINT
+    if _CODE_FINGERPRINT is None:
+        root = Path(__file__).resolve().parents[1]
+        h = hashlib.sha256()
+        for p in sorted(root.rglob("*.py")):
+            h.update(p.relative_to(root).as_posix().encode() + b"\0")
+            h.update(p.read_bytes() + b"\0")
+        _CODE_FINGERPRINT = h.hexdigest()[:16]
+    return _CODE_FINGERPRINT
+
+
+def set_code_fingerprint(fingerprint: str) -> None:
+    """Adopt the driver's fingerprint in a worker process, so both sides agree on what "stale" means."""
+    global _CODE_FINGERPRINT
+    _CODE_FINGERPRINT = str(fingerprint)
+
+
 def run_key(experiment: str, config: dict, seed: int) -> str:
     from .. import __version__
 
@@ -105,11 +129,12 @@ class RunDir:
         except (OSError, json.JSONDecodeError):
             return None
 
-    def state(self) -> tuple[str, str]:
-        """(state, reason) with state one of "missing", "done", "running", "failed", "corrupted".
+    def state(self, check_code: bool = True) -> tuple[str, str]:
+        """(state, reason) with state one of "missing", "done", "running", "failed", "corrupted", "stale".
 
         "running" is what a killed run leaves behind (or a run in progress elsewhere); "corrupted" means
-        the directory claims to be finished but its files do not check out (or cannot be read at all).
+        the directory claims to be finished but its files do not check out (or cannot be read at all);
+        "stale" means it is intact but was made by other oraclerl sources (only if ``check_code``).
         """
         if not self.path.exists():
             return "missing", "not run yet"
@@ -117,7 +142,9 @@ class RunDir:
         if st is None:
             if (self.path / "status.json").exists():
                 return "corrupted", "unreadable status.json"
-            return "corrupted", "no status.json"
+            if not (self.path / "result.json").exists():  # killed between creating the folder and the status
+                return "running", "interrupted while starting (no status.json yet)"
+            return "corrupted", "result.json without status.json"
         state = st.get("state")
         if state == "running":
             return "running", f"left running (pid {st.get('pid')}): interrupted or in progress"
@@ -137,6 +164,8 @@ class RunDir:
             return "corrupted", f"result.json does not parse ({exc.__class__.__name__})"
         if not isinstance(res, dict) or res.get("_key") != self.key:
             return "corrupted", "result.json belongs to another run"
+        if check_code and st.get("code") != code_fingerprint():
+            return "stale", "made by other oraclerl sources (the code changed since)"
         return "done", "done"
 
     def check(self) -> tuple[bool, str]:
@@ -175,7 +204,8 @@ class RunDir:
         text = dumps({**result, "_key": self.key})
         atomic_write_text(self.path / "result.json", text)
         atomic_write_json(self.path / "status.json", {"state": "done", "elapsed_s": elapsed, "finished": time.time(),
-                                                      "sha256": hashlib.sha256(text.encode()).hexdigest()})
+                                                      "sha256": hashlib.sha256(text.encode()).hexdigest(),
+                                                      "code": code_fingerprint()})
 
     def fail(self, error: str) -> None:
         atomic_write_json(self.path / "status.json", {"state": "failed", "error": error, "finished": time.time()})

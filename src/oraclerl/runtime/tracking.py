@@ -11,6 +11,7 @@ that runs the experiment, lazily on the first logged step (TensorBoard event fil
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import inspect
 import math
 from pathlib import Path
@@ -66,7 +67,11 @@ def check_trackers(kinds) -> list[str]:
             if k not in TRACKERS:
                 raise ConfigError("--log", f"must be among {sorted(TRACKERS)}, got {k!r}")
             module, extra = TRACKERS[k]
-            if importlib.util.find_spec(module) is None:
+            try:
+                missing = importlib.util.find_spec(module) is None
+            except (ImportError, ValueError):
+                missing = True
+            if missing:
                 hint = f"pip install 'oraclerl[{extra}]'" if extra == "track" else f"pip install {extra}"
                 raise ConfigError("--log", f"{k} is not installed; {hint}")
             if k not in out:

@@ -41,63 +41,13 @@ import torch
 
 from ...errors import ConfigError
 from ...validation import check_choice, check_int, check_positive, check_range
+from .protocols import _OUT_DTYPE, LinearSoftmaxProtocolMixin
+from .sampling import _uniform, auto_device, auto_dtype, inverse_cdf, process_logits
 
-_OUT_DTYPE = torch.float64
-
-
-def auto_device(device=None) -> torch.device:
-    """``device`` if given, else CUDA when available, else CPU."""
-    if device is not None:
-        return torch.device(device)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+__all__ = ["CausalLM", "auto_device", "auto_dtype", "inverse_cdf", "process_logits"]
 
 
-def auto_dtype(device: torch.device, dtype=None) -> torch.dtype:
-    """``dtype`` if given, else bfloat16 on a CUDA device that supports it, else float32."""
-    if dtype is not None:
-        return dtype
-    if device.type == "cuda" and torch.cuda.is_bf16_supported():
-        return torch.bfloat16
-    return torch.float32
-
-
-def process_logits(logits: torch.Tensor, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0) -> torch.Tensor:
-    """Log-probabilities [N, V] of the processed sampling distribution (temperature, then top-k, then top-p).
-
-    Matches ``TemperatureLogitsWarper``, ``TopKLogitsWarper`` and ``TopPLogitsWarper`` of ``transformers``
-    (top-p keeps the smallest set of most likely tokens whose mass exceeds ``top_p``; ties at the top-k
-    threshold are kept). Removed tokens get ``-inf``.
-    """
-    scores = logits.float()
-    if temperature != 1.0:
-        scores = scores / temperature
-    if 0 < top_k < scores.shape[-1]:
-        kth = torch.topk(scores, top_k, dim=-1).values[..., -1:]
-        scores = scores.masked_fill(scores < kth, float("-inf"))
-    if top_p < 1.0:
-        sorted_scores, idx = torch.sort(scores, descending=False)
-        cum = sorted_scores.softmax(dim=-1).cumsum(dim=-1)
-        remove = cum <= (1 - top_p)
-        remove[..., -1:] = False
-        scores = scores.masked_fill(remove.scatter(-1, idx, remove), float("-inf"))
-    return torch.log_softmax(scores, dim=-1)
-
-
-def inverse_cdf(log_probs: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
-    """One index per row of ``log_probs`` [N, V] from uniforms ``u`` [N] (or [N, n] for n draws per row)."""
-    p = torch.exp(log_probs.double() - log_probs.double().amax(-1, keepdim=True))
-    cdf = p.cumsum(-1)
-    target = (u.reshape(log_probs.shape[0], -1).to(cdf.device, torch.float64)) * cdf[:, -1:]
-    idx = torch.searchsorted(cdf, target, right=True).clamp_(max=log_probs.shape[-1] - 1)
-    return idx.reshape(u.shape)
-
-
-def _uniform(shape, generator) -> torch.Tensor:
-    dev = generator.device if generator is not None else torch.device("cpu")
-    return torch.rand(shape, generator=generator, dtype=torch.float64, device=dev)
-
-
-class CausalLM:
+class CausalLM(LinearSoftmaxProtocolMixin):
     """A ``transformers`` causal LM + tokenizer as a base model π_ref with features (see the module docstring).
 
     Parameters
@@ -115,7 +65,8 @@ class CausalLM:
     pad_token:
         ``None`` (a tokenizer without a pad token is an error) or ``"eos"`` (pad with the EOS token).
     device, dtype:
-        Default: CUDA with bfloat16 when available, else CPU with float32.
+        Default: CUDA with bfloat16 when available, else CPU with float32 (the passed model is moved in
+        place, as ``nn.Module.to`` does; pass ``dtype=torch.float32`` to fine-tune on a GPU).
     forward_batch_size:
         Rows per teacher-forced forward pass (memory knob; results do not depend on it).
     max_enumerate, max_rejection_rounds:
@@ -202,9 +153,9 @@ class CausalLM:
         return out
 
     def trainable_copy(self) -> CausalLM:
-        """A copy with its own float32 (or the model dtype) parameters, in train mode, for full fine-tuning."""
+        """A copy with its own parameters (gradients on) for full fine-tuning. It stays in eval mode: dropout
+        is off, so the law it samples is the law whose log-probabilities are differentiated (as TRL does)."""
         out = self.with_model(copy.deepcopy(self.model))
-        out.model.train()
         for p in out.model.parameters():
             p.requires_grad_(True)
         return out
@@ -380,117 +331,3 @@ class CausalLM:
         else:
             pooled = hidden[torch.arange(B * n, device=self.device), lengths - 1]
         return self._project(pooled).reshape(B, n, -1)
-
-    # -- strong oracle: π_θ ∝ π_ref·exp(⟨θ, ϕ⟩/β) ------------------------------------------------------
-    def _theta(self, theta, B):
-        theta = torch.as_tensor(theta, dtype=_OUT_DTYPE, device=self.device)
-        return theta.expand(B, -1) if theta.dim() == 1 else theta
-
-    def sample_tilted(self, prompts, theta, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """y ~ π_θ(·|x) exactly, by rejection from π_ref with acceptance exp((⟨θ, ϕ⟩ − ‖θ‖)/β) (Foster et al.
-        Def. 2.1, strong oracle). Rounds of n proposals per unfinished prompt; at most ``max_rejection_rounds``."""
-        prompts = torch.as_tensor(prompts, dtype=torch.long, device=self.device)
-        B, L = prompts.numel(), self.max_new_tokens
-        theta = self._theta(theta, B)
-        bound = theta.norm(dim=-1)  # sup_y ⟨θ, ϕ(x, y)⟩ since ‖ϕ‖ ≤ 1
-        out = torch.full((B, n, L), self.pad_token_id, dtype=torch.long, device=self.device)
-        count = torch.zeros(B, dtype=torch.long, device=self.device)
-        todo = torch.arange(B, device=self.device)
-        self.last_rejection_proposals = 0
-        for _ in range(self.max_rejection_rounds):
-            cand = self.sample(prompts[todo], n, generator)  # [R, n, L]
-            score = (self.features(prompts[todo], cand) * theta[todo, None]).sum(-1)  # [R, n]
-            log_acc = (score - bound[todo, None]) / self.beta
-            acc = torch.log(_uniform(log_acc.shape, generator).to(self.device)) < log_acc
-            self.last_rejection_proposals += cand.shape[0] * n
-            slot = count[todo, None] + acc.long().cumsum(1) - 1
-            ok = acc & (slot < n)
-            r, j = ok.nonzero(as_tuple=True)
-            out[todo[r], slot[r, j]] = cand[r, j]
-            count[todo] = (count[todo] + acc.long().sum(1)).clamp(max=n)
-            todo = todo[count[todo] < n]
-            if todo.numel() == 0:
-                return out
-        raise ConfigError("theta", f"rejection sampling of π_θ accepted too few proposals in {self.max_rejection_rounds} "
-                          f"rounds (acceptance ≥ exp(-2‖θ‖/β), ‖θ‖/β up to {float(bound.max() / self.beta):.3g}); "
-                          "use a smaller ‖θ‖ or raise max_rejection_rounds")
-
-    def enumerate_responses(self) -> torch.Tensor:
-        """Every distinct response (canonical padded form) [M, L]; only when |V|^L ≤ ``max_enumerate``."""
-        V, L = self.num_actions, self.max_new_tokens
-        if V ** L > self.max_enumerate:
-            raise ConfigError("max_enumerate", f"the response space has |V|^L = {V}^{L} sequences, over the limit "
-                              f"{self.max_enumerate}; exact log Z_θ needs enumeration (raise max_enumerate)")
-        grid = torch.cartesian_prod(*[torch.arange(V, device=self.device)] * L).reshape(-1, L)
-        return torch.unique(self._canonical(grid), dim=0)
-
-    @torch.no_grad()
-    def tilted_log_probs_all(self, prompts, theta) -> tuple[torch.Tensor, torch.Tensor]:
-        """(responses [M, L], log π_θ(y|x) [B, M]) over the enumerated response space (exact)."""
-        prompts = torch.as_tensor(prompts, dtype=torch.long, device=self.device)
-        B = prompts.numel()
-        ys = self.enumerate_responses()
-        resp = ys.expand(B, -1, -1)
-        score = self.ref_log_prob(prompts, resp)
-        if theta is not None:
-            score = score + (self.features(prompts, resp) * self._theta(theta, B)[:, None]).sum(-1) / self.beta
-        return ys, score - torch.logsumexp(score, dim=-1, keepdim=True)
-
-    def tilted_log_prob(self, prompts, responses: torch.Tensor, theta) -> torch.Tensor:
-        """log π_θ(y|x) [B, n] = log π_ref + ⟨θ, ϕ⟩/β − log Z_θ(x), with log Z_θ exact by enumeration."""
-        prompts = torch.as_tensor(prompts, dtype=torch.long, device=self.device)
-        ys, table = self.tilted_log_probs_all(prompts, theta)
-        canon = self._canonical(responses.to(self.device))
-        match = (canon[:, :, None, :] == ys[None, None]).all(-1)  # [B, n, M]
-        return torch.where(match, table[:, None, :], torch.full_like(table[:, None, :], float("-inf"))).amax(-1)
-
-    # -- autoregressive oracle (Foster et al. §5, Def. 5.1) ---------------------------------------------
-    def _prefix_logits(self, prompts, prefixes):
-        """Next-token logits [B, V] and whether each prefix has already ended."""
-        prompts = torch.as_tensor(prompts, dtype=torch.long, device=self.device)
-        prefixes = torch.as_tensor(prefixes, dtype=torch.long, device=self.device)
-        B, h1 = prefixes.shape
-        ids, mask = self._prompt_batch(prompts)
-        ids = torch.cat([ids, prefixes], 1)
-        mask = torch.cat([mask, mask.new_ones(B, h1)], 1)
-        with torch.no_grad():
-            logits = self.model(input_ids=ids, attention_mask=mask, position_ids=(mask.cumsum(-1) - 1).clamp_min(0),
-                                use_cache=False).logits[:, -1]
-        ended = self.response_lengths(prefixes)[1] if h1 else torch.zeros(B, dtype=torch.bool, device=self.device)
-        return logits, ended
-
-    def _next_log_probs(self, prompts, prefixes, theta=None) -> torch.Tensor:
-        """log π_h(a | x, a_{1:h-1}) [B, V] (processed law; tilted by ⟨θ, ϕ_h⟩/β when ``theta`` is given).
-        After the end of a response the next token is the pad token with probability 1."""
-        logits, ended = self._prefix_logits(prompts, prefixes)
-        lp = self._processed(logits).to(_OUT_DTYPE)
-        if theta is not None:
-            B, V = lp.shape
-            acts = torch.arange(V, device=self.device).expand(B, V)
-            lp = lp + (self.step_features(prompts, prefixes, acts) * self._theta(theta, B)[:, None]).sum(-1) / self.beta
-            lp = lp - torch.logsumexp(lp, -1, keepdim=True)
-        absorbed = torch.full_like(lp, float("-inf"))
-        absorbed[:, self.pad_token_id] = 0.0
-        return torch.where(ended[:, None], absorbed, lp)
-
-    def sample_next(self, prompts, prefixes, n: int, generator=None, theta=None) -> torch.Tensor:
-        """a_h ~ π_h(·|x, a_{1:h-1}) (or π^auto_{h,θ}): [B, n]."""
-        lp = self._next_log_probs(prompts, prefixes, theta)
-        return inverse_cdf(lp, _uniform((lp.shape[0], n), generator))
-
-    def next_log_prob(self, prompts, prefixes, tokens, theta=None) -> torch.Tensor:
-        """log π_h(a|x, a_{1:h-1}) for ``tokens`` [B, n]: [B, n] (float64)."""
-        lp = self._next_log_probs(prompts, prefixes, theta)
-        return lp.gather(-1, torch.as_tensor(tokens, device=self.device))
-
-    @torch.no_grad()
-    def step_features(self, prompts, prefixes, tokens) -> torch.Tensor:
-        """ϕ_h(x, a_{1:h}) [B, n, d]: the projected last-layer hidden state at a_h (prefix + token)."""
-        prompts = torch.as_tensor(prompts, dtype=torch.long, device=self.device)
-        prefixes = torch.as_tensor(prefixes, dtype=torch.long, device=self.device)
-        tokens = torch.as_tensor(tokens, dtype=torch.long, device=self.device)
-        B, n = tokens.shape
-        seq = torch.cat([prefixes.repeat_interleave(n, 0), tokens.reshape(B * n, 1)], 1)[:, None]  # [B*n, 1, h]
-        rows = prompts.repeat_interleave(n)
-        _, hidden = self._forward_responses(rows, seq, want_logits=False, want_hidden=True)
-        return self._project(hidden[:, -1]).reshape(B, n, -1)

@@ -59,3 +59,14 @@ def tiny_gpt2(vocab_size: int, n_layer: int = 2, n_embd: int = 32, n_head: int =
     finally:
         torch.random.set_rng_state(state)
     return model.eval()
+
+
+def tiny_causal_lm(alphabet: str, prompts: list[str], seed: int = 0, n_layer: int = 2, n_embd: int = 32,
+                   n_head: int = 2, **kwargs):
+    """A :class:`~oraclerl.models.hf.causal_lm.CausalLM` over a fresh tiny GPT-2 and a character tokenizer."""
+    from .causal_lm import CausalLM
+
+    tok = char_tokenizer(alphabet)
+    n_pos = max(len(p) for p in prompts) + kwargs.get("max_new_tokens", 16) + 1
+    model = tiny_gpt2(len(tok), n_layer=n_layer, n_embd=n_embd, n_head=n_head, n_positions=max(n_pos, 8), seed=seed)
+    return CausalLM(model, tok, prompts, **kwargs)

@@ -1,0 +1,128 @@
+"""Policy gradient with outcome (ORM) or process (PRM) rewards (Mousavi-Hosseini & Erdogdu 2026, §3-§4, §6).
+
+One step (notes §3.5, exact for the experiments):
+
+    x_1..x_B ∼ ρ                                  (prompt source: counts prompts)
+    y_b ∼ p_w(·|x_b)                               (the learner's sampler: counts T_comp)
+    ORM: r_b = R(x_b, y_b)          [B, n]         (reward oracle: B·n queries)
+    PRM: r_{b,i} = R(x_b, y_{b,1:i}) [B, n, N]     (reward oracle: B·n·N queries, one per prefix)
+    A = advantages(r, baseline)                    (posttrain.advantages)
+    loss = −normalise Σ_{b,i} A_{b(,i)} log p_w(y_{b,i} | x_b, y_{b,<i})
+    w ← optimiser step on the closed-form ∇loss
+
+Figure 1 uses ±1 rewards, Adagrad lr 0.1 (fresh state), B = 1024, token-mean loss; ORM with the batch-mean
+baseline (the ``baseline: fasle`` typo, notes §5.7), PRM without baseline. The theory (Algorithms 1-2) uses
+{0,1} rewards, no baseline, the adaptive step on the sequence-sum loss, best-of-m exploration
+(``behaviour="best_of_m"``) and a random-iterate output. The PRM counts one query per prefix for all N
+prefixes of an on-policy response (what the authors' code evaluates), not only up to the first mistake.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+
+from ..errors import ConfigError
+from ..models.linear_ar import LinearARModel, PromptBoundPolicy
+from ..oracles.samplers import AutoregressiveSampler, WeakSampler
+from ..runtime.config import param, validate
+from .advantages import ESTIMATORS, advantages
+from .behaviour import explore_outcome, explore_process
+from .optim import RandomIterate, ascent_step, check_optimizer, make_optimizer
+
+
+@dataclass
+class PGConfig:
+    """Policy-gradient hyper-parameters (defaults: the paper's Figure-1 ORM run)."""
+
+    steps: int = param(4000, "PG iterations (paper: 4000)", low=1)
+    batch_size: int = param(1024, "fresh contexts per iteration (paper: 1024; theory: 1)", low=1)
+    samples_per_context: int = param(1, "on-policy responses per context n (paper: 1)", low=1)
+    reward: str = param("outcome", "outcome (ORM) | process (PRM)", choices=("outcome", "process"))
+    reward_form: str = param("signed", "signed ±1 (experiments) | binary {0,1} (theory)",
+                             choices=("signed", "binary"))
+    baseline: str = param("batch_mean", "advantage estimator (paper: batch_mean for ORM, none for PRM)",
+                          choices=ESTIMATORS)
+    behaviour: str = param("on_policy", "on_policy (experiments) | best_of_m (Algorithm 1 for ORM, 2 for PRM)",
+                           choices=("on_policy", "best_of_m"))
+    m: int = param(10, "exploration attempts per wrong response/token (theory: ⌈1/LQ⌉ ∧ k^N, resp. ∧ k)", low=1)
+    explore_mix: float = param(0.5, "weight of q₀ in the exploration law mix·q₀ + (1−mix)·Unif (theory: ½)",
+                               low=0.0, high=1.0)
+    optimizer: str = param("adagrad", "adagrad (experiments, fresh state) | adaptive (theory) | sgd | adam | any torch.optim class name")
+    lr: float = param(0.1, "learning rate (paper: Adagrad 0.1; adaptive: multiplier, theory 1)", low=0.0, low_open=True)
+    loss_normalisation: str = param("token_mean", "token_mean (experiments: mean over B·n·N) | sequence_sum "
+                                                  "(theory: Σ over tokens, mean over B·n)",
+                                    choices=("token_mean", "sequence_sum"))
+    random_iterate: bool = param(False, "also return w_τ, τ ∼ Unif{0..T−1} (theory output)")
+
+    def check(self) -> None:
+        check_optimizer(self.optimizer)
+
+
+@dataclass
+class PGResult:
+    policy: LinearARModel
+    """The final policy p_{w_T}."""
+    iterate: LinearARModel | None
+    """p_{w_τ} when ``random_iterate``, else None."""
+    ledger: dict
+    """Oracle counters (prompts, t_comp, t_comp_token, t_data) after training."""
+    mean_reward: list[float] = field(default_factory=list)
+    """Mean on-policy reward per iteration (before exploration)."""
+
+
+def policy_gradient(policy: LinearARModel, contexts, reward, cfg: PGConfig, generator: torch.Generator | None = None,
+                    base: LinearARModel | None = None,
+                    track: Callable[[int, LinearARModel], bool | None] | None = None) -> PGResult:
+    """Train ``policy.w`` in place with PG.
+
+    Args:
+        policy: the learner's model (its own weights: the learner may evaluate and differentiate it).
+        contexts: prompt source with ``draw(B, gen) -> (ids, x)`` and ``lookup(ids)`` (e.g. TeacherContexts).
+        reward: a :class:`~oraclerl.oracles.RewardOracle` on an outcome or process reward; its ledger counts
+            every query and also receives the sampling counts.
+        base: the base model q₀ for ``best_of_m`` exploration, reached only through sampling oracles.
+        track: ``track(t, policy)`` after every iteration (and at t = 0), for evaluation; returning True stops
+            training early (e.g. "until the likelihood reaches 1 − ε").
+    """
+    validate(cfg)
+    if cfg.reward == "process" and not reward.has_process:
+        raise ConfigError("reward", "reward='process' needs a reward oracle with process rewards")
+    if cfg.behaviour == "best_of_m" and base is None:
+        raise ConfigError("base", "behaviour='best_of_m' needs the base model q₀ (behind a sampling oracle)")
+    ledger = reward.ledger
+    sampler = WeakSampler(PromptBoundPolicy(policy, contexts), ledger, reveal=())
+    if cfg.behaviour == "best_of_m":
+        bound = PromptBoundPolicy(base, contexts)
+        base_seq = WeakSampler(bound, ledger, reveal=())
+        base_tok = AutoregressiveSampler(bound, ledger, reveal=())
+    failure = -1.0 if cfg.reward_form == "signed" else 0.0
+    w = policy.w
+    opt = make_optimizer(cfg.optimizer, [w], cfg.lr)
+    rnd = RandomIterate(cfg.steps, generator, cfg.random_iterate)
+    N, n = policy.horizon, cfg.samples_per_context
+    scale = 1.0 / (cfg.batch_size * n * (N if cfg.loss_normalisation == "token_mean" else 1))
+    history = []
+    stop = bool(track(0, policy)) if track is not None else False
+    for t in range(0 if stop else cfg.steps):
+        rnd.observe(t, w)
+        ids, x = contexts.draw(cfg.batch_size, generator)
+        y = sampler.sample(ids, n, generator).responses                      # [B, n, N]
+        if cfg.reward == "outcome":
+            r = reward.outcome(ids, y, generator)                             # [B, n]
+            history.append(float(r.mean()))
+            if cfg.behaviour == "best_of_m":
+                y, r = explore_outcome(ids, y, r, reward, base_seq, policy.num_actions, cfg.m, cfg.explore_mix,
+                                       generator)
+        else:
+            r = reward.process(ids, y, generator)                             # [B, n, N]
+            history.append(float(r[..., -1].mean()))
+            if cfg.behaviour == "best_of_m":
+                y, r = explore_process(ids, y, r, reward, base_tok, cfg.m, cfg.explore_mix, failure, generator)
+        A = advantages(r, cfg.baseline)
+        ascent_step(opt, w, policy.grad_log_likelihood(x, y, A) * scale)
+        if track is not None and track(t + 1, policy):
+            break
+    return PGResult(policy, policy.copy(rnd.w) if rnd.w is not None else None, ledger.snapshot(), history)

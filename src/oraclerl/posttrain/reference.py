@@ -1,0 +1,103 @@
+"""Straightforward per-token reference implementation, as the authors' code does it (notes §3.5, §5.7 item 8).
+
+For every position i it recomputes the logits xᵀW₁ + W₂[:, y_{i−1}] from the weights, samples the token with
+``torch.multinomial(softmax(logits))``, and differentiates the loss −mean(A·log p) with autograd. It exists
+to check that the fast implementation (:mod:`oraclerl.posttrain.policy_gradient`: table sampling, closed-form
+gradients) is statistically equivalent, and as the baseline of ``benchmarks/bench_posttrain.py``. Rewards
+still go through the reward oracle (same counts). On-policy behaviour and torch optimisers only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from ..errors import ConfigError
+from ..models.linear_ar import LinearARModel
+from .advantages import advantages
+from .optim import make_optimizer
+from .policy_gradient import PGConfig, PGResult
+from .pretrain import PretrainConfig, PretrainResult
+
+
+def _logits_at(w: torch.Tensor, x: torch.Tensor, prev: torch.Tensor | None, d: int, k: int) -> torch.Tensor:
+    """Logits of one position, recomputing x·W₁ (the authors' per-token loop)."""
+    W1, W2 = w[: d * k].view(d, k), w[d * k:].view(k, k)
+    out = x @ W1
+    return out if prev is None else out + W2[:, prev].T
+
+
+def reference_sample(w: torch.Tensor, x: torch.Tensor, N: int, k: int,
+                     generator: torch.Generator | None = None) -> torch.Tensor:
+    """Sample one sequence per context token by token with torch.multinomial: long [B, N]."""
+    d = x.shape[1]
+    toks, prev = [], None
+    with torch.no_grad():
+        for _ in range(N):
+            probs = torch.softmax(_logits_at(w, x, prev, d, k), -1)
+            prev = torch.multinomial(probs, 1, generator=generator)[:, 0]
+            toks.append(prev)
+    return torch.stack(toks, 1)
+
+
+def reference_token_log_probs(w: torch.Tensor, x: torch.Tensor, y: torch.Tensor, k: int) -> torch.Tensor:
+    """log p_w(y_i | x, y_{i−1}) per position with autograd-able ops: [B, N]."""
+    d = x.shape[1]
+    cols = [torch.log_softmax(_logits_at(w, x, None if i == 0 else y[:, i - 1], d, k), -1).gather(1, y[:, i:i + 1])
+            for i in range(y.shape[1])]
+    return torch.cat(cols, 1)
+
+
+def reference_pretrain(model: LinearARModel, data, cfg: PretrainConfig, generator: torch.Generator | None = None
+                       ) -> PretrainResult:
+    """Adagrad/SGD/Adam pre-training with autograd on the token-mean cross-entropy (teacher forcing)."""
+    if cfg.optimizer == "adaptive" or cfg.random_iterate:
+        raise ConfigError("optimizer", "the reference implementation covers torch optimisers without random iterate")
+    w = model.w.clone().requires_grad_(True)
+    opt = make_optimizer(cfg.optimizer, [w], cfg.lr)
+    for _ in range(cfg.steps):
+        x, y = data.draw_labelled(cfg.batch_size, generator)
+        loss = -reference_token_log_probs(w, x.to(w.dtype), y, model.num_actions).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.w = w.detach().clone()
+    return PretrainResult(model, None)
+
+
+def reference_policy_gradient(policy: LinearARModel, contexts, reward, cfg: PGConfig,
+                              generator: torch.Generator | None = None,
+                              track: Callable[[int, LinearARModel], None] | None = None) -> PGResult:
+    """On-policy PG with per-token multinomial sampling and an autograd loss (one response per context)."""
+    if cfg.behaviour != "on_policy" or cfg.samples_per_context != 1 or cfg.optimizer == "adaptive":
+        raise ConfigError("behaviour", "the reference implementation covers on-policy PG, n = 1, torch optimisers")
+    if cfg.loss_normalisation != "token_mean":
+        raise ConfigError("loss_normalisation", "the reference implementation uses the authors' token mean")
+    k, N = policy.num_actions, policy.horizon
+    w = policy.w.clone().requires_grad_(True)
+    opt = make_optimizer(cfg.optimizer, [w], cfg.lr)
+    history = []
+    if track is not None:
+        track(0, policy)
+    for t in range(cfg.steps):
+        ids, x = contexts.draw(cfg.batch_size, generator)
+        reward.ledger.charge("t_comp", cfg.batch_size)
+        x = x.to(w.dtype)
+        y = reference_sample(w.detach(), x, N, k, generator)
+        if cfg.reward == "outcome":
+            r = reward.outcome(ids, y[:, None, :], generator)[:, 0]
+            history.append(float(r.mean()))
+            A = advantages(r[:, None], cfg.baseline)[:, 0, None]              # [B, 1]
+        else:
+            r = reward.process(ids, y[:, None, :], generator)[:, 0]
+            history.append(float(r[:, -1].mean()))
+            A = advantages(r[:, None], cfg.baseline)[:, 0]                    # [B, N]
+        loss = -(A * reference_token_log_probs(w, x, y, k)).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        policy.w = w.detach().clone()
+        if track is not None:
+            track(t + 1, policy)
+    return PGResult(policy, None, reward.ledger.snapshot(), history)

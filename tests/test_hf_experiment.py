@@ -1,0 +1,48 @@
+"""The transformer-barrier experiment at a tiny scale: runs, is reproducible per seed, gives claims and a plot."""
+
+import json
+
+import pytest
+
+pytest.importorskip("transformers")
+
+from oraclerl.runtime.registry import get_experiment  # noqa: E402
+from oraclerl.runtime.runner import RunContext  # noqa: E402
+
+pytestmark = pytest.mark.hf
+
+TINY = {"num_contexts": 8, "length": 3, "vocab": 3, "pretrain_steps": 20, "pretrain_batch": 16, "pg_steps": 4,
+        "batch_prompts": 4, "group_size": 2, "eval_every": 2, "n_embd": 16}
+
+
+def test_transformer_barrier_tiny_run(tmp_path):
+    exp = get_experiment("transformer-barrier")
+    cfg = exp.make_config("quick", {k: str(v) for k, v in TINY.items()})
+    a = exp.run(cfg, RunContext(seed=0))
+    b = exp.run(cfg, RunContext(seed=0))
+    c = exp.run(cfg, RunContext(seed=1))
+    assert json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+    assert json.dumps(a, sort_keys=True) != json.dumps(c, sort_keys=True)
+    for m in ("outcome", "process"):
+        h = a["methods"][m]["history"]
+        assert [e["step"] for e in h] == [0, 2, 4]
+        assert h[0]["test_error"] == pytest.approx(1 - sum(a["base_likelihood"]) / 8)
+        assert a["methods"][m]["ledger"]["t_comp"] == 4 * 4 * 2
+    assert a["methods"]["process"]["ledger"]["t_data"] == 4 * 4 * 2 * 3
+    assert a["queries_per_context"] == 4 * 4 * 2 / 8
+    claims = exp.claims([a, c], cfg)
+    assert len(claims) == 4 and all(cl.holds in (True, False, None) for cl in claims)
+    figs = exp.plot([a, c], cfg, tmp_path)
+    assert all(f.is_file() for f in figs)
+
+
+def test_transformer_barrier_config_errors_before_work():
+    from oraclerl.errors import ConfigError
+
+    exp = get_experiment("transformer-barrier")
+    with pytest.raises(ConfigError, match="group_size"):
+        exp.make_config("quick", {"group_size": "1", "outcome_advantage": "leave_one_out"})
+    with pytest.raises(ConfigError, match="n_embd"):
+        exp.make_config("quick", {"n_embd": "33"})
+    with pytest.raises(ConfigError, match="rare_mass"):
+        exp.make_config("quick", {"rare_mass": "1.5"})

@@ -1,0 +1,70 @@
+"""The Mousavi-Hosseini & Erdogdu experiments: qualitative claims on a short run, determinism, config errors."""
+
+import json
+
+import pytest
+
+from oraclerl.errors import ConfigError
+from oraclerl.runtime.registry import get_experiment
+from oraclerl.runtime.runner import RunContext
+
+
+def _runs(name, seeds, **over):
+    exp = get_experiment(name)
+    cfg = exp.make_config("quick", {k: str(v) for k, v in over.items()})
+    return exp, cfg, [exp.run(cfg, RunContext(seed=s)) for s in seeds]
+
+
+@pytest.mark.slow
+def test_pg_figure1_short_run_reproduces_the_qualitative_claims():
+    """3 seeds of the quick instance (d = k = 32, N = 128, 300 PG steps × 512): ORM plateaus above PRM, ORM
+    does not lift the off-support centres, ORM sharpens inside the support."""
+    exp, cfg, res = _runs("pg-figure1", range(3), test_size=512)
+    verdict = {c.claim.split(":")[0][:40]: c.holds for c in exp.claims(res, cfg)}
+    assert verdict[[k for k in verdict if k.startswith("ORM's test error plateaus")][0]] is True
+    assert verdict[[k for k in verdict if k.startswith("ORM does not lift")][0]] is True
+    assert verdict[[k for k in verdict if k.startswith("ORM sharpens")][0]] is True
+    for r in res:
+        assert r["runs"]["outcome"]["ledger"]["t_data"] == cfg.pg_steps * cfg.pg_batch
+        assert r["runs"]["process"]["ledger"]["t_data"] == cfg.pg_steps * cfg.pg_batch * cfg.N
+        assert r["runs"]["process"]["ledger"]["prompts"] == r["runs"]["process"]["ledger"]["t_comp"] == cfg.pg_steps * cfg.pg_batch
+        assert r["pretrain_ledger"]["prompts"] == cfg.pretrain_steps * cfg.pretrain_batch
+    json.dumps(res)
+
+
+def test_pg_figure1_same_seed_identical_and_different_seed_differs():
+    small = dict(d=8, k=6, N=12, num_mix=8, test_size=64, pretrain_steps=5, pretrain_batch=16, pg_steps=4,
+                 pg_batch=16, test_every=2)
+    _, _, (a, b) = _runs("pg-figure1", [0, 0], **small)
+    _, _, (c,) = _runs("pg-figure1", [1], **small)
+    assert a == b and a != c
+
+
+def test_lq_pretraining_claims_and_determinism():
+    small = dict(d=8, k=4, N=12, steps=60, checkpoints=3, batch_size=32, eval_size=512)
+    exp, cfg, res = _runs("lq-pretraining", [0, 0], **small)
+    assert res[0] == res[1]
+    cl = exp.claims(res[:1], cfg)
+    assert cl[0].holds is True and cl[1].holds is True          # exact uniform LQ; Markov / Q^TL ≥ Q identities
+    cps = res[0]["checkpoints"]
+    assert [c["step"] for c in cps] == [0, 20, 40, 60]
+    assert cps[-1]["lq_log10"][-3] > cps[0]["lq_log10"][-3]      # the median LQ rises with pre-training
+
+
+def test_pg_theory_runs_and_counts():
+    small = dict(alphas=[0.3, 0.1], epsilons=[0.1, 0.01], horizons=[1, 2, 3], repeats=1)
+    exp, cfg, res = _runs("pg-theory", [0], **small)
+    r = res[0]
+    assert all(not x["censored"] for x in r["alpha_rows"] + r["eps_rows"])
+    assert r["alpha_rows"][1]["queries"] > r["alpha_rows"][0]["queries"]     # smaller α costs more queries
+    assert r["eps_rows"][1]["iters"] > r["eps_rows"][0]["iters"]             # smaller ε needs more iterations
+    assert len(exp.claims(res, cfg)) == 3
+
+
+def test_bad_config_names_the_field():
+    with pytest.raises(ConfigError, match="pg_batch"):
+        get_experiment("pg-figure1").make_config("quick", {"pg_batch": "0"})
+    with pytest.raises(ConfigError, match="threshold"):
+        get_experiment("pg-figure1").make_config("quick", {"threshold": "2"})
+    with pytest.raises(ConfigError, match="alphas"):
+        get_experiment("pg-theory").make_config("quick", {"alphas": "0.5,0"})
