@@ -29,6 +29,7 @@ from ..models.memoryless import (
 )
 from ..oracles import Ledger, RewardOracle, WeakSampler
 from ..runtime.config import param
+from ..runtime.plotting import pyplot, save_figure
 from ..runtime.registry import Claim, Experiment, register
 from ..runtime.stats import loglog_slope
 
@@ -166,10 +167,7 @@ def claims(results: list[dict], cfg: BonAsymptoticsConfig) -> list[Claim]:
 
 
 def plot(results: list[dict], cfg: BonAsymptoticsConfig, outdir) -> list:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     res = results[0]
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.3))
@@ -196,11 +194,7 @@ def plot(results: list[dict], cfg: BonAsymptoticsConfig, outdir) -> list:
     ax.set_xlabel("m")
     ax.set_title(f"LDP under φ_Δ, x = {cfg.ldp_x}")
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    path = outdir / "bon_asymptotics.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return [path]
+    return [save_figure(fig, outdir, "bon_asymptotics.png")]
 
 
 register(Experiment(

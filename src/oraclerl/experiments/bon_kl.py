@@ -27,6 +27,7 @@ from ..inference.sample_based import BestOfNConfig, best_of_n
 from ..models.memoryless import AdditiveReward, MemorylessModel
 from ..oracles import Ledger, RewardOracle, WeakSampler
 from ..runtime.config import param
+from ..runtime.plotting import pyplot, save_figure
 from ..runtime.registry import Claim, Experiment, register
 from ..runtime.stats import fmt_ci
 
@@ -135,10 +136,7 @@ def claims(results: list[dict], cfg: BonKLConfig) -> list[Claim]:
 
 
 def plot(results: list[dict], cfg: BonKLConfig, outdir) -> list:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     rows = results[0]["rows"]
     names = list(dict.fromkeys(r["instance"] for r in rows))
@@ -161,11 +159,7 @@ def plot(results: list[dict], cfg: BonKLConfig, outdir) -> list:
         ax.legend(fontsize=7)
     axes[0].set_title("uniform references (x: Monte Carlo estimator)")
     axes[1].set_title("staircase reference")
-    fig.tight_layout()
-    path = outdir / "bon_kl.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return [path]
+    return [save_figure(fig, outdir, "bon_kl.png")]
 
 
 register(Experiment(

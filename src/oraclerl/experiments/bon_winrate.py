@@ -23,6 +23,7 @@ from ..inference.tilt import kl_reward_frontier
 from ..models.memoryless import AdditiveReward, MemorylessModel
 from ..oracles import Ledger, RewardOracle, WeakSampler
 from ..runtime.config import param
+from ..runtime.plotting import pyplot, save_figure
 from ..runtime.registry import Claim, Experiment, register
 
 
@@ -115,10 +116,7 @@ def claims(results: list[dict], cfg: BonWinRateConfig) -> list[Claim]:
 
 
 def plot(results: list[dict], cfg: BonWinRateConfig, outdir) -> list:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     curves = results[0]["curves"]
     fig, axes = plt.subplots(1, len(curves), figsize=(11, 4.3))
@@ -142,11 +140,7 @@ def plot(results: list[dict], cfg: BonWinRateConfig, outdir) -> list:
         ax.set_ylabel("win rate vs p")
         ax.set_title(c["instance"])
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    path = outdir / "bon_winrate.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return [path]
+    return [save_figure(fig, outdir, "bon_winrate.png")]
 
 
 register(Experiment(

@@ -19,6 +19,7 @@ import torch
 from ..diagnostics import coverage_coefficient
 from ..problems import coverage_lower_bound
 from ..runtime.config import param
+from ..runtime.plotting import pyplot, save_figure
 from ..runtime.registry import Claim, Experiment, register
 from ..runtime.stats import fmt_ci, loglog_slope
 
@@ -154,10 +155,7 @@ def claims(results: list[dict], cfg: CoverageLowerBoundConfig) -> list[Claim]:
 
 
 def plot(results: list[dict], cfg: CoverageLowerBoundConfig, outdir) -> list:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(6, 4.5))
     markers = {"weak": "o", "strong-uninformed": "s"}
@@ -177,11 +175,7 @@ def plot(results: list[dict], cfg: CoverageLowerBoundConfig, outdir) -> list:
     ax.set_ylabel("sampling queries until y⋆ is first seen")
     ax.set_title("Coverage lower bound (Foster et al., App. E)")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    path = outdir / "coverage_lower_bound.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return [path]
+    return [save_figure(fig, outdir, "coverage_lower_bound.png")]
 
 
 register(Experiment(

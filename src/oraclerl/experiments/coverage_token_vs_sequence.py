@@ -18,6 +18,7 @@ import numpy as np
 from ..diagnostics.token_coverage import conditional_coverage, sequence_coverage
 from ..problems.token_mdp import coverage_gap_family, random_token_mdp
 from ..runtime.config import param
+from ..runtime.plotting import pyplot, save_figure
 from ..runtime.registry import Claim, Experiment, register
 from ..runtime.stats import fmt_ci
 
@@ -104,10 +105,7 @@ def claims(results: list[dict], cfg: CoverageTokenVsSequenceConfig) -> list[Clai
 
 
 def plot(results: list[dict], cfg: CoverageTokenVsSequenceConfig, outdir) -> list:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
     kinds = ["family"] + [f"random |A|={A}" for A in cfg.num_actions]
@@ -125,11 +123,7 @@ def plot(results: list[dict], cfg: CoverageTokenVsSequenceConfig, outdir) -> lis
     ax.set_ylabel("coverage (geometric mean over instances and seeds)")
     ax.set_title("Token-level C_cond vs sequence-level C_cov")
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    path = outdir / "coverage_token_vs_sequence.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return [path]
+    return [save_figure(fig, outdir, "coverage_token_vs_sequence.png")]
 
 
 register(Experiment(

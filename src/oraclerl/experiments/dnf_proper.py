@@ -26,6 +26,7 @@ from ..explore.spanner_sampling import SpannerSampling, SpannerSamplingConfig
 from ..explore.xpo import XPO, XPOConfig, exact_partition
 from ..problems.dnf import clause_mass, dnf_value, lemma_h2_upper, max_k_dnf
 from ..runtime.config import param
+from ..runtime.plotting import pyplot, save_figure
 from ..runtime.registry import Claim, Experiment, register
 from ..runtime.stats import fmt_ci
 
@@ -116,10 +117,7 @@ def claims(results: list[dict], cfg: DNFProperConfig) -> list[Claim]:
 
 
 def plot(results: list[dict], cfg: DNFProperConfig, outdir) -> list:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     algs = ("spanner", "online-dpo", "xpo")
     fig, ax = plt.subplots(figsize=(6, 4))
@@ -128,11 +126,7 @@ def plot(results: list[dict], cfg: DNFProperConfig, outdir) -> list:
                                       np.mean([r["opt_clause_mass"] for r in results])], color=["grey", "C0", "C1", "C2", "k"])
     ax.set_ylabel("mass off the null response Σ_{i≥1} π̂(i)")
     ax.set_title("Max-k-DNF instance (Foster et al. App. H.2)")
-    fig.tight_layout()
-    path = outdir / "dnf_proper.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return [path]
+    return [save_figure(fig, outdir, "dnf_proper.png")]
 
 
 register(Experiment(

@@ -29,6 +29,7 @@ from ..posttrain.pretrain import PretrainConfig, pretrain
 from ..posttrain.runtime import cpu_threads, resolve_device
 from ..problems.teacher import TeacherContexts, teacher_task
 from ..runtime.config import param
+from ..runtime.plotting import pyplot, save_figure
 from ..runtime.registry import Claim, Experiment, register
 from ..runtime.stats import fmt_ci
 
@@ -130,10 +131,7 @@ def claims(results: list[dict], cfg: LQPretrainingConfig) -> list[Claim]:
 
 
 def plot(results: list[dict], cfg: LQPretrainingConfig, outdir) -> list:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     r = results[0]
     cps = r["checkpoints"]
@@ -153,11 +151,7 @@ def plot(results: list[dict], cfg: LQPretrainingConfig, outdir) -> list:
     axes[2].set_ylabel("α · P[q > α]")
     axes[0].legend(fontsize=7)
     fig.suptitle(f"Likelihood quantiles along pre-training (Rademacher, d={cfg.d}, k={cfg.k}, N={cfg.N}; seed 0)")
-    fig.tight_layout()
-    path = outdir / "lq_pretraining.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return [path]
+    return [save_figure(fig, outdir, "lq_pretraining.png")]
 
 
 register(Experiment(

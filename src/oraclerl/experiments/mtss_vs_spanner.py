@@ -31,6 +31,7 @@ from ..explore.spanner_sampling import SpannerSampling, SpannerSamplingConfig
 from ..explore.truncated_softmax import truncated_score
 from ..problems.token_mdp import coverage_gap_family
 from ..runtime.config import param
+from ..runtime.plotting import pyplot, save_figure
 from ..runtime.registry import Claim, Experiment, register
 from ..runtime.stats import fmt_ci
 
@@ -219,10 +220,7 @@ def claims(results: list[dict], cfg: MTSSVsSpannerConfig) -> list[Claim]:
 
 
 def plot(results: list[dict], cfg: MTSSVsSpannerConfig, outdir) -> list:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.3))
     xs = sorted(cfg.horizons)
@@ -248,11 +246,7 @@ def plot(results: list[dict], cfg: MTSSVsSpannerConfig, outdir) -> list:
     ax.set_xlabel("horizon H")
     ax.set_ylabel("sampling knob at the first success")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    path = outdir / "mtss_vs_spanner.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return [path]
+    return [save_figure(fig, outdir, "mtss_vs_spanner.png")]
 
 
 register(Experiment(

@@ -25,6 +25,7 @@ from ..posttrain.policy_gradient import PGConfig, policy_gradient
 from ..posttrain.runtime import cpu_threads
 from ..problems.teacher import TeacherContexts, TeacherReward, teacher_task
 from ..runtime.config import param
+from ..runtime.plotting import pyplot, save_figure
 from ..runtime.registry import Claim, Experiment, register
 from ..runtime.stats import fmt_ci, loglog_slope
 
@@ -162,10 +163,7 @@ def claims(results: list[dict], cfg: PGTheoryConfig) -> list[Claim]:
 
 
 def plot(results: list[dict], cfg: PGTheoryConfig, outdir) -> list:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.4))
     for s, r in enumerate(results):
@@ -186,11 +184,7 @@ def plot(results: list[dict], cfg: PGTheoryConfig, outdir) -> list:
     for ax in axes:
         ax.legend(fontsize=8)
     fig.suptitle("Theoretical PG algorithms: adaptive step, {0,1} rewards, best-of-m exploration")
-    fig.tight_layout()
-    path = outdir / "pg_theory.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return [path]
+    return [save_figure(fig, outdir, "pg_theory.png")]
 
 
 register(Experiment(

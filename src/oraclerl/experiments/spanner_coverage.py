@@ -38,6 +38,7 @@ from ..models.rewards import LinearReward
 from ..oracles import RewardNoise
 from ..problems.instance import LinearSoftmaxInstance
 from ..runtime.config import param
+from ..runtime.plotting import pyplot, save_figure
 from ..runtime.registry import Claim, Experiment, register
 from ..runtime.stats import fmt_ci, loglog_slope
 
@@ -194,10 +195,7 @@ def claims(results: list[dict], cfg: SpannerCoverageConfig) -> list[Claim]:
 
 
 def plot(results: list[dict], cfg: SpannerCoverageConfig, outdir) -> list:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for key, ax in zip(("t_data", "t_comp"), axes):
@@ -211,11 +209,7 @@ def plot(results: list[dict], cfg: SpannerCoverageConfig, outdir) -> list:
         ax.set_ylabel(f"{key} to reach regret ≤ {cfg.epsilon}")
         ax.legend(fontsize=8)
     fig.suptitle("Coverage vs oracle queries (Foster et al. Thm 3.1)")
-    fig.tight_layout()
-    path = outdir / "spanner_coverage.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return [path]
+    return [save_figure(fig, outdir, "spanner_coverage.png")]
 
 
 register(Experiment(

@@ -22,6 +22,7 @@ from ..explore.evaluation import first_reach, spanner_curve
 from ..explore.spanner_sampling import SpannerSampling, SpannerSamplingConfig
 from ..problems import linear_softmax
 from ..runtime.config import param
+from ..runtime.plotting import pyplot, save_figure
 from ..runtime.registry import Claim, Experiment, register
 from ..runtime.stats import fmt_ci, loglog_slope
 
@@ -117,10 +118,7 @@ def claims(results: list[dict], cfg: SpannerRatesConfig) -> list[Claim]:
 
 
 def plot(results: list[dict], cfg: SpannerRatesConfig, outdir) -> list:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(6, 4.5))
     for i, d in enumerate(cfg.dims):
@@ -135,11 +133,7 @@ def plot(results: list[dict], cfg: SpannerRatesConfig, outdir) -> list:
     ax.set_ylabel("averaged regret E_t[J(π⋆) − J(π̂ᵗ)]")
     ax.set_title("SpannerSampling rates (Foster et al. Thm 3.1)")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    path = outdir / "spanner_rates.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return [path]
+    return [save_figure(fig, outdir, "spanner_rates.png")]
 
 
 register(Experiment(

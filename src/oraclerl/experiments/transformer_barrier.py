@@ -36,6 +36,7 @@ from ..oracles import Ledger, PromptSource, RewardOracle
 from ..posttrain.lm_pg import LMPGConfig, LMPolicyGradient
 from ..problems.lm_tasks import teacher_sequence_task
 from ..runtime.config import param
+from ..runtime.plotting import pyplot, save_figure
 from ..runtime.registry import Claim, Experiment, register
 from ..runtime.stats import fmt_ci
 
@@ -230,10 +231,7 @@ def claims(results: list[dict], cfg: TransformerBarrierConfig) -> list[Claim]:
 
 
 def plot(results: list[dict], cfg: TransformerBarrierConfig, outdir) -> list:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     colors = {"outcome": "tab:red", "process": "tab:blue"}
@@ -253,11 +251,7 @@ def plot(results: list[dict], cfg: TransformerBarrierConfig, outdir) -> list:
     for ax in axes:
         ax.legend(fontsize=8)
     fig.suptitle("Base-model barrier on a tiny transformer (outcome vs process rewards)")
-    fig.tight_layout()
-    path = outdir / "transformer_barrier.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return [path]
+    return [save_figure(fig, outdir, "transformer_barrier.png")]
 
 
 register(Experiment(

@@ -34,18 +34,15 @@ from .config import config_hash
 
 
 def _json_default(o: Any):
-    try:
-        import numpy as np
-        import torch
+    import numpy as np
+    import torch
 
-        if isinstance(o, torch.Tensor):
-            return o.detach().cpu().tolist()
-        if isinstance(o, np.ndarray):
-            return o.tolist()
-        if isinstance(o, np.generic):
-            return o.item()
-    except ImportError:  # pragma: no cover
-        pass
+    if isinstance(o, torch.Tensor):
+        return o.detach().cpu().tolist()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, np.generic):
+        return o.item()
     if isinstance(o, Path):
         return str(o)
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
