@@ -46,3 +46,17 @@ def test_transformer_barrier_config_errors_before_work():
         exp.make_config("quick", {"n_embd": "33"})
     with pytest.raises(ConfigError, match="rare_mass"):
         exp.make_config("quick", {"rare_mass": "1.5"})
+
+
+def test_missing_hf_extra_is_a_clear_config_error(monkeypatch):
+    import importlib.util
+
+    import pytest
+
+    from oraclerl.errors import ConfigError
+    from oraclerl.runtime import get_experiment
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "transformers" else real(name, *a))
+    with pytest.raises(ConfigError, match=r"\[hf\] extra"):
+        get_experiment("transformer-barrier").make_config("quick")
