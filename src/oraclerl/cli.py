@@ -95,6 +95,8 @@ _PLUGIN_COMMANDS = ("oraclerl.runtime.sweep_cli", "oraclerl.models.hf.diagnose_c
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .runtime.sweep_cli import add_execution_arguments
+
     p = argparse.ArgumentParser(prog="oraclerl", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -119,15 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--seeds", default=None, help="seeds, e.g. 0-2 (default: each experiment's own count)")
     rp.add_argument("--out", default="report")
     rp.add_argument("--runs", default="runs")
-    rp.add_argument("--force", action="store_true", help="re-run finished runs too")
-    rp.add_argument("--executor", default="local", help="local (default: worker processes) or ray")
-    rp.add_argument("--workers", type=int, default=None,
-                    help="local worker processes (default: the CPU count, at most 8; 0 runs inline) "
-                         "or Ray CPUs when starting Ray")
-    rp.add_argument("--address", default=None, help="Ray cluster address (with --executor ray)")
-    rp.add_argument("--log", action="append", metavar="TRACKER", help="also log metrics to tensorboard, wandb "
-                    "or trackio (repeatable or comma-separated)")
-    rp.add_argument("-q", "--quiet", action="store_true", help="no progress display")
+    add_execution_arguments(rp)
     rp.set_defaults(func=_cmd_report)
 
     # Sub-commands that live next to what they drive (each module exposes add_parser(subparsers)).

@@ -6,7 +6,6 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import torch
 
@@ -78,8 +77,3 @@ def run_one(exp: Experiment, cfg, seed: int, store: RunStore | None = None, *, f
     rd.finish(result, elapsed)
     return rd.load_result(), False
 
-
-def figures_dir(root: Path, name: str) -> Path:
-    p = Path(root) / name
-    p.mkdir(parents=True, exist_ok=True)
-    return p

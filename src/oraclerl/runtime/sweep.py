@@ -33,6 +33,7 @@ from typing import Any
 from ..errors import ConfigError
 from .config import config_hash, field_names, to_dict
 from .engine import ExecutionSummary, Listener, RunSpec, execute_runs
+from .plotting import pyplot, save_figure
 from .registry import Experiment
 from .report import verdict
 from .stats import mean_ci
@@ -220,11 +221,7 @@ def plot_sweep(plan: SweepPlan, intervals: list[dict], outdir: Path, max_metrics
     """Mean ± 95% interval of the metrics that vary, against the first numeric swept parameter."""
     if not intervals:
         return []
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     by_metric: dict[str, list[dict]] = {}
     for r in intervals:
         by_metric.setdefault(r["metric"], []).append(r)
@@ -259,12 +256,8 @@ def plot_sweep(plan: SweepPlan, intervals: list[dict], outdir: Path, max_metrics
     for ax in list(axes.flat)[len(metrics):]:
         ax.set_visible(False)
     fig.suptitle(f"{plan.experiment.name}: mean ± 95% interval over {len(plan.seeds)} seeds", fontsize=10)
-    fig.tight_layout()
     outdir.mkdir(parents=True, exist_ok=True)
-    path = outdir / f"sweep_{xkey or 'points'}.png"
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return [path]
+    return [save_figure(fig, outdir, f"sweep_{xkey or 'points'}.png", dpi=100)]
 
 
 @dataclass

@@ -40,6 +40,19 @@ def _cmd_sweep(args) -> int:
     return 0 if outcome.ok else 1
 
 
+def add_execution_arguments(parser) -> None:
+    """Options shared by ``oraclerl report`` and ``oraclerl sweep``: executor, workers, Ray address, trackers."""
+    parser.add_argument("--executor", default="local", help="local (default: worker processes) or ray")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="local worker processes (default: the CPU count, at most 8; 0 runs inline) "
+                             "or Ray CPUs when starting Ray")
+    parser.add_argument("--address", default=None, help="Ray cluster address (with --executor ray)")
+    parser.add_argument("--log", action="append", metavar="TRACKER", help="also log metrics to tensorboard, wandb "
+                        "or trackio (repeatable or comma-separated)")
+    parser.add_argument("--force", action="store_true", help="re-run finished runs too")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress display")
+
+
 def add_parser(subparsers) -> None:
     sp = subparsers.add_parser("sweep", help="run a grid of configs × seeds, resumably, and aggregate it",
                                description="Run EXPERIMENT over the cartesian product of the --set values and "
@@ -49,15 +62,7 @@ def add_parser(subparsers) -> None:
                     help="grid values for a config field (repeatable); list fields take ';'-separated lists")
     sp.add_argument("--seeds", default=None, help="e.g. 0-9 or 0,3,7 (default: the experiment's own count)")
     sp.add_argument("--scale", default="quick", help="base configuration: quick (default) or paper")
-    sp.add_argument("--executor", default="local", help="local (default: worker processes) or ray")
-    sp.add_argument("--workers", type=int, default=None,
-                    help="local worker processes (default: the CPU count, at most 8; 0 runs inline) "
-                         "or Ray CPUs when starting Ray")
-    sp.add_argument("--address", default=None, help="Ray cluster address (with --executor ray)")
     sp.add_argument("--runs", default="runs", help="run store root (default: runs/)")
     sp.add_argument("--out", default=None, help="where tables and figures go (default: runs/sweeps/NAME-HASH)")
-    sp.add_argument("--log", action="append", metavar="TRACKER", help="also log metrics to tensorboard, wandb "
-                    "or trackio (repeatable or comma-separated)")
-    sp.add_argument("--force", action="store_true", help="re-run finished runs too")
-    sp.add_argument("-q", "--quiet", action="store_true", help="no progress display")
+    add_execution_arguments(sp)
     sp.set_defaults(func=_cmd_sweep)

@@ -107,11 +107,9 @@ def diagnose(lm, answers: list[str], samples: int, match: str = "exact", batch: 
 
 
 def _plot(summary: dict, path: Path) -> None:
-    import matplotlib
+    from ...runtime.plotting import pyplot, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     ks = [int(k) for k in summary["pass_at_k"]]
     axes[0].plot(ks, list(summary["pass_at_k"].values()), marker="o")
@@ -123,9 +121,7 @@ def _plot(summary: dict, path: Path) -> None:
     axes[1].set_xlabel("ε")
     axes[1].set_ylabel(f"empirical LQ Q̂(ε) (resolution 1/{summary['samples']})")
     fig.suptitle(f"{summary['problems']} problems, {summary['samples']} samples each")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path.parent, path.name)
 
 
 def run_diagnose(args) -> int:
