@@ -86,3 +86,15 @@ def test_bad_input():
         log_likelihood_quantile(torch.tensor([-1.0]), -0.1)
     with pytest.raises(ConfigError, match="weights"):
         log_likelihood_quantile(torch.tensor([-1.0, -2.0]), 0.1, torch.tensor([1.0]))
+
+
+def test_levels_outside_the_unit_interval_are_rejected():
+    import pytest
+
+    from oraclerl.diagnostics.likelihood_quantile import log_likelihood_quantile
+    from oraclerl.errors import ConfigError
+
+    log_q = torch.log(torch.tensor([0.1, 0.5, 0.9], dtype=torch.float64))
+    for bad in (2.0, -0.1, float("nan")):
+        with pytest.raises(ConfigError, match="eps"):
+            log_likelihood_quantile(log_q, bad)

@@ -42,8 +42,8 @@ def log_likelihood_quantile(log_q: torch.Tensor, eps, weights: torch.Tensor | No
     """log Q_q(ε) for each ε in ``eps`` (scalar or 1-D), from log-likelihoods of contexts."""
     v, w = _prep(log_q, weights)
     eps_t = torch.as_tensor(eps, dtype=torch.float64)
-    if torch.isnan(eps_t).any() or (eps_t < 0).any():
-        raise ConfigError("eps", "must be >= 0")
+    if torch.isnan(eps_t).any() or (eps_t < 0).any() or (eps_t > 1).any():
+        raise ConfigError("eps", f"must be probability levels in [0, 1], got {eps_t.tolist()}")
     cum = torch.cumsum(w, 0)
     cum[-1] = 1.0
     idx = torch.searchsorted(cum, eps_t.reshape(-1), right=True)        # first j with cum_j > ε
