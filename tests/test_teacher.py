@@ -128,3 +128,48 @@ def test_finite_context_law():
     assert 120 < (x[:, 0] == 1).sum() < 280
     with pytest.raises(ConfigError, match="support"):
         _task(contexts="finite")
+
+
+def _authors_sample_batch(B, d, num_mix, sigma, gt, k, N):
+    """The authors' ``utils/data_generator.py`` call order and arithmetic, on torch's default CPU generator
+    (GitHub mousavih/rlvr-base-model-barrier; re-typed here as the independent reference)."""
+    if not gt:
+        gt["w1"] = torch.randn(k, d)
+        gt["w2"] = torch.randn(k, k)
+    means = torch.zeros(num_mix, d)
+    means[torch.arange(num_mix), torch.arange(num_mix) % d] = 1.0
+    j = torch.randint(0, num_mix, (B,))
+    eps = torch.randn(B, d) * sigma
+    eps = eps * (sigma / eps.norm(dim=1, keepdim=True).clamp_min(1e-12)).clamp(max=1.0)
+    x = means[j] + eps
+    x = x / x.norm(dim=1, keepdim=True).clamp_min(1e-12) * (d ** 0.5)
+    base = x @ gt["w1"].T
+    y = torch.empty((B, N), dtype=torch.long)
+    y[:, 0] = base.argmax(1)
+    for t in range(1, N):
+        y[:, t] = (base + gt["w2"][:, y[:, t - 1]].T).argmax(1)
+    return x, y
+
+
+def test_authors_task_replays_their_global_stream_bit_for_bit():
+    """W⋆ drawn lazily in float32 inside the first batch, then test set, then training batches, all on one
+    stream; contexts with their rounding order. Catches W⋆ drawn in float64, a different draw order (e.g. the
+    test set before W⋆), separate streams per role, and the √d·z/‖z‖ rounding order."""
+    from oraclerl.problems.teacher import authors_teacher_task
+
+    d, k, N, M, sigma, seed = 32, 32, 20, 32, 0.05, 3
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        gt = {}
+        ref = [_authors_sample_batch(B, d, M, sigma, gt, k, N) for B in (64, 16, 16)]
+    g = torch.Generator().manual_seed(seed)
+    task = authors_teacher_task(d, k, N, M, sigma, generator=g)
+    assert torch.equal(task.W1_star, gt["w1"]) and torch.equal(task.W2_star, gt["w2"])
+    ctx = TeacherContexts(task)
+    for i, (xr, yr) in enumerate(ref):
+        x, y = (task.sample_contexts(64, g), None) if i == 0 else ctx.draw_labelled(16, g)
+        assert torch.equal(x, xr)
+        assert torch.equal(task.target(x) if y is None else y, yr)
+    # the default task draws in float64 with √d·z/‖z‖: not the authors' instance
+    other = teacher_task(d, k, N, "mixture", M, sigma, generator=torch.Generator().manual_seed(seed))
+    assert not torch.equal(other.W1_star, gt["w1"])

@@ -124,7 +124,7 @@ def test_oracles_sample_the_model_law_and_count():
     # sequence features are (ϕ_1, …, ϕ_H) and the anchor query counts t_feature
     feats = o.weak.sample(torch.tensor([0]), 2, gen).features
     assert feats.shape == (1, 2, 9)
-    o.auto.anchor_features(torch.tensor([0, 1]), torch.zeros(2, 1, dtype=torch.long), torch.tensor([0, 0]))
+    o.auto.anchor_features(torch.tensor([0, 1]), torch.zeros(2, 0, dtype=torch.long), torch.tensor([0, 0]))
     assert o.ledger.t_feature == 2
     with pytest.raises(RevealError):
         inst.oracles(allow_anchor_features=False).auto.anchor_features(torch.tensor([0]), torch.zeros(1, 0, dtype=torch.long), torch.tensor([0]))

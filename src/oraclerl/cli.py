@@ -38,20 +38,23 @@ def _cmd_run(args) -> int:
     from .runtime.registry import get_experiment
     from .runtime.report import verdict
     from .runtime.runner import run_one
+    from .runtime.seeding import check_seed
     from .runtime.store import RunStore, dumps
+    from .validation import check_output_dir
 
     exp = get_experiment(args.experiment)
     cfg = exp.make_config(args.scale, parse_set_args(args.set))
-    if args.seed < 0:
-        from .errors import ConfigError
-
-        raise ConfigError("--seed", f"must be >= 0, got {args.seed}")
+    check_seed("--seed", args.seed)
     from .runtime.executors import torch_threads
     from .runtime.tracking import check_trackers, make_loggers
 
     kinds = check_trackers(args.log)
+    check_output_dir("--out", args.out)
     store = RunStore(args.out)
     rd = store.run_dir(exp.name, to_dict(cfg), args.seed)
+    if args.dry_run:
+        print(f"{exp.name} seed {args.seed}: valid; would run into {rd.path}")
+        return 0
     loggers = make_loggers(kinds, rd.path, f"{exp.name}-{rd.path.name}", to_dict(cfg))
     try:
         # One intra-op thread, as in sweep and report workers: a run's result never depends on the command.
@@ -63,7 +66,7 @@ def _cmd_run(args) -> int:
     figs = exp.plot([result], cfg, rd.figures)
     print(f"{exp.name} seed {args.seed}: {'re-used' if reused else 'ran'} -> {rd.path}")
     for c in exp.claims([result], cfg):
-        print(f"  [{verdict(c.holds)}] {c.claim}: {c.measured}")
+        print(f"  [{c.kind}: {verdict(c)}] {c.claim}: {c.measured}")
     for f in figs:
         print(f"  figure: {f}")
     if args.print_result:
@@ -73,16 +76,18 @@ def _cmd_run(args) -> int:
 
 def _cmd_report(args) -> int:
     from .runtime.executors import make_executor
+    from .runtime.report import tally
     from .runtime.report_runner import run_report
 
     seeds = _parse_seeds(args.seeds)
     executor = make_executor(args.executor, args.workers, args.address)
     rep = run_report(scale=args.scale, only=args.only, seeds=seeds, out=Path(args.out), runs=Path(args.runs),
-                     force=args.force, quiet=args.quiet, executor=executor, log=args.log)
+                     force=args.force, quiet=args.quiet, executor=executor, log=args.log, dry_run=args.dry_run)
+    if rep is None:  # --dry-run: everything checked, nothing run
+        return 0
     claims = [c for o in rep.outcomes for c in o.claims]
     print(f"report written: {rep.html} and {rep.md} ({rep.wall_s:.0f} s; "
-          f"{sum(c.holds is True for c in claims)} claims hold, {sum(c.holds is False for c in claims)} do not, "
-          f"{sum(c.holds is None for c in claims)} n/a)")
+          f"{tally(claims)})")
     for r in rep.summary.untrusted:
         print(f"  re-ran {r.spec.experiment.name} seed {r.spec.seed} ({r.run_dir.path}): {r.previous}")
     for o in rep.outcomes:
@@ -112,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--out", default="runs", help="run store root (default: runs/)")
     pr.add_argument("--force", action="store_true", help="re-run even if a finished run exists")
     pr.add_argument("--print-result", action="store_true")
+    pr.add_argument("--dry-run", action="store_true", help="check every input and say what would run; run nothing")
     pr.add_argument("--log", action="append", metavar="TRACKER", help="also log to tensorboard, wandb or trackio")
     pr.set_defaults(func=_cmd_run)
 

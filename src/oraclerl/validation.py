@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import math
+import os
+import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 
 import torch
 
@@ -102,3 +105,33 @@ def check_shape(name: str, t: torch.Tensor, shape: Sequence[int | None]) -> torc
         want = "(" + ", ".join("*" if s is None else str(s) for s in shape) + ")"
         raise ConfigError(name, f"must have shape {want}, got {tuple(t.shape)}")
     return t
+
+
+def check_output_dir(name: str, path: str | os.PathLike) -> Path:
+    """Check, without creating anything, that ``path`` is (or can be created as) a writable directory.
+
+    The command-line checks its output and run-store folders with this before any run starts, so a
+    folder that is a file, is read-only or cannot be created fails with one line instead of after the
+    work. Writability is probed by creating and removing a temporary file in the nearest existing folder
+    (permission bits alone do not say what a read-only filesystem or root can do).
+    """
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise ConfigError(name, f"{str(p)!r} exists and is not a directory")
+    probe = p
+    while not probe.exists():
+        if probe.is_symlink():
+            raise ConfigError(name, f"{str(probe)!r} is a broken symbolic link")
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if not probe.is_dir():
+        raise ConfigError(name, f"cannot create {str(p)!r}: {str(probe)!r} is not a directory")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".oraclerl-write-test-", dir=probe)
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as exc:
+        what = "is not writable" if probe == p else f"cannot be created ({str(probe)!r} is not writable)"
+        raise ConfigError(name, f"{str(p)!r} {what}: {exc.strerror or type(exc).__name__}") from None
+    return p

@@ -153,7 +153,7 @@ def _run(cfg: TransformerBarrierConfig, ctx) -> dict:
         pg = LMPolicyGradient(LMPGConfig(
             steps=cfg.pg_steps, batch_prompts=cfg.batch_prompts, group_size=cfg.group_size, reward=method,
             advantage=cfg.outcome_advantage if method == "outcome" else cfg.process_advantage,
-            lr=cfg.pg_lr, eval_every=cfg.eval_every))
+            lr=cfg.pg_lr, max_grad_norm=0.0, eval_every=cfg.eval_every))  # the paper: no clipping
         res = pg.run(base, reward, prompts, ctx.generator(f"pg/{method}"), evaluate,
                      log=lambda t, m=method, **kw: ctx.log(t, **{f"{m}/{k}": v for k, v in kw.items()}))
         out["methods"][method] = {"history": res.history, "ledger": res.ledger}

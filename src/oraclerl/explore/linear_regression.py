@@ -95,7 +95,7 @@ def constrained_least_squares(G: torch.Tensor, h: torch.Tensor, lam: float, B: f
     L = 2.0 * float(torch.linalg.eigvalsh(A).max())
     if L <= 0:
         return torch.zeros_like(h)
-    x = project(torch.linalg.lstsq(A, h[:, None]).solution[:, 0], B, "linf")
+    x = project(_psd_solve(A, h), B, "linf")
     y, t = x.clone(), 1.0
     for _ in range(iters):
         x_new = project(y - (2.0 * (A @ y) - 2.0 * h) / L, B, "linf")
@@ -106,6 +106,18 @@ def constrained_least_squares(G: torch.Tensor, h: torch.Tensor, lam: float, B: f
         if moved < tol:
             break
     return x
+
+
+def _psd_solve(A: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+    """A⁺h for a symmetric PSD A via its eigen-decomposition (eigenvalues ≤ 1e-12·λ_max dropped).
+
+    Deterministic run to run, unlike ``torch.linalg.lstsq``'s default driver (gelsy), whose result differed by
+    ~1e-15 between identical runs and made dnf-proper non-reproducible (issue 16, §4).
+    """
+    evals, evecs = torch.linalg.eigh(A)
+    keep = evals > 1e-12 * float(evals.abs().max().clamp_min(1e-300))
+    inv = torch.where(keep, 1.0 / torch.where(keep, evals, torch.ones_like(evals)), torch.zeros_like(evals))
+    return evecs @ (inv * (evecs.T @ h))
 
 
 class InverseGram:

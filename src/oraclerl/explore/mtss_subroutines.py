@@ -167,7 +167,7 @@ def fit_value(layer: int, core: CoreSet, policy: TruncatedSoftmaxPolicy, auto, s
     first = torch.cat([core.actions[keep].repeat_interleave(n_reg), torch.full((R,), policy.anchor)])
     prompts2 = torch.cat([prompts, prompts])
     states = torch.cat([torch.cat([prefixes, prefixes]), first[:, None]], dim=1)  # x′_{h+1}, x″_{h+1}
-    auto.ledger.charge("t_reset", 2 * R)
+    auto.reset(prompts2, torch.cat([prefixes, prefixes]))               # 2R restarts at x_h, counted by the oracle
     ret = step_reward.outcome(prompts2, states[:, None, :], generator)[:, 0]
     counts["transitions"] += 2 * R
     for _ in range(layer + 1, policy.horizon):
@@ -214,7 +214,7 @@ def uncertain_state_actions(cores: list, policy: TruncatedSoftmaxPolicy, auto, p
             c = cores[layer - 1]
             new_p = c.prompts.repeat_interleave(n_span)
             new_s = torch.cat([c.prefixes, c.actions[:, None]], dim=1).repeat_interleave(n_span, dim=0)
-            auto.ledger.charge("t_reset", new_p.numel())
+            auto.reset(new_p, new_s)                                   # restarts at x_ℓ∘a_ℓ, counted by the oracle
         prompts, states = torch.cat([prompts, new_p]), torch.cat([states, new_s])
         a, rel, _, anchor_feat = policy.step(auto, prompts, states, generator)
         counts["transitions"] += prompts.numel()

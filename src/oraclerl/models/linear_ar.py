@@ -19,6 +19,7 @@ import torch
 
 from ..errors import ConfigError
 from ..validation import check_int
+from .kernels import bigram_walk, cdf_walk
 
 
 class FeatureMap:
@@ -197,29 +198,18 @@ class LinearARModel:
                length: int | None = None) -> torch.Tensor:
         """Draw ``n`` sequences of length ``length`` (default N) per context: long [B, n, L].
 
-        Bigram map: inverse-CDF look-ups in the per-context transition table (all B·n sequences advance
-        together, one vectorised step per position). Other maps: one feature evaluation per position.
+        Bigram map: inverse-CDF walks over the per-context transition law (:meth:`_sample_bigram`; one compiled
+        pass with numba, else one vectorised step per position for all B·n sequences). Other maps: one feature
+        evaluation per position.
         """
         x = self._check_x(x)
         n = check_int("n", n, low=1)
         L = self.horizon if length is None else check_int("length", length, low=1, high=self.horizon)
         B, k = x.shape[0], self.num_actions
         u = torch.rand((B, n, L), generator=generator, dtype=self.dtype, device=self.device)
-        y = torch.empty((B, n, L), dtype=torch.long, device=self.device)
         if self.fast:
-            logits = self.transition_logits(x)
-            tri = torch.triu(torch.ones(k, k, dtype=logits.dtype, device=self.device))
-            cdf = torch.softmax(logits, -1).reshape(B * (k + 1), k) @ tri                # row CDFs
-            cdf[:, -1] = 2.0            # u < 1 ≤ last: rounding can never push the search past token k−1
-            base = (torch.arange(B, device=self.device) * (k + 1)).repeat_interleave(n)
-            prev = torch.full((B * n,), k, dtype=torch.long, device=self.device)
-            uT = u.permute(2, 0, 1).reshape(L, B * n, 1).contiguous()
-            toks = []
-            for i in range(L):  # one vectorised inverse-CDF step per position for all B·n sequences
-                prev = torch.searchsorted(cdf.index_select(0, base + prev), uT[i], right=True).view(-1)
-                toks.append(prev)
-            return torch.stack(toks, 1).view(B, n, L)
-            return y
+            return self._sample_bigram(x, u).view(B, n, L)
+        y = torch.empty((B, n, L), dtype=torch.long, device=self.device)
         xs = x.repeat_interleave(n, 0)
         yf = y.view(B * n, L)
         uf = u.view(B * n, L)
@@ -228,6 +218,25 @@ class LinearARModel:
             cdf = torch.cumsum(torch.exp(logits - logits.max(-1, keepdim=True).values), -1)
             yf[:, i] = torch.searchsorted(cdf, (uf[:, i] * cdf[:, -1])[:, None], right=True)[:, 0].clamp_(max=k - 1)
         return y
+
+    def _sample_bigram(self, x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+        """Bigram map: inverse-CDF walks with the uniforms u [B, n, L], using exp(logits) = E₁[b, j]·E₂[prev, j].
+
+        E₁ = exp(xW₁ − max) and E₂ = exp([W₂ᵀ; 0] − max) (float64) are all the exponentials needed; the law of a
+        row is its normalised product (:func:`~oraclerl.models.kernels.bigram_walk`, compiled when numba is
+        installed, with the same result). If a row's normaliser underflows (logit gaps beyond ≈ 640 in both
+        factors), the whole table is built from the joint logits instead: the same law, another stream.
+        """
+        B, n, L = u.shape
+        k = self.num_actions
+        xw, w2t, E1, E2 = self._factors(x)
+        uf = u.reshape(B * n, L)
+        if bool((E1 @ E2.T).min() > 1e-280):
+            return bigram_walk(E1, E2, uf, n)
+        cdf = torch.softmax(xw[:, None, :] + w2t[None], -1).cumsum(-1)                   # [B, k+1, k]
+        cdf[..., -1] = 2.0
+        base = (torch.arange(B, device=self.device) * (k + 1)).repeat_interleave(n)
+        return cdf_walk(cdf.view(B * (k + 1), k), base, uf.to(torch.float64), k)
 
     def sample_next(self, x: torch.Tensor, prefix: torch.Tensor, n: int = 1,
                     generator: torch.Generator | None = None) -> torch.Tensor:
@@ -285,6 +294,14 @@ class LinearARModel:
         return g
 
 
+    def _factors(self, x: torch.Tensor):
+        """Bigram map: (xW₁, [W₂ᵀ; 0], E₁, E₂) in float64 with exp(logits[b, prev, j]) ∝ E₁[b, j]·E₂[prev, j]."""
+        f64, k = torch.float64, self.num_actions
+        xw = x.to(f64) @ self.W1.to(f64)                                                   # [B, k]
+        w2t = torch.cat([self.W2.T.to(f64), torch.zeros(1, k, dtype=f64, device=self.device)], 0)  # [k+1, k]
+        return (xw, w2t, torch.exp(xw - xw.max(1, keepdim=True).values),
+                torch.exp(w2t - w2t.max(1, keepdim=True).values))
+
     def _grad_bigram(self, x: torch.Tensor, y: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
         """Closed-form gradient for the bigram map, using exp(logits) = E₁[b, j]·E₂[prev, j].
 
@@ -296,10 +313,7 @@ class LinearARModel:
         B, n, L = y.shape
         k = self.num_actions
         f64 = torch.float64
-        xw = x.to(f64) @ self.W1.to(f64)                                                   # [B, k]
-        w2t = torch.cat([self.W2.T.to(f64), torch.zeros(1, k, dtype=f64, device=self.device)], 0)  # [k+1, k]
-        E1 = torch.exp(xw - xw.max(1, keepdim=True).values)
-        E2 = torch.exp(w2t - w2t.max(1, keepdim=True).values)
+        _, _, E1, E2 = self._factors(x)
         Z = E1 @ E2.T                                                                       # [B, k+1]
         prev = self._prev(y, k).reshape(B, n * L)
         tok = y.reshape(B, n * L)

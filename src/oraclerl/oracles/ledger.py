@@ -10,17 +10,33 @@ Counters (Foster et al. 2025, §2 and Definition 2.1):
 * ``prompts``: prompts drawn from the prompt distribution ρ.
 * ``t_feature``: explicit feature queries ϕ(x, y) for responses that were *not* sampled (only the anchor
   queries of the MDP oracle, Definition I.3, are allowed to do this).
-* ``t_reset``: resets of an autoregressive roll-out to a previously visited prefix (local simulator).
+* ``t_reset``: resets of an autoregressive roll-out to a previously visited prefix (local simulator), made
+  through :meth:`~oraclerl.oracles.AutoregressiveSampler.reset`.
+* ``t_grant``: (prompt, response) pairs that no sampler on this ledger drew but that the caller granted to the
+  reward oracle explicitly (:meth:`~oraclerl.oracles.RewardOracle.grant`), e.g. evaluation code or a learner
+  that samples its own policy outside the oracles.
+
+Provenance (issue 16 §5): the ledger also remembers which (prompt, response) pairs — and, for token sequences,
+which (prompt, prefix) pairs — its samplers have returned (:class:`Provenance`), so the reward oracle can refuse
+to score anything else.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 
-from ..errors import BudgetExceeded, ConfigError
+import torch
 
-COUNTERS = ("t_comp", "t_comp_token", "t_data", "prompts", "t_feature", "t_reset")
+from ..errors import BudgetExceeded, ConfigError, RevealError
+
+COUNTERS = ("t_comp", "t_comp_token", "t_data", "prompts", "t_feature", "t_reset", "t_grant")
+
+
+class ProvenanceError(RevealError):
+    """A reward query on a response that no sampler on the same ledger drew (and that was not granted), or an
+    autoregressive query at a prefix that was never visited."""
 
 
 @dataclass(frozen=True)
@@ -39,6 +55,8 @@ class Budget:
     """Maximum number of explicit feature queries (anchor action only)."""
     t_reset: int | None = None
     """Maximum number of resets to visited prefixes."""
+    t_grant: int | None = None
+    """Maximum number of granted (not sampled) responses the reward oracle may score."""
 
     def __post_init__(self):
         for f in dataclasses.fields(self):
@@ -58,6 +76,7 @@ class Ledger:
     def __init__(self, budget: Budget | None = None):
         self.budget = budget or Budget()
         self._counts = dict.fromkeys(COUNTERS, 0)
+        self.provenance = Provenance()
 
     def check(self, counter: str, n: int) -> None:
         """Raise :class:`BudgetExceeded` if ``n`` more units of ``counter`` would pass the budget."""
@@ -106,6 +125,10 @@ class Ledger:
     def t_reset(self) -> int:
         return self._counts["t_reset"]
 
+    @property
+    def t_grant(self) -> int:
+        return self._counts["t_grant"]
+
     def snapshot(self) -> dict[str, int]:
         """A plain-dict copy of the counters (JSON-serialisable)."""
         return dict(self._counts)
@@ -113,3 +136,77 @@ class Ledger:
     def __repr__(self) -> str:
         body = ", ".join(f"{k}={v}" for k, v in self._counts.items() if v)
         return f"Ledger({body or 'empty'})"
+
+
+_MUL = 0x9E3779B97F4A7C15 - (1 << 64)      # odd 64-bit multipliers (golden ratio, splitmix64), as signed int64
+_MIX = 0xBF58476D1CE4E5B9 - (1 << 64)
+
+
+def _as_int64(t: torch.Tensor) -> torch.Tensor:
+    if t.is_floating_point():
+        return t.to(torch.float64).contiguous().view(torch.int64)
+    return t.to(torch.int64)
+
+
+def response_keys(prompts: torch.Tensor, responses: torch.Tensor, prefixes: bool = False) -> torch.Tensor:
+    """64-bit keys of the pairs (x_b, y_{b,j}) for prompts [B] and responses [B, n, ...] (wrapping polynomial hash
+    over the flattened trailing axes, length included): [B, n], or [B, n, L] keys of every prefix y_{1:ℓ},
+    ℓ = 1..L, with ``prefixes=True`` (the last one is the whole response). Collisions have probability ~2⁻⁶⁴ per
+    pair of distinct inputs (negligible next to the ≤ 10⁹ pairs of a run)."""
+    B, n = responses.shape[:2]
+    L = math.prod(responses.shape[2:])
+    if L == 0:
+        raise ConfigError("responses", f"must have at least one token per response, got shape {tuple(responses.shape)}")
+    flat = _as_int64(responses).reshape(B, n, L)
+    h = (_as_int64(torch.as_tensor(prompts)).reshape(B, 1).to(flat.device) + 1) * _MIX
+    h = h.expand(B, n)
+    out = []
+    for j in range(flat.shape[2]):
+        h = (h ^ (flat[:, :, j] + 0x5BD1E995)) * _MUL
+        h = h ^ (h >> 29)
+        out.append(h)
+    return torch.stack(out, dim=2) if prefixes else out[-1]
+
+
+class Provenance:
+    """The set of (prompt, response) keys that the samplers of one ledger have returned (see :func:`response_keys`).
+
+    Stored as a few sorted, de-duplicated int64 tensors merged like a binary counter (each new block is merged
+    with the previous ones while they are not larger), so adding n keys costs O(n log² K) amortised and a lookup
+    O(log² K) for K distinct keys; a sampler run that draws the same responses again does not grow it.
+    """
+
+    def __init__(self):
+        self._blocks: list[torch.Tensor] = []
+
+    def __len__(self) -> int:
+        return sum(b.numel() for b in self._blocks)
+
+    def add_keys(self, keys: torch.Tensor) -> None:
+        keys = torch.unique(keys.reshape(-1))
+        if self._blocks and self._blocks[0].device != keys.device:
+            keys = keys.to(self._blocks[0].device)
+        keys = keys[~self.contains_keys(keys)] if self._blocks else keys
+        while self._blocks and self._blocks[-1].numel() <= keys.numel():
+            keys = torch.unique(torch.cat([self._blocks.pop(), keys]))
+        if keys.numel():
+            self._blocks.append(keys)
+
+    def contains_keys(self, keys: torch.Tensor) -> torch.Tensor:
+        """Bool tensor of keys' shape: True where the key was added."""
+        flat = keys.reshape(-1)
+        found = torch.zeros(flat.shape, dtype=torch.bool, device=flat.device)
+        for b in self._blocks:
+            q = flat.to(b.device)
+            i = torch.searchsorted(b, q).clamp(max=b.numel() - 1)
+            found |= (b[i] == q).to(found.device)
+        return found.reshape(keys.shape)
+
+    def add(self, prompts, responses, prefixes: bool = False) -> None:
+        """Remember the pairs (prompts [B], responses [B, n, ...]); with ``prefixes`` every prefix of each too."""
+        if responses.numel():
+            self.add_keys(response_keys(prompts, responses, prefixes))
+
+    def contains(self, prompts, responses) -> torch.Tensor:
+        """[B, n] bool: which (prompt, response) pairs were added."""
+        return self.contains_keys(response_keys(prompts, responses))

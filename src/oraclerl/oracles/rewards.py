@@ -6,6 +6,12 @@ value per prefix y_{1:i}). The oracle adds the configured noise and counts every
 one per (prompt, response) for outcome rewards, one per (prompt, prefix) for process rewards
 (Mousavi-Hosseini & Erdogdu 2026 count a reward query per verifier call), one per pair for
 preferences (Foster et al. Eq. 14).
+
+Provenance (issue 16 §5): an oracle scores only (prompt, response) pairs that a sampler on the *same ledger*
+returned (:class:`~oraclerl.oracles.ledger.Provenance`; for token sequences every prefix counts as returned),
+or pairs the caller granted with :meth:`RewardOracle.grant` (counted in ``t_grant``). Anything else raises
+:class:`~oraclerl.oracles.ledger.ProvenanceError` before any work. ``grant_all=True`` grants every unknown
+pair as it is queried (still counted): for evaluation code that legitimately scores arbitrary responses.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ import torch
 
 from ..errors import ConfigError
 from ..validation import check_choice, check_nonneg, check_positive
-from .ledger import Ledger
+from .ledger import Ledger, ProvenanceError
 
 
 @dataclass(frozen=True)
@@ -56,31 +62,82 @@ def _check_finite_rewards(r: torch.Tensor, what: str) -> torch.Tensor:
     return r
 
 
-class RewardOracle:
-    """Counts and answers reward queries on responses the learner has sampled (T_data)."""
+def _grant(ledger: Ledger, prompts, responses) -> int:
+    """Register the pairs no sampler on ``ledger`` drew, charging ``t_grant`` once per new pair; returns it."""
+    prov = ledger.provenance
+    known = prov.contains(prompts, responses)
+    new = int((~known).sum())
+    ledger.charge("t_grant", new)
+    if new:
+        rows, cols = (~known).nonzero(as_tuple=True)
+        prov.add(prompts[rows], responses[rows, cols][:, None], prefixes=responses.dim() > 2)
+    return new
 
-    def __init__(self, reward, ledger: Ledger | None = None, noise: RewardNoise | None = None):
+
+def _require_drawn(ledger: Ledger, prompts, responses, grant_all: bool, who: str) -> None:
+    if grant_all:
+        _grant(ledger, prompts, responses)
+        return
+    known = ledger.provenance.contains(prompts, responses)
+    if not bool(known.all()):
+        b, j = (~known).nonzero()[0].tolist()
+        raise ProvenanceError(
+            f"{who}: response [{b}, {j}] of prompt {int(prompts[b])} was not drawn by a sampler on this ledger; "
+            f"score only sampled responses, or grant it explicitly ({who.split('.')[0]}.grant(prompts, responses), "
+            "counted in t_grant)")
+
+
+class RewardOracle:
+    """Counts and answers reward queries on responses the learner has sampled (T_data).
+
+    ``grant_all=True`` accepts responses no sampler on the ledger drew, counting each new one in ``t_grant``
+    (see the module docstring); by default they raise :class:`~oraclerl.oracles.ledger.ProvenanceError`.
+    """
+
+    def __init__(self, reward, ledger: Ledger | None = None, noise: RewardNoise | None = None,
+                 grant_all: bool = False):
         if not hasattr(reward, "mean"):
             raise ConfigError("reward", f"{type(reward).__name__} has no mean(prompts, responses) method")
-        self._reward = reward
+        self.__reward = reward
         self.ledger = ledger if ledger is not None else Ledger()
         self.noise = noise or RewardNoise()
+        self.grant_all = bool(grant_all)
 
     @property
     def r_max(self) -> float | None:
-        return getattr(self._reward, "r_max", None)
+        return getattr(self.__reward, "r_max", None)
 
     @property
     def has_process(self) -> bool:
-        return hasattr(self._reward, "process_mean")
+        return hasattr(self.__reward, "process_mean")
+
+    @property
+    def reward_name(self) -> str:
+        """The class name of the reward function behind the oracle (for error messages)."""
+        return type(self.__reward).__name__
+
+    def grant(self, prompts, responses) -> int:
+        """Allow this ledger's reward oracles to score ``responses`` [B, n, ...] of ``prompts`` [B] although no sampler
+        drew them (e.g. a learner's own samples, evaluation code); counts each pair not already known in
+        ``t_grant`` and returns that number."""
+        prompts = torch.as_tensor(prompts, dtype=torch.long)
+        self._check_shape(prompts, responses)
+        return _grant(self.ledger, prompts, responses)
+
+    @staticmethod
+    def _check_shape(prompts, responses):
+        if responses.dim() < 2 or responses.shape[0] != prompts.numel():
+            raise ConfigError("responses", f"must be [B, n, ...] with B = {prompts.numel()} prompts, got {tuple(responses.shape)}")
 
     def outcome(self, prompts, responses, generator: torch.Generator | None = None) -> torch.Tensor:
         """Outcome rewards for ``responses`` [B, n, ...] of ``prompts`` [B]: shape [B, n]."""
         prompts = torch.as_tensor(prompts, dtype=torch.long)
         if responses.shape[0] != prompts.numel():
             raise ConfigError("responses", f"first dim must match prompts ({prompts.numel()}), got {tuple(responses.shape)}")
+        self.ledger.check("t_data", responses.shape[0] * responses.shape[1])
+        _require_drawn(self.ledger, prompts, responses, self.grant_all, "RewardOracle.outcome")
         self.ledger.charge("t_data", responses.shape[0] * responses.shape[1])
-        mean = _check_finite_rewards(self._reward.mean(prompts, responses), "reward.mean")
+        mean = _check_finite_rewards(self.__reward.mean(prompts, responses), "reward.mean")
         return self.noise.apply(mean, self.r_max, generator)
 
     __call__ = outcome
@@ -88,9 +145,11 @@ class RewardOracle:
     def process(self, prompts, responses, generator: torch.Generator | None = None) -> torch.Tensor:
         """Process rewards, one per prefix: shape [B, n, H]; counts B·n·H queries."""
         if not self.has_process:
-            raise ConfigError("reward", f"{type(self._reward).__name__} has no process rewards (process_mean)")
+            raise ConfigError("reward", f"{self.reward_name} has no process rewards (process_mean)")
         prompts = torch.as_tensor(prompts, dtype=torch.long)
-        mean = _check_finite_rewards(self._reward.process_mean(prompts, responses), "reward.process_mean")
+        self._check_shape(prompts, responses)
+        _require_drawn(self.ledger, prompts, responses, self.grant_all, "RewardOracle.process")
+        mean = _check_finite_rewards(self.__reward.process_mean(prompts, responses), "reward.process_mean")
         self.ledger.charge("t_data", mean.numel())
         return self.noise.apply(mean, self.r_max, generator)
 
@@ -98,10 +157,11 @@ class RewardOracle:
 class PreferenceOracle:
     """Bradley–Terry preference oracle (Foster et al. Eq. 14): P(y₁ ≻ y₂ | x) = σ((r⋆(x,y₁) − r⋆(x,y₂))/τ)."""
 
-    def __init__(self, reward, ledger: Ledger | None = None, temperature: float = 1.0):
-        self._reward = reward
+    def __init__(self, reward, ledger: Ledger | None = None, temperature: float = 1.0, grant_all: bool = False):
+        self.__reward = reward
         self.ledger = ledger if ledger is not None else Ledger()
         self.temperature = check_positive("temperature", temperature)
+        self.grant_all = bool(grant_all)
 
     def compare(self, prompts, first: torch.Tensor, second: torch.Tensor,
                 generator: torch.Generator | None = None) -> torch.Tensor:
@@ -109,8 +169,11 @@ class PreferenceOracle:
         prompts = torch.as_tensor(prompts, dtype=torch.long)
         if first.shape != second.shape:
             raise ConfigError("second", f"must have the shape of first {tuple(first.shape)}, got {tuple(second.shape)}")
+        self.ledger.check("t_data", first.shape[0] * first.shape[1])
+        for resp in (first, second):
+            _require_drawn(self.ledger, prompts, resp, self.grant_all, "PreferenceOracle.compare")
         self.ledger.charge("t_data", first.shape[0] * first.shape[1])
-        diff = self._reward.mean(prompts, first) - self._reward.mean(prompts, second)
+        diff = self.__reward.mean(prompts, first) - self.__reward.mean(prompts, second)
         p = torch.sigmoid(diff / self.temperature)
         u = torch.rand(p.shape, generator=generator, dtype=p.dtype, device=p.device)
         return (u < p).to(p.dtype)

@@ -8,8 +8,14 @@
 
 What an oracle reveals is explicit. ``reveal`` is a subset of ``{"features", "log_probs"}``; the
 paper's oracles reveal features but no log-probabilities (the "generalised" oracle of Definition C.1
-reveals log-probabilities too). Reading an unrevealed field of :class:`Samples` raises
-:class:`~oraclerl.errors.RevealError`. Algorithms never get a handle on the model itself.
+reveals log-probabilities too). A model may lower the default with a ``default_reveal`` attribute (a real
+LM reveals nothing unless asked, since its features cost a forward pass). Reading an unrevealed field of :class:`Samples` raises
+:class:`~oraclerl.errors.RevealError`. Algorithms never get a handle on the model itself: it is held in a
+name-mangled attribute, read only through this module's ``_model_of``.
+
+Provenance (issue 16 §5): every response a sampler returns is remembered by its ledger
+(:class:`~oraclerl.oracles.ledger.Provenance`; token sequences with all their prefixes), so the reward oracle on
+the same ledger scores only what was drawn, and the autoregressive oracle continues only from visited prefixes.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ import torch
 
 from ..errors import ConfigError, RevealError
 from ..validation import check_int
-from .ledger import Ledger
+from .ledger import Ledger, ProvenanceError
 
 REVEALABLE = frozenset({"features", "log_probs"})
 
@@ -86,33 +92,42 @@ def _as_prompts(prompts, model) -> torch.Tensor:
     return p.to(getattr(model, "device", "cpu"))
 
 
+def _model_of(oracle: _Oracle):
+    """The model behind an oracle (oracle code only; algorithms have no handle on it)."""
+    return oracle._Oracle__model
+
+
 class _Oracle:
     def __init__(self, model, ledger: Ledger | None, reveal, default_reveal):
-        self._model = model
+        self.__model = model
         self.ledger = ledger if ledger is not None else Ledger()
         has_features = getattr(model, "feature_dim", None) is not None
+        # A model whose features cost a pass of their own (CausalLM: a teacher-forced forward) sets
+        # ``default_reveal`` so that nothing is computed unless the caller asks for it in ``reveal``.
+        default_reveal = getattr(model, "default_reveal", default_reveal)
         self.reveal = _reveal_set(reveal, default_reveal if has_features else set())
         if "features" in self.reveal and not has_features:
             raise ConfigError("reveal", f"{type(model).__name__} has no features to reveal")
 
     @property
     def feature_dim(self) -> int | None:
-        return getattr(self._model, "feature_dim", None) if "features" in self.reveal else None
+        return getattr(_model_of(self), "feature_dim", None) if "features" in self.reveal else None
 
     @property
     def beta(self) -> float | None:
-        return getattr(self._model, "beta", None)
+        return getattr(_model_of(self), "beta", None)
 
     @property
     def num_prompts(self) -> int | None:
-        return getattr(self._model, "num_prompts", None)
+        return getattr(_model_of(self), "num_prompts", None)
 
     @property
     def device(self):
-        return getattr(self._model, "device", torch.device("cpu"))
+        return getattr(_model_of(self), "device", torch.device("cpu"))
 
     def _package(self, prompts, responses, log_prob_fn, name):
-        feats = self._model.features(prompts, responses) if "features" in self.reveal else None
+        self.ledger.provenance.add(prompts, responses, prefixes=responses.dim() > 2)
+        feats = _model_of(self).features(prompts, responses) if "features" in self.reveal else None
         logp = log_prob_fn() if "log_probs" in self.reveal else None
         return Samples(prompts, responses, feats, logp, self.reveal, name)
 
@@ -126,11 +141,11 @@ class WeakSampler(_Oracle):
     def sample(self, prompts, n: int = 1, generator: torch.Generator | None = None) -> Samples:
         """Draw ``n`` responses for each prompt in ``prompts`` ([B] ids) from π_ref."""
         n = check_int("n", n, low=1)
-        prompts = _as_prompts(prompts, self._model)
+        prompts = _as_prompts(prompts, _model_of(self))
         self.ledger.charge("t_comp", prompts.numel() * n)
-        responses = self._model.sample(prompts, n, generator)
+        responses = _model_of(self).sample(prompts, n, generator)
         return self._package(
-            prompts, responses, lambda: self._model.ref_log_prob(prompts, responses), "WeakSampler"
+            prompts, responses, lambda: _model_of(self).ref_log_prob(prompts, responses), "WeakSampler"
         )
 
 
@@ -145,15 +160,15 @@ class StrongSampler(_Oracle):
     def sample(self, prompts, theta: torch.Tensor, n: int = 1, generator: torch.Generator | None = None) -> Samples:
         """Draw ``n`` responses per prompt from π_θ; ``theta`` is [d] or [B, d] (one per prompt)."""
         n = check_int("n", n, low=1)
-        prompts = _as_prompts(prompts, self._model)
+        prompts = _as_prompts(prompts, _model_of(self))
         theta = torch.as_tensor(theta)
-        d = getattr(self._model, "feature_dim", None)
+        d = getattr(_model_of(self), "feature_dim", None)
         if theta.shape[-1:] != (d,) or theta.dim() not in (1, 2) or (theta.dim() == 2 and theta.shape[0] != prompts.numel()):
             raise ConfigError("theta", f"must have shape ({d},) or ({prompts.numel()}, {d}), got {tuple(theta.shape)}")
         self.ledger.charge("t_comp", prompts.numel() * n)
-        responses = self._model.sample_tilted(prompts, theta, n, generator)
+        responses = _model_of(self).sample_tilted(prompts, theta, n, generator)
         return self._package(
-            prompts, responses, lambda: self._model.tilted_log_prob(prompts, responses, theta), "StrongSampler"
+            prompts, responses, lambda: _model_of(self).tilted_log_prob(prompts, responses, theta), "StrongSampler"
         )
 
 
@@ -165,30 +180,61 @@ class AutoregressiveSampler(_Oracle):
     ``t_comp_token`` per token. ``strong=True`` allows a θ_h per query (π^auto_{h,θ}). Feature queries
     for an action that was not sampled (the anchor 𝔞 of MTSS) go through :meth:`anchor_features` and are
     only allowed with ``allow_anchor_features=True``; they count ``t_feature``.
+
+    Every returned state (x, a_{1:h}) — and (x, a_{1:h−1}∘𝔞) after an anchor query — is recorded in the ledger's
+    provenance, so a reward oracle on the same ledger may score it. ``local_simulator=True`` (the MDP oracle of
+    Definition I.3, default with ``allow_anchor_features``) also refuses queries at a non-empty prefix that was
+    never visited, and restarts of a roll-out at a visited state are made by :meth:`reset`, which checks the
+    state and counts ``t_reset``.
     """
 
     def __init__(self, model, ledger: Ledger | None = None, reveal: Iterable[str] | None = None,
-                 strong: bool = False, allow_anchor_features: bool = False):
+                 strong: bool = False, allow_anchor_features: bool = False, local_simulator: bool | None = None):
         for meth in ("sample_next", "step_features"):
             if not hasattr(model, meth):
                 raise ConfigError("model", f"{type(model).__name__} is not autoregressive (no {meth})")
         super().__init__(model, ledger, reveal, {"features"})
         self.strong = strong
         self.allow_anchor_features = allow_anchor_features
+        self.local_simulator = allow_anchor_features if local_simulator is None else bool(local_simulator)
+
+    def _require_visited(self, prompts: torch.Tensor, prefixes: torch.Tensor, what: str) -> None:
+        if not self.local_simulator or prefixes.shape[1] == 0:
+            return
+        known = self.ledger.provenance.contains(prompts, prefixes[:, None, :])[:, 0]
+        if not bool(known.all()):
+            b = int((~known).nonzero()[0, 0])
+            raise ProvenanceError(f"{what}: prefix {prefixes[b].tolist()} of prompt {int(prompts[b])} was never visited "
+                                  "(the local simulator only continues or resets to visited states, Def. I.3)")
+
+    def reset(self, prompts, prefixes: torch.Tensor) -> None:
+        """Restart roll-outs at the visited states (prompts [B], prefixes [B, l]): one ``t_reset`` per row."""
+        prompts = _as_prompts(prompts, _model_of(self))
+        prefixes = torch.as_tensor(prefixes, dtype=torch.long, device=prompts.device)
+        if prefixes.dim() != 2 or prefixes.shape[0] != prompts.numel():
+            raise ConfigError("prefixes", f"must have shape ({prompts.numel()}, l), got {tuple(prefixes.shape)}")
+        self.ledger.check("t_reset", prompts.numel())
+        if prefixes.shape[1]:
+            known = self.ledger.provenance.contains(prompts, prefixes[:, None, :])[:, 0]
+            if not bool(known.all()):
+                b = int((~known).nonzero()[0, 0])
+                raise ProvenanceError(f"AutoregressiveSampler.reset: prefix {prefixes[b].tolist()} of prompt "
+                                      f"{int(prompts[b])} was never visited")
+        self.ledger.charge("t_reset", prompts.numel())
 
     @property
     def horizon(self) -> int:
-        return self._model.horizon
+        return _model_of(self).horizon
 
     @property
     def num_actions(self) -> int:
-        return self._model.num_actions
+        return _model_of(self).num_actions
 
     def next_token(self, prompts, prefixes: torch.Tensor, n: int = 1, theta: torch.Tensor | None = None,
                    generator: torch.Generator | None = None) -> Samples:
         """Sample ``n`` next tokens for each (prompt, prefix); ``prefixes`` is [B, h-1] (h-1 may be 0)."""
         n = check_int("n", n, low=1)
-        prompts = _as_prompts(prompts, self._model)
+        prompts = _as_prompts(prompts, _model_of(self))
         prefixes = torch.as_tensor(prefixes, dtype=torch.long, device=prompts.device)
         if prefixes.dim() != 2 or prefixes.shape[0] != prompts.numel():
             raise ConfigError("prefixes", f"must have shape ({prompts.numel()}, h-1), got {tuple(prefixes.shape)}")
@@ -196,10 +242,12 @@ class AutoregressiveSampler(_Oracle):
             raise ConfigError("prefixes", f"length must be < horizon {self.horizon}, got {prefixes.shape[1]}")
         if theta is not None and not self.strong:
             raise RevealError("this AutoregressiveSampler is weak: it samples π_ref only (pass strong=True for π_θ)")
+        self._require_visited(prompts, prefixes, "AutoregressiveSampler.next_token")
         self.ledger.charge("t_comp_token", prompts.numel() * n)
-        tokens = self._model.sample_next(prompts, prefixes, n, generator, theta)
-        feats = self._model.step_features(prompts, prefixes, tokens) if "features" in self.reveal else None
-        logp = (self._model.next_log_prob(prompts, prefixes, tokens, theta)
+        tokens = _model_of(self).sample_next(prompts, prefixes, n, generator, theta)
+        self._visit(prompts, prefixes, tokens)
+        feats = _model_of(self).step_features(prompts, prefixes, tokens) if "features" in self.reveal else None
+        logp = (_model_of(self).next_log_prob(prompts, prefixes, tokens, theta)
                 if "log_probs" in self.reveal else None)
         return Samples(prompts, tokens, feats, logp, self.reveal, "AutoregressiveSampler")
 
@@ -207,13 +255,21 @@ class AutoregressiveSampler(_Oracle):
         """ϕ_h(x, a_{1:h-1}, a) for given (not sampled) actions, e.g. the anchor 𝔞 (Remark J.4)."""
         if not self.allow_anchor_features:
             raise RevealError("feature queries for unsampled actions need allow_anchor_features=True (MDP oracle, Def. I.3)")
-        prompts = _as_prompts(prompts, self._model)
+        prompts = _as_prompts(prompts, _model_of(self))
         prefixes = torch.as_tensor(prefixes, dtype=torch.long, device=prompts.device)
         actions = torch.as_tensor(actions, dtype=torch.long, device=prompts.device)
         if actions.dim() == 1:
             actions = actions[:, None]
+        self._require_visited(prompts, prefixes, "AutoregressiveSampler.anchor_features")
         self.ledger.charge("t_feature", actions.numel())
-        return self._model.step_features(prompts, prefixes, actions)
+        self._visit(prompts, prefixes, actions)
+        return _model_of(self).step_features(prompts, prefixes, actions)
+
+    def _visit(self, prompts: torch.Tensor, prefixes: torch.Tensor, tokens: torch.Tensor) -> None:
+        """Record the states prefix∘token ([B, n] tokens) in the ledger's provenance (whole states only)."""
+        B, n = tokens.shape[:2]
+        states = torch.cat([prefixes[:, None, :].expand(B, n, prefixes.shape[1]), tokens.reshape(B, n, 1).to(prefixes)], 2)
+        self.ledger.provenance.add(prompts, states)
 
 
 class PromptSource:

@@ -13,7 +13,15 @@ Every task is a list of prompt strings, one target string per prompt, and a prom
   ±1 rewards of the authors' experiments (notes §2.2).
 
 Tasks: :func:`teacher_sequence_task` (the Mousavi-Hosseini & Erdogdu teacher: a bigram-plus-context greedy
-walk, with a rare part of the context distribution), :func:`arithmetic_task`, :func:`string_transform_task`.
+walk, with a rare part of the context distribution), :func:`arithmetic_task`, :func:`string_transform_task`,
+and :func:`few_shot_tasks` (train / held-out splits of few-shot prompts for a *pretrained* LM).
+
+Tasks with a ``stop`` string (few-shot prompts: the answer ends at the newline, as every solved example in
+the prompt does) verify the *answer* of a completion, the text before the first ``stop`` with surrounding
+whitespace removed (:meth:`LMTask.answer`). Their exact process verifier is 1[the prefix can still be
+completed into a correct completion]: before the stop (or the end of the response) the prefix without its
+leading whitespace must be a prefix of the target, or the target followed by whitespace only; once the stop
+string or the end is reached, the answer must equal the target.
 """
 
 from __future__ import annotations
@@ -43,6 +51,8 @@ class LMTask:
     fixed_length: int | None = None
     """Responses are exactly this many tokens (no EOS) when set; else target + EOS."""
     meta: dict = field(default_factory=dict)
+    stop: str | None = None
+    """The answer ends at the first occurrence of this string (e.g. a newline); None: the whole completion."""
 
     def __post_init__(self):
         if len(self.prompts) != len(self.targets) or not self.prompts:
@@ -63,31 +73,49 @@ class LMTask:
             raise ConfigError("prompts", f"prompt {prompt!r} is not part of task {self.name!r}")
         return self._target_of[prompt]
 
+    def answer(self, completion: str) -> str:
+        """The answer a completion gives: all of it, or (with ``stop``) the text before the first stop string,
+        stripped of surrounding whitespace."""
+        if self.stop is None:
+            return completion
+        return completion.split(self.stop, 1)[0].strip()
+
+    def prefix_ok(self, prompt: str, prefix: str, ended: bool = False) -> bool:
+        """The exact process verifier r⋆(x, y_{1:i}) on a decoded prefix (see the module docstring); ``ended``:
+        the prefix contains the end of the response."""
+        target = self._target(prompt)
+        if self.stop is None:
+            return prefix == target if ended else target.startswith(prefix)
+        if ended or self.stop in prefix:
+            return self.answer(prefix) == target
+        body = prefix.lstrip()
+        return target.startswith(body) or (body.startswith(target) and not body[len(target):].strip())
+
     def outcome_fn(self):
-        """TRL reward function: 1.0 if the completion equals the target, else 0.0."""
+        """TRL reward function: 1.0 if the completion's answer equals the target, else 0.0."""
         def exact_match(prompts, completions, **kwargs):
-            return [float(c == self._target(p)) for p, c in zip(prompts, completions)]
+            return [float(self.answer(c) == self._target(p)) for p, c in zip(prompts, completions)]
         return exact_match
 
     def process_fn(self):
-        """TRL-signature process verifier: 1.0 if the partial completion is a prefix of the target (or, once the
-        response has ended — keyword ``prefix_ended``, passed by ``TRLProcessReward`` — equals the target)."""
+        """TRL-signature process verifier (:meth:`prefix_ok`): 1.0 if the partial completion can still become a
+        correct one (keyword ``prefix_ended``, passed by ``TRLProcessReward``, marks a finished response)."""
         def prefix_correct(prompts, completions, prefix_ended=None, **kwargs):
             ended = prefix_ended if prefix_ended is not None else [False] * len(completions)
-            return [float(c == self._target(p) if e else self._target(p).startswith(c))
-                    for p, c, e in zip(prompts, completions, ended)]
+            return [float(self.prefix_ok(p, c, bool(e))) for p, c, e in zip(prompts, completions, ended)]
         return prefix_correct
 
     # -- token-level verifier ----------------------------------------------------------------------------
     def target_tokens(self, lm) -> torch.Tensor:
-        """Targets as canonical padded token tensors [X, L] for ``lm`` (a CausalLM), L = lm.max_new_tokens."""
+        """Targets as canonical padded token tensors [X, L] for ``lm`` (a CausalLM), L = lm.max_new_tokens:
+        the tokens of ``target + stop`` (with a stop string; ``lm`` must stop at it) or of ``target + EOS``."""
         L = lm.max_new_tokens
         if self.fixed_length is not None and L != self.fixed_length:
             raise ConfigError("max_new_tokens", f"task {self.name!r} has fixed-length responses: must be {self.fixed_length}, got {L}")
         out = torch.full((self.num_prompts, L), lm.pad_token_id, dtype=torch.long)
         for i, t in enumerate(self.targets):  # once per prompt, at construction
-            ids = lm.tokenizer(t, add_special_tokens=False)["input_ids"]
-            if self.fixed_length is None:
+            ids = lm.tokenizer(t + (self.stop or ""), add_special_tokens=False)["input_ids"]
+            if self.fixed_length is None and self.stop is None:
                 ids = ids + [lm.eos_token_id]
             if len(ids) > L:
                 raise ConfigError("max_new_tokens", f"target {t!r} needs {len(ids)} tokens, the model allows {L}")
@@ -213,3 +241,67 @@ def string_transform_task(kind: str = "reverse", num_prompts: int = 32, length: 
           "rotate": lambda w: w[1:] + w[:1]}[kind]
     chars = alphabet + (alphabet.upper() if kind == "upper" else "") + ">"
     return LMTask(f"string-{kind}", [w + ">" for w in words], [fn(w) for w in words], chars, _uniform(n))
+
+
+_FEW_SHOT = {
+    "add": ("{a}+{b}=", lambda a, b: str(a + b)),
+    "sub": ("{a}-{b}=", lambda a, b: str(a - b)),
+    "mul": ("{a}*{b}=", lambda a, b: str(a * b)),
+}
+
+
+def _distinct(draw, count: int, space: int, g: torch.Generator) -> list:
+    """``count`` distinct draws of ``draw(g)`` from a space of ``space`` items (needs count <= space / 2)."""
+    if 2 * count > space:
+        raise ConfigError("num_test", f"needs {count} distinct problems, the problem space has only {space} "
+                          "(at most half of it may be used): raise size or ask for fewer problems")
+    seen: dict = {}
+    while len(seen) < count:  # rejection of repeats: expected < 2 draws per problem (count <= space / 2)
+        seen.setdefault(draw(g), None)
+    return list(seen)
+
+
+def few_shot_tasks(kind: str = "add", num_train: int = 64, num_test: int = 16, shots: int = 3, size: int = 2,
+                   seed: int = 0) -> tuple[LMTask, LMTask]:
+    """(train, held-out) few-shot tasks for a pretrained LM, with disjoint problems and the same examples.
+
+    Every prompt is ``shots`` solved examples, one per line, followed by the problem: ``"23+45=68\n...\n17+30="``
+    (``kind`` = ``add`` / ``sub`` / ``mul``, operands of ``size`` digits, 0-9 for ``size=1``) or
+    ``"abc -> cba\n...\nxyz ->"`` (``kind="reverse"``, words of ``size`` letters). The answer ends at the
+    newline (``stop="\n"``; see :meth:`LMTask.answer`). The examples and the train and held-out problems are
+    distinct draws (uniform; seeded by ``seed``).
+    """
+    check_choice("kind", kind, (*_FEW_SHOT, "reverse"))
+    n_tr = check_int("num_train", num_train, low=1)
+    n_te = check_int("num_test", num_test, low=1)
+    k = check_int("shots", shots, low=0)
+    m = check_int("size", size, low=1, high=3 if kind in _FEW_SHOT else 5)
+    g = torch.Generator().manual_seed(int(seed))
+    total = k + n_tr + n_te
+    if kind in _FEW_SHOT:
+        lo, hi = (0, 9) if m == 1 else (10 ** (m - 1), 10 ** m - 1)
+        fmt, fn = _FEW_SHOT[kind]
+
+        def draw(gen):
+            a, b = torch.randint(lo, hi + 1, (2,), generator=gen).tolist()
+            return a, b
+
+        items = _distinct(draw, total, (hi - lo + 1) ** 2, g)
+        problems = [(fmt.format(a=a, b=b), fn(a, b)) for a, b in items]
+        chars = "0123456789" + {"add": "+", "sub": "-", "mul": "*"}[kind] + "=-\n"
+    else:
+        def draw(gen):
+            return "".join(LETTERS[j] for j in torch.randint(0, len(LETTERS), (m,), generator=gen).tolist())
+
+        problems = [(f"{w} ->", w[::-1]) for w in _distinct(draw, total, len(LETTERS) ** m, g)]
+        chars = LETTERS + " ->\n"
+    sep = "" if kind in _FEW_SHOT else " "  # "23+45=68", "abc -> cba"
+    header = "".join(f"{p}{sep}{t}\n" for p, t in problems[:k])
+    alphabet = "".join(dict.fromkeys(chars))
+
+    def task(name, rows):
+        return LMTask(name, [header + p for p, _ in rows], [t for _, t in rows], alphabet, _uniform(len(rows)),
+                      meta={"kind": kind, "shots": k, "size": m, "header": header, "problems": [p for p, _ in rows]},
+                      stop="\n")
+
+    return task(f"few-shot-{kind}-train", problems[k:k + n_tr]), task(f"few-shot-{kind}-test", problems[k + n_tr:])

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import torch
 
 from ..errors import ConfigError
+from ..models.kernels import greedy_table
 from ..oracles.ledger import Ledger
 from ..validation import check_choice, check_int, check_nonneg
 
@@ -45,6 +46,8 @@ class TeacherTask:
     """Noise scale σ of the mixture (ξ clipped to ‖ξ‖ ≤ σ)."""
     support: torch.Tensor | None = None
     """[M, d] contexts of a finite, uniform context law (``contexts="finite"``), e.g. a single context."""
+    scale_last: bool = False
+    """Mixture rounding order: False x = √d·z/‖z‖; True x = (z/‖z‖)·√d, the authors' code (bit-exact replay)."""
 
     @property
     def context_dim(self) -> int:
@@ -59,18 +62,26 @@ class TeacherTask:
         return self.W1_star.device
 
     def sample_contexts(self, B: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Draw B i.i.d. contexts [B, d] from the task's context law."""
+        """Draw B i.i.d. contexts [B, d] from the task's context law.
+
+        The draws happen where ``generator`` lives (a CPU stream can feed a CUDA task); the result is on the
+        task's device. Mixture: ``randint`` for the component, then ``randn`` for the noise (the authors' order).
+        """
         B = check_int("B", B, low=1)
         d, dt, dev = self.context_dim, self.W1_star.dtype, self.device
+        gdev = generator.device if generator is not None else dev
         if self.contexts == "rademacher":
-            return torch.randint(0, 2, (B, d), generator=generator, device=dev).to(dt) * 2 - 1
+            return torch.randint(0, 2, (B, d), generator=generator, device=gdev).to(dt).to(dev) * 2 - 1
         if self.contexts == "finite":
-            return self.support[torch.randint(0, self.support.shape[0], (B,), generator=generator, device=dev)]
-        j = torch.randint(0, self.num_mix, (B,), generator=generator, device=dev)
-        xi = torch.randn(B, d, generator=generator, dtype=dt, device=dev) * self.sigma
+            idx = torch.randint(0, self.support.shape[0], (B,), generator=generator, device=gdev)
+            return self.support[idx.to(self.support.device)]
+        j = torch.randint(0, self.num_mix, (B,), generator=generator, device=gdev).to(dev)
+        xi = torch.randn(B, d, generator=generator, dtype=dt, device=gdev).to(dev) * self.sigma
         xi = xi * torch.clamp(self.sigma / xi.norm(dim=1, keepdim=True).clamp_min(1e-30), max=1.0)
         z = xi
         z[torch.arange(B, device=dev), j % d] += 1.0
+        if self.scale_last:
+            return z / z.norm(dim=1, keepdim=True) * math.sqrt(d)
         return math.sqrt(d) * z / z.norm(dim=1, keepdim=True)
 
     def centres(self) -> torch.Tensor:
@@ -80,11 +91,15 @@ class TeacherTask:
         c[torch.arange(self.num_mix), torch.arange(self.num_mix) % d] = math.sqrt(d)
         return c
 
-    def teacher_logits(self, x: torch.Tensor) -> torch.Tensor:
-        """Teacher score table [B, k+1, k]: row p < k after token p, row k at position 1."""
+    def _score_parts(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(W₁*x [B, k], [W₂*ᵀ; 0] [k+1, k]): the teacher score of token j after row p is their sum."""
         k = self.num_actions
         s = x.to(self.W1_star.dtype) @ self.W1_star.T
-        w2t = torch.cat([self.W2_star.T, torch.zeros(1, k, dtype=s.dtype, device=s.device)], 0)
+        return s, torch.cat([self.W2_star.T, torch.zeros(1, k, dtype=s.dtype, device=s.device)], 0)
+
+    def teacher_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Teacher score table [B, k+1, k]: row p < k after token p, row k at position 1."""
+        s, w2t = self._score_parts(x)
         return s[:, None, :] + w2t[None]
 
     def target(self, x: torch.Tensor) -> torch.Tensor:
@@ -92,9 +107,10 @@ class TeacherTask:
 
         The walk is y*_i = nxt(y*_{i−1}) for the per-context map nxt = argmax of :meth:`teacher_logits`, so it is
         built by doubling: from y*_{1:L} and nxt^L, y*_{L+1:2L} = nxt^L(y*_{1:L}) and nxt^{2L} = nxt^L ∘ nxt^L
-        (⌈log₂ N⌉ rounds instead of N sequential steps).
+        (⌈log₂ N⌉ rounds instead of N sequential steps). nxt comes from
+        :func:`~oraclerl.models.kernels.greedy_table` (the argmax without the [B, k+1, k] table).
         """
-        nxt = self.teacher_logits(x).argmax(-1)                     # [B, k+1]; column k = first position
+        nxt = greedy_table(*self._score_parts(x))                   # [B, k+1]; column k = first position
         y = nxt[:, self.num_actions:]                                # y*_1, [B, 1]
         T = nxt
         while y.shape[1] < self.horizon:
@@ -134,6 +150,29 @@ def teacher_task(context_dim: int = 32, num_actions: int = 32, horizon: int = 12
     W1 = torch.randn(k, d, generator=generator, dtype=torch.float64, device=gdev).to(dtype=dtype, device=device)
     W2 = torch.randn(k, k, generator=generator, dtype=torch.float64, device=gdev).to(dtype=dtype, device=device)
     return TeacherTask(W1, W2, N, contexts, num_mix, float(sigma), support)
+
+
+def authors_teacher_task(context_dim: int = 32, num_actions: int = 32, horizon: int = 128, num_mix: int = 32,
+                         sigma: float = 0.05, generator: torch.Generator | None = None,
+                         device: str | torch.device = "cpu") -> TeacherTask:
+    """The mixture teacher task exactly as the authors' code draws it (GitHub mousavih/rlvr-base-model-barrier,
+    ``utils/data_generator.py``; notes §5.1 "order of random draws").
+
+    Their code draws everything from one stream: W₁* = ``randn(k, d)`` then W₂* = ``randn(k, k)`` in float32,
+    lazily inside the first ``sample_batch`` (the test-set call), then that batch's contexts, then every
+    pre-training batch. Pass the same CPU ``generator`` on to :meth:`TeacherTask.sample_contexts` in that
+    order (``torch.Generator().manual_seed(s)`` replays ``torch.manual_seed(s)`` on CPU). The contexts use
+    their rounding order (``scale_last``); the weights are moved to ``device`` after the draw.
+    """
+    d = check_int("context_dim", context_dim, low=1)
+    k = check_int("num_actions", num_actions, low=2)
+    N = check_int("horizon", horizon, low=1)
+    check_int("num_mix", num_mix, low=1)
+    check_nonneg("sigma", sigma)
+    gdev = generator.device if generator is not None else "cpu"
+    W1 = torch.randn(k, d, generator=generator, dtype=torch.float32, device=gdev).to(device)
+    W2 = torch.randn(k, k, generator=generator, dtype=torch.float32, device=gdev).to(device)
+    return TeacherTask(W1, W2, N, "mixture", num_mix, float(sigma), scale_last=True)
 
 
 class TeacherContexts:

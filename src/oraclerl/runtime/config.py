@@ -43,8 +43,8 @@ def _check_value(name: str, v: Any, meta: dict) -> None:
         return
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         return
-    if isinstance(v, float) and math.isnan(v):
-        raise ConfigError(name, f"must be {_allowed(meta)}, got nan")
+    if isinstance(v, float) and not math.isfinite(v):
+        raise ConfigError(name, f"must be a finite number {_allowed(meta)}, got {v!r}")
     lo, hi = meta.get("low"), meta.get("high")
     if lo is not None and (v < lo or (meta.get("low_open") and v == lo)):
         raise ConfigError(name, f"must be {_allowed(meta)}, got {v!r}")
@@ -103,7 +103,10 @@ def _parse_scalar(name: str, text: str, tp: Any) -> Any:
     except ValueError:
         kind = {bool: "true or false", int: "an integer", float: "a number"}.get(tp, str(tp))
         raise ConfigError(name, f"must be {kind}, got {text!r}") from None
-    return json.loads(text)
+    try:
+        return json.loads(text)
+    except ValueError:
+        raise ConfigError(name, f"must be a JSON value of type {tp}, got {text!r}") from None
 
 
 def parse_value(name: str, text: str, tp: Any) -> Any:
@@ -155,7 +158,10 @@ def parse_set_args(items: list[str] | None) -> dict[str, str]:
         if "=" not in item:
             raise ConfigError("--set", f"must look like key=value, got {item!r}")
         k, v = item.split("=", 1)
-        out[k.strip()] = v
+        k = k.strip()
+        if k in out:
+            raise ConfigError(k, f"given twice with --set ({out[k]!r} and {v!r}); give each key once")
+        out[k] = v
     return out
 
 
@@ -202,3 +208,36 @@ def from_dict(cls: type, data: dict[str, Any]) -> Any:
             value = tuple(value)
         kwargs[key] = value
     return cls(**kwargs)
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new run on this machine (``MemAvailable``), None when unknown."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        import psutil
+
+        return int(psutil.virtual_memory().available)
+    except Exception:  # noqa: BLE001 - psutil missing or unsupported here: no check
+        return None
+
+
+def _gib(n: float) -> str:
+    return f"{n / 2**30:.3g} GiB"
+
+
+def check_memory(name: str, estimate: int, available: int | None = None) -> None:
+    """Raise a one-line :class:`ConfigError` when one run of ``name`` would need more memory than is available.
+
+    ``estimate`` comes from the experiment's ``memory(config)`` hook (bytes); ``available`` defaults to
+    :func:`available_memory`. Checked before any run starts, so the sizes are reduced before allocating.
+    """
+    available = available_memory() if available is None else available
+    if available is not None and estimate > available:
+        raise ConfigError(name, f"one run needs about {_gib(estimate)} of memory at this config, more than the "
+                                f"{_gib(available)} available on this machine; reduce its size fields")

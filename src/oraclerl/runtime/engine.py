@@ -146,8 +146,11 @@ def execute_runs(specs: list[RunSpec], store: RunStore, executor, *, force: bool
         if not ok and "result" in payload:
             # The worker wrote to a filesystem we do not see (a remote Ray node): store what it returned.
             result = {k: v for k, v in payload["result"].items() if k != "elapsed_s"}
-            rec.run_dir.start({"experiment": t["experiment"], "seed": t["seed"], "config": t["config"]})
-            rec.run_dir.finish(result, float(payload["result"].get("elapsed_s", payload.get("elapsed_s", 0.0))))
+            with rec.run_dir.lock():
+                if rec.run_dir.state(check_code=False)[0] != "done":
+                    rec.run_dir.start({"experiment": t["experiment"], "seed": t["seed"], "config": t["config"]})
+                    rec.run_dir.finish(result, float(payload["result"].get("elapsed_s",
+                                                                            payload.get("elapsed_s", 0.0))))
         state, reason = rec.run_dir.state(check_code=False)
         if state == "done":
             rec.state = "reused" if payload.get("reused") else "ran"

@@ -30,13 +30,12 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import wait as mp_wait
-from typing import Any
 
 from ..errors import ConfigError
 from .worker import _mark_worker, _throttled, execute_task, in_worker, resolve_experiment, torch_threads
 
-__all__ = ["Event", "LocalExecutor", "RayExecutor", "make_executor", "require_ray", "execute_task", "in_worker",
-           "resolve_experiment", "torch_threads", "EXECUTORS"]
+__all__ = ["Event", "LocalExecutor", "RayExecutor", "make_executor", "require_ray", "start_local_ray", "execute_task",
+           "in_worker", "resolve_experiment", "torch_threads", "EXECUTORS"]
 
 EXECUTORS = ("local", "ray")
 
@@ -112,6 +111,41 @@ def _hide_unimportable_main():
             main.__file__ = path
 
 
+def _unsafe_path_entry(entry: str, cwd: str, package_root: str) -> bool:
+    """True for a ``sys.path`` entry that is the current directory (``""``, ``"."`` or its absolute path),
+    unless the oraclerl package itself is imported from there (a source checkout run in place)."""
+    try:
+        resolved = os.path.realpath(entry or ".")
+    except (OSError, ValueError):
+        return False
+    return resolved == cwd and resolved != package_root
+
+
+@contextlib.contextmanager
+def _no_cwd_imports():
+    """While worker processes start, keep the current directory out of their ``sys.path``.
+
+    A new process is ``python -c ...`` (which would put the current directory first on ``sys.path``, so a
+    ``random.py`` or ``socket.py`` lying there would be imported by the fork server itself) and then
+    adopts the parent's ``sys.path``. ``PYTHONSAFEPATH=1`` stops the former, and the parent's
+    ``sys.path`` is handed over without the current directory, so workers import only the installed
+    package and its dependencies (see docs/architecture.md, "Security").
+    """
+    saved_path, saved_env = list(sys.path), os.environ.get("PYTHONSAFEPATH")
+    cwd = os.path.realpath(os.getcwd())
+    package_root = os.path.realpath(os.path.join(os.path.dirname(__file__), "..", ".."))
+    sys.path[:] = [p for p in sys.path if not _unsafe_path_entry(p, cwd, package_root)]
+    os.environ["PYTHONSAFEPATH"] = "1"
+    try:
+        yield
+    finally:
+        sys.path[:] = saved_path
+        if saved_env is None:
+            os.environ.pop("PYTHONSAFEPATH", None)
+        else:
+            os.environ["PYTHONSAFEPATH"] = saved_env
+
+
 class LocalExecutor:
     """Persistent local worker processes; a dead worker's task is re-queued, the others carry on."""
 
@@ -154,7 +188,7 @@ class LocalExecutor:
     def _spawn(self, ctx) -> _Worker:
         parent, child = ctx.Pipe(duplex=True)
         proc = ctx.Process(target=_worker_main, args=(child, self.threads), daemon=True, name="oraclerl-worker")
-        with _hide_unimportable_main():
+        with _hide_unimportable_main(), _no_cwd_imports():
             proc.start()
         child.close()
         return _Worker(proc, parent)
@@ -270,12 +304,80 @@ def _ray_task(task: dict) -> dict:
     return execute_task(task, send)
 
 
+def _probe_ray_address(address: str, timeout_s: float = 5.0) -> None:
+    """Fail fast with a one-line :class:`ConfigError` when nothing answers at a Ray ``--address``.
+
+    ``ray.init(address=...)`` waits a long time for a host that does not answer; a TCP connection with a
+    timeout tells within ``timeout_s`` seconds. ``auto`` and ``local`` are left to Ray.
+    """
+    if address in ("auto", "local"):
+        return
+    hostport = address.split("://", 1)[1] if "://" in address else address
+    host, sep, port = hostport.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError("--address", f"must look like HOST:PORT or ray://HOST:PORT (or auto), got {address!r}")
+    import socket
+
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout_s):
+            pass
+    except OSError as exc:
+        why = "no answer" if isinstance(exc, TimeoutError) else (exc.strerror or type(exc).__name__)
+        raise ConfigError("--address", f"no Ray cluster answers at {address} ({why} within {timeout_s:g} s)") from None
+
+
+@contextlib.contextmanager
+def start_local_ray(num_cpus: int | None = None):
+    """Start a private Ray instance on this machine for the block, and shut it down afterwards.
+
+    Ray's own gRPC servers listen on every interface (Ray 2.x has no option to restrict them), so the
+    instance is made private instead: its node address is 127.0.0.1 and Ray's token authentication is on,
+    with a fresh random token that exists only in the environment of this process and of the Ray
+    processes it starts (never on disk); a connection without it is refused. ``ray.init`` runs from an
+    empty temporary directory, because Ray puts the driver's current directory on every worker's
+    ``sys.path`` (see docs/architecture.md, "Security").
+    """
+    import secrets
+    import tempfile
+
+    ray = require_ray()
+    saved = {k: os.environ.get(k) for k in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN")}
+    os.environ["RAY_AUTH_MODE"] = "token"
+    os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
+    with contextlib.suppress(Exception):  # make this process read the token settings (Ray >= 2.52)
+        from ray._raylet import Config
+
+        Config.initialize("")
+    cwd = os.getcwd()
+    empty = tempfile.mkdtemp(prefix="oraclerl-ray-")
+    try:
+        os.chdir(empty)
+        try:
+            ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False, logging_level="ERROR",
+                     _node_ip_address="127.0.0.1")
+        finally:
+            os.chdir(cwd)
+        yield ray
+    finally:
+        with contextlib.suppress(Exception):
+            ray.shutdown()
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        with contextlib.suppress(OSError):
+            os.rmdir(empty)
+
+
 class RayExecutor:
     """One Ray task per run (``num_cpus=1``); Ray re-tries a task whose worker died (``max_retries``).
 
-    Uses the running Ray instance if there is one (e.g. ``ray.init(num_cpus=2)`` in a test), otherwise
-    starts one locally (``num_cpus``) or connects to ``address`` (then the run store must live on a
-    filesystem the cluster's workers share).
+    Uses the running Ray instance if there is one (e.g. one a test started), otherwise starts a private
+    one on this machine (:func:`start_local_ray`, ``num_cpus``) or connects to ``address`` (then the run
+    store must live on a filesystem the cluster's workers share). An ``address`` where nothing answers
+    is rejected here, before any run starts.
     """
 
     name = "ray"
@@ -285,6 +387,8 @@ class RayExecutor:
         self.ray = require_ray()
         if num_cpus is not None and num_cpus < 1:
             raise ConfigError("--workers", f"must be >= 1 for Ray, got {num_cpus}")
+        if address:
+            _probe_ray_address(address)
         self.address, self.num_cpus, self.max_retries, self.threads = address, num_cpus, max_retries, threads
 
     def describe(self) -> str:
@@ -294,20 +398,16 @@ class RayExecutor:
         if not tasks:
             return {}
         ray = self.ray
-        started_here = False
-        if not ray.is_initialized():
-            kw: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": "ERROR"}
-            if self.address:
-                kw["address"] = self.address
-            else:
-                kw["num_cpus"] = self.num_cpus
-            ray.init(**kw)
-            started_here = True
-        try:
+        if ray.is_initialized():
             return self._run(ray, tasks, on_event)
-        finally:
-            if started_here:
+        if self.address:
+            ray.init(address=self.address, log_to_driver=False, logging_level="ERROR")
+            try:
+                return self._run(ray, tasks, on_event)
+            finally:
                 ray.shutdown()
+        with start_local_ray(self.num_cpus):
+            return self._run(ray, tasks, on_event)
 
     def _run(self, ray, tasks, on_event):
         from .store import RunStore

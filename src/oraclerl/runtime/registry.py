@@ -24,9 +24,26 @@ PAPERS = {
 }
 
 
+IDENTITY = "identity"
+"""Claim kind: an exact equality, or a theorem's inequality, checked on exact numbers (no sampling noise, no
+rate read off a finite range); it holds at any scale or the code is wrong."""
+EMPIRICAL = "empirical"
+"""Claim kind: a rate, a comparison or a plateau read off measurements at a finite scale. Its verdict must not be
+satisfied by construction, and a negative control in ``tests/test_claims_*.py`` (a wrong variant, or the
+alternative's counterfactual measurements fed to the same verdict code) must make it come out "does not hold"."""
+CLAIM_KINDS = (IDENTITY, EMPIRICAL)
+
+
 @dataclass
 class Claim:
-    """One checkable statement and what a run measured for it."""
+    """One checkable statement and what a run measured for it (see docs/experiments/ for each experiment's
+    verdict windows and why they are what they are).
+
+    ``kind`` is keyword-only and optional: it defaults to :data:`EMPIRICAL`, the kind that needs a negative
+    control, so an unclassified claim is never shown as an exact identity; pass ``kind=IDENTITY`` for identity
+    checks. ``informative=False`` marks an empirical claim whose verdict does not separate the prediction from
+    its alternative at this scale (e.g. the measured interval straddles the midpoint between the two, or no
+    wrong variant flips it): it is then reported "not informative at this scale" whatever ``holds`` says."""
 
     claim: str
     """The statement, e.g. "KL(BoN) ≤ log n − (n−1)/n on every instance tried"."""
@@ -35,13 +52,34 @@ class Claim:
     measured: str
     """The measured value(s), human readable (mean ± 95% interval over seeds where relevant)."""
     holds: bool | None
-    """Whether the measurement supports the claim (None: not decidable at this scale)."""
+    """Whether the measurement supports the claim (None: reported, not judged)."""
     detail: str = ""
     """Anything the reader must know to interpret the verdict."""
+    kind: str = field(default=EMPIRICAL, kw_only=True)
+    """IDENTITY (exact equality / theorem inequality on exact numbers) or EMPIRICAL (rate, comparison, plateau)."""
+    informative: bool = field(default=True, kw_only=True)
+    """False: the measurement cannot tell the prediction from the alternative at this scale."""
+
+    def __post_init__(self):
+        if self.kind not in CLAIM_KINDS:
+            raise ValueError(f"Claim.kind must be one of {CLAIM_KINDS}, got {self.kind!r}")
+        if self.holds not in (True, False, None):
+            raise ValueError(f"Claim.holds must be True, False or None, got {self.holds!r}")
+        self.holds = None if self.holds is None else bool(self.holds)
+
+    @property
+    def verdict(self) -> str:
+        """"holds" | "does not hold" | "not informative at this scale" | "n/a" (reported, not judged)."""
+        if not self.informative:
+            return "not informative at this scale"
+        if self.holds is None:
+            return "n/a"
+        return "holds" if self.holds else "does not hold"
 
     def as_dict(self) -> dict:
         return {"claim": self.claim, "source": self.source, "measured": self.measured,
-                "holds": self.holds, "detail": self.detail}
+                "holds": self.holds, "detail": self.detail, "kind": self.kind, "informative": self.informative,
+                "verdict": self.verdict}
 
 
 @dataclass
@@ -71,6 +109,9 @@ class Experiment:
     summary: Callable[[dict], dict] | None = None
     """Optional ``summary(result) -> {metric: number}`` for sweep tables; by default the numeric leaves of
     the result, flattened with "/" (see :func:`oraclerl.runtime.sweep.flatten_metrics`)."""
+    memory: Callable[[Any], int] | None = None
+    """Optional ``memory(config) -> bytes``: an estimate of one run's peak memory, checked against the memory
+    this machine has available before any run starts (see :func:`oraclerl.runtime.config.check_memory`)."""
 
     def make_config(self, scale: str = "quick", overrides: dict[str, Any] | None = None):
         from .config import apply_overrides, validate
@@ -80,7 +121,12 @@ class Experiment:
         cfg = apply_overrides(self.config(), self.scales[scale], parse=False)
         if overrides:
             cfg = apply_overrides(cfg, overrides)
-        return validate(cfg)
+        cfg = validate(cfg)
+        if self.memory is not None:
+            from .config import check_memory
+
+            check_memory(self.name, int(self.memory(cfg)))
+        return cfg
 
 
 _REGISTRY: dict[str, Experiment] = {}

@@ -2,7 +2,8 @@
 written as ``report/report.md`` and ``report/index.html``.
 
 Per paper: each experiment's description, its claims (the measured value as mean ± half-width of the
-95% interval over seeds, the verdict), the top-level scalar results over seeds, and its figures. An
+95% interval over seeds, the verdict), identity checks and empirical claims in separate tables with a link to
+the experiment's docs page (docs/experiments/NAME.md: why each verdict window is what it is), the top-level scalar results over seeds, and its figures. An
 experiment that failed (config, run, claims or plot) is shown with its error; the others are unaffected.
 The HTML page checks on load that every figure decoded and writes the count into ``#figure-status``
 (``data-loaded``/``data-total``/``data-errors``), which the headless-browser test reads.
@@ -11,11 +12,12 @@ The HTML page checks on load that every figure decoded and writes the count into
 from __future__ import annotations
 
 import html
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .registry import PAPERS, Claim, Experiment
+from .registry import EMPIRICAL, IDENTITY, PAPERS, Claim, Experiment
 from .store import atomic_write_text
 
 
@@ -38,14 +40,29 @@ class ExperimentOutcome:
     """Sum over seeds of the runs' own compute time (as recorded when they ran)."""
 
 
-def verdict(holds: bool | None) -> str:
-    return {True: "holds", False: "does not hold", None: "n/a"}[holds]
+def verdict(claim: Claim | bool | None) -> str:
+    """The verdict shown for a claim (``Claim.verdict``); a bare ``holds`` value is accepted for old callers."""
+    if isinstance(claim, Claim):
+        return claim.verdict
+    return {True: "holds", False: "does not hold", None: "n/a"}[claim]
+
+
+def tally(claims: list[Claim]) -> str:
+    """"a claims hold, b do not, c not informative, d n/a (i identity checks, e empirical)"."""
+    v = [c.verdict for c in claims]
+    return (f"{v.count('holds')} claims hold, {v.count('does not hold')} do not, "
+            f"{v.count('not informative at this scale')} not informative, {v.count('n/a')} n/a "
+            f"({sum(c.kind == IDENTITY for c in claims)} identity checks, "
+            f"{sum(c.kind == EMPIRICAL for c in claims)} empirical)")
+
+
+_VERDICT_CLASS = {"holds": "holds", "does not hold": "fails", "not informative at this scale": "weak", "n/a": "na"}
 
 
 _CSS = ("body{font-family:sans-serif;max-width:1100px;margin:auto;padding:1em;color:#222}"
         "table{border-collapse:collapse;width:100%;margin:.5em 0}td,th{border:1px solid #ccc;padding:4px;"
         "vertical-align:top;text-align:left}.holds{background:#e6f6e6}.fails{background:#fbe3e3}"
-        ".na{background:#f3f3f3}img{max-width:100%}.err{background:#fbe3e3;padding:.5em}"
+        ".na{background:#f3f3f3}.weak{background:#fdf3d8}img{max-width:100%}.err{background:#fbe3e3;padding:.5em}"
         "code{background:#f4f4f4}.small{color:#666;font-size:90%}")
 
 _JS = """<script>
@@ -69,12 +86,18 @@ def _rel(fig: Path, out: Path) -> str:
         return Path(fig).resolve().as_uri()
 
 
+def _docs_link(name: str, out: Path) -> str | None:
+    """Relative link from ``out`` to the experiment's docs page docs/experiments/NAME.md (None if it is missing)."""
+    page = Path(__file__).resolve().parents[3] / "docs" / "experiments" / f"{name}.md"
+    if not page.exists():
+        return None
+    return Path(os.path.relpath(page, Path(out).resolve())).as_posix()
+
+
 def _counts(outcomes: list[ExperimentOutcome]) -> str:
     claims = [c for o in outcomes for c in o.claims]
     n_err = sum(o.error is not None for o in outcomes)
-    return (f"{sum(c.holds is True for c in claims)} claims hold, {sum(c.holds is False for c in claims)} do not, "
-            f"{sum(c.holds is None for c in claims)} n/a; {len(outcomes) - n_err}/{len(outcomes)} experiments "
-            f"completed")
+    return f"{tally(claims)}; {len(outcomes) - n_err}/{len(outcomes)} experiments completed"
 
 
 def write_report(outcomes: list[ExperimentOutcome], out: Path, scale: str, wall_s: float, *,
@@ -131,17 +154,28 @@ def _experiment_section(o: ExperimentOutcome, out: Path, md: list[str], h: list[
     if o.error:
         md += [f"**Error:** `{o.error}`", ""]
         h.append(f"<p class='err'><b>Error:</b> <code>{html.escape(o.error)}</code></p>")
-    if o.claims:
-        md += ["| claim | source | measured | verdict |", "|---|---|---|---|"]
-        h.append("<table><tr><th>claim</th><th>source</th><th>measured</th><th>verdict</th></tr>")
-        for c in o.claims:
+    doc = _docs_link(e.name, out)
+    if doc:
+        md += [f"Verdict windows and why: [docs/experiments/{e.name}.md]({doc})", ""]
+        h.append(f"<p class='small'>Verdict windows and why: <a href='{html.escape(doc)}'>docs/experiments/"
+                 f"{html.escape(e.name)}.md</a></p>")
+    # Identity checks first, then empirical claims, each table headed by its kind.
+    for kind, title in ((IDENTITY, "identity checks (exact)"), (EMPIRICAL, "empirical claims (measured at this scale)")):
+        rows = [c for c in o.claims if c.kind == kind]
+        if not rows:
+            continue
+        md += [f"**{title.capitalize()}**", "", "| kind | claim | source | measured | verdict |", "|---|---|---|---|---|"]
+        h.append(f"<p><b>{html.escape(title.capitalize())}</b></p><table><tr><th>kind</th><th>claim</th>"
+                 "<th>source</th><th>measured</th><th>verdict</th></tr>")
+        for c in rows:
             detail = f" ({c.detail})" if c.detail else ""
             cell = lambda s: str(s).replace("|", "\\|").replace("\n", " ")  # noqa: E731
-            md.append(f"| {cell(c.claim)} | {cell(c.source)} | {cell(c.measured)}{cell(detail)} | {verdict(c.holds)} |")
-            cls = {True: "holds", False: "fails", None: "na"}[c.holds]
-            h.append(f"<tr class='{cls}'><td>{html.escape(c.claim)}</td><td>{html.escape(c.source)}</td>"
+            md.append(f"| {c.kind} | {cell(c.claim)} | {cell(c.source)} | {cell(c.measured)}{cell(detail)} | "
+                      f"{c.verdict} |")
+            h.append(f"<tr class='{_VERDICT_CLASS[c.verdict]}'><td>{c.kind}</td><td>{html.escape(c.claim)}</td>"
+                     f"<td>{html.escape(c.source)}</td>"
                      f"<td>{html.escape(c.measured)}<span class='small'>{html.escape(detail)}</span></td>"
-                     f"<td>{verdict(c.holds)}</td></tr>")
+                     f"<td>{html.escape(c.verdict)}</td></tr>")
         md.append("")
         h.append("</table>")
     if o.metrics:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ConfigError
+from ..validation import check_output_dir
 from .engine import ExecutionSummary, RunSpec, execute_runs
 from .executors import LocalExecutor
 from .progress import LiveProgress
@@ -61,17 +62,26 @@ def _one_line(exc: BaseException) -> str:
 
 def run_report(scale: str = "quick", only: list[str] | None = None, seeds: list[int] | None = None,
                out: Path = Path("report"), runs: Path = Path("runs"), force: bool = False,
-               quiet: bool = False, executor=None, workers: int | None = None, log=()) -> ReportOutput:
+               quiet: bool = False, executor=None, workers: int | None = None, log=(),
+               dry_run: bool = False) -> ReportOutput | None:
     """Run the selected experiments (all by default) and write ``out/report.md`` and ``out/index.html``.
 
     ``executor`` defaults to :class:`LocalExecutor` with ``workers`` processes (2 on a 2-core machine).
-    Unknown ``--only`` names, trackers or executors raise :class:`ConfigError` before anything runs.
+    Unknown ``--only`` names, a ``--scale`` some selected experiment lacks, a config that is out of range
+    or would not fit in memory, trackers, executors, and output or run-store folders that cannot be
+    written raise :class:`ConfigError` before anything runs. ``dry_run`` stops there (returns None).
     """
     t_start = time.perf_counter()
     exps = [get_experiment(n) for n in dict.fromkeys(only)] if only else all_experiments()
     if not exps:
         raise ConfigError("--only", "selected no experiment")
+    lacking = [e.name for e in exps if scale not in e.scales]
+    if lacking:
+        raise ConfigError("--scale", f"{scale!r} is not a scale of {', '.join(lacking)} (scales: "
+                                     f"{sorted(set().union(*(e.scales for e in exps)))})")
     log = check_trackers(log)
+    check_output_dir("--out", out)
+    check_output_dir("--runs", runs)
     executor = executor if executor is not None else LocalExecutor(workers)
     outcomes: list[ExperimentOutcome] = []
     specs: list[RunSpec] = []
@@ -79,6 +89,8 @@ def run_report(scale: str = "quick", only: list[str] | None = None, seeds: list[
         seed_list = list(seeds) if seeds is not None else list(range(e.seeds))
         try:
             cfg = e.make_config(scale)
+        except ConfigError:  # bad input (e.g. a scale that does not fit in memory): stop before any work
+            raise
         except Exception as exc:  # noqa: BLE001 - a broken experiment config must not stop the report
             if only:
                 raise
@@ -86,6 +98,10 @@ def run_report(scale: str = "quick", only: list[str] | None = None, seeds: list[
             continue
         outcomes.append(ExperimentOutcome(e, cfg, seed_list))
         specs += [RunSpec(e, cfg, s, point=i) for s in seed_list]
+    if dry_run:
+        print(f"report ({scale} scale): valid; would bring {len(specs)} runs of {len(exps)} experiment(s) up to "
+              f"date in {runs} and write {out}")
+        return None
     store = RunStore(runs)
     with LiveProgress(quiet=quiet) as live:
         live.note(f"oraclerl report ({scale} scale): {len(exps)} experiment(s), {len(specs)} runs on "

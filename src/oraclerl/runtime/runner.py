@@ -64,16 +64,26 @@ def run_one(exp: Experiment, cfg, seed: int, store: RunStore | None = None, *, f
     done, _ = rd.check()
     if done and not force:
         return rd.load_result(), True
-    rd.start({"experiment": exp.name, "seed": seed, "config": cfg_dict})
-    ctx = RunContext(seed=seed, run_dir=rd, progress=progress, loggers=loggers or [])
-    t0 = time.perf_counter()
-    try:
-        result = exp.run(cfg, ctx)
-    except BaseException as exc:
-        rd.fail("".join(traceback.format_exception_only(type(exc), exc)).strip())
-        raise
-    elapsed = time.perf_counter() - t0
-    result = {**result, "elapsed_s": elapsed}
-    rd.finish(result, elapsed)
-    return rd.load_result(), False
 
+    def waiting(holder: str) -> None:
+        if progress is not None:
+            progress(0.0, f"waiting for the same run in {holder}")
+
+    # One process at a time per run (see RunDir.lock): a second process sharing the store waits here and
+    # then re-uses the first one's result (even with ``force``: it was just made).
+    with rd.lock(on_wait=waiting) as waited:
+        done, _ = rd.check()
+        if done and (waited or not force):
+            return rd.load_result(), True
+        rd.start({"experiment": exp.name, "seed": seed, "config": cfg_dict})
+        ctx = RunContext(seed=seed, run_dir=rd, progress=progress, loggers=loggers or [])
+        t0 = time.perf_counter()
+        try:
+            result = exp.run(cfg, ctx)
+        except BaseException as exc:
+            rd.fail("".join(traceback.format_exception_only(type(exc), exc)).strip())
+            raise
+        elapsed = time.perf_counter() - t0
+        result = {**result, "elapsed_s": elapsed}
+        rd.finish(result, elapsed)
+        return rd.load_result(), False

@@ -7,6 +7,20 @@ import hashlib
 import numpy as np
 import torch
 
+MAX_SEED = 2**32 - 1
+"""The largest run seed accepted by the CLI (``--seed``, ``--seeds``)."""
+MAX_SEEDS = 10_000
+"""The most seeds one command may name (``--seeds 0-9999``)."""
+
+
+def check_seed(name: str, seed: int) -> int:
+    """``seed`` if it is an integer in [0, MAX_SEED], else a one-line :class:`ConfigError` naming ``name``."""
+    from ..errors import ConfigError
+
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        raise ConfigError(name, f"must be an integer in [0, {MAX_SEED}], got {seed!r}")
+    return seed
+
 
 def derive_seed(seed: int, *names: str) -> int:
     """A 63-bit seed derived from ``seed`` and a path of names (stable across runs and platforms)."""

@@ -36,6 +36,7 @@ from .engine import ExecutionSummary, Listener, RunSpec, execute_runs
 from .plotting import pyplot, save_figure
 from .registry import Experiment
 from .report import verdict
+from .seeding import MAX_SEED, MAX_SEEDS
 from .stats import mean_ci
 from .store import RunStore, atomic_write_text
 
@@ -44,7 +45,7 @@ def parse_seeds(text: str | None) -> list[int] | None:
     """``"0-9"``, ``"0,3,7"`` or ``"0-2,10"`` -> a list of distinct non-negative seeds (None stays None)."""
     if text is None:
         return None
-    seeds: list[int] = []
+    ranges: list[tuple[int, int]] = []
     try:
         for part in str(text).split(","):
             part = part.strip()
@@ -55,14 +56,22 @@ def parse_seeds(text: str | None) -> list[int] | None:
                 lo, hi = int(a), int(b)
                 if hi < lo:
                     raise ValueError
-                seeds.extend(range(lo, hi + 1))
             else:
-                seeds.append(int(part))
+                lo = hi = int(part)
+            ranges.append((lo, hi))
     except ValueError:
         raise ConfigError("--seeds", f"must look like 0-9 or 0,1,5; got {text!r}") from None
-    if not seeds or min(seeds) < 0:
-        raise ConfigError("--seeds", f"must name at least one non-negative seed; got {text!r}")
-    return list(dict.fromkeys(seeds))
+    if not ranges or min(lo for lo, _ in ranges) < 0 or max(hi for _, hi in ranges) > MAX_SEED:
+        raise ConfigError("--seeds", f"must name seeds in [0, {MAX_SEED}]; got {text!r}")
+    count = sum(hi - lo + 1 for lo, hi in ranges)  # counted before anything is built
+    if count > MAX_SEEDS:
+        raise ConfigError("--seeds", f"names {count} seeds, more than the {MAX_SEEDS} one command may run; "
+                                     f"got {text!r}")
+    return list(dict.fromkeys(s for lo, hi in ranges for s in range(lo, hi + 1)))
+
+
+MAX_GRID_POINTS = 10_000
+"""The most grid points (configs) one sweep may have."""
 
 
 def _is_list_field(tp: Any) -> bool:
@@ -88,12 +97,17 @@ def expand_grid(exp: Experiment, items: list[str] | None) -> tuple[list[str], li
         key, text = (s.strip() for s in item.split("=", 1))
         if key not in names:
             raise ConfigError(key, f"unknown key for {exp.name}; allowed: {', '.join(names)}")
+        if key in axes:
+            raise ConfigError(key, "given twice with --set; put all its values in one --set KEY=V1,V2")
         sep = ";" if _is_list_field(hints[key]) else ","
         values = [v.strip() for v in text.split(sep) if v.strip()]
         if not values:
             raise ConfigError(key, f"needs at least one value, got {text!r}")
-        axes[key] = list(dict.fromkeys(axes.get(key, []) + values))
+        axes[key] = list(dict.fromkeys(values))
     keys = list(axes)
+    points = math.prod(len(v) for v in axes.values())
+    if points > MAX_GRID_POINTS:  # counted before the grid is built
+        raise ConfigError("--set", f"the grid has {points} points, more than the {MAX_GRID_POINTS} one sweep may run")
     return keys, [dict(zip(keys, combo)) for combo in itertools.product(*axes.values())]
 
 
@@ -291,7 +305,7 @@ def _point_claims(plan: SweepPlan, summary: ExecutionSummary, figdir: Path) -> t
         try:
             for c in exp.claims(results, cfg):
                 rows.append({"point": p, **params, "claim": c.claim, "measured": c.measured,
-                             "verdict": verdict(c.holds), "source": c.source, "detail": c.detail})
+                             "verdict": verdict(c), "kind": c.kind, "source": c.source, "detail": c.detail})
             d = figdir / f"point{p}"
             d.mkdir(parents=True, exist_ok=True)
             figures += [Path(f) for f in exp.plot(results, cfg, d)]

@@ -6,6 +6,7 @@ from pathlib import Path
 
 
 def _cmd_sweep(args) -> int:
+    from ..validation import check_output_dir
     from .executors import make_executor
     from .progress import LiveProgress
     from .registry import get_experiment
@@ -18,8 +19,15 @@ def _cmd_sweep(args) -> int:
     plan = plan_sweep(exp, args.set, parse_seeds(args.seeds), args.scale)
     log = check_trackers(args.log)
     executor = make_executor(args.executor, args.workers, args.address)
+    check_output_dir("--runs", args.runs)
+    if args.out:
+        check_output_dir("--out", args.out)
     store = RunStore(args.runs)
     n = len(plan.configs) * len(plan.seeds)
+    if args.dry_run:
+        print(f"sweep {exp.name}: valid; would run {len(plan.configs)} grid point(s) × {len(plan.seeds)} seed(s) "
+              f"= {n} runs into {store.root}")
+        return 0
     def label(point: int) -> str:
         return " ".join(f"{k}={v}" for k, v in plan.params(point).items())
 
@@ -51,6 +59,7 @@ def add_execution_arguments(parser) -> None:
                         "or trackio (repeatable or comma-separated)")
     parser.add_argument("--force", action="store_true", help="re-run finished runs too")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress display")
+    parser.add_argument("--dry-run", action="store_true", help="check every input and say what would run; run nothing")
 
 
 def add_parser(subparsers) -> None:

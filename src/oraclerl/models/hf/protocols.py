@@ -13,7 +13,7 @@ _OUT_DTYPE = torch.float64
 
 class LinearSoftmaxProtocolMixin:
     """Strong-oracle and autoregressive-oracle methods; needs ``sample``, ``features``, ``ref_log_prob``,
-    ``response_lengths``, ``_canonical``, ``_prompt_batch``, ``_processed``, ``_forward_responses``, ``_project``."""
+    ``response_lengths``, ``_canonical``, ``_prompt_batch``, ``_processed``, ``hidden_states``, ``_run``, ``_project``."""
 
     # -- strong oracle: π_θ ∝ π_ref·exp(⟨θ, ϕ⟩/β) ------------------------------------------------------
     def _theta(self, theta, B):
@@ -87,9 +87,10 @@ class LinearSoftmaxProtocolMixin:
         ids, mask = self._prompt_batch(prompts)
         ids = torch.cat([ids, prefixes], 1)
         mask = torch.cat([mask, mask.new_ones(B, h1)], 1)
+        keep = {"logits_to_keep": 1} if self._keeps_logits else {}
         with torch.no_grad():
-            logits = self.model(input_ids=ids, attention_mask=mask, position_ids=(mask.cumsum(-1) - 1).clamp_min(0),
-                                use_cache=False).logits[:, -1]
+            logits = self._run(input_ids=ids, attention_mask=mask, position_ids=(mask.cumsum(-1) - 1).clamp_min(0),
+                               use_cache=False, **keep).logits[:, -1]
         ended = self.response_lengths(prefixes)[1] if h1 else torch.zeros(B, dtype=torch.bool, device=self.device)
         return logits, ended
 
@@ -127,5 +128,5 @@ class LinearSoftmaxProtocolMixin:
         B, n = tokens.shape
         seq = torch.cat([prefixes.repeat_interleave(n, 0), tokens.reshape(B * n, 1)], 1)[:, None]  # [B*n, 1, h]
         rows = prompts.repeat_interleave(n)
-        _, hidden = self._forward_responses(rows, seq, want_logits=False, want_hidden=True)
+        hidden = self.hidden_states(rows, seq)
         return self._project(hidden[:, -1]).reshape(B, n, -1)

@@ -165,31 +165,16 @@ def trl_reward(lm, reward_funcs, process_func: Callable | None = None, **kwargs)
     return TRLReward(lm, reward_funcs, **kwargs)
 
 
-def _last_number(text: str):
-    import re
-
-    found = re.findall(r"-?\d+(?:\.\d+)?", text)
-    return float(found[-1]) if found else None
-
-
 def answer_match(kind: str = "exact") -> Callable:
     """A TRL reward function ``f(prompts, completions, answer, **kw)`` checking completions against the
-    ``answer`` column: ``"exact"`` (equal after ``strip``), ``"contains"`` (answer is a substring) or
-    ``"number"`` (the last number in the completion equals the answer numerically)."""
-    if kind not in ("exact", "contains", "number"):
-        raise ConfigError("match", f"must be one of ['exact', 'contains', 'number'], got {kind!r}")
+    ``answer`` column with a ``--match`` kind of :mod:`oraclerl.models.hf.answers` (``"exact"``,
+    ``"contains"``, ``"first-line"``, ``"last-number"``/``"number"``, ``"regex:PATTERN"``, ``"module:function"``)."""
+    from .answers import make_matcher
+
+    match = make_matcher(kind)
 
     def check(prompts, completions, answer, **kwargs):
-        out = []
-        for c, a in zip(completions, answer):
-            if kind == "exact":
-                out.append(float(c.strip() == str(a).strip()))
-            elif kind == "contains":
-                out.append(float(str(a).strip() in c))
-            else:
-                v, want = _last_number(c), _last_number(str(a))
-                out.append(float(v is not None and want is not None and abs(v - want) < 1e-9))
-        return out
+        return [float(match(c, a)) for c, a in zip(completions, answer)]
 
     check.__name__ = f"answer_{kind}"
     return check

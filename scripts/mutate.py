@@ -1,0 +1,122 @@
+"""Mutation testing of one module with mutmut (``make mutate MODULE=src/oraclerl/diagnostics/regret.py``).
+
+The run happens in a scratch copy of ``src/``, ``tests/`` and ``pyproject.toml`` (default
+``/tmp/oraclerl-mutate/<module>``), so the working tree is never touched: mutmut writes its mutated copy under
+``mutants/`` there. The scratch ``pyproject.toml`` keeps the project's ``[tool.mutmut]`` settings and sets
+``only_mutate`` to MODULE and the test selection to the fast tests that cover it (the ``TESTS`` given, else the
+test files that import the module; slow tests are deselected). It prints the killed / survived / timeout /
+no-tests counts, writes them to ``summary.json`` and every survivor's diff to ``survivors.diff`` in the scratch
+copy. Figures and the triage of survivors are recorded in ``docs/testing.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+STATUSES = ("killed", "survived", "timeout", "no tests", "suspicious", "skipped", "not checked", "caught by type check",
+            "segfault")
+
+
+def _fail(field: str, msg: str) -> None:
+    print(f"error: {field}: {msg}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def covering_tests(module: Path) -> list[str]:
+    """Test files that import ``module`` or its package (``oraclerl.<pkg>`` or ``from oraclerl import <pkg>``).
+
+    Over-inclusive on purpose: mutmut's stats run maps each mutated function to the tests that call it, so a test
+    file that never reaches the module costs one collection, not one run per mutant. The [hf]/[ray] test files are
+    left out (optional extras, slow imports).
+    """
+    dotted = ".".join(module.with_suffix("").parts[1:])            # oraclerl.diagnostics.regret
+    package = dotted.rsplit(".", 1)[0]
+    pats = [re.compile(rf"\b{re.escape(package)}\b")]
+    if "." in package:
+        parent, leaf = package.rsplit(".", 1)
+        pats.append(re.compile(rf"from {re.escape(parent)} import [^\n]*\b{re.escape(leaf)}\b"))
+    out = []
+    for f in sorted((ROOT / "tests").glob("test_*.py")):
+        if f.name.startswith(("test_hf_", "test_sweep_ray")):
+            continue
+        text = f.read_text("utf-8")
+        if any(p.search(text) for p in pats):
+            out.append(str(f.relative_to(ROOT)))
+    return out
+
+
+def _scratch_pyproject(src: Path, module: str, tests: list[str]) -> str:
+    """The project's pyproject.toml with its [tool.mutmut] table scoped to ``module`` and ``tests``."""
+    text = src.read_text("utf-8")
+    m = re.search(r"(?ms)^\[tool\.mutmut\]\n(.*?)(?=^\[|\Z)", text)
+    own = {"source_paths": ["src/"], "only_mutate": [module], "pytest_add_cli_args_test_selection": tests}
+    kept = [ln for ln in (m.group(1).splitlines() if m else [])
+            if ln.strip() and not ln.lstrip().startswith("#") and ln.split("=")[0].strip() not in own]
+    body = "\n".join(["[tool.mutmut]", *kept, *(f"{k} = {json.dumps(v)}" for k, v in own.items())]) + "\n"
+    if m:
+        return text[: m.start()] + body + "\n" + text[m.end():]
+    return text.rstrip() + "\n\n" + body
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("module", help="a .py file under src/oraclerl/")
+    ap.add_argument("--tests", nargs="*", default=None, help="test files to run (default: those importing MODULE)")
+    ap.add_argument("--jobs", type=int, default=1, help="mutmut --max-children (default 1)")
+    ap.add_argument("--workdir", default=None, help="scratch directory (default /tmp/oraclerl-mutate/<module>)")
+    a = ap.parse_args(argv)
+    module = Path(a.module)
+    if module.suffix != ".py" or module.parts[:2] != ("src", "oraclerl") or not (ROOT / module).is_file():
+        _fail("MODULE", f"must be an existing .py file under src/oraclerl/, got {a.module!r}")
+    if a.jobs < 1:
+        _fail("jobs", f"must be >= 1, got {a.jobs}")
+    tests = a.tests if a.tests else covering_tests(module)
+    if not tests:
+        _fail("TESTS", f"no test file imports {module}; pass TESTS='tests/test_x.py ...'")
+    for t in tests:
+        if not (ROOT / t).is_file():
+            _fail("TESTS", f"no such test file: {t}")
+    slug = "_".join(module.with_suffix("").parts[2:])
+    work = Path(a.workdir) if a.workdir else Path("/tmp/oraclerl-mutate") / slug
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    shutil.copytree(ROOT / "src", work / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    shutil.copytree(ROOT / "tests", work / "tests", ignore=shutil.ignore_patterns("__pycache__"))
+    (work / "pyproject.toml").write_text(_scratch_pyproject(ROOT / "pyproject.toml", str(module), tests), "utf-8")
+    mutmut = [str(Path(sys.executable).with_name("mutmut"))]
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    print(f"mutating {module} in {work} with tests: {' '.join(tests)}", flush=True)
+    with open(work / "mutmut-run.log", "w", encoding="utf-8") as log:           # progress spinner: not for stdout
+        subprocess.run(mutmut + ["run", "--max-children", str(a.jobs)], cwd=work, env=env, check=False,
+                       stdout=log, stderr=subprocess.STDOUT)
+    res = subprocess.run(mutmut + ["results", "--all", "true"], cwd=work, env=env, capture_output=True, text=True)
+    status = {}
+    for line in res.stdout.splitlines():
+        name, _, st = line.strip().rpartition(": ")
+        if name and st in STATUSES:
+            status[name] = st
+    counts = collections.Counter(status.values())
+    survivors = sorted(n for n, s in status.items() if s in ("survived", "no tests", "timeout", "suspicious"))
+    with open(work / "survivors.diff", "w", encoding="utf-8") as fh:
+        for n in survivors:
+            show = subprocess.run(mutmut + ["show", n], cwd=work, env=env, capture_output=True, text=True)
+            fh.write(f"### {n} ({status[n]})\n{show.stdout}\n")
+    summary = {"module": str(module), "tests": tests, "total": len(status), **dict(counts), "survivors": survivors}
+    (work / "summary.json").write_text(json.dumps(summary, indent=1), "utf-8")
+    print(json.dumps({k: v for k, v in summary.items() if k != "survivors"}))
+    print(f"survivors ({len(survivors)}): diffs in {work / 'survivors.diff'}")
+    return 0 if status else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
