@@ -3,8 +3,8 @@
 The run happens in a scratch copy of ``src/``, ``tests/`` and ``pyproject.toml`` (default
 ``/tmp/oraclerl-mutate/<module>``), so the working tree is never touched: mutmut writes its mutated copy under
 ``mutants/`` there. The scratch ``pyproject.toml`` keeps the project's ``[tool.mutmut]`` settings and sets
-``only_mutate`` to MODULE and the test selection to the fast tests that cover it (the ``TESTS`` given, else the
-test files that import the module; slow tests are deselected). It prints the killed / survived / timeout /
+``only_mutate`` to MODULE and the test selection to the fast tests that cover it (the ``TESTS`` given, else
+:data:`FAST_TESTS` plus tests/test_mutants_*.py; slow tests are deselected). It prints the killed / survived / timeout /
 no-tests counts, writes them to ``summary.json`` and every survivor's diff to ``survivors.diff`` in the scratch
 copy. Figures and the triage of survivors are recorded in ``docs/testing.md``.
 """
@@ -31,7 +31,44 @@ def _fail(field: str, msg: str) -> None:
     raise SystemExit(2)
 
 
+# The fast test files that exercise each algorithm module directly (CPU is scarce: a module's own tests, not
+# every test that happens to import it). tests/test_mutants_*.py, the tests written to kill survivors, are
+# always added. Modules not listed fall back to :func:`importing_tests`.
+FAST_TESTS = {
+    "oracles/ledger.py": ["tests/test_oracles.py"],
+    "oracles/rewards.py": ["tests/test_oracles.py", "tests/test_teacher.py"],
+    "oracles/samplers.py": ["tests/test_oracles.py"],
+    "diagnostics/regret.py": ["tests/test_linear_softmax.py"],
+    "diagnostics/coverage.py": ["tests/test_linear_softmax.py"],
+    "diagnostics/divergences.py": ["tests/test_linear_softmax.py", "tests/test_large_deviations.py"],
+    "diagnostics/pass_at_k.py": ["tests/test_pass_at_k.py"],
+    "diagnostics/likelihood_quantile.py": ["tests/test_likelihood_quantile.py"],
+    "diagnostics/token_coverage.py": ["tests/test_token_coverage.py"],
+    "diagnostics/large_deviations.py": ["tests/test_large_deviations.py"],
+    "posttrain/advantages.py": ["tests/test_posttrain_advantages.py"],
+    "inference/best_of_n.py": ["tests/test_inference_best_of_n.py"],
+    "inference/tilt.py": ["tests/test_inference_tilt.py"],
+    "inference/sample_based.py": ["tests/test_inference_sample_based.py"],
+    "inference/softmax_sampler.py": ["tests/test_softmax_sampler.py"],
+    "explore/mtss.py": ["tests/test_mtss.py"],
+    "explore/mtss_subroutines.py": ["tests/test_mtss.py"],
+    "explore/spanner_sampling.py": ["tests/test_spanner_sampling.py"],
+    "explore/truncated_softmax.py": ["tests/test_spanner_policy.py"],
+    "explore/evaluation.py": ["tests/test_spanner_evaluation.py"],
+    "explore/online_dpo.py": ["tests/test_online_dpo.py"],
+    "explore/xpo.py": ["tests/test_xpo.py"],
+}
+
+
 def covering_tests(module: Path) -> list[str]:
+    """:data:`FAST_TESTS` of ``module`` (else :func:`importing_tests`) plus every tests/test_mutants_*.py."""
+    key = "/".join(module.parts[2:])
+    base = FAST_TESTS.get(key) or importing_tests(module)
+    extra = sorted(str(f.relative_to(ROOT)) for f in (ROOT / "tests").glob("test_mutants_*.py"))
+    return [t for t in base if (ROOT / t).is_file()] + [t for t in extra if t not in base]
+
+
+def importing_tests(module: Path) -> list[str]:
     """Test files that import ``module`` or its package (``oraclerl.<pkg>`` or ``from oraclerl import <pkg>``).
 
     Over-inclusive on purpose: mutmut's stats run maps each mutated function to the tests that call it, so a test

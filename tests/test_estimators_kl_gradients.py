@@ -126,10 +126,12 @@ def test_monte_carlo_through_the_oracle():
     M = 20000
     prompts = torch.arange(2).repeat_interleave(M // 2)
     y = sampler.sample(prompts, 1, torch.Generator().manual_seed(0)).responses[:, 0]
-    lp = model.log_ref[prompts, y]
+    cell = prompts * model.num_responses + y
     for k in ("k1", "k2", "k3"):
-        per = torch.autograd.functional.jacobian(                      # one autograd gradient per sample: [M, d]
-            lambda th, k=k: kl_estimate(model.log_policy(th)[prompts, y], lp, k), theta, vectorize=True)
+        # autograd of the loss kl_estimate(log π_θ(y|x), log π_ref(y|x)) once per distinct (x, y), then per sample
+        per_cell = torch.autograd.functional.jacobian(
+            lambda th, k=k: kl_estimate(model.log_policy(th), model.log_ref, k).reshape(-1), theta)
+        per = per_cell[cell]                                              # [M, d]
         v = f"loss/sequence/{k}"
         cov_diag = (torch.einsum("xsd,xs->d", per_sample_gradients(t, v) ** 2, t.seq_log_q.exp()) / 2
                     - m.mean[v] ** 2)

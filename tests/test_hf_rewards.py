@@ -8,7 +8,7 @@ pytest.importorskip("transformers")
 from oraclerl.errors import ConfigError  # noqa: E402
 from oraclerl.models.hf.rewards import TRLProcessReward, TRLReward, trl_reward  # noqa: E402
 from oraclerl.models.hf.tiny import tiny_causal_lm  # noqa: E402
-from oraclerl.oracles import Ledger, RewardOracle  # noqa: E402
+from oraclerl.oracles import Ledger, RewardOracle, WeakSampler  # noqa: E402
 from oraclerl.problems.lm_tasks import (  # noqa: E402
     arithmetic_task,
     string_transform_task,
@@ -35,9 +35,9 @@ def test_trl_reward_function_used_unchanged(gen):
         return [float(c.count("7")) for c in completions]
 
     reward = TRLReward(lm, count_sevens, dataset_columns={"answer": task.targets})
-    oracle = RewardOracle(reward, Ledger())
+    oracle = RewardOracle(reward, Ledger(), grant_all=True)
     prompts = torch.tensor([0, 3, 5])
-    y = lm.sample(prompts, 4, gen)
+    y = WeakSampler(lm, oracle.ledger).sample(prompts, 4, gen).responses  # drawn on the oracle's ledger
     r = oracle.outcome(prompts, y)
     assert r.shape == (3, 4) and oracle.ledger.t_data == 12
     texts = lm.decode(y)
@@ -76,9 +76,10 @@ def test_none_means_not_applicable(gen):
 def test_bad_reward_functions_get_clear_errors(bad, match, gen):
     task = arithmetic_task(num_prompts=3, seed=0)
     lm = _task_lm(task, 3)
-    y = lm.sample(torch.tensor([0, 1]), 3, gen)
+    ledger = Ledger()
+    y = WeakSampler(lm, ledger).sample(torch.tensor([0, 1]), 3, gen).responses
     with pytest.raises(ConfigError, match=match):
-        RewardOracle(TRLReward(lm, bad)).outcome(torch.tensor([0, 1]), y)
+        RewardOracle(TRLReward(lm, bad), ledger, grant_all=True).outcome(torch.tensor([0, 1]), y)
     with pytest.raises(ConfigError, match="weights"):
         TRLReward(lm, [bad], weights=[1.0, 2.0])
     with pytest.raises(ConfigError, match="dataset_columns.answer"):
@@ -113,7 +114,8 @@ def test_string_and_token_verifiers_agree(make, L, gen):
     assert torch.equal(proc_tok, string.process_mean(prompts, y))
     # process rewards are monotone prefix indicators and the last one is the outcome
     assert (proc_tok[..., 1:] <= proc_tok[..., :-1]).all() and torch.equal(proc_tok[..., -1], out_tok)
-    oracle = RewardOracle(tok, Ledger())
+    oracle = RewardOracle(tok, Ledger(), grant_all=True)
+    oracle.grant(prompts, y)  # planted responses were not drawn by a sampler
     oracle.process(prompts, y)
     assert oracle.ledger.t_data == 8 * 6 * L
     pm1 = task.token_reward(lm, values=(-1.0, 1.0)).process_mean(prompts, y)

@@ -49,7 +49,7 @@ def test_prm_advantage_at_and_after_first_wrong_token():
     y = task.target(x)[:, None, :].clone()
     y[0, 0, 2] = (y[0, 0, 2] + 1) % 3                          # first wrong token at index 2
     for form, fail in (("signed", -1.0), ("binary", 0.0)):
-        R = RewardOracle(TeacherReward(ctx, "process", form), ledger).process(ids, y)
+        R = RewardOracle(TeacherReward(ctx, "process", form), ledger, grant_all=True).process(ids, y)
         A = advantages(R, "none")
         want = torch.tensor([1, 1, fail, fail, fail], dtype=torch.float64)
         assert torch.equal(A[0, 0], want) and torch.equal(A[1, 0], torch.ones(5, dtype=torch.float64))
@@ -163,7 +163,7 @@ def test_fast_and_reference_pg_are_statistically_equivalent():
 def test_explore_outcome_finds_target_and_counts():
     task, ledger, ctx, model = _setup(d=4, k=2, N=4)
     ids, x = ctx.draw(8, torch.Generator().manual_seed(0))
-    reward = RewardOracle(TeacherReward(ctx, "outcome", "binary"), ledger)
+    reward = RewardOracle(TeacherReward(ctx, "outcome", "binary"), ledger, grant_all=True)
     base = WeakSampler(PromptBoundPolicy(model, ctx), ledger, reveal=())
     y = (1 - task.target(x))[:, None, :]                        # all wrong
     r = reward.outcome(ids, y)
@@ -181,7 +181,7 @@ def test_explore_process_builds_the_target_token_by_token():
     task, ledger, ctx, model = _setup(d=4, k=3, N=6)
     ids, x = ctx.draw(5, torch.Generator().manual_seed(0))
     ystar = task.target(x)
-    reward = RewardOracle(TeacherReward(ctx, "process", "signed"), ledger)
+    reward = RewardOracle(TeacherReward(ctx, "process", "signed"), ledger, grant_all=True)
     auto = AutoregressiveSampler(PromptBoundPolicy(model, ctx), ledger, reveal=())
     y = ystar[:, None, :].clone()
     y[:, 0, 2] = (y[:, 0, 2] + 1) % 3

@@ -1,12 +1,21 @@
 """Advantage estimators vs their definitions computed element by element (plain Python loops)."""
 
+import itertools
 import math
 
 import pytest
 import torch
 
 from oraclerl.errors import ConfigError
-from oraclerl.posttrain.advantages import ESTIMATORS, advantages, outcome_advantages, process_advantages
+from oraclerl.posttrain.advantages import (
+    ALL_ESTIMATORS,
+    ESTIMATORS,
+    advantages,
+    outcome_advantages,
+    process_advantages,
+)
+
+GROUP_LOCAL = [e for e in ALL_ESTIMATORS if e != "pass_at_k"]
 
 
 def _loop(r, est, mask=None, eps=1e-4):
@@ -30,6 +39,8 @@ def _loop(r, est, mask=None, eps=1e-4):
                     a = x
                 elif est == "batch_mean":
                     a = x - sum(allv) / len(allv)
+                elif est == "dr_grpo":
+                    a = x - sum(group) / len(group)
                 elif est == "leave_one_out":
                     others = [get(r, b, jj) for jj in range(n) if jj != j and get(m, b, jj)]
                     a = x - (sum(others) / len(others) if others else 0.0)
@@ -44,14 +55,14 @@ def _loop(r, est, mask=None, eps=1e-4):
     return out
 
 
-@pytest.mark.parametrize("est", ESTIMATORS)
+@pytest.mark.parametrize("est", GROUP_LOCAL)
 def test_outcome_matches_definition(est):
     g = torch.Generator().manual_seed(0)
     r = (torch.rand(5, 4, generator=g) < 0.4).double() * 2 - 1
     assert torch.allclose(outcome_advantages(r, est), _loop(r, est), atol=1e-12)
 
 
-@pytest.mark.parametrize("est", ESTIMATORS)
+@pytest.mark.parametrize("est", GROUP_LOCAL)
 def test_process_matches_definition_with_mask(est):
     g = torch.Generator().manual_seed(1)
     r = torch.randn(3, 4, 6, generator=g, dtype=torch.float64)
@@ -89,3 +100,19 @@ def test_bad_input():
         advantages(torch.zeros(3, 2), "none", mask=torch.ones(3, 3, dtype=torch.bool))
     with pytest.raises(ConfigError, match="outcome"):
         outcome_advantages(torch.zeros(3, 2, 2))
+
+
+def test_trainer_choices_are_a_subset():
+    assert set(ESTIMATORS) <= set(ALL_ESTIMATORS) and "pass_at_k" not in ESTIMATORS
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 5])
+def test_pass_at_k_matches_subset_definition(k):
+    """A_j = n/C(n,k)·Σ_{K ∋ j, |K|=k} max_K r, by enumerating the subsets (ties and real rewards included)."""
+    r = torch.tensor([[0.0, 1.0, 1.0, 0.0, 0.3], [2.0, -1.0, 0.5, 0.5, 1.0]], dtype=torch.float64)
+    n = r.shape[1]
+    ref = torch.tensor([[n * sum(max(float(r[b, l]) for l in K) for K in itertools.combinations(range(n), k) if j in K)
+                         / math.comb(n, k) for j in range(n)] for b in range(2)], dtype=torch.float64)
+    assert torch.allclose(advantages(r, "pass_at_k", k=k), ref, atol=1e-12)
+    if k == 1:
+        assert torch.allclose(advantages(r, "pass_at_k", k=1), r, atol=1e-12)   # pass@1 is REINFORCE

@@ -75,16 +75,16 @@ def test_rewards_and_counts():
     y = ystar[:, None, :].repeat(1, 2, 1)
     y[0, 1, 2] = (y[0, 1, 2] + 1) % 5           # first mistake at position 3 (index 2)
     y[1, 1, 6] = (y[1, 1, 6] + 1) % 5           # mistake at the last token
-    orm = RewardOracle(TeacherReward(ctx, "outcome", "binary"), ledger)
+    orm = RewardOracle(TeacherReward(ctx, "outcome", "binary"), ledger, grant_all=True)
     assert torch.equal(orm.outcome(ids, y), torch.tensor([[1, 0], [1, 0], [1, 1]], dtype=torch.float64))
     assert ledger.t_data == 6
-    orm_s = RewardOracle(TeacherReward(ctx, "outcome", "signed"), ledger)
+    orm_s = RewardOracle(TeacherReward(ctx, "outcome", "signed"), ledger, grant_all=True)
     assert torch.equal(orm_s.outcome(ids, y), torch.tensor([[1, -1], [1, -1], [1, 1]], dtype=torch.float64))
     with pytest.raises(ConfigError, match="process"):
         orm.process(ids, y)
     with pytest.raises(ConfigError, match="length"):
         orm.outcome(ids, y[..., :3])
-    prm = RewardOracle(TeacherReward(ctx, "process", "signed"), ledger)
+    prm = RewardOracle(TeacherReward(ctx, "process", "signed"), ledger, grant_all=True)
     before = ledger.t_data
     R = prm.process(ids, y)
     assert ledger.t_data - before == 3 * 2 * 7
@@ -95,7 +95,7 @@ def test_rewards_and_counts():
     before = ledger.t_data
     r = prm.outcome(ids, y[..., :3])
     assert ledger.t_data - before == 6 and r[0].tolist() == [1, -1]
-    prm01 = RewardOracle(TeacherReward(ctx, "process", "binary"), ledger)
+    prm01 = RewardOracle(TeacherReward(ctx, "process", "binary"), ledger, grant_all=True)
     assert prm01.process(ids, y)[0, 1].tolist() == [1, 1, 0, 0, 0, 0, 0]
 
 

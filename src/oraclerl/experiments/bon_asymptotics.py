@@ -30,7 +30,7 @@ from ..models.memoryless import (
 from ..oracles import Ledger, RewardOracle, WeakSampler
 from ..runtime.config import param
 from ..runtime.plotting import pyplot, save_figure
-from ..runtime.registry import Claim, Experiment, register
+from ..runtime.registry import EMPIRICAL, IDENTITY, Claim, Experiment, register
 from ..runtime.stats import loglog_slope
 
 
@@ -142,27 +142,27 @@ def claims(results: list[dict], cfg: BonAsymptoticsConfig) -> list[Claim]:
               "max over δ of [R⋆(BoN's per-token KL) − BoN per-token reward]: "
               + ", ".join(f"m={m}: {g:.4f}" for m, g in zip(cfg.lengths, gaps)),
               all(b < a for a, b in zip(gaps, gaps[1:])) and gaps[-1] < 0.01,
-              "verdict: decreasing in m and < 0.01 at the largest m"),
+              "verdict: decreasing in m and < 0.01 at the largest m", kind=EMPIRICAL),
         Claim("(1/m)·KL(BoN ‖ φ_Δ) → 0 with m (while KL itself grows ≈ ½ log m)",
               "Yang et al. 2024, main result 3; finite-m rate from yang_bon.md §3.5 numerics",
               f"(1/m)KL: {kl_pt[0]:.3f} (m={cfg.kl_lengths[0]}) → {kl_pt[-1]:.2e} (m={cfg.kl_lengths[-1]}); "
               f"log-log slope over m ≥ 10: {slope:.2f}; total KL {total[0]:.2f} → {total[-1]:.2f}",
               all(b < a for a, b in zip(kl_pt, kl_pt[1:])) and kl_pt[-1] < 0.01,
-              "KL(BoN ‖ φ_Δ) ≈ ½ log m + c, so the per-token slope lies above −1 at moderate m (O(log m / m))"),
+              "KL(BoN ‖ φ_Δ) ≈ ½ log m + c, so the per-token slope lies above −1 at moderate m (O(log m / m))", kind=EMPIRICAL),
         Claim("Per-token KL of BoN stays below δ (KL ≤ log N − (N−1)/N < mδ)", "Beirami et al. Thm 3.1 with N = e^{mδ}",
-              f"max(per-token KL − δ) = {over:.3g}", over < 0, ""),
+              f"max(per-token KL − δ) = {over:.3g}", over < 0, "", kind=IDENTITY),
         Claim("The reward under φ_Δ satisfies an LDP with rate I_λ(x) = Λ*(x) − λx + Λ(λ)",
               "Yang et al. 2024, main result 1 (yang_bon.md §3.3)",
               f"x={cfg.ldp_x}: |−(1/m)log P(R/m ≥ x) − I_λ(x)| = "
               + ", ".join(f"{e:.4f}" for e in ldp_err) + f" for m = {cfg.ldp_lengths}; I_λ(x) = {res['ldp'][0]['rate']:.4f}",
-              all(b < a for a, b in zip(ldp_err, ldp_err[1:])) and ldp_err[-1] < 0.01, "exact tail from the reward law"),
+              all(b < a for a, b in zip(ldp_err, ldp_err[1:])) and ldp_err[-1] < 0.01, "exact tail from the reward law", kind=EMPIRICAL),
         Claim("SCGF of the reward = t·[log Σe^r − H_{1+t}(φ_λ; softmax r)] (Rényi cross-entropy form)",
               "Yang et al. 2024, main result 2 (yang_bon.md §3.4; normalisation unverified)",
-              f"max |difference| over t ∈ [−3, 3] = {res['renyi_err']:.2e}", res["renyi_err"] < 1e-10, ""),
+              f"max |difference| over t ∈ [−3, 3] = {res['renyi_err']:.2e}", res["renyi_err"] < 1e-10, "", kind=IDENTITY),
         Claim("Exact BoN winner sequences (backward sampling) and sample-based BoN through the oracles match the exact law",
               "this library", f"max |z| exact sampler = {max(z1):.2f}; oracles (N = {res['mc_oracle']['n']}) = {max(z2):.2f}",
               max(z1 + z2) <= 4.0, f"{cfg.mc_samples} sequences (m = {cfg.mc_length}), "
-                                   f"{cfg.oracle_selections} selections (m = {cfg.oracle_length}); |z| ≤ 4"),
+                                   f"{cfg.oracle_selections} selections (m = {cfg.oracle_length}); |z| ≤ 4", kind=EMPIRICAL),
     ]
 
 

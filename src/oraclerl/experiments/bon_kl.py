@@ -28,7 +28,7 @@ from ..models.memoryless import AdditiveReward, MemorylessModel
 from ..oracles import Ledger, RewardOracle, WeakSampler
 from ..runtime.config import param
 from ..runtime.plotting import pyplot, save_figure
-from ..runtime.registry import Claim, Experiment, register
+from ..runtime.registry import EMPIRICAL, IDENTITY, Claim, Experiment, register
 from ..runtime.stats import fmt_ci
 
 
@@ -108,30 +108,30 @@ def claims(results: list[dict], cfg: BonKLConfig) -> list[Claim]:
     return [
         Claim("KL(BoN) ≤ log n − (n−1)/n on every instance and n tried", "Beirami et al. 2025, Thm 3.1",
               f"max(KL − formula) = {excess:.2e} over {len(rows)} (instance, n) points", excess <= 1e-12,
-              "exact KL with uniform tie-breaking, log-space"),
+              "exact KL with uniform tie-breaking, log-space", kind=IDENTITY),
         Claim("The gap formula − KL is ≤ 2n(n−1)·Σp² (δ-bounded models: ≤ 2n(n−1)δ)",
               "Beirami et al. 2025, Thm 3.4 (constant from secondary sources)",
-              f"max gap / (2n(n−1)Σp²) = {gap_bound:.3g}", gap_bound <= 1.0 + 1e-9, ""),
+              f"max gap / (2n(n−1)Σp²) = {gap_bound:.3g}", gap_bound <= 1.0 + 1e-9, "", kind=IDENTITY),
         Claim("KL saturates at log(1/ε_∞) once n·ε_∞ ≫ 1, while the formula keeps growing like log n",
               "Beirami et al. 2025, §3 (Thm 3.6); yang_bon.md §2.2",
               f"|KL(n_max) − log(1/ε_∞)| ≤ {max(sat):.2e} where n·ε_∞ ≥ 20" if sat else "no saturated point",
-              bool(sat) and max(sat) <= 1e-3, "ε_∞ = p(argmax r)"),
+              bool(sat) and max(sat) <= 1e-3, "ε_∞ = p(argmax r)", kind=EMPIRICAL),
         Claim("The averaged estimator upper-bounds the exact KL in expectation", "Beirami et al. 2025, Conjecture 4.4",
               f"min(E D̂_n − KL) = {slack:.2e}", slack >= -1e-10,
-              "exact expectation E_{π⁽ⁿ⁾} D̂_n(p(y)) over all instances and n"),
+              "exact expectation E_{π⁽ⁿ⁾} D̂_n(p(y)) over all instances and n", kind=IDENTITY),
         Claim("On the staircase reference the estimator is accurate where the formula fails",
               "Beirami et al. 2025, §4 (cherry-picked distributions)",
               f"max over n: |E D̂ − KL| = {max(est_err):.3f} nats vs formula − KL = {max(form_err):.2f} nats",
-              max(est_err) <= 0.1 * max(form_err), "verdict: estimator's worst error ≤ 10% of the formula's worst"),
+              max(est_err) <= 0.1 * max(form_err), "verdict: estimator's worst error ≤ 10% of the formula's worst", kind=EMPIRICAL),
         Claim("M sampled winners suffice: the Monte Carlo estimator tracks its expectation",
               "Beirami et al. 2025, §4 (M = O(log n·log 1/δ))",
               f"max |mean_M D̂ − E D̂| = {max(mc_dev):.3f} nats (M = {cfg.winners})", None,
-              "reported, no threshold stated in the paper"),
+              "reported, no threshold stated in the paper", kind=EMPIRICAL),
         Claim("Through the oracles, BoN's KL estimate from revealed π_ref(y|x) matches the exact expectation",
               "this library (oracle discipline); Beirami et al. 2025 §4",
               f"estimate {fmt_ci([x['estimate'] for x in o])} vs exact E D̂ = {o[0]['exact_estimate']:.4f} "
               f"(exact KL {o[0]['exact_kl']:.4f}); max |z| = {max(z):.2f}", max(z) <= 4.0,
-              f"{cfg.oracle_prompts} selections per seed, n = {cfg.oracle_n}, Zipf reference over L = {cfg.oracle_L}; |z| ≤ 4"),
+              f"{cfg.oracle_prompts} selections per seed, n = {cfg.oracle_n}, Zipf reference over L = {cfg.oracle_L}; |z| ≤ 4", kind=EMPIRICAL),
     ]
 
 

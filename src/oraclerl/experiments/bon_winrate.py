@@ -24,7 +24,7 @@ from ..models.memoryless import AdditiveReward, MemorylessModel
 from ..oracles import Ledger, RewardOracle, WeakSampler
 from ..runtime.config import param
 from ..runtime.plotting import pyplot, save_figure
-from ..runtime.registry import Claim, Experiment, register
+from ..runtime.registry import EMPIRICAL, IDENTITY, Claim, Experiment, register
 
 
 @dataclass
@@ -97,21 +97,21 @@ def claims(results: list[dict], cfg: BonWinRateConfig) -> list[Claim]:
     gap_uni = max(x - b for b, x in zip(uni["bon_win"], uni["opt_at_bon"]))
     return [
         Claim("Best-of-n win rate ≤ n/(n+1)", "Beirami et al. 2025, Thm 5.3",
-              f"max(W_n − n/(n+1)) = {excess:.2e}", excess <= 1e-12, "exact, ties count ½"),
+              f"max(W_n − n/(n+1)) = {excess:.2e}", excess <= 1e-12, "exact, ties count ½", kind=IDENTITY),
         Claim("n/(n+1) − W_n ≤ ((n−1)/2)·Σp²", "Beirami et al. 2025, Thm 5.4 (constant from secondary sources)",
-              f"max ratio = {gap54:.3g}", gap54 <= 1 + 1e-9, ""),
+              f"max ratio = {gap54:.3g}", gap54 <= 1 + 1e-9, "", kind=IDENTITY),
         Claim("At matched KL, best-of-n has a higher win rate than rewind-and-repeat",
               "Beirami et al. 2025, §§6–7", f"min(W_BoN − W_R&R) = {min(above_rr):.3g} over {len(above_rr)} points",
-              min(above_rr) >= -1e-9, "R&R interpolated linearly between its threshold points; our reading of §6"),
+              min(above_rr) >= -1e-9, "R&R interpolated linearly between its threshold points; our reading of §6", kind=EMPIRICAL),
         Claim("Best-of-n is nearly win-rate–KL optimal (within 0.02 of the tilted-calibrated-reward curve)",
               "Beirami et al. 2025 §7 / Gui et al. 2024 (BoNBoN)",
               f"uniform L={cfg.uniform_L}: max gap {gap_uni:.4f}; over all instances: max gap {max(below_opt):.4f}",
               gap_uni <= 0.02 and min(below_opt) >= -1e-6,
               "the optimal curve dominates everywhere (a check of the tilt); the 0.02 verdict uses the near-continuous "
-              "uniform reference — on the staircase, discreteness lets the tilt randomise within atoms"),
+              "uniform reference — on the staircase, discreteness lets the tilt randomise within atoms", kind=EMPIRICAL),
         Claim("Monte Carlo win rates of sample-based BoN through the oracles match the exact law",
               "this library", f"max |z| = {max(z):.2f} over {len(z)} (seed, n) checks", max(z) <= 4.0,
-              f"{cfg.mc_selections} selections each; |z| ≤ 4"),
+              f"{cfg.mc_selections} selections each; |z| ≤ 4", kind=EMPIRICAL),
     ]
 
 

@@ -53,7 +53,8 @@ class CoverageLowerBoundConfig:
     span_factor: float = param(1.0, "SpannerSampling T_span = ⌈κ·Ĉ⌉", low=0.0, low_open=True)
     span_m_factor: float = param(1.0, "SpannerSampling M_rej = max(1, m·Ĉ)", low=0.0, low_open=True)
     span_T_exp: int = param(16, "SpannerSampling exploration rounds", low=1)
-    span_nu: float = param(1.0, "SpannerSampling ν (one spanner copy of ϕ(y⋆) has uncertainty 1/√(1+λ) ≈ 0.71 < ν)",
+    span_nu: float = param(0.8, "SpannerSampling ν: ϕ(y⋆) (‖·‖_{Σ⁻¹} = 1 at λ = 1) enters the spanner since 1 > ν, "
+                           "and one copy leaves 1/√2 ≈ 0.71 ≤ ν, so y⋆'s score is not truncated",
                            low=0.0, low_open=True)
 
 

@@ -19,7 +19,7 @@ from ..diagnostics.token_coverage import conditional_coverage, sequence_coverage
 from ..problems.token_mdp import coverage_gap_family, random_token_mdp
 from ..runtime.config import param
 from ..runtime.plotting import pyplot, save_figure
-from ..runtime.registry import Claim, Experiment, register
+from ..runtime.registry import EMPIRICAL, IDENTITY, Claim, Experiment, register
 from ..runtime.stats import fmt_ci
 
 
@@ -79,14 +79,14 @@ def claims(results: list[dict], cfg: CoverageTokenVsSequenceConfig) -> list[Clai
         "Foster et al. 2025, §5 (after Eq. 13)",
         f"max |C_cond − 2| = {cond_err:.2e}; C_cov/2^H in [{min(cov_ratio):.6f}, {max(cov_ratio):.6f}] for H ≤ {max(cfg.horizons)}",
         cond_err <= 1e-9 and all(abs(q - 1) <= 1e-9 for q in cov_ratio),
-        "exact values (max over automaton states / max-product DP); π⋆(good) = 2p at every state")]
+        "exact values (max over automaton states / max-product DP); π⋆(good) = 2p at every state", kind=IDENTITY)]
     ordered = all(1 - 1e-12 <= r["c_cov"] <= r["c_cond"] ** r["H"] * (1 + 1e-9) for res in results for r in res["rows"])
     above = sum(r["c_cov"] >= r["c_cond"] for res in results for r in res["rows"])
     n_all = sum(len(res["rows"]) for res in results)
     out.append(Claim("1 ≤ C_cov ≤ C_cond^H on every instance", "Eq. 3 and Eq. 13 (a sequence ratio is a product of H token ratios)",
                      f"{n_all} instances checked; C_cov ≥ C_cond on {above} of them", ordered,
                      "C_cov ≥ C_cond is not a theorem: the prefix leading to the largest token ratio may itself be "
-                     "down-weighted by π⋆_β"))
+                     "down-weighted by π⋆_β", kind=IDENTITY))
     for A in cfg.num_actions:
         kind = f"random |A|={A}"
         rates = [_rates(res["rows"], kind) for res in results]
@@ -100,7 +100,7 @@ def claims(results: list[dict], cfg: CoverageTokenVsSequenceConfig) -> list[Clai
             ok, f"verdict: on every seed the least-squares slope of log C_cov against H is positive and above that of "
                 f"log C_cond (R² reports how linear log C_cov is in H); {cfg.num_random} instances per (H, seed), automata with {cfg.num_states} states per layer. "
                 "C_cond grows slowly with H only because its supremum runs over more states (an extreme-value effect), "
-                "not by compounding over tokens"))
+                "not by compounding over tokens", kind=EMPIRICAL))
     return out
 
 

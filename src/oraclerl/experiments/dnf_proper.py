@@ -27,7 +27,7 @@ from ..explore.xpo import XPO, XPOConfig, exact_partition
 from ..problems.dnf import clause_mass, dnf_value, lemma_h2_upper, max_k_dnf
 from ..runtime.config import param
 from ..runtime.plotting import pyplot, save_figure
-from ..runtime.registry import Claim, Experiment, register
+from ..runtime.registry import EMPIRICAL, IDENTITY, Claim, Experiment, register
 from ..runtime.stats import fmt_ci
 
 
@@ -97,7 +97,7 @@ def claims(results: list[dict], cfg: DNFProperConfig) -> list[Claim]:
     return [
         Claim("OnlineDPO (proper, passive) keeps its mass on the null response", "Foster et al. 2025, Thm 4.1, Lemma H.2",
               f"clause-mass ratio {fmt_ci(dpo)} (π_ref: {fmt_ci([r['ref_clause_mass'] / r['opt_clause_mass'] for r in results])})",
-              max(dpo) <= 0.25, common + ". Verdict: ratio ≤ 0.25 on every instance"),
+              max(dpo) <= 0.25, common + ". Verdict: ratio ≤ 0.25 on every instance", kind=EMPIRICAL),
         Claim("XPO (proper, exact partition function) keeps its mass on the null response", "Foster et al. 2025, Thm 4.1",
               f"clause-mass ratio {fmt_ci(xpo)}; val(sgn θ)/val(φ) = {[r['xpo']['val_sgn'] / r['val'] for r in results]}",
               max(xpo) <= 0.25,
@@ -105,14 +105,14 @@ def claims(results: list[dict], cfg: DNFProperConfig) -> list[Claim]:
               "Max-k-DNF, and with the exact partition function (|Y| = m + 1) and d = 10 projected gradient finds a "
               "(near-)maximising assignment within a few fits. Theorem 4.1 is a computational statement under ETH "
               "for large d and k(n) with gap instances; the needed computation (minimising XPO's non-convex objective) "
-              "is exactly what the theorem says cannot be done efficiently in general. Verdict: ratio ≤ 0.25"),
+              "is exactly what the theorem says cannot be done efficiently in general. Verdict: ratio ≤ 0.25", kind=EMPIRICAL),
         Claim("Every proper output obeys Lemma H.2: clause mass ≤ 2(val(sgn θ)/m + e^{−1/(βk)})", "Foster et al. 2025, Lemma H.2",
-              f"holds on all {2 * len(results)} outputs" if h2 else "violated", h2, "exact clause masses"),
+              f"holds on all {2 * len(results)} outputs" if h2 else "violated", h2, "exact clause masses", kind=IDENTITY),
         Claim("SpannerSampling (improper) moves its mass off the null response with the same reward budget",
               "Foster et al. 2025, §4 (SpannerSampling is improper; Thm 3.1)",
               f"clause-mass ratio {fmt_ci(sp)}; regret {fmt_ci([r['spanner']['regret'] for r in results])} vs base "
               f"{fmt_ci([r['base_regret'] for r in results])}; T_comp {fmt_ci([r['spanner']['ledger']['t_comp'] for r in results])}",
-              min(sp) >= 0.5, common + f"; T_comp ∝ C_cov ≈ {np.mean([r['coverage'] for r in results]):.3g}. Verdict: ratio ≥ 0.5"),
+              min(sp) >= 0.5, common + f"; T_comp ∝ C_cov ≈ {np.mean([r['coverage'] for r in results]):.3g}. Verdict: ratio ≥ 0.5", kind=EMPIRICAL),
     ]
 
 

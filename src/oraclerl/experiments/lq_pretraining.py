@@ -30,7 +30,7 @@ from ..posttrain.runtime import cpu_threads, resolve_device
 from ..problems.teacher import TeacherContexts, teacher_task
 from ..runtime.config import param
 from ..runtime.plotting import pyplot, save_figure
-from ..runtime.registry import Claim, Experiment, register
+from ..runtime.registry import EMPIRICAL, IDENTITY, Claim, Experiment, register
 from ..runtime.stats import fmt_ci
 
 LN10 = math.log(10.0)
@@ -101,7 +101,7 @@ def claims(results: list[dict], cfg: LQPretrainingConfig) -> list[Claim]:
         "At w = 0 (uniform policy) Q(ε) = k^{-N} and Q^TL(ε) = 1/k for every ε",
         "Mousavi-Hosseini & Erdogdu 2026, §4.1 (LQ of the uniform policy)",
         f"max |log10 Q(ε) − log10 k^-N| = {dev0:.2g}; max |log10 Q^TL(ε) + log10 k| = {tl0:.2g}",
-        dev0 < 1e-3 and tl0 < 1e-4, "exact up to float32 rounding of the per-token log-probabilities"))
+        dev0 < 1e-3 and tl0 < 1e-4, "exact up to float32 rounding of the per-token log-probabilities", kind=IDENTITY))
     worst_tail, tl_ok = [], True
     for r in results:
         for c in r["checkpoints"]:
@@ -111,7 +111,7 @@ def claims(results: list[dict], cfg: LQPretrainingConfig) -> list[Claim]:
         "α·P[q > α] ≤ E q = 1 − test error (Markov) and Q^TL ≥ Q at every checkpoint",
         "Mousavi-Hosseini & Erdogdu 2026, §4.1 (token-level LQ dominates the LQ)",
         f"max over checkpoints and α of α·P[q>α] − E q = {max(worst_tail):.2g}; Q^TL ≥ Q: {tl_ok}",
-        max(worst_tail) <= 1e-9 and tl_ok, "identities, checked on the exact likelihoods"))
+        max(worst_tail) <= 1e-9 and tl_ok, "identities, checked on the exact likelihoods", kind=IDENTITY))
     i_med, i_low = EPS.index(0.5), EPS.index(0.01)
     med_gain, low_last, med_last = [], [], []
     for r in results:
@@ -126,7 +126,7 @@ def claims(results: list[dict], cfg: LQPretrainingConfig) -> list[Claim]:
         "Mousavi-Hosseini & Erdogdu 2026, §5 (pre-training barrier, Thm 5.5) and the cdf_quantile experiment",
         f"log10 Q(0.5): floor {floor:.0f} → {fmt_ci(med_last)}; log10 Q(0.01) at the end {fmt_ci(low_last)}",
         all(g > 0.5 * -floor for g in med_gain) and all(lo < m - 1 for lo, m in zip(low_last, med_last)),
-        "verdict: the median LQ recovers at least half of the log10 gap to 1 and Q(0.01) < Q(0.5)/10 for every seed"))
+        "verdict: the median LQ recovers at least half of the log10 gap to 1 and Q(0.01) < Q(0.5)/10 for every seed", kind=EMPIRICAL))
     return out
 
 

@@ -32,7 +32,7 @@ from ..explore.truncated_softmax import truncated_score
 from ..problems.token_mdp import coverage_gap_family
 from ..runtime.config import param
 from ..runtime.plotting import pyplot, save_figure
-from ..runtime.registry import Claim, Experiment, register
+from ..runtime.registry import EMPIRICAL, Claim, Experiment, register
 from ..runtime.stats import fmt_ci
 
 
@@ -175,7 +175,7 @@ def claims(results: list[dict], cfg: MTSSVsSpannerConfig) -> list[Claim]:
                  f"reached ε = {cfg.target_regret}: MTSS {reached['MTSS']}/{n['MTSS']}, SpannerSampling "
                  f"{reached['SpannerSampling']}/{n['SpannerSampling']}",
                  all(r["reached"] for r in rows),
-                 f"sampling knob doubled up to 2^{cfg.max_doublings}; unreached runs report the last attempt")]
+                 f"sampling knob doubled up to 2^{cfg.max_doublings}; unreached runs report the last attempt", kind=EMPIRICAL)]
     rates = {a: [_fit(res["rows"], a, "t_comp_tokens") for res in results] for a in reached}
     sp_exp = [e for e, _ in rates["SpannerSampling"]]
     mt_exp = [e for e, _ in rates["MTSS"]]
@@ -198,7 +198,7 @@ def claims(results: list[dict], cfg: MTSSVsSpannerConfig) -> list[Claim]:
         "sequence that has π⋆ mass 2^−H; an envelope M only clips the ratio where it exceeds M, and a regret ε "
         "tolerates clipping sequences with little π⋆ mass, so M⋆(ε) grows like e^{cH} with c well below log 2 "
         "(c ≈ 0.3 at ε = 0.05, ≈ 0.45 at ε = 0.002). C_cov is the price of ε → 0 (M⋆ → C_cov) and of worst-case "
-        "instances (Thm 2.1's needle); T_comp also grows here through T_exp, T_prompt ∝ dH"))
+        "instances (Thm 2.1's needle); T_comp also grows here through T_exp, T_prompt ∝ dH", kind=EMPIRICAL))
     out.append(Claim(
         "MTSS pays C_cond, not C_cov: the envelope it needs stays O(C_cond) and T_comp grows polynomially",
         "Foster et al. 2025, Thm 5.1 / J.1 (T_comp ≤ poly(C_cond, T_data))",
@@ -208,14 +208,14 @@ def claims(results: list[dict], cfg: MTSSVsSpannerConfig) -> list[Claim]:
         "verdict: the needed envelope is ≤ 4·C_cond = 8 (Thm F.2's sufficient condition) at the largest H on every "
         "seed. Over this short range of H, MTSS's T_comp (≈ H²–H³ roll-out steps × the sampler's ≈ 4M log(4/δ) "
         "draws) is not smaller than SpannerSampling's: the exponential separation needs ε small enough that "
-        "M⋆(ε) approaches C_cov, or longer horizons"))
+        "M⋆(ε) approaches C_cov, or longer horizons", kind=EMPIRICAL))
     dr = {a: [_fit(res["rows"], a, "t_data") for res in results] for a in reached}
     out.append(Claim(
         "Reward queries (T_data) grow polynomially for both",
         "Cor. 5.1 (T_data = Õ(d²H²)) and Thm J.1 (T_data = poly(d, B, H, 1/β, 1/ε))",
         f"log-log degree of T_data: SpannerSampling {fmt_ci([p for _, p in dr['SpannerSampling']])}, "
         f"MTSS {fmt_ci([p for _, p in dr['MTSS']])} (MTSS counts one query per per-step reward)",
-        None, "no polynomial degree is stated in the paper for MTSS; reported, not judged"))
+        None, "no polynomial degree is stated in the paper for MTSS; reported, not judged", kind=EMPIRICAL))
     return out
 
 

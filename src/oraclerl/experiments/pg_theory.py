@@ -26,7 +26,7 @@ from ..posttrain.runtime import cpu_threads
 from ..problems.teacher import TeacherContexts, TeacherReward, teacher_task
 from ..runtime.config import param
 from ..runtime.plotting import pyplot, save_figure
-from ..runtime.registry import Claim, Experiment, register
+from ..runtime.registry import EMPIRICAL, Claim, Experiment, register
 from ..runtime.stats import fmt_ci, loglog_slope
 
 
@@ -143,13 +143,13 @@ def claims(results: list[dict], cfg: PGTheoryConfig) -> list[Claim]:
               "Mousavi-Hosseini & Erdogdu 2026, Thm 3 / Cor. 3.6 (Õ((1/α + 1/ε)/γ²) with best-of-m exploration)",
               f"log-log slope of queries vs 1/α: {fmt_ci(sa)} (ε = {cfg.eps_fixed}, α ∈ {cfg.alphas})",
               all(0.6 <= s <= 1.3 for s in sa) and censored == 0,
-              "verdict: slope in [0.6, 1.3] (1/ε and log terms flatten it at large α); no run censored"),
+              "verdict: slope in [0.6, 1.3] (1/ε and log terms flatten it at large α); no run censored", kind=EMPIRICAL),
         Claim("PG iterations to reach 1 − ε grow like 1/ε (the 1/(γ²ε) term)",
               "Mousavi-Hosseini & Erdogdu 2026, Cor. 3.6 (T = Õ(1/(γ²ε)))",
               f"log-log slope of iterations vs 1/ε over ε ≤ 0.01: {fmt_ci(se)} (α = {cfg.alpha_fixed})",
               all(0.6 <= s <= 1.4 for s in se) and censored == 0, "verdict: slope in [0.6, 1.4], fitted where the 1/ε term dominates (ε ≤ 0.01; at larger ε the first "
               "iterations, which do not depend on ε, dominate); the teacher margin "
-              f"γ (unnormalised) was {fmt_ci([r['gamma'] for r in results])}: a large margin delays the 1/ε regime"),
+              f"γ (unnormalised) was {fmt_ci([r['gamma'] for r in results])}: a large margin delays the 1/ε regime", kind=EMPIRICAL),
         Claim("Off-support (q₀ uniform): ORM needs queries exponential in N (∝ k^N), PRM only polynomial",
               "Mousavi-Hosseini & Erdogdu 2026, Cor. 3.6 worst case Õ(k^N) vs Thm 4.1 Õ(Nk)",
               f"ORM: slope of ln(queries) vs N {fmt_ci(so)} (ln k = {logk:.2f}); PRM: log-log slope vs N "
@@ -158,7 +158,7 @@ def claims(results: list[dict], cfg: PGTheoryConfig) -> list[Claim]:
               and censored == 0,
               "verdict: ORM's exponential rate ≥ 0.7·ln k (the lower bound Ω(k^N/(Nγ²)) of Thm 5.4 allows polynomial "
               "factors on top of k^N); PRM's polynomial degree ≤ 2.5; ORM costlier at the largest N; no run censored. "
-              f"Queries averaged over {cfg.repeats} problems per N"),
+              f"Queries averaged over {cfg.repeats} problems per N", kind=EMPIRICAL),
     ]
 
 

@@ -41,7 +41,7 @@ from ..oracles import RewardNoise
 from ..problems.instance import LinearSoftmaxInstance
 from ..runtime.config import param
 from ..runtime.plotting import pyplot, save_figure
-from ..runtime.registry import Claim, Experiment, register
+from ..runtime.registry import EMPIRICAL, Claim, Experiment, register
 from ..runtime.stats import fmt_ci, loglog_slope
 from ._spanner_runs import spanner_at
 from ._verdicts import separates
@@ -205,7 +205,7 @@ def claims(results: list[dict], cfg: SpannerCoverageConfig) -> list[Claim]:
         out.append(Claim("SpannerSampling's T_data is flat in C_cov (active exploration)", "Foster et al. 2025, Thm 3.1",
                          f"slope {fmt_ci(s)}; {cens} censored points", v.holds and cens == 0,
                          note + f"; alternative: passive exploration's T_data ∝ C_cov. {v.text}; no censoring",
-                         informative=v.informative))
+                         informative=v.informative, kind=EMPIRICAL))
         need, comp, missed = _need_slopes(results)
         if need or any("spanner_need" in r for res in results for r in res["rows"]):
             v = separates(need, 1.0, 0.0)
@@ -217,7 +217,7 @@ def claims(results: list[dict], cfg: SpannerCoverageConfig) -> list[Claim]:
                 (v.holds and missed == 0) if need else None,
                 note + "; Ĉ halved from C_cov (T_span = ⌈κĈ⌉, M_rej = mĈ) until ε is missed, so the need is "
                 f"measured, not the schedule's spend (which is ∝ Ĉ by construction). Alternative: a need flat in "
-                f"C_cov. {v.text}", informative=v.informative or not need))
+                f"C_cov. {v.text}", informative=v.informative or not need, kind=EMPIRICAL))
     if "online-dpo" in cfg.algorithms:
         s, cens = _slopes(results, "online-dpo", "t_data")
         v = separates(s, 1.0, 0.0)
@@ -225,14 +225,14 @@ def claims(results: list[dict], cfg: SpannerCoverageConfig) -> list[Claim]:
                          "Foster et al. 2025, App. B.1 (T_data ≳ min{C_cov, e^{R_max/β}}, Xie et al.)",
                          f"slope {fmt_ci(s)}; {cens} censored", v.holds,
                          note + "; censored points count at the budget (a lower bound on the need, so censoring "
-                         f"can only flatten the slope). Alternative: flat. {v.text}", informative=v.informative))
+                         f"can only flatten the slope). Alternative: flat. {v.text}", informative=v.informative, kind=EMPIRICAL))
     if "xpo" in cfg.algorithms:
         s, cens = _slopes(results, "xpo", "t_data")
         v = separates(s, 0.0, 1.0)
         out.append(Claim("XPO's T_data is flat in C_cov", "Foster et al. 2025, Eq. 4", f"slope {fmt_ci(s)}; {cens} censored",
                          v.holds and cens == 0,
                          note + "; XPO is given the exact partition function (Thm 4.1: not efficiently implementable). "
-                         f"Alternative: T_data ∝ C_cov. {v.text}; no censoring", informative=v.informative))
+                         f"Alternative: T_data ∝ C_cov. {v.text}; no censoring", informative=v.informative, kind=EMPIRICAL))
     bon = [r["bon"] for res in results for r in res["rows"]]
     reach = [(r["coverage"], r["bon"]["n_reach"]) for res in results for r in res["rows"]]
     ok = [(c, n) for c, n in reach if n is not None]
@@ -243,7 +243,7 @@ def claims(results: list[dict], cfg: SpannerCoverageConfig) -> list[Claim]:
                      f"with n ≤ 2^{cfg.bon_max_log2}; best regret over n in [{min(b['best_regret'] for b in bon):.3g}, "
                      f"{max(b['best_regret'] for b in bon):.3g}]", None,
                      "reported, not judged: best-of-n is not the KL-regularised optimum and pays its n reward queries "
-                     "for every prompt it serves, unlike a trained policy, so no budget can be matched"))
+                     "for every prompt it serves, unlike a trained policy, so no budget can be matched", kind=EMPIRICAL))
     return out
 
 

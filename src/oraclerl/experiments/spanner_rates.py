@@ -25,7 +25,7 @@ from ..explore.spanner_sampling import SpannerSampling, SpannerSamplingConfig
 from ..problems import linear_softmax
 from ..runtime.config import param
 from ..runtime.plotting import pyplot, save_figure
-from ..runtime.registry import Claim, Experiment, register
+from ..runtime.registry import EMPIRICAL, Claim, Experiment, register
 from ..runtime.stats import fmt_ci, loglog_slope
 from ._verdicts import separates
 
@@ -120,11 +120,11 @@ def claims(results: list[dict], cfg: SpannerRatesConfig) -> list[Claim]:
               + f"; joint fit regret ∝ d^{a:.2f}·T_data^{b:.2f}", v_rate.holds,
               "the component r_t = J(π⋆) − J(π_{θ^t}) is fitted, not the prefix average: the average of c/T_data(t) "
               "with T_data(t) = n₀ + 2t (n₀ = spanner data) is ≈ (c/2t)·log(1 + 2t/n₀), whose slope is nearer −½ "
-              f"until 2t ≫ n₀, i.e. it would mimic the slow rate. {v_rate.text}", informative=v_rate.informative),
+              f"until 2t ≫ n₀, i.e. it would mimic the slow rate. {v_rate.text}", informative=v_rate.informative, kind=EMPIRICAL),
         Claim("The spanner size grows like d/ν² ∝ d² when ν follows the theory's d^{−1/2}", "Foster et al. 2025, Lemma G.8",
               f"slope of |Ψ_span| in d: {fmt_ci(span)} (ν ∝ d^−{cfg.nu_power:g})", v_span.holds,
               "elliptic-potential bound |Ψ_span| ≲ d·log(1 + 1/(νλ))/ν²; alternative: a ν that ignores d gives ∝ d. "
-              + v_span.text, informative=v_span.informative),
+              + v_span.text, informative=v_span.informative, kind=EMPIRICAL),
         Claim("T_data to reach ε grows like d² (Theorem 3.1's d²/(βε))", "Foster et al. 2025, Thm 3.1",
               f"slope in d of T_data(ε={cfg.epsilon}): {fmt_ci(dslopes)}; joint fit regret ∝ d^{a:.2f} at fixed T_data; "
               f"T_data·βε/d² in [{min(ratios):.3g}, {max(ratios):.3g}]; {censored} censored",
@@ -133,7 +133,7 @@ def claims(results: list[dict], cfg: SpannerRatesConfig) -> list[Claim]:
               "high-probability least-squares radius ε_stat² ∝ d; the alternative d¹ is (ii) alone. On these random "
               "instances (fixed C_cov, features spread on the sphere) the spanner phase alone fits θ to near ε at "
               "large d, so T_data(ε) is dominated by the spanner offset at large d and by reward noise at small d. "
-              f"{v_d.text}; no censoring", informative=v_d.informative),
+              f"{v_d.text}; no censoring", informative=v_d.informative, kind=EMPIRICAL),
     ]
 
 

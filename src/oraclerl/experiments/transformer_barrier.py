@@ -37,7 +37,7 @@ from ..posttrain.lm_pg import LMPGConfig, LMPolicyGradient
 from ..problems.lm_tasks import teacher_sequence_task
 from ..runtime.config import param
 from ..runtime.plotting import pyplot, save_figure
-from ..runtime.registry import Claim, Experiment, register
+from ..runtime.registry import EMPIRICAL, Claim, Experiment, register
 from ..runtime.stats import fmt_ci
 
 
@@ -189,7 +189,7 @@ def claims(results: list[dict], cfg: TransformerBarrierConfig) -> list[Claim]:
         f"fraction of rare contexts with Q_x·q₀(y⋆|x) < 1: {fmt_ci(rare_off)}",
         all(v >= 0.5 for v in rare_off),
         "Q_x = post-training samples of context x (uniform prompts), so Q_x·q₀ < 1 means fewer than one correct "
-        "sample expected during post-training; verdict: at least half of the rare contexts in every seed"))
+        "sample expected during post-training; verdict: at least half of the rare contexts in every seed", kind=EMPIRICAL))
     deep_o, deep_p, deep_tok_p, deep_notok_p, sup_o = [], [], [], [], []
     for r in results:
         hits, tok, _ = _classes(r, cfg)
@@ -212,7 +212,7 @@ def claims(results: list[dict], cfg: TransformerBarrierConfig) -> list[Claim]:
             "Mousavi-Hosseini & Erdogdu 2026, Cor. 3.4/3.6, Thm 5.3 (queries ∝ 1/LQ)",
             f"learned (final q(y⋆|x) ≥ 0.5) with Q_x·q₀ < 0.01: {frac(deep_o)}; with Q_x·q₀ ≥ 1: {frac(sup_o)}",
             (sum(deep_o) == 0) if deep_o else None,
-            "pooled over seeds; verdict: none of the deeply off-support contexts is learned (undecided if none exist)"))
+            "pooled over seeds; verdict: none of the deeply off-support contexts is learned (undecided if none exist)", kind=EMPIRICAL))
     if "process" in cfg.methods:
         out.append(Claim(
             "Process-reward PG learns deeply off-support contexts whose token-level likelihood is not tiny",
@@ -223,7 +223,7 @@ def claims(results: list[dict], cfg: TransformerBarrierConfig) -> list[Claim]:
             "verdict on the token-supported class only (at least half learned; undecided when the class is empty). "
             "A transformer pre-trained on common contexts is typically *confidently wrong* on a rare one "
             "(min token probability ≈ 0, below the uniform 1/|V|), so its token-level LQ is tiny too and Thm 4.1 "
-            "predicts no advantage there, unlike the near-uniform linear base model of the paper"))
+            "predicts no advantage there, unlike the near-uniform linear base model of the paper", kind=EMPIRICAL))
     if {"outcome", "process"} <= set(cfg.methods):
         te_o = [_final(r, "outcome", "test_error") for r in results]
         te_p = [_final(r, "process", "test_error") for r in results]
@@ -232,7 +232,7 @@ def claims(results: list[dict], cfg: TransformerBarrierConfig) -> list[Claim]:
             "Process rewards reach a lower test error than outcome rewards at equal updates",
             "Mousavi-Hosseini & Erdogdu 2026, Figure 1 (centre)",
             f"test error 1 − E_x q(y⋆|x): base {fmt_ci(te_0)}, after ORM {fmt_ci(te_o)}, after PRM {fmt_ci(te_p)}",
-            all(p < o for p, o in zip(te_p, te_o)), "x uniform over contexts; verdict: PRM < ORM in every seed"))
+            all(p < o for p, o in zip(te_p, te_o)), "x uniform over contexts; verdict: PRM < ORM in every seed", kind=EMPIRICAL))
     return out
 
 

@@ -72,7 +72,8 @@ class MTSSResult:
     """What MTSS returns."""
 
     policy: TruncatedSoftmaxPolicy
-    """π̂^j: sampleable token by token through the weak oracle; exact target law via ``log_prob_tables``."""
+    """π̂^j: sampleable token by token through the weak oracle; exact law of that sampler via ``log_prob_tables``
+    (``law="target"`` for the ideal truncated softmax)."""
     j: int
     """The returned iteration (1-based)."""
     j_in_span: bool

@@ -9,12 +9,12 @@ oracle (samples with features, anchor feature queries) and the per-step reward o
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 
-from ..inference.softmax_sampler import autoregressive_draw, num_normaliser_draws, softmax_sampler
+from ..errors import ConfigError
+from ..inference.softmax_sampler import autoregressive_draw, sampler_log_law, softmax_sampler
 from .linear_regression import constrained_least_squares
 from .truncated_softmax import truncated_score
 
@@ -80,39 +80,25 @@ class TruncatedSoftmaxPolicy:
             prefixes = torch.cat([prefixes, a[:, None]], dim=1)
         return prefixes
 
-    def log_prob_tables(self, model, law: str = "target") -> list:
+    def log_prob_tables(self, model, law: str = "sampler", normaliser: str = "exact") -> list:
         """log π̂_h(a|s) per automaton state, [S_h, A] per layer (evaluation code: reads the model).
 
-        ``law="target"``: the ideal truncated softmax π_ref·e^{f/β}/Z; ``law="sampler"``: the law of
-        SoftmaxSampler_{β,M,δ} with a known normaliser (:func:`sampler_log_law`), which shows the distortion of
-        an envelope M below the density ratio.
+        ``law="sampler"`` (default, issue 16 §1): the law :meth:`step` really draws, SoftmaxSampler_{β,M,δ} with its
+        clipping at M and failure branch (:func:`~oraclerl.inference.softmax_sampler.sampler_log_law`; Ẑ = Z
+        with ``normaliser="exact"``, averaged over the sampler's own Ẑ with ``"estimated"``, tiny instances
+        only); ``law="target"``: the ideal truncated softmax π_ref·e^{f/β}/Z.
         """
+        if law not in ("sampler", "target"):
+            raise ConfigError("law", f"must be 'sampler' or 'target', got {law!r}")
         out = []
         for h in range(self.horizon):
             phi = model.phi[h].to(self.theta.dtype)
             f = self.scores(h, phi, phi[:, self.anchor])
             if law == "sampler":
-                out.append(sampler_log_law(model.log_ref[h], f, self.beta, self.M, self.delta))
+                out.append(sampler_log_law(model.log_ref[h], f, self.beta, self.M, self.delta, normaliser))
             else:
                 out.append(torch.log_softmax(model.log_ref[h] + f / self.beta, dim=-1))
         return out
-
-
-def sampler_log_law(log_ref: torch.Tensor, f: torch.Tensor, beta: float, M: float, delta: float) -> torch.Tensor:
-    """Law of SoftmaxSampler_{β,M,δ}(f) (Alg. 1) over the last axis when the normaliser is exact (Ẑ = Z).
-
-    Each of the N = ⌈4M log(4/δ)⌉ candidates y ~ π_ref is accepted with a(y) = min{1, (π_f/π_ref)(y)/M}, so the
-    output is π_ref·a/p with probability 1 − (1 − p)^N (p = E_{π_ref} a) and a fresh π_ref draw otherwise. It
-    equals π_f when M ≥ ‖π_f/π_ref‖_∞ up to the failure mass (1 − 1/M)^N ≤ (δ/4)⁴; a smaller M clips the
-    density ratio at M. (The real sampler also has the O(√(C_∞/N)) fluctuation of Ẑ, ignored here.)
-    """
-    N = num_normaliser_draws(M, delta)
-    log_ratio = torch.log_softmax(log_ref + f / beta, dim=-1) - log_ref
-    log_a = (log_ratio - math.log(M)).clamp(max=0.0)
-    log_p = torch.logsumexp(log_ref + log_a, dim=-1, keepdim=True)
-    log_fail = N * torch.log1p(-log_p.exp().clamp(max=1.0))
-    log_ok = torch.log(-torch.expm1(log_fail))
-    return torch.logaddexp(log_ok + log_ref + log_a - log_p, log_fail + log_ref)
 
 
 def elliptic_norm2(rel: torch.Tensor, sigma_inv: torch.Tensor) -> torch.Tensor:

@@ -20,7 +20,10 @@ API (TRL style: a config dataclass + a function; all return ``responses [B, m, .
   exact draws from π_ref·exp(r/β)/Z: accept a proposal with probability e^{(r − r_max)/β}; needs a known
   bound r ≥ max r (from the config or ``reward.r_max``). ``exact [B, m]`` flags slots filled by an accepted
   proposal (others fall back to the best proposal seen once ``max_proposals`` is spent);
-  ``kl_estimate`` = mean accepted r/β − log mean e^{r/β} over proposals (reference-free).
+  ``kl_estimate`` = mean accepted r/β − log mean e^{r/β} over proposals (reference-free); a prompt with
+  nothing accepted uses the self-normalised Σ softmax(r/β)·r/β instead (``kl_from_accepted`` says which).
+* On a :class:`~oraclerl.models.hf.causal_lm.CausalLM`, ``log π_ref`` revealed by the weak sampler is the
+  log-probability recorded while sampling (no second teacher-forced pass; see its module docstring).
 * ``best_of_poisson(weak, reward, prompts, BestOfPoissonConfig(mu, num_samples), generator)``
   (Khalaf et al. 2025): best-of-n' with n' = 1 + Poisson(μ) per draw; ``kl_estimate`` = mean D̂_{n'}(π_ref(y))
   (an upper estimate by convexity of KL) when log-probabilities are revealed.
@@ -172,8 +175,12 @@ class RejectionSamplingOutput:
     proposals: torch.Tensor
     """Proposals drawn per prompt [B]."""
     kl_estimate: torch.Tensor
-    """mean accepted r/β − log mean_{proposals} e^{r/β} [B] (KL(π‖π_ref) = E_π r/β − log E_ref e^{r/β})."""
+    """KL(π‖π_ref) = E_π r/β − log E_ref e^{r/β} [B], with E_ref by the mean over all proposals and E_π by the
+    mean accepted r/β; for a prompt with no accepted proposal (``kl_from_accepted`` False) E_π is the
+    self-normalised estimate Σ_i softmax(r/β)_i r_i/β over its proposals. Always defined (never NaN), ≥ 0."""
     ledger: dict
+    kl_from_accepted: torch.Tensor | None = None
+    """[B] True where ``kl_estimate`` used accepted samples, False where it fell back to self-normalising."""
 
 
 def rejection_sampling(weak, reward, prompts, config: RejectionSamplingConfig,
@@ -191,6 +198,7 @@ def rejection_sampling(weak, reward, prompts, config: RejectionSamplingConfig,
     got = torch.zeros(B, dtype=torch.long)
     drawn = torch.zeros(B, dtype=torch.long)
     log_z = torch.full((B,), -math.inf, dtype=torch.float64)  # log Σ e^{r/β} over proposals
+    sn_reward_sum = torch.zeros(B, dtype=torch.float64)  # Σ softmax(r/β)_i r_i over proposals
     best = torch.full((B,), -math.inf, dtype=torch.float64)
     best_resp = None
     active = torch.arange(B)
@@ -206,7 +214,11 @@ def rejection_sampling(weak, reward, prompts, config: RejectionSamplingConfig,
             best_resp = torch.zeros((B,) + tuple(s.responses.shape[2:]), dtype=s.responses.dtype,
                                     device=s.responses.device)
         drawn[active] += k
-        log_z[active] = torch.logaddexp(log_z[active], torch.logsumexp(rew / beta, -1))
+        new_log_z = torch.logaddexp(log_z[active], torch.logsumexp(rew / beta, -1))
+        # running Σ_i softmax(r/β)_i r_i over all proposals so far (re-weighted as log Z grows)
+        sn_reward_sum[active] = (sn_reward_sum[active] * torch.exp(log_z[active] - new_log_z).nan_to_num(0.0)
+                                 + (torch.exp(rew / beta - new_log_z[:, None]) * rew).sum(-1))
+        log_z[active] = new_log_z
         u = torch.rand(rew.shape, generator=generator, dtype=torch.float64)
         acc = torch.log(u) < (rew - r_max) / beta
         slot = got[active][:, None] + torch.cumsum(acc.to(torch.long), -1) - 1
@@ -228,10 +240,15 @@ def rejection_sampling(weak, reward, prompts, config: RejectionSamplingConfig,
         rows, cols = fill.nonzero(as_tuple=True)
         out_resp[rows.to(out_resp.device), cols.to(out_resp.device)] = best_resp[rows.to(out_resp.device)]
         out_rew[rows, cols] = best[rows]
+    log_mean_z = log_z - torch.log(drawn.double())
     mean_acc = torch.where(exact, out_rew, 0.0).sum(-1) / exact.sum(-1).clamp_min(1)
-    kl = mean_acc / beta - (log_z - torch.log(drawn.double()))
-    kl = torch.where(exact.any(-1), kl.clamp_min(0.0), torch.full_like(kl, math.nan))
-    return RejectionSamplingOutput(out_resp, out_rew, exact, drawn, kl, ledger_snapshot(weak, reward))
+    kl_acc = (mean_acc / beta - log_mean_z).clamp_min(0.0)
+    # Nothing accepted for a prompt: E_π[r/β] by self-normalised importance weights softmax(r/β) over all
+    # proposals, which makes the estimate KL(w ‖ uniform) ≥ 0 over the proposals (always defined).
+    kl_snis = (sn_reward_sum / beta - log_mean_z).clamp_min(0.0)
+    from_acc = exact.any(-1)
+    kl = torch.where(from_acc, kl_acc, kl_snis)
+    return RejectionSamplingOutput(out_resp, out_rew, exact, drawn, kl, ledger_snapshot(weak, reward), from_acc)
 
 
 @dataclass

@@ -51,7 +51,7 @@ from ..validation import check_int, check_positive, check_range
 
 __all__ = [
     "SoftmaxSample", "SoftmaxSamplerConfig", "SoftmaxSampler", "SoftmaxSamplerDensity",
-    "softmax_sampler", "num_normaliser_draws", "max_draws", "weak_draw", "autoregressive_draw",
+    "softmax_sampler", "num_normaliser_draws", "max_draws", "weak_draw", "autoregressive_draw", "sampler_log_law",
 ]
 
 
@@ -196,6 +196,64 @@ def softmax_sampler(draw: Callable[..., Samples], score: Callable[..., torch.Ten
 
     samples = Samples(first.prompts, out_resp, out_feat, out_logp, frozenset(reveal), "SoftmaxSampler")
     return SoftmaxSample(samples=samples, log_density=log_density, accepted=accepted, draws=draws)
+
+
+def _conditional_log_law(log_ref: torch.Tensor, log_w: torch.Tensor, log_zm: torch.Tensor, N: int) -> torch.Tensor:
+    """Law of the sampler's output given log(Ẑ·M) (broadcast against ``log_w`` [..., Y] without its last axis):
+    candidates y ~ π_ref accepted w.p. a(y) = min{1, w(y)/(Ẑ M)}, N of them, then a fresh π_ref draw."""
+    log_a = (log_w - log_zm[..., None]).clamp(max=0.0)
+    log_p = torch.logsumexp(log_ref + log_a, dim=-1, keepdim=True)
+    log_fail = N * torch.log1p(-log_p.exp().clamp(max=1.0))
+    log_ok = torch.log(-torch.expm1(log_fail))
+    return torch.logaddexp(log_ok + log_ref + log_a - log_p, log_fail + log_ref)
+
+
+def _compositions(N: int, Y: int) -> torch.Tensor:
+    """All count vectors c ∈ ℕ^Y with Σ c = N, as a long tensor [C(N+Y−1, Y−1), Y] (stars and bars)."""
+    out = torch.zeros(1, 0, dtype=torch.long)
+    rem = torch.full((1,), N, dtype=torch.long)
+    for _ in range(Y - 1):
+        reps = rem + 1
+        idx = torch.repeat_interleave(torch.arange(out.shape[0]), reps)
+        offs = torch.arange(int(reps.sum())) - torch.repeat_interleave(torch.cumsum(reps, 0) - reps, reps)
+        out = torch.cat([out[idx], offs[:, None]], dim=1)
+        rem = rem[idx] - offs
+    return torch.cat([out, rem[:, None]], dim=1)
+
+
+def sampler_log_law(log_ref: torch.Tensor, f: torch.Tensor, beta: float, M: float, delta: float,
+                    normaliser: str = "exact", max_compositions: int = 200_000) -> torch.Tensor:
+    """The law of SoftmaxSampler_{β,M,δ}(f) (Alg. 1) over the last axis (log-probabilities, shape of ``f``).
+
+    Each of the N = ⌈4M log(4/δ)⌉ candidates y ~ π_ref is accepted with a(y) = min{1, e^{f(y)/β}/(Ẑ M)}, so given Ẑ
+    the output is π_ref·a/p with probability 1 − (1 − p)^N (p = E_{π_ref} a) and a fresh π_ref draw otherwise. A
+    small M clips the density ratio at M (the output is not π_f); with M ≥ 4‖π_f/π_ref‖_∞ it is π_f up to the
+    failure branch and the fluctuation of Ẑ (Theorem F.2).
+
+    ``normaliser="exact"``: Ẑ = Z = E_{π_ref} e^{f/β} (clipping and failure branch only; cheap, any size).
+    ``normaliser="estimated"``: the law the sampler really draws, Ẑ = (1/N) Σ_{i≤N} e^{f(y_i)/β} over its own N
+    draws, averaged exactly over the multinomial law of their counts (C(N+Y−1, Y−1) compositions, at most
+    ``max_compositions``: tiny instances only). ``log_ref`` broadcasts against ``f`` ([..., Y]).
+    """
+    log_ref, f = torch.broadcast_tensors(torch.as_tensor(log_ref), torch.as_tensor(f).to(torch.as_tensor(log_ref).dtype))
+    N = num_normaliser_draws(M, delta)
+    log_w = f / beta
+    if normaliser == "exact":
+        log_zm = torch.logsumexp(log_ref + log_w, dim=-1) + math.log(M)
+        return _conditional_log_law(log_ref, log_w, log_zm, N)
+    if normaliser != "estimated":
+        raise ConfigError("normaliser", f"must be 'exact' or 'estimated', got {normaliser!r}")
+    Y = f.shape[-1]
+    if math.comb(N + Y - 1, Y - 1) > max_compositions:
+        raise ConfigError("normaliser", f"'estimated' enumerates C(N+Y-1, Y-1) = {math.comb(N + Y - 1, Y - 1)} count "
+                          f"vectors (N = {N}, Y = {Y}) > max_compositions = {max_compositions}; use 'exact'")
+    c = _compositions(N, Y).to(f.dtype)                                         # [C, Y]
+    log_mult = math.lgamma(N + 1) - torch.lgamma(c + 1).sum(-1)                 # [C]
+    lr, lw = log_ref[..., None, :], log_w[..., None, :]                         # [..., 1, Y]
+    log_pc = log_mult + torch.where(c > 0, c * lr, c.new_zeros(())).sum(-1)     # [..., C] (0·log 0 = 0)
+    log_z = torch.logsumexp(torch.log(c) + lw, dim=-1) - math.log(N)            # [..., C]
+    cond = _conditional_log_law(lr, lw, log_z + math.log(M), N)                 # [..., C, Y]
+    return torch.logsumexp(log_pc[..., None] + cond, dim=-2)
 
 
 def weak_draw(weak, prompts: torch.Tensor, generator: torch.Generator | None = None) -> Callable[..., Samples]:

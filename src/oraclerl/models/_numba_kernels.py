@@ -57,6 +57,20 @@ def greedy_table(s, tT, out):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
+def greedy_walk(s, tT, out):  # pragma: no cover - compiled
+    # greedy_table for one context at a time, then its walk y_1 = nxt[P−1], y_i = nxt[y_{i−1}]
+    B, N = out.shape
+    P = tT.shape[1]
+    nxt = np.empty((1, P), np.int64)
+    for b in range(B):
+        greedy_table(s[b:b + 1], tT, nxt)
+        prev = P - 1
+        for i in range(N):
+            prev = nxt[0, prev]
+            out[b, i] = prev
+
+
+@numba.njit(cache=True, nogil=True)
 def bigram_walk(E1, E2, u, n, out):  # pragma: no cover - compiled
     # Sequence m = b·n + j uses context b's table; a row is built on its first visit (a trained policy visits
     # few of the k+1), exactly as the torch definition: float64 products, running sum, division by the total.

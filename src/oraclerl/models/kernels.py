@@ -11,7 +11,8 @@ other and against brute force). A run therefore gives the same results with or w
   per position (≈ 75 µs at [1024, 32]); the compiled loop counts the ≤ 32 row entries below u with vector
   compares, eight sequences at a time so that their dependency chains overlap (docs/benchmarks.md, "Floors").
 * :func:`greedy_table`: ``argmax_j (s[b, j] + t[p, j])`` for every (b, p) without materialising the
-  [B, P, k] table (torch's CPU ``argmax`` over a last dimension of 32 costs ≈ 3 ms at [1024, 33, 32]).
+  [B, P, k] table (torch's CPU ``argmax`` over a last dimension of 32 costs ≈ 3 ms at [1024, 33, 32]), and
+  :func:`greedy_walk`, the walk of that map (the teacher's y*(x)).
 """
 
 from __future__ import annotations
@@ -104,3 +105,23 @@ def bigram_walk(E1: torch.Tensor, E2: torch.Tensor, u: torch.Tensor, n: int) -> 
     cdf[..., -1] = 2.0
     base = (torch.arange(B, device=u.device) * P).repeat_interleave(n)
     return cdf_walk(cdf.view(B * P, k), base, u.to(cdf.dtype), P - 1)
+
+
+def greedy_walk(s: torch.Tensor, t: torch.Tensor, N: int) -> torch.Tensor:
+    """The greedy walk y_1 = nxt[b, P−1], y_i = nxt[b, y_{i−1}] of :func:`greedy_table`'s map: long [B, N].
+
+    Definition: pointer doubling, from y_{1:L} and nxt^L, y_{L+1:2L} = nxt^L(y_{1:L}) and nxt^{2L} = nxt^L ∘ nxt^L
+    (⌈log₂ N⌉ rounds of gathers instead of N steps); compiled: the N steps per context.
+    """
+    P = t.shape[0]
+    if accelerated(s, t) and s.dtype == t.dtype and bool(torch.isfinite(s).all()) and bool(torch.isfinite(t).all()):
+        out = torch.empty((s.shape[0], N), dtype=torch.long)
+        _compiled().greedy_walk(s.contiguous().numpy(), t.T.contiguous().numpy(), out.numpy())
+        return out
+    nxt = greedy_table(s, t)                                     # [B, P]; column P−1 = first position
+    y = nxt[:, P - 1:]                                           # y_1, [B, 1]
+    T = nxt
+    while y.shape[1] < N:
+        y = torch.cat([y, T.gather(1, y)], 1)                    # y_{L+1..2L}
+        T = T.gather(1, T)                                       # nxt^{2L}
+    return y[:, :N].contiguous()

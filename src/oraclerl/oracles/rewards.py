@@ -91,17 +91,19 @@ class RewardOracle:
     """Counts and answers reward queries on responses the learner has sampled (T_data).
 
     ``grant_all=True`` accepts responses no sampler on the ledger drew, counting each new one in ``t_grant``
-    (see the module docstring); by default they raise :class:`~oraclerl.oracles.ledger.ProvenanceError`.
+    (see the module docstring); ``False`` makes them raise :class:`~oraclerl.oracles.ledger.ProvenanceError`.
+    The default is ``False`` on a given ledger and ``True`` on the private ledger made when none is given (no
+    sampler can share it, so such an oracle only serves evaluation code; its grants are still counted).
     """
 
     def __init__(self, reward, ledger: Ledger | None = None, noise: RewardNoise | None = None,
-                 grant_all: bool = False):
+                 grant_all: bool | None = None):
         if not hasattr(reward, "mean"):
             raise ConfigError("reward", f"{type(reward).__name__} has no mean(prompts, responses) method")
         self.__reward = reward
         self.ledger = ledger if ledger is not None else Ledger()
         self.noise = noise or RewardNoise()
-        self.grant_all = bool(grant_all)
+        self.grant_all = (ledger is None) if grant_all is None else bool(grant_all)
 
     @property
     def r_max(self) -> float | None:
@@ -157,11 +159,11 @@ class RewardOracle:
 class PreferenceOracle:
     """Bradley–Terry preference oracle (Foster et al. Eq. 14): P(y₁ ≻ y₂ | x) = σ((r⋆(x,y₁) − r⋆(x,y₂))/τ)."""
 
-    def __init__(self, reward, ledger: Ledger | None = None, temperature: float = 1.0, grant_all: bool = False):
+    def __init__(self, reward, ledger: Ledger | None = None, temperature: float = 1.0, grant_all: bool | None = None):
         self.__reward = reward
         self.ledger = ledger if ledger is not None else Ledger()
         self.temperature = check_positive("temperature", temperature)
-        self.grant_all = bool(grant_all)
+        self.grant_all = (ledger is None) if grant_all is None else bool(grant_all)
 
     def compare(self, prompts, first: torch.Tensor, second: torch.Tensor,
                 generator: torch.Generator | None = None) -> torch.Tensor:

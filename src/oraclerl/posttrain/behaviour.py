@@ -54,6 +54,7 @@ def explore_outcome(ids: torch.Tensor, y: torch.Tensor, r: torch.Tensor, reward,
         cand = _mixture_tokens(active.numel(), (N,), mix, k,
                                lambda idx, pid=pid: base_sampler.sample(pid[idx], 1, generator).responses[:, 0],
                                generator)
+        reward.grant(pid, cand[:, None, :])            # the uniform part of the mixture is the learner's own draw
         rc = reward.outcome(pid, cand[:, None, :], generator)[:, 0]
         hit = rc >= success
         yf[active[hit]] = cand[hit].to(yf.dtype)
@@ -104,6 +105,7 @@ def explore_process(ids: torch.Tensor, y: torch.Tensor, R: torch.Tensor, reward,
                                        pid[idx], prefix[idx], 1, generator=generator).responses[:, 0],
                                    generator)
             yf[r_rows, i] = cand.to(yf.dtype)
+            reward.grant(pid, yf[r_rows, None, : i + 1])   # uniform candidates are the learner's own draws
             rc = reward.outcome(pid, yf[r_rows, None, : i + 1], generator)[:, 0]
             hit = rc >= success
             found[todo[hit]] = True

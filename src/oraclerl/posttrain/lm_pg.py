@@ -98,7 +98,7 @@ def check_reward_oracle(reward, kind: str) -> None:
         raise ConfigError("reward", f"must be a RewardOracle (outcome/process queries and a ledger), got "
                           f"{type(reward).__name__}")
     if kind == "process" and not getattr(reward, "has_process", False):
-        inner = type(getattr(reward, "_reward", reward)).__name__
+        inner = getattr(reward, "reward_name", type(reward).__name__)
         raise ConfigError("reward", f"reward='process' needs process rewards (one per prefix), but the oracle's "
                           f"reward function {inner} has no process_mean; pass reward='outcome' or a process "
                           "verifier (e.g. TRLProcessReward with a per-prefix function)")

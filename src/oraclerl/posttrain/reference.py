@@ -85,6 +85,7 @@ def reference_policy_gradient(policy: LinearARModel, contexts, reward, cfg: PGCo
         reward.ledger.charge("t_comp", cfg.batch_size)
         x = x.to(w.dtype)
         y = reference_sample(w.detach(), x, N, k, generator)
+        reward.grant(ids, y[:, None, :])        # sampled by the learner itself (t_comp charged above)
         if cfg.reward == "outcome":
             r = reward.outcome(ids, y[:, None, :], generator)[:, 0]
             history.append(float(r.mean()))

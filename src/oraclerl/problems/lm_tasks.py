@@ -53,6 +53,9 @@ class LMTask:
     meta: dict = field(default_factory=dict)
     stop: str | None = None
     """The answer ends at the first occurrence of this string (e.g. a newline); None: the whole completion."""
+    lead: str = ""
+    """What a canonical completion writes before the target (e.g. the space after ``->``): part of the target
+    tokens, ignored by the (whitespace-stripping) verifiers of a task with a stop string."""
 
     def __post_init__(self):
         if len(self.prompts) != len(self.targets) or not self.prompts:
@@ -108,13 +111,14 @@ class LMTask:
     # -- token-level verifier ----------------------------------------------------------------------------
     def target_tokens(self, lm) -> torch.Tensor:
         """Targets as canonical padded token tensors [X, L] for ``lm`` (a CausalLM), L = lm.max_new_tokens:
-        the tokens of ``target + stop`` (with a stop string; ``lm`` must stop at it) or of ``target + EOS``."""
+        the tokens of ``lead + target + stop`` (with a stop string; ``lm`` must stop at it) or of
+        ``lead + target + EOS``."""
         L = lm.max_new_tokens
         if self.fixed_length is not None and L != self.fixed_length:
             raise ConfigError("max_new_tokens", f"task {self.name!r} has fixed-length responses: must be {self.fixed_length}, got {L}")
         out = torch.full((self.num_prompts, L), lm.pad_token_id, dtype=torch.long)
         for i, t in enumerate(self.targets):  # once per prompt, at construction
-            ids = lm.tokenizer(t + (self.stop or ""), add_special_tokens=False)["input_ids"]
+            ids = lm.tokenizer(self.lead + t + (self.stop or ""), add_special_tokens=False)["input_ids"]
             if self.fixed_length is None and self.stop is None:
                 ids = ids + [lm.eos_token_id]
             if len(ids) > L:
@@ -261,33 +265,35 @@ def _distinct(draw, count: int, space: int, g: torch.Generator) -> list:
     return list(seen)
 
 
-def few_shot_tasks(kind: str = "add", num_train: int = 64, num_test: int = 16, shots: int = 3, size: int = 2,
-                   seed: int = 0) -> tuple[LMTask, LMTask]:
-    """(train, held-out) few-shot tasks for a pretrained LM, with disjoint problems and the same examples.
+def few_shot_task(kind: str = "add", num_train: int = 64, num_test: int = 16, shots: int = 3, size: int = 2,
+                  size_b: int | None = None, seed: int = 0) -> LMTask:
+    """A few-shot task for a pretrained LM: ``num_train`` training and ``num_test`` held-out problems, disjoint.
 
     Every prompt is ``shots`` solved examples, one per line, followed by the problem: ``"23+45=68\n...\n17+30="``
-    (``kind`` = ``add`` / ``sub`` / ``mul``, operands of ``size`` digits, 0-9 for ``size=1``) or
+    (``kind`` = ``add`` / ``sub`` / ``mul``, a first operand of ``size`` digits and a second of ``size_b``
+    digits, default ``size``; one digit means 0-9) or
     ``"abc -> cba\n...\nxyz ->"`` (``kind="reverse"``, words of ``size`` letters). The answer ends at the
-    newline (``stop="\n"``; see :meth:`LMTask.answer`). The examples and the train and held-out problems are
-    distinct draws (uniform; seeded by ``seed``).
+    newline (``stop="\n"``; see :meth:`LMTask.answer`). Prompt ids ``0 .. num_train-1`` are the training
+    problems (``meta["train_ids"]``; the prompt law ρ is uniform on them), the next ``num_test`` the held-out
+    ones (``meta["test_ids"]``, weight 0). The examples and all problems are distinct uniform draws (``seed``).
     """
     check_choice("kind", kind, (*_FEW_SHOT, "reverse"))
     n_tr = check_int("num_train", num_train, low=1)
     n_te = check_int("num_test", num_test, low=1)
     k = check_int("shots", shots, low=0)
     m = check_int("size", size, low=1, high=3 if kind in _FEW_SHOT else 5)
+    mb = m if size_b is None else check_int("size_b", size_b, low=1, high=3)
     g = torch.Generator().manual_seed(int(seed))
     total = k + n_tr + n_te
     if kind in _FEW_SHOT:
-        lo, hi = (0, 9) if m == 1 else (10 ** (m - 1), 10 ** m - 1)
+        (lo, hi), (lo_b, hi_b) = ((0, 9) if d == 1 else (10 ** (d - 1), 10 ** d - 1) for d in (m, mb))
         fmt, fn = _FEW_SHOT[kind]
 
         def draw(gen):
-            a, b = torch.randint(lo, hi + 1, (2,), generator=gen).tolist()
-            return a, b
+            return int(torch.randint(lo, hi + 1, (), generator=gen)), int(torch.randint(lo_b, hi_b + 1, (), generator=gen))
 
-        items = _distinct(draw, total, (hi - lo + 1) ** 2, g)
-        problems = [(fmt.format(a=a, b=b), fn(a, b)) for a, b in items]
+        space = (hi - lo + 1) * (hi_b - lo_b + 1)
+        problems = [(fmt.format(a=a, b=b), fn(a, b)) for a, b in _distinct(draw, total, space, g)]
         chars = "0123456789" + {"add": "+", "sub": "-", "mul": "*"}[kind] + "=-\n"
     else:
         def draw(gen):
@@ -297,11 +303,9 @@ def few_shot_tasks(kind: str = "add", num_train: int = 64, num_test: int = 16, s
         chars = LETTERS + " ->\n"
     sep = "" if kind in _FEW_SHOT else " "  # "23+45=68", "abc -> cba"
     header = "".join(f"{p}{sep}{t}\n" for p, t in problems[:k])
-    alphabet = "".join(dict.fromkeys(chars))
-
-    def task(name, rows):
-        return LMTask(name, [header + p for p, _ in rows], [t for _, t in rows], alphabet, _uniform(len(rows)),
-                      meta={"kind": kind, "shots": k, "size": m, "header": header, "problems": [p for p, _ in rows]},
-                      stop="\n")
-
-    return task(f"few-shot-{kind}-train", problems[k:k + n_tr]), task(f"few-shot-{kind}-test", problems[k + n_tr:])
+    rows = problems[k:]
+    weights = torch.cat([torch.full((n_tr,), 1.0 / n_tr, dtype=torch.float64), torch.zeros(n_te, dtype=torch.float64)])
+    return LMTask(f"few-shot-{kind}", [header + p for p, _ in rows], [t for _, t in rows],
+                  "".join(dict.fromkeys(chars)), weights, stop="\n", lead=sep,
+                  meta={"kind": kind, "shots": k, "size": m, "size_b": mb, "header": header, "train_ids": list(range(n_tr)),
+                        "test_ids": list(range(n_tr, n_tr + n_te))})

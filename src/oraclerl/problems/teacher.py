@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import torch
 
 from ..errors import ConfigError
-from ..models.kernels import greedy_table
+from ..models.kernels import greedy_walk
 from ..oracles.ledger import Ledger
 from ..validation import check_choice, check_int, check_nonneg
 
@@ -105,18 +105,11 @@ class TeacherTask:
     def target(self, x: torch.Tensor) -> torch.Tensor:
         """y*(x): long [B, N], the greedy walk of the teacher.
 
-        The walk is y*_i = nxt(y*_{i−1}) for the per-context map nxt = argmax of :meth:`teacher_logits`, so it is
-        built by doubling: from y*_{1:L} and nxt^L, y*_{L+1:2L} = nxt^L(y*_{1:L}) and nxt^{2L} = nxt^L ∘ nxt^L
-        (⌈log₂ N⌉ rounds instead of N sequential steps). nxt comes from
-        :func:`~oraclerl.models.kernels.greedy_table` (the argmax without the [B, k+1, k] table).
+        The walk is y*_i = nxt(y*_{i−1}) for the per-context map nxt = argmax of :meth:`teacher_logits`
+        (:func:`~oraclerl.models.kernels.greedy_walk`: pointer doubling in ⌈log₂ N⌉ rounds, or one compiled
+        pass without the [B, k+1, k] table).
         """
-        nxt = greedy_table(*self._score_parts(x))                   # [B, k+1]; column k = first position
-        y = nxt[:, self.num_actions:]                                # y*_1, [B, 1]
-        T = nxt
-        while y.shape[1] < self.horizon:
-            y = torch.cat([y, T.gather(1, y)], 1)                    # y*_{L+1..2L}
-            T = T.gather(1, T)                                       # nxt^{2L}
-        return y[:, : self.horizon].contiguous()
+        return greedy_walk(*self._score_parts(x), self.horizon)
 
     def margin(self, x: torch.Tensor) -> torch.Tensor:
         """Per-context teacher margin min_i [s(y*_i) − max_{y≠y*_i} s(y)] along y* (unnormalised γ): [B]."""

@@ -331,11 +331,12 @@ def _probe_ray_address(address: str, timeout_s: float = 5.0) -> None:
 def start_local_ray(num_cpus: int | None = None):
     """Start a private Ray instance on this machine for the block, and shut it down afterwards.
 
-    Ray's own gRPC servers listen on every interface (Ray 2.x has no option to restrict them), so the
-    instance is made private instead: its node address is 127.0.0.1 and Ray's token authentication is on,
-    with a fresh random token that exists only in the environment of this process and of the Ray
-    processes it starts (never on disk); a connection without it is refused. ``ray.init`` runs from an
-    empty temporary directory, because Ray puts the driver's current directory on every worker's
+    Ray's own servers listen on every interface and advertise the machine's address (Ray 2.x has no
+    option to bind them to 127.0.0.1; it replaces a loopback node address by the detected one), so the
+    instance is made private instead: Ray's token authentication is on, with a fresh random token that
+    exists only in the environment of this process and of the Ray processes it starts (never on disk),
+    and every request without it is refused (gRPC ``UNAUTHENTICATED``, HTTP 401). ``ray.init`` runs from
+    an empty temporary directory, because Ray puts the driver's current directory on every worker's
     ``sys.path`` (see docs/architecture.md, "Security").
     """
     import secrets
@@ -354,8 +355,7 @@ def start_local_ray(num_cpus: int | None = None):
     try:
         os.chdir(empty)
         try:
-            ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False, logging_level="ERROR",
-                     _node_ip_address="127.0.0.1")
+            ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
         finally:
             os.chdir(cwd)
         yield ray

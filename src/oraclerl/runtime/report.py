@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import html
 import os
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,6 +80,37 @@ window.addEventListener('load', function () {
 </script>"""
 
 
+def md_text(s: object) -> str:
+    """``s`` as one line of literal Markdown text: every character Markdown or HTML would interpret is
+    escaped (the Markdown counterpart of ``html.escape``, for user-controlled strings in report.md)."""
+    out = []
+    for ch in str(s).replace("\r", " ").replace("\n", " "):
+        if ch == "&":
+            out.append("&amp;")
+        elif ch in "\\`*_[]<>|#!~":
+            out.append("\\" + ch)
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def md_code(s: object, in_table: bool = False) -> str:
+    """``s`` verbatim as one Markdown code span (fenced by more backticks than it contains)."""
+    s = str(s).replace("\r", " ").replace("\n", " ")
+    if in_table:
+        s = s.replace("|", "\\|")  # GFM tables split on | even inside code spans
+    longest = max((len(run) for run in re.findall("`+", s)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if s.startswith("`") or s.endswith("`") or not s.strip() else ""
+    return f"{fence}{pad}{s}{pad}{fence}"
+
+
+def _md_url(url: str) -> str:
+    from urllib.parse import quote
+
+    return quote(url, safe="/:#%")
+
+
 def _rel(fig: Path, out: Path) -> str:
     try:
         return Path(fig).resolve().relative_to(out.resolve()).as_posix()
@@ -112,7 +144,7 @@ def write_report(outcomes: list[ExperimentOutcome], out: Path, scale: str, wall_
             f"{ran} runs executed, {reused} re-used from the run store. {_counts(outcomes)}.")
     legend = ("Each claim is checked on the measured values; values are mean ± half-width of the 95% "
               "Student-t interval over seeds where several seeds ran.")
-    md = [f"# oraclerl report ({scale} scale)", "", head, "", legend, ""]
+    md = [f"# oraclerl report ({md_text(scale)} scale)", "", md_text(head), "", legend, ""]
     h = ["<!doctype html><html lang='en'><head><meta charset='utf-8'><title>oraclerl report</title>",
          f"<style>{_CSS}</style>", "</head><body>", f"<h1>oraclerl report ({html.escape(scale)} scale)</h1>",
          f"<p>{html.escape(head)}</p><p class='small'>{html.escape(legend)}</p>",
@@ -121,7 +153,7 @@ def write_report(outcomes: list[ExperimentOutcome], out: Path, scale: str, wall_
         md += ["## Experiment modules that failed to import", ""]
         h.append("<h2>Experiment modules that failed to import</h2><ul>")
         for mod, err in sorted(load_errors.items()):
-            md.append(f"- `{mod}`: `{err}`")
+            md.append(f"- {md_code(mod)}: {md_code(err)}")
             h.append(f"<li class='err'><code>{html.escape(mod)}</code>: {html.escape(err)}</li>")
         md.append("")
         h.append("</ul>")
@@ -148,11 +180,11 @@ def _experiment_section(o: ExperimentOutcome, out: Path, md: list[str], h: list[
     e = o.experiment
     timing = (f"Seeds: {o.seeds}; {o.ran} ran now, {o.reused} re-used; runs took {o.run_time_s:.1f} s of "
               f"compute (summed over seeds), claims and figures {o.elapsed_s:.1f} s.")
-    md += [f"### `{e.name}`: {e.title}", "", e.description, "", timing, ""]
+    md += [f"### {md_code(e.name)}: {md_text(e.title)}", "", e.description, "", timing, ""]
     h += [f"<h3 id='{html.escape(e.name)}'><code>{html.escape(e.name)}</code>: {html.escape(e.title)}</h3>",
           f"<p>{html.escape(e.description)}</p>", f"<p class='small'>{html.escape(timing)}</p>"]
     if o.error:
-        md += [f"**Error:** `{o.error}`", ""]
+        md += [f"**Error:** {md_code(o.error)}", ""]
         h.append(f"<p class='err'><b>Error:</b> <code>{html.escape(o.error)}</code></p>")
     doc = _docs_link(e.name, out)
     if doc:
@@ -169,7 +201,7 @@ def _experiment_section(o: ExperimentOutcome, out: Path, md: list[str], h: list[
                  "<th>source</th><th>measured</th><th>verdict</th></tr>")
         for c in rows:
             detail = f" ({c.detail})" if c.detail else ""
-            cell = lambda s: str(s).replace("|", "\\|").replace("\n", " ")  # noqa: E731
+            cell = md_text
             md.append(f"| {c.kind} | {cell(c.claim)} | {cell(c.source)} | {cell(c.measured)}{cell(detail)} | "
                       f"{c.verdict} |")
             h.append(f"<tr class='{_VERDICT_CLASS[c.verdict]}'><td>{c.kind}</td><td>{html.escape(c.claim)}</td>"
@@ -180,11 +212,11 @@ def _experiment_section(o: ExperimentOutcome, out: Path, md: list[str], h: list[
         h.append("</table>")
     if o.metrics:
         md += ["| result (over seeds) | mean ± 95% half-width |", "|---|---|"]
-        md += [f"| `{k}` | {v} |" for k, v in o.metrics] + [""]
+        md += [f"| {md_code(k, in_table=True)} | {md_text(v)} |" for k, v in o.metrics] + [""]
         h.append("<table><tr><th>result (over seeds)</th><th>mean ± 95% half-width</th></tr>" +
                  "".join(f"<tr><td><code>{html.escape(k)}</code></td><td>{html.escape(v)}</td></tr>"
                          for k, v in o.metrics) + "</table>")
     for fig in o.figures:
         rel = _rel(fig, out)
-        md += [f"![{e.name}]({rel})", ""]
+        md += [f"![{md_text(e.name)}]({_md_url(rel)})", ""]
         h.append(f"<p><img src='{html.escape(rel)}' alt='{html.escape(e.name)} figure'></p>")

@@ -8,6 +8,7 @@ raising, its module not importing) is reported in the page and does not stop the
 
 from __future__ import annotations
 
+import math
 import time
 import traceback
 from dataclasses import dataclass
@@ -52,7 +53,11 @@ def _top_level_metrics(results: list[dict], limit: int = 12) -> list[tuple[str, 
     out = []
     for k in keys[:limit]:
         vals = [float(r[k]) for r in results if isinstance(r.get(k), (int, float))]
-        out.append((k, fmt_ci(vals, 4)))
+        bad = [v for v in vals if not math.isfinite(v)]
+        text = fmt_ci(vals, 4) if len(bad) < len(vals) else "n/a"
+        if bad:  # the interval is over the finite values; say which seeds were not finite
+            text += f" ({len(bad)} of {len(vals)} seeds non-finite: {', '.join(sorted({str(v) for v in bad}))})"
+        out.append((k, text))
     return out
 
 

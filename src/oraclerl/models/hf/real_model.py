@@ -52,6 +52,16 @@ GEMMA_3_270M = GGUFRelease(
 DEFAULT_DIR = Path("models") / GEMMA_3_270M.name
 
 
+def find_real_model() -> Path | None:
+    """The converted model directory, if prepared: ``$ORACLERL_REAL_LM``, else ``models/gemma-3-270m`` of this
+    checkout (editable install) or of the working directory; None when none is a finished conversion."""
+    from .gguf import is_converted
+
+    env = os.environ.get("ORACLERL_REAL_LM")
+    candidates = [Path(env)] if env else [Path(__file__).resolve().parents[4] / DEFAULT_DIR, Path.cwd() / DEFAULT_DIR]
+    return next((c for c in candidates if is_converted(c)), None)
+
+
 def default_cache() -> Path:
     """``$ORACLERL_CACHE`` or ``~/.cache/oraclerl``."""
     return Path(os.environ.get("ORACLERL_CACHE") or Path.home() / ".cache" / "oraclerl")

@@ -1,0 +1,80 @@
+"""A stand-alone oraclerl driver for the fault tests in ``test_runtime_faults.py`` (run as a separate process).
+
+It registers ``fake-gated``: each run marks that it started (``entered-<seed>-<pid>`` next to the gate file),
+logs one metric line per step and, after its first step, waits until the gate file exists (at most 60 s).
+Worker processes import this file to find the experiment (it registered it from ``__main__``).
+
+Usage: ``python runtime_driver.py GATE report OUT RUNS`` or ``python runtime_driver.py GATE sweep OUT RUNS``.
+``report`` prints one JSON line with what the report did and flags, with a ``waiting-<task>`` file next to
+the gate, any run that had to wait for another process holding the same run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from oraclerl.runtime import registry
+from oraclerl.runtime.config import param
+from oraclerl.runtime.executors import LocalExecutor
+from oraclerl.runtime.registry import Experiment
+
+GATE = Path(os.environ["ORACLERL_TEST_GATE"])
+STEPS = 3
+
+
+@dataclass
+class GatedConfig:
+    steps: int = param(STEPS, "metric lines logged by each run", low=1, high=10)
+
+
+def gated_run(cfg: GatedConfig, ctx) -> dict:
+    (GATE.parent / f"entered-{ctx.seed}-{os.getpid()}").touch()
+    for t in range(cfg.steps):
+        ctx.log(t, value=float(10 * ctx.seed + t))
+        if t == 0:
+            deadline = time.monotonic() + 60
+            while not GATE.exists() and time.monotonic() < deadline:
+                time.sleep(0.01)
+    return {"value": float(ctx.seed), "steps": cfg.steps}
+
+
+EXPERIMENT = registry.register(Experiment(
+    "fake-gated", "Runs that wait at a gate (fault-test fake)", "yang_bon", GatedConfig, gated_run,
+    lambda results, cfg: [], lambda results, cfg, outdir: [], seeds=2, description="A gated fake."))
+
+
+class WatchedExecutor(LocalExecutor):
+    """Local workers; a run that reports waiting for another process's lock leaves a ``waiting-<id>`` file."""
+
+    def execute(self, tasks, on_event=lambda ev: None):
+        def sink(ev):
+            if ev.kind == "progress" and ev.message.startswith("waiting for the same run"):
+                (GATE.parent / f"waiting-{ev.task_id}").touch()
+            on_event(ev)
+
+        return super().execute(tasks, sink)
+
+
+def main(argv: list[str]) -> int:
+    command, out, runs = argv
+    if command == "report":
+        from oraclerl.runtime.report_runner import run_report
+
+        rep = run_report(only=["fake-gated"], out=Path(out), runs=Path(runs), quiet=True, executor=WatchedExecutor(2))
+        print(json.dumps({"ran": len(rep.summary.ran), "reused": len(rep.summary.reused),
+                          "errors": [o.error for o in rep.outcomes if o.error],
+                          "results": [r.result["value"] for r in rep.summary.records]}))
+        return 0
+    from oraclerl.cli import main as cli
+
+    return cli(["sweep", "fake-gated", "--seeds", "0-1", "--set", "steps=2,3", "--workers", "2", "--runs", runs,
+                "--out", out, "-q"])
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
