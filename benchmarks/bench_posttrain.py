@@ -1,62 +1,110 @@
-"""Benchmark: fast PG (table sampling, closed-form gradients) vs the per-token reference (authors' style).
+"""Benchmark: the policy-gradient step at the paper's Figure-1 scale — new vs today's vs the authors' style vs the floor.
 
-Measures, at the paper's Figure-1 scale (d = k = 32, N = 128, PG batch 1024, pre-training batch 256):
-time per pre-training step and per PG step (ORM and PRM, with the figure's tracking: 32 centres every step,
-1024 test contexts every 50 steps) for both implementations over a short run, and extrapolates to the whole
-figure (1000 pre-training steps + 2 × 4000 PG steps). ``--full`` also runs the whole paper-scale
-``pg-figure1`` with the fast implementation and reports its wall time.
+One PG step of Figure 1 (Mousavi-Hosseini & Erdogdu 2026: d = k = 32, N = 128, batch 1024, Adagrad 0.1, with the
+figure's tracking: the 32 centres every step, 1024 test contexts every 50 steps), ORM and PRM, for
 
-    .venv/bin/python benchmarks/bench_posttrain.py [--steps 20] [--ref-steps 3] [--device auto] [--full]
+* **new**: ``oraclerl.posttrain.policy_gradient`` as it is (with the numba kernels of
+  ``oraclerl.models.kernels`` when numba is installed, else their torch definitions);
+* **today**: the step before issue 15 (``benchmarks/_today_pg.py``: the old sampler and the kernels' torch
+  definitions);
+* **authors**: the per-token reference in the authors' style (``oraclerl.posttrain.reference``: logits recomputed
+  per position, ``torch.multinomial``, autograd);
+* **floor**: bytes and flops of the step against this core's measured bandwidth and matmul throughput plus the
+  dispatch cost of the unavoidable torch ops (``benchmarks/_floor.py``; derivation in docs/benchmarks.md).
 
-Timings on a shared CPU are noisy: the script prints wall and process-CPU time; compare ratios.
+The three implementations are timed interleaved (round-robin, ``--rounds`` rounds of ``--steps`` steps; the
+median per-step time is reported) so that a shared machine's load hits them alike; compare the ratios.
+The oracle provenance of issue 16 (every sampled prefix hashed and kept in a sorted set that grows without bound)
+is bypassed by default (``--provenance on`` keeps it) and its own cost is measured on one line.
+
+    .venv/bin/python benchmarks/bench_posttrain.py [--steps 20] [--ref-steps 3] [--rounds 3] [--full]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
 import resource
+import statistics
+import sys
 import time
 
 import torch
 
-from oraclerl.models.linear_ar import ContextBigramFeatures, LinearARModel
-from oraclerl.oracles.ledger import Ledger
-from oraclerl.oracles.rewards import RewardOracle
-from oraclerl.posttrain.policy_gradient import PGConfig, policy_gradient
-from oraclerl.posttrain.pretrain import PretrainConfig, pretrain
-from oraclerl.posttrain.reference import reference_policy_gradient, reference_pretrain
-from oraclerl.posttrain.runtime import cpu_threads, resolve_device
-from oraclerl.problems.teacher import TeacherContexts, TeacherReward, teacher_task
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from _floor import describe, floor, rates  # noqa: E402
+from _today_pg import TodayModel, torch_kernels  # noqa: E402
+
+from oraclerl.models import kernels  # noqa: E402
+from oraclerl.models.linear_ar import ContextBigramFeatures, LinearARModel  # noqa: E402
+from oraclerl.oracles import ledger as ledger_mod  # noqa: E402
+from oraclerl.oracles.ledger import Ledger  # noqa: E402
+from oraclerl.oracles.rewards import RewardOracle  # noqa: E402
+from oraclerl.posttrain.policy_gradient import PGConfig, policy_gradient  # noqa: E402
+from oraclerl.posttrain.pretrain import PretrainConfig, pretrain  # noqa: E402
+from oraclerl.posttrain.reference import reference_policy_gradient  # noqa: E402
+from oraclerl.posttrain.runtime import cpu_threads, resolve_device  # noqa: E402
+from oraclerl.problems.teacher import TeacherContexts, TeacherReward, teacher_task  # noqa: E402
 
 D = K = 32
 N = 128
 PG_B, PRE_B, PG_STEPS, PRE_STEPS, TEST_EVERY = 1024, 256, 4000, 1000, 50
 
 
-def _timed(fn):
+@contextlib.contextmanager
+def no_provenance():
+    """Bypass the issue-16 provenance set (every pair counts as drawn) inside the block."""
+    P = ledger_mod.Provenance
+    add, contains = P.add, P.contains
+    P.add = lambda self, *a, **k: None
+    P.contains = lambda self, prompts, responses: torch.ones(responses.shape[:2], dtype=torch.bool,
+                                                             device=responses.device)
+    try:
+        yield
+    finally:
+        P.add, P.contains = add, contains
+
+
+def _sync():
     if torch.cuda.is_available():
         torch.cuda.synchronize()
-    w0, c0 = time.perf_counter(), time.process_time()
-    fn()
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
-    return time.perf_counter() - w0, time.process_time() - c0
+
+
+def step_floor(r: dict, kind: str) -> float:
+    """Floor of one PG step (seconds): see docs/benchmarks.md, "Floors", PG step."""
+    T = PG_B * N                                             # sampled tokens
+    rows = PG_B * (K + 1) * K                                # transition-table entries
+    # bytes: uniforms (4) + tokens written (8) and read by reward and gradient (16) + y* ring (2) and long (8);
+    # PRM adds the [B, N] rewards and advantages (float32, written and read: 16)
+    bytes_moved = T * (4 + 8 + 16 + 2 + 8 + (16 if kind == "process" else 0))
+    # flops: table (mul, add, div per entry), walk (k compares per token), teacher (add + compare per entry),
+    # gradient (4 matmuls of B(k+1)k multiply-adds, 3 weighted counts per token)
+    flops = 3 * rows + K * T + 2 * rows + 8 * rows + 3 * T
+    return floor(r, bytes_moved, flops, ops=20)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--steps", type=int, default=20, help="PG steps timed for the fast implementation")
-    ap.add_argument("--ref-steps", type=int, default=3, help="PG steps timed for the reference")
+    ap.add_argument("--steps", type=int, default=20, help="PG steps per round for new and today")
+    ap.add_argument("--ref-steps", type=int, default=3, help="PG steps per round for the authors' reference")
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds (median reported)")
     ap.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (0 = torch default)")
-    ap.add_argument("--full", action="store_true", help="also run the whole paper-scale pg-figure1 (fast)")
+    ap.add_argument("--provenance", default="bypass", choices=("bypass", "on"),
+                    help="issue-16 oracle provenance: bypassed (default) or as in the tree")
+    ap.add_argument("--full", action="store_true", help="also run the whole paper-scale pg-figure1 (new, seed 0)")
     args = ap.parse_args()
     dev = resolve_device(args.device)
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
-          f"device {dev}, threads {args.threads or torch.get_num_threads()}, load avg {os.getloadavg()}")
+          f"device {dev}, threads {args.threads or torch.get_num_threads()}, load avg {os.getloadavg()}, "
+          f"numba kernels {'on' if kernels.accelerated(torch.zeros(1, device=dev)) else 'off'}")
+    prov = no_provenance() if args.provenance == "bypass" else contextlib.nullcontext()
     with cpu_threads(args.threads if dev.type == "cpu" else 0):
+        r = rates()
+        print(f"this core: {describe(r)}")
         g = torch.Generator(device=dev).manual_seed(0)
         task = teacher_task(D, K, N, generator=g, device=dev)
         x_test = task.sample_contexts(1024, g)
@@ -65,45 +113,75 @@ def main() -> None:
         yc = task.target(xc)
         contexts = TeacherContexts(task, Ledger())
         base = LinearARModel(ContextBigramFeatures(D, K), N, device=dev)
-
-        rows = {}
-        for impl, fn, steps in (("fast", pretrain, args.steps), ("ref", reference_pretrain, args.ref_steps)):
-            fn(base.copy(), contexts, PretrainConfig(steps=1, batch_size=PRE_B), g)            # warm-up
-            wall, cpu = _timed(lambda fn=fn, steps=steps: fn(base.copy(), contexts,
-                                                             PretrainConfig(steps=steps, batch_size=PRE_B), g))
-            rows[f"pretrain/{impl}"], rows[f"pretrain/{impl}/cpu"] = wall / steps, cpu / steps
-        # a base model that is not uniform, so that samples look like the figure's
-        pretrain(base, contexts, PretrainConfig(steps=100, batch_size=PRE_B), g)
+        pre = PretrainConfig(steps=args.steps, batch_size=PRE_B)
+        pretrain(base.copy(), contexts, PretrainConfig(steps=1, batch_size=PRE_B), g)
+        _sync()
+        t0 = time.perf_counter()
+        pretrain(base.copy(), contexts, pre, g)
+        _sync()
+        pre_step = (time.perf_counter() - t0) / args.steps
+        pretrain(base, contexts, PretrainConfig(steps=100, batch_size=PRE_B), g)   # a non-uniform base model
 
         def track(t, p):
             p.log_likelihood(xc, yc)
             if t % TEST_EVERY == 0:
                 float(p.log_likelihood(x_test, y_test).exp().mean())
 
-        test_eval = _timed(lambda: float(base.log_likelihood(x_test, y_test).exp().mean()))[0]
-        for kind, baseline in (("outcome", "batch_mean"), ("process", "none")):
-            for impl, fn, steps in (("fast", policy_gradient, args.steps), ("ref", reference_policy_gradient, args.ref_steps)):
-                cfg = PGConfig(steps=steps, batch_size=PG_B, reward=kind, baseline=baseline)
-                reward = RewardOracle(TeacherReward(contexts, kind, "signed"), Ledger())
-                fn(base.copy(), contexts, reward, PGConfig(steps=1, batch_size=PG_B, reward=kind, baseline=baseline), g)
-                wall, cpu = _timed(lambda fn=fn, cfg=cfg, reward=reward: fn(base.copy(), contexts, reward, cfg, g,
-                                                                             track=lambda t, p: track(t, p)))
-                rows[f"pg/{kind}/{impl}"] = wall / steps
-                rows[f"pg/{kind}/{impl}/cpu"] = cpu / steps
+        impls = {
+            "new": (policy_gradient, lambda: base.copy(), contextlib.nullcontext, args.steps),
+            "today": (policy_gradient, lambda: TodayModel(base.feature_map, N, base.w, base.dtype, base.device),
+                      torch_kernels, args.steps),
+            "authors": (reference_policy_gradient, lambda: base.copy(), contextlib.nullcontext, args.ref_steps),
+        }
 
-    print(f"\nper-step times (averaged over {args.steps} fast / {args.ref_steps} reference steps; tracking "
-          f"included; one test evaluation = {test_eval * 1e3:.1f} ms wall):")
-    print(f"{'':16s}{'ref wall':>11s}{'fast wall':>11s}{'ratio':>8s}{'ref CPU':>11s}{'fast CPU':>11s}{'ratio':>8s}")
-    for key in ("pretrain", "pg/outcome", "pg/process"):
-        rw, fw, rc, fc = (rows[f"{key}/ref"], rows[f"{key}/fast"], rows[f"{key}/ref/cpu"], rows[f"{key}/fast/cpu"])
-        print(f"{key:16s}{rw * 1e3:9.1f}ms{fw * 1e3:9.1f}ms{rw / fw:7.1f}x{rc * 1e3:9.1f}ms{fc * 1e3:9.1f}ms{rc / fc:7.1f}x")
-    for what, suf in (("wall", ""), ("process CPU", "/cpu")):
-        whole = {impl: PRE_STEPS * rows[f"pretrain/{impl}{suf}"] + PG_STEPS * (rows[f"pg/outcome/{impl}{suf}"]
-                                                                             + rows[f"pg/process/{impl}{suf}"])
-                 for impl in ("ref", "fast")}
-        print(f"EXTRAPOLATED whole paper-scale figure ({what}; 1000 pre-training + 2 × 4000 PG steps, tracking "
-              f"included): reference {whole['ref'] / 60:.1f} min, fast {whole['fast'] / 60:.2f} min, "
-              f"ratio {whole['ref'] / whole['fast']:.0f}x")
+        def run(name, kind, steps):
+            fn, make, ctx, _ = impls[name]
+            baseline = "batch_mean" if kind == "outcome" else "none"
+            led = Ledger()
+            cont = TeacherContexts(task, led)
+            reward = RewardOracle(TeacherReward(cont, kind, "signed"), led)
+            cfg = PGConfig(steps=steps, batch_size=PG_B, reward=kind, baseline=baseline)
+            with ctx():
+                _sync()
+                w0, c0 = time.perf_counter(), time.process_time()
+                fn(make(), cont, reward, cfg, g, track=track)
+                _sync()
+                return (time.perf_counter() - w0) / steps, (time.process_time() - c0) / steps
+
+        res = {}
+        with prov:
+            for kind in ("outcome", "process"):
+                for name in impls:
+                    run(name, kind, 1)                                                  # warm-up
+                times = {name: [] for name in impls}
+                for _ in range(args.rounds):
+                    for name, (_, _, _, steps) in impls.items():
+                        times[name].append(run(name, kind, steps))
+                res[kind] = {name: (statistics.median(t[0] for t in v), statistics.median(t[1] for t in v))
+                             for name, v in times.items()}
+                res[kind]["floor"] = (step_floor(r, kind), step_floor(r, kind))
+        prov_line = ({s: run("new", "outcome", s)[0] for s in (args.steps, 5 * args.steps)}
+                     if args.provenance == "bypass" else None)
+
+    print(f"\nPG step, paper-scale Figure 1 (B = {PG_B}, N = {N}, k = {K}; tracking included), median of "
+          f"{args.rounds} interleaved rounds ({args.steps} steps new/today, {args.ref_steps} authors'); "
+          f"load avg now {os.getloadavg()}:")
+    print(f"{'':10s}{'new':>10s}{'today':>10s}{'authors':>10s}{'floor':>10s}{'today/new':>11s}{'authors/new':>13s}"
+          f"{'floor/new':>11s}")
+    for kind in ("outcome", "process"):
+        for j, what in ((0, "wall"), (1, "CPU")):
+            v = {name: res[kind][name][j] for name in ("new", "today", "authors", "floor")}
+            print(f"{kind[:3].upper() + ' ' + what:10s}" + "".join(f"{v[n] * 1e3:8.2f}ms" for n in v)
+                  + f"{v['today'] / v['new']:10.2f}x{v['authors'] / v['new']:12.1f}x{v['floor'] / v['new']:10.1%}")
+    if prov_line:
+        a, b = prov_line.items()
+        print(f"with the issue-16 oracle provenance on (new, ORM): {a[1] * 1e3:.1f} ms/step over {a[0]} steps, "
+              f"{b[1] * 1e3:.1f} ms/step over {b[0]} steps (it grows with the steps; bypassed above)")
+    whole = {n: PRE_STEPS * pre_step + PG_STEPS * (res["outcome"][n][0] + res["process"][n][0])
+             for n in ("new", "today", "authors")}
+    print(f"EXTRAPOLATED whole paper-scale figure, wall (1000 pre-training + 2 × 4000 PG steps): new "
+          f"{whole['new'] / 60:.2f} min, today {whole['today'] / 60:.2f} min, authors' style "
+          f"{whole['authors'] / 60:.1f} min")
     print(f"max RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
     if args.full:
         from oraclerl.runtime.registry import get_experiment
@@ -111,8 +189,12 @@ def main() -> None:
 
         exp = get_experiment("pg-figure1")
         cfg = exp.make_config("paper", {"device": args.device, "threads": str(args.threads)})
-        wall, cpu = _timed(lambda: run_one(exp, cfg, 0))
-        print(f"MEASURED whole paper-scale pg-figure1 (fast, seed 0): wall {wall / 60:.2f} min, process CPU {cpu / 60:.2f} min")
+        with (no_provenance() if args.provenance == "bypass" else contextlib.nullcontext()):
+            w0, c0 = time.perf_counter(), time.process_time()
+            run_one(exp, cfg, 0)
+            wall, cpu = time.perf_counter() - w0, time.process_time() - c0
+        print(f"MEASURED whole paper-scale pg-figure1 (new, seed 0, provenance {args.provenance}): wall "
+              f"{wall / 60:.2f} min, process CPU {cpu / 60:.2f} min, load avg {os.getloadavg()}")
 
 
 if __name__ == "__main__":

@@ -60,11 +60,12 @@ FAST_TESTS = {
 }
 
 
-def covering_tests(module: Path) -> list[str]:
-    """:data:`FAST_TESTS` of ``module`` (else :func:`importing_tests`) plus every tests/test_mutants_*.py."""
+def covering_tests(module: Path, mutant_tests: bool = True) -> list[str]:
+    """:data:`FAST_TESTS` of ``module`` (else :func:`importing_tests`) plus every tests/test_mutants_*.py
+    (unless ``mutant_tests`` is False: the "before" figure of docs/testing.md)."""
     key = "/".join(module.parts[2:])
     base = FAST_TESTS.get(key) or importing_tests(module)
-    extra = sorted(str(f.relative_to(ROOT)) for f in (ROOT / "tests").glob("test_mutants_*.py"))
+    extra = sorted(str(f.relative_to(ROOT)) for f in (ROOT / "tests").glob("test_mutants_*.py")) if mutant_tests else []
     return [t for t in base if (ROOT / t).is_file()] + [t for t in extra if t not in base]
 
 
@@ -104,10 +105,24 @@ def _scratch_pyproject(src: Path, module: str, tests: list[str]) -> str:
     return text.rstrip() + "\n\n" + body
 
 
+def _statuses(mutmut: list[str], work: Path, env: dict) -> dict[str, str]:
+    """{mutant name: status} of every mutant mutmut has recorded in ``work``."""
+    res = subprocess.run(mutmut + ["results", "--all", "true"], cwd=work, env=env, capture_output=True, text=True)
+    status = {}
+    for line in res.stdout.splitlines():
+        name, _, st = line.strip().rpartition(": ")
+        if name and st in STATUSES:
+            status[name] = st
+    return status
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("module", help="a .py file under src/oraclerl/")
     ap.add_argument("--tests", nargs="*", default=None, help="test files to run (default: those importing MODULE)")
+    ap.add_argument("--before", action="store_true", help="leave out tests/test_mutants_*.py (the 'before' figure)")
+    ap.add_argument("--rerun", action="store_true",
+                    help="re-test only the survivors of the last run in --workdir with today's tests ('after' figure)")
     ap.add_argument("--jobs", type=int, default=1, help="mutmut --max-children (default 1)")
     ap.add_argument("--workdir", default=None, help="scratch directory (default /tmp/oraclerl-mutate/<module>)")
     a = ap.parse_args(argv)
@@ -116,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         _fail("MODULE", f"must be an existing .py file under src/oraclerl/, got {a.module!r}")
     if a.jobs < 1:
         _fail("jobs", f"must be >= 1, got {a.jobs}")
-    tests = a.tests if a.tests else covering_tests(module)
+    tests = a.tests if a.tests else covering_tests(module, mutant_tests=not a.before)
     if not tests:
         _fail("TESTS", f"no test file imports {module}; pass TESTS='tests/test_x.py ...'")
     for t in tests:
@@ -124,34 +139,48 @@ def main(argv: list[str] | None = None) -> int:
             _fail("TESTS", f"no such test file: {t}")
     slug = "_".join(module.with_suffix("").parts[2:])
     work = Path(a.workdir) if a.workdir else Path("/tmp/oraclerl-mutate") / slug
-    if work.exists():
-        shutil.rmtree(work)
-    work.mkdir(parents=True)
-    shutil.copytree(ROOT / "src", work / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-    shutil.copytree(ROOT / "tests", work / "tests", ignore=shutil.ignore_patterns("__pycache__"))
+    before = None
+    if a.rerun:
+        if not (work / "summary.json").is_file():
+            _fail("rerun", f"no earlier run in {work} (summary.json missing)")
+        before = json.loads((work / "summary.json").read_text("utf-8"))
+        if before["module"] != str(module):
+            _fail("rerun", f"{work} holds a run of {before['module']}, not {module}")
+        shutil.copytree(ROOT / "tests", work / "tests", dirs_exist_ok=True,
+                        ignore=shutil.ignore_patterns("__pycache__"))
+    else:
+        if work.exists():
+            shutil.rmtree(work)
+        work.mkdir(parents=True)
+        shutil.copytree(ROOT / "src", work / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+        shutil.copytree(ROOT / "tests", work / "tests", ignore=shutil.ignore_patterns("__pycache__"))
     (work / "pyproject.toml").write_text(_scratch_pyproject(ROOT / "pyproject.toml", str(module), tests), "utf-8")
     mutmut = [str(Path(sys.executable).with_name("mutmut"))]
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    print(f"mutating {module} in {work} with tests: {' '.join(tests)}", flush=True)
-    with open(work / "mutmut-run.log", "w", encoding="utf-8") as log:           # progress spinner: not for stdout
-        subprocess.run(mutmut + ["run", "--max-children", str(a.jobs)], cwd=work, env=env, check=False,
-                       stdout=log, stderr=subprocess.STDOUT)
-    res = subprocess.run(mutmut + ["results", "--all", "true"], cwd=work, env=env, capture_output=True, text=True)
-    status = {}
-    for line in res.stdout.splitlines():
-        name, _, st = line.strip().rpartition(": ")
-        if name and st in STATUSES:
-            status[name] = st
+    names = before["survivors"] if before else []
+    before_status = _statuses(mutmut, work, env) if before else {}
+    print(f"mutating {module} in {work} with tests: {' '.join(tests)}"
+          + (f" (re-testing {len(names)} survivors)" if before else ""), flush=True)
+    if before and not names:
+        return 0
+    with open(work / ("mutmut-rerun.log" if before else "mutmut-run.log"), "w", encoding="utf-8") as log:
+        subprocess.run(mutmut + ["run", "--max-children", str(a.jobs), *names], cwd=work, env=env, check=False,
+                       stdout=log, stderr=subprocess.STDOUT)               # progress spinner: not for stdout
+    status = _statuses(mutmut, work, env)
+    if before:                       # killed mutants stay killed when tests are added: re-test the rest only
+        status = {**before_status, **{n: status.get(n, before_status[n]) for n in names}}
     counts = collections.Counter(status.values())
     survivors = sorted(n for n, s in status.items() if s in ("survived", "no tests", "timeout", "suspicious"))
-    with open(work / "survivors.diff", "w", encoding="utf-8") as fh:
+    diff = work / ("survivors-after.diff" if before else "survivors.diff")
+    with open(diff, "w", encoding="utf-8") as fh:
         for n in survivors:
             show = subprocess.run(mutmut + ["show", n], cwd=work, env=env, capture_output=True, text=True)
             fh.write(f"### {n} ({status[n]})\n{show.stdout}\n")
     summary = {"module": str(module), "tests": tests, "total": len(status), **dict(counts), "survivors": survivors}
-    (work / "summary.json").write_text(json.dumps(summary, indent=1), "utf-8")
+    out = work / ("summary-after.json" if before else "summary.json")
+    out.write_text(json.dumps(summary, indent=1), "utf-8")
     print(json.dumps({k: v for k, v in summary.items() if k != "survivors"}))
-    print(f"survivors ({len(survivors)}): diffs in {work / 'survivors.diff'}")
+    print(f"survivors ({len(survivors)}): diffs in {diff}")
     return 0 if status else 1
 
 

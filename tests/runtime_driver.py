@@ -4,9 +4,10 @@ It registers ``fake-gated``: each run marks that it started (``entered-<seed>-<p
 logs one metric line per step and, after its first step, waits until the gate file exists (at most 60 s).
 Worker processes import this file to find the experiment (it registered it from ``__main__``).
 
-Usage: ``python runtime_driver.py GATE report OUT RUNS`` or ``python runtime_driver.py GATE sweep OUT RUNS``.
-``report`` prints one JSON line with what the report did and flags, with a ``waiting-<task>`` file next to
-the gate, any run that had to wait for another process holding the same run.
+Usage (the gate file is ``$ORACLERL_TEST_GATE``): ``python runtime_driver.py report OUT RUNS`` runs the
+report inline, prints one JSON line with what it did and flags, with a ``waiting-<task>`` file next to the
+gate, any run that had to wait for another process holding the same run; ``python runtime_driver.py both
+OUT RUNS`` runs ``oraclerl report`` and then ``oraclerl sweep`` on local worker processes.
 """
 
 from __future__ import annotations
@@ -62,18 +63,20 @@ class WatchedExecutor(LocalExecutor):
 
 def main(argv: list[str]) -> int:
     command, out, runs = argv
-    if command == "report":
+    if command == "report":  # runs inline: the two processes of the concurrency test are the drivers
         from oraclerl.runtime.report_runner import run_report
 
-        rep = run_report(only=["fake-gated"], out=Path(out), runs=Path(runs), quiet=True, executor=WatchedExecutor(2))
+        rep = run_report(only=["fake-gated"], out=Path(out), runs=Path(runs), quiet=True, executor=WatchedExecutor(0))
         print(json.dumps({"ran": len(rep.summary.ran), "reused": len(rep.summary.reused),
                           "errors": [o.error for o in rep.outcomes if o.error],
                           "results": [r.result["value"] for r in rep.summary.records]}))
         return 0
+    # "both": the command-line report, then a sweep, on local worker processes (the poisoned-cwd test)
     from oraclerl.cli import main as cli
 
-    return cli(["sweep", "fake-gated", "--seeds", "0-1", "--set", "steps=2,3", "--workers", "2", "--runs", runs,
-                "--out", out, "-q"])
+    common = ["--workers", "2", "--runs", runs, "-q"]
+    rc = cli(["report", "--only", "fake-gated", "--out", f"{out}/report", *common])
+    return rc or cli(["sweep", "fake-gated", "--seeds", "0-1", "--set", "steps=2,3", "--out", f"{out}/sweep", *common])
 
 
 if __name__ == "__main__":

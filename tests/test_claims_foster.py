@@ -106,7 +106,7 @@ def test_spanner_rates_wrong_variant_fixed_nu_flips_the_spanner_size_claim():
     exp = get_experiment("spanner-rates")
     # measured (seeds 0-1): sizes 39→611 (slope 1.98) with ν ∝ d^−½, 18→90 (slope 1.16) with ν fixed; at d = 4 the
     # two schedules coincide and a spanner of ≈ 5 distorts a two-point slope, so d starts at 8
-    over = {"dims": [8, 32], "T_exp": 8, "T_prompt": 1024, "num_prompts": 4, "num_responses": 32, "coverage": 4.0}
+    over = {"dims": [8, 32], "T_exp": 24, "T_prompt": 1024, "num_prompts": 4, "num_responses": 32, "coverage": 4.0}
     claims = {}
     for power in (0.5, 0.0):
         cfg = apply_overrides(exp.make_config("quick"), over | {"nu_power": power}, parse=False)
@@ -167,7 +167,7 @@ def test_coverage_lower_bound_informed_strong_oracle_flips_the_strong_claim():
 
 def _mtss_results(span_knob, mtss_knob, reached=True):
     out = []
-    for s in range(2):
+    for _s in range(2):
         rows = []
         for H in (2, 3, 4, 5):
             for alg, knob in (("MTSS", mtss_knob), ("SpannerSampling", span_knob)):
@@ -189,7 +189,7 @@ def test_mtss_vs_spanner_controls():
 
 def _dnf_results(dpo, xpo, spanner, h2_slack=1.0):
     out = []
-    for s in range(3):
+    for _s in range(3):
         opt = 0.8
         row = {"coverage": 50.0, "val": 10, "m": 40, "opt_clause_mass": opt, "ref_clause_mass": 0.001,
                "base_regret": 1.0,

@@ -24,7 +24,7 @@ def verdicts(name, results, cfg=None):
 
 def _lq_results(median_end, low_end, floor=-100.0):
     out = []
-    for s in range(2):
+    for _s in range(2):
         cps = []
         for t, frac in ((0, 0.0), (750, 0.5), (1500, 1.0)):
             med = floor + frac * (median_end - floor)
@@ -76,15 +76,18 @@ def test_pg_theory_controls():
         for row in r["offsupport_rows"]:
             row["outcome"]["queries"] = row["process"]["queries"]
     assert verdicts("pg-theory", same)[2].holds is False
-
-
-pytest.importorskip("transformers")
+    # ORM polynomial of degree 2 (its ln-rate over all N ∈ 1..5 is ≈ 0.79 ≥ 0.7·ln 3, so an all-N fit would pass it)
+    quad = _pg_results(1.0, 1.0, 0.0, 1.0)
+    for r in quad:
+        for row in r["offsupport_rows"]:
+            row["outcome"]["queries"] = 30 * row["N"] ** 2
+    assert verdicts("pg-theory", quad)[2].holds is False
 
 
 def _barrier_results(rare_q0, orm_deep_final, prm_deep_final, prm_error, orm_error):
     out = []
     C = 8
-    for s in range(2):
+    for _s in range(2):
         # contexts 0-3 common (q0 = 0.5), 4-7 rare with q0 = rare_q0; tokens ≥ 1/|V| on the rare ones
         q0 = [0.5] * 4 + [rare_q0] * 4
         final = {"outcome": [0.95] * 4 + [orm_deep_final] * 4, "process": [0.95] * 4 + [prm_deep_final] * 4}
@@ -98,6 +101,7 @@ def _barrier_results(rare_q0, orm_deep_final, prm_deep_final, prm_error, orm_err
 
 
 def test_transformer_barrier_controls():
+    pytest.importorskip("transformers")
     good = verdicts("transformer-barrier", _barrier_results(1e-6, 1e-6, 0.9, 0.1, 0.4))
     assert [(c.kind, c.verdict) for c in good] == [("empirical", "holds")] * 4
     # rare contexts well covered by the base model, ORM lifting them anyway, PRM not, PRM no better than ORM

@@ -20,11 +20,12 @@ import test_runtime_fakes as fakes
 from oraclerl.cli import main
 from oraclerl.runtime import registry
 from oraclerl.runtime.config import check_memory, param
+from oraclerl.runtime.engine import execute_runs
 from oraclerl.runtime.executors import LocalExecutor
 from oraclerl.runtime.registry import Claim, Experiment
 from oraclerl.runtime.report_runner import run_report
 from oraclerl.runtime.store import RunDir, RunStore
-from oraclerl.runtime.sweep import plan_sweep, run_sweep
+from oraclerl.runtime.sweep import plan_sweep
 
 DRIVER = Path(__file__).with_name("runtime_driver.py")
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -78,8 +79,8 @@ def _wait_for(predicate, timeout: float = 90.0) -> None:
 
 
 def test_two_concurrent_reports_run_each_run_once(tmp_path):
-    """Process A's runs hold the store (they wait at a gate); B starts on the same store, must wait for
-    them (not re-run them, not delete their directories) and then re-use A's results."""
+    """Process A's first run holds the store (it waits at a gate); B starts on the same store and must wait
+    for it (not re-run it, not delete its directory), then re-use its result. Each run executes once."""
     gate = tmp_path / "gate"
     env = {**ENV, "ORACLERL_TEST_GATE": str(gate)}
     runs = tmp_path / "runs"
@@ -87,13 +88,13 @@ def test_two_concurrent_reports_run_each_run_once(tmp_path):
     a = subprocess.Popen([*cmd, str(tmp_path / "rep-a"), str(runs)], env=env, cwd=tmp_path,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     b = None
+    entered = lambda: sorted(p.name for p in tmp_path.glob("entered-*"))  # noqa: E731
     try:
-        entered = lambda: sorted(p.name for p in tmp_path.glob("entered-*"))  # noqa: E731
-        _wait_for(lambda: len(entered()) >= 2)  # A's two runs are in flight, holding their locks
+        _wait_for(lambda: len(entered()) >= 1)  # A's first run is in flight, holding its lock
         b = subprocess.Popen([*cmd, str(tmp_path / "rep-b"), str(runs)], env=env, cwd=tmp_path,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        # B either waits on both runs (fixed) or starts them a second time (the bug): either way, go on.
-        _wait_for(lambda: len(list(tmp_path.glob("waiting-*"))) >= 2 or len(entered()) > 2)
+        # B either waits for that run (fixed) or starts it a second time (the bug): either way, go on.
+        _wait_for(lambda: list(tmp_path.glob("waiting-*")) or len(entered()) >= 2)
         gate.touch()
         out_a, err_a = a.communicate(timeout=120)
         out_b, err_b = b.communicate(timeout=120)
@@ -104,10 +105,10 @@ def test_two_concurrent_reports_run_each_run_once(tmp_path):
                 p.kill()
     assert a.returncode == 0 and b.returncode == 0, err_a + err_b
     ra, rb = json.loads(out_a.splitlines()[-1]), json.loads(out_b.splitlines()[-1])
-    assert len(entered()) == 2  # each run executed exactly once, by A
-    assert (ra["ran"], ra["reused"], rb["ran"], rb["reused"]) == (2, 0, 0, 2)
+    assert len(entered()) == 2, entered()  # each of the two runs executed exactly once
+    assert (ra["ran"] + rb["ran"], ra["reused"] + rb["reused"]) == (2, 2) and list(tmp_path.glob("waiting-*"))
     assert not ra["errors"] and not rb["errors"] and ra["results"] == rb["results"] == [0.0, 1.0]
-    dirs = [p for p in (runs / "fake-gated").iterdir()]
+    dirs = list((runs / "fake-gated").iterdir())
     assert len(dirs) == 2
     for d in dirs:  # metrics exactly once, every file intact, nothing temporary left
         assert RunDir(d, "?").status()["state"] == "done"
@@ -133,12 +134,10 @@ def test_poisoned_working_directory_is_never_imported(tmp_path):
     gate = tmp_path / "gate"
     gate.touch()
     env = {**ENV, "ORACLERL_TEST_GATE": str(gate)}
-    for command in ("report", "sweep"):
-        proc = subprocess.run([sys.executable, str(DRIVER), command, str(tmp_path / f"out-{command}"),
-                               str(tmp_path / "runs")], env=env, cwd=cwd, capture_output=True, text=True,
-                              timeout=180)
-        assert not list(tmp_path.glob("IMPORTED-*")), proc.stderr[-2000:]
-        assert proc.returncode == 0, proc.stderr[-2000:]
+    proc = subprocess.run([sys.executable, str(DRIVER), "both", str(tmp_path / "out"), str(tmp_path / "runs")],
+                          env=env, cwd=cwd, capture_output=True, text=True, timeout=240)
+    assert not list(tmp_path.glob("IMPORTED-*")), proc.stderr[-2000:]
+    assert proc.returncode == 0, proc.stderr[-2000:]
     # The report's two runs (steps=3) are two of the sweep's four: the sweep re-used them.
     assert len(list((tmp_path / "runs" / "fake-gated").iterdir())) == 4
 
@@ -187,56 +186,67 @@ DAMAGE = ["status-not-utf8", "result-not-utf8", "result-truncated", "result-empt
 
 
 def test_store_seeded_with_every_kind_of_damage_is_rerun(tmp_path):
-    plan = plan_sweep(fakes.FAKES[0], ["steps=3"], list(range(len(DAMAGE))))
+    specs = plan_sweep(fakes.FAKES[0], ["steps=3"], list(range(len(DAMAGE)))).specs()
     store = RunStore(tmp_path / "runs")
-    first = run_sweep(plan, store, LocalExecutor(0), tmp_path / "out")
-    reference = (tmp_path / "out" / "runs.csv").read_text()
-    for rec, how in zip(first.summary.records, DAMAGE):
+    first = execute_runs(specs, store, LocalExecutor(0))
+    reference = [r.result for r in first.records]
+    for rec, how in zip(first.records, DAMAGE):
         _damage(rec.run_dir.path, how)
     (tmp_path / "runs" / "fake-counter" / "progress.json").write_bytes(b"\xff")  # stray junk is ignored
-    again = run_sweep(plan, store, LocalExecutor(0), tmp_path / "out")  # must not raise
-    s = again.summary
+    s = execute_runs(specs, store, LocalExecutor(0))  # must not raise
     root_can_read = os.geteuid() == 0  # root reads a mode-000 file: that run is intact and re-used
     expected = {i for i, how in enumerate(DAMAGE) if not (how == "result-unreadable" and root_can_read)}
     assert {i for i, r in enumerate(s.records) if r.state == "ran"} == expected
     assert all(s.records[i].previous.startswith("corrupted") for i in expected)
-    assert again.ok and (tmp_path / "out" / "runs.csv").read_text() == reference
+    assert not s.failed and [{k: v for k, v in r.result.items() if k != "elapsed_s"} for r in s.records] == \
+        [{k: v for k, v in r.items() if k != "elapsed_s"} for r in reference]
     assert all(r.run_dir.state()[0] == "done" for r in s.records)
+
+
+HOLDER = """import fcntl, os, sys, time
+path = sys.argv[1]
+os.makedirs(os.path.dirname(path), exist_ok=True)
+fd = os.open(path, os.O_RDWR | os.O_CREAT)
+fcntl.flock(fd, fcntl.LOCK_EX)
+os.write(fd, b"pid %d on %s" % (os.getpid(), os.uname().nodename.encode()))
+print("locked", flush=True)
+time.sleep(float(sys.argv[2]))
+"""
+
+
+def _holder(rd: RunDir, seconds: float) -> subprocess.Popen:
+    """Another process holding ``rd``'s lock (a plain flock, as RunDir.lock takes it) for ``seconds``."""
+    proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(rd.lock_path), str(seconds)], stdout=subprocess.PIPE,
+                            text=True)
+    assert proc.stdout.readline().strip() == "locked"
+    return proc
 
 
 def test_dead_lock_holder_never_blocks(tmp_path):
     """A process holding a run's lock is SIGKILLed: the next process gets the lock at once."""
     rd = RunStore(tmp_path).run_dir("fake-counter", {"steps": 1}, 0)
-    code = ("import sys, time; from oraclerl.runtime.store import RunDir; rd = RunDir(sys.argv[1], 'k')\n"
-            "with rd.lock():\n    print('locked', flush=True); time.sleep(120)\n")
-    holder = subprocess.Popen([sys.executable, "-c", code, str(rd.path)], stdout=subprocess.PIPE, text=True, env=ENV)
+    holder = _holder(rd, 120)
     try:
-        assert holder.stdout.readline().strip() == "locked"
-        waits: list[str] = []
-        t0 = time.monotonic()
         os.kill(holder.pid, signal.SIGKILL)
         holder.wait(timeout=30)
+        t0 = time.monotonic()
+        waits: list[str] = []
         with rd.lock(on_wait=waits.append) as waited:
             assert time.monotonic() - t0 < 5 and not waited and not waits
     finally:
-        if holder.poll() is None:
-            holder.kill()
+        holder.kill()
 
 
-def test_waiter_is_told_who_holds_the_lock(tmp_path):
+def test_waiter_waits_for_a_live_holder_and_is_told_who(tmp_path):
     rd = RunStore(tmp_path).run_dir("fake-counter", {"steps": 1}, 0)
-    code = ("import sys, time; from oraclerl.runtime.store import RunDir; rd = RunDir(sys.argv[1], 'k')\n"
-            "with rd.lock():\n    print('locked', flush=True); time.sleep(1.0)\n")
-    holder = subprocess.Popen([sys.executable, "-c", code, str(rd.path)], stdout=subprocess.PIPE, text=True, env=ENV)
+    holder = _holder(rd, 0.5)
     try:
-        assert holder.stdout.readline().strip() == "locked"
         waits: list[str] = []
         with rd.lock(on_wait=waits.append) as waited:
-            assert waited and holder.poll() is not None  # the holder finished before we got it
+            assert waited and holder.wait(timeout=30) == 0  # we got it only once the holder let go
         assert waits == [f"pid {holder.pid} on {os.uname().nodename}"]
     finally:
-        if holder.poll() is None:
-            holder.kill()
+        holder.kill()
 
 
 # ------------------------------------------------------------------ non-finite results, hostile strings
@@ -308,7 +318,7 @@ def test_bad_input_is_one_line_before_any_work(tmp_path, capsys, argv, field):
 
 def test_memory_estimate_is_in_the_message(capsys, tmp_path):
     assert main(["run", "fake-odd", "--set", "size_gb=1e5", "--out", str(tmp_path)]) == 2
-    assert "one run needs about 9.77e+04 GiB of memory" in _one_error_line(capsys)
+    assert "one run needs about 1e+05 GiB of memory" in _one_error_line(capsys)
     check_memory("x", 10, available=10)  # at the limit: accepted
 
 

@@ -14,10 +14,21 @@ import pytest
 import torch
 from scipy.stats import chi2
 
-from oraclerl.explore import XPO, OnlineDPO, OnlineDPOConfig, SpannerSampling, SpannerSamplingConfig, XPOConfig
-from oraclerl.explore import exact_partition
+from oraclerl.explore import (
+    XPO,
+    OnlineDPO,
+    OnlineDPOConfig,
+    SpannerSampling,
+    SpannerSamplingConfig,
+    XPOConfig,
+    exact_partition,
+)
 from oraclerl.explore.mtss_subroutines import TruncatedSoftmaxPolicy
-from oraclerl.explore.truncated_softmax import SpannerSamplingPolicy, truncated_sampler_log_marginal, truncated_score
+from oraclerl.explore.truncated_softmax import (
+    SpannerSamplingPolicy,
+    truncated_sampler_log_marginal,
+    truncated_score,
+)
 from oraclerl.inference.softmax_sampler import sampler_log_law, softmax_sampler, weak_draw
 from oraclerl.models.autoregressive_softmax import sequence_log_probs
 from oraclerl.problems import linear_softmax
@@ -76,7 +87,7 @@ def test_softmax_sampler_draws_its_exact_law_including_the_normaliser_estimate()
     sampler_log_law(normaliser="estimated") (exact over Ẑ's multinomial), and *not* the Ẑ = Z law."""
     inst = linear_softmax(d=2, num_prompts=1, num_responses=3, beta=0.5, target_coverage=2.0, seed=1)
     lr = inst.base.log_ref[0]
-    f = torch.tensor([0.0, 0.9, -0.4], dtype=torch.float64)
+    f = torch.tensor([1.2, 0.0, -0.4], dtype=torch.float64)
     M, delta, n = 2.0, 0.6, 40000
     assert float((torch.log_softmax(lr + f / 0.5, -1) - lr).exp().max()) > M
     law = sampler_log_law(lr, f, 0.5, M, delta, "estimated").exp()
@@ -87,14 +98,15 @@ def test_softmax_sampler_draws_its_exact_law_including_the_normaliser_estimate()
     counts = torch.bincount(out.samples.responses[:, 0], minlength=3)
     assert chi2_pvalue(counts, law) > ALPHA
     exact_z = sampler_log_law(lr, f, 0.5, M, delta, "exact").exp()
-    assert float((law - exact_z).abs().max()) > 5e-3        # the normaliser estimate matters here
+    # the normaliser estimate matters here: measured 0.020 on this instance; threshold 4× below
+    assert float((law - exact_z).abs().max()) > 5e-3
 
 
 # -- SpannerSampling (Alg. 3) ---------------------------------------------------------------------------------
 
-def _spanner_policy(M=2.0, delta=0.5):
+def _spanner_policy(M=1.2, delta=0.5):
     inst = linear_softmax(d=2, num_prompts=2, num_responses=4, beta=0.5, target_coverage=3.0, seed=2)
-    thetas = torch.tensor([[1.5, -0.5], [1.5, -0.5], [-1.0, 1.2], [0.3, 0.8]], dtype=torch.float64)
+    thetas = 3 * torch.tensor([[1.5, -0.5], [1.5, -0.5], [-1.0, 1.2], [0.3, 0.8]], dtype=torch.float64)
     sigma_inv = torch.tensor([[0.6, 0.1], [0.1, 0.3]], dtype=torch.float64)
     return inst, SpannerSamplingPolicy(thetas, sigma_inv, 0.7, inst.beta, M, delta)
 
@@ -121,7 +133,8 @@ def test_spanner_output_samples_the_mixture_of_all_components_at_the_sampler_law
     mix = torch.logsumexp(tab, 0) - math.log(pol.num_components)
     counts = torch.bincount(_cells(prompts, s.responses, 4), minlength=8)
     assert chi2_pvalue(counts, _expected(prompts, mix)) > ALPHA
-    # the evaluation's default law (Ẑ = Z) is within Ẑ's fluctuation of it, and far from the ideal law here
+    # the evaluation's default law (Ẑ = Z) is within Ẑ's fluctuation of it (measured TV·2 = 0.028; threshold 2×)
+    # and far from the ideal law π̄_θ here (measured 0.167; threshold 0.1 ≈ 0.6×), since M_rej = 1.2 clips
     dflt = pol.log_prob_table(inst).exp()
     assert float((dflt - mix.exp()).abs().sum(-1).max()) < 0.06
     assert float((pol.log_prob_table(inst, law="ideal").exp() - dflt).abs().sum(-1).max()) > 0.1
@@ -193,7 +206,7 @@ def test_proper_baselines_draw_their_pairs_from_the_stated_laws(algo):
 def _mtss_policy(beta_scale=1.0):
     inst = random_token_mdp(num_actions=3, horizon=2, d=3, num_prompts=1, seed=11, reward_scale=1.5)
     gen = torch.Generator().manual_seed(0)
-    theta = 0.8 * torch.randn(2, 3, generator=gen, dtype=torch.float64)
+    theta = 2.5 * torch.randn(2, 3, generator=gen, dtype=torch.float64)
     pol = TruncatedSoftmaxPolicy(theta, 0.5 * torch.eye(3, dtype=torch.float64).repeat(2, 1, 1), 0.4,
                                  inst.beta * beta_scale, 0, M=2.0, delta=0.5)
     return inst, pol

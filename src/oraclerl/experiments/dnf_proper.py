@@ -93,7 +93,9 @@ def claims(results: list[dict], cfg: DNFProperConfig) -> list[Claim]:
     h2 = all(r[a]["clause_mass"] <= r[a]["h2_bound"] + 1e-12 for r in results for a in ("online-dpo", "xpo"))
     budget = [r["spanner"]["ledger"]["t_data"] for r in results]
     common = (f"β = {cfg.beta}, d = {cfg.num_vars}, m = {cfg.num_clauses}, k = {cfg.k}; same reward budget for all "
-              f"(T_data = {budget}); ratio = output clause mass / π⋆_β's clause mass; {len(results)} instances")
+              f"(T_data = {budget}); sampling queries not matched (SpannerSampling's T_comp ∝ C_cov is the price of "
+              "improper exploration; more rounds for a proper learner would also raise its reward budget, see "
+              f"docs/experiments/dnf-proper.md); ratio = output clause mass / π⋆_β's clause mass; {len(results)} instances")
     return [
         Claim("OnlineDPO (proper, passive) keeps its mass on the null response", "Foster et al. 2025, Thm 4.1, Lemma H.2",
               f"clause-mass ratio {fmt_ci(dpo)} (π_ref: {fmt_ci([r['ref_clause_mass'] / r['opt_clause_mass'] for r in results])})",

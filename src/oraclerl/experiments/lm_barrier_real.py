@@ -84,7 +84,8 @@ class LMBarrierRealConfig:
                                        "run store, so a run on another or an absent model is not re-used")
     task: str = param("add", "few-shot task: add, sub, mul (operands of `size` digits) or reverse (words)",
                       choices=("add", "sub", "mul", "reverse"))
-    size: int = param(2, "digits per operand (arithmetic) or letters per word (reverse)", low=1, high=5)
+    size: int = param(2, "digits of the first operand (arithmetic) or letters per word (reverse)", low=1, high=5)
+    size_b: int = param(0, "digits of the second operand (0 = size)", low=0, high=3)
     shots: int = param(3, "solved examples in every prompt", low=0, high=16)
     num_train: int = param(32, "training problems (PG prompts, uniform)", low=1)
     num_test: int = param(8, "held-out problems (pass@k and likelihood)", low=1)
@@ -167,7 +168,7 @@ def run(cfg: LMBarrierRealConfig, ctx) -> dict:
     from ..posttrain.lm_pg import LMPGConfig, LMPolicyGradient
     from ..problems.lm_tasks import few_shot_task
 
-    task = few_shot_task(cfg.task, cfg.num_train, cfg.num_test, cfg.shots, cfg.size, seed=ctx.seeds.int("task") % 2**31)
+    task = few_shot_task(cfg.task, cfg.num_train, cfg.num_test, cfg.shots, cfg.size, cfg.size_b or None, seed=ctx.seeds.int("task") % 2**31)
     lm = _load(cfg, task, ctx.seeds.int("init") % 2**31)
     targets = task.target_tokens(lm)
     test = torch.tensor(task.meta["test_ids"])

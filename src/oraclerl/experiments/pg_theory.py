@@ -131,7 +131,11 @@ def claims(results: list[dict], cfg: PGTheoryConfig) -> list[Claim]:
         small = small if len(small) >= 2 else r["eps_rows"]
         se.append(loglog_slope([1 / x["eps"] for x in small], [x["iters"] for x in small]))
         Ns = [x["N"] for x in r["offsupport_rows"]]
-        so.append(np.polyfit(Ns, np.log([x["outcome"]["queries"] for x in r["offsupport_rows"]]), 1)[0])
+        # the exponential rate is read on the upper half of the horizons: a polynomial N^p is concave in N on a
+        # log scale, so its rate there is p·(ln N_max − ln N_mid)/(N_max − N_mid), well below ln k for p ≤ 3
+        upper = [x for x in r["offsupport_rows"] if x["N"] >= sorted(Ns)[len(Ns) // 2]]
+        so.append(np.polyfit([x["N"] for x in upper], np.log([x["outcome"]["queries"] for x in upper]), 1)[0]
+                  if len(upper) >= 2 else float("nan"))
         sp.append(loglog_slope(Ns, [x["process"]["queries"] for x in r["offsupport_rows"]]))
         last = r["offsupport_rows"][-1]
         ratio.append(last["outcome"]["queries"] / last["process"]["queries"])
@@ -152,11 +156,12 @@ def claims(results: list[dict], cfg: PGTheoryConfig) -> list[Claim]:
               f"γ (unnormalised) was {fmt_ci([r['gamma'] for r in results])}: a large margin delays the 1/ε regime", kind=EMPIRICAL),
         Claim("Off-support (q₀ uniform): ORM needs queries exponential in N (∝ k^N), PRM only polynomial",
               "Mousavi-Hosseini & Erdogdu 2026, Cor. 3.6 worst case Õ(k^N) vs Thm 4.1 Õ(Nk)",
-              f"ORM: slope of ln(queries) vs N {fmt_ci(so)} (ln k = {logk:.2f}); PRM: log-log slope vs N "
+              f"ORM: slope of ln(queries) vs N (upper half of N) {fmt_ci(so)} (ln k = {logk:.2f}); PRM: log-log slope vs N "
               f"{fmt_ci(sp)}; ORM/PRM queries at N = {cfg.horizons[-1]}: {fmt_ci(ratio)}",
               all(s >= 0.7 * logk for s in so) and all(s <= 2.5 for s in sp) and all(q > 1 for q in ratio)
               and censored == 0,
-              "verdict: ORM's exponential rate ≥ 0.7·ln k (the lower bound Ω(k^N/(Nγ²)) of Thm 5.4 allows polynomial "
+              "verdict: ORM's exponential rate over the upper half of N ≥ 0.7·ln k (on N ∈ {3, 4, 5} a polynomial "
+              "needs degree > 3 to pass; the lower bound Ω(k^N/(Nγ²)) of Thm 5.4 allows polynomial "
               "factors on top of k^N); PRM's polynomial degree ≤ 2.5; ORM costlier at the largest N; no run censored. "
               f"Queries averaged over {cfg.repeats} problems per N", kind=EMPIRICAL),
     ]

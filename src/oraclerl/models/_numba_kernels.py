@@ -108,3 +108,20 @@ def bigram_walk(E1, E2, u, n, out):  # pragma: no cover - compiled
                     c += cdf[s, r, q] <= v
                 out[m0 + j, i] = c
                 rows[j] = c
+
+
+@numba.njit(cache=True, nogil=True)
+def bigram_counts(y, a, c, obs1, obs2):  # pragma: no cover - compiled
+    # the three scatter-adds of the torch definition in its order: row b, then response j, then position i
+    B, n, L = y.shape
+    k = obs1.shape[1]
+    for b in range(B):
+        for j in range(n):
+            prev = k
+            for i in range(L):
+                t = y[b, j, i]
+                w = a[b, j, i]
+                c[b, prev] += w
+                obs1[b, t] += w
+                obs2[t, prev] += w
+                prev = t

@@ -125,3 +125,32 @@ def greedy_walk(s: torch.Tensor, t: torch.Tensor, N: int) -> torch.Tensor:
         y = torch.cat([y, T.gather(1, y)], 1)                    # y_{L+1..2L}
         T = T.gather(1, T)                                       # nxt^{2L}
     return y[:, :N].contiguous()
+
+
+def bigram_counts(y: torch.Tensor, a: torch.Tensor, k: int):
+    """Weighted visit and transition counts of token sequences, the sufficient statistics of the bigram gradient.
+
+    Args:
+        y: long [B, n, L] tokens in [0, k); a: float64 [B, n, L] weights; prev of position 1 is row k.
+    Returns:
+        (c [B, k+1], obs1 [B, k], obs2 [k, k+1]) float64: c[b, p] = Σ a·1[prev = p], obs1[b, j] = Σ a·1[y = j],
+        obs2[j, p] = Σ a·1[y = j, prev = p]. Definition: three ``scatter_add_`` (sums in index order); the
+        compiled pass adds in the same order.
+    """
+    B, n, L = y.shape
+    f64 = torch.float64
+    if accelerated(y, a) and a.dtype == f64:
+        c = torch.zeros(B, k + 1, dtype=f64)
+        obs1 = torch.zeros(B, k, dtype=f64)
+        obs2 = torch.zeros(k, k + 1, dtype=f64)
+        _compiled().bigram_counts(y.contiguous().numpy(), a.contiguous().numpy(), c.numpy(), obs1.numpy(),
+                                  obs2.numpy())
+        return c, obs1, obs2
+    prev = torch.cat([torch.full_like(y[..., :1], k), y[..., :-1]], dim=-1).reshape(B, n * L)
+    tok = y.reshape(B, n * L)
+    af = a.reshape(B, n * L)
+    c = torch.zeros(B, k + 1, dtype=f64, device=y.device).scatter_add_(1, prev, af)
+    obs1 = torch.zeros(B, k, dtype=f64, device=y.device).scatter_add_(1, tok, af)
+    obs2 = torch.zeros(k * (k + 1), dtype=f64, device=y.device).scatter_add_(
+        0, (tok * (k + 1) + prev).reshape(-1), af.reshape(-1)).view(k, k + 1)           # [j, prev]
+    return c, obs1, obs2

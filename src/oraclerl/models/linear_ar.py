@@ -19,7 +19,7 @@ import torch
 
 from ..errors import ConfigError
 from ..validation import check_int
-from .kernels import bigram_walk, cdf_walk
+from .kernels import bigram_counts, bigram_walk, cdf_walk
 
 
 class FeatureMap:
@@ -293,7 +293,6 @@ class LinearARModel:
             g += (af[:, i, None] * (phi[rows, yf[:, i]] - (p[..., None] * phi).sum(1))).sum(0)
         return g
 
-
     def _factors(self, x: torch.Tensor):
         """Bigram map: (xW₁, [W₂ᵀ; 0], E₁, E₂) in float64 with exp(logits[b, prev, j]) ∝ E₁[b, j]·E₂[prev, j]."""
         f64, k = torch.float64, self.num_actions
@@ -315,13 +314,7 @@ class LinearARModel:
         f64 = torch.float64
         _, _, E1, E2 = self._factors(x)
         Z = E1 @ E2.T                                                                       # [B, k+1]
-        prev = self._prev(y, k).reshape(B, n * L)
-        tok = y.reshape(B, n * L)
-        af = a.reshape(B, n * L).to(f64)
-        c = torch.zeros(B, k + 1, dtype=f64, device=self.device).scatter_add_(1, prev, af)
-        obs1 = torch.zeros(B, k, dtype=f64, device=self.device).scatter_add_(1, tok, af)
-        obs2 = torch.zeros(k * (k + 1), dtype=f64, device=self.device).scatter_add_(
-            0, (tok * (k + 1) + prev).reshape(-1), af.reshape(-1)).view(k, k + 1)        # [j, prev]
+        c, obs1, obs2 = bigram_counts(y, a.to(f64), k)                    # one compiled pass with numba
         cz = c / Z
         exp1 = E1 * (cz @ E2)                                                               # [B, k]
         exp2 = E2 * (cz.T @ E1)                                                             # [k+1 (prev), k (j)]

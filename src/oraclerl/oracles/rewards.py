@@ -22,7 +22,7 @@ import torch
 
 from ..errors import ConfigError
 from ..validation import check_choice, check_nonneg, check_positive
-from .ledger import Ledger, ProvenanceError
+from .ledger import Ledger, ProvenanceError, response_keys
 
 
 @dataclass(frozen=True)
@@ -65,8 +65,9 @@ def _check_finite_rewards(r: torch.Tensor, what: str) -> torch.Tensor:
 def _grant(ledger: Ledger, prompts, responses) -> int:
     """Register the pairs no sampler on ``ledger`` drew, charging ``t_grant`` once per new pair; returns it."""
     prov = ledger.provenance
-    known = prov.contains(prompts, responses)
-    new = int((~known).sum())
+    keys = response_keys(prompts, responses)
+    known = prov.contains_keys(keys)
+    new = int(torch.unique(keys[~known]).numel())
     ledger.charge("t_grant", new)
     if new:
         rows, cols = (~known).nonzero(as_tuple=True)

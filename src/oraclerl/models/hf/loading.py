@@ -10,6 +10,7 @@ of silently re-initialising), an unreadable tokenizer.
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from pathlib import Path
 
 from ...errors import ConfigError
@@ -50,11 +51,30 @@ def check_model_dir(path) -> Path:
     return p
 
 
+@contextmanager
+def _quiet_progress():
+    """transformers' per-tensor progress bars off (they would break the one-line error contract on stderr)."""
+    from transformers.utils import logging as hf_logging
+
+    was = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was:
+            hf_logging.enable_progress_bar()
+
+
 def load_pretrained(path, *, dtype=None, attn_implementation=None, device_map=None):
     """(model, tokenizer) from a local directory or ``.gguf`` file; see the module docstring for errors.
 
     ``dtype=None`` loads the checkpoint's own dtype (``"auto"``): nothing is cast to float32 unasked.
     """
+    with _quiet_progress():
+        return _load(path, dtype=dtype, attn_implementation=attn_implementation, device_map=device_map)
+
+
+def _load(path, *, dtype, attn_implementation, device_map):
     p = check_model_dir(path)
     if p.is_file():
         from .gguf import load_gguf
@@ -74,6 +94,9 @@ def load_pretrained(path, *, dtype=None, attn_implementation=None, device_map=No
     try:
         model, info = AutoModelForCausalLM.from_pretrained(p, output_loading_info=True, **kw)
     except Exception as exc:  # noqa: BLE001 - corrupt / truncated weights, bad config values, ...
+        if "mismatched" in str(exc):
+            raise ConfigError("--model", f"weights in {str(p)!r} have the wrong shape for its config.json "
+                              "(a tensor's size differs from what the config declares)") from None
         raise ConfigError("--model", f"cannot load the weights of {str(p)!r}: {_first_line(exc)}") from None
     bad = list(info.get("mismatched_keys") or [])
     missing = [k for k in info.get("missing_keys") or [] if k not in _tied_keys(model)]

@@ -1,0 +1,109 @@
+"""Tests written to kill mutmut survivors in ``oraclerl.diagnostics`` (docs/testing.md, "Triage").
+
+Every value is checked against an independent computation (plain Python sums over the tables), on laws with
+zero-mass responses, supports that do not match, and non-uniform prompt laws: the cases a mutated ``where``,
+comparison or reduction gets wrong while the happy path stays right.
+"""
+
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from oraclerl.diagnostics.coverage import coverage_coefficient, log_coverage_coefficient
+from oraclerl.diagnostics.divergences import entropy, expected, kl_divergence, kl_regularised_objective
+from oraclerl.diagnostics.regret import J_beta, policy_log_table, regret
+from oraclerl.errors import ConfigError
+
+NEG = -math.inf
+P = torch.tensor([[0.5, 0.5, 0.0], [0.2, 0.3, 0.5]], dtype=torch.float64)
+Q = torch.tensor([[0.25, 0.25, 0.5], [0.6, 0.3, 0.1]], dtype=torch.float64)
+R = torch.tensor([[1.0, 0.0, 2.0], [0.5, -1.0, 3.0]], dtype=torch.float64)
+
+
+def _log(t):
+    return torch.where(t > 0, t.log(), torch.full_like(t, NEG))
+
+
+def _kl(p, q):
+    return sum(pi * math.log(pi / qi) if pi > 0 else 0.0 for pi, qi in zip(p, q))
+
+
+def test_kl_entropy_expected_against_python_sums():
+    kl = kl_divergence(_log(P), _log(Q))
+    assert kl.tolist() == pytest.approx([_kl(P[i].tolist(), Q[i].tolist()) for i in range(2)], rel=1e-12)
+    # along dim 0 (columns), and +inf when p has mass where q has none
+    kl0 = kl_divergence(_log(P.T), _log(Q.T), dim=0)
+    assert kl0.tolist() == pytest.approx(kl.tolist(), rel=1e-12)
+    assert kl_divergence(_log(Q), _log(P))[0].item() == math.inf
+    H = entropy(_log(P))
+    assert H.tolist() == pytest.approx([-sum(p * math.log(p) for p in row if p > 0) for row in P.tolist()], rel=1e-12)
+    assert entropy(_log(P.T), dim=0).tolist() == pytest.approx(H.tolist(), rel=1e-12)
+    v = torch.tensor([[1.0, 2.0, NEG], [1.0, 2.0, 3.0]], dtype=torch.float64)     # -inf where p = 0 is ignored
+    E = expected(_log(P), v)
+    assert E.tolist() == pytest.approx([1.5, 0.2 + 0.6 + 1.5], rel=1e-12)
+    assert expected(_log(P.T), v.T, dim=0).tolist() == pytest.approx(E.tolist(), rel=1e-12)
+
+
+def test_kl_regularised_objective_uniform_and_weighted():
+    beta = 0.7
+    per_x = [sum(p * r for p, r in zip(P[i].tolist(), R[i].tolist())) - beta * _kl(P[i].tolist(), Q[i].tolist())
+             for i in range(2)]
+    assert float(kl_regularised_objective(_log(P), R, _log(Q), beta)) == pytest.approx(sum(per_x) / 2, rel=1e-12)
+    w = torch.tensor([0.9, 0.1], dtype=torch.float32)                             # cast to the tables' dtype
+    got = float(kl_regularised_objective(_log(P), R, _log(Q), beta, w))
+    assert got == pytest.approx(0.9 * per_x[0] + 0.1 * per_x[1], rel=1e-7)
+
+
+def test_log_coverage_ignores_zero_mass_and_zero_weight_prompts():
+    target = torch.tensor([[0.5, 0.5, 0.0], [0.9, 0.1, 0.0]], dtype=torch.float64)
+    ref = torch.tensor([[0.25, 0.5, 1e-9], [0.1, 0.8, 0.1]], dtype=torch.float64)
+    # sup over π > 0 only: the 1e-9 response has no target mass; prompt 1 has ratio 9
+    assert log_coverage_coefficient(_log(target), _log(ref)) == pytest.approx(math.log(9.0), rel=1e-12)
+    w = torch.tensor([1.0, 0.0])
+    assert log_coverage_coefficient(_log(target), _log(ref), w) == pytest.approx(math.log(2.0), rel=1e-12)
+    assert coverage_coefficient(_log(target), _log(ref), w) == pytest.approx(2.0, rel=1e-12)
+    assert coverage_coefficient(_log(target), _log(ref)) == pytest.approx(9.0, rel=1e-12)
+    # mass where π_ref has none: infinite coverage
+    assert log_coverage_coefficient(_log(P), _log(torch.tensor([[1.0, 0.0, 0.0], [0.2, 0.3, 0.5]],
+                                                               dtype=torch.float64))) == math.inf
+
+
+def _instance(beta=0.5, weights=(0.75, 0.25)):
+    log_ref = _log(Q)
+    log_star = torch.log_softmax(log_ref + R / beta, -1)                        # π⋆_β ∝ π_ref e^{r/β}
+    return SimpleNamespace(base=SimpleNamespace(log_ref=log_ref), reward=SimpleNamespace(table=R), beta=beta,
+                           prompt_weights=torch.tensor(weights, dtype=torch.float64),
+                           optimal_log_policy=lambda: log_star)
+
+
+def test_regret_and_J_against_the_direct_difference_with_a_weighted_prompt_law():
+    inst = _instance()
+    pi = _log(torch.tensor([[0.1, 0.6, 0.3], [0.3, 0.3, 0.4]], dtype=torch.float64))
+    w, beta = [0.75, 0.25], inst.beta
+
+    def J(log_pi):
+        p = log_pi.exp()
+        return sum(w[i] * (sum(a * b for a, b in zip(p[i].tolist(), R[i].tolist()))
+                           - beta * _kl(p[i].tolist(), Q[i].tolist())) for i in range(2))
+
+    assert J_beta(pi, inst) == pytest.approx(J(pi), rel=1e-12)
+    direct = J(inst.optimal_log_policy()) - J(pi)
+    assert regret(pi, inst) == pytest.approx(direct, rel=1e-10)
+    assert regret(inst.optimal_log_policy(), inst) == pytest.approx(0.0, abs=1e-12)
+    # an object exposing its exact law goes through log_prob_table(instance), cast to the reference's dtype
+    law = SimpleNamespace(log_prob_table=lambda instance: pi.to(torch.float32) if instance is inst else None)
+    t = policy_log_table(law, inst)
+    assert t.dtype == torch.float64 and torch.allclose(t, pi, atol=1e-6)
+    assert regret(law, inst) == pytest.approx(direct, rel=1e-5)
+
+
+def test_policy_log_table_errors_name_the_field():
+    inst = _instance()
+    with pytest.raises(ConfigError, match=r"policy.*log_prob_table\(\); got str"):
+        policy_log_table("pi", inst)
+    with pytest.raises(ConfigError, match=r"policy.*shape \(2, 3\), got \(3, 2\)"):
+        policy_log_table(_log(P).T, inst)

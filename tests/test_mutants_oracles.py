@@ -1,0 +1,77 @@
+"""Tests written to kill mutmut survivors in ``oraclerl.oracles`` (docs/testing.md, "Triage").
+
+The ledger is the framework's accounting: each counter, each budget edge (exactly at the limit, one past it,
+zero budgets), and each error's field name and message are checked, since a mutated comparison or a dropped
+message leaves the happy path of the algorithm tests unchanged.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from oraclerl.errors import BudgetExceeded, ConfigError
+from oraclerl.oracles.ledger import COUNTERS, Budget, Ledger
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, True, "3"])
+def test_budget_rejects_non_integers_and_negatives_naming_the_field(bad):
+    with pytest.raises(ConfigError, match=rf"budget\.t_data: must be a non-negative integer or None, got {bad!r}"):
+        Budget(t_data=bad)
+
+
+def test_budget_accepts_zero_and_none_on_every_counter():
+    b = Budget(**dict.fromkeys(COUNTERS, 0))
+    assert all(getattr(b, c) == 0 for c in COUNTERS)
+    assert all(getattr(Budget(), c) is None for c in COUNTERS)
+
+
+def test_every_counter_has_its_own_property_and_budget():
+    led = Ledger()
+    for i, c in enumerate(COUNTERS):
+        led.charge(c, i + 1)
+    for i, c in enumerate(COUNTERS):
+        assert getattr(led, c) == i + 1 == led[c]
+    assert led.snapshot() == {c: i + 1 for i, c in enumerate(COUNTERS)}
+    snap = led.snapshot()
+    snap["t_comp"] = 99                                    # a copy, not the ledger's own dict
+    assert led.t_comp == 1
+
+
+@pytest.mark.parametrize("counter", COUNTERS)
+def test_budget_edge_exactly_at_the_limit_then_one_past(counter):
+    led = Ledger(Budget(**{counter: 5}))
+    led.charge(counter, 3)
+    assert led.remaining(counter) == 2
+    led.check(counter, 2)                                  # exactly reaching the limit is allowed
+    led.charge(counter, 2)
+    assert led.remaining(counter) == 0
+    led.charge(counter, 0)                                 # a zero charge at the limit is fine
+    with pytest.raises(BudgetExceeded) as e:
+        led.charge(counter, 1)
+    assert (e.value.budget, e.value.limit, e.value.used, e.value.requested) == (counter, 5, 5, 1)
+    assert led[counter] == 5                               # nothing was added by the refused charge
+    others = [c for c in COUNTERS if c != counter]
+    assert all(led.remaining(c) is None for c in others)
+
+
+def test_zero_budget_refuses_the_first_unit():
+    led = Ledger(Budget(t_comp=0))
+    with pytest.raises(BudgetExceeded):
+        led.charge("t_comp", 1)
+    assert led.t_comp == 0
+
+
+def test_check_errors_name_the_field_and_what_is_allowed():
+    led = Ledger()
+    with pytest.raises(ConfigError, match=r"^counter: must be one of \('t_comp'.*got 'tokens'$"):
+        led.check("tokens", 1)
+    with pytest.raises(ConfigError, match=r"^n: must be >= 0, got -2$"):
+        led.charge("t_comp", -2)
+
+
+def test_repr_lists_the_non_zero_counters():
+    led = Ledger()
+    assert repr(led) == "Ledger(empty)"
+    led.charge("t_comp", 128)
+    led.charge("prompts", 16)
+    assert repr(led) == "Ledger(t_comp=128, prompts=16)"

@@ -1,0 +1,211 @@
+"""The oracle layer enforces the framework's access rules itself (issue 16 §5).
+
+* A reward oracle scores only (prompt, response) pairs that a sampler on the *same ledger* drew, or pairs the
+  caller granted (counted in ``t_grant``); anything else raises ``ProvenanceError`` before any work or count.
+* The local-simulator autoregressive oracle (MTSS's MDP oracle, Def. I.3) continues only from visited prefixes,
+  and resets are made and counted by the oracle (``reset``), not by the algorithm.
+* The model behind an oracle is not an attribute an algorithm can reach.
+* Every algorithm runs against *strict* oracles that expose only the documented interface (anything else raises)
+  and a read-only view of the ledger (an algorithm charging a counter itself raises).
+"""
+
+import pytest
+import torch
+
+from oraclerl.explore import (
+    MTSS,
+    XPO,
+    BasePolicy,
+    BestOfNPolicy,
+    MTSSConfig,
+    OnlineDPO,
+    OnlineDPOConfig,
+    SpannerSampling,
+    SpannerSamplingConfig,
+    XPOConfig,
+    exact_partition,
+)
+from oraclerl.inference import sample_based as sb
+from oraclerl.oracles import Ledger, PreferenceOracle, RewardOracle, WeakSampler
+from oraclerl.oracles.ledger import ProvenanceError
+from oraclerl.problems import linear_softmax
+from oraclerl.problems.token_mdp import random_token_mdp
+
+
+class StrictAccess(AssertionError):
+    """An algorithm touched something outside an oracle's documented interface."""
+
+
+class ReadOnlyLedger:
+    """What an algorithm may do with a ledger: read it."""
+
+    _READ = {"snapshot", "remaining", "budget", "t_comp", "t_comp_token", "t_data", "prompts", "t_feature",
+             "t_reset", "t_grant", "__getitem__"}
+
+    def __init__(self, ledger):
+        object.__setattr__(self, "_real", ledger)
+
+    def __getitem__(self, k):
+        return self._real[k]
+
+    def __getattr__(self, name):
+        if name in self._READ:
+            return getattr(self._real, name)
+        raise StrictAccess(f"algorithm code touched ledger.{name}")
+
+
+class Strict:
+    """A proxy exposing only ``allowed`` attributes of an oracle; its ledger is read-only (one view per ledger)."""
+
+    _views: dict = {}
+
+    def __init__(self, oracle, allowed):
+        object.__setattr__(self, "_o", oracle)
+        object.__setattr__(self, "_allowed", frozenset(allowed) | {"ledger"})
+
+    def __getattr__(self, name):
+        if name not in self._allowed:
+            raise StrictAccess(f"algorithm code touched {type(self._o).__name__}.{name}")
+        if name == "ledger":
+            led = self._o.ledger
+            return Strict._views.setdefault(id(led), ReadOnlyLedger(led))
+        return getattr(self._o, name)
+
+    def __call__(self, *a, **k):
+        if "__call__" not in self._allowed:
+            raise StrictAccess(f"algorithm code called {type(self._o).__name__}")
+        return self._o(*a, **k)
+
+
+INFO = {"feature_dim", "beta", "num_prompts", "device", "reveal"}
+WEAK = INFO | {"sample"}
+STRONG = INFO | {"sample"}
+AUTO = INFO | {"next_token", "anchor_features", "reset", "horizon", "num_actions", "strong"}
+REWARD = {"outcome", "__call__", "process", "r_max", "has_process"}
+PROMPTS = {"draw", "num_prompts"}
+
+
+def _strict_sequence_oracles(inst):
+    o = inst.oracles()
+    return o, Strict(o.weak, WEAK), Strict(o.strong, STRONG), Strict(o.reward, REWARD), Strict(o.prompts, PROMPTS)
+
+
+@pytest.fixture
+def inst():
+    return linear_softmax(d=3, num_prompts=3, num_responses=6, beta=0.5, target_coverage=3.0, seed=0)
+
+
+def test_every_sequence_algorithm_runs_against_strict_oracles(inst):
+    gen = torch.Generator().manual_seed(0)
+    o, weak, strong, reward, prompts = _strict_sequence_oracles(inst)
+    out = SpannerSampling(SpannerSamplingConfig(B=inst.B, nu=0.5, T_prompt=8, T_span=8, T_exp=16, exp_batch=4,
+                                                M_rej=4.0, delta_rej=0.2)).run(weak, reward, prompts, gen)
+    out.policy.sample(torch.arange(3), 2, gen)
+    out.policy.sample_prompts(4, gen)
+    OnlineDPO(OnlineDPOConfig(T=16, B=inst.B, batch=4)).run(strong, reward, prompts, gen)
+    XPO(XPOConfig(T=16, B=inst.B, batch=4)).run(strong, weak, reward, prompts, exact_partition(inst.base), gen)
+    BestOfNPolicy(4, weak, reward).sample(torch.arange(3), 2, gen)
+    BasePolicy(weak).sample(torch.arange(3), 2, gen)
+    x = torch.arange(3)
+    sb.best_of_n(weak, reward, x, sb.BestOfNConfig(n=4, num_samples=2), gen)
+    sb.soft_best_of_n(weak, reward, x, sb.SoftBestOfNConfig(n=4, num_samples=2), gen)
+    sb.rejection_sampling(weak, reward, x, sb.RejectionSamplingConfig(beta=1.0, num_samples=2), gen)
+    sb.best_of_poisson(weak, reward, x, sb.BestOfPoissonConfig(mu=3.0, num_samples=2), gen)
+    assert o.ledger.t_grant == 0 and o.ledger.t_data > 0
+
+
+def test_mtss_runs_against_strict_oracles_and_its_resets_are_counted_by_the_oracle():
+    inst = random_token_mdp(num_actions=3, horizon=3, d=3, num_prompts=2, seed=3)
+    o = inst.oracles()
+    cfg = MTSSConfig(T=3, B=inst.B, N_reg=2, N_span=2, N_bar_span=1)
+    res = MTSS(cfg).run(Strict(o.auto, AUTO), Strict(o.step_reward, REWARD), Strict(o.prompts, PROMPTS),
+                        torch.Generator().manual_seed(0))
+    res.policy.sample(Strict(o.auto, AUTO), torch.zeros(4, dtype=torch.long), torch.Generator().manual_seed(1))
+    assert o.ledger.t_grant == 0
+    # the oracle's own count brackets Alg. 5/6's restarts: iteration t has 2(t−1) core pairs per layer (half of
+    # them anchor pairs); UncertainStateAction restarts N_span roll-ins at each core pair of layers 0..H−2, and
+    # FitValue 2·N_reg roll-outs at each non-anchor core pair (between 0 and t−1 of them per layer)
+    H, T = 3, cfg.T
+    span = sum((H - 1) * 2 * (t - 1) * cfg.N_span for t in range(1, T + 1))
+    fit_max = sum(H * 2 * cfg.N_reg * (t - 1) for t in range(1, T + 1))
+    assert span < o.ledger.t_reset <= span + fit_max
+
+
+def test_reward_oracle_scores_only_what_was_drawn_on_its_ledger(inst):
+    gen = torch.Generator().manual_seed(1)
+    o = inst.oracles()
+    s = o.weak.sample(torch.tensor([0, 1]), 3, gen)
+    o.reward.outcome(s.prompts, s.responses, gen)                            # drawn: fine
+    o.reward.outcome(s.prompts, s.responses[:, :1], gen)                     # a subset: fine
+    before = o.ledger.snapshot()
+    unseen = torch.tensor([[y for y in range(6) if y not in s.responses[0].tolist()][:1]])
+    with pytest.raises(ProvenanceError, match="not drawn"):
+        o.reward.outcome(torch.tensor([0]), unseen, gen)
+    with pytest.raises(ProvenanceError):                                     # right response, wrong prompt
+        o.reward.outcome(torch.tensor([2]), s.responses[:1], gen)
+    assert o.ledger.snapshot() == before                                     # refused before any count
+    other = Ledger()                                                         # drawn on another ledger
+    s2 = WeakSampler(inst.base, other).sample(torch.tensor([0]), 6, gen)
+    fresh = [y for y in s2.responses[0].tolist() if y not in s.responses[0].tolist()]
+    if fresh:
+        with pytest.raises(ProvenanceError):
+            o.reward.outcome(torch.tensor([0]), torch.tensor([fresh[:1]]), gen)
+    # an explicit grant is counted once per new pair, then the pair can be scored
+    assert o.reward.grant(torch.tensor([0]), unseen) == 1
+    assert o.reward.grant(torch.tensor([0]), unseen) == 0
+    o.reward.outcome(torch.tensor([0]), unseen, gen)
+    assert o.ledger.t_grant == 1
+    pref = PreferenceOracle(inst.reward, o.ledger)
+    with pytest.raises(ProvenanceError):
+        pref.compare(torch.tensor([1]), s.responses[1:, :1], torch.tensor([[5 if 5 not in s.responses[1] else 4]]), gen)
+    # evaluation code may grant everything (counted); an oracle on a private ledger does so by default
+    ev = RewardOracle(inst.reward, Ledger(), grant_all=True)
+    ev.outcome(torch.tensor([0]), torch.tensor([[0, 1, 1]]), gen)
+    assert ev.ledger.t_grant == 2 and ev.ledger.t_data == 3
+    assert RewardOracle(inst.reward).grant_all
+
+
+def test_token_sequences_register_every_prefix():
+    inst = random_token_mdp(num_actions=3, horizon=3, d=3, num_prompts=2, seed=1)
+    o = inst.oracles()
+    y = o.weak.sample(torch.tensor([0]), 2, torch.Generator().manual_seed(0)).responses
+    for h in (1, 2, 3):
+        o.step_reward.outcome(torch.tensor([0]), y[..., :h])
+    bad = y[..., :2].clone()
+    bad[0, 0, 1] = next(a for a in range(3) if not any(torch.equal(torch.tensor([int(bad[0, 0, 0]), a]), r[:2])
+                                                       for r in y[0]))
+    with pytest.raises(ProvenanceError):
+        o.step_reward.outcome(torch.tensor([0]), bad)
+
+
+def test_local_simulator_continues_only_from_visited_prefixes_and_counts_resets():
+    inst = random_token_mdp(num_actions=3, horizon=3, d=3, num_prompts=2, seed=1)
+    o = inst.oracles()
+    assert o.auto.local_simulator
+    gen = torch.Generator().manual_seed(0)
+    a = o.auto.next_token(torch.tensor([0, 1]), torch.zeros(2, 0, dtype=torch.long), 1, generator=gen).responses
+    o.auto.next_token(torch.tensor([0, 1]), a, 1, generator=gen)                   # visited states: fine
+    unvisited = (a[:1] + 1) % 3                                                    # prompt 0 drew only a[0]
+    with pytest.raises(ProvenanceError, match="never visited"):
+        o.auto.next_token(torch.tensor([0]), unvisited, 1, generator=gen)
+    with pytest.raises(ProvenanceError, match="never visited"):
+        o.auto.reset(torch.tensor([0]), unvisited)
+    with pytest.raises(ProvenanceError):                                           # (x, 𝔞) reached by neither
+        o.auto.anchor_features(torch.tensor([0]), torch.cat([unvisited, unvisited], 1), torch.tensor([0]))
+    before = o.ledger.t_reset
+    o.auto.reset(torch.tensor([0, 0, 1]), torch.cat([a[:1], a[:1], a[1:]]))
+    assert o.ledger.t_reset == before + 3
+    o.auto.anchor_features(torch.tensor([0]), a[:1], torch.tensor([0]))             # x∘𝔞 is visited now
+    o.auto.next_token(torch.tensor([0]), torch.cat([a[:1], torch.zeros(1, 1, dtype=torch.long)], 1), 1, generator=gen)
+    # the plain autoregressive oracle of Def. 5.1 (an LM fed any prefix) keeps accepting any prefix
+    free = inst.oracles(allow_anchor_features=False).auto
+    assert not free.local_simulator
+    free.next_token(torch.tensor([0]), torch.tensor([[2, 2]]), 1, generator=gen)
+
+
+def test_the_model_is_not_reachable_from_an_oracle(inst):
+    o = inst.oracles()
+    for oracle in (o.weak, o.strong, o.reward):
+        assert not hasattr(oracle, "_model") and not hasattr(oracle, "model") and not hasattr(oracle, "_reward")
+        public = {k: v for k, v in vars(oracle).items() if not k.startswith("_")}
+        assert not any(v is inst.base or v is inst.reward for v in public.values())
