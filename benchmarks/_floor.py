@@ -29,9 +29,8 @@ def rates() -> dict[str, float]:
     a = torch.empty(1 << 26)                 # 256 MiB of float32
     b = torch.empty_like(a)
     a.fill_(1.0)
-    bw = 2 * a.numel() * 4 / _best(lambda: b.copy_(a))
+    out = {"bandwidth": 2 * a.numel() * 4 / _best(lambda: b.copy_(a))}
     del a, b
-    out = {"bandwidth": bw}
     for name, dt in (("flops32", torch.float32), ("flops64", torch.float64)):
         m = torch.randn(512, 512, dtype=dt)
         out[name] = 2 * 512 ** 3 / _best(lambda m=m: m @ m)

@@ -1,6 +1,10 @@
 """Benchmark of the transformers backend: our batched KV-cache sampler vs ``model.generate``, and one PG step.
 
-    .venv/bin/python benchmarks/bench_hf.py [--threads 1] [--repeats 3] [--device cpu|cuda]
+    .venv/bin/python benchmarks/bench_hf.py [--threads 1] [--repeats 3] [--device cpu|cuda] [--gemma-only]
+
+The Gemma-3-270M section (``make real-model`` first; skipped when absent) compares the samplers on the real
+model (temperature 0.7, top-k 50, top-p 0.95, with and without the stop string '\\n'), times teacher-forced
+log-probs of 64 responses and reports that pass's peak memory beyond the resident set (VmHWM after a reset).
 
 Same model, same prompts, same batch (B prompts × n samples), same sampling law (temperature 1, no top-k/top-p,
 EOS enabled): tokens/s counts generated response tokens (up to and including EOS). Our sampler drops finished
@@ -83,18 +87,99 @@ def bench_pg(args):
     return {"setting": "process PG, 16 prompts x 4 samples, N=16, GPT-2 2L/64d", "step_s": t}
 
 
+def _rss_mib(field: str) -> float:
+    """VmRSS / VmHWM of this process in MiB (Linux)."""
+    for line in open("/proc/self/status"):
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _reset_peak() -> None:
+    with open("/proc/self/clear_refs", "w") as fh:  # "5" resets VmHWM to the current RSS (Linux ≥ 4.0)
+        fh.write("5")
+
+
+def bench_gemma(args):
+    """Gemma-3-270M (``make real-model``): sampler vs ``generate`` with and without a stop string,
+    teacher-forced log-prob throughput and the peak memory of scoring 64 responses."""
+    from oraclerl.models.hf.causal_lm import CausalLM
+    from oraclerl.models.hf.loading import load_pretrained
+    from oraclerl.models.hf.real_model import find_real_model
+
+    path = find_real_model()
+    if path is None:
+        print("Gemma-3-270M: models/gemma-3-270m is absent (make real-model): skipped")
+        return
+    model, tok = load_pretrained(path)
+    weights = sum(p.numel() * p.element_size() for p in model.parameters()) / 2**20
+    prompts = ["The capital of France is", "Q: What is 12+7?\nA:", "def fibonacci(n):", "Once upon a time,"]
+    B, n, L = len(prompts), args.gemma_n, args.gemma_L
+    law = dict(temperature=0.7, top_k=50, top_p=0.95)
+    x = torch.arange(B)
+    print(f"Gemma-3-270M ({path}), {model.dtype}, weights {weights:.0f} MiB; batch {B}x{n}, L={L}, "
+          f"temperature 0.7, top-k 50, top-p 0.95")
+    print(f"{'stop':8s} {'ours tok/s':>11s} {'generate tok/s':>15s} {'ratio':>6s}")
+    for stop in ((), ("\n",)):
+        lm = CausalLM(model, tok, prompts, max_new_tokens=L, stop_strings=stop, **law)
+        ids, mask = lm._prompt_batch(x)
+        ids, mask = ids.repeat_interleave(n, 0), mask.repeat_interleave(n, 0)
+
+        def ours(lm=lm):
+            return int(lm.response_mask(lm.generate(x, n, torch.Generator().manual_seed(0))[0]).sum())
+
+        def hf(lm=lm, stop=stop, ids=ids, mask=mask):
+            torch.manual_seed(0)
+            extra = {"stop_strings": list(stop), "tokenizer": tok} if stop else {}
+            with torch.no_grad():
+                out = model.generate(input_ids=ids, attention_mask=mask, do_sample=True, max_new_tokens=L,
+                                     pad_token_id=lm.pad_token_id, eos_token_id=lm.terminal_ids.tolist(),
+                                     **law, **extra)
+            y = torch.nn.functional.pad(out[:, ids.shape[1]:], (0, L - (out.shape[1] - ids.shape[1])),
+                                        value=lm.pad_token_id)
+            return int(lm.response_mask(y.reshape(B, n, L)).sum())
+
+        t_o, k_o = _time(ours, args.repeats)
+        t_h, k_h = _time(hf, args.repeats)
+        print(f"{repr(stop[0]) if stop else 'none':8s} {k_o / t_o:11.1f} {k_h / t_h:15.1f} {(k_o / t_o) / (k_h / t_h):6.2f}")
+    # teacher-forced log-probs of 64 responses, and the memory it takes beyond the weights
+    lm = CausalLM(model, tok, prompts, max_new_tokens=L, **law)
+    y = lm.generate(torch.arange(B), 64 // B, torch.Generator().manual_seed(1))[0]
+    P = lm._prompt_batch(x)[0].shape[1]
+    t_tf, _ = _time(lambda: lm.token_log_probs(x, y), args.repeats)
+    base = _rss_mib("VmRSS")
+    _reset_peak()
+    lm.token_log_probs(x, y)
+    extra = _rss_mib("VmHWM") - base
+    full = 64 * (P + L) * lm.num_actions * 4 / 2**20
+    print(f"teacher-forced log-probs, 64 responses x {L} tokens: {64 * L / t_tf:.0f} tok/s ({t_tf:.2f} s), "
+          f"forward_batch_size {lm.forward_batch_size}")
+    print(f"peak memory of that pass beyond the resident set: {extra:.0f} MiB (weights {weights:.0f} MiB; "
+          f"full-vocabulary logits at every position would be {full:.0f} MiB)")
+    h = lm.hidden_states(x, y).mean(1).norm(dim=-1)
+    print(f"pooled last-layer hidden-state norms: median {h.median():.1f}, range {h.min():.1f}-{h.max():.1f}")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--gemma-only", action="store_true", help="only the Gemma-3-270M section")
+    ap.add_argument("--gemma-n", type=int, default=4, help="samples per prompt in the Gemma sampler benchmark")
+    ap.add_argument("--gemma-L", type=int, default=32, help="max new tokens in the Gemma benchmarks")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, device {args.device}, threads {args.threads}")
+    if args.gemma_only:
+        bench_gemma(args)
+        print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+        return
     print(f"{'model':28s} {'batch':>7s} {'L':>4s} {'ours tok/s':>11s} {'generate tok/s':>15s} {'ratio':>6s}")
     for n_layer, n_embd, B, n, L in [(2, 32, 8, 8, 32), (4, 128, 16, 8, 64), (4, 128, 4, 2, 64)]:
         r = bench_sampling(args, n_layer, n_embd, B, n, L)
         print(f"{r['model']:28s} {r['batch']:>7s} {r['L']:>4d} {r['ours_tok_s']:11.0f} {r['hf_tok_s']:15.0f} {r['ratio']:6.2f}")
+    bench_gemma(args)
     r = bench_pg(args)
     print(f"one PG step ({r['setting']}): {1000 * r['step_s']:.1f} ms")
     try:

@@ -146,8 +146,12 @@ def main(argv: list[str] | None = None) -> int:
         before = json.loads((work / "summary.json").read_text("utf-8"))
         if before["module"] != str(module):
             _fail("rerun", f"{work} holds a run of {before['module']}, not {module}")
-        shutil.copytree(ROOT / "tests", work / "tests", dirs_exist_ok=True,
-                        ignore=shutil.ignore_patterns("__pycache__"))
+        # same source and same tests as the first run, plus today's tests/test_mutants_*.py (the other test files
+        # may have moved on with the source since, and would not pass on the old copy)
+        for f in sorted((ROOT / "tests").glob("test_mutants_*.py")):
+            shutil.copy2(f, work / "tests" / f.name)
+        tests = before["tests"] + [t for t in covering_tests(module) if t.startswith("tests/test_mutants_")
+                                   and t not in before["tests"]]
     else:
         if work.exists():
             shutil.rmtree(work)
@@ -167,6 +171,10 @@ def main(argv: list[str] | None = None) -> int:
         subprocess.run(mutmut + ["run", "--max-children", str(a.jobs), *names], cwd=work, env=env, check=False,
                        stdout=log, stderr=subprocess.STDOUT)               # progress spinner: not for stdout
     status = _statuses(mutmut, work, env)
+    unrun = [n for n in names if status.get(n) in (None, "not checked")]
+    if unrun:
+        print(f"error: mutmut left {len(unrun)} mutants unchecked; see {work}/mutmut-rerun.log", file=sys.stderr)
+        return 1
     if before:                       # killed mutants stay killed when tests are added: re-test the rest only
         status = {**before_status, **{n: status.get(n, before_status[n]) for n in names}}
     counts = collections.Counter(status.values())

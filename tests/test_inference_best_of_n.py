@@ -19,6 +19,7 @@ from oraclerl.inference.best_of_n import (
     best_of_poisson_law,
     calibrated_reward,
     rewind_and_repeat_law,
+    rewind_and_repeat_summary,
     sample_best_of_n,
 )
 
@@ -181,6 +182,44 @@ def test_rewind_and_repeat_and_calibration():
     assert float((p * c).sum()) == pytest.approx(0.5, abs=1e-14)
     bon = best_of_n_law(p, r, 7)
     assert float((bon.probs * c).sum()) == pytest.approx(float(bon.win_rate), abs=1e-13)
+
+
+def test_rewind_and_repeat_summary_matches_brute_force_and_the_law():
+    """Linear-memory KL / win rate / reward (issue 12 item 8) vs the definition p(·| r ≥ τ), ties included."""
+    g = torch.Generator().manual_seed(4)
+    p = torch.rand(9, generator=g, dtype=torch.float64)
+    p[3] = 0.0
+    p = p / p.sum()
+    r = torch.tensor([1.0, -2.0, 3.0, 3.0, 0.5, -2.0, 1.0, 2.5, 0.0], dtype=torch.float64)
+    tau = torch.tensor([-5.0, -2.0, 0.0, 0.7, 1.0, 2.5, 3.0], dtype=torch.float64)  # levels and in between
+    s = rewind_and_repeat_summary(p, r, tau)
+    for t, kl, win, rew in zip(tau.tolist(), s.kl, s.win_rate, s.expected_reward):
+        cond = torch.where(r >= t, p, 0.0)
+        mass = float(cond.sum())
+        assert float(kl) == pytest.approx(-math.log(mass), abs=1e-13)
+        assert float(win) == pytest.approx(_win(cond / mass, p, r), abs=1e-13)
+        assert float(rew) == pytest.approx(float((cond * r).sum()) / mass, abs=1e-13)
+    P = torch.rand(3, 1, 9, generator=g, dtype=torch.float64)
+    P = P / P.sum(-1, keepdim=True)
+    law, summ = rewind_and_repeat_law(P, r, tau[None]), rewind_and_repeat_summary(P, r, tau[None])
+    for a, b in ((law.kl, summ.kl), (law.win_rate, summ.win_rate), (law.expected_reward, summ.expected_reward)):
+        assert a.shape == b.shape == (3, 7) and torch.allclose(a, b, atol=1e-13, rtol=0)
+    with pytest.raises(ConfigError, match="threshold"):
+        rewind_and_repeat_summary(p, r, 3.5)
+
+
+def test_rewind_and_repeat_memory_is_linear_or_refused():
+    """The uniform reference over L outcomes with every level as a threshold: the law would be L² (refused with
+    the estimate, before allocating), the summary is linear (L = 2·10⁵ would need 300 GiB as a law)."""
+    L = 200_000
+    p = torch.full((L,), 1.0 / L, dtype=torch.float64)
+    r = torch.arange(L, dtype=torch.float64)
+    with pytest.raises(ConfigError, match=r"threshold.*GiB.*rewind_and_repeat_summary"):
+        rewind_and_repeat_law(p, r, r)
+    s = rewind_and_repeat_summary(p, r, r)
+    top = L - torch.arange(L, dtype=torch.float64)                      # outcomes kept by threshold r_i
+    assert torch.allclose(s.kl, torch.log(L / top), atol=1e-9)
+    assert torch.allclose(s.win_rate, 1 - top / (2 * L), atol=1e-9)     # mean of (j + ½)/L over the kept j
 
 
 @pytest.mark.parametrize("call, field", [

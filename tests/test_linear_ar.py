@@ -8,6 +8,7 @@ import torch
 from scipy import stats
 
 from oraclerl.errors import ConfigError
+from oraclerl.models import kernels
 from oraclerl.models.linear_ar import ContextBigramFeatures, FeatureMap, LinearARModel, PromptBoundPolicy
 from oraclerl.oracles.ledger import Ledger
 from oraclerl.oracles.samplers import AutoregressiveSampler, WeakSampler
@@ -95,9 +96,88 @@ def test_zero_init_is_uniform_and_next_token_law():
     assert torch.allclose(nxt.exp().sum(1), torch.ones(2, dtype=torch.float64))
 
 
+@pytest.fixture(params=["compiled", "torch"])
+def accel(request, monkeypatch):
+    """Run a test with the numba kernels (skipped without numba) and with their torch definitions."""
+    if request.param == "torch":
+        monkeypatch.setattr(kernels, "_NUMBA", False)
+    elif not kernels.accelerated(torch.zeros(1)):
+        pytest.skip("numba is not installed (extra [fast])")
+    return request.param
+
+
+def _both(fn, monkeypatch):
+    """fn() with the compiled kernels and with the torch definitions (skips without numba)."""
+    if not kernels.accelerated(torch.zeros(1)):
+        pytest.skip("numba is not installed (extra [fast])")
+    a = fn()
+    with monkeypatch.context() as m:
+        m.setattr(kernels, "_NUMBA", False)
+        b = fn()
+    return a, b
+
+
+def test_compiled_kernels_equal_their_torch_definitions(monkeypatch):
+    """Bit-identical outputs on inputs made to expose order, tie and boundary differences (issue 15)."""
+    g = torch.Generator().manual_seed(0)
+    # cdf_walk: rows with exact ties between the uniforms and the CDF entries; 13 sequences (not a multiple of 8)
+    k, R, M, L = 5, 7, 13, 9
+    cdf = torch.tensor([[0.25, 0.5, 0.5, 0.75, 2.0]], dtype=torch.float64).repeat(R, 1)
+    cdf[1] = torch.tensor([0.0, 0.0, 0.5, 1.0, 2.0])
+    u = torch.tensor([0.0, 0.25, 0.5, 0.75, 0.1, 0.6, 0.9, 0.5, 0.25], dtype=torch.float64).repeat(M, 1)
+    u[::2] = torch.rand(7, L, generator=g, dtype=torch.float64)
+    base = torch.arange(M) % 3
+    a, b = _both(lambda: kernels.cdf_walk(cdf, base, u, 3), monkeypatch)
+    assert torch.equal(a, b) and set(a.unique().tolist()) == set(range(k))
+    # bigram_walk: 13 contexts × 3 sequences (contexts straddle the compiled blocks of 8), peaked and flat rows
+    B, n, k = 13, 3, 6
+    E1 = torch.rand(B, k, generator=g, dtype=torch.float64) ** 4
+    E2 = torch.rand(k + 1, k, generator=g, dtype=torch.float64) ** 4
+    u = torch.rand(B * n, 40, generator=g, dtype=torch.float64)
+    a, b = _both(lambda: kernels.bigram_walk(E1, E2, u, n), monkeypatch)
+    assert torch.equal(a, b)
+    # greedy_table / greedy_walk: ties (first maximum wins), ±inf, and NaN (left to torch)
+    s = torch.randint(0, 3, (9, 7), generator=g).float()
+    t = torch.randint(0, 3, (8, 7), generator=g).float()
+    for case in ("ties", "inf", "nan"):
+        if case == "inf":
+            s[2, 3] = float("inf")
+        if case == "nan":
+            s[4, 1] = float("nan")
+        a, b = _both(lambda: kernels.greedy_table(s, t), monkeypatch)
+        assert torch.equal(a, b) and torch.equal(a, (s[:, None, :] + t[None]).argmax(-1))
+        a, b = _both(lambda: kernels.greedy_walk(s, t, 11), monkeypatch)
+        assert torch.equal(a, b)
+    # bigram_counts: weights over 20 orders of magnitude (any change of summation order shows)
+    y = torch.randint(0, k, (B, n, 17), generator=g)
+    w = (torch.rand(B, n, 17, generator=g, dtype=torch.float64) - 0.5) * 10 ** (
+        torch.rand(B, n, 17, generator=g, dtype=torch.float64) * 20 - 10)
+    for wt in (w, w[:, :, :1].expand(B, n, 17)):
+        a, b = _both(lambda wt=wt: kernels.bigram_counts(y, wt, k), monkeypatch)
+        assert all(torch.equal(u, v) for u, v in zip(a, b))
+
+
+def test_sampler_paths_bit_identical_at_paper_shape(monkeypatch):
+    """The Figure-1 shape (d = k = 32, N = 128) samples the same tokens with and without numba; logits so large that
+    the factorised normaliser underflows take the joint-logit table (same law: here the greedy walk)."""
+    g = torch.Generator().manual_seed(1)
+    model = LinearARModel(ContextBigramFeatures(32, 32), 128)
+    model.w.normal_(generator=g)
+    x = torch.randn(64, 32, generator=g)
+    a, b = _both(lambda: model.sample(x, 2, torch.Generator().manual_seed(5)), monkeypatch)
+    assert torch.equal(a, b)
+    big = model.copy(model.w * 1e4)                      # logit gaps ≫ 700: E₁E₂ᵀ underflows
+    _, _, E1, E2 = big._factors(x)
+    assert float((E1 @ E2.T).min()) < 1e-280
+    a, b = _both(lambda: big.sample(x, 1, torch.Generator().manual_seed(5)), monkeypatch)
+    assert torch.equal(a, b)
+    greedy = kernels.greedy_walk(x @ big.W1, torch.cat([big.W2.T, torch.zeros(1, 32)], 0), 128)
+    assert torch.equal(a[:, 0], greedy)
+
+
 @pytest.mark.parametrize("fast", [True, False])
-def test_sampling_follows_exact_law(fast):
-    """Pearson χ² goodness of fit over all k^N sequences (fixed seed; level 1e-3)."""
+def test_sampling_follows_exact_law(fast, accel):
+    """Pearson χ² goodness of fit over all k^N sequences (fixed seed; level 1e-3), compiled and torch kernels."""
     model, x = _model(k=3, N=3, seed=5, fast=fast, scale=0.7)
     n = 20000
     y = model.sample(x, n, torch.Generator().manual_seed(11))

@@ -147,7 +147,7 @@ def test_spanner_exploration_rounds_draw_y2_from_ref_and_y1_from_the_truncated_s
     o = inst.oracles()
     rec = Recorder(o.reward)
     T = 8000
-    cfg = SpannerSamplingConfig(B=inst.B, nu=0.7, lam=1.0, T_prompt=16, T_span=8, T_exp=T, exp_batch=T,
+    cfg = SpannerSamplingConfig(B=inst.B, nu=0.5, lam=1.0, T_prompt=4, T_span=2, T_exp=T, exp_batch=T,
                                 M_rej=2.0, delta_rej=0.5)
     out = SpannerSampling(cfg).run(o.weak, rec, o.prompts, torch.Generator().manual_seed(6))
     (x2, y2), (x1, y1) = rec.calls[-2], rec.calls[-1]
@@ -155,6 +155,9 @@ def test_spanner_exploration_rounds_draw_y2_from_ref_and_y1_from_the_truncated_s
     theta, S, nu = out.policy.thetas[0], out.policy.sigma_inv, out.policy.nu
     assert bool((out.policy.thetas == theta).all()) and float(theta.norm()) > 0.1
     phi, lr = inst.base.phi, inst.base.log_ref
+    rel = phi[:, :, None, :] - phi[:, None, :, :]
+    sq = torch.einsum("xyzi,ij,xyzj->xyz", rel, S, rel)
+    assert bool((sq > nu ** 2).any()) and bool(((sq > 0) & (sq <= nu ** 2)).any())   # the truncation bites
     joint = []
     for x in range(2):
         f = truncated_score(theta, S, nu, phi[x][None].expand(4, 4, 2), phi[x])      # [y₂, y₁]
@@ -228,3 +231,51 @@ def test_mtss_rollouts_follow_the_sampler_law_at_beta_layer_by_layer():
     assert chi2_pvalue(counts, p) > ALPHA
     target = sequence_log_probs(m, pol.log_prob_tables(m, law="target"))[0].exp()
     assert chi2_pvalue(counts, target) < ALPHA                       # the ideal law is detectably not drawn
+
+
+def test_fit_value_targets_include_every_soft_bellman_term():
+    """FitValue (Alg. 5) targets z = [r′_h + Σ_{ℓ>h}(r′_ℓ − β log ρ′_ℓ)] − [r″_h + ...]: E[z] = Q^π̂_h(x, a) − Q^π̂_h(x, 𝔞)
+    by the exact soft DP of the sampler law, on an instance where the KL terms move that difference by
+    0.18 (layer 0) and 0.29 (layer 1) — far beyond the Monte Carlo error, so a target missing −β log ρ (or with
+    its sign flipped, or missing r_h) fails. M = 110 ≥ 4·C_∞² = 103 (Theorem F.1's condition for ρ)."""
+    from oraclerl.explore.mtss_subroutines import CoreSet, fit_value
+    from oraclerl.models.autoregressive_softmax import policy_value
+    from test_mtss import _grant_core
+
+    inst = random_token_mdp(num_actions=3, horizon=3, d=3, num_prompts=1, seed=3, reward_scale=1.5)
+    m = inst.model
+    theta = 2.0 * torch.randn(3, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    pol = TruncatedSoftmaxPolicy(theta, 0.3 * torch.eye(3, dtype=torch.float64).repeat(3, 1, 1), 1.0, inst.beta, 0,
+                                 M=110.0, delta=0.05)
+    tables = pol.log_prob_tables(m)
+    assert 4 * max(float((t - lr).exp().max()) for t, lr in zip(tables, m.log_ref)) ** 2 <= pol.M
+    Q, _ = policy_value(m, inst.step_rewards, tables)
+    Q_no_kl, _ = policy_value(SimpleModel(m, beta=0.0), inst.step_rewards, tables)
+    gen = torch.Generator().manual_seed(1)
+    for layer, prefix in [(0, []), (1, [1])]:
+        s = int(m.states(torch.tensor([0]), torch.tensor([prefix]).reshape(1, -1))[0]) if prefix else int(m.init_state[0])
+        exact = float(Q[layer][s, 2] - Q[layer][s, 0])
+        without = float(Q_no_kl[layer][s, 2] - Q_no_kl[layer][s, 0])
+        rel = m.phi[layer][s, 2] - m.phi[layer][s, 0]
+        core = CoreSet.empty(layer, 3, torch.float64)
+        core.add(torch.tensor(0), torch.tensor(prefix, dtype=torch.long), torch.tensor(2), rel, 0)
+        ests = []
+        for _ in range(6):
+            o = inst.oracles()
+            _grant_core(o, core)
+            ests.append(float(rel @ fit_value(layer, core, pol, o.auto, o.step_reward, 600, 100.0, gen,
+                                              {"transitions": 0})))
+        est = torch.tensor(ests, dtype=torch.float64)
+        se = float(est.std()) / math.sqrt(len(ests))
+        assert abs(float(est.mean()) - exact) <= 4 * se, (layer, float(est.mean()), exact, se)
+        assert abs(exact - without) >= 8 * se, (layer, exact, without, se)     # the test has power
+
+
+class SimpleModel:
+    """The token-MDP model with another β (to evaluate the DP without the KL terms)."""
+
+    def __init__(self, model, beta):
+        self._m, self.beta = model, beta
+
+    def __getattr__(self, name):
+        return getattr(self._m, name)

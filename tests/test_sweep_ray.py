@@ -1,5 +1,6 @@
 """The Ray executor: the same sweep gives identical results on Ray (started in-process with 2 CPUs) and
-on local worker processes; the CLI's ``--executor ray`` drives the same code path."""
+on local worker processes; the CLI's ``--executor ray`` drives the same code path; every socket the Ray
+instance listens on is on loopback or refuses a client without the instance's token."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 
 import test_runtime_fakes as fakes
 from oraclerl.cli import main
-from oraclerl.runtime.executors import LocalExecutor, RayExecutor
+from oraclerl.runtime.executors import LocalExecutor, RayExecutor, start_local_ray
 from oraclerl.runtime.store import RunStore
 from oraclerl.runtime.sweep import plan_sweep, run_sweep
 
@@ -19,10 +20,10 @@ pytestmark = pytest.mark.ray
 
 @pytest.fixture(scope="module", autouse=True)
 def ray_2cpus():
+    """One private Ray instance for the module, started the way ``--executor ray`` starts one."""
     fakes.install()
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
-    yield
-    ray.shutdown()
+    with start_local_ray(num_cpus=2):
+        yield
     fakes.uninstall()
 
 
@@ -58,3 +59,50 @@ def test_cli_sweep_on_ray_resumes(tmp_path, capsys):
     ref = run_sweep(plan_sweep(fakes.FAKES[0], ["steps=3,5"], [0, 1, 2, 3]), RunStore(tmp_path / "ref"),
                     LocalExecutor(0), tmp_path / "ref-out")
     assert ref.ok and (tmp_path / "ref-out" / "runs.csv").read_text() == (tmp_path / "out" / "runs.csv").read_text()
+
+
+# One method of each Ray gRPC service that listens (GCS, raylet node manager and object manager, core worker).
+_RAY_METHODS = ["/ray.rpc.NodeInfoGcsService/GetClusterId", "/ray.rpc.NodeManagerService/GetNodeStats",
+                "/ray.rpc.ObjectManagerService/Pull", "/ray.rpc.CoreWorkerService/NumPendingTasks"]
+
+
+def _unauthenticated_answers(ip: str, port: int, http: bool) -> list[str]:
+    """What a client without the token gets from each service at ``ip:port`` (gRPC status names, or HTTP codes)."""
+    host = "127.0.0.1" if ip in ("::", "0.0.0.0") else f"[{ip}]" if ":" in ip else ip
+    if http:
+        import urllib.error
+        import urllib.request
+
+        try:
+            return [str(urllib.request.urlopen(f"http://{host}:{port}/", timeout=5).status)]
+        except urllib.error.HTTPError as exc:
+            return [str(exc.code)]
+    grpc = pytest.importorskip("grpc")
+    out = []
+    with grpc.insecure_channel(f"{host}:{port}") as channel:
+        for method in _RAY_METHODS:
+            try:
+                channel.unary_unary(method)(b"", timeout=5)
+                out.append("OK")
+            except grpc.RpcError as exc:
+                out.append(exc.code().name)
+    return out
+
+
+def test_ray_listens_only_on_loopback_or_behind_its_token():
+    """Every listening socket of the Ray instance (driver and every process it started) is on loopback, or
+    refuses a client without the instance's random token (gRPC UNAUTHENTICATED, HTTP 401) and serves none."""
+    import ipaddress
+
+    psutil = pytest.importorskip("psutil")
+    ray.get(ray.remote(lambda: 1).remote())  # a worker is up too
+    me = psutil.Process()
+    procs = {p.pid: p for p in [me, *me.children(recursive=True)]}
+    listening = [c for c in psutil.net_connections(kind="inet") if c.status == psutil.CONN_LISTEN and c.pid in procs]
+    assert len(listening) >= 3  # the GCS, the raylet, the workers
+    for c in listening:
+        if ipaddress.ip_address(c.laddr.ip).is_loopback:
+            continue
+        answers = _unauthenticated_answers(c.laddr.ip, c.laddr.port, http="RuntimeEnv" in procs[c.pid].name())
+        assert "OK" not in answers and "200" not in answers, (procs[c.pid].name(), c.laddr, answers)
+        assert "UNAUTHENTICATED" in answers or "401" in answers, (procs[c.pid].name(), c.laddr, answers)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..inference.best_of_n import best_of_n_law, calibrated_reward, rewind_and_repeat_law
+from ..inference.best_of_n import best_of_n_law, calibrated_reward, rewind_and_repeat_summary
 from ..inference.sample_based import BestOfNConfig, best_of_n
 from ..inference.tilt import kl_reward_frontier
 from ..models.memoryless import AdditiveReward, MemorylessModel
@@ -48,7 +48,7 @@ def _instance_curves(name, p, r, cfg):
     ns = np.unique(np.round(np.geomspace(1, cfg.n_max, cfg.num_n)))
     bon = best_of_n_law(p, r, torch.tensor(ns, dtype=torch.float64))
     levels = torch.unique(r)
-    rr = rewind_and_repeat_law(p, r, levels)
+    rr = rewind_and_repeat_summary(p, r, levels)               # linear in L (issue 12 item 8)
     c = calibrated_reward(p, r)
     front = kl_reward_frontier(p, c, num=cfg.frontier_points)
     at_bon = kl_reward_frontier(p, c, kl=bon.kl)  # the optimal win rate at exactly BoN's KL

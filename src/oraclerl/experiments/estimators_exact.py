@@ -284,12 +284,13 @@ def grpo_weight_verdict(gains: dict, grid, sizes) -> bool:
 
 
 def variance_verdict(rows, better="leave_one_out", worse="none") -> bool:
-    """Var(``better``)/Var(``worse``) decreases strictly with n and is < 1 at the largest n (both unbiased for ∇J,
-    so variance decides; at n = 2 RLOO's one-sample baseline can cost more variance than it removes)."""
+    """Var(``better``)/Var(``worse``) is smaller at the largest n than at the smallest, and < 1 there (both unbiased
+    for ∇J, so variance decides; RLOO's baseline adds ≈ Var(r)/(n − 1) of its own noise, so at n = 2 it can cost
+    more than it removes, and the ratio plateaus for large n)."""
     ns = sorted({r["n"] for r in rows})
     v = {(r["n"], r["estimator"]): r["var"] for r in rows}
     ratio = [v[(n, better)] / v[(n, worse)] for n in ns]
-    return len(ns) >= 2 and all(b < a for a, b in zip(ratio, ratio[1:])) and ratio[-1] < 1
+    return len(ns) >= 2 and ratio[-1] < ratio[0] and ratio[-1] < 1
 
 
 def claims(results: list[dict], cfg: EstimatorsExactConfig) -> list[Claim]:
@@ -391,7 +392,8 @@ def claims(results: list[dict], cfg: EstimatorsExactConfig) -> list[Claim]:
               + "; cos(E ĝ, ∇J) = " + ", ".join(f"{r['cos_J']:.4f}" for r in grpo if r in adv[:len(adv) // len(results)]),
               grpo_weight_verdict(a0["gains"]["group_normalised"], a0["grid"], cfg.gain_sizes),
               "negative control: RLOO's flat weight fails the same verdict", kind=EMPIRICAL),
-        Claim("RLOO's variance relative to REINFORCE's falls with n and is below it at the largest n (both unbiased)",
+        Claim("RLOO's variance relative to REINFORCE's is lower at the largest n than at n = 2, and below 1 there "
+              "(both unbiased)",
               "Kool et al. 2019",
               "Var RLOO / Var REINFORCE = " + ", ".join(
                   f"{vd[(n, 'leave_one_out')] / vd[(n, 'none')]:.3f} (n={n})" for n in cfg.group_sizes),

@@ -255,7 +255,11 @@ def plot(results: list[dict], cfg: SpannerCoverageConfig, outdir) -> list:
         for alg in cfg.algorithms:
             xs = [r["coverage"] for r in results[0]["rows"]]
             ys = [np.mean([res["rows"][i][alg][key] for res in results]) for i in range(len(xs))]
-            ax.plot(xs, ys, marker="o", label=alg)
+            ax.plot(xs, ys, marker="o", label=f"{alg} (Ĉ = C_cov)" if alg == "spanner" else alg)
+        if key == "t_comp" and all("spanner_need" in r for res in results for r in res["rows"]):
+            xs = [r["coverage"] for r in results[0]["rows"]]
+            ax.plot(xs, [np.mean([res["rows"][i]["spanner_need"]["t_comp"] for res in results]) for i in range(len(xs))],
+                    marker="s", ls="--", color="C0", label="spanner at the needed Ĉ")
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("C_cov(π⋆_β)")

@@ -18,7 +18,8 @@ API (p, r: [..., Y] (or ``log_p=``); n: number or tensor broadcast against the b
 * :func:`best_of_n_kl_estimate` D̂_n(ε) (Beirami et al. §4), from ε or ``log_eps``.
 * :func:`sample_best_of_n` exact draws of outcome indices without drawing n candidates.
 * :func:`best_of_poisson_law` (n' = 1 + Poisson(μ); Khalaf et al. 2025) and :func:`rewind_and_repeat_law`
-  (p(·| r ≥ τ); Beirami et al. §6, our reading) on the same footing, and :func:`calibrated_reward`
+  (p(·| r ≥ τ); Beirami et al. §6, our reading) on the same footing, with :func:`rewind_and_repeat_summary`
+  for many thresholds in linear memory (KL, win rate, reward only), and :func:`calibrated_reward`
   c(y) = F⁻ + ½P(r = r(y)) (E_π c is the win rate of π against p).
 """
 
@@ -277,13 +278,79 @@ def best_of_poisson_law(p=None, r=None, mu=None, *, log_p=None) -> SelectionLaw:
     return selection_law(levels(log_p, r), lambda log_F, log_S: log_F - m * torch.exp(log_S))
 
 
-def rewind_and_repeat_law(p=None, r=None, threshold=None, *, log_p=None) -> SelectionLaw:
-    """Rewind-and-repeat (Beirami et al. §6, our reading of an unverified definition): resample y ~ p until
-    r(y) ≥ τ, i.e. π = p(·| r ≥ τ); KL = −log P(r ≥ τ). ``threshold`` τ [...] must be ≤ max r."""
-    log_p, r = reference_inputs(p, r, log_p=log_p)
+_LAW_BYTES_MAX = 2 << 30
+"""Largest memory (bytes, ≈ 8 float64 arrays of the law's [..., Y] shape) :func:`rewind_and_repeat_law` allocates."""
+
+
+@dataclass
+class SelectionSummary:
+    """KL, win rate and expected reward of a family of selection laws, without their [..., Y] probabilities."""
+
+    kl: torch.Tensor
+    """KL(π ‖ p) [...]."""
+    win_rate: torch.Tensor
+    """P(r(y) > r(z)) + ½P(r(y) = r(z)), y ~ π, z ~ p [...]."""
+    expected_reward: torch.Tensor
+    """E_π r [...]."""
+
+
+def _thresholds(threshold) -> torch.Tensor:
     tau = torch.as_tensor(threshold, dtype=torch.float64)
     if torch.isnan(tau).any():
         raise ConfigError("threshold", "must not be NaN")
+    return tau
+
+
+def _log_suffix(log_w: torch.Tensor) -> torch.Tensor:
+    """log Σ_{j ≥ i} w_j along the last dim, with a trailing −inf ([..., Y+1])."""
+    pad = torch.full(log_w.shape[:-1] + (1,), _NEG_INF, dtype=log_w.dtype, device=log_w.device)
+    return torch.cat([torch.logcumsumexp(log_w.flip(-1), -1).flip(-1), pad], -1)
+
+
+def rewind_and_repeat_summary(p=None, r=None, threshold=None, *, log_p=None) -> SelectionSummary:
+    """KL, win rate and expected reward of :func:`rewind_and_repeat_law` for thresholds τ [...], in memory
+    linear in Y + |τ| (issue 12 item 8; the law itself is |τ|·Y).
+
+    With the outcomes sorted by reward and i₀(τ) the first with r ≥ τ, P(r ≥ τ) is a suffix sum of p, and
+    E_π c (c = F⁻ + ½P(level), the calibrated reward: E_π c is the win rate) and E_π r are suffix sums of p·c
+    and p·r over it, all in log space (r split into its positive and negative parts): O((Y + |τ|) log Y).
+    """
+    log_p, r = reference_inputs(p, r, log_p=log_p)
+    tau = _thresholds(threshold)
+    lv = levels(log_p, r)
+    log_c = torch.logaddexp(lv.log_Fm, lv.log_level + _LOG_HALF)
+    rs = lv.r
+    with torch.no_grad():
+        pos = torch.where(rs > 0, torch.log(rs.clamp_min(0)), _NEG_INF)
+        neg = torch.where(rs < 0, torch.log((-rs).clamp_min(0)), _NEG_INF)
+    tails = [lv.log_tail, _log_suffix(lv.log_p + log_c), _log_suffix(lv.log_p + pos), _log_suffix(lv.log_p + neg)]
+    if rs.dim() == 1:
+        i0 = torch.searchsorted(rs, tau.reshape(-1), right=False).reshape(tau.shape)
+        mass, win, rp, rn = (t[i0] for t in tails)
+    else:
+        shape = torch.broadcast_shapes(rs.shape[:-1], tau.shape)
+        i0 = torch.searchsorted(rs.expand(shape + rs.shape[-1:]).contiguous(), tau.expand(shape)[..., None].contiguous(),
+                                right=False)
+        mass, win, rp, rn = (t.expand(shape + t.shape[-1:]).gather(-1, i0)[..., 0] for t in tails)
+    if bool((mass == _NEG_INF).any()):
+        raise ConfigError("threshold", "must be <= the largest reward with positive mass")
+    return SelectionSummary(-mass, torch.exp(win - mass), torch.exp(rp - mass) - torch.exp(rn - mass))
+
+
+def rewind_and_repeat_law(p=None, r=None, threshold=None, *, log_p=None) -> SelectionLaw:
+    """Rewind-and-repeat (Beirami et al. §6, our reading of an unverified definition): resample y ~ p until
+    r(y) ≥ τ, i.e. π = p(·| r ≥ τ); KL = −log P(r ≥ τ). ``threshold`` τ [...] must be ≤ max r.
+
+    The law is [..., Y] for the broadcast batch of p and τ; above ≈ 2 GiB of working memory this raises a
+    ConfigError naming the estimate (use :func:`rewind_and_repeat_summary` for KL/win rate/reward only)."""
+    log_p, r = reference_inputs(p, r, log_p=log_p)
+    tau = _thresholds(threshold)
+    shape = torch.broadcast_shapes(log_p.shape[:-1], tau.shape) + log_p.shape[-1:]
+    need = 8 * 8 * math.prod(shape)
+    if need > _LAW_BYTES_MAX:
+        raise ConfigError("threshold", f"{tuple(tau.shape)} thresholds × {log_p.shape[-1]} outcomes would need "
+                                       f"≈ {need / 2 ** 30:.1f} GiB (limit {_LAW_BYTES_MAX / 2 ** 30:.0f} GiB); use "
+                                       "rewind_and_repeat_summary (linear memory) for KL, win rate and reward")
     keep = (r >= tau[..., None]) & (log_p > _NEG_INF)
     if not keep.any(-1).all():
         raise ConfigError("threshold", "must be <= the largest reward with positive mass")

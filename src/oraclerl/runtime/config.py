@@ -43,7 +43,7 @@ def _check_value(name: str, v: Any, meta: dict) -> None:
         return
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         return
-    if isinstance(v, float) and math.isnan(v):
+    if isinstance(v, float) and not math.isfinite(v):
         raise ConfigError(name, f"must be a finite number {_allowed(meta)}, got {v!r}")
     lo, hi = meta.get("low"), meta.get("high")
     if lo is not None and (v < lo or (meta.get("low_open") and v == lo)):

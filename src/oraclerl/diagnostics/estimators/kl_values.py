@@ -84,26 +84,34 @@ class KLMoments:
         return self.mean[name] - self.target(name)
 
 
+def _wsum(v: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    """Σ_y q·v per row as a batched dot product (no [rows, Y] temporary)."""
+    return (v.unsqueeze(-2) @ q.unsqueeze(-1))[..., 0, 0]
+
+
 def _moments_rows(lq: torch.Tensor, lp: torch.Tensor, names) -> tuple:
     q = torch.exp(lq)
-    on = q > 0
+    full = bool((q > 0).all()) and bool(torch.isfinite(lp).all())   # no zero mass: skip the masking passes
+    on = None if full else q > 0
     kl_qp = kl_divergence(lq, lp)
     kl_pq = kl_divergence(lp, lq)
     means, vars_ = {}, {}
     for name in names:
         v = kl_value_estimates(lq, lp, name)
-        v = torch.where(on, v, torch.zeros_like(v))
-        m = (q * v).sum(-1)
-        dev = torch.where(on, v - m[..., None], torch.zeros_like(v))
-        var = (q * dev * dev).sum(-1)
-        inf = torch.isinf(m)
+        if on is not None:
+            v = torch.where(on, v, torch.zeros_like(v))
+        m = _wsum(v, q)
+        dev = v - m[..., None]                                        # two-pass variance (no cancellation)
+        if on is not None:
+            dev = torch.where(on, dev, torch.zeros_like(dev))
+        var = _wsum(dev * dev, q)
         means[name] = m
-        vars_[name] = torch.where(inf, torch.full_like(var, math.inf), var)
+        vars_[name] = torch.where(torch.isinf(m), torch.full_like(var, math.inf), var)
     return kl_qp, kl_pq, means, vars_
 
 
 def kl_estimator_moments(log_q: torch.Tensor, log_p: torch.Tensor, estimators=VALUE_ESTIMATORS,
-                         chunk_elements: int = 1 << 22) -> KLMoments:
+                         chunk_elements: int = 1 << 18) -> KLMoments:
     """Exact E_q and Var_q of each KL value estimator, batched over prompts.
 
     Args:

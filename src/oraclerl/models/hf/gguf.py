@@ -75,13 +75,13 @@ def load_gguf(path, *, dtype=None, device_map=None, attn_implementation=None):
 
 def plain_copy(model):
     """A plain (non-quantised) model of the same architecture holding the same tensors (no weight copy)."""
-    from accelerate import init_empty_weights
+    import torch
     from transformers import AutoModelForCausalLM
 
     cfg_dict = model.config.to_dict()
     cfg_dict.pop("quantization_config", None)
     cfg = type(model.config).from_dict(cfg_dict)
-    with init_empty_weights():
+    with torch.device("meta"):  # no memory, no initialisation: every tensor is assigned below
         plain = AutoModelForCausalLM.from_config(cfg, dtype=model.dtype)
     missing, unexpected = plain.load_state_dict(model.state_dict(), strict=False, assign=True)
     tied = set(getattr(plain, "_tied_weights_keys", None) or ())  # a list or a {tied: source} dict
