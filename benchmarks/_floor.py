@@ -1,8 +1,8 @@
 """Hardware floors for the benchmarks (docs/benchmarks.md, "Floors"): this machine's rates, measured on one core.
 
 ``rates()`` measures, with one torch thread: memory bandwidth (copy of 256 MiB: bytes read + written per
-second), float32 and float64 matmul throughput (512³, flop/s), scalar compare throughput of a compiled loop is
-not measured (it is stated per kernel), and the dispatch cost of one small torch op (``a + b`` on 1024 floats).
+second), float32 and float64 matmul throughput (512³, flop/s: the core's peak arithmetic rate, an optimistic
+bound for compares and scalar loops), and the dispatch cost of one small torch op (``a + b`` on 1024 floats).
 ``floor(...)`` turns a kernel's bytes, flops and op count into the time no implementation on this core can beat:
 max(bytes / bandwidth, flops / throughput) + ops × dispatch (the ops of an unavoidable Python-level sequence).
 """
@@ -26,11 +26,10 @@ def _best(fn, reps: int = 5) -> float:
 
 def rates() -> dict[str, float]:
     """{"bandwidth": B/s, "flops32": flop/s, "flops64": flop/s, "dispatch": s per small op} (best of 5)."""
-    a = torch.empty(1 << 26)                 # 256 MiB of float32
-    b = torch.empty_like(a)
-    a.fill_(1.0)
-    out = {"bandwidth": 2 * a.numel() * 4 / _best(lambda: b.copy_(a))}
-    del a, b
+    src = torch.ones(1 << 26)                # 256 MiB of float32
+    dst = torch.empty_like(src)
+    out = {"bandwidth": 2 * src.numel() * 4 / _best(lambda: dst.copy_(src))}
+    src = dst = None
     for name, dt in (("flops32", torch.float32), ("flops64", torch.float64)):
         m = torch.randn(512, 512, dtype=dt)
         out[name] = 2 * 512 ** 3 / _best(lambda m=m: m @ m)

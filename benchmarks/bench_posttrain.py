@@ -95,7 +95,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (0 = torch default)")
     ap.add_argument("--provenance", default="bypass", choices=("bypass", "on"),
                     help="issue-16 oracle provenance: bypassed (default) or as in the tree")
-    ap.add_argument("--full", action="store_true", help="also run the whole paper-scale pg-figure1 (new, seed 0)")
+    ap.add_argument("--full", action="store_true", help="also run the whole paper-scale pg-figure1 (new)")
+    ap.add_argument("--seeds", type=int, default=1, help="with --full: seeds 0..seeds-1, one after the other")
     args = ap.parse_args()
     dev = resolve_device(args.device)
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
@@ -189,12 +190,19 @@ def main() -> None:
 
         exp = get_experiment("pg-figure1")
         cfg = exp.make_config("paper", {"device": args.device, "threads": str(args.threads)})
-        with (no_provenance() if args.provenance == "bypass" else contextlib.nullcontext()):
-            w0, c0 = time.perf_counter(), time.process_time()
-            run_one(exp, cfg, 0)
-            wall, cpu = time.perf_counter() - w0, time.process_time() - c0
-        print(f"MEASURED whole paper-scale pg-figure1 (new, seed 0, provenance {args.provenance}): wall "
-              f"{wall / 60:.2f} min, process CPU {cpu / 60:.2f} min, load avg {os.getloadavg()}")
+        total = 0.0
+        for seed in range(args.seeds):
+            with (no_provenance() if args.provenance == "bypass" else contextlib.nullcontext()):
+                w0, c0 = time.perf_counter(), time.process_time()
+                out, _ = run_one(exp, cfg, seed)
+                wall, cpu = time.perf_counter() - w0, time.process_time() - c0
+            total += wall
+            errs = {k: round(v["test_error"][-1], 4) for k, v in out["runs"].items()}
+            print(f"MEASURED whole paper-scale pg-figure1 (new, seed {seed}, provenance {args.provenance}): wall "
+                  f"{wall / 60:.2f} min, process CPU {cpu / 60:.2f} min, load avg {os.getloadavg()}, final test "
+                  f"error {errs}", flush=True)
+        if args.seeds > 1:
+            print(f"MEASURED {args.seeds} seeds one after the other: {total / 60:.2f} min wall")
 
 
 if __name__ == "__main__":

@@ -116,6 +116,20 @@ def _statuses(mutmut: list[str], work: Path, env: dict) -> dict[str, str]:
     return status
 
 
+_DIFFS = """
+import json, sys
+from mutmut.mutation.diff_apply import find_mutant, get_diff_for_mutant
+with open(sys.argv[2], "w", encoding="utf-8") as fh:
+    for name, st in json.loads(sys.argv[1]).items():
+        fh.write(f"### {name} ({st})\\n{get_diff_for_mutant(name, path=find_mutant(name).path)}\\n")
+"""
+
+
+def _write_diffs(work: Path, env: dict, survivors: dict[str, str], out: Path) -> None:
+    """The diff of every survivor into ``out``, in one process (``mutmut show`` per mutant is slow)."""
+    subprocess.run([sys.executable, "-c", _DIFFS, json.dumps(survivors), str(out)], cwd=work, env=env, check=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("module", help="a .py file under src/oraclerl/")
@@ -180,10 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     counts = collections.Counter(status.values())
     survivors = sorted(n for n, s in status.items() if s in ("survived", "no tests", "timeout", "suspicious"))
     diff = work / ("survivors-after.diff" if before else "survivors.diff")
-    with open(diff, "w", encoding="utf-8") as fh:
-        for n in survivors:
-            show = subprocess.run(mutmut + ["show", n], cwd=work, env=env, capture_output=True, text=True)
-            fh.write(f"### {n} ({status[n]})\n{show.stdout}\n")
+    _write_diffs(work, env, {n: status[n] for n in survivors}, diff)
     summary = {"module": str(module), "tests": tests, "total": len(status), **dict(counts), "survivors": survivors}
     out = work / ("summary-after.json" if before else "summary.json")
     out.write_text(json.dumps(summary, indent=1), "utf-8")

@@ -12,6 +12,7 @@ from oraclerl.diagnostics.estimators.groups import (
     group_gradient_moments,
     max_of_k_gradient,
     policy_gradient_exact,
+    sampled_group_moments,
     two_point_gain,
 )
 from oraclerl.diagnostics.estimators.score_tables import linear_ar_table, linear_softmax_table
@@ -171,3 +172,24 @@ def test_bad_input_and_limits():
     # a user-defined estimator (callable) runs through the same enumeration
     m = group_gradient_moments(t.seq_log_q, R, t.seq_score, 2, lambda r: 2 * r)
     assert torch.allclose(m.mean, 2 * policy_gradient_exact(t.seq_log_q, R, t.seq_score), atol=TOL)
+
+
+def test_sampled_groups_beyond_enumeration():
+    """6^16 groups cannot be enumerated; RLOO's Monte Carlo mean still matches the exact ∇J (identity: unbiased)
+    and Dr. GRPO's matches (n−1)/n·∇J, |z| ≤ 4.5 per coordinate; GRPO's is rejected as ∇J. At an enumerable n the
+    sampled and enumerated moments agree."""
+    _, _, t, R = _instance(seed=7, X=3, Y=6)
+    gJ = policy_gradient_exact(t.seq_log_q, R, t.seq_score)
+    gen = torch.Generator().manual_seed(2)
+    n = 16
+    with pytest.raises(ConfigError, match="max_groups"):
+        group_gradient_moments(t.seq_log_q, R, t.seq_score, n, "leave_one_out")
+    for est, target, ok in (("leave_one_out", gJ, True), ("dr_grpo", (n - 1) / n * gJ, True),
+                            ("group_normalised", gJ, False)):
+        mean, se, _ = sampled_group_moments(t.seq_log_q, R, t.seq_score, n, est, groups=20000, generator=gen)
+        assert (((mean - target) / se).abs().max() < 4.5) == ok, est
+    exact = group_gradient_moments(t.seq_log_q, R, t.seq_score, 3, "group_normalised")
+    mean, se, var = sampled_group_moments(t.seq_log_q, R, t.seq_score, 3, "group_normalised", groups=20000,
+                                          generator=gen)
+    assert ((mean - exact.mean) / se).abs().max() < 4.5
+    assert var == pytest.approx(exact.var_total, rel=0.1)

@@ -7,7 +7,11 @@ import pytest
 import torch
 
 from oraclerl.diagnostics.divergences import kl_divergence
-from oraclerl.diagnostics.estimators.kl_values import VALUE_ESTIMATORS, kl_estimator_moments, kl_value_estimates
+from oraclerl.diagnostics.estimators.kl_values import (
+    VALUE_ESTIMATORS,
+    kl_estimator_moments,
+    kl_value_estimates,
+)
 from oraclerl.errors import ConfigError
 from oraclerl.models.memoryless import MemorylessModel
 from oraclerl.oracles import WeakSampler

@@ -135,3 +135,24 @@ def test_spanner_preset_fits_the_budget_and_theory_cost_is_stated():
         lm_spanner_config(50)
     cost = theory_cost(640)
     assert 4e7 < cost["T_exp"] < 5e7 and 1e8 < cost["t_data_bound"] < 2e8 and cost["t_comp_bound"] > 1e16
+
+
+def test_transformers_in_declared_range_and_no_deprecated_cache_use(gen):
+    import tomllib
+    import warnings
+    from pathlib import Path
+
+    import transformers
+    from packaging.requirements import Requirement
+
+    deps = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]
+    req = next(Requirement(d) for d in deps["optional-dependencies"]["hf"] if d.startswith("transformers"))
+    assert req.specifier.contains(transformers.__version__), (transformers.__version__, str(req.specifier))
+    lm = tiny_causal_lm("ab", ["a", "ba"], seed=1, max_new_tokens=4)
+    assert lm._cache_kw == "cache"  # transformers 5.x: the keyword past_key_values is deprecated
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        y = lm.sample(torch.tensor([0, 1]), 3, gen)
+        lm.token_log_probs(torch.tensor([0, 1]), y)
+    bad = [str(w.message) for w in caught if issubclass(w.category, (DeprecationWarning, FutureWarning))]
+    assert bad == [], bad

@@ -137,4 +137,5 @@ def test_one_update_at_the_defaults_keeps_gemma_answers(real_lm_dir):
         res = LMPolicyGradient(cfg).run(lm, reward, PromptSource(task.weights, ledger), torch.Generator().manual_seed(0))
         drop[lr] = float((base - res.policy.log_prob(test, tgt)[:, 0]).mean())
         del res
+    print("DROP", drop)
     assert abs(drop[1e-5]) < 0.5 and drop[1e-3] > 2.0, drop

@@ -120,13 +120,14 @@ def test_policy_samples_its_target_law_through_the_oracle():
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_mtss_reaches_small_regret_within_budget(seed):
-    """|A| = 3, H = 4, d = 4: regret of π̂ ≤ 0.02 (π_ref's regret is 0.22–0.42 on these instances)."""
+    """|A| = 3, H = 4, d = 4: regret of π̂ (the law its sampler draws) ≤ 0.004 (π_ref's is 0.22–0.42 here).
+    Threshold: 2× the largest regret measured on these seeds (1.4e-5, 6.2e-6, 1.9e-3)."""
     inst = random_token_mdp(num_actions=3, horizon=4, d=4, num_prompts=2, seed=seed)
     budget = Budget(t_comp_token=20_000_000, t_data=60_000, t_reset=40_000, t_feature=80_000, prompts=500)
     o = inst.oracles(budget=budget)
     res = MTSS(MTSSConfig(T=24, B=inst.B)).run(o.auto, o.step_reward, o.prompts, torch.Generator().manual_seed(100 + seed))
     assert inst.regret(inst.model.log_ref) > 0.2
-    assert inst.regret(res.policy) <= 0.02
+    assert inst.regret(res.policy) <= 0.004
     assert res.ledger["t_comp"] == 0 and res.ledger["t_comp_token"] > 0
     assert res.t_data_paper == res.ledger["t_data"] + res.ledger["t_reset"] + res.transitions
     assert len(res.uncertainty) == 24 and 1 <= res.j <= 24

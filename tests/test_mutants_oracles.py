@@ -75,3 +75,34 @@ def test_repr_lists_the_non_zero_counters():
     led.charge("t_comp", 128)
     led.charge("prompts", 16)
     assert repr(led) == "Ledger(t_comp=128, prompts=16)"
+
+
+def test_response_keys_are_prefix_consistent_dtype_invariant_and_collision_free():
+    """Keys of every prefix equal the keys of the truncated responses; int32/float responses key like int64 ones;
+    10⁴ distinct (prompt, response) pairs get 10⁴ distinct keys (a weakened mix, e.g. & for ^, collides)."""
+    import torch
+
+    from oraclerl.oracles.ledger import response_keys
+
+    g = torch.Generator().manual_seed(0)
+    prompts = torch.arange(50)
+    y = torch.randint(0, 4, (50, 200, 6), generator=g)
+    pre = response_keys(prompts, y, prefixes=True)
+    assert pre.shape == (50, 200, 6) and pre.dtype == torch.int64
+    for ell in (1, 3, 6):
+        assert torch.equal(pre[:, :, ell - 1], response_keys(prompts, y[:, :, :ell]))
+    whole = response_keys(prompts, y)
+    assert whole.shape == (50, 200)
+    assert torch.equal(whole, response_keys(prompts.int(), y.int()))
+    yf = y.to(torch.float32)
+    assert torch.equal(response_keys(prompts, yf), response_keys(prompts, yf.double()))
+    assert not torch.equal(response_keys(prompts, yf), whole)           # floats are keyed by their bits
+    flat = y.reshape(-1, 6)
+    ids = prompts.repeat_interleave(200)
+    distinct = torch.unique(torch.cat([ids[:, None], flat], 1), dim=0).shape[0]
+    assert torch.unique(whole.reshape(-1)).numel() == distinct
+    # the prompt is part of the key: the same response under another prompt is another pair
+    assert not torch.equal(response_keys(prompts[:1], y[:1]), response_keys(prompts[1:2], y[:1]))
+    with pytest.raises(ConfigError, match=r"^responses: must have at least one token per response, got shape "
+                                          r"\(2, 3, 0\)$"):
+        response_keys(prompts[:2], torch.zeros(2, 3, 0, dtype=torch.long))

@@ -74,7 +74,8 @@ def test_accounting_learning_and_reproducibility():
     assert a.ledger["t_data"] == 400 and a.ledger["t_comp"] == 400 and a.ledger["prompts"] == 200
     assert a.thetas.shape == (51, 4) and len(a.history) == 50 and a.history[-1]["t_data"] == 400
     assert torch.equal(a.thetas, b.thetas) and not torch.equal(a.thetas, c.thetas)
-    assert regret(a.policy, inst) < 0.05 < regret(inst.base.log_ref, inst)
+    # 2× the mean regret 0.0075 over seeds 0–4 (0.0031, 0.0175, 0.0079, 0.0002, 0.0087); π_ref's is 0.317
+    assert regret(a.policy, inst) < 0.015 < 0.05 < regret(inst.base.log_ref, inst)
     s = a.policy.sample(torch.tensor([0, 1]), 3, torch.Generator().manual_seed(0))
     assert s.responses.shape == (2, 3)
 

@@ -8,6 +8,7 @@ import torch
 from scipy import stats
 
 from oraclerl.errors import ConfigError
+from oraclerl.models import kernels
 from oraclerl.models.linear_ar import ContextBigramFeatures, LinearARModel, PromptBoundPolicy
 from oraclerl.oracles.ledger import Ledger
 from oraclerl.oracles.rewards import RewardOracle
@@ -226,6 +227,27 @@ def test_same_seed_bit_identical_different_seed_differs():
                         torch.Generator().manual_seed(seed))
         ws.append(pol.w)
     assert torch.equal(ws[0], ws[1]) and not torch.equal(ws[0], ws[2])
+
+
+@pytest.mark.parametrize("kind", ["outcome", "process"])
+def test_pg_bit_identical_with_and_without_the_compiled_kernels(kind, monkeypatch):
+    """Same seed ⇒ the same weights whether numba serves the sampler, labels and gradient counts or torch does
+    (issue 15: results do not depend on the optional accelerator)."""
+    if not kernels.accelerated(torch.zeros(1)):
+        pytest.skip("numba is not installed (extra [fast])")
+    ws = []
+    for compiled in (True, False):
+        task, ledger, ctx, model = _setup(d=6, k=9, N=20, dtype=torch.float32)
+        with monkeypatch.context() as m:
+            if not compiled:
+                m.setattr(kernels, "_NUMBA", False)
+            pretrain(model, ctx, PretrainConfig(steps=3, batch_size=16), torch.Generator().manual_seed(0))
+            policy_gradient(model, ctx, RewardOracle(TeacherReward(ctx, kind, "signed"), ctx.ledger),
+                            PGConfig(steps=6, batch_size=37, reward=kind,
+                                     baseline="batch_mean" if kind == "outcome" else "none"),
+                            torch.Generator().manual_seed(3))
+        ws.append(model.w)
+    assert torch.equal(ws[0], ws[1]) and bool((ws[0] != 0).any())
 
 
 def test_bad_config():

@@ -36,6 +36,7 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 class OddConfig:
     text: str = param("plain", "raised as the run's error when it is not 'plain'")
     size_gb: float = param(0.0, "claimed peak memory of one run in GiB (for the memory check)", low=0.0, high=1e6)
+    offset: float = param(0.0, "a number with no declared range")
 
 
 def odd_run(cfg: OddConfig, ctx) -> dict:
@@ -292,8 +293,8 @@ def test_report_md_escapes_user_controlled_strings(tmp_path, monkeypatch):
 
 # --------------------------------------------------------------------- bad input stops before any work
 @pytest.mark.parametrize("argv, field", [
-    (["run", "fake-counter", "--set", "scale=inf"], "scale"),
-    (["run", "fake-counter", "--set", "sleep_s=-inf"], "sleep_s"),
+    (["run", "fake-odd", "--set", "offset=inf"], "offset"),
+    (["run", "fake-odd", "--set", "offset=-1e999"], "offset"),
     (["run", "fake-counter", "--set", "steps=1e400"], "steps"),
     (["run", "fake-counter", "--set", "steps=2", "--set", "steps=3"], "steps"),
     (["sweep", "fake-counter", "--set", "steps=2", "--set", "steps=3"], "steps"),

@@ -34,12 +34,14 @@ def _config(inst, **kw):
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_reaches_small_regret_within_predicted_t_data(seed):
-    """d = 4, β = 0.5, noisy rewards: averaged regret (Thm 3.1) ≤ 0.05 and T_data ≤ 2(|Ψ| bound + T_exp)."""
+    """d = 4, β = 0.5, noisy rewards: averaged regret (Thm 3.1, of the law the sampler draws) ≤ 0.015 and
+    T_data ≤ 2(|Ψ| bound + T_exp). Threshold: 2× the mean 0.0073 measured on seeds 0–4 (0.0047, 0.0098, 0.0089,
+    0.0102, 0.0031: this test run over seeds 0–4)."""
     inst = _instance(seed)
     o = inst.oracles()
     out = SpannerSampling(_config(inst)).run(o.weak, o.reward, o.prompts, torch.Generator().manual_seed(seed))
     avg = out.policy.average_regret(inst)
-    assert avg <= 0.05, avg
+    assert avg <= 0.015, avg
     assert regret(out.policy, inst) <= avg + 1e-12          # KL convexity: mixture ≤ average
     assert regret(inst.base.log_ref, inst) > 5 * 0.05        # the base policy is far from optimal
     sch = out.schedule

@@ -66,7 +66,8 @@ def test_learns_and_is_reproducible():
 
     a, b, c = once(0), once(0), once(1)
     assert torch.equal(a.thetas, b.thetas) and not torch.equal(a.thetas, c.thetas)
-    assert regret(a.policy, inst) < 0.05 < regret(inst.base.log_ref, inst)
+    # 2× the mean regret 0.0029 over seeds 0–4 (0.0023, 0.0017, 0.0011, 0.0057, 0.0037); π_ref's is 0.317
+    assert regret(a.policy, inst) < 0.006 < 0.05 < regret(inst.base.log_ref, inst)
 
 
 def test_bad_config():

@@ -88,7 +88,7 @@ def bigram_walk(E1, E2, u, n, out):  # pragma: no cover - compiled
         for j in range(g):
             rows[j] = P - 1
             if (m0 + j) % n == 0:              # first sequence of a context: its slot starts empty
-                pass
+                built[((m0 + j) // n) % G, :] = False
         for i in range(L):
             for j in range(g):
                 b = (m0 + j) // n

@@ -11,7 +11,7 @@ estimator code the trainers use (:func:`oraclerl.posttrain.kl_penalty.kl_estimat
   (reward / loss × sequence / token × k1, k2, k3) against ∇KL(q‖p) and ∇KL(p‖q).
 * :mod:`.groups`: :func:`group_gradient_moments` — exact E ĝ and Var ĝ of a group advantage estimator by
   enumerating all |Y|^n groups; :func:`two_point_gain` (binary rewards), :func:`policy_gradient_exact`,
-  :func:`max_of_k_gradient` (∇ pass@k).
+  :func:`max_of_k_gradient` (∇ pass@k); :func:`sampled_group_moments` (Monte Carlo beyond enumeration).
 * :mod:`.lm_path`: a test oracle that runs :meth:`oraclerl.posttrain.lm_pg.LMPolicyGradient.step` unchanged on an
   exact model (:class:`ExactLMPolicy`) and gives its exact expected gradient (:func:`exact_step_gradient`).
 
@@ -24,6 +24,7 @@ from .groups import (
     group_gradient_moments,
     max_of_k_gradient,
     policy_gradient_exact,
+    sampled_group_moments,
     two_point_gain,
 )
 from .kl_gradients import (
@@ -39,6 +40,7 @@ from .score_tables import ScoreTable, all_sequences, linear_ar_table, linear_sof
 
 __all__ = [
     "GroupMoments", "group_gradient_moments", "max_of_k_gradient", "policy_gradient_exact", "two_point_gain",
+    "sampled_group_moments",
     "VARIANTS", "GradientMoments", "kl_gradient_moments", "per_sample_gradients", "true_kl_gradients",
     "VALUE_ESTIMATORS", "KLMoments", "kl_estimator_moments", "kl_value_estimates",
     "ExactLMPolicy", "SequenceTableReward", "exact_step_gradient", "exact_table", "step_gradients",

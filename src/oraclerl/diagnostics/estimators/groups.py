@@ -25,6 +25,10 @@ Closed forms (identities, checked in ``tests/test_estimators_groups.py``):
 
 ``"batch_mean"`` is evaluated for a batch of one prompt (B = 1), by running the estimator on the groups laid
 out along its per-position axis.
+
+Beyond enumeration (|Y|^n > ``max_groups``), :func:`sampled_group_moments` draws groups exactly from q (inverse
+CDF) and returns the Monte Carlo mean with its standard error, for a z-test against a closed form (e.g. RLOO's
+E ĝ = ∇J at any n; ``tests/test_estimators_groups.py`` uses |z| ≤ 4.5 per coordinate).
 """
 
 from __future__ import annotations
@@ -131,6 +135,30 @@ def group_gradient_moments(log_q: torch.Tensor, rewards: torch.Tensor, score: to
     within = float((second - (per_prompt * per_prompt).sum(-1)).mean())
     total = float(second.mean() - mean @ mean)
     return GroupMoments(mean, per_prompt, total, within, G)
+
+
+def sampled_group_moments(log_q: torch.Tensor, rewards: torch.Tensor, score: torch.Tensor, n: int,
+                          estimator: str | Callable = "none", *, groups: int = 10_000,
+                          generator: torch.Generator | None = None, **estimator_kw) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """Monte Carlo (mean [D], standard error [D], tr Cov) of ĝ over ``groups`` groups per prompt drawn exactly
+    from q, prompts uniform: the same estimate as :func:`group_gradient_moments` without its size limit."""
+    from ...models.linear_softmax import sample_from_log_probs
+
+    log_q, rewards, score = (torch.as_tensor(t) for t in (log_q, rewards, score))
+    if log_q.dim() != 2 or rewards.shape != log_q.shape or score.shape[:2] != log_q.shape or score.dim() != 3:
+        raise ConfigError("score", "sampled_group_moments takes outcome rewards [X, Y] and scores [X, Y, D]")
+    if isinstance(groups, bool) or not isinstance(groups, int) or groups < 2:
+        raise ConfigError("groups", f"must be an integer >= 2, got {groups!r}")
+    f = _advantage_fn(estimator, estimator_kw)
+    X = log_q.shape[0]
+    y = sample_from_log_probs(log_q.repeat_interleave(groups, 0), n, generator)       # [X·G, n]
+    xs = torch.arange(X).repeat_interleave(groups)
+    A = f(rewards[xs[:, None], y]).to(score.dtype)
+    g = torch.einsum("bn,bnd->bd", A, score[xs[:, None], y]) / n                       # [X·G, D]
+    per = g.reshape(X, groups, -1)
+    mean = per.mean((0, 1))
+    se = (per.var(1) / groups).sum(0).sqrt() / X                                       # prompts stratified
+    return mean, se, float(g.var(0).sum())
 
 
 def policy_gradient_exact(log_q: torch.Tensor, rewards: torch.Tensor, score: torch.Tensor) -> torch.Tensor:
