@@ -59,6 +59,22 @@ def work():
     law = best_of_n_law(P, R, 1000)
     return dict(kl=float(law.kl), win_rate=float(law.win_rate), formula=float(best_of_n_kl_formula(1000)))
 """,
+    "winrate_uniform_1e4": """
+from oraclerl.inference.best_of_n import rewind_and_repeat_summary
+L = 10**4            # bon-winrate at --scale paper: uniform reference, every level a rewind threshold
+P = torch.full((L,), 1.0 / L, dtype=torch.float64); R = torch.arange(L, dtype=torch.float64)
+def work():   # linear memory (issue 12 item 8); the [L, L] law needed ≈ 4.2 GiB here
+    s = rewind_and_repeat_summary(P, R, torch.unique(R))
+    return dict(thresholds=L, top_kl=float(s.kl[-1]), top_win=float(s.win_rate[-1]))
+""",
+    "winrate_uniform_1e6": """
+from oraclerl.inference.best_of_n import rewind_and_repeat_summary
+L = 10**6
+P = torch.full((L,), 1.0 / L, dtype=torch.float64); R = torch.arange(L, dtype=torch.float64)
+def work():   # 10^6 thresholds × 10^6 outcomes: 8 TB as a law
+    s = rewind_and_repeat_summary(P, R, torch.unique(R))
+    return dict(thresholds=L, top_kl=float(s.kl[-1]), top_win=float(s.win_rate[-1]))
+""",
     "bon_law_1e6_n1e300": """
 g = torch.Generator().manual_seed(0)
 P = torch.rand(10**6, generator=g, dtype=torch.float64); P /= P.sum()

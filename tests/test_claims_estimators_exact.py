@@ -64,3 +64,13 @@ def test_negative_controls(run):
     assert not ee.identity_holds([r["bias"] for r in a["rows"] if r["estimator"] == "group_normalised"])
     assert not ee.identity_holds([r["bias_pq"] for r in rows if r["variant"] == "loss/token/k3"])
     assert not ee.identity_holds([]) and not ee.identity_holds([float("nan")])
+
+
+def test_oversized_enumeration_is_refused_before_work(capsys, tmp_path):
+    from oraclerl.cli import main
+
+    for bad, field in (("prm_group=5", "prm_group"), ("group_sizes=2,9", "group_sizes")):
+        rc = main(["run", "estimators-exact", f"--set={bad}", "--dry-run", "--out", str(tmp_path / "runs")])
+        err = capsys.readouterr().err.strip()
+        assert rc == 2 and err.startswith(f"oraclerl: error: {field}: ") and len(err.splitlines()) == 1
+    assert not (tmp_path / "runs").exists()

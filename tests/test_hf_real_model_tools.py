@@ -156,3 +156,20 @@ def test_transformers_in_declared_range_and_no_deprecated_cache_use(gen):
         lm.token_log_probs(torch.tensor([0, 1]), y)
     bad = [str(w.message) for w in caught if issubclass(w.category, (DeprecationWarning, FutureWarning))]
     assert bad == [], bad
+
+
+def test_logits_only_at_response_positions_and_bounded_rows(gen):
+    lm = tiny_causal_lm("ab", ["aaaaaaaa", "ba"], seed=1, max_new_tokens=3, forward_batch_size=4)
+    x = torch.tensor([0, 1])
+    y = lm.sample(x, 3, gen)
+    shapes = []
+    hook = lm.model.get_output_embeddings().register_forward_hook(lambda m, i, o: shapes.append(tuple(o.shape[:2])))
+    try:
+        lp = lm.token_log_probs(x, y)
+        lm.sample(x, 2, gen)
+    finally:
+        hook.remove()
+    assert shapes[:2] == [(4, 4), (2, 4)]  # rows ≤ forward_batch_size, L + 1 positions (prompt width is 9)
+    assert all(w == 1 for _, w in shapes[2:])  # sampling: the last position only
+    chunked = CausalLM(lm.model, lm.tokenizer, lm.prompts, max_new_tokens=3, forward_batch_size=1)
+    assert torch.allclose(chunked.token_log_probs(x, y), lp, atol=1e-6)  # results do not depend on it

@@ -133,9 +133,10 @@ def test_compiled_kernels_equal_their_torch_definitions(monkeypatch):
     B, n, k = 13, 3, 6
     E1 = torch.rand(B, k, generator=g, dtype=torch.float64) ** 4
     E2 = torch.rand(k + 1, k, generator=g, dtype=torch.float64) ** 4
-    u = torch.rand(B * n, 40, generator=g, dtype=torch.float64)
-    a, b = _both(lambda: kernels.bigram_walk(E1, E2, u, n), monkeypatch)
-    assert torch.equal(a, b)
+    for dt in (torch.float64, torch.float32):                      # the table is rounded to u's dtype
+        u = torch.rand(B * n, 40, generator=g, dtype=dt)
+        a, b = _both(lambda u=u: kernels.bigram_walk(E1, E2, u, n), monkeypatch)
+        assert torch.equal(a, b)
     # greedy_table / greedy_walk: ties (first maximum wins), ±inf, and NaN (left to torch)
     s = torch.randint(0, 3, (9, 7), generator=g).float()
     t = torch.randint(0, 3, (8, 7), generator=g).float()

@@ -106,3 +106,38 @@ def test_response_keys_are_prefix_consistent_dtype_invariant_and_collision_free(
     with pytest.raises(ConfigError, match=r"^responses: must have at least one token per response, got shape "
                                           r"\(2, 3, 0\)$"):
         response_keys(prompts[:2], torch.zeros(2, 3, 0, dtype=torch.long))
+
+
+def test_provenance_set_semantics_len_dedup_and_prefixes():
+    """Provenance is a set: re-adding the same pairs does not grow it, disjoint batches are all found, pairs never
+    added are not, and ``prefixes=True`` registers every prefix (a reset/extend must find them)."""
+    import torch
+
+    from oraclerl.oracles.ledger import Provenance
+
+    g = torch.Generator().manual_seed(1)
+    prompts = torch.arange(8)
+    a = torch.randint(0, 50, (8, 3, 5), generator=g)
+    b = torch.randint(50, 100, (8, 4, 5), generator=g)                 # disjoint from a
+    p = Provenance()
+    assert len(p) == 0 and not p.contains(prompts, a).any()
+    p.add(prompts, a)
+    assert len(p) == 24
+    p.add(prompts, a)                                                    # same pairs again
+    assert len(p) == 24
+    p.add(prompts, b)
+    assert len(p) == 24 + 32
+    assert p.contains(prompts, a).all() and p.contains(prompts, b).all()
+    assert not p.contains(prompts, a + 100).any()
+    p.add(prompts, a[:, :1])                             # known pairs, smaller than the last block: no new block
+    assert len(p) == 24 + 32
+    assert not p.contains(prompts, a[:, :, :3]).any()                  # prefixes were not registered
+    for _ in range(5):                                                   # many blocks: merging keeps everything
+        p.add(prompts, torch.randint(100, 10**6, (8, 16, 5), generator=g))
+        assert p.contains(prompts, a).all() and p.contains(prompts, b).all()
+    q = Provenance()
+    q.add(prompts, a, prefixes=True)
+    assert len(q) == 24 * 5
+    assert all(q.contains(prompts, a[:, :, :ell]).all() for ell in range(1, 6))
+    q.add(prompts, a[:, :, :0])                                          # an empty batch adds nothing
+    assert len(q) == 24 * 5

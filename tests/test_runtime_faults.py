@@ -303,6 +303,7 @@ def test_report_md_escapes_user_controlled_strings(tmp_path, monkeypatch):
     (["report", "--seeds", "0-100000000000000"], "--seeds"),
     (["report", "--scale", "huge"], "--scale"),
     (["run", "fake-odd", "--set", "size_gb=1e5"], "fake-odd"),
+    (["run", "coverage-lower-bound", "--set", "betas=0.0001"], "coverage-lower-bound"),  # d = 10^12 features
     (["report", "--only", "fake-odd", "--executor", "ray", "--address", "127.0.0.1:1"], "--address"),
     (["sweep", "fake-counter", "--executor", "ray", "--address", "nonsense"], "--address"),
 ])

@@ -20,11 +20,22 @@ pytestmark = pytest.mark.ray
 
 @pytest.fixture(scope="module", autouse=True)
 def ray_2cpus():
-    """One private Ray instance for the module, started the way ``--executor ray`` starts one."""
+    """One private Ray instance for the module, started the way ``--executor ray`` starts one, in an
+    environment that turns Ray's own default authentication off (as older Ray versions have it)."""
+    import os
+
     fakes.install()
-    with start_local_ray(num_cpus=2):
-        yield
-    fakes.uninstall()
+    saved = os.environ.get("RAY_AUTH_MODE")
+    os.environ["RAY_AUTH_MODE"] = "disabled"
+    try:
+        with start_local_ray(num_cpus=2):
+            yield
+    finally:
+        if saved is None:
+            os.environ.pop("RAY_AUTH_MODE", None)
+        else:
+            os.environ["RAY_AUTH_MODE"] = saved
+        fakes.uninstall()
 
 
 def _results(summary) -> list[dict]:

@@ -286,8 +286,8 @@ def memory(cfg: CoverageLowerBoundConfig) -> int:
     """Estimated peak bytes of one run: the dominant float64/int64 tensors of the search at the largest
     feature dimension d = max(d_min, ⌈β⁻³⌉) (instance features [|Y|, d], θ and noise [trials, d], draws
     [trials, chunk], seen/good masks [trials, |Y|]) and the algorithms' instance ([|Y|, algo_d]), times 1.5.
-    Measured: betas=0.02, trials=200 (d = 125000) peaked 722 MiB above the process's start, 1.14× this count
-    (``tests/test_runtime_faults.py`` checks the estimate bounds a run in the report's tests)."""
+    Measured (ru_maxrss of ``run_one`` at betas=0.02, c_stars=4, trials=200, so d = 125000): 722 MiB above
+    the process's start, 1.14× this count; checked before any run by ``Experiment.make_config``."""
     d = max(cfg.d_min, math.ceil(min(cfg.betas) ** -3))
     count = (cfg.num_responses * d + 3 * cfg.trials * d + 2 * cfg.trials * cfg.chunk + cfg.trials * cfg.num_responses
              + 3 * cfg.num_responses * cfg.algo_d)

@@ -78,7 +78,18 @@ class EstimatorsExactConfig:
     group_sizes: list[int] = param([2, 3, 4, 6], "group sizes n enumerated in (c)", low=2)
     pass_k: int = param(2, "k of the pass@k advantage (min(k, n) is used)", low=1)
     gain_sizes: list[int] = param([2, 4, 8, 16], "n of the two-point weight curves c(p, n)", low=2)
-    prm_group: int = param(3, "group size of the process-reward part", low=2)
+    prm_group: int = param(3, "group size of the process-reward part ((k^H)^n groups are enumerated)", low=2)
+
+    def check(self) -> None:
+        """Refuse, before any work, sizes whose group enumeration exceeds 10^6 groups per prompt."""
+        from ..errors import ConfigError
+
+        if self.adv_responses ** max(self.group_sizes) > 10 ** 6:
+            raise ConfigError("group_sizes", f"adv_responses^max(group_sizes) = {self.adv_responses}^"
+                                             f"{max(self.group_sizes)} exceeds 10^6 groups")
+        if (self.ar_actions ** self.ar_horizon) ** self.prm_group > 10 ** 6:
+            raise ConfigError("prm_group", f"(ar_actions^ar_horizon)^prm_group = ({self.ar_actions}^"
+                                           f"{self.ar_horizon})^{self.prm_group} exceeds 10^6 groups")
 
 
 # ----------------------------------------------------------------------------------------------- (a) values
@@ -467,6 +478,6 @@ register(Experiment(
     paper="mousavi", config=EstimatorsExactConfig, run=run, claims=claims, plot=plot,
     scales={"quick": {}, "paper": {"kl_responses": 1000, "kl_prompts": 64, "kl_mc_samples": 20000,
                                    "ar_actions": 4, "ar_horizon": 4, "lm_batch": 2048, "lm_steps": 40,
-                                   "adv_responses": 10, "group_sizes": [2, 3, 4, 5, 6]}},
+                                   "adv_responses": 10, "group_sizes": [2, 3, 4, 5, 6], "prm_group": 2}},
     seeds=2, description=__doc__.split("\n\n", 1)[1].replace("\n", " "),
 ))

@@ -114,7 +114,7 @@ def _mtss(inst, M: float, cfg, gen):
     led = res.ledger
     return {"regret": reg, "t_comp_tokens": led["t_comp_token"], "t_data": led["t_data"],
             "t_data_paper": res.t_data_paper, "t_feature": led["t_feature"], "prompts": led["prompts"],
-            "regret_target_law": inst.regret(res.policy)}
+            "regret_target_law": inst.regret(res.policy.log_prob_tables(inst.model, law="target"))}
 
 
 def _spanner(inst, seq, C: float, cfg, gen):
@@ -128,7 +128,7 @@ def _spanner(inst, seq, C: float, cfg, gen):
     led = res.ledger
     return {"regret": regret(spanner_sampler_log_table(res.policy, seq), seq), "t_comp_tokens": led["t_comp"] * H,
             "t_data": led["t_data"], "t_data_paper": led["t_data"], "prompts": led["prompts"],
-            "spanner_size": res.spanner_size, "regret_target_law": regret(res.policy, seq)}
+            "spanner_size": res.spanner_size, "regret_target_law": regret(res.policy.log_prob_table(seq, law="ideal"), seq)}
 
 
 def run(cfg: MTSSVsSpannerConfig, ctx) -> dict:

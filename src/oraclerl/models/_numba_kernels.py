@@ -73,14 +73,16 @@ def greedy_walk(s, tT, out):  # pragma: no cover - compiled
 @numba.njit(cache=True, nogil=True)
 def bigram_walk(E1, E2, u, n, out):  # pragma: no cover - compiled
     # Sequence m = b·n + j uses context b's table; a row is built on its first visit (a trained policy visits
-    # few of the k+1), exactly as the torch definition: float64 products, running sum, division by the total.
+    # few of the k+1), exactly as the torch definition: float64 products, running sum, division by the total,
+    # rounding to u's dtype.
     # G consecutive sequences advance together so that their dependency chains overlap; context b keeps
     # table slot b mod G (at most G consecutive contexts meet in one block).
     B, k = E1.shape
     P = E2.shape[0]
     M, L = u.shape
     G = 8
-    cdf = np.empty((G, P, k), np.float64)
+    cdf = np.empty((G, P, k), u.dtype)                  # rounded to the uniforms' dtype, as the definition
+    run = np.empty(k, np.float64)
     built = np.zeros((G, P), np.bool_)
     rows = np.empty(G, np.int64)
     for m0 in range(0, M, G):
@@ -98,9 +100,9 @@ def bigram_walk(E1, E2, u, n, out):  # pragma: no cover - compiled
                     acc = 0.0
                     for q in range(k):
                         acc += E1[b, q] * E2[r, q]
-                        cdf[s, r, q] = acc
+                        run[q] = acc
                     for q in range(k - 1):
-                        cdf[s, r, q] = cdf[s, r, q] / acc
+                        cdf[s, r, q] = run[q] / acc
                     built[s, r] = True
                 v = u[m0 + j, i]
                 c = 0

@@ -87,7 +87,8 @@ def bigram_walk(E1: torch.Tensor, E2: torch.Tensor, u: torch.Tensor, n: int) -> 
 
     The law of the token after row p in context b is q(j | b, p) = E1[b, j]·E2[p, j] / Σ_j' E1[b, j']·E2[p, j']
     (row P−1 is the first position); sequence m = b·n + r walks it with the uniforms u[m]. Definition: the
-    table cdf[b, p] = cumsum(E1[b]·E2[p]) / total in float64 (last entry 2.0) and :func:`cdf_walk`.
+    table cdf[b, p] = cumsum(E1[b]·E2[p]) / total in float64, rounded to u's dtype (last entry 2.0), and
+    :func:`cdf_walk`.
 
     Args:
         E1: [B, k] nonnegative float64 factors; E2: [P, k] nonnegative float64 factors (every row of E1E2ᵀ > 0).
@@ -101,10 +102,10 @@ def bigram_walk(E1: torch.Tensor, E2: torch.Tensor, u: torch.Tensor, n: int) -> 
                                 out.numpy())
         return out
     W = (E1[:, None, :] * E2[None, :, :]).cumsum(-1)                       # [B, P, k], running sums
-    cdf = W / W[..., -1:]
+    cdf = (W / W[..., -1:]).to(u.dtype)                                     # rounding keeps rows monotone
     cdf[..., -1] = 2.0
     base = (torch.arange(B, device=u.device) * P).repeat_interleave(n)
-    return cdf_walk(cdf.view(B * P, k), base, u.to(cdf.dtype), P - 1)
+    return cdf_walk(cdf.view(B * P, k), base, u, P - 1)
 
 
 def greedy_walk(s: torch.Tensor, t: torch.Tensor, N: int) -> torch.Tensor:

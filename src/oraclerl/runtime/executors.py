@@ -343,13 +343,17 @@ def start_local_ray(num_cpus: int | None = None):
     import tempfile
 
     ray = require_ray()
+    try:
+        from ray._raylet import Config, get_authentication_mode  # noqa: F401 - token authentication exists
+    except ImportError:
+        raise ConfigError("--executor", f"ray {ray.__version__} has no token authentication, so oraclerl will not "
+                                        "start an open Ray instance; upgrade ray or pass --address") from None
     saved = {k: os.environ.get(k) for k in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN")}
+    # Forced even over RAY_AUTH_MODE=disabled, and a fresh token rather than Ray's default one, which it
+    # keeps in ~/.ray/auth_token and shares between every cluster of the user.
     os.environ["RAY_AUTH_MODE"] = "token"
     os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
-    with contextlib.suppress(Exception):  # make this process read the token settings (Ray >= 2.52)
-        from ray._raylet import Config
-
-        Config.initialize("")
+    Config.initialize("")  # this process reads the settings again
     cwd = os.getcwd()
     empty = tempfile.mkdtemp(prefix="oraclerl-ray-")
     try:

@@ -17,10 +17,20 @@ def pyplot():
 
 def save_figure(fig, outdir: Path | str, name: str, dpi: int = 110) -> Path:
     """Lay out, save ``fig`` as ``outdir/name`` and close it; returns the path."""
+    import os
+
     import matplotlib.pyplot as plt
 
     fig.tight_layout()
     path = Path(outdir) / name
-    fig.savefig(path, dpi=dpi)
-    plt.close(fig)
+    # Written to a temporary name and moved into place, so two reports sharing an output folder never
+    # leave a half-written figure (see docs/architecture.md, "Run store: concurrency and integrity").
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{os.urandom(3).hex()}")
+    try:
+        fig.savefig(tmp, dpi=dpi, format=path.suffix.lstrip(".") or "png")
+        os.replace(tmp, path)
+    finally:
+        plt.close(fig)
+        if tmp.exists():
+            tmp.unlink()
     return path

@@ -174,7 +174,7 @@ class CausalLM(LinearSoftmaxProtocolMixin):
             self.dtype = auto_dtype(self.device, dtype) if (dtype is not None or self.device.type == "cuda") \
                 else next(model.parameters()).dtype
             self.model = model.to(device=self.device, dtype=self.dtype).eval()
-        self._cache_kw = "past_key_values"
+        self._cache_kw = "cache" if "cache" in inspect.signature(self.model.forward).parameters else "past_key_values"
         self._keeps_logits = "logits_to_keep" in inspect.signature(self.model.forward).parameters
         self._sampled = None  # (responses, prompts, per-token processed log-probs, weight version) of the last sample
         self.prompts = list(prompts)
