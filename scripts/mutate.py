@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     mutmut = [str(Path(sys.executable).with_name("mutmut"))]
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     names = before["survivors"] if before else []
-    before_status = _statuses(mutmut, work, env) if before else {}
+    before_status = (before.get("status") or _statuses(mutmut, work, env)) if before else {}
     print(f"mutating {module} in {work} with tests: {' '.join(tests)}"
           + (f" (re-testing {len(names)} survivors)" if before else ""), flush=True)
     if before and not names:
@@ -195,10 +195,11 @@ def main(argv: list[str] | None = None) -> int:
     survivors = sorted(n for n, s in status.items() if s in ("survived", "no tests", "timeout", "suspicious"))
     diff = work / ("survivors-after.diff" if before else "survivors.diff")
     _write_diffs(work, env, {n: status[n] for n in survivors}, diff)
-    summary = {"module": str(module), "tests": tests, "total": len(status), **dict(counts), "survivors": survivors}
+    summary = {"module": str(module), "tests": tests, "total": len(status), **dict(counts), "survivors": survivors,
+               "status": status}
     out = work / ("summary-after.json" if before else "summary.json")
     out.write_text(json.dumps(summary, indent=1), "utf-8")
-    print(json.dumps({k: v for k, v in summary.items() if k != "survivors"}))
+    print(json.dumps({k: v for k, v in summary.items() if k not in ("survivors", "status")}))
     print(f"survivors ({len(survivors)}): diffs in {diff}")
     return 0 if status else 1
 

@@ -68,6 +68,7 @@ def main(argv: list[str]) -> int:
 
         rep = run_report(only=["fake-gated"], out=Path(out), runs=Path(runs), quiet=True, executor=WatchedExecutor(0))
         print(json.dumps({"ran": len(rep.summary.ran), "reused": len(rep.summary.reused),
+                          "untrusted": [r.previous for r in rep.summary.untrusted],
                           "errors": [o.error for o in rep.outcomes if o.error],
                           "results": [r.result["value"] for r in rep.summary.records]}))
         return 0

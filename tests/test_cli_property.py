@@ -76,3 +76,14 @@ def test_every_float_field_rejects_inf_and_nan(capsys, tmp_path):
                 assert rc == 2 and err.startswith(f"oraclerl: error: {f.name}: ") and len(err.splitlines()) == 1, err
                 checked += 1
     assert checked >= 40 and not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("value", ["", "abc", "1e30", "[", "-1"])
+def test_every_field_of_every_experiment_survives_nasty_values(capsys, tmp_path, value):
+    """Each field at least once (the random test samples them): exit 0 or 2 with one line, no run directory."""
+    for name, key in FIELDS:
+        rc = main(["run", name, f"--set={key}={value}", "--dry-run", "--out", str(tmp_path / "runs")])
+        cap = capsys.readouterr()
+        assert rc in (0, 2) and "Traceback" not in cap.err, (name, key, cap.err)
+        assert rc == 0 or (len(cap.err.strip().splitlines()) == 1 and cap.err.startswith("oraclerl: error: "))
+    assert not (tmp_path / "runs").exists()

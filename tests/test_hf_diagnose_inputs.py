@@ -167,3 +167,17 @@ def test_bad_model_and_data_files_are_one_line(saved, capsys):
 def test_chat_template_needs_one(saved, capsys):
     _one_line_error(capsys, _args(saved, "--chat-template"), "no chat template")
     assert diagnose_cli._chat_prompts is not None
+
+
+def test_chat_template_wraps_prompts_and_from_pretrained_passes_loading_options(saved):
+    from transformers import AutoTokenizer
+
+    from oraclerl.models.hf.causal_lm import CausalLM
+
+    tok = AutoTokenizer.from_pretrained(saved / "model")
+    tok.chat_template = "{% for m in messages %}[{{ m['content'] }}]{% endfor %}{% if add_generation_prompt %}={% endif %}"
+    assert diagnose_cli._chat_prompts(tok, ["1+1", "2"], "m") == ["[1+1]=", "[2]="]
+    lm = CausalLM.from_pretrained(saved / "model", ["1+1="], max_new_tokens=2, attn_implementation="eager",
+                                  dtype=torch.float64, add_special_tokens=False)
+    assert lm.model.config._attn_implementation == "eager" and lm.dtype == torch.float64
+    assert next(lm.model.parameters()).dtype == torch.float64

@@ -138,12 +138,13 @@ def test_spanner_preset_fits_the_budget_and_theory_cost_is_stated():
 
 
 def test_transformers_in_declared_range_and_no_deprecated_cache_use(gen):
-    import tomllib
     import warnings
     from pathlib import Path
 
     import transformers
     from packaging.requirements import Requirement
+
+    tomllib = pytest.importorskip("tomllib")  # Python ≥ 3.11
 
     deps = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]
     req = next(Requirement(d) for d in deps["optional-dependencies"]["hf"] if d.startswith("transformers"))

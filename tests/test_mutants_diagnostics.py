@@ -103,7 +103,86 @@ def test_regret_and_J_against_the_direct_difference_with_a_weighted_prompt_law()
 
 def test_policy_log_table_errors_name_the_field():
     inst = _instance()
-    with pytest.raises(ConfigError, match=r"policy.*log_prob_table\(\); got str"):
+    with pytest.raises(ConfigError, match=r"^policy: must be a \[X, Y\] log-probability tensor or have log_prob_table\(\); got str$"):
         policy_log_table("pi", inst)
-    with pytest.raises(ConfigError, match=r"policy.*shape \(2, 3\), got \(3, 2\)"):
+    with pytest.raises(ConfigError, match=r"^policy: log-probability table must have shape \(2, 3\), got \(3, 2\)$"):
         policy_log_table(_log(P).T, inst)
+
+
+def test_coverage_of_an_instance_uses_its_prompt_law():
+    """C_cov(π⋆_β) = sup over prompts with ρ(x) > 0 of max_y e^{r/β}/Σ_y' π_ref e^{r/β}: a zero-weight prompt with a
+    larger ratio must not count."""
+    beta = 0.5
+
+    def cov(i):
+        z = sum(q * math.exp(r / beta) for q, r in zip(Q[i].tolist(), R[i].tolist()))
+        return max(math.exp(r / beta) / z for q, r in zip(Q[i].tolist(), R[i].tolist()) if q > 0)
+
+    assert cov(1) > cov(0)
+    assert coverage_coefficient(_instance(beta, (1.0, 0.0))) == pytest.approx(cov(0), rel=1e-12)
+    assert coverage_coefficient(_instance(beta, (0.5, 0.5))) == pytest.approx(cov(1), rel=1e-12)
+
+
+def test_pass_at_k_boundaries_branches_and_messages():
+    from oraclerl.diagnostics.pass_at_k import (
+        _log1mexp,
+        pass_at_k_exact,
+        pass_at_k_from_samples,
+        pass_at_k_unbiased,
+    )
+
+    # both branches of log(1 − e^a), each where the other one loses everything
+    assert _log1mexp(torch.tensor(-1e-20, dtype=torch.float64)).item() == pytest.approx(math.log(1e-20), rel=1e-12)
+    assert _log1mexp(torch.tensor(-50.0, dtype=torch.float64)).item() == pytest.approx(-math.exp(-50.0), rel=1e-12)
+    for a in (-0.5, -0.6931471805599453, -0.9):
+        assert _log1mexp(torch.tensor(a, dtype=torch.float64)).item() == pytest.approx(math.log(1 - math.exp(a)),
+                                                                                        rel=1e-14)
+    # the edges of the allowed ranges are allowed
+    p = torch.tensor([0.0, 0.25, 1.0], dtype=torch.float64)
+    assert pass_at_k_exact(p, 1).tolist() == pytest.approx([0.0, 0.25, 1.0], abs=1e-15)
+    assert pass_at_k_exact(log_p=torch.tensor([0.0, math.log(0.25)], dtype=torch.float64), k=3).tolist() == pytest.approx(
+        [1.0, 1 - 0.75 ** 3], rel=1e-12)
+    assert pass_at_k_exact(p, torch.tensor([1.0, 2.0, 3.0])).tolist() == pytest.approx([0.0, 1 - 0.75 ** 2, 1.0])
+    assert pass_at_k_unbiased(4, torch.tensor([0, 4]), 4).tolist() == [0.0, 1.0]
+    assert pass_at_k_unbiased(4, 2, 2).item() == pytest.approx(1 - 1 / 6, rel=1e-12)      # n − c = k exactly
+    assert pass_at_k_unbiased(torch.tensor([4, 6]), torch.tensor([1, 1]), 1).tolist() == pytest.approx([0.25, 1 / 6])
+    msgs = [
+        (lambda: pass_at_k_exact(k=2), r"^p: give exactly one of p or log_p$"),
+        (lambda: pass_at_k_exact(p, 2, log_p=p.log()), r"^p: give exactly one of p or log_p$"),
+        (lambda: pass_at_k_exact(p, 0), r"^k: must be >= 1$"),
+        (lambda: pass_at_k_exact(p, torch.tensor([1.0, 0.5, 2.0])), r"^k: must be >= 1$"),
+        (lambda: pass_at_k_exact(torch.tensor([-0.1]), 1), r"^p: must be probabilities in \[0, 1\]$"),
+        (lambda: pass_at_k_exact(torch.tensor([1.1]), 1), r"^p: must be probabilities in \[0, 1\]$"),
+        (lambda: pass_at_k_exact(torch.tensor([math.nan]), 1), r"^p: must be probabilities in \[0, 1\]$"),
+        (lambda: pass_at_k_exact(log_p=torch.tensor([0.1]), k=1), r"^log_p: must be log-probabilities \(<= 0\)$"),
+        (lambda: pass_at_k_exact(log_p=torch.tensor([math.nan]), k=1), r"^log_p: must be log-probabilities \(<= 0\)$"),
+        (lambda: pass_at_k_unbiased(4, -1, 1), r"^c: must be integers with 0 <= c <= n$"),
+        (lambda: pass_at_k_unbiased(4, 5, 1), r"^c: must be integers with 0 <= c <= n$"),
+        (lambda: pass_at_k_unbiased(4, 1.5, 1), r"^c: must be integers with 0 <= c <= n$"),
+        (lambda: pass_at_k_unbiased(4, 1, 0), r"^k: must be integers with 1 <= k <= n$"),
+        (lambda: pass_at_k_unbiased(4, 1, 5), r"^k: must be integers with 1 <= k <= n$"),
+        (lambda: pass_at_k_unbiased(4, 1, 1.5), r"^k: must be integers with 1 <= k <= n$"),
+        (lambda: pass_at_k_from_samples(torch.ones(4, dtype=torch.bool), 1), r"^correct: must be \[problems, samples\], "
+                                                                             r"got \(4,\)$"),
+    ]
+    for call, pattern in msgs:
+        with pytest.raises(ConfigError, match=pattern):
+            call()
+    correct = torch.tensor([[True, False, False, False], [True, True, False, False]])
+    assert pass_at_k_from_samples(correct, 2).tolist() == pytest.approx([(0.5 + 5 / 6) / 2])
+    assert pass_at_k_from_samples(correct, [1, 2]).dtype == torch.float64
+
+
+def test_pass_at_k_computes_in_float64_whatever_the_input_dtype():
+    """float32 inputs are promoted before log1p / lgamma: the results are float64 and keep float64 accuracy."""
+    from oraclerl.diagnostics.pass_at_k import pass_at_k_exact, pass_at_k_unbiased
+
+    p32 = torch.tensor([1e-3, 0.3], dtype=torch.float32)
+    want = [1 - (1 - float(v)) ** 7 for v in p32.double()]
+    for out in (pass_at_k_exact(p32, 7), pass_at_k_exact(log_p=p32.log(), k=7)):
+        assert out.dtype == torch.float64
+    assert pass_at_k_exact(p32, 7).tolist() == pytest.approx(want, rel=1e-13)
+    c32, k32 = torch.tensor([1.0], dtype=torch.float32), torch.tensor([100.0], dtype=torch.float32)
+    for out in (pass_at_k_unbiased(10000, c32, 100), pass_at_k_unbiased(10000, torch.tensor([1]), k32)):
+        assert out.dtype == torch.float64
+        assert out.item() == pytest.approx(0.01, rel=1e-10)

@@ -148,3 +148,29 @@ def test_diagnose_on_gemma_end_to_end_and_resume(real_lm_dir, tmp_path, capsys):
     assert "resuming: 2 of 3" in capsys.readouterr().err
     again = [json.loads(line) for line in (out / "completions.jsonl").read_text().splitlines()]
     assert again == comps and json.loads((out / "summary.json").read_text())["pass_at_k"] == summary["pass_at_k"]
+
+
+def test_spanner_sampling_preset_and_best_of_n_on_gemma(gemma):
+    """SpannerSampling sized from a sampling budget, and best-of-n with revealed log-probs, on Gemma features."""
+    from oraclerl.explore.spanner_sampling import SpannerSampling
+    from oraclerl.inference.sample_based import BestOfNConfig, best_of_n
+    from oraclerl.models.hf.rewards import TRLReward, answer_match
+    from oraclerl.models.hf.spanner_preset import lm_spanner_config
+    from oraclerl.oracles import PromptSource, RewardOracle
+
+    model, tok = gemma
+    shots = "2+3=5\n4+1=5\n6+2=8\n"
+    prompts, answers = [shots + "1+1=", shots + "3+4="], ["2", "7"]
+    lm = CausalLM(model, tok, prompts, max_new_tokens=2, stop_strings=["\n"], temperature=0.7, top_k=50)
+    ledger = Ledger()
+    weak = WeakSampler(lm, ledger, reveal={"features", "log_probs"})
+    reward = RewardOracle(TRLReward(lm, answer_match("first-line"), dataset_columns={"answer": answers},
+                                    r_max=1.0), ledger)
+    cfg = lm_spanner_config(200, t_span=2, T_prompt=4)  # the preset, with fewer spanner prompts (test time)
+    out = SpannerSampling(cfg).run(weak, reward, PromptSource(2, ledger), torch.Generator().manual_seed(0))
+    snap = ledger.snapshot()
+    assert out.schedule.d == 640 and snap["t_comp"] <= out.schedule.t_comp_bound <= 200
+    assert snap["t_data"] <= out.schedule.t_data_bound
+    bon = best_of_n(weak, reward, torch.arange(2), BestOfNConfig(n=4), torch.Generator().manual_seed(1))
+    assert torch.isfinite(bon.kl_estimate).all() and (bon.kl_estimate >= 0).all()
+    assert bon.kl_estimate.max() <= bon.kl_formula + 1e-9 and bon.rewards.shape == (2, 1)

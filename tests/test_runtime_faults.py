@@ -109,6 +109,7 @@ def test_two_concurrent_reports_run_each_run_once(tmp_path):
     assert len(entered()) == 2, entered()  # each of the two runs executed exactly once
     assert (ra["ran"] + rb["ran"], ra["reused"] + rb["reused"]) == (2, 2) and list(tmp_path.glob("waiting-*"))
     assert not ra["errors"] and not rb["errors"] and ra["results"] == rb["results"] == [0.0, 1.0]
+    assert ra["untrusted"] == rb["untrusted"] == []  # a run in progress elsewhere is not reported as broken
     dirs = list((runs / "fake-gated").iterdir())
     assert len(dirs) == 2
     for d in dirs:  # metrics exactly once, every file intact, nothing temporary left
@@ -304,6 +305,7 @@ def test_report_md_escapes_user_controlled_strings(tmp_path, monkeypatch):
     (["report", "--scale", "huge"], "--scale"),
     (["run", "fake-odd", "--set", "size_gb=1e5"], "fake-odd"),
     (["run", "coverage-lower-bound", "--set", "betas=0.0001"], "coverage-lower-bound"),  # d = 10^12 features
+    (["sweep", "lq-pretraining", "--set", "eval_size=100,1000000000"], "lq-pretraining"),  # ~3 TB of contexts
     (["report", "--only", "fake-odd", "--executor", "ray", "--address", "127.0.0.1:1"], "--address"),
     (["sweep", "fake-counter", "--executor", "ray", "--address", "nonsense"], "--address"),
 ])

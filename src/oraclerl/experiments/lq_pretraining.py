@@ -154,10 +154,20 @@ def plot(results: list[dict], cfg: LQPretrainingConfig, outdir) -> list:
     return [save_figure(fig, outdir, "lq_pretraining.png")]
 
 
+def memory(cfg: LQPretrainingConfig) -> int:
+    """Estimated peak bytes of one run: 8 bytes × (eval_size + 4·batch_size) contexts × (3·N + (k+1)·k + d)
+    (per context: three float64 [N] rows, the [k+1, k] transition table, the context) + 320 MiB for the
+    process's start. Measured (ru_maxrss of ``run_one`` above the start, steps=1, batch_size=16, d=32):
+    eval_size 20000/160000 at N=100, k=10: 353/729 MiB; 160000 at N=200: 1096 MiB; at k=20: 936 MiB; the
+    estimate is 1.10-1.32× each. Checked before any run by ``Experiment.make_config``."""
+    per_context = 3 * cfg.N + (cfg.k + 1) * cfg.k + cfg.d
+    return 8 * (cfg.eval_size + 4 * cfg.batch_size) * per_context + 320 * 2**20
+
+
 register(Experiment(
     name="lq-pretraining",
     title="Likelihood quantiles (CDF, LQ, α-tail) of the base model along pre-training",
     paper="mousavi", config=LQPretrainingConfig, run=run, claims=claims, plot=plot,
     scales={"quick": {}, "paper": {"steps": 5000, "eval_size": 16384}},
-    seeds=3, description=__doc__.split("\n\n", 1)[1].replace("\n", " "),
+    seeds=3, description=__doc__.split("\n\n", 1)[1].replace("\n", " "), memory=memory,
 ))

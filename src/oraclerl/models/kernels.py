@@ -101,8 +101,10 @@ def bigram_walk(E1: torch.Tensor, E2: torch.Tensor, u: torch.Tensor, n: int) -> 
         _compiled().bigram_walk(E1.contiguous().numpy(), E2.contiguous().numpy(), u.contiguous().numpy(), int(n),
                                 out.numpy())
         return out
-    W = (E1[:, None, :] * E2[None, :, :]).cumsum(-1)                       # [B, P, k], running sums
-    cdf = (W / W[..., -1:]).to(u.dtype)                                     # rounding keeps rows monotone
+    W = E1[:, :, None] * E2.T[None, :, :]                                   # [B, k, P]: sums along dim 1
+    torch.cumsum(W, 1, out=W)                                               # running sums, in order
+    W.div_(W[:, -1:, :].clone())
+    cdf = W.transpose(1, 2).to(u.dtype, memory_format=torch.contiguous_format)  # rounding keeps rows monotone
     cdf[..., -1] = 2.0
     base = (torch.arange(B, device=u.device) * P).repeat_interleave(n)
     return cdf_walk(cdf.view(B * P, k), base, u, P - 1)

@@ -115,7 +115,9 @@ def execute_runs(specs: list[RunSpec], store: RunStore, executor, *, force: bool
         if state == "done" and not force:
             rec.state, rec.result = "reused", rd.load_result()
             continue
-        if state not in ("missing", "done"):
+        if state == "running" and rd.lock_holder():  # in progress in another process: wait for it, re-use it
+            pass
+        elif state not in ("missing", "done"):
             rec.previous = f"{state}: {reason}"
         module, module_file = _module_of(spec.experiment)
         tasks.append({"id": i, "experiment": spec.experiment.name, "module": module, "module_file": module_file,

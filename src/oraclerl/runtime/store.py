@@ -266,6 +266,23 @@ class RunDir:
         finally:
             os.close(fd)  # closing the descriptor releases the lock
 
+    def lock_holder(self) -> str | None:
+        """Who holds this run's lock right now ("pid N on HOST"), or None when nobody does."""
+        import fcntl
+
+        try:
+            fd = os.open(self.lock_path, os.O_RDONLY)
+        except OSError:
+            return None
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
+            return None
+        finally:
+            os.close(fd)
+
     def start(self, config: dict) -> None:
         """Clear any previous (unfinished) content and mark the run as running (call under :meth:`lock`)."""
         if self.path.is_symlink() or (self.path.exists() and not self.path.is_dir()):
