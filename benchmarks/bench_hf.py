@@ -120,7 +120,7 @@ def bench_gemma(args):
     print(f"Gemma-3-270M ({path}), {model.dtype}, weights {weights:.0f} MiB; batch {B}x{n}, L={L}, "
           f"temperature 0.7, top-k 50, top-p 0.95")
     print(f"{'stop':8s} {'ours tok/s':>11s} {'generate tok/s':>15s} {'ratio':>6s}")
-    for stop in ((), ("\n",)):
+    for stop in () if args.gemma_scoring_only else ((), ("\n",)):
         lm = CausalLM(model, tok, prompts, max_new_tokens=L, stop_strings=stop, **law)
         ids, mask = lm._prompt_batch(x)
         ids, mask = ids.repeat_interleave(n, 0), mask.repeat_interleave(n, 0)
@@ -168,6 +168,7 @@ def main():
     ap.add_argument("--gemma-only", action="store_true", help="only the Gemma-3-270M section")
     ap.add_argument("--gemma-n", type=int, default=4, help="samples per prompt in the Gemma sampler benchmark")
     ap.add_argument("--gemma-L", type=int, default=32, help="max new tokens in the Gemma benchmarks")
+    ap.add_argument("--gemma-scoring-only", action="store_true", help="Gemma: skip the sampler comparison")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, device {args.device}, threads {args.threads}")

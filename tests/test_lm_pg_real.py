@@ -93,7 +93,7 @@ def test_kl_penalty_loss_matches_an_independent_computation():
 
 def test_kl_penalty_keeps_the_policy_closer_to_the_base():
     """Same seed, same rewards: with β = 5 the policy's KL to the base after 6 updates is smaller than with β = 0
-    (measured on the tiny model: ≈ 0.3× at these settings; margin: require < 0.8×)."""
+    (measured on the tiny model: 0.014 vs 0.19 nats, 0.08×; required: < 0.5×)."""
     kls = {}
     for beta in (0.0, 5.0):
         _, lm, reward, prompts = _setup(process=True)
@@ -103,7 +103,7 @@ def test_kl_penalty_keeps_the_policy_closer_to_the_base():
         x = torch.arange(lm.num_prompts)
         y = res.policy.sample(x, 64, torch.Generator().manual_seed(9))
         kls[beta] = float((res.policy.log_prob(x, y) - lm.log_prob(x, y)).mean())  # k1 Monte Carlo of the KL
-    assert kls[5.0] < 0.8 * kls[0.0], kls
+    assert kls[5.0] < 0.5 * kls[0.0], kls
 
 
 def test_frozen_embeddings_do_not_move():
@@ -116,26 +116,26 @@ def test_frozen_embeddings_do_not_move():
 
 
 @pytest.mark.real_lm
-def test_one_update_at_the_defaults_keeps_gemma_answers(real_lm_dir):
-    """The issue-11 regression: PG at the old default (lr 1e-3) turned Gemma's answers into noise in one step.
-    At the defaults (Adam 1e-5, clipping 1.0) the teacher-forced log-likelihood of the held-out answers moves
-    by little; at 1e-3 it collapses (measured: see the assertion's margins)."""
+def test_one_update_at_the_default_rate_keeps_gemma_answers(real_lm_dir):
+    """The issue-11 regression: PG at a rate meant for the paper's linear model wrecks a pretrained LM in one step.
+    One outcome-reward update (RLOO, 16 responses, clipping on) at the default rate must not lower the mean
+    log-likelihood of the held-out answers; at 1e-5 it does, by nats. Measured (this setup, seed 0): +0.37 nats
+    at 1e-6, −6.3 at 1e-5; thresholds −0.5 and −3 leave margins of ≥ 0.8 and 3 nats."""
     from oraclerl.models.hf.causal_lm import CausalLM
 
-    task = few_shot_task("add", num_train=4, num_test=3, shots=2, size=2, size_b=1, seed=0)
-    lm = CausalLM.from_pretrained(real_lm_dir, task.prompts, max_new_tokens=4, stop_strings=("\n",), device="cpu",
+    task = few_shot_task("add", num_train=32, num_test=12, shots=3, size=2, size_b=1, seed=0)
+    lm = CausalLM.from_pretrained(real_lm_dir, task.prompts, max_new_tokens=5, stop_strings=("\n",), device="cpu",
                                   dtype=torch.float32)
     test = torch.tensor(task.meta["test_ids"])
     tgt = task.target_tokens(lm)[test][:, None]
     base = lm.log_prob(test, tgt)[:, 0]
-    drop = {}
-    for lr in (1e-5, 1e-3):
+    change = {}
+    for lr in (LMPGConfig().lr, 1e-5):
         ledger = Ledger()
-        reward = RewardOracle(TRLProcessReward(lm, task.outcome_fn(), task.process_fn()), ledger)
-        cfg = LMPGConfig(steps=1, batch_prompts=2, group_size=2, reward="process", advantage="none", lr=lr,
-                         trainable="no_embeddings")  # process rewards: a non-zero gradient in one step
+        reward = RewardOracle(TRLReward(lm, task.outcome_fn()), ledger)
+        cfg = LMPGConfig(steps=1, batch_prompts=4, group_size=4, reward="outcome", advantage="leave_one_out", lr=lr,
+                         trainable="no_embeddings")
         res = LMPolicyGradient(cfg).run(lm, reward, PromptSource(task.weights, ledger), torch.Generator().manual_seed(0))
-        drop[lr] = float((base - res.policy.log_prob(test, tgt)[:, 0]).mean())
+        change[lr] = float((res.policy.log_prob(test, tgt)[:, 0] - base).mean())
         del res
-    print("DROP", drop)
-    assert abs(drop[1e-5]) < 0.5 and drop[1e-3] > 2.0, drop
+    assert change[LMPGConfig().lr] > -0.5 and change[1e-5] < -3.0, change

@@ -140,6 +140,7 @@ def test_pass_at_k_boundaries_branches_and_messages():
     # the edges of the allowed ranges are allowed
     p = torch.tensor([0.0, 0.25, 1.0], dtype=torch.float64)
     assert pass_at_k_exact(p, 1).tolist() == pytest.approx([0.0, 0.25, 1.0], abs=1e-15)
+    assert pass_at_k_exact(p).tolist() == pytest.approx([0.0, 0.25, 1.0], abs=1e-15)          # default k = 1
     assert pass_at_k_exact(log_p=torch.tensor([0.0, math.log(0.25)], dtype=torch.float64), k=3).tolist() == pytest.approx(
         [1.0, 1 - 0.75 ** 3], rel=1e-12)
     assert pass_at_k_exact(p, torch.tensor([1.0, 2.0, 3.0])).tolist() == pytest.approx([0.0, 1 - 0.75 ** 2, 1.0])
@@ -185,4 +186,74 @@ def test_pass_at_k_computes_in_float64_whatever_the_input_dtype():
     c32, k32 = torch.tensor([1.0], dtype=torch.float32), torch.tensor([100.0], dtype=torch.float32)
     for out in (pass_at_k_unbiased(10000, c32, 100), pass_at_k_unbiased(10000, torch.tensor([1]), k32)):
         assert out.dtype == torch.float64
-        assert out.item() == pytest.approx(0.01, rel=1e-10)
+        assert out.item() == pytest.approx(0.01, rel=1e-6)          # float32 lgamma: off by ~1e-2
+
+
+def _lq_brute(vals, w, eps):
+    """sup{α ∈ [0, 1] : Σ_{v ≤ α} w ≤ ε} on the atoms and 1 (the sup is an atom or 1: P(q ≤ α) is a step
+    function that jumps at the atoms and is right-continuous)."""
+    tot = sum(w)
+    cdf = lambda a: sum(wi for v, wi in zip(vals, w) if v <= a) / tot            # noqa: E731
+    best = 0.0
+    for a in sorted(set(vals)):
+        if cdf(a) > eps + 1e-15:                    # the sup is this atom (approached from below)
+            return a
+        best = a
+    return 1.0 if cdf(1.0) <= eps + 1e-15 else best
+
+
+def test_likelihood_quantile_against_the_definition_with_ties_weights_and_edges():
+    from oraclerl.diagnostics.likelihood_quantile import (
+        alpha_tail,
+        empirical_likelihood_quantile,
+        empirical_likelihoods,
+        likelihood_cdf,
+        likelihood_quantile,
+        log_likelihood_quantile,
+        log_token_level_quantile,
+    )
+
+    vals = [0.5, 0.01, 0.5, 0.2, 1e-30, 0.9]
+    w = [1.0, 2.0, 1.0, 0.5, 0.5, 3.0]                                  # unnormalised on purpose
+    lq = torch.tensor(vals, dtype=torch.float64).log()
+    eps = [0.0, 0.0624, 0.0625, 0.1, 0.3125, 0.5, 0.6249, 0.625, 0.99, 1.0]
+    got = likelihood_quantile(lq, torch.tensor(eps), torch.tensor(w)).tolist()
+    assert got == pytest.approx([_lq_brute(vals, w, e) for e in eps], rel=1e-12)
+    uni = likelihood_quantile(lq, torch.tensor(eps)).tolist()
+    assert uni == pytest.approx([_lq_brute(vals, [1.0] * 6, e) for e in eps], rel=1e-12)
+    assert likelihood_quantile(lq, 1.0).item() == 1.0
+    assert likelihood_quantile(lq, 0.0).item() == pytest.approx(1e-30, rel=1e-12)
+    assert log_likelihood_quantile(lq, 0.3).shape == ()
+    # log-likelihoods a hair above 0 (rounding) are accepted and clamped to 0
+    assert log_likelihood_quantile(torch.tensor([5e-5, -1.0]), 0.6).item() == 0.0
+    # CDF is right-continuous at the atoms; α·P[q > α]
+    la = torch.tensor([math.log(1e-30), math.log(0.01) - 1e-9, math.log(0.01), math.log(0.5), 0.0],
+                      dtype=torch.float64)
+    cdf = likelihood_cdf(lq, la, torch.tensor(w))
+    assert cdf.tolist() == pytest.approx([0.0625, 0.0625, 0.3125, 0.625, 1.0], rel=1e-12)
+    assert likelihood_cdf(lq, math.log(1e-31)).item() == 0.0
+    assert alpha_tail(lq, la, torch.tensor(w)).tolist() == pytest.approx(
+        [math.exp(a) * (1 - c) for a, c in zip(la.tolist(), cdf.tolist())], rel=1e-12)
+    tok = torch.tensor([[-0.1, -2.0, -0.3], [-0.5, -0.5, -0.5]], dtype=torch.float64)
+    assert log_token_level_quantile(tok, 0.5).item() == -0.5              # min per row: (−2.0, −0.5)
+    correct = torch.tensor([[True, False, False, False], [True, True, True, False], [False] * 4])
+    assert empirical_likelihoods(correct).tolist() == [0.25, 0.75, 0.0]
+    assert empirical_likelihood_quantile(correct, torch.tensor([0.0, 0.34, 0.67])).tolist() == [0.0, 0.25, 0.75]
+    bad = [
+        (lambda: log_likelihood_quantile(torch.tensor([]), 0.5), r"^log_q: must be non-empty$"),
+        (lambda: log_likelihood_quantile(torch.tensor([1e-3]), 0.5), r"^log_q: must be log-likelihoods \(<= 0, no NaN\)$"),
+        (lambda: log_likelihood_quantile(torch.tensor([math.nan]), 0.5), r"^log_q: must be log-likelihoods"),
+        (lambda: log_likelihood_quantile(lq, 0.5, torch.ones(5)), r"^weights: must be non-negative, non-zero and match log_q$"),
+        (lambda: log_likelihood_quantile(lq, 0.5, -torch.ones(6)), r"^weights: must be non-negative"),
+        (lambda: log_likelihood_quantile(lq, 0.5, torch.zeros(6)), r"^weights: must be non-negative"),
+        (lambda: log_likelihood_quantile(lq, torch.tensor([0.5, 1.5])), r"^eps: must be probability levels in \[0, 1\], got \[0.5, 1.5\]$"),
+        (lambda: log_likelihood_quantile(lq, -0.1), r"^eps: must be probability levels"),
+        (lambda: log_likelihood_quantile(lq, math.nan), r"^eps: must be probability levels"),
+        (lambda: empirical_likelihoods(torch.ones(3, dtype=torch.bool)), r"^correct: must be \[problems, samples\], got \(3,\)$"),
+        (lambda: empirical_likelihoods(torch.ones(3, 0, dtype=torch.bool)), r"^correct: must be \[problems, samples\], got \(3, 0\)$"),
+    ]
+    for call, pattern in bad:
+        with pytest.raises(ConfigError, match=pattern):
+            call()
+    # a zero weight on one context is allowed (finite laws with empty cells)
+    assert likelihood_quantile(lq, 0.0, torch.tensor([1.0, 1.0, 1.0, 1.0, 0.0, 1.0])).item() == pytest.approx(0.01)

@@ -355,3 +355,15 @@ def test_unwritable_output_folders_are_rejected_before_any_run(tmp_path, capsys,
     assert main(base) == 2
     assert _one_error_line(capsys).startswith(f"oraclerl: error: {flag}")
     assert not (tmp_path / "runs-ok").exists() and not (tmp_path / "out-ok").exists()
+
+
+def test_power_exceeds_matches_the_exact_power_and_never_builds_a_huge_one():
+    from itertools import product
+
+    from oraclerl.runtime.config import power_exceeds
+
+    for base, exponent, limit in product(range(12), range(30), [0, 1, 5, 1000, 999_999, 10**6]):
+        assert power_exceeds(base, exponent, limit) == (base ** exponent > limit), (base, exponent, limit)
+    t0 = time.monotonic()
+    assert power_exceeds(2, 10**30, 10**6) and not power_exceeds(1, 10**30, 1)
+    assert time.monotonic() - t0 < 0.1

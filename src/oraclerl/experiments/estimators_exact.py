@@ -83,11 +83,12 @@ class EstimatorsExactConfig:
     def check(self) -> None:
         """Refuse, before any work, sizes whose group enumeration exceeds 10^6 groups per prompt."""
         from ..errors import ConfigError
+        from ..runtime.config import power_exceeds
 
-        if self.adv_responses ** max(self.group_sizes) > 10 ** 6:
+        if power_exceeds(self.adv_responses, max(self.group_sizes), 10 ** 6):
             raise ConfigError("group_sizes", f"adv_responses^max(group_sizes) = {self.adv_responses}^"
                                              f"{max(self.group_sizes)} exceeds 10^6 groups")
-        if (self.ar_actions ** self.ar_horizon) ** self.prm_group > 10 ** 6:
+        if power_exceeds(self.ar_actions, self.ar_horizon * self.prm_group, 10 ** 6):
             raise ConfigError("prm_group", f"(ar_actions^ar_horizon)^prm_group = ({self.ar_actions}^"
                                            f"{self.ar_horizon})^{self.prm_group} exceeds 10^6 groups")
 

@@ -101,10 +101,9 @@ def bigram_walk(E1: torch.Tensor, E2: torch.Tensor, u: torch.Tensor, n: int) -> 
         _compiled().bigram_walk(E1.contiguous().numpy(), E2.contiguous().numpy(), u.contiguous().numpy(), int(n),
                                 out.numpy())
         return out
-    W = E1[:, :, None] * E2.T[None, :, :]                                   # [B, k, P]: sums along dim 1
-    torch.cumsum(W, 1, out=W)                                               # running sums, in order
+    W = torch.cumsum(E1[:, :, None] * E2.T[None, :, :], 1)                # [B, k, P]: running sums, in order
     W.div_(W[:, -1:, :].clone())
-    cdf = W.transpose(1, 2).to(u.dtype, memory_format=torch.contiguous_format)  # rounding keeps rows monotone
+    cdf = torch.empty((B, P, k), dtype=u.dtype, device=u.device).copy_(W.transpose(1, 2))  # rounding: still monotone
     cdf[..., -1] = 2.0
     base = (torch.arange(B, device=u.device) * P).repeat_interleave(n)
     return cdf_walk(cdf.view(B * P, k), base, u, P - 1)

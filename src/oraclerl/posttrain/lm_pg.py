@@ -14,9 +14,12 @@ KL penalty (``kl_coef`` = β > 0) is the per-token estimate k ∈ {k1, k2, k3} o
 tokens, placed in the loss as in GRPO (Shao et al. 2024, arXiv:2402.03300, Eq. 3-4, which uses k3); β = 0
 (the default, and the paper's recipe) skips the reference pass entirely.
 
-Defaults are those of LM RL fine-tuning, not of the paper's linear model: Adam with lr 1e-5 (the 1e-6–1e-5
-range of RLHF/RLVR fine-tuning of pretrained LMs; a rate of 1e-3 turned Gemma-3-270M's answers into noise in
-one step) and the gradient norm clipped to 1.0. Experiments that reproduce the paper's recipe on a tiny model
+Defaults are those of LM RL fine-tuning, not of the paper's linear model: Adam with lr 1e-6 (the low end of the
+1e-6–1e-5 range of RLHF/RLVR fine-tuning of pretrained LMs) and the gradient norm clipped to 1.0. Adam's first
+steps move every weight by ≈ lr in the sign of its gradient, so the rate, not the clipping, bounds the damage:
+on Gemma-3-270M (few-shot addition, outcome rewards, RLOO, 16 responses per step) one step at 1e-6 raised the
+mean log-likelihood of held-out answers by 0.37 nats (0.90 after three), one at 1e-5 lowered it by 6.3 nats
+(and the batch reward to 0 by the second step); with process rewards one step at 1e-3 lowered it by ≈ 58 nats. Experiments that reproduce the paper's recipe on a tiny model
 pass ``max_grad_norm=0`` (no clipping) and their own learning rate. ``trainable="no_embeddings"`` freezes the
 token embedding and the LM head (one tensor when tied; on Gemma-3-270M: 168M of its 268M parameters), which cuts the optimiser
 state and the backward pass through the 262k-row output matrix.
@@ -56,8 +59,8 @@ class LMPGConfig:
                            choices=ESTIMATORS)
     optimizer: str = param("adam", "adam, adagrad (paper: Adagrad lr 0.1 on a linear model) or sgd",
                            choices=("adam", "adagrad", "sgd"))
-    lr: float = param(1e-5, "learning rate (LM RL fine-tuning range 1e-6 to 1e-5 with Adam; 1e-3 breaks a "
-                            "pretrained LM in one step)", low=0.0, low_open=True)
+    lr: float = param(1e-6, "learning rate (Adam; LM RL fine-tuning uses 1e-6 to 1e-5; on Gemma-3-270M one step "
+                            "at 1e-5 already costs the held-out answers 6 nats)", low=0.0, low_open=True)
     max_grad_norm: float = param(1.0, "clip the gradient norm to this value (0 = no clipping, as the paper)", low=0.0)
     kl_coef: float = param(0.0, "β of the per-token KL penalty to the base model in the loss (0 = none, as the "
                                 "paper; > 0 costs one teacher-forced pass of the base model per update)", low=0.0)

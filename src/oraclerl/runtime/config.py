@@ -241,3 +241,13 @@ def check_memory(name: str, estimate: int, available: int | None = None) -> None
     if available is not None and estimate > available:
         raise ConfigError(name, f"one run needs about {_gib(estimate)} of memory at this config, more than the "
                                 f"{_gib(available)} available on this machine; reduce its size fields")
+
+
+def power_exceeds(base: int, exponent: int, limit: int) -> bool:
+    """``base ** exponent > limit`` for non-negative integers, without building a huge power (a config
+    check on an enumeration size must not itself hang on ``--set exponent=1e30``)."""
+    if base <= 1 or exponent <= 0:
+        return (1 if exponent <= 0 else base) > limit
+    if exponent * math.log2(base) > math.log2(max(limit, 1)) + 1:
+        return True
+    return base ** exponent > limit
