@@ -255,5 +255,14 @@ def test_likelihood_quantile_against_the_definition_with_ties_weights_and_edges(
     for call, pattern in bad:
         with pytest.raises(ConfigError, match=pattern):
             call()
+    # the edges: log q = 1e-4 exactly is still rounding noise; one sample per problem is enough
+    assert log_likelihood_quantile(torch.tensor([1e-4, -1.0], dtype=torch.float64), 0.6).item() == 0.0
+    assert empirical_likelihoods(torch.tensor([[True], [False]])).tolist() == [1.0, 0.0]
+    # float32 inputs are computed (and returned) in float64
+    lq32, w32 = lq.float(), torch.tensor(w, dtype=torch.float32)
+    for out in (log_likelihood_quantile(lq32, torch.tensor([0.3], dtype=torch.float32), w32),
+                likelihood_cdf(lq32, torch.tensor([-1.0], dtype=torch.float32), w32),
+                alpha_tail(lq32, torch.tensor([-1.0], dtype=torch.float32), w32)):
+        assert out.dtype == torch.float64
     # a zero weight on one context is allowed (finite laws with empty cells)
     assert likelihood_quantile(lq, 0.0, torch.tensor([1.0, 1.0, 1.0, 1.0, 0.0, 1.0])).item() == pytest.approx(0.01)

@@ -183,10 +183,14 @@ class Provenance:
         return sum(b.numel() for b in self._blocks)
 
     def add_keys(self, keys: torch.Tensor) -> None:
-        keys = torch.unique(keys.reshape(-1))
-        if self._blocks and self._blocks[0].device != keys.device:
-            keys = keys.to(self._blocks[0].device)
-        keys = keys[~self.contains_keys(keys)] if self._blocks else keys
+        keys = keys.reshape(-1)
+        if self._blocks:
+            if self._blocks[0].device != keys.device:
+                keys = keys.to(self._blocks[0].device)
+            keys = keys[~self.contains_keys(keys)]          # usually empty once the support has been drawn
+            if not keys.numel():
+                return
+        keys = torch.unique(keys)
         while self._blocks and self._blocks[-1].numel() <= keys.numel():
             keys = torch.unique(torch.cat([self._blocks.pop(), keys]))
         if keys.numel():
@@ -195,6 +199,11 @@ class Provenance:
     def contains_keys(self, keys: torch.Tensor) -> torch.Tensor:
         """Bool tensor of keys' shape: True where the key was added."""
         flat = keys.reshape(-1)
+        if len(self._blocks) > 1 and len(self) <= 4 * flat.numel():   # a big query pays for one merged block
+            self._blocks = [torch.unique(torch.cat(self._blocks))]
+        if len(self._blocks) == 1 and self._blocks[0].device == flat.device:
+            b = self._blocks[0]
+            return (b[torch.searchsorted(b, flat).clamp_(max=b.numel() - 1)] == flat).reshape(keys.shape)
         found = torch.zeros(flat.shape, dtype=torch.bool, device=flat.device)
         for b in self._blocks:
             q = flat.to(b.device)
