@@ -58,10 +58,12 @@ def test_gain_flips_when_outcome_pg_lowers_pass1():
 
 
 def test_barrier_flips_when_outcome_pg_finds_new_answers():
-    c0 = np.asarray(BASE)
-    out = np.where(c0 == 0, 30, np.minimum(c0 + 6, N))  # the unsolved problems become solved: pass@64 rises
-    v = _verdicts([_result(out=out)])
+    c0 = np.asarray([10, 0, 5, 0, 0, 0, 40, 0])
+    out = np.where(c0 == 0, 8, c0 + 6)  # every unsolved problem becomes solved: pass@64 rises more than pass@1
+    v = _verdicts([_result(c0=c0, out=out)])
     assert v[GAIN] == "holds" and v[BARRIER] == "does not hold"
+    mixed = np.where(c0 == 0, np.array([8, 0, 0, 0, 0, 0, 0, 0])[np.cumsum(c0 == 0) - 1], c0 + 6)
+    assert _verdicts([_result(c0=c0, out=mixed)])[BARRIER] == "not informative at this scale"  # one of five
 
 
 def test_barrier_is_not_tested_without_a_pass1_gain():

@@ -264,5 +264,51 @@ def test_likelihood_quantile_against_the_definition_with_ties_weights_and_edges(
                 likelihood_cdf(lq32, torch.tensor([-1.0], dtype=torch.float32), w32),
                 alpha_tail(lq32, torch.tensor([-1.0], dtype=torch.float32), w32)):
         assert out.dtype == torch.float64
+    # the token-level LQ takes the min over positions (the last axis) and passes the weights on
+    tok3 = torch.tensor([[-0.1, -0.2], [-0.3, -5.0], [-0.4, -0.6]], dtype=torch.float64)
+    assert log_token_level_quantile(tok3, 0.5).item() == -0.6
+    assert log_token_level_quantile(tok3, 0.0, torch.tensor([1.0, 0.0, 0.0])).item() == -0.2
+    # cumulative weights that round above 1 (six weights 1/6) are clipped: P[q ≤ α] is exactly 1 at the top
+    six = torch.tensor([-3.0, -2.5, -2.0, -1.5, -1.0, -0.5], dtype=torch.float64)
+    assert likelihood_cdf(six, 0.0, torch.full((6,), 0.1, dtype=torch.float64)).item() == 1.0
+    # a Python float α is read in float64: log(0.01) rounded to float32 falls below the atom at 0.01
+    assert likelihood_cdf(lq, math.log(0.01), torch.tensor(w)).item() == pytest.approx(0.3125, rel=1e-12)
+    assert alpha_tail(lq, [math.log(0.01)], torch.tensor(w)).tolist() == pytest.approx([0.01 * 0.6875], rel=1e-12)
+    # float32 weights are normalised in float64: 1/3 in float32 (0.33333334327) would put ε = 0.33333334 past it
+    two = torch.tensor([0.1, 0.9], dtype=torch.float64).log()
+    assert likelihood_quantile(two, 0.33333334, torch.tensor([1.0, 2.0], dtype=torch.float32)).item() == \
+        pytest.approx(0.9)
     # a zero weight on one context is allowed (finite laws with empty cells)
     assert likelihood_quantile(lq, 0.0, torch.tensor([1.0, 1.0, 1.0, 1.0, 0.0, 1.0])).item() == pytest.approx(0.01)
+
+
+def test_token_coverage_defaults_and_instance_wrappers():
+    """No prompt law means every prompt; the instance wrappers pass their prompt law and an explicit policy on
+    (π_ref has coverage exactly 1); a zero-weight prompt with the larger coverage is left out."""
+    from oraclerl.diagnostics.token_coverage import (
+        conditional_coverage,
+        log_conditional_coverage,
+        log_sequence_coverage,
+        reachable_states,
+        sequence_coverage,
+    )
+    from oraclerl.problems.token_mdp import random_token_mdp
+
+    inst = random_token_mdp(num_actions=3, horizon=3, d=3, num_prompts=2, seed=8)
+    m, lp = inst.model, inst.optimal.log_policy
+    ones = torch.ones(2, dtype=torch.float64)
+    for f in (log_conditional_coverage, log_sequence_coverage):
+        assert f(m, lp) == f(m, lp, ones)
+    assert all(torch.equal(a, b) for a, b in zip(reachable_states(m), reachable_states(m, ones)))
+    assert reachable_states(m)[0].dtype == torch.bool and int(reachable_states(m)[0].sum()) == 2
+    assert conditional_coverage(inst, list(m.log_ref)) == pytest.approx(1.0, abs=1e-12)
+    assert sequence_coverage(inst, list(m.log_ref)) == pytest.approx(1.0, abs=1e-12)
+    per = {f: [f(m, lp, torch.tensor(w, dtype=torch.float64)) for w in ((1.0, 0.0), (0.0, 1.0))]
+           for f in (log_conditional_coverage, log_sequence_coverage)}
+    lo = {f: min(range(2), key=lambda i, f=f: per[f][i]) for f in per}
+    for f, wrap in ((log_sequence_coverage, sequence_coverage), (log_conditional_coverage, conditional_coverage)):
+        assert per[f][0] != per[f][1]
+        inst.prompt_weights = torch.tensor([1.0 if i == lo[f] else 0.0 for i in range(2)], dtype=torch.float64)
+        assert wrap(inst) == pytest.approx(math.exp(per[f][lo[f]]), rel=1e-12)
+        inst.prompt_weights = ones / 2
+        assert wrap(inst) == pytest.approx(math.exp(max(per[f])), rel=1e-12)

@@ -13,7 +13,7 @@ import torch
 pytest.importorskip("transformers")
 
 from oraclerl.cli import main  # noqa: E402
-from oraclerl.models.hf.causal_lm import CausalLM  # noqa: E402
+from oraclerl.models.hf.causal_lm import LOGITS_BUDGET, CausalLM  # noqa: E402
 from oraclerl.oracles import Ledger, WeakSampler  # noqa: E402
 
 pytestmark = [pytest.mark.hf, pytest.mark.real_lm]
@@ -75,7 +75,7 @@ def test_log_probs_match_an_independent_forward_and_are_reused(gemma, monkeypatc
 def test_teacher_forced_logits_only_at_response_positions(gemma):
     """Memory: no full-vocabulary logits at prompt positions, at most forward_batch_size rows per pass."""
     lm = _lm(gemma, max_new_tokens=8)
-    assert lm.forward_batch_size == (1 << 26) // (9 * 262144)  # the documented automatic choice
+    assert lm.forward_batch_size == LOGITS_BUDGET // (9 * 262144)  # the documented automatic choice
     shapes = []
     hook = lm.model.get_output_embeddings().register_forward_hook(lambda m, i, o: shapes.append(tuple(o.shape)))
     try:

@@ -1,6 +1,6 @@
 """The Ray executor: the same sweep gives identical results on Ray (started in-process with 2 CPUs) and
 on local worker processes; the CLI's ``--executor ray`` drives the same code path; every socket the Ray
-instance listens on is on loopback or refuses a client without the instance's token."""
+instance listens on is on loopback and refuses a client without the instance's token."""
 
 from __future__ import annotations
 
@@ -100,9 +100,10 @@ def _unauthenticated_answers(ip: str, port: int, http: bool) -> list[str]:
     return out
 
 
-def test_ray_listens_only_on_loopback_or_behind_its_token():
-    """Every listening socket of the Ray instance (driver and every process it started) is on loopback, or
-    refuses a client without the instance's random token (gRPC UNAUTHENTICATED, HTTP 401) and serves none."""
+def test_ray_listens_only_on_loopback_and_behind_its_token():
+    """Every listening socket of the Ray instance (driver and every process it started) is on loopback, and
+    refuses a client without the instance's random token (gRPC UNAUTHENTICATED, HTTP 401) and serves none.
+    Only loopback addresses are ever contacted."""
     import ipaddress
 
     psutil = pytest.importorskip("psutil")
@@ -112,8 +113,9 @@ def test_ray_listens_only_on_loopback_or_behind_its_token():
     listening = [c for c in psutil.net_connections(kind="inet") if c.status == psutil.CONN_LISTEN and c.pid in procs]
     assert len(listening) >= 3  # the GCS, the raylet, the workers
     for c in listening:
-        if ipaddress.ip_address(c.laddr.ip).is_loopback:
-            continue
-        answers = _unauthenticated_answers(c.laddr.ip, c.laddr.port, http="RuntimeEnv" in procs[c.pid].name())
+        ip = ipaddress.ip_address(c.laddr.ip)
+        ip = getattr(ip, "ipv4_mapped", None) or ip  # ::ffff:127.0.0.1 is 127.0.0.1
+        assert ip.is_loopback, (procs[c.pid].name(), c.laddr)
+        answers = _unauthenticated_answers(str(ip), c.laddr.port, http="RuntimeEnv" in procs[c.pid].name())
         assert "OK" not in answers and "200" not in answers, (procs[c.pid].name(), c.laddr, answers)
         assert "UNAUTHENTICATED" in answers or "401" in answers, (procs[c.pid].name(), c.laddr, answers)

@@ -38,16 +38,16 @@ from ..runtime.stats import loglog_slope
 class BonAsymptoticsConfig:
     p: list[float] = param([0.6, 0.3, 0.1], "token law p over the vocabulary", low=0.0)
     r: list[float] = param([0.0, 1.0, 2.0], "token rewards r(v)")
-    lengths: list[int] = param([1, 10, 100, 1000], "sequence lengths m for the per-token curves", low=1)
-    num_delta: int = param(10, "per-token KL budgets δ on (0, 0.95·δ_max]", low=2)
+    lengths: list[int] = param([1, 10, 100, 1000], "sequence lengths m for the per-token curves", low=1, high=10 ** 5)
+    num_delta: int = param(10, "per-token KL budgets δ on (0, 0.95·δ_max]", low=2, high=10 ** 4)
     delta: float = param(0.2, "fixed δ for KL(BoN ‖ tilt) vs m and the LDP check", low=0.0, low_open=True)
-    kl_lengths: list[int] = param([1, 3, 10, 30, 100, 300, 1000], "m values for KL(BoN ‖ tilt)", low=1)
+    kl_lengths: list[int] = param([1, 3, 10, 30, 100, 300, 1000], "m values for KL(BoN ‖ tilt)", low=1, high=10 ** 5)
     ldp_x: float = param(1.4, "threshold x (> tilted mean) for the LDP tail −(1/m) log P(R/m ≥ x)")
-    ldp_lengths: list[int] = param([10, 30, 100, 300, 1000], "m values for the LDP check", low=1)
-    mc_length: int = param(100, "m of the exact backward-sampling Monte Carlo check", low=1)
-    mc_samples: int = param(4000, "exact BoN winner sequences drawn", low=10)
-    oracle_length: int = param(10, "m of the sample-based BoN check through the oracles", low=1)
-    oracle_selections: int = param(2000, "sample-based BoN selections (N = round(e^{mδ}))", low=10)
+    ldp_lengths: list[int] = param([10, 30, 100, 300, 1000], "m values for the LDP check", low=1, high=10 ** 5)
+    mc_length: int = param(100, "m of the exact backward-sampling Monte Carlo check", low=1, high=10 ** 4)
+    mc_samples: int = param(4000, "exact BoN winner sequences drawn", low=10, high=10 ** 6)
+    oracle_length: int = param(10, "m of the sample-based BoN check through the oracles", low=1, high=10 ** 3)
+    oracle_selections: int = param(2000, "sample-based BoN selections (N = round(e^{mδ}))", low=10, high=10 ** 6)
 
     def check(self):
         from ..validation import check_probabilities

@@ -34,15 +34,15 @@ from ..runtime.stats import fmt_ci
 
 @dataclass
 class BonKLConfig:
-    sizes: list[int] = param([10, 100, 1000, 10000], "support sizes L of the uniform references", low=2)
+    sizes: list[int] = param([10, 100, 1000, 10000], "support sizes L of the uniform references", low=2, high=10 ** 6)
     staircase: list[float] = param([0.5, 0.25, 0.2, 0.0499, 1e-4], "staircase masses, increasing reward (top = last)",
                                    low=0.0, low_open=True)
-    n_max: float = param(1e5, "largest n (grid is log-spaced from 1)", low=1.0)
-    num_n: int = param(25, "number of n values on the grid", low=2)
-    winners: int = param(64, "M: sampled winners averaged by the Monte Carlo estimator", low=1)
-    oracle_L: int = param(100, "support size of the end-to-end oracle run (Zipf reference)", low=2)
-    oracle_n: int = param(16, "n of the end-to-end oracle run", low=1)
-    oracle_prompts: int = param(200, "independent BoN selections in the oracle run (one prompt id, repeated)", low=2)
+    n_max: float = param(1e5, "largest n (grid is log-spaced from 1)", low=1.0, high=1000000000000.0)
+    num_n: int = param(25, "number of n values on the grid", low=2, high=10 ** 4)
+    winners: int = param(64, "M: sampled winners averaged by the Monte Carlo estimator", low=1, high=10 ** 5)
+    oracle_L: int = param(100, "support size of the end-to-end oracle run (Zipf reference)", low=2, high=10 ** 5)
+    oracle_n: int = param(16, "n of the end-to-end oracle run", low=1, high=2 ** 12)
+    oracle_prompts: int = param(200, "independent BoN selections in the oracle run (one prompt id, repeated)", low=2, high=10 ** 5)
 
 
 def _instances(cfg):

@@ -34,25 +34,26 @@ from ._verdicts import separates
 
 @dataclass
 class CoverageLowerBoundConfig:
-    c_stars: list[float] = param([4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0], "coverage bounds C⋆ of the instance family", low=1.0)
+    c_stars: list[float] = param([4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0], "coverage bounds C⋆ of the instance family", low=1.0, high=2.0 ** 24)
     betas: list[float] = param([0.05, 0.125], "KL-regularisation β values (e^{1/(2β)} caps the hardness)", low=0.0, low_open=True)
-    num_responses: int = param(64, "|Y| of the instance (y⋆ hidden among |Y|−1 candidates)", low=2)
-    d_min: int = param(16, "feature dimension is max(d_min, ⌈β⁻³⌉) so that e^{β²d/2} ≥ e^{1/(2β)}", low=1)
-    trials: int = param(200, "independent searches per (C⋆, β, sampler)", low=1)
-    chunk: int = param(256, "responses drawn per oracle call (batched)", low=1)
-    max_draws: int = param(2_000_000, "censoring limit on draws per search", low=1)
+    num_responses: int = param(64, "|Y| of the instance (y⋆ hidden among |Y|−1 candidates)", low=2, high=2 ** 20)
+    d_min: int = param(16, "feature dimension is max(d_min, ⌈β⁻³⌉) so that e^{β²d/2} ≥ e^{1/(2β)}", low=1, high=2 ** 20)
+    trials: int = param(200, "independent searches per (C⋆, β, sampler)", low=1, high=10 ** 6)
+    chunk: int = param(256, "responses drawn per oracle call (batched)", low=1, high=2 ** 16)
+    max_draws: int = param(2_000_000, "censoring limit on draws per search", low=1, high=10 ** 9)
     samplers: list[str] = param(["weak", "strong-uninformed"], "which sampling oracles search (strong-informed, θ = θ⋆, "
                                 "is the negative control of the strong-oracle claim)",
                                 choices=("weak", "strong-uninformed", "strong-informed"))
     algorithms: list[str] = param(["best-of-n", "spanner"], "exploration algorithms run on the hard instance",
                                   choices=("best-of-n", "spanner"))
-    algo_d: int = param(4, "feature dimension of the instances the algorithms run on", low=1)
+    algo_d: int = param(4, "feature dimension of the instances the algorithms run on", low=1, high=2 ** 10)
     algo_epsilon: float = param(0.1, "regret ε the algorithms must reach (R_max = 1)", low=0.0, low_open=True)
-    algo_max_log2: int = param(13, "search limit: n and Ĉ take the values 1, 2, …, 2^this", low=0)
-    span_T_prompt: int = param(4, "SpannerSampling spanner prompts", low=1)
-    span_factor: float = param(1.0, "SpannerSampling T_span = ⌈κ·Ĉ⌉", low=0.0, low_open=True)
-    span_m_factor: float = param(1.0, "SpannerSampling M_rej = max(1, m·Ĉ)", low=0.0, low_open=True)
-    span_T_exp: int = param(16, "SpannerSampling exploration rounds", low=1)
+    algo_max_log2: int = param(13, "search limit: n and Ĉ take the values 1, 2, …, 2^this (≤ 24: 2^11× the default 2^13)",
+                                low=0, high=24)
+    span_T_prompt: int = param(4, "SpannerSampling spanner prompts", low=1, high=2 ** 16)
+    span_factor: float = param(1.0, "SpannerSampling T_span = ⌈κ·Ĉ⌉", low=0.0, low_open=True, high=1000.0)
+    span_m_factor: float = param(1.0, "SpannerSampling M_rej = max(1, m·Ĉ)", low=0.0, low_open=True, high=1000.0)
+    span_T_exp: int = param(16, "SpannerSampling exploration rounds", low=1, high=2 ** 16)
     span_nu: float = param(0.8, "SpannerSampling ν: ϕ(y⋆) (‖·‖_{Σ⁻¹} = 1 at λ = 1) enters the spanner since 1 > ν, "
                            "and one copy leaves 1/√2 ≈ 0.71 ≤ ν, so y⋆'s score is not truncated",
                            low=0.0, low_open=True)

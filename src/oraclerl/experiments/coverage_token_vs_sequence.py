@@ -25,16 +25,16 @@ from ..runtime.stats import fmt_ci
 
 @dataclass
 class CoverageTokenVsSequenceConfig:
-    horizons: list[int] = param([1, 2, 4, 6, 8, 12, 16], "horizons H", low=1)
+    horizons: list[int] = param([1, 2, 4, 6, 8, 12, 16], "horizons H", low=1, high=24)
     beta: float = param(0.5, "KL-regularisation β", low=0.0, low_open=True)
     p_good: float = param(0.25, "π_ref mass of the good token in the family (π⋆(good) = 2p)", low=0.0, high=0.5,
                           low_open=True, high_open=True)
-    d: int = param(4, "step-feature dimension d", low=2)
-    num_actions: list[int] = param([2, 4], "|A| of the random instances", low=2)
-    num_states: int = param(16, "automaton states per layer of the random instances (H up to 16 without enumeration)", low=1)
-    num_random: int = param(4, "random instances per (|A|, H) and seed", low=1)
+    d: int = param(4, "step-feature dimension d", low=2, high=2 ** 10)
+    num_actions: list[int] = param([2, 4], "|A| of the random instances", low=2, high=2 ** 10)
+    num_states: int = param(16, "automaton states per layer of the random instances (H up to 16 without enumeration)", low=1, high=2 ** 12)
+    num_random: int = param(4, "random instances per (|A|, H) and seed", low=1, high=2 ** 10)
     reward_scale: float = param(1.0, "‖u_h‖ of the random per-step rewards", low=0.0, low_open=True)
-    num_prompts: int = param(2, "prompts per instance", low=1)
+    num_prompts: int = param(2, "prompts per instance", low=1, high=2 ** 10)
 
 
 def run(cfg: CoverageTokenVsSequenceConfig, ctx) -> dict:

@@ -34,16 +34,16 @@ from ..runtime.stats import fmt_ci
 @dataclass
 class DNFProperConfig:
     num_vars: int = param(10, "DNF variables d (the feature dimension)", low=1, high=22)
-    num_clauses: int = param(40, "clauses m (|Y| = m + 1)", low=1)
-    k: int = param(3, "literals per clause", low=1)
+    num_clauses: int = param(40, "clauses m (|Y| = m + 1)", low=1, high=2 ** 14)
+    k: int = param(3, "literals per clause", low=1, high=22)
     beta: float = param(0.15, "β (π_ref's clause mass is e^{−1/β}; theory β = 1/(k² log(16/δ)))", low=0.0, low_open=True)
     noise: float = param(0.1, "std of the Gaussian reward noise", low=0.0)
     nu: float = param(0.5, "SpannerSampling ν", low=0.0, low_open=True)
-    T_prompt: int = param(64, "SpannerSampling spanner prompts (= trials on the single prompt)", low=1)
-    span_factor: float = param(4.0, "T_span = ⌈κ·C_cov⌉", low=0.0, low_open=True)
-    m_factor: float = param(4.0, "M_rej = m·C_cov (theory 8e²)", low=0.25)
-    T_exp: int = param(64, "SpannerSampling exploration rounds", low=1)
-    exp_batch: int = param(8, "rounds per θ refit (all algorithms)", low=1)
+    T_prompt: int = param(64, "SpannerSampling spanner prompts (= trials on the single prompt)", low=1, high=2 ** 16)
+    span_factor: float = param(4.0, "T_span = ⌈κ·C_cov⌉", low=0.0, low_open=True, high=1000.0)
+    m_factor: float = param(4.0, "M_rej = m·C_cov (theory 8e²)", low=0.25, high=1000.0)
+    T_exp: int = param(64, "SpannerSampling exploration rounds", low=1, high=2 ** 16)
+    exp_batch: int = param(8, "rounds per θ refit (all algorithms)", low=1, high=2 ** 12)
     xpo_alpha: float = param(0.1, "XPO optimism α", low=0.0, low_open=True)
 
 

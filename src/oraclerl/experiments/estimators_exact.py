@@ -57,28 +57,28 @@ Z_MAX = 4.5
 class EstimatorsExactConfig:
     """Sizes of the three parts of the lab (quick scale: under a minute on one core)."""
 
-    kl_responses: int = param(50, "responses Y of the KL value instances", low=2)
-    kl_prompts: int = param(8, "prompts of the KL value instances", low=1)
+    kl_responses: int = param(50, "responses Y of the KL value instances", low=2, high=10 ** 5)
+    kl_prompts: int = param(8, "prompts of the KL value instances", low=1, high=2 ** 12)
     kl_scales: list[float] = param([0.05, 0.1, 0.2, 0.4, 0.7, 1.0, 1.5, 2.0, 3.0],
                                    "t of q_t ∝ p·exp(t·z): the divergence grows with t", low=0.0, low_open=True)
-    kl_mc_samples: int = param(4000, "Monte Carlo samples per prompt of the oracle check of (a)", low=10)
-    ar_actions: int = param(3, "tokens k of the linear AR instances", low=2)
-    ar_horizon: int = param(3, "horizon H of the linear AR instances (k^H sequences are enumerated)", low=2)
-    ar_context_dim: int = param(2, "context dimension d of the linear AR instances", low=1)
-    ar_prompts: int = param(4, "prompts of the linear AR instances", low=1)
+    kl_mc_samples: int = param(4000, "Monte Carlo samples per prompt of the oracle check of (a)", low=10, high=10 ** 6)
+    ar_actions: int = param(3, "tokens k of the linear AR instances", low=2, high=64)
+    ar_horizon: int = param(3, "horizon H of the linear AR instances (k^H sequences are enumerated)", low=2, high=16)
+    ar_context_dim: int = param(2, "context dimension d of the linear AR instances", low=1, high=2 ** 10)
+    ar_prompts: int = param(4, "prompts of the linear AR instances", low=1, high=2 ** 10)
     ar_scales: list[float] = param([0.25, 0.5, 1.0, 1.5], "scale of the policy and reference weights (b)",
                                    low=0.0, low_open=True)
-    lm_batch: int = param(512, "prompts per LMPolicyGradient.step in the Monte Carlo check of (b)", low=1)
-    lm_steps: int = param(24, "independent steps averaged in that check", low=2)
-    adv_responses: int = param(6, "responses Y of the advantage instance (|Y|^n groups are enumerated)", low=2)
-    adv_features: int = param(4, "feature dimension of the advantage instance", low=1)
+    lm_batch: int = param(512, "prompts per LMPolicyGradient.step in the Monte Carlo check of (b)", low=1, high=2 ** 16)
+    lm_steps: int = param(24, "independent steps averaged in that check", low=2, high=10 ** 4)
+    adv_responses: int = param(6, "responses Y of the advantage instance (|Y|^n groups are enumerated)", low=2, high=10 ** 3)
+    adv_features: int = param(4, "feature dimension of the advantage instance", low=1, high=2 ** 10)
     success_probs: list[float] = param([0.01, 0.05, 0.2, 0.5, 0.8, 0.95, 0.99],
                                        "base success probability of each prompt of (c)", low=0.0, high=1.0,
                                        low_open=True, high_open=True)
-    group_sizes: list[int] = param([2, 3, 4, 6], "group sizes n enumerated in (c)", low=2)
-    pass_k: int = param(2, "k of the pass@k advantage (min(k, n) is used)", low=1)
-    gain_sizes: list[int] = param([2, 4, 8, 16], "n of the two-point weight curves c(p, n)", low=2)
-    prm_group: int = param(3, "group size of the process-reward part ((k^H)^n groups are enumerated)", low=2)
+    group_sizes: list[int] = param([2, 3, 4, 6], "group sizes n enumerated in (c)", low=2, high=64)
+    pass_k: int = param(2, "k of the pass@k advantage (min(k, n) is used)", low=1, high=2 ** 10)
+    gain_sizes: list[int] = param([2, 4, 8, 16], "n of the two-point weight curves c(p, n)", low=2, high=2 ** 12)
+    prm_group: int = param(3, "group size of the process-reward part ((k^H)^n groups are enumerated)", low=2, high=64)
 
     def check(self) -> None:
         """Refuse, before any work, sizes whose group enumeration exceeds 10^6 groups per prompt."""

@@ -38,16 +38,16 @@ LN10 = math.log(10.0)
 
 @dataclass
 class LQPretrainingConfig:
-    d: int = param(32, "context dimension (paper: 32, Rademacher contexts)", low=1)
-    k: int = param(10, "vocabulary size (paper: 10)", low=2)
-    N: int = param(100, "response length (paper: 100)", low=1)
-    steps: int = param(1500, "pre-training steps (paper: 5000 = 10 checkpoints × 500)", low=1)
-    checkpoints: int = param(10, "evaluation checkpoints after step 0, evenly spaced (paper: 10)", low=1)
-    batch_size: int = param(256, "pre-training batch (paper: 256)", low=1)
+    d: int = param(32, "context dimension (paper: 32, Rademacher contexts)", low=1, high=2 ** 12)
+    k: int = param(10, "vocabulary size (paper: 10)", low=2, high=2 ** 10)
+    N: int = param(100, "response length (paper: 100)", low=1, high=10 ** 5)
+    steps: int = param(1500, "pre-training steps (paper: 5000 = 10 checkpoints × 500)", low=1, high=10 ** 6)
+    checkpoints: int = param(10, "evaluation checkpoints after step 0, evenly spaced (paper: 10)", low=1, high=10 ** 3)
+    batch_size: int = param(256, "pre-training batch (paper: 256)", low=1, high=2 ** 16)
     lr: float = param(1.0, "Adagrad learning rate (paper: 1.0)", low=0.0, low_open=True)
-    eval_size: int = param(8192, "fresh contexts for the CDF/LQ curves (paper: 16384)", low=1)
+    eval_size: int = param(8192, "fresh contexts for the CDF/LQ curves (paper: 16384)", low=1, high=2 ** 22)
     device: str = param("auto", "auto (CUDA when present) | cpu | cuda", choices=("auto", "cpu", "cuda"))
-    threads: int = param(1, "torch CPU threads during the run (0 = unchanged)", low=0)
+    threads: int = param(1, "torch CPU threads during the run (0 = unchanged)", low=0, high=256)
 
 
 EPS = [0.001, 0.003, 0.01, 0.03, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9]

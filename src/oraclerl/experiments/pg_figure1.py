@@ -49,30 +49,30 @@ def _pass_at_k(model, x, y) -> list[float]:
 
 @dataclass
 class PGFigure1Config:
-    d: int = param(32, "context dimension d (paper: 32)", low=1)
-    k: int = param(32, "vocabulary size k (paper: 32)", low=2)
-    N: int = param(128, "response length N (paper: 128)", low=1)
-    num_mix: int = param(32, "mixture components = tracked centres (paper: 32)", low=1)
+    d: int = param(32, "context dimension d (paper: 32)", low=1, high=2 ** 10)
+    k: int = param(32, "vocabulary size k (paper: 32)", low=2, high=2 ** 10)
+    N: int = param(128, "response length N (paper: 128)", low=1, high=2 ** 12)
+    num_mix: int = param(32, "mixture components = tracked centres (paper: 32)", low=1, high=2 ** 12)
     sigma: float = param(0.05, "mixture noise σ, clipped to norm σ (paper: 0.05)", low=0.0)
-    test_size: int = param(1024, "fixed test contexts (paper: 1024)", low=1)
-    pretrain_steps: int = param(500, "pre-training steps (paper: 1000)", low=1)
-    pretrain_batch: int = param(256, "pre-training batch (paper: 256)", low=1)
+    test_size: int = param(1024, "fixed test contexts (paper: 1024)", low=1, high=2 ** 18)
+    pretrain_steps: int = param(500, "pre-training steps (paper: 1000)", low=1, high=10 ** 6)
+    pretrain_batch: int = param(256, "pre-training batch (paper: 256)", low=1, high=2 ** 14)
     pretrain_lr: float = param(0.1, "pre-training Adagrad lr (paper: 0.1)", low=0.0, low_open=True)
-    pg_steps: int = param(300, "PG steps per reward model (paper: 4000)", low=1)
-    pg_batch: int = param(512, "PG contexts per step (paper: 1024)", low=1)
+    pg_steps: int = param(300, "PG steps per reward model (paper: 4000)", low=1, high=10 ** 6)
+    pg_batch: int = param(512, "PG contexts per step (paper: 1024)", low=1, high=2 ** 14)
     pg_lr: float = param(0.1, "PG Adagrad lr, fresh state (paper: 0.1)", low=0.0, low_open=True)
     orm_baseline: str = param("batch_mean", "ORM advantage (paper's run: batch_mean, the 'fasle' typo)",
                               choices=("none", "batch_mean"))
     prm_baseline: str = param("none", "PRM advantage (paper: none)", choices=("none", "batch_mean"))
-    test_every: int = param(25, "test-error period in PG steps (paper: 50)", low=1)
+    test_every: int = param(25, "test-error period in PG steps (paper: 50)", low=1, high=10 ** 6)
     threshold: float = param(1e-12, "off-support: base likelihood below this (paper: 1e-12)", low=0.0, high=1.0)
-    fallback_lowest: int = param(4, "centres used for the left panel when none is below threshold", low=1)
+    fallback_lowest: int = param(4, "centres used for the left panel when none is below threshold", low=1, high=2 ** 10)
     instance: str = param("oraclerl", "oraclerl (named seed streams) | authors (the authors' code's instance for "
                           "this seed: one CPU stream in their call order; docs/experiments/pg-figure1.md)",
                           choices=("oraclerl", "authors"))
     device: str = param("auto", "auto (CUDA when present) | cpu | cuda", choices=("auto", "cpu", "cuda"))
     threads: int = param(1, "torch CPU threads during the run (1 is fastest for these small ops; 0 = unchanged)",
-                         low=0)
+                         low=0, high=256)
 
 
 def _test_error(model, x, y) -> float:

@@ -32,21 +32,21 @@ from ..runtime.stats import fmt_ci, loglog_slope
 
 @dataclass
 class PGTheoryConfig:
-    d: int = param(8, "context dimension", low=1)
-    k: int = param(4, "vocabulary size for part A", low=2)
-    N: int = param(6, "response length for part A", low=1)
+    d: int = param(8, "context dimension", low=1, high=2 ** 10)
+    k: int = param(4, "vocabulary size for part A", low=2, high=256)
+    N: int = param(6, "response length for part A", low=1, high=256)
     alphas: list[float] = param([0.3, 0.1, 0.03, 0.01], "base likelihoods α of part A", low=0.0, high=1.0,
                                 low_open=True)
     eps_fixed: float = param(0.1, "target error ε while α varies", low=0.0, high=1.0, low_open=True, high_open=True)
     epsilons: list[float] = param([0.1, 0.03, 0.01, 0.003, 0.001], "target errors ε of part A (the slope uses ε ≤ 0.01)", low=0.0, high=1.0, low_open=True,
                                   high_open=True)
     alpha_fixed: float = param(0.3, "base likelihood while ε varies", low=0.0, high=1.0, low_open=True)
-    k_offsupport: int = param(3, "vocabulary size for part B (q₀ uniform)", low=2)
-    horizons: list[int] = param([1, 2, 3, 4, 5], "response lengths N of part B", low=1)
+    k_offsupport: int = param(3, "vocabulary size for part B (q₀ uniform)", low=2, high=256)
+    horizons: list[int] = param([1, 2, 3, 4, 5], "response lengths N of part B", low=1, high=256)
     eps_offsupport: float = param(0.3, "target error of part B", low=0.0, high=1.0, low_open=True, high_open=True)
-    repeats: int = param(2, "independent problems (teacher + context) per N in part B; queries are averaged", low=1)
-    max_iters: int = param(20000, "iteration cap per run (censoring)", low=1)
-    threads: int = param(1, "torch CPU threads during the run (0 = unchanged)", low=0)
+    repeats: int = param(2, "independent problems (teacher + context) per N in part B; queries are averaged", low=1, high=10 ** 3)
+    max_iters: int = param(20000, "iteration cap per run (censoring)", low=1, high=10 ** 7)
+    threads: int = param(1, "torch CPU threads during the run (0 = unchanged)", low=0, high=256)
 
 
 def _problem(d: int, k: int, N: int, gen: torch.Generator):

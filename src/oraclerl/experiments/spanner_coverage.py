@@ -88,25 +88,26 @@ def needle_instance(d: int = 4, num_prompts: int = 4, num_responses: int = 64, b
 
 @dataclass
 class SpannerCoverageConfig:
-    coverages: list[float] = param([4.0, 16.0, 64.0, 256.0], "target C_cov(π⋆_β) values (exact on each instance)", low=1.0, low_open=True)
-    d: int = param(4, "feature dimension", low=2)
-    num_prompts: int = param(4, "prompts |X|", low=1)
-    num_responses: int = param(64, "responses per prompt |Y|", low=3)
+    coverages: list[float] = param([4.0, 16.0, 64.0, 256.0], "target C_cov(π⋆_β) values (exact on each instance)", low=1.0, low_open=True, high=2.0 ** 20)
+    d: int = param(4, "feature dimension", low=2, high=2 ** 10)
+    num_prompts: int = param(4, "prompts |X|", low=1, high=2 ** 12)
+    num_responses: int = param(64, "responses per prompt |Y|", low=3, high=2 ** 16)
     beta: float = param(0.5, "KL regularisation β", low=0.0, low_open=True)
     gap: float = param(6.0, "reward gap of the needle (fixed across coverages; needs e^{gap/β} ≫ max C)", low=0.0, low_open=True)
     noise: float = param(0.5, "std of the Gaussian reward noise", low=0.0)
     epsilon: float = param(0.02, "target regret ε", low=0.0, low_open=True)
     nu: float = param(0.5, "SpannerSampling ν (theory β/ε_stat ≈ 0.1 here: a tunable knob, foster.md §8.4)", low=0.0, low_open=True)
-    T_prompt: int = param(128, "SpannerSampling spanner prompts (theory (R_max/β)²·T_exp)", low=1)
-    span_factor: float = param(4.0, "T_span = ⌈κ·Ĉ⌉ (theory κ = T_exp)", low=0.0, low_open=True)
-    m_factor: float = param(4.0, "M_rej = m·Ĉ (theory m = 8e² ≈ 59)", low=0.25)
-    T_exp: int = param(128, "SpannerSampling exploration rounds (budget)", low=1)
-    exp_batch: int = param(8, "rounds per θ refit, for every algorithm", low=1)
-    dpo_rounds: int = param(1024, "OnlineDPO rounds (budget)", low=1)
-    xpo_rounds: int = param(256, "XPO rounds (budget)", low=1)
+    T_prompt: int = param(128, "SpannerSampling spanner prompts (theory (R_max/β)²·T_exp)", low=1, high=2 ** 17)
+    span_factor: float = param(4.0, "T_span = ⌈κ·Ĉ⌉ (theory κ = T_exp)", low=0.0, low_open=True, high=1000.0)
+    m_factor: float = param(4.0, "M_rej = m·Ĉ (theory m = 8e² ≈ 59)", low=0.25, high=1000.0)
+    T_exp: int = param(128, "SpannerSampling exploration rounds (budget)", low=1, high=2 ** 17)
+    exp_batch: int = param(8, "rounds per θ refit, for every algorithm", low=1, high=2 ** 12)
+    dpo_rounds: int = param(1024, "OnlineDPO rounds (budget)", low=1, high=2 ** 20)
+    xpo_rounds: int = param(256, "XPO rounds (budget)", low=1, high=2 ** 20)
     xpo_alpha: float = param(0.1, "XPO optimism α", low=0.0, low_open=True)
     need_search: bool = param(True, "halve Ĉ from C_cov until ε is no longer reached (the sampling need)")
-    bon_max_log2: int = param(14, "best-of-n is evaluated for n = 1, 2, 4, ..., 2^this", low=0)
+    bon_max_log2: int = param(14, "best-of-n is evaluated for n = 1, 2, 4, ..., 2^this (≤ 24: 2^10× the default 2^14)",
+                               low=0, high=24)
     algorithms: list[str] = param(list(ALGORITHMS), "algorithms to run", choices=ALGORITHMS)
 
 

@@ -32,19 +32,19 @@ from ._verdicts import separates
 
 @dataclass
 class SpannerRatesConfig:
-    dims: list[int] = param([4, 8, 16, 32], "feature dimensions d", low=1)
-    num_prompts: int = param(8, "prompts |X|", low=1)
-    num_responses: int = param(64, "responses per prompt |Y|", low=2)
+    dims: list[int] = param([4, 8, 16, 32], "feature dimensions d", low=1, high=2 ** 10)
+    num_prompts: int = param(8, "prompts |X|", low=1, high=2 ** 12)
+    num_responses: int = param(64, "responses per prompt |Y|", low=2, high=2 ** 16)
     beta: float = param(0.5, "KL regularisation β", low=0.0, low_open=True)
-    coverage: float = param(16.0, "C_cov(π⋆_β) of every instance", low=1.0)
+    coverage: float = param(16.0, "C_cov(π⋆_β) of every instance", low=1.0, high=2.0 ** 20)
     noise: float = param(0.5, "std of the Gaussian reward noise", low=0.0)
     nu0: float = param(0.8, "ν at d = 4; ν = ν₀·(4/d)^{nu_power} (theory β/ε_stat ∝ d^{−1/2})", low=0.0, low_open=True)
     nu_power: float = param(0.5, "exponent of ν's d-dependence (theory ½; 0 is the fixed-ν negative control)", low=0.0)
-    T_prompt: int = param(2048, "spanner prompts (must exceed the spanner size ≈ d/ν²)", low=1)
-    span_factor: float = param(8.0, "T_span = ⌈κ·C_cov⌉", low=0.0, low_open=True)
-    m_factor: float = param(4.0, "M_rej = m·C_cov (theory 8e²)", low=0.25)
-    T_exp: int = param(512, "exploration rounds", low=1)
-    exp_batch: int = param(8, "rounds per θ refit", low=1)
+    T_prompt: int = param(2048, "spanner prompts (must exceed the spanner size ≈ d/ν²)", low=1, high=2 ** 20)
+    span_factor: float = param(8.0, "T_span = ⌈κ·C_cov⌉", low=0.0, low_open=True, high=1000.0)
+    m_factor: float = param(4.0, "M_rej = m·C_cov (theory 8e²)", low=0.25, high=1000.0)
+    T_exp: int = param(512, "exploration rounds", low=1, high=2 ** 20)
+    exp_batch: int = param(8, "rounds per θ refit", low=1, high=2 ** 12)
     epsilon: float = param(0.01, "regret level at which T_data(ε) is read", low=0.0, low_open=True)
 
 

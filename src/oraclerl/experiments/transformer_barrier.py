@@ -44,26 +44,26 @@ from ..runtime.stats import fmt_ci
 @dataclass
 class TransformerBarrierConfig:
     num_contexts: int = param(32, "number of contexts C (one-hot contexts, prompt 'cc:')", low=2, high=100)
-    length: int = param(8, "response length N (paper: 128)", low=1)
+    length: int = param(8, "response length N (paper: 128)", low=1, high=256)
     vocab: int = param(6, "response alphabet size k (paper: 32)", low=2, high=26)
     rare_fraction: float = param(0.25, "fraction of contexts that are rare in pre-training", low=0.0, high=1.0, high_open=True)
     rare_mass: float = param(0.001, "total pre-training mass of the rare contexts", low=0.0, high=1.0, high_open=True)
-    n_layer: int = param(2, "transformer layers", low=1)
-    n_embd: int = param(32, "hidden size (= feature dimension d)", low=2)
-    n_head: int = param(2, "attention heads", low=1)
-    pretrain_steps: int = param(300, "supervised pre-training steps (Adam, teacher forcing; paper: Adagrad, 1000)", low=0)
-    pretrain_batch: int = param(64, "labelled sequences per pre-training step (paper: 256)", low=1)
+    n_layer: int = param(2, "transformer layers", low=1, high=24)
+    n_embd: int = param(32, "hidden size (= feature dimension d)", low=2, high=2 ** 10)
+    n_head: int = param(2, "attention heads", low=1, high=32)
+    pretrain_steps: int = param(300, "supervised pre-training steps (Adam, teacher forcing; paper: Adagrad, 1000)", low=0, high=10 ** 6)
+    pretrain_batch: int = param(64, "labelled sequences per pre-training step (paper: 256)", low=1, high=4096)
     pretrain_lr: float = param(3e-3, "pre-training learning rate", low=0.0, low_open=True)
-    pg_steps: int = param(100, "policy-gradient updates per method (paper: 4000)", low=1)
-    batch_prompts: int = param(16, "prompts per PG update (paper: 1024)", low=1)
-    group_size: int = param(4, "responses per prompt (paper: 1)", low=1)
+    pg_steps: int = param(100, "policy-gradient updates per method (paper: 4000)", low=1, high=10 ** 6)
+    batch_prompts: int = param(16, "prompts per PG update (paper: 1024)", low=1, high=2 ** 12)
+    group_size: int = param(4, "responses per prompt (paper: 1)", low=1, high=256)
     pg_lr: float = param(1e-3, "PG learning rate (Adam; 3e-3 destabilises the pre-trained model)", low=0.0, low_open=True)
     methods: list[str] = param(["outcome", "process"], "reward types compared", choices=("outcome", "process"))
     outcome_advantage: str = param("batch_mean", "advantage for outcome rewards (paper: batch-mean baseline)",
                                    choices=("none", "batch_mean", "leave_one_out", "group_normalised"))
     process_advantage: str = param("none", "advantage for process rewards (paper: none, ±1 rewards)",
                                    choices=("none", "batch_mean", "leave_one_out", "group_normalised"))
-    eval_every: int = param(20, "exact evaluation every this many PG updates", low=1)
+    eval_every: int = param(20, "exact evaluation every this many PG updates", low=1, high=10 ** 6)
 
     def check(self):
         import importlib.util
@@ -260,6 +260,22 @@ def plot(results: list[dict], cfg: TransformerBarrierConfig, outdir) -> list:
     return [save_figure(fig, outdir, "transformer_barrier.png")]
 
 
+def memory(cfg: TransformerBarrierConfig) -> int:
+    """Estimated peak bytes of one run: 320 MiB for the process's start plus 1.25 × 4 bytes × (12 floats per
+    parameter, P = 12·n_layer·n_embd² + (T+64)·n_embd: the pre-trained model, the policies, their gradients
+    and Adam moments; 40 floats per token, layer and hidden unit of a batch of B = max(pretrain_batch,
+    batch_prompts·group_size) sequences of T = length + 8 tokens; 2 per attention score, B·n_head·T²·n_layer).
+    Measured (ru_maxrss of ``run_one`` above the start, pretrain_steps=2, pg_steps=1, eval_every=1): the
+    quick scale 318 MiB; (n_layer, n_embd, n_head, pretrain_batch, length) = (2, 256, 4, 256, 64) 1677 MiB,
+    (4, 512, 8, 64, 16) 1157 MiB, (2, 32, 8, 64, 256) 615 MiB, (8, 1024, 8, 8, 8) 4602 MiB; the estimate is
+    1.05-1.96× each. Checked before any run by ``Experiment.make_config``."""
+    T = cfg.length + 8
+    B = max(cfg.pretrain_batch, cfg.batch_prompts * cfg.group_size)
+    params = 12 * cfg.n_layer * cfg.n_embd ** 2 + (T + 64) * cfg.n_embd
+    floats = 12 * params + 40 * B * T * cfg.n_embd * cfg.n_layer + 2 * B * cfg.n_head * T * T * cfg.n_layer
+    return int(1.25 * 4 * floats) + 320 * 2 ** 20
+
+
 register(Experiment(
     name="transformer-barrier",
     title="Base-model barrier on a tiny transformer: outcome vs process rewards",
@@ -267,5 +283,5 @@ register(Experiment(
     scales={"quick": {}, "paper": {"num_contexts": 64, "length": 16, "vocab": 16, "pretrain_steps": 2000,
                                    "pretrain_batch": 256, "pg_steps": 2000, "batch_prompts": 64, "n_layer": 4,
                                    "n_embd": 128, "n_head": 4, "eval_every": 50}},
-    seeds=2, description=__doc__.split("\n\n", 1)[1].replace("\n", " "),
+    seeds=2, description=__doc__.split("\n\n", 1)[1].replace("\n", " "), memory=memory,
 ))

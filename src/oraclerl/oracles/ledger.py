@@ -171,45 +171,46 @@ def response_keys(prompts: torch.Tensor, responses: torch.Tensor, prefixes: bool
 class Provenance:
     """The set of (prompt, response) keys that the samplers of one ledger have returned (see :func:`response_keys`).
 
-    Stored as a few sorted, de-duplicated int64 tensors merged like a binary counter (each new block is merged
-    with the previous ones while they are not larger), so adding n keys costs O(n log² K) amortised and a lookup
-    O(log² K) for K distinct keys; a sampler run that draws the same responses again does not grow it.
+    Stored as one sorted, de-duplicated int64 tensor plus a smaller sorted buffer of recent keys, merged into it
+    when the buffer outgrows max(1024, 1/8 of it); a lookup is two binary searches (a fixed number of tensor
+    operations), and a sampler run that draws the same responses again does not grow it.
     """
 
     def __init__(self):
-        self._blocks: list[torch.Tensor] = []
+        self._main = torch.zeros(0, dtype=torch.int64)
+        self._recent: torch.Tensor | None = None
 
     def __len__(self) -> int:
-        return sum(b.numel() for b in self._blocks)
+        return self._main.numel() + (0 if self._recent is None else self._recent.numel())
 
     def add_keys(self, keys: torch.Tensor) -> None:
-        keys = keys.reshape(-1)
-        if self._blocks:
-            if self._blocks[0].device != keys.device:
-                keys = keys.to(self._blocks[0].device)
-            keys = keys[~self.contains_keys(keys)]          # usually empty once the support has been drawn
-            if not keys.numel():
-                return
-        keys = torch.unique(keys)
-        while self._blocks and self._blocks[-1].numel() <= keys.numel():
-            keys = torch.unique(torch.cat([self._blocks.pop(), keys]))
-        if keys.numel():
-            self._blocks.append(keys)
+        keys = keys.reshape(-1).to(self._main.device)
+        if not keys.numel():
+            return
+        keys = torch.unique(keys[~self.contains_keys(keys)])
+        if not keys.numel():
+            return
+        self._recent = keys if self._recent is None else torch.unique(torch.cat([self._recent, keys]))
+        if self._recent.numel() > max(1024, self._main.numel() // 8):
+            self._main = torch.unique(torch.cat([self._main, self._recent]))
+            self._recent = None
 
     def contains_keys(self, keys: torch.Tensor) -> torch.Tensor:
         """Bool tensor of keys' shape: True where the key was added."""
-        flat = keys.reshape(-1)
-        if len(self._blocks) > 1 and len(self) <= 4 * flat.numel():   # a big query pays for one merged block
-            self._blocks = [torch.unique(torch.cat(self._blocks))]
-        if len(self._blocks) == 1 and self._blocks[0].device == flat.device:
-            b = self._blocks[0]
-            return (b[torch.searchsorted(b, flat).clamp_(max=b.numel() - 1)] == flat).reshape(keys.shape)
-        found = torch.zeros(flat.shape, dtype=torch.bool, device=flat.device)
-        for b in self._blocks:
-            q = flat.to(b.device)
-            i = torch.searchsorted(b, q).clamp(max=b.numel() - 1)
-            found |= (b[i] == q).to(found.device)
-        return found.reshape(keys.shape)
+        if self._main.numel() == 0 and self._recent is None:
+            return torch.zeros(keys.shape, dtype=torch.bool, device=keys.device)
+        if self._main.numel() == 0 and keys.numel():            # first keys decide the device
+            self._main = self._main.to(keys.device)
+        flat = keys.reshape(-1).to(self._main.device)
+        m = self._main
+        if m.numel():
+            found = m[torch.searchsorted(m, flat).clamp_(max=m.numel() - 1)] == flat
+        else:
+            found = torch.zeros(flat.shape, dtype=torch.bool, device=flat.device)
+        if self._recent is not None:
+            r = self._recent
+            found |= r[torch.searchsorted(r, flat).clamp_(max=r.numel() - 1)] == flat
+        return found.reshape(keys.shape).to(keys.device)
 
     def add(self, prompts, responses, prefixes: bool = False) -> None:
         """Remember the pairs (prompts [B], responses [B, n, ...]); with ``prefixes`` every prefix of each too."""

@@ -331,11 +331,14 @@ def _probe_ray_address(address: str, timeout_s: float = 5.0) -> None:
 def start_local_ray(num_cpus: int | None = None):
     """Start a private Ray instance on this machine for the block, and shut it down afterwards.
 
-    Ray's own servers listen on every interface and advertise the machine's address (Ray 2.x has no
-    option to bind them to 127.0.0.1; it replaces a loopback node address by the detected one), so the
-    instance is made private instead: Ray's token authentication is on, with a fresh random token that
-    exists only in the environment of this process and of the Ray processes it starts (never on disk),
-    and every request without it is refused (gRPC ``UNAUTHENTICATED``, HTTP 401). ``ray.init`` runs from
+    Every server of the instance binds to 127.0.0.1: Ray's GCS, raylet (node and object manager) and core
+    worker gRPC servers listen on loopback when the node address is ``127.0.0.1`` and on every interface
+    otherwise (measured with ray 2.60, ``tests/test_sweep_ray.py``), and ``ray.init`` replaces a loopback ``_node_ip_address`` by the machine's address
+    unless ``ray._private.ray_constants.ENABLE_RAY_CLUSTER`` is false (``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``,
+    the single-machine mode Ray uses on macOS and Windows), so both are set for the start; the dashboard is
+    off. Defence in depth, Ray's token authentication is on too, with a fresh random token that exists
+    only in the environment of this process and of the Ray processes it starts (never on disk), and every
+    request without it is refused (gRPC ``UNAUTHENTICATED``, HTTP 401). ``ray.init`` runs from
     an empty temporary directory, because Ray puts the driver's current directory on every worker's
     ``sys.path`` (see docs/architecture.md, "Security").
     """
@@ -348,20 +351,27 @@ def start_local_ray(num_cpus: int | None = None):
     except ImportError:
         raise ConfigError("--executor", f"ray {ray.__version__} has no token authentication, so oraclerl will not "
                                         "start an open Ray instance; upgrade ray or pass --address") from None
-    saved = {k: os.environ.get(k) for k in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN")}
+    saved = {k: os.environ.get(k) for k in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER")}
     # Forced even over RAY_AUTH_MODE=disabled, and a fresh token rather than Ray's default one, which it
     # keeps in ~/.ray/auth_token and shares between every cluster of the user.
     os.environ["RAY_AUTH_MODE"] = "token"
     os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
+    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # read by the Ray processes started below
     Config.initialize("")  # this process reads the settings again
+    from ray._private import ray_constants
+
+    cluster_mode = ray_constants.ENABLE_RAY_CLUSTER  # read when ray was imported: set for the start
+    ray_constants.ENABLE_RAY_CLUSTER = False
     cwd = os.getcwd()
     empty = tempfile.mkdtemp(prefix="oraclerl-ray-")
     try:
         os.chdir(empty)
         try:
-            ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+            ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False, logging_level="ERROR",
+                     _node_ip_address="127.0.0.1")
         finally:
             os.chdir(cwd)
+            ray_constants.ENABLE_RAY_CLUSTER = cluster_mode
         yield ray
     finally:
         with contextlib.suppress(Exception):

@@ -43,7 +43,7 @@ Conventions
   them into log-probabilities in chunks of at most :data:`LOGPROB_CHUNK` floats, so its extra memory is
   about ``forward_batch_size × (L+1) × V`` logits (float32 on the CPU, the model dtype on a GPU) plus one
   chunk. The default ``forward_batch_size=None`` picks the rows so that this is at most
-  :data:`LOGITS_BUDGET` logits (256 MiB in float32): 3 rows for Gemma-3-270M (V = 262,144) at L = 64.
+  :data:`LOGITS_BUDGET` logits (128 MiB in float32): 3 rows for Gemma-3-270M (V = 262,144) at L = 32.
   With ``grad=True`` the log-softmax of every pass is kept for the backward pass (call it on small batches).
 * **Cache.** Sampling uses a ``DynamicCache`` created here and passed to the model (the keyword is
   ``cache`` in transformers ≥ 5.2x, ``past_key_values`` before; both are supported), so no deprecated
@@ -64,10 +64,11 @@ from .sampling import _uniform, auto_device, auto_dtype, inverse_cdf, process_lo
 
 __all__ = ["CausalLM", "auto_device", "auto_dtype", "inverse_cdf", "process_logits"]
 
-#: Logits per teacher-forced pass when ``forward_batch_size=None`` (2^26 floats = 256 MiB in float32).
-LOGITS_BUDGET = 1 << 26
-#: Floats per log-softmax chunk of a teacher-forced pass (2^24 = 64 MiB in float32).
-LOGPROB_CHUNK = 1 << 24
+#: Logits per teacher-forced pass when ``forward_batch_size=None`` (2^25 floats = 128 MiB in float32).
+LOGITS_BUDGET = 1 << 25
+#: Floats per log-softmax chunk of a teacher-forced pass (2^22 = 16 MiB in float32; the processed law makes a
+#: few temporaries of this size: sort values and indices, cumulative sums, masks).
+LOGPROB_CHUNK = 1 << 22
 
 
 def _eos_ids(value) -> set[int]:

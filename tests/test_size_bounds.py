@@ -1,0 +1,61 @@
+"""Issue 12 item 5: every size field is bounded before any work. For every experiment, every integer field
+(scalar or list) set to 10**12 is rejected through the CLI entry point in-process with exit 2 and one line
+naming the field (or, for a field only a ``memory(config)`` estimate covers, the estimate), before any run
+directory exists; and every experiment's quick and paper scales still validate."""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+
+import pytest
+
+from oraclerl.cli import main
+from oraclerl.runtime.registry import all_experiments
+
+EXPERIMENTS = [e.name for e in all_experiments()]
+
+
+def _int_fields(exp) -> list[str]:
+    hints = typing.get_type_hints(exp.config)
+    return [f.name for f in dataclasses.fields(exp.config)
+            if hints[f.name] is int or typing.get_args(hints[f.name]) == (int,)]
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_huge_integer_is_rejected_in_one_line_before_any_run_directory(name, capsys, tmp_path):
+    exp = next(e for e in all_experiments() if e.name == name)
+    fields = _int_fields(exp)
+    assert fields, name
+    runs = tmp_path / "runs"
+    for key in fields:
+        for extra in (["--dry-run"], []):  # the real command only once the dry run has rejected the value
+            rc = main(["run", name, f"--set={key}={10**12}", "--out", str(runs), *extra])
+            err = capsys.readouterr().err.strip()
+            assert rc == 2 and len(err.splitlines()) == 1, (name, key, extra, err)
+            assert err.startswith(f"oraclerl: error: {key}: ") or "of memory" in err, (name, key, err)
+            assert not runs.exists(), (name, key, extra)
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_every_integer_field_is_bounded_above_its_paper_scale(name):
+    """An upper bound on every integer field (or a memory estimate), well above what the paper uses."""
+    exp = next(e for e in all_experiments() if e.name == name)
+    meta = {f.name: f for f in dataclasses.fields(exp.config)}
+    for key in _int_fields(exp):
+        f = meta[key]
+        high = f.metadata.get("high")
+        assert high is not None, f"{name}.{key} has no upper bound"
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        used = [exp.scales[s].get(key, default) for s in exp.scales]
+        biggest = max(x for v in used for x in (v if isinstance(v, list) else [v]))
+        assert high >= 2 * biggest or high >= biggest + 2, (name, key, high, biggest)
+
+
+@pytest.mark.parametrize("scale", ["quick", "paper"])
+def test_every_experiment_validates_at_quick_and_paper_scale(scale, capsys, tmp_path):
+    for name in EXPERIMENTS:
+        rc = main(["run", name, "--scale", scale, "--dry-run", "--out", str(tmp_path / "runs")])
+        cap = capsys.readouterr()
+        assert rc == 0 and "valid" in cap.out, (name, scale, cap.err)
+    assert not (tmp_path / "runs").exists()
