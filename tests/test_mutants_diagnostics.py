@@ -312,3 +312,28 @@ def test_token_coverage_defaults_and_instance_wrappers():
         assert wrap(inst) == pytest.approx(math.exp(per[f][lo[f]]), rel=1e-12)
         inst.prompt_weights = ones / 2
         assert wrap(inst) == pytest.approx(math.exp(max(per[f])), rel=1e-12)
+
+
+def test_token_coverage_with_zero_mass_actions():
+    """A policy with a zero-mass action keeps a finite coverage (its ratio is −∞, not +∞); a reference with a
+    zero-mass action makes the states behind it unreachable, and a policy equal to it has coverage 1."""
+    import copy
+
+    from oraclerl.diagnostics.token_coverage import (
+        log_conditional_coverage,
+        log_sequence_coverage,
+        reachable_states,
+    )
+    from oraclerl.problems.token_mdp import random_token_mdp
+
+    m = random_token_mdp(num_actions=3, horizon=3, d=3, num_prompts=2, seed=8).model
+    pi = [t.clone() for t in m.log_ref]
+    pi[0][:, 0] = -math.inf                                          # drop action 0 at the first layer
+    pi[0] = pi[0] - torch.logsumexp(pi[0], -1, keepdim=True)
+    assert math.isfinite(log_sequence_coverage(m, pi)) and math.isfinite(log_conditional_coverage(m, pi))
+    m2 = copy.copy(m)
+    m2.log_ref = pi
+    full, cut = reachable_states(m), reachable_states(m2)
+    assert int(cut[1].sum()) < int(full[1].sum())
+    assert log_sequence_coverage(m2, pi) == pytest.approx(0.0, abs=1e-12)
+    assert log_conditional_coverage(m2, pi) == pytest.approx(0.0, abs=1e-12)

@@ -268,7 +268,7 @@ def memory(cfg: TransformerBarrierConfig) -> int:
     Measured (ru_maxrss of ``run_one`` above the start, pretrain_steps=2, pg_steps=1, eval_every=1): the
     quick scale 318 MiB; (n_layer, n_embd, n_head, pretrain_batch, length) = (2, 256, 4, 256, 64) 1677 MiB,
     (4, 512, 8, 64, 16) 1157 MiB, (2, 32, 8, 64, 256) 615 MiB, (8, 1024, 8, 8, 8) 4602 MiB; the estimate is
-    1.05-1.96× each. Checked before any run by ``Experiment.make_config``."""
+    1.05-1.97× each. Checked before any run by ``Experiment.make_config``."""
     T = cfg.length + 8
     B = max(cfg.pretrain_batch, cfg.batch_prompts * cfg.group_size)
     params = 12 * cfg.n_layer * cfg.n_embd ** 2 + (T + 64) * cfg.n_embd
