@@ -141,3 +141,74 @@ def test_provenance_set_semantics_len_dedup_and_prefixes():
     assert all(q.contains(prompts, a[:, :, :ell]).all() for ell in range(1, 6))
     q.add(prompts, a[:, :, :0])                                          # an empty batch adds nothing
     assert len(q) == 24 * 5
+
+
+def _distinct_pairs(prompts, seqs, lengths):
+    """Exact number of distinct (prompt, y_{1:ℓ}) triples, independently of the hash (tokens padded with −1)."""
+    import torch
+
+    pos = torch.arange(seqs.shape[1])
+    padded = torch.where(pos[None, :] < lengths[:, None], seqs, -1)
+    return torch.unique(torch.cat([prompts[:, None], lengths[:, None], padded], 1), dim=0).shape[0]
+
+
+def test_response_keys_distinct_on_adversarial_inputs():
+    """No collision among (a) every prefix of 600 binary sequences of length 128 under 3 prompts (76 800 pairs, half of
+    them sharing 100-token prefixes), (b) all 8! permutations of 0..7, (c) all 2¹⁶ binary strings, (d) every single-token
+    substitution of a length-128 sequence, (e) the Thue–Morse string of length 2048 and its complement — which
+    collide under a plain polynomial hash mod 2⁶⁴ for every odd base (checked here). Dropping the per-position salt
+    makes (b) collide; dropping the length or prompt term makes (a) collide."""
+    import itertools
+
+    import torch
+
+    from oraclerl.oracles.ledger import response_keys
+
+    g = torch.Generator().manual_seed(3)
+    y = torch.randint(0, 2, (600, 128), generator=g)
+    y[300:, :100] = y[:300, :100]                                      # long shared prefixes
+    prompts = torch.arange(600) % 3                                    # rows i and 300 + i: same prompt
+    keys = response_keys(prompts, y[:, None, :], prefixes=True).reshape(-1)
+    L = torch.arange(1, 129).repeat(600)
+    expect = _distinct_pairs(prompts.repeat_interleave(128), y.repeat_interleave(128, 0), L)
+    assert torch.unique(keys).numel() == expect and expect > 40_000
+    perms = torch.tensor(list(itertools.permutations(range(8))))
+    assert torch.unique(response_keys(torch.zeros(1, dtype=torch.long), perms[None])).numel() == perms.shape[0]
+    bits = (torch.arange(1 << 16)[:, None] >> torch.arange(16)) & 1
+    assert torch.unique(response_keys(torch.zeros(1, dtype=torch.long), bits[None])).numel() == 1 << 16
+    base = torch.randint(0, 5, (128,), generator=g)
+    subs = base.repeat(128 * 4 + 1, 1)
+    rows = torch.arange(128 * 4)
+    subs[rows, rows // 4] = (base[rows // 4] + 1 + rows % 4) % 5       # every other token at every position
+    assert torch.unique(response_keys(torch.zeros(1, dtype=torch.long), subs[None])).numel() == subs.shape[0]
+    tm = torch.zeros(1, dtype=torch.long)
+    for _ in range(11):
+        tm = torch.cat([tm, 1 - tm])
+    pair = torch.stack([tm, 1 - tm])                                   # [2, 2048]
+    for base_p in (3, 0x9E3779B97F4A7C15 - (1 << 64), 1_000_003):     # the attack: a polynomial hash collides
+        powers = torch.full((2048,), base_p, dtype=torch.long).cumprod(0)
+        poly = ((pair + 1) * powers).sum(1)
+        assert poly[0] == poly[1]
+    k = response_keys(torch.zeros(1, dtype=torch.long), pair[None])
+    assert k[0, 0] != k[0, 1]
+
+
+def test_provenance_memory_is_one_key_per_drawn_response_not_per_prefix():
+    """Sequence samplers store the whole response only (Provenance's bound: ≤ t_comp + t_comp_token + t_feature +
+    t_grant keys); re-registering every prefix (L = 6 keys per response) breaks the bound."""
+    import torch
+
+    from oraclerl.problems.token_mdp import random_token_mdp
+
+    inst = random_token_mdp(num_actions=4, horizon=6, d=3, num_prompts=3, seed=2)
+    o = inst.oracles()
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(4):
+        s = o.weak.sample(torch.arange(3), 50, gen)
+        o.reward.process(s.prompts, s.responses, gen)
+    pre = torch.zeros(3, 0, dtype=torch.long)
+    for _ in range(3):
+        pre = torch.cat([pre, o.auto.next_token(torch.arange(3), pre, generator=gen).responses[:, :1]], 1)
+    led = o.ledger
+    assert 0 < len(led.provenance) <= led.t_comp + led.t_comp_token + led.t_feature + led.t_grant == 600 + 9
+    assert len(led.provenance) > 9                                       # the drawn responses are there

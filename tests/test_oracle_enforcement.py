@@ -165,17 +165,37 @@ def test_reward_oracle_scores_only_what_was_drawn_on_its_ledger(inst):
     assert RewardOracle(inst.reward).grant_all
 
 
-def test_token_sequences_register_every_prefix():
+def test_token_sequences_register_whole_responses_and_visited_states_only():
+    """A weakly drawn sequence is scored whole (outcome and process); its prefixes queried alone are refused unless
+    granted (Provenance stores one key per response, not L); states the autoregressive oracle returned are
+    accepted. Registering prefixes again (the old design, L keys per response) makes the refusals pass through."""
     inst = random_token_mdp(num_actions=3, horizon=3, d=3, num_prompts=2, seed=1)
     o = inst.oracles()
     y = o.weak.sample(torch.tensor([0]), 2, torch.Generator().manual_seed(0)).responses
-    for h in (1, 2, 3):
-        o.step_reward.outcome(torch.tensor([0]), y[..., :h])
-    bad = y[..., :2].clone()
-    bad[0, 0, 1] = next(a for a in range(3) if not any(torch.equal(torch.tensor([int(bad[0, 0, 0]), a]), r[:2])
-                                                       for r in y[0]))
+    assert len(o.ledger.provenance) <= 2                                    # one key per drawn response
+    o.step_reward.outcome(torch.tensor([0]), y)                             # the whole sequence: drawn
+    o.reward.process(torch.tensor([0]), y)                                  # scores its prefixes, checked whole
+    before = o.ledger.snapshot()
+    for h in (1, 2):
+        with pytest.raises(ProvenanceError, match="not drawn"):
+            o.step_reward.outcome(torch.tensor([0]), y[..., :h])
+        with pytest.raises(ProvenanceError, match="not drawn"):
+            o.reward.process(torch.tensor([0]), y[..., :h])
+    assert o.ledger.snapshot() == before                                     # refused before any count
+    assert o.step_reward.grant(torch.tensor([0]), y[:, :1, :1]) == 1         # explicit and counted
+    o.step_reward.outcome(torch.tensor([0]), y[:, :1, :1])
+    # the autoregressive oracle's states x∘a_1, x∘a_1∘a_2 are drawn as such: accepted, without a grant
+    gen = torch.Generator().manual_seed(1)
+    a1 = o.auto.next_token(torch.tensor([1]), torch.zeros(1, 0, dtype=torch.long), generator=gen).responses[:, 0]
+    a2 = o.auto.next_token(torch.tensor([1]), a1[:, None], generator=gen).responses[:, 0]
+    state = torch.stack([a1, a2], 1)[:, None, :]
+    o.step_reward.outcome(torch.tensor([1]), a1[:, None, None])
+    o.step_reward.outcome(torch.tensor([1]), state)
+    assert o.ledger.t_grant == 1
+    bad = state.clone()
+    bad[0, 0, 1] = (bad[0, 0, 1] + 1) % 3                                    # a sibling state never visited
     with pytest.raises(ProvenanceError):
-        o.step_reward.outcome(torch.tensor([0]), bad)
+        o.step_reward.outcome(torch.tensor([1]), bad)
 
 
 def test_local_simulator_continues_only_from_visited_prefixes_and_counts_resets():

@@ -16,9 +16,9 @@ Counters (Foster et al. 2025, §2 and Definition 2.1):
   reward oracle explicitly (:meth:`~oraclerl.oracles.RewardOracle.grant`), e.g. evaluation code or a learner
   that samples its own policy outside the oracles.
 
-Provenance (issue 16 §5): the ledger also remembers which (prompt, response) pairs — and, for token sequences,
-which (prompt, prefix) pairs — its samplers have returned (:class:`Provenance`), so the reward oracle can refuse
-to score anything else.
+Provenance (issue 16 §5): the ledger also remembers which (prompt, response) pairs its samplers have returned —
+whole responses of the sequence-level samplers, states x∘a_{1:h} of the autoregressive one — and which were granted
+(:class:`Provenance`, one 8-byte key each), so the reward oracle can refuse to score anything else.
 """
 
 from __future__ import annotations
@@ -138,8 +138,21 @@ class Ledger:
         return f"Ledger({body or 'empty'})"
 
 
-_MUL = 0x9E3779B97F4A7C15 - (1 << 64)      # odd 64-bit multipliers (golden ratio, splitmix64), as signed int64
-_MIX = 0xBF58476D1CE4E5B9 - (1 << 64)
+_LOW31 = (1 << 31) - 1                        # low 31 bits: (x >> 33) & _LOW31 is the logical shift of int64 x
+_F1 = 0xFF51AFD7ED558CCD - (1 << 64)          # the MurmurHash3 64-bit finaliser's odd multipliers, as int64
+_F2 = 0xC4CEB9FE1A85EC53 - (1 << 64)
+_GOLD = 0x9E3779B97F4A7C15 - (1 << 64)        # odd constants (golden ratio, splitmix64) seeding positions/prompts
+_SEED_POS = 0x2545F4914F6CDD1D
+_SEED_LEN = 0xBF58476D1CE4E5B9 - (1 << 64)
+
+
+def _fmix(x: torch.Tensor) -> torch.Tensor:
+    """MurmurHash3's 64-bit finaliser on int64 words (wrapping arithmetic): a bijection of 64-bit words."""
+    x = x ^ ((x >> 33) & _LOW31)
+    x = x * _F1
+    x = x ^ ((x >> 33) & _LOW31)
+    x = x * _F2
+    return x ^ ((x >> 33) & _LOW31)
 
 
 def _as_int64(t: torch.Tensor) -> torch.Tensor:
@@ -149,71 +162,82 @@ def _as_int64(t: torch.Tensor) -> torch.Tensor:
 
 
 def response_keys(prompts: torch.Tensor, responses: torch.Tensor, prefixes: bool = False) -> torch.Tensor:
-    """64-bit keys of the pairs (x_b, y_{b,j}) for prompts [B] and responses [B, n, ...] (wrapping polynomial hash
-    over the flattened trailing axes, length included): [B, n], or [B, n, L] keys of every prefix y_{1:ℓ},
-    ℓ = 1..L, with ``prefixes=True`` (the last one is the whole response). Collisions have probability ~2⁻⁶⁴ per
-    pair of distinct inputs (negligible next to the ≤ 10⁹ pairs of a run)."""
+    """64-bit keys of the pairs (x_b, y_{b,j}) for prompts [B] and responses [B, n, ...] (trailing axes flattened
+    to one token axis of length L): [B, n], or [B, n, L] keys of every prefix y_{1:ℓ}, ℓ = 1..L, with
+    ``prefixes=True`` (the last one is the whole response). Floats are keyed by their float64 bits.
+
+    The key of (x, y_{1:ℓ}) is fmix(S_ℓ ⊕ fmix(fmix(x·G) + ℓ·G')), with S_ℓ = Σ_{s≤ℓ} fmix(y_s ⊕ c_s) mod 2⁶⁴ and
+    c_s = fmix(s·G + c) a pseudo-random word per position (fmix: MurmurHash3's finaliser, a bijection). A fixed
+    number of tensor operations whatever B, n and L (the prefix sums are one ``cumsum``). Each position's term is
+    a bijection of the token, so two responses of the same length and prompt that differ in exactly one token
+    never collide; otherwise a collision needs a pseudo-random 64-bit sum to vanish, probability ~2⁻⁶⁴ per pair
+    (≤ 10⁻⁶ over the 10¹⁶ pairs of 10⁸ keys). The per-position salt is what a plain polynomial hash mod 2⁶⁴ lacks:
+    Thue–Morse sequences collide for *every* odd base there (a known attack on 64-bit rolling hashes)."""
     B, n = responses.shape[:2]
     L = math.prod(responses.shape[2:])
     if L == 0:
         raise ConfigError("responses", f"must have at least one token per response, got shape {tuple(responses.shape)}")
     flat = _as_int64(responses).reshape(B, n, L)
-    h = (_as_int64(torch.as_tensor(prompts)).reshape(B, 1).to(flat.device) + 1) * _MIX
-    h = h.expand(B, n)
-    out = []
-    for j in range(flat.shape[2]):
-        h = (h ^ (flat[:, :, j] + 0x5BD1E995)) * _MUL
-        h = h ^ (h >> 29)
-        out.append(h)
-    return torch.stack(out, dim=2) if prefixes else out[-1]
+    dev = flat.device
+    pos = torch.arange(1, L + 1, dtype=torch.int64, device=dev)
+    terms = _fmix(flat ^ _fmix(pos * _GOLD + _SEED_POS))                          # [B, n, L]
+    tag = _fmix(_as_int64(torch.as_tensor(prompts)).reshape(B, 1, 1).to(dev) * _GOLD)
+    if prefixes:
+        return _fmix(terms.cumsum(2) ^ _fmix(tag + pos * _SEED_LEN))
+    length = (L * _SEED_LEN + (1 << 63)) % (1 << 64) - (1 << 63)                  # ℓ·G' wrapped to int64
+    return _fmix(terms.sum(2) ^ _fmix(tag[:, :, 0] + length))
 
 
 class Provenance:
-    """The set of (prompt, response) keys that the samplers of one ledger have returned (see :func:`response_keys`).
+    """The set of (prompt, response) keys that the samplers of one ledger returned or its reward oracles were granted
+    (see :func:`response_keys`).
 
-    Stored as one sorted, de-duplicated int64 tensor plus a smaller sorted buffer of recent keys, merged into it
-    when the buffer outgrows max(1024, 1/8 of it); a lookup is two binary searches (a fixed number of tensor
-    operations), and a sampler run that draws the same responses again does not grow it.
+    What is stored (issue 16 §5), one 8-byte key per pair: a response drawn by a sequence-level sampler (its
+    prefixes are *not* stored: a process-reward query takes the whole response and is checked on it), a state
+    x∘a_{1:h} returned by the autoregressive oracle (one per token drawn or anchor-queried), and a granted pair.
+    Hence ``len(self) ≤ t_comp + t_comp_token + t_feature + t_grant`` of the ledger (fewer with repeats) and the
+    memory is 8 bytes per key, transiently twice that while two runs merge.
+
+    Layout: disjoint sorted int64 runs, each more than twice the size of the next (so at most log₂ len + 1 runs);
+    a new batch becomes a run and equal-sized neighbours merge (every key is re-sorted O(log len) times). A lookup
+    is one binary search per run. A batch of keys already present adds nothing.
     """
 
     def __init__(self):
-        self._main = torch.zeros(0, dtype=torch.int64)
-        self._recent: torch.Tensor | None = None
+        self._runs: list[torch.Tensor] = []
 
     def __len__(self) -> int:
-        return self._main.numel() + (0 if self._recent is None else self._recent.numel())
+        return sum(r.numel() for r in self._runs)
 
     def add_keys(self, keys: torch.Tensor) -> None:
-        keys = keys.reshape(-1).to(self._main.device)
+        keys = keys.reshape(-1)
+        if self._runs:
+            keys = keys.to(self._runs[0].device)
         if not keys.numel():
             return
-        keys = torch.unique(keys[~self.contains_keys(keys)])
+        keys = torch.unique(keys)                                               # sorted
+        keys = keys[~self.contains_keys(keys)]
         if not keys.numel():
             return
-        self._recent = keys if self._recent is None else torch.unique(torch.cat([self._recent, keys]))
-        if self._recent.numel() > max(1024, self._main.numel() // 8):
-            self._main = torch.unique(torch.cat([self._main, self._recent]))
-            self._recent = None
+        self._runs.append(keys)
+        while len(self._runs) > 1 and self._runs[-2].numel() <= 2 * self._runs[-1].numel():
+            b, a = self._runs.pop(), self._runs.pop()
+            self._runs.append(torch.sort(torch.cat([a, b])).values)             # disjoint: no duplicates
 
     def contains_keys(self, keys: torch.Tensor) -> torch.Tensor:
         """Bool tensor of keys' shape: True where the key was added."""
-        if self._main.numel() == 0 and self._recent is None:
-            return torch.zeros(keys.shape, dtype=torch.bool, device=keys.device)
-        if self._main.numel() == 0 and keys.numel():            # first keys decide the device
-            self._main = self._main.to(keys.device)
-        flat = keys.reshape(-1).to(self._main.device)
-        m = self._main
-        if m.numel():
-            found = m[torch.searchsorted(m, flat).clamp_(max=m.numel() - 1)] == flat
-        else:
-            found = torch.zeros(flat.shape, dtype=torch.bool, device=flat.device)
-        if self._recent is not None:
-            r = self._recent
+        found = torch.zeros(keys.numel(), dtype=torch.bool, device=keys.device)
+        if not self._runs or not keys.numel():
+            return found.reshape(keys.shape)
+        flat = keys.reshape(-1).to(self._runs[0].device)
+        found = found.to(flat.device)
+        for r in self._runs:
             found |= r[torch.searchsorted(r, flat).clamp_(max=r.numel() - 1)] == flat
         return found.reshape(keys.shape).to(keys.device)
 
     def add(self, prompts, responses, prefixes: bool = False) -> None:
-        """Remember the pairs (prompts [B], responses [B, n, ...]); with ``prefixes`` every prefix of each too."""
+        """Remember the pairs (prompts [B], responses [B, n, ...]); with ``prefixes`` every prefix of each too (L keys
+        per response: only for a caller whose prefixes may legitimately be queried alone; no oracle does so)."""
         if responses.numel():
             self.add_keys(response_keys(prompts, responses, prefixes))
 

@@ -8,8 +8,10 @@ one per (prompt, response) for outcome rewards, one per (prompt, prefix) for pro
 preferences (Foster et al. Eq. 14).
 
 Provenance (issue 16 §5): an oracle scores only (prompt, response) pairs that a sampler on the *same ledger*
-returned (:class:`~oraclerl.oracles.ledger.Provenance`; for token sequences every prefix counts as returned),
-or pairs the caller granted with :meth:`RewardOracle.grant` (counted in ``t_grant``). Anything else raises
+returned (:class:`~oraclerl.oracles.ledger.Provenance`), or pairs the caller granted with :meth:`RewardOracle.grant`
+(counted in ``t_grant``). A process-reward query is checked on the whole response (it scores that response's
+prefixes); a prefix of a drawn sequence queried *alone* counts as drawn only if a sampler returned it as such (a
+state of the autoregressive oracle) — otherwise grant it (the exploration of Algorithm 2 does). Anything else raises
 :class:`~oraclerl.oracles.ledger.ProvenanceError` before any work. ``grant_all=True`` grants every unknown
 pair as it is queried (still counted): for evaluation code that legitimately scores arbitrary responses.
 """
@@ -71,7 +73,7 @@ def _grant(ledger: Ledger, prompts, responses) -> int:
     ledger.charge("t_grant", new)
     if new:
         rows, cols = (~known).nonzero(as_tuple=True)
-        prov.add(prompts[rows], responses[rows, cols][:, None], prefixes=responses.dim() > 2)
+        prov.add_keys(keys[rows, cols])
     return new
 
 

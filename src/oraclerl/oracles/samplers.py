@@ -14,8 +14,9 @@ LM reveals nothing unless asked, since its features cost a forward pass). Readin
 name-mangled attribute, read only through this module's ``_model_of``.
 
 Provenance (issue 16 §5): every response a sampler returns is remembered by its ledger
-(:class:`~oraclerl.oracles.ledger.Provenance`; token sequences with all their prefixes), so the reward oracle on
-the same ledger scores only what was drawn, and the autoregressive oracle continues only from visited prefixes.
+(:class:`~oraclerl.oracles.ledger.Provenance`: one key per whole response of a sequence-level sampler, its prefixes
+not included; one per state x∘a_{1:h} the autoregressive oracle returns), so the reward oracle on the same ledger
+scores only what was drawn, and the autoregressive oracle continues only from visited prefixes.
 """
 
 from __future__ import annotations
@@ -126,7 +127,7 @@ class _Oracle:
         return getattr(_model_of(self), "device", torch.device("cpu"))
 
     def _package(self, prompts, responses, log_prob_fn, name):
-        self.ledger.provenance.add(prompts, responses, prefixes=responses.dim() > 2)
+        self.ledger.provenance.add(prompts, responses)        # whole responses only (Provenance's memory bound)
         feats = _model_of(self).features(prompts, responses) if "features" in self.reveal else None
         logp = log_prob_fn() if "log_probs" in self.reveal else None
         return Samples(prompts, responses, feats, logp, self.reveal, name)
