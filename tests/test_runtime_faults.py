@@ -305,7 +305,8 @@ def test_report_md_escapes_user_controlled_strings(tmp_path, monkeypatch):
     (["report", "--scale", "huge"], "--scale"),
     (["run", "fake-odd", "--set", "size_gb=1e5"], "fake-odd"),
     (["run", "coverage-lower-bound", "--set", "betas=0.0001"], "coverage-lower-bound"),  # d = 10^12 features
-    (["sweep", "lq-pretraining", "--set", "eval_size=100,1000000000"], "lq-pretraining"),  # ~3 TB of contexts
+    (["sweep", "lq-pretraining", "--set", "eval_size=100,4194304", "--set", "N=100000"],
+     "lq-pretraining"),  # each field within its bound, together ~10 TB of contexts
     (["report", "--only", "fake-odd", "--executor", "ray", "--address", "127.0.0.1:1"], "--address"),
     (["sweep", "fake-counter", "--executor", "ray", "--address", "nonsense"], "--address"),
 ])

@@ -161,78 +161,132 @@ def _as_int64(t: torch.Tensor) -> torch.Tensor:
     return t.to(torch.int64)
 
 
+_MULTIPLIERS: dict = {}
+
+
+def _multipliers(L: int, device) -> torch.Tensor:
+    """m_1..m_L: pseudo-random odd 64-bit words, one per position (fixed constants of the key; cached)."""
+    key = (L, str(device))
+    if key not in _MULTIPLIERS:
+        if len(_MULTIPLIERS) > 64:
+            _MULTIPLIERS.clear()
+        _MULTIPLIERS[key] = _fmix(torch.arange(1, L + 1, dtype=torch.int64, device=device) * _GOLD + _SEED_POS) | 1
+    return _MULTIPLIERS[key]
+
+
 def response_keys(prompts: torch.Tensor, responses: torch.Tensor, prefixes: bool = False) -> torch.Tensor:
     """64-bit keys of the pairs (x_b, y_{b,j}) for prompts [B] and responses [B, n, ...] (trailing axes flattened
     to one token axis of length L): [B, n], or [B, n, L] keys of every prefix y_{1:ℓ}, ℓ = 1..L, with
-    ``prefixes=True`` (the last one is the whole response). Floats are keyed by their float64 bits.
+    ``prefixes=True`` (the last one is the whole response).
 
-    The key of (x, y_{1:ℓ}) is fmix(S_ℓ ⊕ fmix(fmix(x·G) + ℓ·G')), with S_ℓ = Σ_{s≤ℓ} fmix(y_s ⊕ c_s) mod 2⁶⁴ and
-    c_s = fmix(s·G + c) a pseudo-random word per position (fmix: MurmurHash3's finaliser, a bijection). A fixed
-    number of tensor operations whatever B, n and L (the prefix sums are one ``cumsum``). Each position's term is
-    a bijection of the token, so two responses of the same length and prompt that differ in exactly one token
-    never collide; otherwise a collision needs a pseudo-random 64-bit sum to vanish, probability ~2⁻⁶⁴ per pair
-    (≤ 10⁻⁶ over the 10¹⁶ pairs of 10⁸ keys). The per-position salt is what a plain polynomial hash mod 2⁶⁴ lacks:
-    Thue–Morse sequences collide for *every* odd base there (a known attack on 64-bit rolling hashes)."""
+    The key of (x, y_{1:ℓ}) is fmix(S_ℓ + fmix(fmix(x·G) + ℓ·G')) with the multilinear sum S_ℓ = Σ_{s≤ℓ} y_s·m_s
+    mod 2⁶⁴ (m_s: :func:`_multipliers`; fmix: MurmurHash3's finaliser, a bijection; G, G' odd constants); float
+    tokens enter as fmix of their float64 bits. A fixed number of tensor operations whatever B, n and L (one
+    multiply and one ``sum``/``cumsum`` over the tokens, the rest on [B, n]).
+
+    Collisions, for a prompt and length in common (Carter–Wegman universal hashing, with the m_s as the random
+    keys): S(y) − S(y') = Σ_s (y_s − y'_s)·m_s; if 2^v is the largest power of two dividing every token difference,
+    P[collision] ≤ 2^{v+1−64}, and 0 when only one position has the lowest valuation v (in particular when y, y'
+    differ in a single token: an odd multiplier is a bijection). Token ids below 2^v differ by less than 2^v, so
+    v ≤ log₂ vocabulary (≤ 2⁻⁴⁶ per pair at the worst with a 2¹⁷ vocabulary, ~2⁻⁶⁴ for a difference with an odd
+    entry). Other prompts or lengths shift S by a pseudo-random word (~2⁻⁶⁴). Unlike a polynomial hash y_s·P^s
+    mod 2⁶⁴, independent multipliers have no Thue–Morse collisions (a known attack on 64-bit rolling hashes: the
+    Thue–Morse string of length 2048 and its complement collide for every odd P)."""
     B, n = responses.shape[:2]
     L = math.prod(responses.shape[2:])
     if L == 0:
         raise ConfigError("responses", f"must have at least one token per response, got shape {tuple(responses.shape)}")
     flat = _as_int64(responses).reshape(B, n, L)
+    if responses.is_floating_point():
+        flat = _fmix(flat)                          # float bits differ high up: spread them over the word first
     dev = flat.device
-    pos = torch.arange(1, L + 1, dtype=torch.int64, device=dev)
-    terms = _fmix(flat ^ _fmix(pos * _GOLD + _SEED_POS))                          # [B, n, L]
-    tag = _fmix(_as_int64(torch.as_tensor(prompts)).reshape(B, 1, 1).to(dev) * _GOLD)
+    terms = flat * _multipliers(L, dev)                                             # [B, n, L]
+    tag = _fmix(_as_int64(torch.as_tensor(prompts)).reshape(B, 1).to(dev) * _GOLD)
     if prefixes:
-        return _fmix(terms.cumsum(2) ^ _fmix(tag + pos * _SEED_LEN))
+        ell = torch.arange(1, L + 1, dtype=torch.int64, device=dev)
+        return _fmix(terms.cumsum(2) + _fmix(tag[:, :, None] + ell * _SEED_LEN))
     length = (L * _SEED_LEN + (1 << 63)) % (1 << 64) - (1 << 63)                  # ℓ·G' wrapped to int64
-    return _fmix(terms.sum(2) ^ _fmix(tag[:, :, 0] + length))
+    return _fmix(terms.sum(2) + _fmix(tag + length))            # outer fmix (a bijection): uniform low bits
 
 
 class Provenance:
     """The set of (prompt, response) keys that the samplers of one ledger returned or its reward oracles were granted
     (see :func:`response_keys`).
 
-    What is stored (issue 16 §5), one 8-byte key per pair: a response drawn by a sequence-level sampler (its
-    prefixes are *not* stored: a process-reward query takes the whole response and is checked on it), a state
-    x∘a_{1:h} returned by the autoregressive oracle (one per token drawn or anchor-queried), and a granted pair.
-    Hence ``len(self) ≤ t_comp + t_comp_token + t_feature + t_grant`` of the ledger (fewer with repeats) and the
-    memory is 8 bytes per key, transiently twice that while two runs merge.
+    What is stored (issue 16 §5), one key per pair: a response drawn by a sequence-level sampler (its prefixes are
+    *not* stored: a process-reward query takes the whole response and is checked on it), a state x∘a_{1:h}
+    returned by the autoregressive oracle (one per token drawn or anchor-queried), and a granted pair. Hence
+    ``len(self) ≤ t_comp + t_comp_token + t_feature + t_grant`` of the ledger (fewer with repeats).
 
-    Layout: disjoint sorted int64 runs, each more than twice the size of the next (so at most log₂ len + 1 runs);
-    a new batch becomes a run and equal-sized neighbours merge (every key is re-sorted O(log len) times). A lookup
-    is one binary search per run. A batch of keys already present adds nothing.
+    Layout: an open-addressing hash table (linear probing) in one int64 tensor whose size is a power of two kept
+    between ¼ and ½ full, so the memory is at most 32 bytes per key (≥ 8 KiB), twice that while it doubles.
+    Lookups and inserts are vectorised over the batch; their Python loop runs once per probe step (a handful at
+    this load), never per key. Key 0 marks an empty slot, so a key 0 is stored as 1 (one more colliding pair, 2⁻⁶⁴).
     """
 
+    _MIN = 1024
+
     def __init__(self):
-        self._runs: list[torch.Tensor] = []
+        self._table: torch.Tensor | None = None
+        self._n = 0
 
     def __len__(self) -> int:
-        return sum(r.numel() for r in self._runs)
+        return self._n
+
+    @staticmethod
+    def _nonzero(keys: torch.Tensor) -> torch.Tensor:
+        return torch.where(keys == 0, torch.ones_like(keys), keys)
+
+    @staticmethod
+    def _insert(table: torch.Tensor, keys: torch.Tensor) -> None:
+        """Place distinct non-zero ``keys`` (none already in ``table``) into free slots of ``table``."""
+        mask = table.numel() - 1
+        pos = keys & mask
+        while keys.numel():
+            free = table[pos] == 0
+            table[pos[free]] = keys[free]                       # slots wanted twice: one key wins, the other probes on
+            placed = free & (table[pos] == keys)
+            keys, pos, free = keys[~placed], pos[~placed], free[~placed]
+            pos = torch.where(free, pos, (pos + 1) & mask)
 
     def add_keys(self, keys: torch.Tensor) -> None:
         keys = keys.reshape(-1)
-        if self._runs:
-            keys = keys.to(self._runs[0].device)
+        if self._table is not None:
+            keys = keys.to(self._table.device)
         if not keys.numel():
             return
-        keys = torch.unique(keys)                                               # sorted
+        keys = torch.unique(self._nonzero(keys))
         keys = keys[~self.contains_keys(keys)]
         if not keys.numel():
             return
-        self._runs.append(keys)
-        while len(self._runs) > 1 and self._runs[-2].numel() <= 2 * self._runs[-1].numel():
-            b, a = self._runs.pop(), self._runs.pop()
-            self._runs.append(torch.sort(torch.cat([a, b])).values)             # disjoint: no duplicates
+        n = self._n + keys.numel()
+        cap = self._MIN if self._table is None else self._table.numel()
+        if self._table is None or 2 * n > cap:
+            while 2 * n > cap:
+                cap *= 2
+            old = self._table
+            self._table = torch.zeros(cap, dtype=torch.int64, device=keys.device)
+            if old is not None:
+                self._insert(self._table, old[old != 0])
+        self._insert(self._table, keys)
+        self._n = n
 
     def contains_keys(self, keys: torch.Tensor) -> torch.Tensor:
         """Bool tensor of keys' shape: True where the key was added."""
-        found = torch.zeros(keys.numel(), dtype=torch.bool, device=keys.device)
-        if not self._runs or not keys.numel():
-            return found.reshape(keys.shape)
-        flat = keys.reshape(-1).to(self._runs[0].device)
-        found = found.to(flat.device)
-        for r in self._runs:
-            found |= r[torch.searchsorted(r, flat).clamp_(max=r.numel() - 1)] == flat
+        if self._table is None or not keys.numel():
+            return torch.zeros(keys.shape, dtype=torch.bool, device=keys.device)
+        table = self._table
+        q = self._nonzero(keys.reshape(-1).to(table.device))
+        mask = table.numel() - 1
+        found = torch.zeros(q.shape, dtype=torch.bool, device=q.device)
+        idx = torch.arange(q.numel(), device=q.device)
+        pos = q & mask
+        while idx.numel():
+            v = table[pos]
+            hit = v == q[idx]
+            found[idx[hit]] = True
+            go = (v != 0) & ~hit                                # occupied by another key: probe the next slot
+            idx, pos = idx[go], (pos[go] + 1) & mask
         return found.reshape(keys.shape).to(keys.device)
 
     def add(self, prompts, responses, prefixes: bool = False) -> None:
