@@ -12,7 +12,12 @@ leave-one-out/RLOO, group-normalised/GRPO) are :func:`oraclerl.posttrain.advanta
 KL penalty (``kl_coef`` = β > 0) is the per-token estimate k ∈ {k1, k2, k3} of
 :func:`oraclerl.posttrain.kl_penalty.kl_estimate` between the policy and the frozen base model on the sampled
 tokens, placed in the loss as in GRPO (Shao et al. 2024, arXiv:2402.03300, Eq. 3-4, which uses k3); β = 0
-(the default, and the paper's recipe) skips the reference pass entirely.
+(the default, and the paper's recipe) skips the reference pass entirely. Which gradient that placement follows
+is computed exactly by the estimator lab (:mod:`oraclerl.diagnostics.estimators`, experiment
+``estimators-exact``, docs/experiments/estimators-exact.md): per-token k3 in the loss follows neither
+∇KL(π‖π_ref) nor ∇KL(π_ref‖π) once responses have more than one token (16–59% bias on exact linear-AR
+instances); per-token k1 in the loss has zero expected gradient. The penalty is a regulariser here, not an
+unbiased KL gradient; k2 in the loss is the least biased per-token choice (7–28%).
 
 Defaults are those of LM RL fine-tuning, not of the paper's linear model: Adam with lr 1e-6 (the low end of the
 1e-6–1e-5 range of RLHF/RLVR fine-tuning of pretrained LMs) and the gradient norm clipped to 1.0. Adam's first
@@ -64,7 +69,8 @@ class LMPGConfig:
     max_grad_norm: float = param(1.0, "clip the gradient norm to this value (0 = no clipping, as the paper)", low=0.0)
     kl_coef: float = param(0.0, "β of the per-token KL penalty to the base model in the loss (0 = none, as the "
                                 "paper; > 0 costs one teacher-forced pass of the base model per update)", low=0.0)
-    kl_estimator: str = param("k3", "per-token KL estimator of the penalty (k3 as GRPO; see posttrain.kl_penalty)",
+    kl_estimator: str = param("k3", "per-token KL estimator of the penalty (k3 as GRPO, biased as a KL gradient: see "
+                              "the module doc and estimators-exact)",
                               choices=KL_ESTIMATORS)
     trainable: str = param("all", "parameters updated: all, or no_embeddings (freeze the token embedding and the "
                                   "LM head, one tensor when tied)", choices=("all", "no_embeddings"))
