@@ -62,6 +62,17 @@ def check_range(
     return value
 
 
+def require_hf_extra(experiment: str) -> None:
+    """Raise :class:`ConfigError` naming ``experiment`` unless the [hf] extra (transformers, tokenizers) is
+    installed; checked by the configs of experiments that run a causal LM, before any work."""
+    import importlib.util
+
+    missing = [m for m in ("transformers", "tokenizers") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise ConfigError("experiment", f"{experiment} needs the [hf] extra ({', '.join(missing)} missing): "
+                          "pip install -e '.[hf]'")
+
+
 def check_choice(name: str, value, choices: Sequence) -> object:
     if value not in choices:
         raise ConfigError(name, f"must be one of {list(choices)}, got {value!r}")

@@ -115,14 +115,9 @@ class LMBarrierRealConfig:
     sample_rows: int = param(64, "responses per sampling call (memory: rows × vocabulary logits per step)", low=1, high=2 ** 16)
 
     def check(self):
-        import importlib.util
+        from ..validation import require_hf_extra
 
-        from ..errors import ConfigError
-
-        missing = [m for m in ("transformers", "tokenizers") if importlib.util.find_spec(m) is None]
-        if missing:
-            raise ConfigError("experiment", f"lm-barrier-real needs the [hf] extra ({', '.join(missing)} missing): "
-                              "pip install -e '.[hf]'")
+        require_hf_extra("lm-barrier-real")
         self.model_fingerprint = model_fingerprint(self.model)
 
 

@@ -66,14 +66,10 @@ class TransformerBarrierConfig:
     eval_every: int = param(20, "exact evaluation every this many PG updates", low=1, high=10 ** 6)
 
     def check(self):
-        import importlib.util
-
         from ..errors import ConfigError
+        from ..validation import require_hf_extra
 
-        missing = [m for m in ("transformers", "tokenizers") if importlib.util.find_spec(m) is None]
-        if missing:
-            raise ConfigError("experiment", f"transformer-barrier needs the [hf] extra ({', '.join(missing)} missing): "
-                              "pip install -e '.[hf]'")
+        require_hf_extra("transformer-barrier")
         for name in ("outcome_advantage", "process_advantage"):
             if getattr(self, name) in ("leave_one_out", "group_normalised") and self.group_size < 2:
                 raise ConfigError("group_size", f"must be >= 2 with {name}={getattr(self, name)!r}, got {self.group_size}")
