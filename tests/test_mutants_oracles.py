@@ -79,7 +79,8 @@ def test_repr_lists_the_non_zero_counters():
 
 def test_response_keys_are_prefix_consistent_dtype_invariant_and_collision_free():
     """Keys of every prefix equal the keys of the truncated responses; int32/float responses key like int64 ones;
-    10⁴ distinct (prompt, response) pairs get 10⁴ distinct keys (a weakened mix, e.g. & for ^, collides)."""
+    10⁴ distinct (prompt, response) pairs get 10⁴ distinct keys (a weakened mix, e.g. + for · with the
+    position multipliers, collides)."""
     import torch
 
     from oraclerl.oracles.ledger import response_keys
@@ -156,8 +157,8 @@ def test_response_keys_distinct_on_adversarial_inputs():
     """No collision among (a) every prefix of 600 binary sequences of length 128 under 3 prompts (76 800 pairs, half of
     them sharing 100-token prefixes), (b) all 8! permutations of 0..7, (c) all 2¹⁶ binary strings, (d) every single-token
     substitution of a length-128 sequence, (e) the Thue–Morse string of length 2048 and its complement — which
-    collide under a plain polynomial hash mod 2⁶⁴ for every odd base (checked here). Dropping the per-position salt
-    makes (b) collide; dropping the length or prompt term makes (a) collide."""
+    collide under a plain polynomial hash mod 2⁶⁴ for every odd base (checked here). Position-free terms make (b)
+    collide, dropping the prompt term makes (a) collide, a polynomial hash makes (e) collide."""
     import itertools
 
     import torch
@@ -212,3 +213,24 @@ def test_provenance_memory_is_one_key_per_drawn_response_not_per_prefix():
     led = o.ledger
     assert 0 < len(led.provenance) <= led.t_comp + led.t_comp_token + led.t_feature + led.t_grant == 600 + 9
     assert len(led.provenance) > 9                                       # the drawn responses are there
+
+
+def test_provenance_long_probe_chains_duplicates_and_growth():
+    """Keys that share their hash-table slot form a chain far longer than one probe window: every one is found,
+    absent keys of the same slot are not, re-adding any of them (or a batch with repeats) does not grow the set,
+    and the set survives the table doubling (a lookup that stops at a full window, or a rehash that drops the old
+    keys, fails here)."""
+    import torch
+
+    from oraclerl.oracles.ledger import Provenance
+
+    chain = (torch.arange(1, 41) << 24) | 7                          # 40 odd keys, one slot in any table < 2²⁴
+    p = Provenance()
+    p.add_keys(chain[:30])
+    p.add_keys(torch.cat([chain[:30], chain[30:], chain[30:]]))    # known ones and repeats within the batch
+    assert len(p) == 40 and p.contains_keys(chain).all()
+    assert not p.contains_keys((torch.arange(41, 60) << 24) | 7).any()
+    big = torch.randint(-(2**62), 2**62, (5000,), generator=torch.Generator().manual_seed(4)) | 1
+    p.add_keys(big)                                                  # forces the table to double (≥ 2·5040 slots)
+    assert len(p) == 5040 and p.contains_keys(chain).all() and p.contains_keys(big).all()
+    assert p._table.numel() >= 2 * len(p)                            # at most half full

@@ -139,6 +139,7 @@ class Ledger:
 
 
 _LOW31 = (1 << 31) - 1                        # low 31 bits: (x >> 33) & _LOW31 is the logical shift of int64 x
+_LOW32 = (1 << 32) - 1
 _F1 = 0xFF51AFD7ED558CCD - (1 << 64)          # the MurmurHash3 64-bit finaliser's odd multipliers, as int64
 _F2 = 0xC4CEB9FE1A85EC53 - (1 << 64)
 _GOLD = 0x9E3779B97F4A7C15 - (1 << 64)        # odd constants (golden ratio, splitmix64) seeding positions/prompts
@@ -153,6 +154,12 @@ def _fmix(x: torch.Tensor) -> torch.Tensor:
     x = x ^ ((x >> 33) & _LOW31)
     x = x * _F2
     return x ^ ((x >> 33) & _LOW31)
+
+
+def _spread(x: torch.Tensor) -> torch.Tensor:
+    """One xorshift-multiply round (a bijection) that carries the high bits into the low ones, which pick a key's
+    hash-table slot; the lowest bit is then set (odd keys: 0 marks an empty slot, 63 bits distinguish keys)."""
+    return (x ^ ((x >> 32) & _LOW32)) * _F1 | 1
 
 
 def _as_int64(t: torch.Tensor) -> torch.Tensor:
@@ -179,19 +186,21 @@ def response_keys(prompts: torch.Tensor, responses: torch.Tensor, prefixes: bool
     to one token axis of length L): [B, n], or [B, n, L] keys of every prefix y_{1:ℓ}, ℓ = 1..L, with
     ``prefixes=True`` (the last one is the whole response).
 
-    The key of (x, y_{1:ℓ}) is fmix(S_ℓ + fmix(fmix(x·G) + ℓ·G')) with the multilinear sum S_ℓ = Σ_{s≤ℓ} y_s·m_s
-    mod 2⁶⁴ (m_s: :func:`_multipliers`; fmix: MurmurHash3's finaliser, a bijection; G, G' odd constants); float
+    The key of (x, y_{1:ℓ}) is spread(S_ℓ + fmix(x·G) + ℓ·G') with the multilinear sum S_ℓ = Σ_{s≤ℓ} y_s·m_s
+    mod 2⁶⁴ (m_s: :func:`_multipliers`; fmix: MurmurHash3's finaliser; :func:`_spread`: a bijection, then the lowest
+    bit set, which costs one bit: double the bounds below; G, G' odd constants); float
     tokens enter as fmix of their float64 bits. A fixed number of tensor operations whatever B, n and L (one
     multiply and one ``sum``/``cumsum`` over the tokens, the rest on [B, n]).
 
     Collisions, for a prompt and length in common (Carter–Wegman universal hashing, with the m_s as the random
     keys): S(y) − S(y') = Σ_s (y_s − y'_s)·m_s; if 2^v is the largest power of two dividing every token difference,
     P[collision] ≤ 2^{v+1−64}, and 0 when only one position has the lowest valuation v (in particular when y, y'
-    differ in a single token: an odd multiplier is a bijection). Token ids below 2^v differ by less than 2^v, so
-    v ≤ log₂ vocabulary (≤ 2⁻⁴⁶ per pair at the worst with a 2¹⁷ vocabulary, ~2⁻⁶⁴ for a difference with an odd
-    entry). Other prompts or lengths shift S by a pseudo-random word (~2⁻⁶⁴). Unlike a polynomial hash y_s·P^s
-    mod 2⁶⁴, independent multipliers have no Thue–Morse collisions (a known attack on 64-bit rolling hashes: the
-    Thue–Morse string of length 2048 and its complement collide for every odd P)."""
+    differ in a single token: an odd multiplier is a bijection). Token ids below 2^b differ by less than 2^b, so
+    v < b = log₂ vocabulary (≤ 2⁻⁴⁶ per pair at the worst with a 2¹⁷ vocabulary, ~2⁻⁶⁴ for a difference with an
+    odd entry). Another prompt shifts S by a pseudo-random word (~2⁻⁶⁴); the same prompt and another length by a
+    non-zero multiple of the odd G', which S's difference matches with probability ≤ 2^{v+1−64} as above. Unlike a
+    polynomial hash y_s·P^s mod 2⁶⁴, independent multipliers have no Thue–Morse collisions (a known attack on
+    64-bit rolling hashes: the Thue–Morse string of length 2048 and its complement collide for every odd P)."""
     B, n = responses.shape[:2]
     L = math.prod(responses.shape[2:])
     if L == 0:
@@ -204,9 +213,9 @@ def response_keys(prompts: torch.Tensor, responses: torch.Tensor, prefixes: bool
     tag = _fmix(_as_int64(torch.as_tensor(prompts)).reshape(B, 1).to(dev) * _GOLD)
     if prefixes:
         ell = torch.arange(1, L + 1, dtype=torch.int64, device=dev)
-        return _fmix(terms.cumsum(2) + _fmix(tag[:, :, None] + ell * _SEED_LEN))
+        return _spread(terms.cumsum(2) + (tag[:, :, None] + ell * _SEED_LEN))
     length = (L * _SEED_LEN + (1 << 63)) % (1 << 64) - (1 << 63)                  # ℓ·G' wrapped to int64
-    return _fmix(terms.sum(2) + _fmix(tag + length))            # outer fmix (a bijection): uniform low bits
+    return _spread(terms.sum(2) + (tag + length))
 
 
 class Provenance:
@@ -219,12 +228,15 @@ class Provenance:
     ``len(self) ≤ t_comp + t_comp_token + t_feature + t_grant`` of the ledger (fewer with repeats).
 
     Layout: an open-addressing hash table (linear probing) in one int64 tensor whose size is a power of two kept
-    between ¼ and ½ full, so the memory is at most 32 bytes per key (≥ 8 KiB), twice that while it doubles.
-    Lookups and inserts are vectorised over the batch; their Python loop runs once per probe step (a handful at
-    this load), never per key. Key 0 marks an empty slot, so a key 0 is stored as 1 (one more colliding pair, 2⁻⁶⁴).
+    at most ½ full and doubled when a batch would pass that, so the memory is at most 32 bytes per key or per
+    key of the largest batch added (≥ 8 KiB), 1.5 times that while it doubles. Lookups and inserts are vectorised
+    over the batch and probe 8 slots at a time; their Python loop runs once per 8 probes (once or twice at this
+    load), never per key. Keys are stored with their lowest bit set (:func:`response_keys` makes them odd): 0 marks
+    an empty slot.
     """
 
     _MIN = 1024
+    _W = 8                                                      # slots probed at once
 
     def __init__(self):
         self._table: torch.Tensor | None = None
@@ -233,21 +245,30 @@ class Provenance:
     def __len__(self) -> int:
         return self._n
 
-    @staticmethod
-    def _nonzero(keys: torch.Tensor) -> torch.Tensor:
-        return torch.where(keys == 0, torch.ones_like(keys), keys)
+    def _window(self, pos: torch.Tensor) -> torch.Tensor:
+        """[A, W] contents of the W slots from each of ``pos`` on (wrapping)."""
+        offs = torch.arange(self._W, device=pos.device)
+        return self._table[(pos[:, None] + offs) & (self._table.numel() - 1)]
 
-    @staticmethod
-    def _insert(table: torch.Tensor, keys: torch.Tensor) -> None:
-        """Place distinct non-zero ``keys`` (none already in ``table``) into free slots of ``table``."""
-        mask = table.numel() - 1
-        pos = keys & mask
+    def _insert(self, keys: torch.Tensor) -> int:
+        """Place the distinct non-zero ``keys`` that are not in the table yet; returns how many were placed."""
+        mask, W = self._table.numel() - 1, self._W
+        pos, placed = keys & mask, torch.zeros((), dtype=torch.int64, device=keys.device)
         while keys.numel():
-            free = table[pos] == 0
-            table[pos[free]] = keys[free]                       # slots wanted twice: one key wins, the other probes on
-            placed = free & (table[pos] == keys)
-            keys, pos, free = keys[~placed], pos[~placed], free[~placed]
-            pos = torch.where(free, pos, (pos + 1) & mask)
+            win = self._window(pos)
+            empty = win == 0
+            first = torch.where(empty.any(1), empty.to(torch.uint8).argmax(1), W)    # end of the probe chain
+            before = torch.arange(W, device=keys.device)[None, :] < first[:, None]
+            present = ((win == keys[:, None]) & before).any(1)
+            claim = ~present & (first < W)
+            slot = (pos + first) & mask
+            self._table[slot[claim]] = keys[claim]              # a slot claimed twice: one key wins, the other probes on
+            won = claim & (self._table[slot] == keys)
+            placed += won.sum()
+            keep = ~present & ~won
+            pos = torch.where(first < W, pos, (pos + W) & mask)
+            keys, pos = keys[keep], pos[keep]
+        return int(placed)
 
     def add_keys(self, keys: torch.Tensor) -> None:
         keys = keys.reshape(-1)
@@ -255,38 +276,31 @@ class Provenance:
             keys = keys.to(self._table.device)
         if not keys.numel():
             return
-        keys = torch.unique(self._nonzero(keys))
-        keys = keys[~self.contains_keys(keys)]
-        if not keys.numel():
-            return
-        n = self._n + keys.numel()
+        keys = torch.unique(keys | 1)
         cap = self._MIN if self._table is None else self._table.numel()
-        if self._table is None or 2 * n > cap:
-            while 2 * n > cap:
+        if self._table is None or 2 * (self._n + keys.numel()) > cap:      # keep the table at most half full
+            while 2 * (self._n + keys.numel()) > cap:
                 cap *= 2
             old = self._table
             self._table = torch.zeros(cap, dtype=torch.int64, device=keys.device)
             if old is not None:
-                self._insert(self._table, old[old != 0])
-        self._insert(self._table, keys)
-        self._n = n
+                self._insert(old[old != 0])
+        self._n += self._insert(keys)
 
     def contains_keys(self, keys: torch.Tensor) -> torch.Tensor:
         """Bool tensor of keys' shape: True where the key was added."""
         if self._table is None or not keys.numel():
             return torch.zeros(keys.shape, dtype=torch.bool, device=keys.device)
-        table = self._table
-        q = self._nonzero(keys.reshape(-1).to(table.device))
-        mask = table.numel() - 1
+        q = keys.reshape(-1).to(self._table.device) | 1
+        mask = self._table.numel() - 1
         found = torch.zeros(q.shape, dtype=torch.bool, device=q.device)
-        idx = torch.arange(q.numel(), device=q.device)
-        pos = q & mask
+        idx, pos = torch.arange(q.numel(), device=q.device), q & mask
         while idx.numel():
-            v = table[pos]
-            hit = v == q[idx]
+            win = self._window(pos)
+            hit = (win == q[idx, None]).any(1)
             found[idx[hit]] = True
-            go = (v != 0) & ~hit                                # occupied by another key: probe the next slot
-            idx, pos = idx[go], (pos[go] + 1) & mask
+            go = ~hit & (win != 0).all(1)                       # no empty slot yet: the chain goes on
+            idx, pos = idx[go], (pos[go] + self._W) & mask
         return found.reshape(keys.shape).to(keys.device)
 
     def add(self, prompts, responses, prefixes: bool = False) -> None:
