@@ -14,8 +14,9 @@ figure's tracking: the 32 centres every step, 1024 test contexts every 50 steps)
 
 The three implementations are timed interleaved (round-robin, ``--rounds`` rounds of ``--steps`` steps; the
 median per-step time is reported) so that a shared machine's load hits them alike; compare the ratios.
-The oracle provenance of issue 16 (every sampled prefix hashed and kept in a sorted set that grows without bound)
-is bypassed by default (``--provenance on`` keeps it) and its own cost is measured on one line.
+The oracle provenance of issue 16 (one vectorised key per drawn response, kept in a bounded hash table; its
+cost is measured by benchmarks/bench_provenance.py) is bypassed by default so that the step is compared with the
+references on equal terms (``--provenance on`` keeps it); its own cost is measured on one line.
 
     .venv/bin/python benchmarks/bench_posttrain.py [--steps 20] [--ref-steps 3] [--rounds 3] [--full]
 """

@@ -112,10 +112,14 @@ def test_oracles_sample_the_model_law_and_count():
     p = sequence_log_probs(inst.model)[1].exp()
     # 5-sigma binomial band per sequence
     assert ((freq - p).abs() <= 5 * (p * (1 - p) / n).sqrt() + 1e-12).all()
-    # next-token oracle at a prefix, with features and counts
-    prefix = torch.tensor([[2, 0]])
+    # next-token oracle at a prefix, with features and counts; the prefix is reached through the oracle itself
+    # (the local simulator continues only from visited states: prefixes of whole sequences drawn by the weak
+    # oracle are not states the autoregressive oracle visited)
+    a1 = o.auto.next_token(torch.tensor([1]), torch.zeros(1, 0, dtype=torch.long), 1, generator=gen).responses
+    a2 = o.auto.next_token(torch.tensor([1]), a1, 1, generator=gen).responses
+    prefix = torch.cat([a1, a2], 1)
     s = o.auto.next_token(torch.tensor([1]), prefix, 30000, generator=gen)
-    assert o.ledger.t_comp_token == 30000
+    assert o.ledger.t_comp_token == 30002
     state = inst.model.states(torch.tensor([1]), prefix)
     pa = inst.model.log_ref[2][state[0]].exp()
     fa = torch.bincount(s.responses[0], minlength=3).double() / 30000
@@ -139,9 +143,13 @@ def test_step_and_sequence_rewards_agree():
     proc = o.reward.process(prompts, y)
     assert o.ledger.t_data == 3 * 5 * 4
     for h in range(1, 5):
+        o.step_reward.grant(prompts, y[..., :h])  # a prefix alone is not a drawn response: granted, counted
         step = o.step_reward.outcome(prompts, y[..., :h])
         assert torch.allclose(step, proc[..., h - 1])
     assert o.ledger.t_data == 3 * 5 * 4 * 2
+    # one grant per distinct proper (prompt, prefix); repeats and the drawn whole sequences (h = 4) are free
+    distinct = {(int(prompts[b]), tuple(y[b, j, :h].tolist())) for b in range(3) for j in range(5) for h in range(1, 4)}
+    assert o.ledger.t_grant == len(distinct)
     assert torch.allclose(o.reward.outcome(prompts, y), proc.sum(-1))
     seqs = enumerate_sequences(3, 4)
     assert seqs.shape == (81, 4)

@@ -81,7 +81,9 @@ def plain_copy(model):
     cfg_dict = model.config.to_dict()
     cfg_dict.pop("quantization_config", None)
     cfg = type(model.config).from_dict(cfg_dict)
-    with torch.device("meta"):  # no memory, no initialisation: every tensor is assigned below
+    # Built on the source model's device, not on "meta": non-persistent buffers (Gemma-3's embed_scale, rotary
+    # inverse frequencies) are not in the state dict and must be real tensors of the new model.
+    with torch.device(model.device):
         plain = AutoModelForCausalLM.from_config(cfg, dtype=model.dtype)
     missing, unexpected = plain.load_state_dict(model.state_dict(), strict=False, assign=True)
     tied = set(getattr(plain, "_tied_weights_keys", None) or ())  # a list or a {tied: source} dict
@@ -115,8 +117,13 @@ def convert_gguf(gguf_path, out_dir, *, sha256: str | None = None) -> Path:
     if is_converted(out, src.name, sha256):
         return out
     model, tok = load_gguf(src)
-    plain = plain_copy(model)
-    if not _same_logits(model, plain, tok):
+    try:
+        plain = plain_copy(model)
+        same = _same_logits(model, plain, tok)
+    except (RuntimeError, ValueError) as exc:
+        raise ConfigError("model", f"could not convert {str(src)!r}: {type(exc).__name__}: "
+                          f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
+    if not same:
         raise ConfigError("model", "the converted model's logits differ from the GGUF model's (conversion bug)")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
