@@ -149,7 +149,7 @@ def authors_teacher_task(context_dim: int = 32, num_actions: int = 32, horizon: 
                          sigma: float = 0.05, generator: torch.Generator | None = None,
                          device: str | torch.device = "cpu") -> TeacherTask:
     """The mixture teacher task exactly as the authors' code draws it (GitHub mousavih/rlvr-base-model-barrier,
-    ``utils/data_generator.py``; notes §5.1 "order of random draws").
+    ``utils/data_generator.py``; the call order is described in docs/experiments/pg-figure1.md).
 
     Their code draws everything from one stream: W₁* = ``randn(k, d)`` then W₂* = ``randn(k, k)`` in float32,
     lazily inside the first ``sample_batch`` (the test-set call), then that batch's contexts, then every
