@@ -77,7 +77,7 @@ def test_wrappers_with_log_p_and_log_n_match_brute_force():
     rd = R + torch.arange(5, dtype=torch.float64) * 1e-3
     want = float(best_of_n_expected_estimate(P, rd, n))
     assert float(best_of_n_expected_estimate(r=rd, log_n=math.log(n), log_p=log_w)) == pytest.approx(want, abs=1e-12)
-    assert float(calibrated_reward(log_p=log_w, r=R)[0]) == pytest.approx(0.6 + 0.5 * 0.25, abs=1e-14)
+    assert float(calibrated_reward(log_p=log_w, r=R)[0]) == pytest.approx(0.75 + 0.5 * 0.25, abs=1e-14)
 
 
 def test_batched_summaries_are_per_row():
@@ -101,7 +101,10 @@ def test_orders_single_outcome_and_zero_mass_tied_level(p, r):
     """One outcome; a sort order that starts at 0 but is not the identity; a tied level with no mass."""
     for n in (1, 2, 3):
         law = best_of_n_law(p, r, n)
-        assert law.probs.tolist() == pytest.approx(_brute(p, r, n), abs=1e-13)
+        bf = _brute(p, r, n)
+        assert law.probs.tolist() == pytest.approx(bf, abs=1e-13)
+        assert float(law.win_rate) == pytest.approx(_win(bf, p, r), abs=1e-13)
+        assert float(law.expected_reward) == pytest.approx(sum(a * b for a, b in zip(bf, r)), abs=1e-13)
     law1 = best_of_n_law(torch.tensor([p], dtype=torch.float64), r, 2)   # batch of one: order is [1, Y]
     assert law1.probs[0].tolist() == pytest.approx(_brute(p, r, 2), abs=1e-13)
 
