@@ -7,25 +7,18 @@ import torch
 
 pytest.importorskip("transformers")
 
+from conftest import DIAGNOSE_PROMPTS, save_diagnose_fixture  # noqa: E402
 from oraclerl.cli import main  # noqa: E402
 from oraclerl.diagnostics.pass_at_k import pass_at_k_unbiased  # noqa: E402
 from oraclerl.models.hf.diagnose_cli import diagnose, powers_of_two  # noqa: E402
 from oraclerl.models.hf.rewards import answer_match  # noqa: E402
-from oraclerl.models.hf.tiny import tiny_causal_lm  # noqa: E402
 
 pytestmark = pytest.mark.hf
 
 
 @pytest.fixture
 def saved(tmp_path):
-    prompts = ["1+1=", "2+2=", "3+1="]
-    lm = tiny_causal_lm("0123456789+=", prompts, seed=2, max_new_tokens=2)
-    lm.model.save_pretrained(tmp_path / "model")
-    lm.tokenizer.save_pretrained(tmp_path / "model")
-    # answers chosen so that some are hit by a random model: single digits, and "" (a bare EOS)
-    data = tmp_path / "data.jsonl"
-    data.write_text("\n".join(json.dumps({"prompt": p, "answer": a}) for p, a in zip(prompts, ["2", "4", ""])) + "\n")
-    return tmp_path, prompts
+    return save_diagnose_fixture(tmp_path, "0123456789+="), list(DIAGNOSE_PROMPTS)
 
 
 def test_answer_match_kinds():

@@ -10,25 +10,19 @@ import torch
 
 pytest.importorskip("transformers")
 
+from conftest import save_diagnose_fixture  # noqa: E402
 from oraclerl.cli import main  # noqa: E402
 from oraclerl.errors import ConfigError  # noqa: E402
 from oraclerl.models.hf import diagnose_cli  # noqa: E402
 from oraclerl.models.hf.answers import last_number, make_matcher  # noqa: E402
 from oraclerl.models.hf.diagnose_cli import parse_escapes, summarize  # noqa: E402
-from oraclerl.models.hf.tiny import tiny_causal_lm  # noqa: E402
 
 pytestmark = pytest.mark.hf
 
 
 @pytest.fixture
 def saved(tmp_path):
-    prompts = ["1+1=", "2+2=", "3+1="]
-    lm = tiny_causal_lm("0123456789+=\n", prompts, seed=2, max_new_tokens=2)
-    lm.model.save_pretrained(tmp_path / "model")
-    lm.tokenizer.save_pretrained(tmp_path / "model")
-    data = tmp_path / "data.jsonl"
-    data.write_text("\n".join(json.dumps({"prompt": p, "answer": a}) for p, a in zip(prompts, ["2", "4", ""])) + "\n")
-    return tmp_path
+    return save_diagnose_fixture(tmp_path, "0123456789+=\n")
 
 
 def _args(tmp, *extra):
