@@ -139,11 +139,11 @@ def main() -> None:
         def run(name, kind, steps):
             fn, make, ctx, _ = impls[name]
             baseline = "batch_mean" if kind == "outcome" else "none"
-            led = Ledger()
-            cont = TeacherContexts(task, led)
-            reward = RewardOracle(TeacherReward(cont, kind, "signed"), led)
             cfg = PGConfig(steps=steps, batch_size=PG_B, reward=kind, baseline=baseline)
-            with ctx():
+            with ctx():                  # today's: the oracles are built with the pre-issue-15 shared code
+                led = Ledger()
+                cont = TeacherContexts(task, led)
+                reward = RewardOracle(TeacherReward(cont, kind, "signed"), led)
                 _sync()
                 w0, c0 = time.perf_counter(), time.process_time()
                 fn(make(), cont, reward, cfg, g, track=track)
@@ -162,7 +162,8 @@ def main() -> None:
                 res[kind] = {name: (statistics.median(t[0] for t in v), statistics.median(t[1] for t in v))
                              for name, v in times.items()}
                 res[kind]["floor"] = (step_floor(r, kind), step_floor(r, kind))
-        prov_line = ({s: run("new", "outcome", s)[0] for s in (args.steps, 5 * args.steps)}
+                res[kind]["rounds"] = times
+        prov_line = ({kind: run("new", kind, args.steps) for kind in ("outcome", "process")}
                      if args.provenance == "bypass" else None)
 
     print(f"\nPG step, paper-scale Figure 1 (B = {PG_B}, N = {N}, k = {K}; tracking included), median of "
@@ -175,10 +176,18 @@ def main() -> None:
             v = {name: res[kind][name][j] for name in ("new", "today", "authors", "floor")}
             print(f"{kind[:3].upper() + ' ' + what:10s}" + "".join(f"{v[n] * 1e3:8.2f}ms" for n in v)
                   + f"{v['today'] / v['new']:10.2f}x{v['authors'] / v['new']:12.1f}x{v['floor'] / v['new']:10.1%}")
+    print("per round (each round times new, today and authors' back to back), ratio min-max:")
+    for kind in ("outcome", "process"):
+        t = res[kind]["rounds"]
+        for j, what in ((0, "wall"), (1, "CPU")):
+            rt = [b[j] / a[j] for a, b in zip(t["new"], t["today"])]
+            ra = [b[j] / a[j] for a, b in zip(t["new"], t["authors"])]
+            print(f"  {kind[:3].upper()} {what}: today/new {min(rt):.2f}-{max(rt):.2f}x, authors/new "
+                  f"{min(ra):.1f}-{max(ra):.1f}x")
     if prov_line:
-        a, b = prov_line.items()
-        print(f"with the issue-16 oracle provenance on (new, ORM): {a[1] * 1e3:.1f} ms/step over {a[0]} steps, "
-              f"{b[1] * 1e3:.1f} ms/step over {b[0]} steps (it grows with the steps; bypassed above)")
+        print("with the issue-16 oracle provenance on (new; bypassed above): "
+              + ", ".join(f"{k[:3].upper()} {v[0] * 1e3:.1f} ms wall / {v[1] * 1e3:.1f} ms CPU per step"
+                          for k, v in prov_line.items()) + f" over {args.steps} steps")
     whole = {n: PRE_STEPS * pre_step + PG_STEPS * (res["outcome"][n][0] + res["process"][n][0])
              for n in ("new", "today", "authors")}
     print(f"EXTRAPOLATED whole paper-scale figure, wall (1000 pre-training + 2 × 4000 PG steps): new "

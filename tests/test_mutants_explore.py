@@ -10,6 +10,7 @@ Each test's docstring names the mutants it kills (mutmut names, ``x_<function>__
 from __future__ import annotations
 
 import math
+import re
 from types import SimpleNamespace
 
 import pytest
@@ -27,7 +28,14 @@ from oraclerl.explore.linear_regression import (
     project,
 )
 from oraclerl.explore.proper import LinearSoftmaxPolicy, pairwise_rounds
-from oraclerl.explore.spanner_sampling import SpannerSampling, SpannerSamplingConfig
+from oraclerl.explore.spanner_sampling import (
+    SpannerSampling,
+    SpannerSamplingConfig,
+    ledger_totals,
+    theory_schedule,
+)
+from oraclerl.inference.softmax_sampler import softmax_sampler, weak_draw
+from oraclerl.oracles import Ledger, PromptSource, RewardOracle, WeakSampler
 from oraclerl.problems import linear_softmax
 
 torch.set_num_threads(1)
@@ -35,12 +43,310 @@ F64 = torch.float64
 
 
 def _tiny(seed=0, noise=0.0, X=3, Y=6, d=3):
-    return linear_softmax(d=d, num_prompts=X, num_responses=Y, beta=0.5, target_coverage=3.0, noise=noise, seed=seed)
+    return linear_softmax(d=d, num_prompts=X, num_responses=Y, beta=0.5, target_coverage=3.0, noise=noise,
+                          seed=seed)
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
+# explore/spanner_sampling.py
+# ------------------------------------------------------------------------------------------------------------
+
+def test_schedule_as_dict_is_every_resolved_field_with_theory_and_t_data_bound():
+    """SpannerSchedule.as_dict: exactly the eleven resolved fields, a copy of ``theory`` and ``t_data_bound``
+    (kills every as_dict mutant: no test called it)."""
+    cfg = SpannerSamplingConfig(epsilon=0.1, delta=0.2, coverage_bound=5.0, B=2.0, nu=0.4, T_exp=7,
+                                T_prompt=9)
+    sch = theory_schedule(cfg, d=3, beta=0.25, r_max=1.5)
+    got = sch.as_dict()
+    keys = ["d", "beta", "r_max", "eps_stat", "nu", "lam", "T_prompt", "T_span", "T_exp", "M_rej",
+            "delta_rej"]
+    assert list(got) == keys + ["theory", "t_data_bound"]
+    assert [got[k] for k in keys] == [sch.d, sch.beta, sch.r_max, sch.eps_stat, sch.nu, sch.lam, sch.T_prompt,
+                                      sch.T_span, sch.T_exp, sch.M_rej, sch.delta_rej]
+    assert (got["d"], got["beta"], got["nu"], got["T_prompt"], got["T_exp"]) == (3, 0.25, 0.4, 9, 7)
+    assert got["theory"] == sch.theory and got["theory"] is not sch.theory
+    assert got["t_data_bound"] == 2 * (sch.spanner_size_bound + 7)
+
+
+def test_theory_schedule_every_value_and_override_against_the_formulas():
+    """theory_schedule against Theorem 3.1's formulas written out (App. G.4.2): T_exp, T_prompt, T_span,
+    ε_stat (with its c_stat factor and the max(1, log) floor), ν, λ, M_rej, δ_rej and the ``theory`` record,
+    with no knob given, with every knob given, and with only T_exp given (ε_stat then uses the given T_exp,
+    the theory record keeps the theory T_exp); the T_comp bound in closed form (kills the arithmetic mutants
+    of theory_schedule and t_comp_bound)."""
+    d, beta, r_max = 3, 0.4, 1.5
+    eps, dl, C, B, c_stat = 0.2, 0.25, 6.0, 1.25, 0.7
+    cfg = SpannerSamplingConfig(epsilon=eps, delta=dl, coverage_bound=C, B=B, c_stat=c_stat)
+    sch = theory_schedule(cfg, d=d, beta=beta, r_max=r_max)
+    t_exp = math.ceil(d * d * r_max ** 2 * math.log(1 / dl) ** 2 / (beta * min(eps, beta)))
+
+    def es(T):
+        return c_stat * math.sqrt(d * r_max ** 2 * max(1.0, math.log(B * T / (r_max * dl))))
+
+    theory = {"T_exp": t_exp, "T_prompt": math.ceil((r_max / beta) ** 2 * t_exp),
+              "T_span": math.ceil(C * t_exp), "nu": beta / es(t_exp), "lam": (r_max / B) ** 2,
+              "M_rej": 8 * math.e ** 2 * C, "delta_rej": 1 / t_exp}
+    assert sch.theory.keys() == theory.keys()
+    for k, v in theory.items():
+        assert sch.theory[k] == pytest.approx(v, rel=1e-14), k
+        if k != "T_exp":
+            assert getattr(sch, k) == pytest.approx(v, rel=1e-14), k
+    assert sch.T_exp == t_exp and sch.eps_stat == pytest.approx(es(t_exp), rel=1e-14)
+    assert (sch.d, sch.beta, sch.r_max) == (d, beta, r_max)
+    # ε < β and ε > β use min(ε, β)
+    big = theory_schedule(SpannerSamplingConfig(epsilon=0.9, delta=dl), d=2, beta=0.3, r_max=1.0)
+    assert big.T_exp == math.ceil(4 * math.log(4) ** 2 / (0.3 * 0.3))
+    # the max(1, log) floor: B·T/(R_max δ) < e gives ε_stat = c·sqrt(d R_max²)
+    low = theory_schedule(SpannerSamplingConfig(delta=0.9, B=0.01, T_exp=3), d=2, beta=0.5, r_max=1.0)
+    assert low.eps_stat == pytest.approx(math.sqrt(2), rel=1e-14)
+    assert low.nu == pytest.approx(0.5 / math.sqrt(2))
+    # only T_exp given: ε_stat of the given T_exp, the schedule derived from it, the theory record unchanged
+    only_cfg = SpannerSamplingConfig(epsilon=eps, delta=dl, coverage_bound=C, B=B, c_stat=c_stat, T_exp=11)
+    only = theory_schedule(only_cfg, d=d, beta=beta, r_max=r_max)
+    assert only.T_exp == 11 and only.eps_stat == pytest.approx(es(11), rel=1e-14)
+    assert only.nu == pytest.approx(beta / es(11), rel=1e-14)
+    assert only.T_prompt == math.ceil((r_max / beta) ** 2 * 11)
+    assert only.T_span == math.ceil(C * 11) and only.delta_rej == pytest.approx(1 / 11, rel=1e-15)
+    assert only.theory == sch.theory
+    # every knob given
+    knobs = dict(nu=0.3, lam=0.7, T_prompt=5, T_span=4, T_exp=6, M_rej=2.5, delta_rej=0.2)
+    given = theory_schedule(SpannerSamplingConfig(**knobs), d=d, beta=beta, r_max=r_max)
+    assert {k: getattr(given, k) for k in knobs} == knobs
+    n = math.ceil(4 * 2.5 * math.log(4 / 0.2))
+    assert given.t_comp_bound == 2 * 5 * 4 + 6 * (2 * n + 2)
+    assert given.t_data_bound == 2 * (given.spanner_size_bound + 6)
+
+
+class _Weak:
+    """A weak oracle exposing only what ``schedule`` reads (no model behind it)."""
+
+    def __init__(self, beta=None, feature_dim=None):
+        if beta is not None:
+            self.beta = beta
+        if feature_dim is not None:
+            self.feature_dim = feature_dim
+
+
+def test_schedule_reads_beta_d_r_max_from_the_oracles_unless_given():
+    """SpannerSampling.schedule: β and d from the weak oracle, R_max from the reward oracle, each overridden
+    by the config; a missing one raises ConfigError naming it (kills the getattr-name, ``or``-order and
+    message mutants of schedule)."""
+    reward = SimpleNamespace(r_max=2)
+    sch = SpannerSampling(SpannerSamplingConfig(T_exp=5)).schedule(_Weak(beta=0.5, feature_dim=4), reward)
+    assert (sch.beta, sch.r_max, sch.d) == (0.5, 2.0, 4)
+    assert type(sch.d) is int and type(sch.r_max) is float and type(sch.beta) is float
+    want = theory_schedule(SpannerSamplingConfig(T_exp=5), 4, 0.5, 2.0)
+    assert sch.as_dict() == want.as_dict()
+    over = SpannerSampling(SpannerSamplingConfig(T_exp=5, beta=0.25, r_max=3.0, d=2)).schedule(
+        _Weak(beta=0.5, feature_dim=4), reward)
+    assert (over.beta, over.r_max, over.d) == (0.25, 3.0, 2)
+    given = SpannerSampling(SpannerSamplingConfig(T_exp=5, beta=0.25, r_max=3.0, d=2)).schedule(_Weak(),
+                                                                                               object())
+    assert (given.beta, given.r_max, given.d) == (0.25, 3.0, 2)
+    cases = [(SpannerSamplingConfig(r_max=1.0, d=2), _Weak(), "beta"),
+             (SpannerSamplingConfig(beta=0.5, d=2), _Weak(), "r_max"),
+             (SpannerSamplingConfig(beta=0.5, r_max=1.0), _Weak(), "weak.feature_dim"),
+             (SpannerSamplingConfig(r_max=1.0), _Weak(feature_dim=3), "beta"),
+             (SpannerSamplingConfig(), _Weak(beta=0.5), "r_max")]
+    for cfg, weak, name in cases:
+        msg = rf"^{re.escape(name)}: must be given \(the oracle does not expose it\)$"
+        with pytest.raises(ConfigError, match=msg):
+            SpannerSampling(cfg).schedule(weak, object())
+
+
+def test_ledger_totals_sums_distinct_ledgers_once():
+    """ledger_totals: one shared ledger counted once, two ledgers summed key by key, oracles without a ledger
+    (no attribute, or None) ignored, no oracle gives {} (kills the id / getattr / sum mutants)."""
+    a, b = Ledger(), Ledger()
+    a.charge("t_comp", 5)
+    a.charge("t_data", 2)
+    b.charge("t_comp", 7)
+    b.charge("prompts", 3)
+    oa, oa2, ob = SimpleNamespace(ledger=a), SimpleNamespace(ledger=a), SimpleNamespace(ledger=b)
+    snap_a = a.snapshot()
+    assert ledger_totals(oa, oa2) == snap_a
+    tot = ledger_totals(oa, ob, oa2, SimpleNamespace(ledger=None), object())
+    want = {k: a.snapshot().get(k, 0) + b.snapshot().get(k, 0) for k in set(a.snapshot()) | set(b.snapshot())}
+    assert tot == want and tot["t_comp"] == 12 and tot["t_data"] == 2 and tot["prompts"] == 3
+    assert ledger_totals() == {} and ledger_totals(object()) == {}
+
+
+def _sequential_spanner_sampling(cfg, sch, o, gen):
+    """Algorithm 3 written as the paper's sequential loops, for span_block = 1 and span_chunk ≥ T_span (then
+    the implementation makes exactly these oracle calls, in this order): Σ_span by explicit inversion, the
+    regression by plain sums, the truncated score of Eq. 50 written out."""
+    d, nu2 = sch.d, sch.nu * sch.nu
+    Sigma = sch.lam * torch.eye(d, dtype=F64)
+    kx, ky, kphi = [], [], []
+    for _ in range(sch.T_prompt):
+        x = o.prompts.draw(1, gen)
+        s = o.weak.sample(x, 2 * sch.T_span, gen)
+        f = s.features.reshape(sch.T_span, 2, d)
+        resp = s.responses.reshape(sch.T_span, 2)
+        for i in range(sch.T_span):
+            phi = f[i, 0] - f[i, 1]
+            if float(phi @ torch.linalg.solve(Sigma, phi)) > nu2:
+                Sigma = Sigma + torch.outer(phi, phi)
+                kx.append(int(x[0]))
+                ky.append(resp[i])
+                kphi.append(phi)
+                break
+    G, h = torch.zeros(d, d, dtype=F64), torch.zeros(d, dtype=F64)
+    if kx:
+        r = o.reward.outcome(torch.tensor(kx), torch.stack(ky), gen)
+        for phi, dr in zip(kphi, r[:, 0] - r[:, 1]):
+            G, h = G + torch.outer(phi, phi), h + phi * dr
+    span_ledger = o.ledger.snapshot()
+    Sinv = torch.linalg.inv(Sigma)
+    thetas, hist = [], []
+    for t0 in range(0, sch.T_exp, cfg.exp_batch):
+        nb = min(cfg.exp_batch, sch.T_exp - t0)
+        theta = constrained_least_squares(G, h, cfg.reg_lam, cfg.B, cfg.theta_set)
+        xs = o.prompts.draw(nb, gen)
+        ref = o.weak.sample(xs, 1, gen)
+        r2 = o.reward.outcome(xs, ref.responses, gen)[:, 0]
+        phi2 = ref.features[:, 0]
+
+        def score(smp, rows=None, theta=theta, phi2=phi2):
+            p2 = phi2 if rows is None else phi2[rows]
+            rel = smp.features - p2[:, None, :]
+            sq = torch.einsum("bni,ij,bnj->bn", rel, Sinv, rel)
+            return torch.where(sq <= nu2, rel @ theta, torch.zeros(()).to(rel))
+
+        out = softmax_sampler(weak_draw(o.weak, xs, gen), score, sch.beta, sch.M_rej, sch.delta_rej,
+                              generator=gen, chunk=cfg.chunk)
+        r1 = o.reward.outcome(xs, out.samples.responses, gen)[:, 0]
+        for phi, dr in zip(out.samples.features[:, 0] - phi2, r1 - r2):
+            G, h = G + torch.outer(phi, phi), h + phi * dr
+        thetas += [theta] * nb
+        led = o.ledger.snapshot()
+        hist.append({"round": t0 + nb, "t_data": led["t_data"], "t_comp": led["t_comp"],
+                     "prompts": led["prompts"], "rejection_failures": int((~out.accepted).sum())})
+    return SimpleNamespace(size=len(kx), Sinv=Sinv, thetas=torch.stack(thetas), hist=hist, span=span_ledger,
+                           ledger=o.ledger.snapshot())
+
+
+@pytest.mark.parametrize("theta_set,seed", [("l2", 0), ("linf", 1)])
+def test_run_equals_the_sequential_algorithm_on_the_same_oracle_calls(theta_set, seed):
+    """SpannerSampling.run against the sequential Algorithm 3 on the same random stream (noisy rewards, a
+    partial last exploration batch, some spanner prompts without a tuple): the same |Ψ_span|, Σ_span⁻¹, every
+    θ^t, the ledger after the spanner phase and at the end, the per-batch history (rejection failures
+    included), and the output policy's parameters and oracles (kills the mutants of run and _spanner that
+    change which calls are made, the reward differences, their sign, the regression's arguments, the history
+    and the policy's arguments)."""
+    inst = _tiny(noise=0.3, X=3, Y=6, seed=seed)
+    cfg = SpannerSamplingConfig(coverage_bound=3.0, B=0.5 * inst.B, theta_set=theta_set, nu=1.5, lam=0.1,
+                                T_prompt=7, T_span=3, T_exp=7, M_rej=1.5, delta_rej=0.3, exp_batch=3,
+                                span_block=1, span_chunk=4, chunk=3, reg_lam=1e-3)
+    o = inst.oracles()
+    out = SpannerSampling(cfg).run(o.weak, o.reward, o.prompts, torch.Generator().manual_seed(seed))
+    o2 = inst.oracles()
+    ref = _sequential_spanner_sampling(cfg, out.schedule, o2, torch.Generator().manual_seed(seed))
+    assert 0 < out.spanner_size == ref.size < cfg.T_prompt
+    torch.testing.assert_close(out.policy.sigma_inv, ref.Sinv, rtol=1e-9, atol=1e-12)
+    torch.testing.assert_close(out.policy.thetas, ref.thetas, rtol=1e-9, atol=1e-12)
+    assert out.policy.thetas.shape == (7, 3) and len(torch.unique(out.policy.thetas, dim=0)) == 3
+    assert out.history == ref.hist and out.span_phase == ref.span and out.ledger == ref.ledger
+    pol, sch = out.policy, out.schedule
+    assert (pol.nu, pol.beta, pol.M_rej, pol.delta_rej, pol.chunk) == (sch.nu, sch.beta, 1.5, 0.3, 3)        # chunk 3: not the default ceil(M_rej)
+    assert pol.weak is o.weak and pol.prompt_source is o.prompts
+
+
+def test_run_sums_the_ledgers_of_oracles_that_do_not_share_one():
+    """Weak, reward and prompt oracles on three distinct ledgers (the reward oracle grants what it did not see
+    drawn): the spanner-phase ledger, the history and the final ledger are the sums over the three, equal to
+    those of the same run (same random stream) on one shared ledger (kills the mutants of run that drop an
+    oracle from a ``ledger_totals`` call: on one shared ledger any one oracle gives the same totals)."""
+    inst = _tiny(noise=0.3)
+    cfg = SpannerSamplingConfig(coverage_bound=3.0, B=inst.B, nu=0.5, lam=0.1, T_prompt=5, T_span=3, T_exp=5,
+                                M_rej=2.0, delta_rej=0.5, exp_batch=2)
+    o = inst.oracles()
+    shared = SpannerSampling(cfg).run(o.weak, o.reward, o.prompts, torch.Generator().manual_seed(2))
+    led = [Ledger(), Ledger(), Ledger()]
+    weak = WeakSampler(inst.base, led[0])
+    reward = RewardOracle(inst.reward, led[1], inst.noise, grant_all=True)
+    prompts = PromptSource(inst.prompt_weights, led[2])
+    split = SpannerSampling(cfg).run(weak, reward, prompts, torch.Generator().manual_seed(2))
+    assert torch.equal(split.policy.thetas, shared.policy.thetas)
+    keys = ("t_comp", "t_data", "prompts")
+    assert led[0].t_comp > 0 and led[1].t_data > 0 and led[2].prompts > 0
+    assert {k: split.ledger[k] for k in keys} == {k: shared.ledger[k] for k in keys}
+    assert {k: split.span_phase[k] for k in keys} == {k: shared.span_phase[k] for k in keys}
+    assert 0 < shared.span_phase["t_comp"] < shared.ledger["t_comp"] and shared.span_phase["prompts"] == 5
+    for a, b in zip(split.history, shared.history):
+        assert {k: a[k] for k in keys} == {k: b[k] for k in keys}
+
+
+class _Recorder:
+    """Passes every call on to the real oracle and records the weak draws made before the first reward query
+    (the spanner phase) and the prompts drawn."""
+
+    def __init__(self, o):
+        self.o, self.draws, self.prompt_blocks, self.rewarded = o, [], [], False
+        self.beta, self.feature_dim, self.r_max = o.weak.beta, o.weak.feature_dim, o.reward.r_max
+        self.ledger = o.ledger
+
+    def sample(self, prompts, n, generator=None):
+        s = self.o.weak.sample(prompts, n, generator)
+        if not self.rewarded:
+            self.draws.append((torch.as_tensor(prompts).clone(), s.responses.clone()))
+        return s
+
+    def outcome(self, prompts, responses, generator=None):
+        self.rewarded = True
+        return self.o.reward.outcome(prompts, responses, generator)
+
+    def draw(self, n, generator=None):
+        xs = self.o.prompts.draw(n, generator)
+        if not self.rewarded:
+            self.prompt_blocks.append(xs.clone())
+        return xs
+
+
+def test_spanner_phase_in_blocks_takes_the_sequential_decisions_on_its_own_trials():
+    """The spanner phase with span_block = 3 (T_prompt = 8: blocks of 3, 3, 2) and span_chunk = 2 < T_span =
+    5: replaying the trials each prompt actually received, in the order received, through the sequential loop
+    of Alg. 3 (lines 5-13, Σ_span by explicit inversion, φ from the instance's feature table) gives the same
+    |Ψ_span| and Σ_span⁻¹; a prompt without a tuple received exactly T_span trials, one with a tuple at trial
+    j at most j + span_chunk; prompts are drawn in blocks of min(span_block, T_prompt − b0) (kills the mutants
+    of _spanner's block loop and ``pairs`` reshapes, and of spanner_block's chunk widening and
+    bookkeeping)."""
+    inst = linear_softmax(d=3, num_prompts=500, num_responses=8, beta=0.5, target_coverage=2.0, seed=4)
+    o = inst.oracles()
+    rec = _Recorder(o)
+    cfg = SpannerSamplingConfig(coverage_bound=2.0, B=inst.B, nu=1.2, lam=0.2, T_prompt=8, T_span=5, T_exp=2,
+                                M_rej=2.0, delta_rej=0.5, span_block=3, span_chunk=2)
+    out = SpannerSampling(cfg).run(rec, rec, rec, torch.Generator().manual_seed(0))
+    assert [b.numel() for b in rec.prompt_blocks] == [3, 3, 2]
+    order = torch.cat(rec.prompt_blocks).tolist()
+    assert len(set(order)) == 8                                  # distinct prompts: trials map to positions
+    trials = {x: [] for x in order}
+    for xs, resp in rec.draws:
+        r = resp.reshape(xs.numel(), -1, 2)
+        for x, pairs in zip(xs.tolist(), r):
+            trials[x] += [tuple(p) for p in pairs.tolist()]
+    phi = inst.base.phi
+    Sigma, kept = 0.2 * torch.eye(3, dtype=F64), []
+    for x in order:
+        got = trials[x]
+        for j, (y1, y2) in enumerate(got[:5]):
+            f = phi[x, y1] - phi[x, y2]
+            if float(f @ torch.linalg.solve(Sigma, f)) > 1.44:
+                Sigma = Sigma + torch.outer(f, f)
+                kept.append(x)
+                assert j + 1 <= len(got) <= j + 2
+                break
+        else:
+            assert len(got) == 5
+    assert 1 < out.spanner_size == len(kept) < 8
+    torch.testing.assert_close(out.policy.sigma_inv, torch.linalg.inv(Sigma), rtol=1e-9, atol=1e-12)
+    assert out.span_phase["t_comp"] == 2 * sum(len(t) for t in trials.values())
+    assert out.span_phase["prompts"] == 8 and out.span_phase["t_data"] == 2 * len(kept)
+
+
+# ------------------------------------------------------------------------------------------------------------
 # explore/evaluation.py
-# ---------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 
 def test_proper_curve_is_the_regret_of_each_theta_with_the_ledger_before_it():
     """proper_curve: θ^0 paired with t_data = t_comp = 0, θ^k with history[k-1], regret of π_{θ^k} exactly
@@ -92,16 +398,17 @@ def test_first_reach_at_equality_and_when_every_point_is_below():
     assert "censored" not in curve[0] and "censored" not in curve[-1]
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 # explore/linear_regression.py
-# ---------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 
 def test_project_l2_and_linf_against_closed_forms():
     """project: l2 scales rows outside the ball to norm B and keeps the others, row-wise on [..., d]; the zero
     vector stays zero (no 0/0); linf clamps each coordinate; the default set is l2."""
     th = torch.tensor([[3.0, 4.0], [0.3, 0.4], [0.0, 0.0], [-1.0, 2.0]], dtype=F64)
     got = project(th, 2.0)
-    want = torch.tensor([[1.2, 1.6], [0.3, 0.4], [0.0, 0.0], [-2.0 / math.sqrt(5), 4.0 / math.sqrt(5)]], dtype=F64)
+    want = torch.tensor([[1.2, 1.6], [0.3, 0.4], [0.0, 0.0], [-2.0 / math.sqrt(5), 4.0 / math.sqrt(5)]],
+                        dtype=F64)
     torch.testing.assert_close(got, want, rtol=1e-15, atol=1e-15)
     assert not got.isnan().any()
     torch.testing.assert_close(project(th[0], 2.0, "l2"), want[0], rtol=1e-15, atol=0)
@@ -131,7 +438,8 @@ def test_least_squares_state_sums_and_loss_against_python():
         assert float(ls.loss(torch.tensor(theta, dtype=torch.float32))) == pytest.approx(want, rel=1e-12)
     batch = ls.loss(torch.tensor([[0.7, -0.3], [-2.0, 1.5]], dtype=F64))
     assert batch.shape == (2,)
-    assert float(batch[1]) == pytest.approx(sum((-2.0 * r[0] + 1.5 * r[1] - t) ** 2 for r, t in zip(rows, tg)))
+    want = sum((-2.0 * r[0] + 1.5 * r[1] - t) ** 2 for r, t in zip(rows, tg))
+    assert float(batch[1]) == pytest.approx(want, rel=1e-12)
 
 
 def _kkt_l2(G, h, lam, B, th, tol):
@@ -191,9 +499,9 @@ def test_constrained_least_squares_l2_interior_boundary_and_singular():
 
 
 def test_constrained_least_squares_linf_kkt_and_zero_problem():
-    """linf (FISTA): the KKT conditions of the box (free coordinates have zero gradient, clamped ones a gradient
-    pointing out of the box), the unconstrained solution when it is inside, θ = 0 for G = 0, λ = 0 (kills the
-    step-size, momentum, stopping and projection mutants of the linf branch)."""
+    """linf (FISTA): the KKT conditions of the box (free coordinates have zero gradient, clamped ones a
+    gradient pointing out of the box), the unconstrained solution when it is inside, θ = 0 for G = 0, λ = 0
+    (kills the step-size, momentum, stopping and projection mutants of the linf branch)."""
     g = torch.Generator().manual_seed(1)
     Phi = torch.randn(8, 4, generator=g, dtype=F64)
     G = Phi.T @ Phi
@@ -215,8 +523,8 @@ def test_constrained_least_squares_linf_kkt_and_zero_problem():
     assert float(th @ A @ th - 2 * th @ h) <= float(obj.min()) + 1e-9
     inner = constrained_least_squares(G, h, 0.05, 2 * float(free.abs().max()), "linf")
     torch.testing.assert_close(inner, free, rtol=1e-9, atol=1e-10)
-    zero = constrained_least_squares(torch.zeros(2, 2, dtype=F64), torch.tensor([1.0, -1.0], dtype=F64), 0.0, 1.0,
-                                     "linf")
+    zero = constrained_least_squares(torch.zeros(2, 2, dtype=F64), torch.tensor([1.0, -1.0], dtype=F64), 0.0,
+                                     1.0, "linf")
     assert torch.equal(zero, torch.zeros(2, dtype=F64))
 
 
@@ -239,7 +547,8 @@ def test_psd_solve_is_the_pseudo_inverse():
     v = torch.tensor([[1.0, 1.0, 0.0], [0.0, 1.0, 1.0]], dtype=F64)
     A = v.T @ v                                                      # rank 2
     h = torch.tensor([1.0, -2.0, 0.5], dtype=F64)
-    torch.testing.assert_close(_psd_solve(A, h), torch.linalg.pinv(A, hermitian=True) @ h, rtol=1e-10, atol=1e-12)
+    pinv = torch.linalg.pinv(A, hermitian=True)
+    torch.testing.assert_close(_psd_solve(A, h), pinv @ h, rtol=1e-10, atol=1e-12)
     A2 = torch.tensor([[2.0, 0.5], [0.5, 1.0]], dtype=F64)
     torch.testing.assert_close(_psd_solve(A2, h[:2]), torch.linalg.solve(A2, h[:2]), rtol=1e-12, atol=1e-14)
     # tiny eigenvalue relative to the largest (1e-13) is dropped; 1e-11 is kept
@@ -281,9 +590,9 @@ def test_inverse_gram_against_direct_inverse():
         InverseGram(2, 0.0)
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 # explore/proper.py
-# ---------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 
 def test_linear_softmax_policy_law_sampling_and_repr():
     """LinearSoftmaxPolicy: log_prob_table = π_θ ∝ π_ref·exp(⟨θ, ϕ⟩/β) by explicit normalisation; sample goes
@@ -303,13 +612,14 @@ def test_linear_softmax_policy_law_sampling_and_repr():
     one = pol.sample(x, generator=torch.Generator().manual_seed(5))       # default n = 1
     assert one.responses.shape == (4, 1)
     assert repr(pol) == "LinearSoftmaxPolicy(θ=[0.8, -0.4, 0.2])"
-    assert repr(LinearSoftmaxPolicy(torch.tensor([1 / 3, -2 / 3]))) == "LinearSoftmaxPolicy(θ=[0.3333, -0.6667])"
+    third = LinearSoftmaxPolicy(torch.tensor([1 / 3, -2 / 3]))
+    assert repr(third) == "LinearSoftmaxPolicy(θ=[0.3333, -0.6667])"
 
 
 def test_pairwise_rounds_loop_against_the_sequential_definition():
     """pairwise_rounds with T = 7, batch = 3 (batches of 3, 3, 1): fit once per batch, prompts drawn nb at a
-    time, both rewards of the pair queried (y₁'s first), the record gets (x, s1, s2, r1, r2) with r_i the exact
-    reward of y_i (noise-free instance), and the cumulative ledger per batch (kills the loop-bound, min,
+    time, both rewards of the pair queried (y₁'s first), the record gets (x, s1, s2, r1, r2) with r_i the
+    exact reward of y_i (noise-free instance), and the cumulative ledger per batch (kills the loop-bound, min,
     concatenation, reward-column and history-key mutants of pairwise_rounds)."""
     inst = _tiny(X=4, Y=5)
     o = inst.oracles()
@@ -344,9 +654,9 @@ def test_pairwise_rounds_loop_against_the_sequential_definition():
     assert set(hist[0]) == {"round", "t_data", "t_comp", "prompts"}
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 # explore/baselines.py
-# ---------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 
 def test_base_policy_samples_through_the_weak_oracle():
     """BasePolicy.sample = weak.sample(prompts, n, generator), counted; default n = 1; law = π_ref."""
@@ -362,8 +672,8 @@ def test_base_policy_samples_through_the_weak_oracle():
 
 
 def test_best_of_n_policy_law_by_enumeration_with_ties_and_sampling():
-    """BestOfNPolicy: its law is best-of-n on r⋆ with uniform tie-breaking (enumeration of all n-tuples, n = 3,
-    on a reward table with ties); n is validated with its field; sampling serves num_samples responses per
+    """BestOfNPolicy: its law is best-of-n on r⋆ with uniform tie-breaking (enumeration of all n-tuples, n =
+    3, on a reward table with ties); n is validated with its field; sampling serves num_samples responses per
     prompt at n weak draws and n rewards each (default num_samples = 1)."""
     inst = _tiny(X=2, Y=4)
     p = inst.base.log_ref.exp()

@@ -14,11 +14,21 @@ import math
 import pytest
 import torch
 
-from oraclerl.explore.linear_regression import LeastSquaresState
+from oraclerl.errors import ConfigError
+from oraclerl.explore.linear_regression import InverseGram, LeastSquaresState
+from oraclerl.explore.mtss import MTSS, MTSSConfig
+from oraclerl.explore.mtss_subroutines import (
+    CoreSet,
+    TruncatedSoftmaxPolicy,
+    fit_value,
+    uncertain_state_actions,
+)
 from oraclerl.explore.online_dpo import OnlineDPO, OnlineDPOConfig
-from oraclerl.oracles import PromptSource, RewardOracle, StrongSampler
+from oraclerl.explore.xpo import XPO, XPOConfig, exact_partition
+from oraclerl.oracles import PromptSource, RewardOracle, StrongSampler, WeakSampler
 from oraclerl.oracles.ledger import Ledger
 from oraclerl.problems import linear_softmax
+from oraclerl.problems.token_mdp import random_token_mdp
 
 torch.set_num_threads(1)
 
@@ -158,3 +168,309 @@ def test_online_dpo_objective_batched_and_float32():
     assert got32.dtype == torch.float64
     assert float(got32) == pytest.approx(plain(vals), rel=1e-14, abs=0.0)
     assert math.isfinite(float(got32))
+
+
+# ---------------------------------------------------------------------------------------------------------- XPO
+
+
+def _plain_partition(inst, x: int, th: list[float]):
+    """log Z_θ(x) = log Σ_y π_ref(y|x) e^{⟨θ, ϕ(x, y)⟩/β} and E_{π_θ(x)} ϕ by enumeration, in plain Python."""
+    base = inst.base
+    d = len(th)
+    logits = [float(base.log_ref[x, y]) + sum(th[k] * float(base.phi[x, y, k]) for k in range(d)) / base.beta
+              for y in range(base.log_ref.shape[1])]
+    m = max(logits)
+    w = [math.exp(v - m) for v in logits]
+    z = sum(w)
+    mean = [sum(w[y] * float(base.phi[x, y, k]) for y in range(len(w))) / z for k in range(d)]
+    return m + math.log(z), mean
+
+
+def _project(th, B, theta_set):
+    if theta_set == "linf":
+        return [min(max(v, -B), B) for v in th]
+    norm = math.sqrt(sum(v * v for v in th))
+    return [v * min(1.0, B / max(norm, 1e-300)) for v in th]
+
+
+class _PlainXPO:
+    """XPO's data and projected-gradient fit (Armijo backtracking, ×2 after each accepted step, warm start) in
+    plain Python on 2-d θ, with the partition function by enumeration."""
+
+    def __init__(self, inst, cfg):
+        self.inst, self.c = inst, cfg
+        self.G = [[0.0, 0.0], [0.0, 0.0]]
+        self.h = [0.0, 0.0]
+        self.s = 0.0
+        self.sum_phi2 = [0.0, 0.0]
+        self.counts: dict[int, int] = {}
+        self.step = None
+        self.calls = 0
+        self.margin = math.inf          # smallest relative slack of any Armijo / stopping decision taken
+
+    def add(self, x, phi1, phi2, dr):
+        phi = [phi1[k] - phi2[k] for k in range(2)]
+        for a in range(2):
+            self.h[a] += phi[a] * dr
+            self.sum_phi2[a] += phi2[a]
+            for b in range(2):
+                self.G[a][b] += phi[a] * phi[b]
+        self.s += dr * dr
+        self.counts[x] = self.counts.get(x, 0) + 1
+
+    def _lin(self, th):
+        """(⟨θ, Σϕ(y₂)⟩/β − Σ_x n_x log Z_θ(x), its gradient)."""
+        self.calls += 1
+        beta = self.inst.base.beta
+        val = sum(th[k] * self.sum_phi2[k] for k in range(2)) / beta
+        grad = [self.sum_phi2[k] / beta for k in range(2)]
+        for x, n in self.counts.items():
+            lz, mean = _plain_partition(self.inst, x, th)
+            val -= n * lz
+            for k in range(2):
+                grad[k] -= n * mean[k] / beta
+        return val, grad
+
+    def value_grad(self, th):
+        c = self.c
+        A = [[self.G[a][b] + (c.lam if a == b else 0.0) for b in range(2)] for a in range(2)]
+        Ath = [A[a][0] * th[0] + A[a][1] * th[1] for a in range(2)]
+        lin, glin = self._lin(th)
+        val = sum(th[a] * Ath[a] for a in range(2)) - 2.0 * sum(th[a] * self.h[a] for a in range(2)) + c.alpha * lin
+        grad = [2.0 * (Ath[a] - self.h[a]) + c.alpha * glin[a] for a in range(2)]
+        return val, grad
+
+    def objective(self, th):
+        """Σ (⟨θ, φ_i⟩ − Δr_i)² + λ‖θ‖² + α(⟨θ, Σϕ(y₂)⟩/β − Σ n_x log Z_θ(x)) (with the constant Σ Δr²)."""
+        quad = sum(th[a] * self.G[a][b] * th[b] for a in range(2) for b in range(2))
+        ls = quad - 2.0 * sum(th[a] * self.h[a] for a in range(2)) + self.s
+        return ls + self.c.lam * sum(v * v for v in th) + self.c.alpha * self._lin(th)[0]
+
+    def fit(self, th0):
+        c = self.c
+        if not self.counts:
+            return list(th0)
+        a, b, d = self.G[0][0] + c.lam, self.G[0][1], self.G[1][1] + c.lam
+        lmax = 0.5 * (a + d) + math.sqrt(0.25 * (a - d) ** 2 + b * b)       # λ_max of the 2×2 G + λI
+        L = max(2.0 * lmax, 1e-12)
+        step = self.step if self.step is not None else 1.0 / L
+        th = list(th0)
+        val, grad = self.value_grad(th)
+        for _ in range(c.opt_iters):
+            while True:
+                new = _project([th[k] - step * grad[k] for k in range(2)], c.B, c.theta_set)
+                diff = [new[k] - th[k] for k in range(2)]
+                new_val, new_grad = self.value_grad(new)
+                armijo = val + sum(grad[k] * diff[k] for k in range(2)) + sum(v * v for v in diff) / (2.0 * step)
+                if any(diff):                       # diff = 0 (a corner of the box) is an exact tie in both codes
+                    self.margin = min(self.margin, abs(new_val - armijo) / max(1.0, abs(val)))
+                if new_val <= armijo or step < 1e-12 / L:
+                    break
+                step *= 0.5
+            moved = max(abs(v) for v in diff)
+            self.margin = min(self.margin, abs(moved - c.opt_tol) / c.opt_tol)
+            th, val, grad = new, new_val, new_grad
+            step *= 2.0
+            if moved < c.opt_tol:
+                break
+        self.step = step
+        return th
+
+
+def _xpo_oracles(inst):
+    """strong, weak, reward and prompts; strong and weak on distinct ledgers, rewards granted on a third."""
+    return (StrongSampler(inst.base, Ledger()), WeakSampler(inst.base, Ledger()),
+            RewardOracle(inst.reward, Ledger(), inst.noise, grant_all=True), PromptSource(inst.prompt_weights, Ledger()))
+
+
+def _xpo_replay(inst, cfg, seed):
+    """The XPO rounds on fresh oracles (same calls, same generator) with :class:`_PlainXPO` as the learner."""
+    strong, weak, reward, prompts = _xpo_oracles(inst)
+    gen = torch.Generator().manual_seed(seed)
+    ref = _PlainXPO(inst, cfg)
+    theta, thetas = [0.0, 0.0], []
+    for t0 in range(0, cfg.T, cfg.batch):
+        nb = min(cfg.batch, cfg.T - t0)
+        theta = ref.fit(theta)
+        thetas.append(theta)
+        xs = prompts.draw(nb, gen)
+        s1 = strong.sample(xs, torch.tensor(theta, dtype=torch.float64), 1, gen)
+        s2 = weak.sample(xs, 1, gen)
+        r = reward.outcome(xs, torch.cat([s1.responses, s2.responses], dim=1), gen)
+        for i in range(nb):
+            ref.add(int(xs[i]), s1.features[i, 0].tolist(), s2.features[i, 0].tolist(), float(r[i, 0] - r[i, 1]))
+    final = ref.fit(theta)
+    thetas.append(final)
+    return ref, thetas
+
+
+@pytest.mark.parametrize("theta_set,B,alpha,opt_iters,opt_tol,seed", [
+    ("l2", 2.0, 0.3, 6, 1e-7, 4),        # Θ does not bind; 6 steps: every iterate depends on the step schedule
+    ("l2", 0.5, 0.3, 10, 1e-3, 4),       # Θ binds (projected steps); opt_tol stops each fit early
+    ("linf", 0.5, 0.3, 10, 1e-5, 5),     # the box; both opt_tol and opt_iters stop some fits
+])
+def test_xpo_rounds_equal_a_plain_python_replay(theta_set, B, alpha, opt_iters, opt_tol, seed):
+    """Every θ^t of XPO (and its output, objective, partition-call count and ledger) equals the plain-Python
+    projected-gradient method on the same draws (:class:`_PlainXPO`), to 1e-9. Kills the mutants of
+    ``XPO.fit`` / ``value_grad`` / ``objective`` / ``run`` and ``_XPOData.add`` listed in docs/testing.md."""
+    inst = _tiny(2)
+    cfg = XPOConfig(T=7, alpha=alpha, B=B, theta_set=theta_set, lam=0.02, batch=2, opt_iters=opt_iters,
+                    opt_tol=opt_tol)
+    strong, weak, reward, prompts = _xpo_oracles(inst)
+    out = XPO(cfg).run(strong, weak, reward, prompts, exact_partition(inst.base),
+                       torch.Generator().manual_seed(seed))
+    ref, thetas = _xpo_replay(inst, cfg, seed)
+    assert ref.margin > 1e-12             # no decision of the replay is a near-tie that rounding could flip
+    assert out.thetas.shape == (len(thetas), 2)
+    for got, want in zip(out.thetas.tolist(), thetas):
+        assert got == pytest.approx(want, rel=1e-9, abs=1e-12)
+    assert out.policy.theta.tolist() == pytest.approx(thetas[-1], rel=1e-9, abs=1e-12)
+    assert out.stats["partition_calls"] == ref.calls       # counted before the final objective's own call
+    assert out.stats["objective"] == pytest.approx(ref.objective(thetas[-1]), rel=1e-12)
+    T = cfg.T
+    assert out.ledger == {"t_comp": 2 * T, "t_comp_token": 0, "t_data": 2 * T, "prompts": T, "t_feature": 0,
+                          "t_reset": 0, "t_grant": reward.ledger.snapshot()["t_grant"]}
+    assert out.ledger["t_grant"] > 0
+
+
+# --------------------------------------------------------------------------------------------------------- MTSS
+
+
+def test_mtss_theory_schedule_every_field_against_app_j14():
+    """``MTSSConfig.theory`` = the table of App. J.1.4 for every field, at 𝔠 = 2.5 (not 1) and on both sides of
+    δ_rej's cap at ½. Kills the ``theory`` mutants (an operand or a power changed in delta_rej, N_bar_span, B,
+    or anywhere 𝔠 enters)."""
+    d, H, B, eps, cc, fc = 3, 2, 1.5, 0.05, 3.0, 2.5
+    th = MTSSConfig.theory(d=d, H=H, B=B, epsilon=eps, c_cond=cc, frak_c=fc)
+    T = math.ceil(d * H * H * fc)
+    assert th.T == T == 30
+    assert th.nu == 0.5 and th.B == B
+    assert th.lam == pytest.approx(eps / (fc * B * B), rel=1e-15)
+    assert th.M_rej == pytest.approx(cc * cc * T * T * H * H * B ** 4 * fc / eps, rel=1e-15)
+    assert th.delta_rej == pytest.approx(eps / (H * H * B ** 3 * T * fc), rel=1e-15)
+    assert th.delta_rej < 0.5
+    assert th.N_reg == math.ceil(H * H * B ** 4 * d * T * fc / eps)
+    assert th.N_span == math.ceil(T * H * H * B ** 4 * fc / eps)
+    assert th.N_bar_span == math.ceil(T * H ** 4 * B ** 4 * cc * fc / eps)
+    assert th.anchor == 0 and th.sampler_chunk is None
+    # a large ε: ε/(H²B³T𝔠) > ½ is capped at ½ (delta_rej must be < 1)
+    big = MTSSConfig.theory(d=1, H=1, B=0.5, epsilon=0.9, c_cond=1.0, frak_c=1.0)
+    assert 0.9 / (1 * 0.125 * 1 * 1.0) > 0.5 and big.delta_rej == 0.5
+    assert big.T == 1 and big.N_bar_span == math.ceil(1 * 0.0625 * 1.0 / 0.9)
+
+
+def _mtss_replay(inst, cfg, seed):
+    """MTSS's outer loop (Alg. 4) written out on fresh oracles with the same generator: FitValue from the last
+    layer down, UncertainStateAction, C_h and Σ_h updated, then j by the rule of Lemma M.1. Returns the
+    per-iteration (θ, Σ⁻¹) and κ², the picks, the ledger and the transition count."""
+    o = inst.oracles()
+    gen = torch.Generator().manual_seed(seed)
+    H, d = inst.model.horizon, inst.model.feature_dim
+    grams = [InverseGram(d, cfg.lam) for _ in range(H)]
+    cores = [CoreSet.empty(h, d, torch.float64) for h in range(H)]
+    counts = {"transitions": 0}
+    iters, kappas, rels = [], [], [[] for _ in range(H)]
+    for _ in range(cfg.T):
+        sigma_inv = torch.stack([g.inv for g in grams])
+        pol = TruncatedSoftmaxPolicy(torch.zeros(H, d, dtype=torch.float64), sigma_inv, cfg.nu, inst.beta,
+                                     cfg.anchor, cfg.M_rej, cfg.delta_rej, cfg.sampler_chunk)
+        for h in range(H - 1, -1, -1):
+            pol.theta[h] = fit_value(h, cores[h], pol, o.auto, o.step_reward, cfg.N_reg, cfg.B, gen, counts)
+        picks = uncertain_state_actions(cores, pol, o.auto, o.prompts, cfg.N_span, cfg.N_bar_span, gen, counts)
+        for h, p in enumerate(picks):
+            cores[h].add(p.prompt, p.prefix, p.action, p.rel, cfg.anchor)
+            grams[h].add(p.rel)
+            rels[h].append(p.rel)
+        iters.append((pol.theta.clone(), sigma_inv))
+        kappas.append(max(p.kappa2 for p in picks))
+    in_span = [t for t, k in enumerate(kappas, 1) if k <= cfg.nu ** 2 / 4]
+    if in_span:
+        j = in_span[-1]
+    else:
+        low = min(kappas)
+        j = max(t for t, k in enumerate(kappas, 1) if k == low)          # ties: the last minimiser
+    return iters, kappas, j, bool(in_span), rels, o.ledger.snapshot(), counts["transitions"]
+
+
+@pytest.mark.parametrize("nu,in_span", [(1.0, False), (1.5, True)])
+def test_mtss_run_equals_the_outer_loop_written_out(nu, in_span):
+    """MTSS.run against :func:`_mtss_replay` on the same draws: every iterate's θ_h and Σ_h⁻¹ (Σ_h = λI + Σ φφᵀ
+    of the earlier picks, checked against a direct inverse), its ν, β, 𝔞 = |A| − 1 (the largest allowed
+    anchor), M, δ and chunk; κ² per iteration; j and j_in_span (J_span non-empty at ν = 1.5, empty at ν = 1 where
+    j minimises κ² at t = 2 < T); the ledger and the transitions. Kills the ``run`` mutants listed in
+    docs/testing.md (arguments of the policy, FitValue and UncertainStateAction swapped or dropped, the layer
+    order, the j rules, the result fields)."""
+    inst = random_token_mdp(num_actions=3, horizon=2, d=2, num_prompts=2, seed=1)
+    cfg = MTSSConfig(T=5, B=inst.B, N_reg=2, N_span=2, N_bar_span=1, M_rej=2.0, delta_rej=0.5, nu=nu, lam=0.5,
+                     anchor=2, sampler_chunk=3)
+    o = inst.oracles()
+    res = MTSS(cfg).run(o.auto, o.step_reward, o.prompts, torch.Generator().manual_seed(0), keep_iterates=True)
+    iters, kappas, j, span, rels, ledger, transitions = _mtss_replay(inst, cfg, 0)
+    assert res.uncertainty == pytest.approx(kappas, rel=1e-12, abs=0.0)
+    assert (res.j, res.j_in_span) == (j, span) and span is in_span
+    assert 1 <= j < cfg.T                                      # j is not simply the last iteration
+    assert len(res.iterates) == cfg.T and res.policy is res.iterates[j - 1]
+    for t, (pol, (theta, sigma_inv)) in enumerate(zip(res.iterates, iters)):
+        torch.testing.assert_close(pol.theta, theta, rtol=1e-12, atol=1e-14)
+        torch.testing.assert_close(pol.sigma_inv, sigma_inv, rtol=1e-12, atol=1e-14)
+        for h in range(2):
+            direct = 0.5 * torch.eye(2, dtype=torch.float64) + sum((torch.outer(r, r) for r in rels[h][:t]),
+                                                                    torch.zeros(2, 2, dtype=torch.float64))
+            torch.testing.assert_close(pol.sigma_inv[h], torch.linalg.inv(direct), rtol=1e-9, atol=1e-12)
+        assert (pol.nu, pol.beta, pol.anchor, pol.M, pol.delta, pol.chunk) == (nu, inst.beta, 2, 2.0, 0.5, 3)
+        assert pol.theta.dtype == torch.float64
+    assert res.ledger == ledger and res.transitions == transitions
+    assert res.t_data_paper == ledger["t_data"] + ledger["t_reset"] + transitions
+
+
+def test_mtss_without_iterates_and_its_errors():
+    """keep_iterates=False keeps none; an oracle that reveals no features and an anchor ≥ |A| are rejected with
+    their field and exact message. Kills the ``run`` mutants of both checks (condition, field, message)."""
+    inst = random_token_mdp(num_actions=3, horizon=2, d=2, num_prompts=2, seed=1)
+    cfg = MTSSConfig(T=1, B=inst.B, N_reg=1, N_span=1, N_bar_span=0, M_rej=1.0, delta_rej=0.5)
+    o = inst.oracles()
+    res = MTSS(cfg).run(o.auto, o.step_reward, o.prompts, torch.Generator().manual_seed(0))
+    assert res.iterates == [] and len(res.uncertainty) == 1 and res.j == 1
+    o = inst.oracles(reveal=())
+    with pytest.raises(ConfigError) as e:
+        MTSS(cfg).run(o.auto, o.step_reward, o.prompts, torch.Generator().manual_seed(0))
+    assert e.value.field == "auto"
+    assert str(e.value) == "auto: MTSS needs an autoregressive oracle that reveals features"
+    assert o.ledger.snapshot() == Ledger().snapshot()                # rejected before any query
+    o = inst.oracles()
+    with pytest.raises(ConfigError) as e:
+        MTSS(MTSSConfig(T=1, anchor=3)).run(o.auto, o.step_reward, o.prompts, torch.Generator().manual_seed(0))
+    assert e.value.field == "anchor"
+    assert str(e.value) == "anchor: must be in [0, 2] (|A| = 3), got 3"
+    assert o.ledger.snapshot() == Ledger().snapshot()
+
+
+def test_mtss_default_config():
+    """``MTSS()`` uses ``MTSSConfig()``; a given config is kept (and validated)."""
+    assert MTSS().config == MTSSConfig()
+    cfg = MTSSConfig(T=2, nu=0.3)
+    assert MTSS(cfg).config is cfg
+
+
+def test_xpo_default_config_and_data_sums_float32_features_in_float64():
+    """``XPO()`` uses ``XPOConfig()`` and starts with 0 partition calls and no step (kills ``xǁXPOǁ__init____*``);
+    ``_XPOData.add`` (the private statistics of the objective) accumulates Σ ϕ(y₂) in float64 when the features
+    are float32, as a ``linear_softmax(dtype=torch.float32)`` instance gives them (kills
+    ``xǁ_XPODataǁadd__mutmut_9``, ``phi2.to(None)``: a float32 sum), and counts prompts n_x."""
+    algo = XPO()
+    assert algo.config == XPOConfig() and algo.partition_calls == 0 and algo._step is None
+    cfg = XPOConfig(T=3, alpha=0.5)
+    assert XPO(cfg).config is cfg
+    from oraclerl.explore.xpo import _XPOData
+
+    data = _XPOData(2, 0.5)
+    rows = [[0.1, 0.7], [0.2, -0.3], [1.0 / 3.0, 0.9]]
+    phi2 = torch.tensor(rows, dtype=torch.float32)
+    phi1 = torch.zeros(3, 2, dtype=torch.float32)
+    data.add(torch.tensor([2, 0, 2]), phi1, phi2, torch.tensor([0.5, -1.0, 0.25], dtype=torch.float32))
+    vals = [[float(v) for v in row] for row in phi2]                     # the float32 values, exactly
+    want = [vals[0][k] + vals[1][k] + vals[2][k] for k in range(2)]      # their sum in float64
+    assert data.sum_phi2.dtype == torch.float64
+    assert data.sum_phi2.tolist() == want
+    assert data.counts == {2: 2, 0: 1} and data.beta == 0.5
+    assert data.ls.n == 3 and float(data.ls.s) == pytest.approx(0.25 + 1.0 + 0.0625, rel=1e-15)

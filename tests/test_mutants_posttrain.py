@@ -1,4 +1,5 @@
-"""Tests written to kill mutmut survivors in ``oraclerl.posttrain`` (docs/testing.md, "Triage").
+"""Tests written to kill mutmut survivors in ``oraclerl.posttrain`` (docs/testing.md, "Triage"), grouped by module:
+advantages.py, then behaviour.py, kl_penalty.py, optim.py, pretrain.py, reference.py, policy_gradient.py.
 
 Every value is checked against an independent computation (plain-Python loops over the entries, or the
 subset definition of the pass@k weights); every error is checked by its exact message and field, at the edges
@@ -125,3 +126,434 @@ def test_pass_at_k_rejects_masks_process_rewards_and_bad_k():
         _raises("k", f"must be an integer in [1, n=5] for 'pass_at_k', got {k!r}", advantages, R, "pass_at_k", k=k)
     assert torch.allclose(advantages(R, "pass_at_k", k=5),
                           torch.tensor(_pass_at_k_ref(R, 5), dtype=torch.float64), atol=1e-12)
+
+
+# --- behaviour.py (Algorithms 1-2: best-of-m exploration) --------------------------------------------------------
+#
+# A tiny task with a deterministic q₀, so that the only randomness is the mixture's coin and uniform tokens; the
+# plain-Python references below replay Algorithm 1 / Algorithm 2 row by row, fed the same generator stream
+# (per round: one uniform per searching row for the coin, then the uniform candidates), and count every query.
+
+K, NT = 3, 3                                                       # vocabulary, horizon
+YSTAR = [[0, 1, 2], [2, 2, 0], [1, 0, 1]]                          # y*(x) of prompts 0, 1, 2
+Q0SEQ = [[0, 1, 2], [2, 2, 1], [1, 0, 1]]                          # q₀'s (deterministic) response: wrong for prompt 1
+Q0TOK = [[0, 1, 2], [2, 0, 0], [1, 0, 0]]                          # q₀'s next token at position h (prompt 1 wrong at 1)
+
+
+class _Match:
+    """1[y = y*] (or of the last prefix of y), ±1 with ``signed``; ``process_mean`` per prefix."""
+
+    def __init__(self, signed: bool, r_max: float = 1.0):
+        self.signed, self.r_max = signed, r_max
+
+    def _map(self, ok):
+        ok = ok.to(torch.float64)
+        return ok * 2 - 1 if self.signed else ok
+
+    def _ok(self, prompts, responses):
+        ystar = torch.tensor(YSTAR)[torch.as_tensor(prompts)][:, None, : responses.shape[2]]
+        return responses.long() == ystar
+
+    def mean(self, prompts, responses):
+        return self._map(self._ok(prompts, responses).all(-1))
+
+    def process_mean(self, prompts, responses):
+        return self._map(torch.cumprod(self._ok(prompts, responses).to(torch.uint8), -1).bool())
+
+
+class _FixedQ0:
+    """A deterministic base model: whole responses ``Q0SEQ`` and next tokens ``Q0TOK`` (no randomness used)."""
+
+    horizon, num_actions = NT, K
+
+    def sample(self, prompts, n, generator=None):
+        return torch.tensor(Q0SEQ)[prompts][:, None, :].expand(prompts.numel(), n, NT).clone()
+
+    def sample_next(self, prompts, prefixes, n, generator=None, theta=None):
+        return torch.tensor(Q0TOK)[prompts, prefixes.shape[1]][:, None].expand(prompts.numel(), n).clone()
+
+    def step_features(self, prompts, prefixes, tokens):
+        raise AssertionError("features are not revealed")
+
+
+def _explore_setup(signed: bool):
+    from oraclerl.oracles.ledger import Ledger
+    from oraclerl.oracles.rewards import RewardOracle
+    from oraclerl.oracles.samplers import AutoregressiveSampler, WeakSampler
+
+    led = Ledger()
+    reward = RewardOracle(_Match(signed), led)
+    return led, reward, WeakSampler(_FixedQ0(), led), AutoregressiveSampler(_FixedQ0(), led)
+
+
+# ids [4], y [4, 2, 3]: rows (flat) 0-7; prompt of row = IDS[row // 2]
+IDS = torch.tensor([0, 1, 2, 1])
+Y0 = torch.tensor([[[0, 1, 2], [1, 1, 2]],                         # p0: correct, wrong at 0
+                   [[2, 0, 0], [2, 2, 2]],                         # p1: wrong at 1, wrong at 2
+                   [[1, 0, 0], [0, 0, 0]],                         # p2: wrong at 2, wrong at 0
+                   [[2, 2, 0], [0, 2, 0]]])                        # p1: correct, wrong at 0
+
+
+def _ref_outcome(m: int, mix: float, signed: bool, seed: int):
+    """Algorithm 1 row by row: returns (y, r, queries, q0 draws, grants)."""
+    g = torch.Generator().manual_seed(seed)
+    fail = -1.0 if signed else 0.0
+    y = Y0.tolist()
+    r = [[1.0 if y[b][j] == YSTAR[int(IDS[b])] else fail for j in range(2)] for b in range(4)]
+    known = {(int(IDS[b]), tuple(y[b][j])) for b in range(4) for j in range(2)}
+    active = [i for i in range(8) if r[i // 2][i % 2] < 1.0]
+    queries = q0 = grants = 0
+    for _ in range(m):
+        if not active:
+            break
+        coin = (torch.rand(len(active), generator=g) < mix).tolist()
+        uni = torch.randint(0, K, (len(active), NT), generator=g).tolist()
+        cands = []
+        for a, i in enumerate(active):
+            p = int(IDS[i // 2])
+            cands.append(Q0SEQ[p] if coin[a] else uni[a])
+            if coin[a]:
+                q0 += 1
+                known.add((p, tuple(Q0SEQ[p])))
+        new = {(int(IDS[i // 2]), tuple(c)) for i, c in zip(active, cands)} - known
+        grants += len(new)
+        known |= new
+        still = []
+        for i, c in zip(active, cands):
+            queries += 1
+            if c == YSTAR[int(IDS[i // 2])]:
+                y[i // 2][i % 2], r[i // 2][i % 2] = list(c), 1.0
+            else:
+                still.append(i)
+        active = still
+    return y, r, queries, q0, grants
+
+
+@pytest.mark.parametrize("signed", [False, True])
+@pytest.mark.parametrize("m,mix,seed", [(3, 1.0, 0), (2, 0.0, 1), (6, 0.5, 2), (1, 0.5, 3), (40, 0.0, 4)])
+def test_explore_outcome_equals_algorithm_1_row_by_row(m, mix, signed, seed):
+    """Kills behaviour.py mutants of ``explore_outcome`` / ``_mixture_tokens``: the rows searched (wrong ones
+    only: ``< r_max``), the number of rounds (m), the stop at the first hit (``>= r_max``), the replaced
+    response and reward, the mixture (coin ``< mix``; q₀ only for the coin rows; uniform tokens in [0, k)),
+    the counts (one T_data per candidate, one T_comp per q₀ candidate, one T_grant per new uniform pair), and
+    that the inputs are not modified."""
+    from oraclerl.posttrain.behaviour import explore_outcome
+
+    led, reward, seq, _ = _explore_setup(signed)
+    y = Y0.clone()
+    reward.grant(IDS, y)
+    r = reward.outcome(IDS, y)
+    y_in, r_in, before = y.clone(), r.clone(), led.snapshot()
+    y2, r2 = explore_outcome(IDS, y, r, reward, seq, K, m=m, mix=mix, generator=torch.Generator().manual_seed(seed))
+    want_y, want_r, queries, q0, grants = _ref_outcome(m, mix, signed, seed)
+    assert y2.tolist() == want_y and r2.tolist() == want_r
+    assert y2.dtype == y.dtype and r2.dtype == r.dtype
+    assert torch.equal(y, y_in) and torch.equal(r, r_in)                 # inputs untouched
+    after = led.snapshot()
+    assert after["t_data"] - before["t_data"] == queries
+    assert after["t_comp"] - before["t_comp"] == q0
+    assert after["t_grant"] - before["t_grant"] == grants
+
+
+def _ref_process(m: int, mix: float, signed: bool, seed: int):
+    """Algorithm 2 row by row: returns (y, R, queries, q0 draws, grants)."""
+    g = torch.Generator().manual_seed(seed)
+    fail = -1.0 if signed else 0.0
+    y = [row for b in range(4) for row in Y0[b].tolist()]             # flat rows
+    pid = [int(IDS[i // 2]) for i in range(8)]
+
+    def prefix_ok(i, L):
+        return y[i][:L] == YSTAR[pid[i]][:L]
+
+    R = [[1.0 if prefix_ok(i, h + 1) else fail for h in range(NT)] for i in range(8)]
+    pos = [sum(1 for h in range(NT) if prefix_ok(i, h + 1)) for i in range(8)]
+    alive = [p < NT for p in pos]
+    known = {(pid[i], tuple(y[i])) for i in range(8)}
+    queries = q0 = grants = 0
+    for h in range(NT):
+        rows = [i for i in range(8) if alive[i] and pos[i] == h]
+        if not rows:
+            continue
+        todo, found = list(rows), set()
+        for _ in range(m):
+            if not todo:
+                break
+            coin = (torch.rand(len(todo), generator=g) < mix).tolist()
+            uni = torch.randint(0, K, (len(todo),), generator=g).tolist()
+            for a, i in enumerate(todo):
+                y[i][h] = Q0TOK[pid[i]][h] if coin[a] else uni[a]
+                if coin[a]:
+                    q0 += 1
+                    known.add((pid[i], tuple(y[i][: h + 1])))
+            new = {(pid[i], tuple(y[i][: h + 1])) for i in todo} - known
+            grants += len(new)
+            known |= new
+            still = []
+            for i in todo:
+                queries += 1
+                (found.add(i) if prefix_ok(i, h + 1) else still.append(i))
+            todo = still
+        for i in rows:
+            if i in found:
+                R[i][h], pos[i] = 1.0, h + 1
+            else:
+                R[i][h:] = [fail] * (NT - h)
+                alive[i] = False
+    return [y[2 * b: 2 * b + 2] for b in range(4)], [R[2 * b: 2 * b + 2] for b in range(4)], queries, q0, grants
+
+
+@pytest.mark.parametrize("signed", [False, True])
+@pytest.mark.parametrize("m,mix,seed", [(3, 1.0, 0), (2, 0.0, 1), (4, 0.5, 2), (1, 0.5, 3), (30, 0.0, 4)])
+def test_explore_process_equals_algorithm_2_row_by_row(m, mix, signed, seed):
+    """Kills behaviour.py mutants of ``explore_process``: the verified prefix length (cumprod of ``>= r_max``),
+    the positions visited (``pos == i``, ``alive``), the rounds per position (m), the candidate written at
+    position i and the prefix queried (``: i + 1``), success (``r_max``) written at i and ``failure`` from i on
+    when a row gives up, q₀ asked for the coin rows only (one T_comp_token each), grants of new uniform prefixes,
+    one T_data per candidate, inputs not modified."""
+    from oraclerl.posttrain.behaviour import explore_process
+
+    led, reward, _, auto = _explore_setup(signed)
+    y = Y0.clone()
+    reward.grant(IDS, y)
+    R = reward.process(IDS, y)
+    y_in, R_in, before = y.clone(), R.clone(), led.snapshot()
+    fail = -1.0 if signed else 0.0
+    y2, R2 = explore_process(IDS, y, R, reward, auto, m=m, mix=mix, failure=fail,
+                             generator=torch.Generator().manual_seed(seed))
+    want_y, want_R, queries, q0, grants = _ref_process(m, mix, signed, seed)
+    assert y2.tolist() == want_y and R2.tolist() == want_R
+    assert y2.dtype == y.dtype and R2.dtype == R.dtype
+    assert torch.equal(y, y_in) and torch.equal(R, R_in)
+    after = led.snapshot()
+    assert after["t_data"] - before["t_data"] == queries
+    assert after["t_comp_token"] - before["t_comp_token"] == q0
+    assert after["t_grant"] - before["t_grant"] == grants
+
+
+# --- kl_penalty.py -----------------------------------------------------------------------------------------------
+
+LOGP = [-0.1, -2.0, -0.5, -1e-10, -3.0]
+LOGP_REF = [-0.3, -0.5, -0.5, -2e-10, -0.01]
+
+
+def test_kl_estimates_equal_their_formulas_in_plain_python():
+    """Kills kl_penalty.py mutants of the three formulas (signs, ½, the square, ``expm1`` vs ``exp``, the default
+    estimator k1): every entry against ``math`` at 1e-15 relative, including log r = −1e-10, where (r − 1) − log r
+    ≈ 5e-21 is lost entirely by exp(log r) − 1."""
+    from oraclerl.posttrain.kl_penalty import kl_estimate
+
+    lp, lr = torch.tensor(LOGP, dtype=torch.float64), torch.tensor(LOGP_REF, dtype=torch.float64)
+    want = {"k1": [a - b for a, b in zip(LOGP, LOGP_REF)],
+            "k2": [0.5 * (b - a) ** 2 for a, b in zip(LOGP, LOGP_REF)],
+            "k3": [math.expm1(b - a) - (b - a) for a, b in zip(LOGP, LOGP_REF)]}
+    for est, vals in want.items():
+        got = kl_estimate(lp, lr, est).tolist()
+        assert got == pytest.approx(vals, rel=1e-15, abs=0.0), est
+    assert kl_estimate(lp, lr).tolist() == pytest.approx(want["k1"], rel=1e-15, abs=0.0)    # default: k1
+    assert kl_estimate(lp, lr, "k3")[3].item() == pytest.approx(0.5e-20, rel=1e-6)           # expm1, not exp − 1
+
+
+def test_kl_estimate_broadcasts_takes_lists_and_differentiates_both_arguments():
+    """Kills mutants of the ``as_tensor`` conversions and of the broadcast: Python lists are accepted, [3] with
+    [2, 1] gives [2, 3]; the gradient through both arguments equals the closed form (k1: ±1; k2: ±log r; k3:
+    ±(r − 1))."""
+    from oraclerl.posttrain.kl_penalty import kl_estimate
+
+    got = kl_estimate([-1.0, -2.0, -0.5], [[-1.0], [0.0]], "k2")
+    assert got.shape == (2, 3)
+    assert got.reshape(-1).tolist() == pytest.approx([0.0, 0.5, 0.125, 0.5, 2.0, 0.125], abs=1e-7)
+    for est, dlogp in (("k1", lambda lr: 1.0), ("k2", lambda lr: -lr), ("k3", lambda lr: 1.0 - math.exp(lr))):
+        a = torch.tensor(LOGP, dtype=torch.float64, requires_grad=True)
+        b = torch.tensor(LOGP_REF, dtype=torch.float64, requires_grad=True)
+        kl_estimate(a, b, est).sum().backward()
+        want = [dlogp(y - x) for x, y in zip(LOGP, LOGP_REF)]
+        assert a.grad.tolist() == pytest.approx(want, rel=1e-9, abs=1e-12), est
+        assert b.grad.tolist() == pytest.approx([-v for v in want], rel=1e-9, abs=1e-12), est
+
+
+def test_kl_estimator_errors_name_the_field():
+    """Kills the message / field mutants of ``check_kl_estimator`` and of the broadcast error; the checked name is
+    returned unchanged."""
+    from oraclerl.posttrain.kl_penalty import KL_ESTIMATORS, check_kl_estimator, kl_estimate
+
+    assert KL_ESTIMATORS == ("k1", "k2", "k3")
+    for k in KL_ESTIMATORS:
+        assert check_kl_estimator(k) == k
+    _raises("estimator", "must be one of ['k1', 'k2', 'k3'], got 'k4'", check_kl_estimator, "k4")
+    _raises("estimator", "must be one of ['k1', 'k2', 'k3'], got 'K1'", kl_estimate, torch.zeros(2), torch.zeros(2), "K1")
+    _raises("logp_ref", "shape (4,) does not broadcast with logp (3,)", kl_estimate, torch.zeros(3), torch.zeros(4))
+    _raises("logp_ref", "shape (2, 4) does not broadcast with logp (3,)", kl_estimate, torch.zeros(3),
+            torch.zeros(2, 4), "k3")
+
+
+# --- optim.py ----------------------------------------------------------------------------------------------------
+
+
+def test_adaptive_step_uses_the_norm_of_all_gradients_in_float64():
+    """Kills optim.py mutants of ``AdaptiveStep.step``: η = lr/(4 + 2‖g‖²) with ‖g‖² summed over every parameter
+    that has a gradient (a parameter without one is left alone), in float64 (a float32 ‖g‖² = 9e38 overflows to
+    inf and would give η = 0), default lr 1, return value None, and no step at all when no parameter has a
+    gradient."""
+    from oraclerl.posttrain.optim import AdaptiveStep
+
+    a, b, c = torch.zeros(2, dtype=torch.float64), torch.ones(1, dtype=torch.float64), torch.zeros(3)
+    opt = AdaptiveStep([a, b, c], lr=0.5)
+    assert opt.step() is None and a.tolist() == [0.0, 0.0] and b.tolist() == [1.0]        # no gradients: no step
+    a.grad, b.grad = torch.tensor([1.0, 2.0], dtype=torch.float64), torch.tensor([3.0], dtype=torch.float64)
+    assert opt.step() is None
+    eta = 0.5 / (4 + 2 * (1 + 4 + 9))
+    assert a.tolist() == pytest.approx([-eta, -2 * eta], rel=1e-15) and b.tolist() == pytest.approx([1 - 3 * eta])
+    assert c.tolist() == [0.0, 0.0, 0.0]
+    w = torch.zeros(1)
+    w.grad = torch.tensor([3e19])                                                          # float32
+    AdaptiveStep([w]).step()                                                               # default lr = 1
+    assert float(w) == pytest.approx(-3e19 / (4 + 2 * 9e38), rel=1e-6) and float(w) != 0.0
+
+
+def test_check_optimizer_accepts_torch_optimisers_only():
+    """Kills the membership / subclass / ``is not Optimizer`` mutants of ``check_optimizer`` and its message."""
+    from oraclerl.posttrain.optim import OPTIMIZERS, check_optimizer
+
+    assert OPTIMIZERS == ("adagrad", "adaptive", "sgd", "adam")
+    for name in (*OPTIMIZERS, "RMSprop", "AdamW", "SGD", "LBFGS"):
+        assert check_optimizer(name) == name
+    msg = "must be one of ['adagrad', 'adaptive', 'sgd', 'adam'] or a torch.optim class name, got {!r}"
+    for bad in ("Optimizer", "lion", "lr_scheduler", "Adagradx", "ADAM"):
+        _raises("optimizer", msg.format(bad), check_optimizer, bad)
+
+
+def test_make_optimizer_builds_the_named_class_with_lr():
+    """Kills the name → class mutants of ``make_optimizer`` (each branch, its lr, the torch.optim fallback and its
+    check)."""
+    from oraclerl.posttrain.optim import AdaptiveStep, make_optimizer
+
+    for name, cls in (("adagrad", torch.optim.Adagrad), ("adaptive", AdaptiveStep), ("sgd", torch.optim.SGD),
+                      ("adam", torch.optim.Adam), ("RMSprop", torch.optim.RMSprop), ("AdamW", torch.optim.AdamW)):
+        w = torch.zeros(2)
+        opt = make_optimizer(name, [w], 0.25)
+        assert type(opt) is cls and opt.param_groups[0]["lr"] == 0.25 and opt.param_groups[0]["params"][0] is w
+    _raises("optimizer", "must be one of ['adagrad', 'adaptive', 'sgd', 'adam'] or a torch.optim class name, "
+            "got 'Optimizer'", make_optimizer, "Optimizer", [torch.zeros(1)], 0.1)
+
+
+def test_ascent_step_increases_the_objective_and_clears_the_gradient():
+    """Kills the sign / ``w.grad = None`` mutants of ``ascent_step``: with SGD lr 0.5, w ← w + 0.5·g."""
+    from oraclerl.posttrain.optim import ascent_step
+
+    w = torch.tensor([1.0, -1.0], dtype=torch.float64)
+    ascent_step(torch.optim.SGD([w], lr=0.5), w, torch.tensor([2.0, 4.0], dtype=torch.float64))
+    assert w.tolist() == [2.0, 1.0] and w.grad is None
+
+
+def test_random_iterate_draws_tau_uniformly_and_keeps_a_copy():
+    """Kills ``RandomIterate`` mutants: τ = randint(0, T) from the given generator (every value of {0, 1, 2} is
+    drawn over 60 seeds and never 3), disabled ⇒ τ = −1 and no random number used; ``observe`` keeps a detached
+    copy of w_τ only (later in-place updates do not reach it)."""
+    from oraclerl.posttrain.optim import RandomIterate
+
+    taus = set()
+    for s in range(60):
+        g = torch.Generator().manual_seed(s)
+        tau = RandomIterate(3, g).tau
+        assert tau == int(torch.randint(0, 3, (1,), generator=torch.Generator().manual_seed(s)))
+        taus.add(tau)
+    assert taus == {0, 1, 2}
+    g = torch.Generator().manual_seed(7)
+    off = RandomIterate(5, g, enabled=False)
+    assert off.tau == -1 and off.w is None
+    assert torch.equal(torch.rand(3, generator=g), torch.rand(3, generator=torch.Generator().manual_seed(7)))
+    ri = RandomIterate(4, torch.Generator().manual_seed(0))
+    w = torch.zeros(2, requires_grad=True)
+    for t in range(4):
+        ri.observe(t, w)
+        with torch.no_grad():
+            w += 1.0
+    assert ri.w is not None and ri.w.tolist() == [float(ri.tau)] * 2 and not ri.w.requires_grad
+
+
+# --- pretrain.py -------------------------------------------------------------------------------------------------
+
+
+def _teacher(d=3, k=3, N=4, seed=0, dtype=torch.float64):
+    from oraclerl.models.linear_ar import ContextBigramFeatures, LinearARModel
+    from oraclerl.oracles.ledger import Ledger
+    from oraclerl.problems.teacher import TeacherContexts, teacher_task
+
+    task = teacher_task(d, k, N, num_mix=2, generator=torch.Generator().manual_seed(seed), dtype=dtype)
+    ctx = TeacherContexts(task, Ledger())
+    return task, ctx, LinearARModel(ContextBigramFeatures(d, k), N, dtype=dtype)
+
+
+def _autograd_ll(model, w, x, y, weights=None):
+    """∇_w Σ weights·log p_w(y_i | x, y_<i) by autograd (independent of the closed-form gradient)."""
+    w = w.clone().requires_grad_(True)
+    m = model.copy()
+    m.w = w
+    lp = m.token_log_probs(x, y)
+    (lp * (1.0 if weights is None else weights)).sum().backward()
+    return w.grad
+
+
+@pytest.mark.parametrize("norm", ["token_mean", "sequence_sum"])
+def test_pretrain_sgd_steps_equal_the_log_loss_gradient_by_autograd(norm):
+    """Kills pretrain.py mutants of the step (sign, the scale 1/(B·N) for token_mean and 1/B for sequence_sum,
+    the batch size drawn), of the data order (one ``draw_labelled(B)`` per step from the given generator), the
+    prompt count (steps·B), ``track`` (called at t = 0..T with the model), and of the default ``iterate = None``.
+    Reference: plain SGD with lr 0.3 on the autograd gradient of the token log-likelihood, same draws."""
+    from oraclerl.posttrain.pretrain import PretrainConfig, pretrain
+
+    task, ctx, model = _teacher()
+    B, N, T, lr = 5, 4, 3, 0.3
+    seen = []
+    res = pretrain(model, ctx, PretrainConfig(steps=T, batch_size=B, optimizer="sgd", lr=lr, loss_normalisation=norm),
+                   torch.Generator().manual_seed(4), track=lambda t, m: seen.append((t, m is model, m.w.clone())))
+    _, ctx2, ref = _teacher()
+    g = torch.Generator().manual_seed(4)
+    w = ref.w.clone()
+    ws = [w.clone()]
+    for _ in range(T):
+        x, y = ctx2.draw_labelled(B, g)
+        w = w + lr * _autograd_ll(ref, w, x, y) / (B * (N if norm == "token_mean" else 1))
+        ws.append(w.clone())
+    assert torch.allclose(model.w, w, atol=1e-12, rtol=0) and bool((w != 0).any())
+    assert [t for t, _, _ in seen] == list(range(T + 1)) and all(same for _, same, _ in seen)
+    assert all(torch.allclose(a, b, atol=1e-12, rtol=0) for (_, _, a), b in zip(seen, ws))
+    assert res.model is model and res.iterate is None and ctx.ledger.prompts == T * B
+
+
+def test_pretrain_random_iterate_returns_w_tau():
+    """Kills the ``random_iterate`` mutants: τ is drawn first from the generator, then the data; ``iterate`` holds
+    w_τ (the weights *before* update τ) in a separate model."""
+    from oraclerl.posttrain.pretrain import PretrainConfig, pretrain
+
+    task, ctx, model = _teacher()
+    ws = []
+    res = pretrain(model, ctx, PretrainConfig(steps=6, batch_size=2, optimizer="adaptive", lr=1.0,
+                                              loss_normalisation="sequence_sum", random_iterate=True),
+                   torch.Generator().manual_seed(1), track=lambda t, m: ws.append(m.w.clone()))
+    tau = int(torch.randint(0, 6, (1,), generator=torch.Generator().manual_seed(1)))
+    assert res.iterate is not None and res.iterate is not model
+    assert torch.equal(res.iterate.w, ws[tau]) and not torch.equal(res.iterate.w, model.w)
+    # the same run without the random iterate draws the data from the first random number on: different weights
+    _, ctx2, m2 = _teacher()
+    pretrain(m2, ctx2, PretrainConfig(steps=6, batch_size=2, optimizer="adaptive", lr=1.0,
+                                      loss_normalisation="sequence_sum"), torch.Generator().manual_seed(1))
+    assert not torch.equal(m2.w, model.w)
+
+
+def test_pretrain_defaults_are_the_papers():
+    """Kills the default-value mutants of ``PretrainConfig`` (paper: 1000 steps, batch 256, Adagrad lr 0.1, token
+    mean, no random iterate) and the bad-config checks (steps = 0, optimizer name) with their fields."""
+    from oraclerl.posttrain.pretrain import PretrainConfig, pretrain
+
+    cfg = PretrainConfig()
+    assert (cfg.steps, cfg.batch_size, cfg.optimizer, cfg.lr, cfg.loss_normalisation, cfg.random_iterate) == (
+        1000, 256, "adagrad", 0.1, "token_mean", False)
+    task, ctx, model = _teacher()
+    for bad, field in ((dict(steps=0), "steps"), (dict(batch_size=0), "batch_size"), (dict(lr=0.0), "lr"),
+                       (dict(optimizer="Optimizer"), "optimizer"), (dict(loss_normalisation="mean"),
+                                                                    "loss_normalisation")):
+        with pytest.raises(ConfigError) as e:
+            pretrain(model, ctx, PretrainConfig(**bad))
+        assert e.value.field == field
+    assert ctx.ledger.prompts == 0 and bool((model.w == 0).all())

@@ -53,6 +53,22 @@ class TruncatedSoftmaxPolicy:
         """⟨φ̄_h(x, a), θ_h⟩ for features ϕ_h(x, a) [B, n, d] and anchor features ϕ_h(x, 𝔞) [B, d]: [B, n]."""
         return truncated_score(self.theta[layer], self.sigma_inv[layer], self.nu, phi, phi_anchor)
 
+    def token_scores(self, layer: int, tokens: torch.Tensor, phi: torch.Tensor, phi_anchor: torch.Tensor,
+                     num_actions: int) -> torch.Tensor:
+        """:meth:`scores` of n draws per row [B, n] (features [B, n, d]), computed once per (row, token).
+
+        ϕ_h(x, a) is a function of the state and the token, so the n ≫ |A| draws of a row carry at most |A|
+        distinct feature vectors: they are written into a [B, |A|, d] table (equal values where tokens repeat),
+        scored there and gathered back. Same values as ``scores(layer, phi, phi_anchor)``, with the per-draw work a
+        copy and a gather instead of the quadratic form.
+        """
+        B, n = tokens.shape
+        if n <= num_actions:
+            return self.scores(layer, phi, phi_anchor)
+        tab = phi.new_zeros(B, num_actions, phi.shape[-1])
+        tab[torch.arange(B)[:, None].expand(B, n), tokens] = phi
+        return self.scores(layer, tab, phi_anchor).gather(1, tokens)
+
     def step(self, auto, prompts: torch.Tensor, prefixes: torch.Tensor, generator=None):
         """Draw a_h ~ π̂_h at the states (prompts, prefixes) with SoftmaxSamplerDensity (Alg. 2).
 
@@ -63,9 +79,11 @@ class TruncatedSoftmaxPolicy:
         B = prompts.numel()
         anchor_feat = auto.anchor_features(prompts, prefixes, torch.full((B,), self.anchor, dtype=torch.long))[:, 0]
 
+        num_actions = auto.num_actions
+
         def score(s, rows=None):
             a = anchor_feat if rows is None else anchor_feat[rows]
-            return self.scores(layer, s.features, a)
+            return self.token_scores(layer, s.responses, s.features, a, num_actions)
 
         out = softmax_sampler(autoregressive_draw(auto, prompts, prefixes, generator), score, self.beta,
                               self.M, self.delta, generator=generator, chunk=self.chunk)
@@ -88,17 +106,19 @@ class TruncatedSoftmaxPolicy:
         with ``normaliser="exact"``, averaged over the sampler's own Ẑ with ``"estimated"``, tiny instances
         only); ``law="target"``: the ideal truncated softmax π_ref·e^{f/β}/Z.
         """
+        return [self.log_prob_rows(h, model.log_ref[h], model.phi[h], law, normaliser) for h in range(self.horizon)]
+
+    def log_prob_rows(self, layer: int, log_ref: torch.Tensor, phi: torch.Tensor, law: str = "sampler",
+                      normaliser: str = "exact") -> torch.Tensor:
+        """log π̂_h(a|s) [n, A] for a block of states at layer ``layer`` given their log π_{h,ref} [n, A] and
+        features ϕ_h [n, A, d] (the rows of :meth:`log_prob_tables`, for a DP over blocks of states)."""
         if law not in ("sampler", "target"):
             raise ConfigError("law", f"must be 'sampler' or 'target', got {law!r}")
-        out = []
-        for h in range(self.horizon):
-            phi = model.phi[h].to(self.theta.dtype)
-            f = self.scores(h, phi, phi[:, self.anchor])
-            if law == "sampler":
-                out.append(sampler_log_law(model.log_ref[h], f, self.beta, self.M, self.delta, normaliser))
-            else:
-                out.append(torch.log_softmax(model.log_ref[h] + f / self.beta, dim=-1))
-        return out
+        phi = phi.to(self.theta.dtype)
+        f = self.scores(layer, phi, phi[:, self.anchor])
+        if law == "sampler":
+            return sampler_log_law(log_ref, f, self.beta, self.M, self.delta, normaliser)
+        return torch.log_softmax(log_ref + f / self.beta, dim=-1)
 
 
 def elliptic_norm2(rel: torch.Tensor, sigma_inv: torch.Tensor) -> torch.Tensor:

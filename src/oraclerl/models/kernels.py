@@ -113,12 +113,13 @@ def greedy_walk(s: torch.Tensor, t: torch.Tensor, N: int) -> torch.Tensor:
     """The greedy walk y_1 = nxt[b, P−1], y_i = nxt[b, y_{i−1}] of :func:`greedy_table`'s map: long [B, N].
 
     Definition: pointer doubling, from y_{1:L} and nxt^L, y_{L+1:2L} = nxt^L(y_{1:L}) and nxt^{2L} = nxt^L ∘ nxt^L
-    (⌈log₂ N⌉ rounds of gathers instead of N steps); compiled: the N steps per context.
+    (⌈log₂ N⌉ rounds of gathers instead of N steps); compiled: the N steps per context, nxt[b, p] computed only
+    for the rows p the walk visits (it cycles after a few), with greedy_table's sums and first maximum.
     """
     P = t.shape[0]
     if accelerated(s, t) and s.dtype == t.dtype and bool(torch.isfinite(s).all()) and bool(torch.isfinite(t).all()):
         out = torch.empty((s.shape[0], N), dtype=torch.long)
-        _compiled().greedy_walk(s.contiguous().numpy(), t.T.contiguous().numpy(), out.numpy())
+        _compiled().greedy_walk(s.contiguous().numpy(), t.contiguous().numpy(), out.numpy())
         return out
     nxt = greedy_table(s, t)                                     # [B, P]; column P−1 = first position
     y = nxt[:, P - 1:]                                           # y_1, [B, 1]
@@ -133,15 +134,20 @@ def bigram_counts(y: torch.Tensor, a: torch.Tensor, k: int):
     """Weighted visit and transition counts of token sequences, the sufficient statistics of the bigram gradient.
 
     Args:
-        y: long [B, n, L] tokens in [0, k); a: float64 [B, n, L] weights; prev of position 1 is row k.
+        y: long [B, n, L] tokens in [0, k); a: float32 or float64 weights [B, n, L], or [B, n, 1] (or expanded
+            from it) for one weight per response; prev of position 1 is row k.
     Returns:
         (c [B, k+1], obs1 [B, k], obs2 [k, k+1]) float64: c[b, p] = Σ a·1[prev = p], obs1[b, j] = Σ a·1[y = j],
-        obs2[j, p] = Σ a·1[y = j, prev = p]. Definition: three ``scatter_add_`` (sums in index order); the
-        compiled pass adds in the same order.
+        obs2[j, p] = Σ a·1[y = j, prev = p]. Definition: ``a.to(float64)`` broadcast to [B, n, L], then three
+        ``scatter_add_`` (sums in index order); the compiled pass converts each weight and adds in the same order
+        (per-response weights are read once per response, never materialised per token).
     """
     B, n, L = y.shape
     f64 = torch.float64
-    if accelerated(y, a) and a.dtype == f64:
+    if accelerated(y, a) and a.dtype in (f64, torch.float32) and a.dim() == 3 and a.shape[:2] == (B, n) \
+            and a.shape[2] in (1, L):
+        if a.shape[2] == 1 or a.stride(2) == 0:
+            a = a[..., :1]                                           # one weight per response
         c = torch.zeros(B, k + 1, dtype=f64)
         obs1 = torch.zeros(B, k, dtype=f64)
         obs2 = torch.zeros(k, k + 1, dtype=f64)
@@ -150,7 +156,7 @@ def bigram_counts(y: torch.Tensor, a: torch.Tensor, k: int):
         return c, obs1, obs2
     prev = torch.cat([torch.full_like(y[..., :1], k), y[..., :-1]], dim=-1).reshape(B, n * L)
     tok = y.reshape(B, n * L)
-    af = a.reshape(B, n * L)
+    af = a.to(f64).expand(B, n, L).reshape(B, n * L)
     c = torch.zeros(B, k + 1, dtype=f64, device=y.device).scatter_add_(1, prev, af)
     obs1 = torch.zeros(B, k, dtype=f64, device=y.device).scatter_add_(1, tok, af)
     obs2 = torch.zeros(k * (k + 1), dtype=f64, device=y.device).scatter_add_(

@@ -87,6 +87,7 @@ class LinearARModel:
             raise ConfigError("w", f"must have shape ({D},), got {tuple(w.shape)}")
         self.w = w.clone()
         self.fast = type(feature_map) is ContextBigramFeatures
+        self._factor_cache = None          # (x, w, factors, Z) of the last _factors call (see _factors)
 
     # ---- shape helpers -------------------------------------------------------------------------------------
     @property
@@ -231,7 +232,7 @@ class LinearARModel:
         k = self.num_actions
         xw, w2t, E1, E2 = self._factors(x)
         uf = u.reshape(B * n, L)
-        if bool((E1 @ E2.T).min() > 1e-280):
+        if bool(self._normalisers(x).min() > 1e-280):
             return bigram_walk(E1, E2, uf, n)
         cdf = torch.softmax(xw[:, None, :] + w2t[None], -1).cumsum(-1)                   # [B, k+1, k]
         cdf[..., -1] = 2.0
@@ -294,12 +295,32 @@ class LinearARModel:
         return g
 
     def _factors(self, x: torch.Tensor):
-        """Bigram map: (xW₁, [W₂ᵀ; 0], E₁, E₂) in float64 with exp(logits[b, prev, j]) ∝ E₁[b, j]·E₂[prev, j]."""
+        """Bigram map: (xW₁, [W₂ᵀ; 0], E₁, E₂) in float64 with exp(logits[b, prev, j]) ∝ E₁[b, j]·E₂[prev, j].
+
+        The last result is kept with copies of its x and w and returned again while both are equal to them (a PG
+        step samples and then differentiates at the same (x, w)): equal inputs give these very values, so the
+        cache changes no result; it holds one [B, d] and a few [B, k] tensors. The returned tensors are shared:
+        callers must not write into them (none does).
+        """
+        c = self._factor_cache
+        if c is not None and all(a.shape == b.shape and a.dtype == b.dtype and a.device == b.device
+                                 and torch.equal(a, b) for a, b in ((c[1], self.w), (c[0], x))):
+            return c[2]
         f64, k = torch.float64, self.num_actions
         xw = x.to(f64) @ self.W1.to(f64)                                                   # [B, k]
         w2t = torch.cat([self.W2.T.to(f64), torch.zeros(1, k, dtype=f64, device=self.device)], 0)  # [k+1, k]
-        return (xw, w2t, torch.exp(xw - xw.max(1, keepdim=True).values),
-                torch.exp(w2t - w2t.max(1, keepdim=True).values))
+        out = (xw, w2t, torch.exp(xw - xw.max(1, keepdim=True).values),
+               torch.exp(w2t - w2t.max(1, keepdim=True).values))
+        self._factor_cache = [x.clone(), self.w.clone(), out, None]
+        return out
+
+    def _normalisers(self, x: torch.Tensor) -> torch.Tensor:
+        """Z = E₁E₂ᵀ [B, k+1] of :meth:`_factors` (cached with them)."""
+        _, _, E1, E2 = self._factors(x)
+        c = self._factor_cache
+        if c[3] is None:
+            c[3] = E1 @ E2.T
+        return c[3]
 
     def _grad_bigram(self, x: torch.Tensor, y: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
         """Closed-form gradient for the bigram map, using exp(logits) = E₁[b, j]·E₂[prev, j].
@@ -313,8 +334,8 @@ class LinearARModel:
         k = self.num_actions
         f64 = torch.float64
         _, _, E1, E2 = self._factors(x)
-        Z = E1 @ E2.T                                                                       # [B, k+1]
-        c, obs1, obs2 = bigram_counts(y, a.to(f64), k)                    # one compiled pass with numba
+        Z = self._normalisers(x)                                                            # [B, k+1]
+        c, obs1, obs2 = bigram_counts(y, a, k)                 # one compiled pass with numba (a in float64)
         cz = c / Z
         exp1 = E1 * (cz @ E2)                                                               # [B, k]
         exp2 = E2 * (cz.T @ E1)                                                             # [k+1 (prev), k (j)]

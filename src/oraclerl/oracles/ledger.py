@@ -241,6 +241,7 @@ class Provenance:
     def __init__(self):
         self._table: torch.Tensor | None = None
         self._n = 0
+        self._last: tuple[torch.Tensor, torch.Tensor] | None = None   # private copy of a remembered batch
 
     def __len__(self) -> int:
         return self._n
@@ -303,12 +304,33 @@ class Provenance:
             idx, pos = idx[go], (pos[go] + self._W) & mask
         return found.reshape(keys.shape).to(keys.device)
 
-    def add(self, prompts, responses, prefixes: bool = False) -> None:
+    def add(self, prompts, responses, prefixes: bool = False, remember: bool = False) -> None:
         """Remember the pairs (prompts [B], responses [B, n, ...]); with ``prefixes`` every prefix of each too (L keys
-        per response: only for a caller whose prefixes may legitimately be queried alone; no oracle does so)."""
+        per response: only for a caller whose prefixes may legitimately be queried alone; no oracle does so).
+
+        ``remember`` (the sequence-level samplers) also keeps a private copy of this batch when its prompts and
+        tokens are integers, replacing the previous copy: see :meth:`contains`."""
         if responses.numel():
             self.add_keys(response_keys(prompts, responses, prefixes))
+            p = torch.as_tensor(prompts)
+            if remember and not any(t.is_floating_point() or t.is_complex() for t in (p, responses)):
+                self._last = (p.clone(), responses.clone())
+
+    def _is_last(self, prompts, responses) -> bool:
+        """True when (prompts, responses) equal the remembered batch in dtype, shape, device and every value."""
+        p = torch.as_tensor(prompts)
+        return self._last is not None and all(
+            a.dtype == b.dtype and a.shape == b.shape and a.device == b.device and torch.equal(a, b)
+            for a, b in zip((p, responses), self._last))
 
     def contains(self, prompts, responses) -> torch.Tensor:
-        """[B, n] bool: which (prompt, response) pairs were added."""
+        """[B, n] bool: which (prompt, response) pairs were added.
+
+        A query equal to the remembered batch (:meth:`add` with ``remember``: the reward query that follows a
+        sampler's draw) answers all True without computing its keys. That is the answer of the key lookup: the
+        batch was added pair by pair and keys are never removed. The comparison is against a private copy, so
+        it cannot be fooled by writes into the tensors the sampler returned (even through ``.numpy()``, which
+        ``_version`` does not see); integer tensors only, where equal values are equal keys (floats: −0.0 = 0.0)."""
+        if self._is_last(prompts, responses):
+            return torch.ones(responses.shape[:2], dtype=torch.bool, device=responses.device)
         return self.contains_keys(response_keys(prompts, responses))

@@ -59,7 +59,7 @@ class RewardNoise:
 
 
 def _check_finite_rewards(r: torch.Tensor, what: str) -> torch.Tensor:
-    if torch.isnan(r).any():
+    if bool(torch.isnan(r.sum())) and bool(torch.isnan(r).any()):     # a NaN makes the sum NaN: one cheap pass first
         raise ConfigError("reward", f"{what} returned NaN")
     return r
 

@@ -127,7 +127,7 @@ class _Oracle:
         return getattr(_model_of(self), "device", torch.device("cpu"))
 
     def _package(self, prompts, responses, log_prob_fn, name):
-        self.ledger.provenance.add(prompts, responses)        # whole responses only (Provenance's memory bound)
+        self.ledger.provenance.add(prompts, responses, remember=True)   # whole responses only (memory bound)
         feats = _model_of(self).features(prompts, responses) if "features" in self.reveal else None
         logp = log_prob_fn() if "log_probs" in self.reveal else None
         return Samples(prompts, responses, feats, logp, self.reveal, name)

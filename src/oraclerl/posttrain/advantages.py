@@ -109,7 +109,7 @@ def advantages(rewards: torch.Tensor, estimator: str = "none", *, mask: torch.Te
         raise ConfigError("rewards", f"must have shape [B, n] (outcome) or [B, n, H] (process), got {tuple(r.shape)}")
     if not torch.is_floating_point(r):
         r = r.to(torch.get_default_dtype())
-    if torch.isnan(r).any():
+    if bool(torch.isnan(r.sum())) and bool(torch.isnan(r).any()):     # a NaN makes the sum NaN: one cheap pass first
         raise ConfigError("rewards", "contains NaN")
     if not eps > 0:
         raise ConfigError("eps", f"must be > 0, got {eps!r}")

@@ -192,7 +192,8 @@ class TeacherContexts:
         if B > self.capacity:
             raise ConfigError("B", f"at most capacity={self.capacity} contexts at once, got {B}")
         ids = torch.arange(self._next, self._next + B, device=self.task.device)
-        slot = ids % self.capacity
+        s0 = self._next % self.capacity
+        slot = slice(s0, s0 + B) if s0 + B <= self.capacity else ids % self.capacity   # the same rows
         self._x[slot] = x.to(self._x.dtype)
         self._y[slot] = self.task.target(x).to(self._y.dtype)
         self._next += B
@@ -245,8 +246,10 @@ class TeacherReward:
             self.process_mean = self._process_mean
 
     def _map(self, ok: torch.Tensor) -> torch.Tensor:
-        r = ok.to(self.contexts._x.dtype)
-        return r * 2 - 1 if self.form == "signed" else r
+        dt = self.contexts._x.dtype
+        if self.form == "signed":                                  # 2·1[ok] − 1 in one pass
+            return torch.where(ok, torch.ones((), dtype=dt, device=ok.device), -torch.ones((), dtype=dt, device=ok.device))
+        return ok.to(dt)
 
     def _matches(self, prompts, responses: torch.Tensor) -> torch.Tensor:
         responses = torch.as_tensor(responses)
@@ -265,4 +268,5 @@ class TeacherReward:
 
     def _process_mean(self, prompts, responses: torch.Tensor) -> torch.Tensor:
         """r(x, y_{1:i}) = 1[y_{1:i} = y*_{1:i}] for i = 1..L: [B, n, L]."""
-        return self._map(torch.cumprod(self._matches(prompts, responses).to(torch.uint8), -1).bool())
+        # cumulative product of the 0/1 matches in uint8 (exact; the default would accumulate in int64)
+        return self._map(torch.cumprod(self._matches(prompts, responses).to(torch.uint8), -1, dtype=torch.uint8).bool())

@@ -1,0 +1,315 @@
+"""Tests written to kill mutmut survivors in ``oraclerl.inference.tilt``, ``oraclerl.inference.softmax_sampler``,
+``oraclerl.inference.sample_based`` and ``oraclerl.diagnostics.large_deviations`` (docs/testing.md, "Triage").
+
+Every value is checked against an independent computation in plain Python (``math`` on lists of floats): the
+tilted law π_ref·e^{λr}/Z and its KL / reward / log-MGF, λ_Δ by bisection on KL(φ_λ‖p) = Δ, the SoftmaxSampler's
+law by enumeration of its rejection loop on a tiny instance, the samplers replayed draw for draw from the same
+random streams, the rate function by a grid supremum. Errors are checked by their exact message and field.
+Mutant names are mutmut's (``x_<function>__mutmut_<k>``, written ``<function>_<k>`` below).
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+
+import pytest
+import torch
+
+from oraclerl.errors import ConfigError
+from oraclerl.inference.tilt import kl_reward_frontier, monotone_root, reference_inputs, tilt, tilt_to_mean
+
+tilt_mod = importlib.import_module("oraclerl.inference.tilt")   # the package re-exports a function `tilt`
+
+
+def _raises(field, msg, fn, *a, **kw):
+    """``fn(*a, **kw)`` raises ConfigError with this field and exactly this message."""
+    with pytest.raises(ConfigError) as e:
+        fn(*a, **kw)
+    assert e.value.field == field
+    assert str(e.value) == f"{field}: {msg}"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# plain-Python references of the tilt
+
+
+def _py_tilt(p, r, lam):
+    """(φ_λ, KL(φ_λ‖p), E_φλ r, log Σ p e^{λ(r − r_max)}) for lists p, r and a finite λ ≥ 0 (r_max on the support)."""
+    top = max(ri for pi, ri in zip(p, r) if pi > 0)
+    w = [pi * math.exp(lam * (ri - top)) if pi > 0 else 0.0 for pi, ri in zip(p, r)]
+    z = sum(w)
+    phi = [wi / z for wi in w]
+    kl = sum(f * math.log(f / pi) for f, pi in zip(phi, p) if f > 0)
+    return phi, kl, sum(f * ri for f, ri in zip(phi, r)), math.log(z)
+
+
+def _py_lam(p, r, delta):
+    """λ_Δ with KL(φ_λ‖p) = Δ, by bisection in plain Python (Δ < Δ_max)."""
+    lo, hi = 0.0, 1.0
+    while _py_tilt(p, r, hi)[1] < delta:
+        lo, hi = hi, 2 * hi
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        if mid in (lo, hi):
+            break
+        lo, hi = (mid, hi) if _py_tilt(p, r, mid)[1] < delta else (lo, mid)
+    return 0.5 * (lo + hi)
+
+
+def _close(a, b, tol):
+    a = [float(x) for x in (a.tolist() if isinstance(a, torch.Tensor) else a)]
+    b = [float(x) for x in b]
+    assert len(a) == len(b) and all(abs(x - y) <= tol for x, y in zip(a, b)), (a, b)
+
+
+P4 = [0.4, 0.3, 0.2, 0.1]
+R4 = [0.1, 1.0 / 3.0, -0.7, 1.3]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# inference/tilt.py
+
+
+def test_tilt_error_messages_name_their_field():
+    """Kills reference_inputs_8-11, _53-58, _69-75, _80-85, _92, _103-108 and tilt_5, _10-12, _45, _48-54, _62-69,
+    kl_reward_frontier_11-17, _24-29 (message / field mutants): exact field and message of every error."""
+    p, r = [0.5, 0.3, 0.2], [0.0, 1.0, 2.0]
+    _raises("p", "pass exactly one of p= (probabilities) or log_p= (log-probabilities)", reference_inputs, None, r)
+    _raises("q", "pass exactly one of q= (probabilities) or log_q= (log-probabilities)", reference_inputs,
+            p, r, log_p=[0.0, 0.0, 0.0], p_name="q")
+    _raises("r", "rewards are required", reference_inputs, p, None)
+    _raises("s", "rewards are required", reference_inputs, p, None, r_name="s")
+    _raises("r", "must be a non-empty tensor [..., Y]", reference_inputs, p, torch.tensor(1.0))
+    _raises("r", "must be a non-empty tensor [..., Y]", reference_inputs, p, torch.zeros(0))
+    _raises("r", "rewards must be finite (found NaN or inf)", reference_inputs, p, [0.0, math.inf, 1.0])
+    _raises("r", "rewards must be finite (found NaN or inf)", reference_inputs, p, [0.0, math.nan, 1.0])
+    _raises("r", "last dim must match p (3), got (2,)", reference_inputs, p, [0.0, 1.0])
+    _raises("r", "shape (3, 3) does not broadcast with p (2, 3)", reference_inputs,
+            torch.tensor([p, p], dtype=torch.float64), torch.zeros(3, 3))
+    _raises("log_p", "log-probabilities must be <= 0", reference_inputs, log_p=[0.5, -1.0, -2.0], r=r)
+    _raises("kl", "pass exactly one of kl=Δ (constraint) or beta=β (penalty)", tilt, p, r)
+    _raises("kl", "pass exactly one of kl=Δ (constraint) or beta=β (penalty)", tilt, p, r, kl=0.1, beta=1.0)
+    _raises("kl", "must be >= 0, got -0.1", tilt, p, r, kl=-0.1)
+    _raises("kl", "must be >= 0, got [0.1, nan]", tilt, p, r, kl=[0.1, math.nan])
+    _raises("beta", "must be > 0, got 0.0", tilt, p, r, beta=0.0)
+    _raises("beta", "must be > 0, got [1.0, -2.0]", tilt, p, r, beta=[1.0, -2.0])
+    _raises("kl", "shape (3,) does not broadcast with the batch (2,)", tilt,
+            torch.tensor([p, p], dtype=torch.float64), r, kl=[0.1, 0.2, 0.3])
+    _raises("beta", "shape (4,) does not broadcast with the batch (2, 3)", tilt,
+            torch.tensor([p] * 6, dtype=torch.float64).reshape(2, 3, 3), r, beta=[1.0, 2.0, 3.0, 4.0])
+    _raises("p", "kl_reward_frontier takes one reference law [Y], got shape (2, 3)", kl_reward_frontier,
+            torch.tensor([p, p], dtype=torch.float64), r)
+    for bad in (1, 0, 2.0, 5.0, True, "3"):
+        _raises("num", f"must be an integer >= 2, got {bad!r}", kl_reward_frontier, p, r, num=bad)
+
+
+def test_tilt_small_beta_is_accepted_and_matches_the_gibbs_form():
+    """Kills tilt_43 (β ≤ 1 rejected) and tilt_178 (Δ_max ≤ 1 treated as saturated in the β form): β = 0.25 on a
+    law whose top outcome has mass 0.4 (Δ_max = 0.92) is the finite tilt p·e^{r/β}/Z."""
+    p, r = [0.4, 0.35, 0.25], [1.0, 0.25, -0.5]
+    for beta in (0.25, 1.0, 3.0):
+        res = tilt(p, r, beta=beta)
+        phi, kl, rew, log_z = _py_tilt(p, r, 1 / beta)
+        _close(res.probs, phi, 1e-14)
+        assert float(res.lam) == pytest.approx(1 / beta, rel=1e-14)
+        assert float(res.kl) == pytest.approx(kl, abs=1e-14)
+        assert float(res.reward) == pytest.approx(rew, abs=1e-14)
+        assert float(res.log_mgf_shifted) == pytest.approx(log_z, abs=1e-14)
+
+
+def test_tilt_constant_reward_in_the_beta_form_reports_lambda_zero():
+    """Kills tilt_175 / _177 (the β form does not treat a constant reward as saturated): Δ_max = 0 leaves p unchanged
+    for every β and λ is reported as 0, KL as 0; a β that overflows 1/β (1e-310) is the saturated law p(·|argmax r)."""
+    p = [0.5, 0.3, 0.2]
+    res = tilt(p, [0.7, 0.7, 0.7], beta=0.5)
+    assert float(res.lam) == 0.0 and float(res.kl) == 0.0
+    _close(res.probs, p, 1e-15)
+    assert float(res.reward) == pytest.approx(0.7, abs=1e-15)
+    assert float(res.log_mgf_shifted) == pytest.approx(0.0, abs=1e-15)
+    sat = tilt(p, [0.0, 2.0, 2.0], beta=1e-310)
+    assert math.isinf(float(sat.lam))
+    _close(sat.probs, [0.0, 0.6, 0.4], 1e-15)
+    assert float(sat.kl) == pytest.approx(math.log(2), abs=1e-15)
+    assert float(sat.log_mgf_shifted) == pytest.approx(math.log(0.5), abs=1e-15)
+
+
+def test_tilt_input_dtypes_and_normalisation():
+    """Kills reference_inputs_19 / _21 / _38 / _40 / _61 / _63 (p, log p or r read as float32 from Python lists),
+    _24 / _28 / _31 (p not divided by its sum, or by a sum without keepdim), _42 / _49 (log p not normalised, or
+    along dim 1): inputs off by 5e-7 of normalised, in [Y], [3, Y] and [2, 3, Y], against the normalised law."""
+    delta = 0.35
+    q = [x * (1 + 5e-7) for x in P4]                              # sums to 1 + 5e-7 (within the 1e-6 check)
+    qn = [x / sum(q) for x in q]
+    lam = _py_lam(qn, R4, delta)
+    phi, _, rew, log_z = _py_tilt(qn, R4, lam)
+    res = tilt(q, R4, kl=delta)                                   # Python lists: read in float64
+    assert res.log_probs.dtype == torch.float64
+    _close(res.probs, phi, 1e-12)
+    assert float(res.reward) == pytest.approx(rew, abs=1e-12)
+    assert float(res.lam) == pytest.approx(lam, rel=1e-9)
+    assert float(res.log_mgf_shifted) == pytest.approx(log_z, abs=1e-12)
+    logq = [math.log(x) for x in q]                               # logsumexp = 5e-7
+    res = tilt(log_p=logq, r=R4, kl=delta)
+    _close(res.probs, phi, 1e-12)
+    assert float(res.reward) == pytest.approx(rew, abs=1e-12)
+    # batched: rows of different normalisation errors, [3, Y] and [2, 3, Y]
+    rows = [[x * (1 + e) for x in P4] for e in (5e-7, -4e-7, 2e-7)]
+    want = []
+    for row in rows:
+        rn = [x / sum(row) for x in row]
+        want.append(_py_tilt(rn, R4, _py_lam(rn, R4, delta))[0])
+    got = tilt(torch.tensor(rows, dtype=torch.float64), R4, kl=delta).probs
+    for g, w in zip(got, want):
+        _close(g, w, 1e-12)
+    lrows = torch.tensor([[[math.log(x) for x in row] for row in rows]] * 2, dtype=torch.float64)   # [2, 3, Y]
+    got = tilt(log_p=lrows, r=R4, kl=delta).probs
+    for b in range(2):
+        for g, w in zip(got[b], want):
+            _close(g, w, 1e-12)
+    # a float32 tensor p is read in float64 (its float32 values, not re-rounded results)
+    p32 = torch.tensor(P4, dtype=torch.float32)
+    p64 = [float(x) for x in p32.double()]
+    p64 = [x / sum(p64) for x in p64]
+    res = tilt(p32, torch.tensor(R4, dtype=torch.float32), kl=delta)
+    r32 = [float(x) for x in torch.tensor(R4, dtype=torch.float32).double()]
+    assert res.probs.dtype == torch.float64
+    _close(res.probs, _py_tilt(p64, r32, _py_lam(p64, r32, delta))[0], 1e-12)
+
+
+def test_tilt_reward_edges_single_outcome_and_broadcasting():
+    """Kills reference_inputs_64 (a 0-d r accepted), _68 (one outcome rejected), _99-102 (p and r broadcast
+    wrongly) and tilt_56 / _58 / _61 (the batch shape from Δ alone, or from p.shape[:-2])."""
+    one = tilt([1.0], [2.0], kl=0.3)
+    assert float(one.probs[0]) == 1.0 and float(one.kl) == 0.0 and float(one.reward) == 2.0
+    p = torch.tensor([P4, [0.25, 0.25, 0.25, 0.25]], dtype=torch.float64)
+    r2 = torch.tensor([R4, [1.0, 0.0, 0.5, -1.0]], dtype=torch.float64)
+    for pp, rr, shape in ((p, R4, (2, 4)), (P4, r2, (2, 4)), (p, r2, (2, 4))):
+        lp, rb = reference_inputs(pp, rr)
+        assert tuple(lp.shape) == shape and tuple(rb.shape) == shape
+        res = tilt(pp, rr, kl=0.2)                           # scalar Δ against a [2] batch
+        assert tuple(res.probs.shape) == shape
+        for b in range(2):
+            pb = [float(x) for x in torch.as_tensor(pp, dtype=torch.float64).expand(shape)[b]]
+            rbl = [float(x) for x in torch.as_tensor(rr, dtype=torch.float64).expand(shape)[b]]
+            _close(res.probs[b], _py_tilt(pb, rbl, _py_lam(pb, rbl, 0.2))[0], 1e-12)
+    # p [2, 3, Y] with Δ [3]: batch (2, 3)
+    p3 = torch.tensor([[P4, [0.25] * 4, [0.1, 0.2, 0.3, 0.4]]] * 2, dtype=torch.float64)
+    kl = torch.tensor([0.05, 0.2, 0.4], dtype=torch.float64)
+    res = tilt(p3, R4, kl=kl)
+    assert tuple(res.kl.shape) == (2, 3)
+    _close(res.kl.reshape(-1), [0.05, 0.2, 0.4] * 2, 1e-12)
+    for j in range(3):
+        pj = [float(x) for x in p3[0, j]]
+        _close(res.probs[1, j], _py_tilt(pj, R4, _py_lam(pj, R4, float(kl[j])))[0], 1e-12)
+
+
+def test_tilt_zero_mass_outcome_with_the_top_reward():
+    """Kills tilt_82 (`log_p >= -inf`: a zero-mass outcome counted in the support) and kl_reward_frontier_31 / _42
+    (the same in the frontier's Δ_max): the zero-mass outcome carries the largest reward, so r_max, Δ_max and the
+    saturated law are those of the support only."""
+    p, r = [0.5, 0.3, 0.2, 0.0], [0.0, 1.0, 2.0, 5.0]
+    res = tilt(p, r, kl=0.5)
+    lam = _py_lam(p, r, 0.5)
+    phi, _, rew, log_z = _py_tilt(p, r, lam)
+    _close(res.probs, phi, 1e-12)
+    assert float(res.probs[3]) == 0.0 and math.isinf(float(res.log_probs[3]))
+    assert float(res.log_mgf_shifted) == pytest.approx(log_z, abs=1e-12)     # Λ(λ) − λ·2, not − λ·5
+    sat = tilt(p, r, kl=3.0)
+    assert math.isinf(float(sat.lam))
+    _close(sat.probs, [0.0, 0.0, 1.0, 0.0], 0.0)
+    assert float(sat.kl) == pytest.approx(-math.log(0.2), abs=1e-15)
+    assert float(sat.log_mgf_shifted) == pytest.approx(math.log(0.2), abs=1e-15)
+    fr = kl_reward_frontier(p, r, num=5)
+    _close(fr.kl, [i * -math.log(0.2) / 4 for i in range(5)], 1e-12)
+    assert math.isinf(float(fr.lam[-1])) and float(fr.reward[-1]) == 2.0
+
+
+def test_tilt_batched_rows_keep_their_own_reward_range():
+    """Kills tilt_85 / _87 / _104 / _106 (r_max / r_min over the whole batch instead of per row): two rows with
+    different reward ranges, one of them saturated, against the per-row references."""
+    p = torch.tensor([P4, [0.1, 0.2, 0.3, 0.4]], dtype=torch.float64)
+    r = torch.tensor([R4, [10.0, 20.0, 15.0, 12.0]], dtype=torch.float64)
+    kl = torch.tensor([0.3, 5.0], dtype=torch.float64)                    # row 1: Δ ≥ Δ_max = −log 0.2
+    res = tilt(p, r, kl=kl)
+    lam = _py_lam(P4, R4, 0.3)
+    phi, _, rew, log_z = _py_tilt(P4, R4, lam)
+    _close(res.probs[0], phi, 1e-12)
+    assert float(res.lam[0]) == pytest.approx(lam, rel=1e-9)
+    _close(res.log_mgf_shifted, [log_z, math.log(0.2)], 1e-12)
+    _close(res.probs[1], [0.0, 1.0, 0.0, 0.0], 0.0)
+    assert math.isinf(float(res.lam[1])) and float(res.reward[1]) == 20.0
+    _close(res.kl, [0.3, -math.log(0.2)], 1e-12)
+
+
+def test_tilt_is_invariant_under_affine_rewards_at_extreme_scales():
+    """Kills tilt_124 and tilt_to_mean_17 (the reward range clamped at 1 instead of 1e-300: a range of 1e-60 then
+    needs λ ≈ 1e60, beyond the bracket) and tilt_to_mean_16 (`top + low`: negative rewards): the tilt of
+    c·r + b is the tilt of r with λ/c, for c ∈ {1e-60, 1, 1e60} and b = −3."""
+    base = tilt(P4, R4, kl=0.4)
+    th = tilt_to_mean(torch.tensor(P4, dtype=torch.float64).log(), torch.tensor(R4, dtype=torch.float64),
+                      torch.tensor([0.0, 0.9], dtype=torch.float64))
+    for c in (1e-60, 1.0, 1e60):
+        r = [c * x - 3.0 * c for x in R4]
+        res = tilt(P4, r, kl=0.4)
+        _close(res.probs, base.probs, 1e-12)
+        assert float(res.lam) == pytest.approx(float(base.lam) / c, rel=1e-9)
+        pen = tilt(P4, r, beta=c / float(base.lam))
+        _close(pen.probs, base.probs, 1e-12)
+        got = tilt_to_mean(torch.tensor(P4, dtype=torch.float64).log(), torch.tensor(r, dtype=torch.float64),
+                           torch.tensor([c * 0.0 - 3.0 * c, c * 0.9 - 3.0 * c], dtype=torch.float64))
+        _close(got * c, th, 1e-9 * float(th.abs().max()))
+
+
+def test_kl_reward_frontier_grid_log_p_and_lambda():
+    """Kills kl_reward_frontier_1 (default num 102), _5 / _8 (log_p= dropped), _19 / _20 (a float num accepted),
+    _22 / _23 (num = 2 rejected), _49 / _53 / _57 / _59 (the Δ grid in float32), _54 (grid from 1) and _73 (λ
+    dropped): the default grid has 101 points from 0 to Δ_max in float64, λ by bisection in plain Python."""
+    p, r = [0.6, 0.3, 0.1], [0.0, 1.0, 2.0]
+    kmax = -math.log(0.1)
+    fr = kl_reward_frontier(p, r)
+    assert fr.kl.shape == (101,) and fr.kl.dtype == torch.float64
+    _close(fr.kl, [kmax * i / 100 for i in range(101)], 1e-12)
+    assert abs(float(fr.kl[0])) <= 1e-15 and float(fr.lam[0]) == 0.0
+    assert float(fr.reward[0]) == pytest.approx(0.5, abs=1e-15)
+    for i in (10, 50, 90):
+        assert float(fr.lam[i]) == pytest.approx(_py_lam(p, r, kmax * i / 100), rel=1e-9)
+    lfr = kl_reward_frontier(log_p=[math.log(x) for x in p], r=r, num=2)
+    _close(lfr.kl, [0.0, kmax], 1e-12)
+    assert math.isinf(float(lfr.lam[1])) and float(lfr.reward[1]) == 2.0
+    given = kl_reward_frontier(p, r, kl=[0.1, 0.3])
+    _close(given.kl, [0.1, 0.3], 1e-13)
+    _close(given.lam, [_py_lam(p, r, 0.1), _py_lam(p, r, 0.3)], 1e-9)
+    _close(given.reward, [_py_tilt(p, r, _py_lam(p, r, d))[2] for d in (0.1, 0.3)], 1e-12)
+
+
+def _counting(fn):
+    calls = [0]
+
+    def wrapped(*a, **kw):
+        calls[0] += 1
+        return fn(*a, **kw)
+
+    return wrapped, calls
+
+
+def test_tilt_to_mean_batched_and_dtype():
+    """Kills tilt_to_mean_3 / _5 (x read in float32), _7 / _11 (r_max / r_min over the batch: rows of scales 1e-60
+    and 1), _37 (the variance summed along dim 1 for an x of shape [2, 3])."""
+    lp = torch.tensor(P4, dtype=torch.float64).log()
+    r = torch.tensor(R4, dtype=torch.float64)
+    x = [0.1, 1.0 / 3.0, -0.5, 1.2]
+    th = tilt_to_mean(lp, r, x)                                              # a Python list: float64
+    for ti, xi in zip(th.tolist(), x):
+        w = [pi * math.exp(ti * ri) for pi, ri in zip(P4, R4)]
+        assert sum(wi * ri for wi, ri in zip(w, R4)) / sum(w) == pytest.approx(xi, abs=1e-13)
+    grid = torch.tensor([[0.1, 0.5, 1.0], [-0.6, 0.0, 1.25]], dtype=torch.float64)
+    th2 = tilt_to_mean(lp, r, grid)
+    assert th2.shape == (2, 3)
+    _close(th2.reshape(-1), tilt_to_mean(lp, r, grid.reshape(-1)), 1e-12)
+    rows_r = torch.tensor([[1e-60 * v for v in R4], R4], dtype=torch.float64)
+    xs = torch.tensor([1e-60 * 0.5, 0.5], dtype=torch.float64)
+    both = tilt_to_mean(lp.expand(2, 4), rows_r, xs)
+    one = tilt_to_mean(lp, r, torch.tensor([0.5], dtype=torch.float64))
+    assert float(both[0]) == pytest.approx(float(one[0]) * 1e60, rel=1e-9)
+    assert float(both[1]) == pytest.approx(float(one[0]), rel=1e-12)
