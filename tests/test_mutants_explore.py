@@ -32,6 +32,7 @@ from oraclerl.explore.spanner_sampling import (
     SpannerSampling,
     SpannerSamplingConfig,
     ledger_totals,
+    spanner_block,
     theory_schedule,
 )
 from oraclerl.inference.softmax_sampler import softmax_sampler, weak_draw
@@ -275,6 +276,26 @@ def test_run_sums_the_ledgers_of_oracles_that_do_not_share_one():
     assert 0 < shared.span_phase["t_comp"] < shared.ledger["t_comp"] and shared.span_phase["prompts"] == 5
     for a, b in zip(split.history, shared.history):
         assert {k: a[k] for k in keys} == {k: b[k] for k in keys}
+
+
+def test_spanner_block_a_trial_exactly_at_nu_is_not_added():
+    """Line 8 of Alg. 3 adds a trial only when ‖φ‖_{Σ⁻¹} > ν strictly: with Σ = I (λ = 1) and ν = ½, a trial
+    φ = (½, 0) (squared norm ¼ = ν², exactly representable) is skipped and the next one, (1, 0), is added;
+    the second prompt's (0, ½) is skipped too, and its later (0, 0.75) added (kills spanner_block_14,
+    ``>=`` for ``>``)."""
+    table = torch.tensor([[[0.5, 0.0], [1.0, 0.0], [0.0, 0.0]],
+                          [[0.0, 0.5], [0.0, 0.75], [0.0, 0.0]]], dtype=F64)
+    used = torch.zeros(2, dtype=torch.long)
+
+    def pairs(pos, c):
+        idx = used[pos][:, None] + torch.arange(c)
+        used[pos] += c
+        return table[pos[:, None], idx], idx[..., None]
+
+    gram = InverseGram(2, 1.0)
+    got = [(p, int(r[0])) for p, _, r in spanner_block(pairs, 2, 3, 0.5, gram, chunk=1)]
+    assert got == [(0, 1), (1, 1)]
+    torch.testing.assert_close(gram.gram, torch.tensor([[2.0, 0.0], [0.0, 1.5625]], dtype=F64), rtol=0, atol=0)
 
 
 class _Recorder:

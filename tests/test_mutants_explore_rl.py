@@ -33,6 +33,13 @@ from oraclerl.problems.token_mdp import random_token_mdp
 torch.set_num_threads(1)
 
 
+def _close(got: torch.Tensor, want: torch.Tensor, rtol: float, atol: float) -> None:
+    """|got − want| ≤ atol + rtol·|want| elementwise, same shape and dtype (torch.testing.assert_close would
+    import torch.distributed, seconds per test process)."""
+    assert got.shape == want.shape and got.dtype == want.dtype
+    assert bool(((got - want).abs() <= atol + rtol * want.abs()).all()), (got, want)
+
+
 def _tiny(seed: int = 0, noise: float = 0.3):
     """d = 2, 3 prompts, 8 responses: every quantity can be enumerated or solved by hand."""
     return linear_softmax(d=2, num_prompts=3, num_responses=8, beta=0.5, target_coverage=3.0, noise=noise, seed=seed)
@@ -411,12 +418,12 @@ def test_mtss_run_equals_the_outer_loop_written_out(nu, in_span):
     assert 1 <= j < cfg.T                                      # j is not simply the last iteration
     assert len(res.iterates) == cfg.T and res.policy is res.iterates[j - 1]
     for t, (pol, (theta, sigma_inv)) in enumerate(zip(res.iterates, iters)):
-        torch.testing.assert_close(pol.theta, theta, rtol=1e-12, atol=1e-14)
-        torch.testing.assert_close(pol.sigma_inv, sigma_inv, rtol=1e-12, atol=1e-14)
+        _close(pol.theta, theta, rtol=1e-12, atol=1e-14)
+        _close(pol.sigma_inv, sigma_inv, rtol=1e-12, atol=1e-14)
         for h in range(2):
             direct = 0.5 * torch.eye(2, dtype=torch.float64) + sum((torch.outer(r, r) for r in rels[h][:t]),
                                                                     torch.zeros(2, 2, dtype=torch.float64))
-            torch.testing.assert_close(pol.sigma_inv[h], torch.linalg.inv(direct), rtol=1e-9, atol=1e-12)
+            _close(pol.sigma_inv[h], torch.linalg.inv(direct), rtol=1e-9, atol=1e-12)
         assert (pol.nu, pol.beta, pol.anchor, pol.M, pol.delta, pol.chunk) == (nu, inst.beta, 2, 2.0, 0.5, 3)
         assert pol.theta.dtype == torch.float64
     assert res.ledger == ledger and res.transitions == transitions

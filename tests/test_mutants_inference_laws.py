@@ -17,7 +17,14 @@ import pytest
 import torch
 
 from oraclerl.errors import ConfigError
+from oraclerl.inference.softmax_sampler import (
+    SoftmaxSampler,
+    SoftmaxSamplerConfig,
+    SoftmaxSamplerDensity,
+    softmax_sampler,
+)
 from oraclerl.inference.tilt import kl_reward_frontier, monotone_root, reference_inputs, tilt, tilt_to_mean
+from oraclerl.oracles.samplers import Samples
 
 tilt_mod = importlib.import_module("oraclerl.inference.tilt")   # the package re-exports a function `tilt`
 
@@ -313,3 +320,242 @@ def test_tilt_to_mean_batched_and_dtype():
     one = tilt_to_mean(lp, r, torch.tensor([0.5], dtype=torch.float64))
     assert float(both[0]) == pytest.approx(float(one[0]) * 1e60, rel=1e-9)
     assert float(both[1]) == pytest.approx(float(one[0]), rel=1e-12)
+
+
+
+def test_tilt_saturates_at_and_one_ulp_below_delta_max():
+    """Kills tilt_181 (Δ = Δ_max exactly not saturated) and tilt_182 (the rounding allowance 1e-14·Δ_max written
+    1e-14/Δ_max): with Δ_max = −log(4e-18) ≈ 40, Δ_max and its float64 predecessor both give λ = ∞ and
+    p(·|argmax r); 1e-12 below Δ_max is a finite tilt (KL = Δ)."""
+    p, r = [0.6, 0.4, 4e-18], [0.0, 1.0, 2.0]
+    kmax = -math.log(4e-18)
+    for d in (kmax, math.nextafter(kmax, 0.0)):
+        res = tilt(p, r, kl=d)
+        assert math.isinf(float(res.lam)), d
+        _close(res.probs, [0.0, 0.0, 1.0], 0.0)
+        assert float(res.kl) == pytest.approx(kmax, rel=1e-15)
+    res = tilt(p, r, kl=kmax - 1e-12)
+    assert math.isfinite(float(res.lam)) and float(res.kl) == pytest.approx(kmax - 1e-12, abs=1e-13)
+
+
+def test_tilt_tiny_delta_and_newton_evaluations(monkeypatch):
+    """Kills monotone_root_39 (the residual tolerance clamped at 1 instead of 1e-300: Δ = 1e-12 stops 1e-3 early)
+    and tilt_205 / _207 (Var_φλ(r) written `* 2` or `** 3`: Newton's derivative is wrong, the safeguard falls
+    back to bisection): λ_{1e-20} against the plain-Python bisection, and the root search of Δ ∈ {0.1, 0.9}
+    takes at most 15 evaluations of the tilted law (measured: 10 and 8; bisection needs more than 40).
+    Small Δ: KL(φ_λ‖p) = λ²Var_p(r)/2 + O(λ³), so λ_Δ = √(2Δ/Var_p r)·(1 + O(10⁻⁶)) at Δ = 1e-12 (the float64
+    cancellation in λΛ' − Λ, about 1e-17, adds 5e-6)."""
+    mean = sum(pi * ri for pi, ri in zip(P4, R4))
+    var = sum(pi * (ri - mean) ** 2 for pi, ri in zip(P4, R4))
+    res = tilt(P4, R4, kl=1e-12)
+    assert float(res.lam) == pytest.approx(math.sqrt(2e-12 / var), rel=1e-4)
+    wrapped, calls = _counting(tilt_mod._tilted)
+    monkeypatch.setattr(tilt_mod, "_tilted", wrapped)
+    for d in (0.1, 0.9):
+        calls[0] = 0
+        res = tilt(P4, R4, kl=d)
+        assert calls[0] <= 15, (d, calls[0])
+        assert float(res.lam) == pytest.approx(_py_lam(P4, R4, d), rel=1e-9)
+
+
+def _recorded(fn):
+    pts = []
+
+    def g(x):
+        pts.append(float(x[0]))
+        return fn(x)
+
+    return g, pts
+
+
+def _T(*v):
+    return torch.tensor(v, dtype=torch.float64)
+
+
+def test_monotone_root_bracket_doubling_safeguard_and_stall():
+    """Kills monotone_root_7 (bracket widened while value(hi) = target), _11 / _27 / _28 (the width not doubled:
+    `hi + lo`, `2 / width`, `3 * width`), _31 (first iterate 1.5·(lo + hi), outside the bracket), _77 / _78 (a
+    Newton step outside the bracket accepted), _73 / _75 (Newton step of the wrong sign), _98 / _99 / _105 (the
+    stall exit never taken, or returning None), _1 (max_iter 201). Documented behaviour: the bracket [lo, hi] is
+    widened by doubling (hi = 1, 3, 7, 15, 31 from [0, 1]) until value(hi) ≥ target, every later iterate stays
+    inside the bracket, Newton converges in a few steps, at most max_iter = 200 iterations."""
+    # atan(x − 20): a Newton step from 23 lands at 10.5, outside [15, 31]: bisection instead
+    g, pts = _recorded(lambda x: (torch.atan(x - 20), 1 / (1 + (x - 20) ** 2)))
+    x = monotone_root(g, _T(0.0), _T(0.0), _T(1.0))
+    assert float(x[0]) == pytest.approx(20.0, abs=1e-13)
+    assert pts[:5] == [1.0, 3.0, 7.0, 15.0, 31.0]
+    assert all(15.0 < v < 31.0 for v in pts[5:]), pts
+    assert len(pts) <= 16, len(pts)                                   # measured: 12
+    # value(hi) equal to the target stops the widening: [15, 31] for the identity at 31
+    g, pts = _recorded(lambda x: (x, torch.ones_like(x)))
+    assert float(monotone_root(g, _T(31.0), _T(0.0), _T(1.0))[0]) == pytest.approx(31.0, abs=1e-13)
+    assert pts[:5] == [1.0, 3.0, 7.0, 15.0, 31.0] and all(15.0 <= v <= 31.0 for v in pts[5:]), pts
+    # e^x − 2 = 0: the residual cannot reach 4 ulp of a zero target; Newton stalls at log 2 and stops
+    g, pts = _recorded(lambda x: (torch.exp(x) - 2, torch.exp(x)))
+    x = monotone_root(g, _T(0.0), _T(0.0), _T(1.0))
+    assert x is not None and abs(float(x[0]) - math.log(2)) <= 2.3e-16
+    assert len(pts) <= 10, len(pts)                                   # measured: 6
+    # no root above lo (target below value(lo)): exactly 1 bracket check + max_iter = 200 iterations
+    g, pts = _recorded(lambda x: (x, torch.ones_like(x)))
+    x = monotone_root(g, _T(-3.0), _T(0.0), _T(1.0))
+    assert len(pts) == 201 and 0.0 <= float(x[0]) < 1e-50
+    g, pts = _recorded(lambda x: (x, torch.ones_like(x)))
+    monotone_root(g, _T(-3.0), _T(0.0), _T(1.0), max_iter=7)
+    assert len(pts) == 8
+
+
+def test_monotone_root_small_negative_and_symmetric_brackets():
+    """Kills monotone_root_39 / _65 / _70 / _101 (tolerances that stop early near a root of 1e-10: clamped at 1,
+    or divided by |hi| / |x|), _63 (`hi + lo`: a negative bracket counts as converged) and _30 (first iterate
+    0.5/(lo + hi): infinite for a symmetric bracket)."""
+    cube = lambda x: (x**3, 3 * x**2)  # noqa: E731
+    assert float(monotone_root(cube, _T(1e-30), _T(0.0), _T(1.0))[0]) == pytest.approx(1e-10, rel=1e-13)
+    assert float(monotone_root(cube, _T(-8.0), _T(-5.0), _T(-1.0))[0]) == pytest.approx(-2.0, rel=1e-15)
+    x = float(monotone_root(lambda x: (x**3 + x, 3 * x**2 + 1), _T(0.5), _T(-1.0), _T(1.0))[0])
+    assert x**3 + x == pytest.approx(0.5, abs=1e-15)
+    # batched: each entry its own root
+    got = monotone_root(cube, _T(1e-30, 8.0, 1e30), _T(0.0, 0.0, 0.0), _T(1.0, 1.0, 1.0))
+    _close(got / _T(1e-10, 2.0, 1e10), [1.0, 1.0, 1.0], 1e-13)
+
+# ---------------------------------------------------------------------------------------------------------------
+# inference/softmax_sampler.py
+
+
+class _TableDraw:
+    """A weak oracle over a table π_ref [X, Y] (features and log π_ref revealed) that records every call."""
+
+    def __init__(self, log_ref, prompts, seed, reveal=("features", "log_probs")):
+        self.log_ref, self.prompts = log_ref, prompts
+        X, Y = log_ref.shape
+        self.feats = torch.arange(X * Y * 2, dtype=torch.float64).reshape(X, Y, 2) / 7
+        self.gen = torch.Generator().manual_seed(seed)
+        self.reveal = frozenset(reveal)
+        self.calls = []
+
+    def __call__(self, n, rows=None):
+        p = self.prompts if rows is None else self.prompts[rows]
+        y = torch.multinomial(self.log_ref[p].exp(), n, replacement=True, generator=self.gen)
+        self.calls.append((n, None if rows is None else rows.tolist(), y.clone()))
+        return Samples(p, y, self.feats[p[:, None], y], self.log_ref[p[:, None], y], self.reveal, "Table")
+
+
+def _replay(rec, f_of, beta, M, delta, coin_seed, chunk, row_aware):
+    """Algorithm 1 in plain Python on the responses ``rec`` recorded and the coins of ``coin_seed`` (one
+    float64 uniform per candidate, drawn per chunk for the rows still active, as documented): per row the
+    response, acceptance flag, number of draws and log ρ; also checks which rows each call asked for."""
+    N = math.ceil(4.0 * M * math.log(4.0 / delta))
+    B = len(rec.prompts)
+    chunk = min(N, max(1, math.ceil(M))) if chunk is None else min(N, chunk)
+    coins = torch.Generator().manual_seed(coin_seed)
+    calls = iter(rec.calls)
+    n0, rows0, y0 = next(calls)
+    assert n0 == N and rows0 is None
+    log_z = []
+    for b in range(B):
+        v = [f_of(b, int(y)) / beta for y in y0[b]]
+        top = max(v)
+        log_z.append(top + math.log(sum(math.exp(x - top) for x in v)) - math.log(N))
+    out = {b: None for b in range(B)}
+    draws = [N] * B
+    active, tried = list(range(B)), 0
+    while active and tried < N:
+        c = min(chunk, N - tried)
+        n, rows, y = next(calls)
+        assert n == c
+        if row_aware:
+            assert rows == (None if len(active) == B else active)
+            ys = y
+        else:
+            assert rows is None
+            ys = y[active]
+        u = torch.rand((len(active), c), generator=coins, dtype=torch.float64).tolist()
+        still = []
+        for i, b in enumerate(active):
+            draws[b] += c
+            for k in range(c):
+                yk = int(ys[i][k])
+                fk = f_of(b, yk) / beta
+                if math.log(u[i][k]) < min(0.0, fk - log_z[b] - math.log(M)):
+                    out[b] = (yk, True, fk - log_z[b])
+                    break
+            else:
+                still.append(b)
+        active, tried = still, tried + c
+    if active:
+        n, rows, y = next(calls)
+        assert n == 1 and rows == (None if len(active) == B or not row_aware else active)
+        ys = y if row_aware else y[active]
+        for i, b in enumerate(active):
+            draws[b] += 1
+            yk = int(ys[i][0])
+            out[b] = (yk, False, f_of(b, yk) / beta - log_z[b])
+    assert next(calls, None) is None
+    return out, draws
+
+
+def _check_replay(res, rec, out, draws, prompts):
+    B = len(prompts)
+    assert res.samples.responses.shape == (B, 1)
+    for b in range(B):
+        y, acc, log_rho = out[b]
+        assert int(res.samples.responses[b, 0]) == y and bool(res.accepted[b]) == acc, b
+        assert int(res.draws[b]) == draws[b]
+        assert float(res.log_density[b]) == pytest.approx(log_rho, abs=1e-12)
+        x = int(prompts[b])
+        assert torch.equal(res.samples.features[b, 0], rec.feats[x, y])
+        assert float(res.samples.log_probs[b, 0]) == float(rec.log_ref[x, y])
+    assert torch.equal(res.samples.prompts, prompts)
+    assert res.log_density.dtype == torch.float64 and res.draws.dtype == torch.long
+
+
+LOG_REF = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05], [0.1, 0.2, 0.3, 0.4]], dtype=torch.float64))
+F_TAB = torch.tensor([[0.0, 0.4, -0.3, 1.5], [0.2, -0.6, 0.9, 0.1]], dtype=torch.float64)
+
+
+@pytest.mark.parametrize("row_aware", [True, False])
+@pytest.mark.parametrize("chunk, M, delta, beta", [(None, 2.5, 0.3, 0.4), (2, 1.0, 0.9, 0.1), (1, 1.7, 0.5, 0.4),
+                                                   (50, 1.2, 0.6, 0.4)])
+def test_softmax_sampler_replays_algorithm_1_draw_for_draw(row_aware, chunk, M, delta, beta):
+    """Kills the softmax_sampler mutants of the candidate loop, the chunk size (default ceil(M) capped at N), the
+    acceptance min{1, e^{f/β}/(Ẑ M)}, the draw counts, the failure branch, _store (responses, features and log π_ref
+    of the accepted candidate, log ρ = f/β − log Ẑ), and the non-row-aware draw path (`pick`): the output equals
+    a plain-Python transcription fed the same responses and coins, for 12 rows on 2 prompts."""
+    prompts = torch.tensor([0, 1] * 6)
+    rec = _TableDraw(LOG_REF, prompts, seed=3)
+    f_of = lambda b, y: float(F_TAB[int(prompts[b]), y])  # noqa: E731
+    score = lambda s: F_TAB[s.prompts[:, None], s.responses]  # noqa: E731
+    draw = rec if row_aware else (lambda n: rec(n))
+    res = softmax_sampler(draw, score, beta, M, delta, generator=torch.Generator().manual_seed(11), chunk=chunk)
+    out, draws = _replay(rec, f_of, beta, M, delta, 11, chunk, row_aware)
+    _check_replay(res, rec, out, draws, prompts)
+    if (chunk, M) == (2, 1.0):
+        assert not res.accepted.all() and res.accepted.any()       # both branches are exercised
+
+
+def test_softmax_sampler_row_aware_score_float32_and_config_classes():
+    """Kills the mutants of the row-aware score path (`score(s, rows)` given the active rows, and all rows for the
+    Ẑ draws), of the float64 casts of a float32 score (`f.double()` in log Ẑ, the acceptance and log ρ), and of
+    SoftmaxSampler / SoftmaxSamplerDensity passing their config (M, δ, chunk) and generator on."""
+    prompts = torch.tensor([0, 1, 1, 0, 0, 1, 0])
+    B = len(prompts)
+    bias = torch.linspace(-0.5, 0.5, B, dtype=torch.float64)
+    seen = []
+
+    def score(s, rows=None):
+        seen.append(None if rows is None else rows.tolist())
+        b = bias if rows is None else bias[rows]
+        return (F_TAB[s.prompts[:, None], s.responses] + b[:, None]).float()
+
+    f_of = lambda b, y: float((F_TAB[int(prompts[b]), y] + bias[b]).float())  # noqa: E731
+    for cls in (SoftmaxSampler, SoftmaxSamplerDensity):
+        seen.clear()
+        rec = _TableDraw(LOG_REF, prompts, seed=5)
+        cfg = SoftmaxSamplerConfig(M=1.5, delta=0.4, chunk=2)
+        res = cls(cfg).sample(rec, score, 0.3, torch.Generator().manual_seed(8))
+        out, draws = _replay(rec, f_of, 0.3, 1.5, 0.4, 8, 2, True)
+        _check_replay(res, rec, out, draws, prompts)
+        assert seen[0] is None and [c[1] for c in rec.calls] == seen
+    rec = _TableDraw(LOG_REF, prompts, seed=5)
+    samples, log_rho = SoftmaxSamplerDensity(SoftmaxSamplerConfig(M=1.5, delta=0.4, chunk=2)).sample_density(
+        rec, score, 0.3, torch.Generator().manual_seed(8))
+    assert torch.equal(samples.responses, res.samples.responses) and torch.equal(log_rho, res.log_density)

@@ -714,7 +714,9 @@ def test_strong_sampler_of_a_model_without_features_refuses_every_theta():
 
 def test_oracle_properties_come_from_the_model_and_the_reveal_set():
     """feature_dim only when features are revealed, β, the number of prompts and the device of the model; a model
-    without features reveals none by default and refuses reveal={'features'}; an unknown field is named."""
+    without features reveals none by default and refuses reveal={'features'} (kills _Oracle.__init___11, _30, _32.._42),
+    one without num_prompts / device is sampled without a range check on the CPU (kills _as_prompts_25, _49, _52, _53),
+    ``default_reveal`` lowers the default (kills _16, _22, _23); an unknown field is named (kills _reveal_set_9, _12)."""
     import torch
 
     from oraclerl.oracles import WeakSampler
@@ -730,6 +732,8 @@ def test_oracle_properties_come_from_the_model_and_the_reveal_set():
 
     p = WeakSampler(Plain())
     assert p.reveal == frozenset() and p.beta is None and p.num_prompts is None and p.device == torch.device("cpu")
+    s = p.sample(torch.tensor([7, 0]), 2)               # no num_prompts: no range check; no device: the CPU
+    assert s.prompts.tolist() == [7, 0] and s.prompts.device == torch.device("cpu") and s.responses.shape == (2, 2)
     with pytest.raises(ConfigError, match=r"^reveal: Plain has no features to reveal$"):
         WeakSampler(Plain(), reveal={"features"})
     with pytest.raises(ConfigError, match=r"^reveal: must be a subset of \['features', 'log_probs'\], got unknown "
@@ -743,8 +747,9 @@ def test_oracle_properties_come_from_the_model_and_the_reveal_set():
 
 
 def test_prompt_ids_are_a_checked_one_d_tensor():
-    """A scalar id is one prompt, a 2-D tensor is refused, ids are checked against [0, X − 1] at both ends (0 and X − 1
-    accepted, −1 and X refused) and returned as int64."""
+    """A scalar id is one prompt (kills _as_prompts_8.._10), a 2-D tensor is refused (kills _13.._19), ids are checked
+    against [0, X − 1] at both ends (0 and X − 1 accepted, −1 and X refused: kills _34, _36, _39, _41, _42) and
+    returned as int64 (kills _3, _5)."""
     import torch
 
     from oraclerl.oracles import WeakSampler

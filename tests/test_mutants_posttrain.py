@@ -557,3 +557,298 @@ def test_pretrain_defaults_are_the_papers():
             pretrain(model, ctx, PretrainConfig(**bad))
         assert e.value.field == field
     assert ctx.ledger.prompts == 0 and bool((model.w == 0).all())
+
+
+# --- reference.py ------------------------------------------------------------------------------------------------
+
+
+def _plain_logits(w, x, prev, d, k):
+    """xᵀW₁ + W₂[:, prev] entry by entry (W₁ = w[:dk] as [d, k], W₂ = w[dk:] as [k, k], row-major)."""
+    return [[sum(float(x[b, i]) * float(w[i * k + a]) for i in range(d))
+             + (0.0 if prev is None else float(w[d * k + a * k + int(prev[b])])) for a in range(k)]
+            for b in range(x.shape[0])]
+
+
+def test_reference_token_log_probs_and_sampler_against_plain_python():
+    """Kills reference.py mutants of ``_logits_at`` (the W₁ / W₂ split at d·k, their shapes, ``W2[:, prev].T``,
+    the first position without W₂), ``reference_token_log_probs`` (position i uses y_{i−1}, gathers y_i) and
+    ``reference_sample`` (softmax of those logits, one multinomial draw per position from the generator, the
+    drawn token fed back): log-softmax in plain Python, and the sampler replayed with the same generator."""
+    from oraclerl.posttrain.reference import reference_sample, reference_token_log_probs
+
+    d, k, N, B = 2, 3, 3, 4
+    w = torch.randn(d * k + k * k, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    x = torch.randn(B, d, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    y = torch.tensor([[0, 1, 2], [2, 2, 0], [1, 0, 1], [0, 0, 0]])
+    got = reference_token_log_probs(w, x, y, k)
+    for b in range(B):
+        for i in range(N):
+            lg = _plain_logits(w, x[b:b + 1], None if i == 0 else y[b:b + 1, i - 1], d, k)[0]
+            want = lg[int(y[b, i])] - math.log(sum(math.exp(v) for v in lg))
+            assert float(got[b, i]) == pytest.approx(want, rel=1e-12, abs=1e-12)
+    g = torch.Generator().manual_seed(9)
+    s = reference_sample(w, x, N, k, g)
+    assert s.shape == (B, N) and s.dtype == torch.long
+    g2, prev, cols = torch.Generator().manual_seed(9), None, []
+    for _ in range(N):
+        lg = torch.tensor(_plain_logits(w, x, prev, d, k), dtype=torch.float64)
+        prev = torch.multinomial(torch.softmax(lg, -1), 1, generator=g2)[:, 0]
+        cols.append(prev.tolist())
+    assert s.T.tolist() == cols
+    assert torch.equal(torch.rand(2, generator=g), torch.rand(2, generator=g2))             # same stream used
+
+
+def test_reference_pretrain_is_sgd_on_the_token_mean_log_loss():
+    """Kills ``reference_pretrain`` mutants: the loss −mean (not −sum: SGD sees the scale), ``zero_grad`` each
+    step, the batch size and the data order, the weights written back, ``iterate`` None; and its refusal of the
+    adaptive step and of the random iterate (field ``optimizer``, exact message)."""
+    from oraclerl.posttrain.pretrain import PretrainConfig
+    from oraclerl.posttrain.reference import reference_pretrain
+
+    task, ctx, model = _teacher()
+    B, N, T, lr = 5, 4, 3, 0.7
+    res = reference_pretrain(model, ctx, PretrainConfig(steps=T, batch_size=B, optimizer="sgd", lr=lr),
+                             torch.Generator().manual_seed(2))
+    _, ctx2, ref = _teacher()
+    g, w = torch.Generator().manual_seed(2), ref.w.clone()
+    for _ in range(T):
+        x, y = ctx2.draw_labelled(B, g)
+        w = w + lr * _autograd_ll(ref, w, x, y) / (B * N)
+    assert torch.allclose(model.w, w, atol=1e-12, rtol=0) and bool((w != 0).any())
+    assert res.model is model and res.iterate is None and ctx.ledger.prompts == T * B
+    msg = "the reference implementation covers torch optimisers without random iterate"
+    _raises("optimizer", msg, reference_pretrain, model, ctx, PretrainConfig(steps=1, optimizer="adaptive"))
+    _raises("optimizer", msg, reference_pretrain, model, ctx, PretrainConfig(steps=1, random_iterate=True))
+
+
+@pytest.mark.parametrize("kind", ["outcome", "process"])
+def test_reference_policy_gradient_replayed_with_closed_form_gradients(kind):
+    """Kills ``reference_policy_gradient`` mutants: the draws (contexts, then the per-token sampler, same
+    generator), the rewards and advantages (ORM [B, 1] broadcast over tokens, PRM per token), the loss
+    −mean(A·log p) over B·N, SGD on it, the history (mean reward, PRM: of the last prefix), ``track`` at
+    t = 0..T, the counts (B prompts, B T_comp and B T_data (ORM) / B·N (PRM) per step, the learner's draws granted)
+    — replayed with the closed-form gradient of the fast model instead of autograd."""
+    from oraclerl.oracles.ledger import Ledger
+    from oraclerl.oracles.rewards import RewardOracle
+    from oraclerl.posttrain.policy_gradient import PGConfig
+    from oraclerl.posttrain.reference import reference_policy_gradient, reference_sample
+    from oraclerl.problems.teacher import TeacherReward
+
+    task, ctx, model = _teacher(k=2, N=3)
+    model.w = torch.randn(model.feature_dim, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    start = model.w.clone()
+    B, T, lr, N = 6, 3, 0.5, 3
+    led = Ledger()
+    seen = []
+    baseline = "none" if kind == "outcome" else "batch_mean"      # ORM: mostly −1 here; a batch mean would cancel it
+    cfg = PGConfig(steps=T, batch_size=B, reward=kind, baseline=baseline, optimizer="sgd", lr=lr)
+    res = reference_policy_gradient(model, ctx, RewardOracle(TeacherReward(ctx, kind, "signed"), led), cfg,
+                                    torch.Generator().manual_seed(8), track=lambda t, m: seen.append(t))
+    _, ctx2, ref = _teacher(k=2, N=3)
+    ref.w = start.clone()
+    fn = TeacherReward(ctx2, kind, "signed")
+    g, hist, grants = torch.Generator().manual_seed(8), [], set()
+    for _ in range(T):
+        ids, x = ctx2.draw(B, g)
+        y = reference_sample(ref.w, x, N, 2, g)[:, None, :]
+        grants |= {(int(i), tuple(r)) for i, r in zip(ids, y[:, 0].tolist())}
+        if kind == "outcome":
+            r = fn.mean(ids, y)                                        # [B, 1]
+            hist.append(float(r.mean()))
+            A = r[..., None].expand(B, 1, N)
+        else:
+            r = fn.process_mean(ids, y)                                # [B, 1, N]
+            hist.append(float(r[..., -1].mean()))
+            A = r - r.mean((0, 1), keepdim=True)                      # batch mean per position
+        ref.w = ref.w + lr * ref.grad_log_likelihood(x, y, A) / (B * N)
+    assert torch.allclose(model.w, ref.w, atol=1e-12, rtol=0) and not torch.allclose(model.w, start)
+    assert res.mean_reward == pytest.approx(hist, abs=1e-15) and seen == list(range(T + 1))
+    assert res.policy is model and res.iterate is None
+    assert res.ledger == led.snapshot()
+    assert (led.prompts, led.t_comp, led.t_data, led.t_grant) == (
+        0, T * B, T * B * (1 if kind == "outcome" else N), len(grants))
+    assert ctx.ledger.prompts == T * B
+
+
+def test_reference_policy_gradient_refuses_what_it_does_not_cover():
+    """Kills the condition / message mutants of ``reference_policy_gradient``'s checks (each condition alone)."""
+    from oraclerl.oracles.ledger import Ledger
+    from oraclerl.oracles.rewards import RewardOracle
+    from oraclerl.posttrain.policy_gradient import PGConfig
+    from oraclerl.posttrain.reference import reference_policy_gradient
+    from oraclerl.problems.teacher import TeacherReward
+
+    task, ctx, model = _teacher()
+    rew = RewardOracle(TeacherReward(ctx, "outcome"), Ledger())
+    msg = "the reference implementation covers on-policy PG, n = 1, torch optimisers"
+    for bad in (dict(behaviour="best_of_m"), dict(samples_per_context=2), dict(optimizer="adaptive")):
+        _raises("behaviour", msg, reference_policy_gradient, model, ctx, rew, PGConfig(steps=1, **bad))
+    _raises("loss_normalisation", "the reference implementation uses the authors' token mean",
+            reference_policy_gradient, model, ctx, rew, PGConfig(steps=1, loss_normalisation="sequence_sum"))
+    assert rew.ledger.snapshot() == Ledger().snapshot() and bool((model.w == 0).all())
+
+
+# --- policy_gradient.py ------------------------------------------------------------------------------------------
+
+
+def _pg_setup(kind, form="signed", seed=5):
+    from oraclerl.oracles.ledger import Ledger
+    from oraclerl.oracles.rewards import RewardOracle
+    from oraclerl.problems.teacher import TeacherReward
+
+    task, ctx, model = _teacher(k=2, N=3)
+    model.w = torch.randn(model.feature_dim, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    led = Ledger()
+    return ctx, model, RewardOracle(TeacherReward(ctx, kind, form), led), led
+
+
+def _pg_replay(kind, form, baseline, norm, n, steps, B, lr, seed, w0):
+    """SGD PG replayed with the same draws (contexts, then n responses of the current policy), rewards straight
+    from the reward function, advantages by plain formulas, the update from autograd: returns (w, history)."""
+    from oraclerl.problems.teacher import TeacherReward
+
+    _, ctx, ref = _teacher(k=2, N=3)
+    ref.w = w0.clone()
+    fn = TeacherReward(ctx, kind, form)
+    g, hist, N = torch.Generator().manual_seed(seed), [], 3
+    for _ in range(steps):
+        ids, x = ctx.draw(B, g)
+        y = ref.sample(x, n, g)
+        if kind == "outcome":
+            r = fn.mean(ids, y)
+            hist.append(float(r.mean()))
+        else:
+            r = fn.process_mean(ids, y)
+            hist.append(float(r[..., -1].mean()))
+        A = {"none": r, "batch_mean": r - r.mean((0, 1), keepdim=True),
+             "leave_one_out": r - (r.sum(1, keepdim=True) - r) / (n - 1)}[baseline]
+        Aw = A[..., None].expand(B, n, N) if kind == "outcome" else A
+        scale = 1.0 / (B * n * (N if norm == "token_mean" else 1))
+        ref.w = ref.w + lr * _autograd_ll(ref, ref.w, x, y, Aw) * scale
+    return ref.w, hist
+
+
+@pytest.mark.parametrize("kind,form,baseline,norm,n", [
+    ("outcome", "signed", "none", "token_mean", 1), ("outcome", "binary", "leave_one_out", "sequence_sum", 3),
+    ("process", "signed", "batch_mean", "sequence_sum", 2), ("process", "binary", "none", "token_mean", 1)])
+def test_policy_gradient_equals_the_replayed_definition(kind, form, baseline, norm, n):
+    """Kills policy_gradient.py mutants of the step: the draw order, n responses per context, the reward form, the
+    advantage estimator, the scale 1/(B·n·N) (token_mean) or 1/(B·n) (sequence_sum), the ascent direction, the
+    history (ORM: mean reward; PRM: mean of the last prefix's reward), the counts (prompts, T_comp = B·n,
+    T_data = B·n or B·n·N per step) and the returned snapshot, policy and iterate (None by default)."""
+    from oraclerl.posttrain.policy_gradient import PGConfig, policy_gradient
+
+    ctx, model, reward, led = _pg_setup(kind, form)
+    w0 = model.w.clone()
+    T, B, lr = 3, 8, 0.4
+    cfg = PGConfig(steps=T, batch_size=B, samples_per_context=n, reward=kind, reward_form=form, baseline=baseline,
+                   optimizer="sgd", lr=lr, loss_normalisation=norm)
+    res = policy_gradient(model, ctx, reward, cfg, torch.Generator().manual_seed(11))
+    w, hist = _pg_replay(kind, form, baseline, norm, n, T, B, lr, 11, w0)
+    assert torch.allclose(model.w, w, atol=1e-12, rtol=0) and not torch.allclose(w, w0)
+    assert res.mean_reward == pytest.approx(hist, abs=1e-15)
+    assert res.policy is model and res.iterate is None
+    want = {"t_comp": T * B * n, "t_data": T * B * n * (1 if kind == "outcome" else 3)}
+    assert res.ledger == {**dict.fromkeys(led.snapshot(), 0), **want} == led.snapshot()
+    assert ctx.ledger.prompts == T * B                                   # the contexts count on their own ledger
+
+
+def test_policy_gradient_track_stops_early_and_random_iterate():
+    """Kills the ``track`` mutants (called at t = 0 and after every step with the policy; True at t = 0 runs no
+    step, True at t = 2 stops after two) and the ``random_iterate`` ones (``iterate`` = w_τ, the weights before
+    update τ, τ drawn first from the generator)."""
+    from oraclerl.posttrain.policy_gradient import PGConfig, policy_gradient
+
+    ctx, model, reward, led = _pg_setup("process")
+    w0 = model.w.clone()
+    cfg = PGConfig(steps=5, batch_size=2, reward="process", baseline="none", optimizer="sgd", lr=0.3)
+    res = policy_gradient(model, ctx, reward, cfg, torch.Generator().manual_seed(0), track=lambda t, p: True)
+    assert torch.equal(model.w, w0) and res.mean_reward == [] and ctx.ledger.prompts == 0
+    seen = []
+    res = policy_gradient(model, ctx, reward, cfg, torch.Generator().manual_seed(0),
+                          track=lambda t, p: seen.append((t, p is model)) or t == 2)
+    assert seen == [(0, True), (1, True), (2, True)] and len(res.mean_reward) == 2 and ctx.ledger.prompts == 4
+    seen.clear()
+    res = policy_gradient(model, ctx, reward, cfg, torch.Generator().manual_seed(0),
+                          track=lambda t, p: seen.append(t))              # None: never stops
+    assert seen == list(range(6)) and len(res.mean_reward) == 5
+    ws = []
+    cfg_r = PGConfig(steps=6, batch_size=2, reward="process", baseline="none", optimizer="sgd", lr=0.3,
+                     random_iterate=True)
+    res = policy_gradient(model, ctx, reward, cfg_r, torch.Generator().manual_seed(3),
+                          track=lambda t, p: ws.append(p.w.clone()))
+    tau = int(torch.randint(0, 6, (1,), generator=torch.Generator().manual_seed(3)))
+    assert res.iterate is not None and res.iterate is not model and torch.equal(res.iterate.w, ws[tau])
+
+
+def test_pg_config_defaults_and_errors():
+    """Kills the default-value mutants of ``PGConfig`` (the paper's Figure-1 ORM run) and the message / field
+    mutants of the two ``policy_gradient`` checks (nothing is drawn before they fire)."""
+    from oraclerl.posttrain.policy_gradient import PGConfig, policy_gradient
+
+    c = PGConfig()
+    assert (c.steps, c.batch_size, c.samples_per_context, c.reward, c.reward_form, c.baseline, c.behaviour, c.m,
+            c.explore_mix, c.optimizer, c.lr, c.loss_normalisation, c.random_iterate) == (
+        4000, 1024, 1, "outcome", "signed", "batch_mean", "on_policy", 10, 0.5, "adagrad", 0.1, "token_mean", False)
+    ctx, model, orm, led = _pg_setup("outcome")
+    _raises("reward", "reward='process' needs a reward oracle with process rewards", policy_gradient, model, ctx, orm,
+            PGConfig(steps=1, reward="process"))
+    _raises("base", "behaviour='best_of_m' needs the base model q₀ (behind a sampling oracle)", policy_gradient,
+            model, ctx, orm, PGConfig(steps=1, behaviour="best_of_m"))
+    for bad, field in ((dict(steps=0), "steps"), (dict(m=0), "m"), (dict(explore_mix=1.5), "explore_mix"),
+                       (dict(optimizer="lion"), "optimizer"), (dict(samples_per_context=0), "samples_per_context")):
+        with pytest.raises(ConfigError) as e:
+            policy_gradient(model, ctx, orm, PGConfig(**bad))
+        assert e.value.field == field
+    assert led.snapshot() == dict.fromkeys(led.snapshot(), 0) and ctx.ledger.prompts == 0
+
+
+@pytest.mark.parametrize("kind", ["outcome", "process"])
+def test_best_of_m_pg_feeds_the_explored_responses_to_the_update(kind):
+    """Kills the ``best_of_m`` wiring mutants: the exploration gets q₀ (``base``, not the policy) through a
+    sequence sampler (ORM) or a token sampler (PRM), k, m, mix and the failure value of the reward form; the
+    update uses the explored (y, r) and the history the on-policy reward. Replay: on-policy draw, then
+    :func:`explore_outcome` / :func:`explore_process` on fresh oracles with the same generator, the SGD step by
+    autograd."""
+    from oraclerl.models.linear_ar import PromptBoundPolicy
+    from oraclerl.oracles.ledger import Ledger
+    from oraclerl.oracles.rewards import RewardOracle
+    from oraclerl.oracles.samplers import AutoregressiveSampler, WeakSampler
+    from oraclerl.posttrain.behaviour import explore_outcome, explore_process
+    from oraclerl.posttrain.policy_gradient import PGConfig, policy_gradient
+    from oraclerl.problems.teacher import TeacherReward
+
+    for form in ("binary", "signed"):
+        ctx, model, reward, led = _pg_setup(kind, form)
+        _, _, base = _teacher(k=2, N=3)
+        base.w = torch.randn(base.feature_dim, generator=torch.Generator().manual_seed(9), dtype=torch.float64)
+        w0 = model.w.clone()
+        T, B, lr, N = 2, 3, 0.5, 3
+        cfg = PGConfig(steps=T, batch_size=B, reward=kind, reward_form=form, baseline="none", behaviour="best_of_m",
+                       m=2, explore_mix=0.7, optimizer="sgd", lr=lr, loss_normalisation="sequence_sum")
+        res = policy_gradient(model, ctx, reward, cfg, torch.Generator().manual_seed(4), base=base)
+        _, ctx2, ref = _teacher(k=2, N=3)
+        ref.w = w0.clone()
+        led2 = Ledger()
+        rew2 = RewardOracle(TeacherReward(ctx2, kind, form), led2)
+        pol_s = WeakSampler(PromptBoundPolicy(ref, ctx2), led2, reveal=())
+        b_seq = WeakSampler(PromptBoundPolicy(base, ctx2), led2, reveal=())
+        b_tok = AutoregressiveSampler(PromptBoundPolicy(base, ctx2), led2, reveal=())
+        g, hist = torch.Generator().manual_seed(4), []
+        for _ in range(T):
+            ids, x = ctx2.draw(B, g)
+            y = pol_s.sample(ids, 1, g).responses
+            if kind == "outcome":
+                r = rew2.outcome(ids, y, g)
+                hist.append(float(r.mean()))
+                y, r = explore_outcome(ids, y, r, rew2, b_seq, 2, 2, 0.7, g)
+                Aw = r[..., None].expand(B, 1, N)
+            else:
+                r = rew2.process(ids, y, g)
+                hist.append(float(r[..., -1].mean()))
+                y, r = explore_process(ids, y, r, rew2, b_tok, 2, 0.7, -1.0 if form == "signed" else 0.0, g)
+                Aw = r
+            ref.w = ref.w + lr * _autograd_ll(ref, ref.w, x, y, Aw) / B
+        assert torch.allclose(model.w, ref.w, atol=1e-12, rtol=0) and not torch.allclose(model.w, w0)
+        assert res.mean_reward == pytest.approx(hist, abs=1e-15) and res.ledger == led2.snapshot()
+        assert led2.t_grant > 0 and (led2.t_comp > T * B if kind == "outcome" else led2.t_comp_token > 0)

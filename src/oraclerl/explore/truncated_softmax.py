@@ -18,6 +18,9 @@ with φ(x, y, y′) = ϕ(x, y) − ϕ(x, y′), and its marginal π̄_θ(y|x) = 
   (:func:`truncated_sampler_log_marginal`, with Ẑ = Z by default, or averaged exactly over the sampler's own
   Ẑ with ``normaliser="estimated"`` on tiny instances); ``law="ideal"`` is the mixture of the ideal marginals
   π̄_{θ^t} (:func:`truncated_log_marginal`, BLAS matrix products with the truncation mask).
+  Both exact laws process the pair axis (y, y′) in [b, b] blocks whose temporaries stay within ``block_bytes``
+  (default :data:`BLOCK_BYTES` = 256 MiB), as float64 matrix products (:func:`_exact_laws`; issue 15 item 4:
+  64 prompts × 16,384 responses at d = 64 in ≤ 256 MiB of temporaries instead of several 2 GiB [Y, Y] tensors).
 * :meth:`SpannerSamplingPolicy.average_regret` is the quantity bounded by Theorem 3.1,
   E_{t~Unif[T]}[J_β(π⋆_β) − J_β(π̂^t)], exact on an exact instance, for either law.
 

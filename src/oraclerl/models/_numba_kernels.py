@@ -165,7 +165,8 @@ def bigram_walk(E1, E2, u, n, out):  # pragma: no cover - compiled
 def bigram_counts(y, a, c, obs1, obs2):  # pragma: no cover - compiled
     # the three scatter-adds of the torch definition in its order: row b, then response j, then position i;
     # a is [B, n, L] or [B, n, 1] (one weight per response) of float32 or float64, each weight converted to
-    # float64 (exact) before it is added, as the definition's a.to(float64)
+    # float64 (exact) before it is added, as the definition's a.to(float64). A run of repeats (y_i = y_{i−1}: a
+    # trained policy's fixed points) adds to the same three cells, in the same order, in registers.
     B, n, L = y.shape
     k = obs1.shape[1]
     per_token = a.shape[2] != 1
@@ -173,11 +174,29 @@ def bigram_counts(y, a, c, obs1, obs2):  # pragma: no cover - compiled
         for j in range(n):
             prev = k
             w = np.float64(a[b, j, 0])
-            for i in range(L):
+            i = 0
+            while i < L:
                 t = y[b, j, i]
                 if per_token:
                     w = np.float64(a[b, j, i])
-                c[b, prev] += w
-                obs1[b, t] += w
-                obs2[t, prev] += w
-                prev = t
+                if t != prev:
+                    c[b, prev] += w
+                    obs1[b, t] += w
+                    obs2[t, prev] += w
+                    prev = t
+                    i += 1
+                    continue
+                cc = c[b, t] + w
+                o1 = obs1[b, t] + w
+                o2 = obs2[t, t] + w
+                i += 1
+                while i < L and y[b, j, i] == t:
+                    if per_token:
+                        w = np.float64(a[b, j, i])
+                    cc += w
+                    o1 += w
+                    o2 += w
+                    i += 1
+                c[b, t] = cc
+                obs1[b, t] = o1
+                obs2[t, t] = o2

@@ -230,10 +230,11 @@ class LinearARModel:
         """
         B, n, L = u.shape
         k = self.num_actions
-        xw, w2t, E1, E2 = self._factors(x)
+        E1, E2, Z = self._normalisers(x)
         uf = u.reshape(B * n, L)
-        if bool(self._normalisers(x).min() > 1e-280):
+        if bool(Z.min() > 1e-280):
             return bigram_walk(E1, E2, uf, n)
+        xw, w2t, _, _ = self._factors(x)
         cdf = torch.softmax(xw[:, None, :] + w2t[None], -1).cumsum(-1)                   # [B, k+1, k]
         cdf[..., -1] = 2.0
         base = (torch.arange(B, device=self.device) * (k + 1)).repeat_interleave(n)
@@ -314,13 +315,13 @@ class LinearARModel:
         self._factor_cache = [x.clone(), self.w.clone(), out, None]
         return out
 
-    def _normalisers(self, x: torch.Tensor) -> torch.Tensor:
-        """Z = E₁E₂ᵀ [B, k+1] of :meth:`_factors` (cached with them)."""
+    def _normalisers(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(E₁, E₂, Z = E₁E₂ᵀ [B, k+1], the per-row normalisers) of :meth:`_factors`, Z cached with them."""
         _, _, E1, E2 = self._factors(x)
         c = self._factor_cache
         if c[3] is None:
             c[3] = E1 @ E2.T
-        return c[3]
+        return E1, E2, c[3]
 
     def _grad_bigram(self, x: torch.Tensor, y: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
         """Closed-form gradient for the bigram map, using exp(logits) = E₁[b, j]·E₂[prev, j].
@@ -333,8 +334,7 @@ class LinearARModel:
         B, n, L = y.shape
         k = self.num_actions
         f64 = torch.float64
-        _, _, E1, E2 = self._factors(x)
-        Z = self._normalisers(x)                                                            # [B, k+1]
+        E1, E2, Z = self._normalisers(x)                                                    # Z: [B, k+1]
         c, obs1, obs2 = bigram_counts(y, a, k)                 # one compiled pass with numba (a in float64)
         cz = c / Z
         exp1 = E1 * (cz @ E2)                                                               # [B, k]
