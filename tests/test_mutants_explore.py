@@ -35,6 +35,7 @@ from oraclerl.explore.spanner_sampling import (
     spanner_block,
     theory_schedule,
 )
+from oraclerl.inference.sample_based import BestOfNConfig, best_of_n
 from oraclerl.inference.softmax_sampler import softmax_sampler, weak_draw
 from oraclerl.oracles import Ledger, PromptSource, RewardOracle, WeakSampler
 from oraclerl.problems import linear_softmax
@@ -510,8 +511,10 @@ def test_constrained_least_squares_l2_interior_boundary_and_singular():
     h2 = torch.tensor([3.0, -1.0], dtype=F64)
     th2 = constrained_least_squares(G2, h2, 0.0, 0.8)
     ang = torch.linspace(0, 2 * math.pi, 20001, dtype=F64)
-    rad = torch.linspace(0, 0.8, 401, dtype=F64)
-    pts = torch.stack([rad[:, None] * ang.cos(), rad[:, None] * ang.sin()], -1).reshape(-1, 2)
+    rad = torch.linspace(0, 0.8, 81, dtype=F64)
+    pts = torch.cat([torch.stack([0.8 * ang.cos(), 0.8 * ang.sin()], -1),            # the circle, finely
+                     torch.stack([rad[:, None] * ang[::100].cos(), rad[:, None] * ang[::100].sin()], -1)
+                     .reshape(-1, 2)])                                                 # the disc, coarsely
     obj = torch.einsum("ni,ij,nj->n", pts, G2, pts) - 2 * pts @ h2
     best = pts[obj.argmin()]
     torch.testing.assert_close(th2, best, rtol=0, atol=5e-4)
@@ -721,3 +724,10 @@ def test_best_of_n_policy_law_by_enumeration_with_ties_and_sampling():
     assert out.responses.shape == (3, 2) and o.ledger.t_comp == 30 and o.ledger.t_data == 30
     one = pol.sample(torch.tensor([0]), generator=torch.Generator().manual_seed(0))
     assert one.responses.shape == (1, 1) and o.ledger.t_comp == 35
+    # the generator is passed on: the same draws as best_of_n itself with the same seed, different seeds differ
+    x = torch.arange(2).repeat(20)
+    o2 = inst.oracles()
+    ref = best_of_n(o2.weak, o2.reward, x, BestOfNConfig(n=5, num_samples=3), torch.Generator().manual_seed(7))
+    got = pol.sample(x, 3, torch.Generator().manual_seed(7))
+    assert torch.equal(got.responses, ref.responses)
+    assert not torch.equal(pol.sample(x, 3, torch.Generator().manual_seed(8)).responses, ref.responses)

@@ -215,8 +215,9 @@ class _PlainXPO:
         self.calls = 0
         self.margin = math.inf          # smallest relative slack of any Armijo / stopping decision taken
 
-    def add(self, x, phi1, phi2, dr):
-        phi = [phi1[k] - phi2[k] for k in range(2)]
+    def add(self, x, phi1, phi2, dr, phi=None):
+        """One round; ``phi`` overrides ϕ(y₁) − ϕ(y₂) (for float32 features, whose difference is float32)."""
+        phi = [phi1[k] - phi2[k] for k in range(2)] if phi is None else phi
         for a in range(2):
             self.h[a] += phi[a] * dr
             self.sum_phi2[a] += phi2[a]
@@ -311,17 +312,34 @@ def _xpo_replay(inst, cfg, seed):
     return ref, thetas
 
 
-@pytest.mark.parametrize("theta_set,B,alpha,opt_iters,opt_tol,seed", [
-    ("l2", 2.0, 0.3, 6, 1e-7, 4),        # Θ does not bind; 6 steps: every iterate depends on the step schedule
-    ("l2", 0.5, 0.3, 10, 1e-3, 4),       # Θ binds (projected steps); opt_tol stops each fit early
-    ("linf", 0.5, 0.3, 10, 1e-5, 5),     # the box; both opt_tol and opt_iters stop some fits
+def _scaled(inst, c: float):
+    """The same instance with features c·ϕ (a reparametrisation θ → θ/c; G and L grow by c²)."""
+    from types import SimpleNamespace
+
+    from oraclerl.models.linear_softmax import LinearSoftmaxModel
+
+    base = LinearSoftmaxModel(inst.base.log_ref, inst.base.phi * c, inst.base.beta)
+    return SimpleNamespace(base=base, reward=inst.reward, noise=inst.noise, prompt_weights=inst.prompt_weights)
+
+
+@pytest.mark.parametrize("theta_set,B,scale,opt_iters,opt_tol,seed", [
+    ("l2", 2.0, 1.0, 6, 1e-7, 4),        # Θ does not bind; 6 steps: every iterate depends on the step schedule
+    ("l2", 0.5, 1.0, 10, 1e-3, 4),       # Θ binds (projected steps); opt_tol stops each fit early
+    ("linf", 0.5, 1.0, 10, 1e-5, 5),     # the box; both opt_tol and opt_iters stop some fits
+    ("l2", 0.02, 1000.0, 6, 1e-9, 4),    # features ×1000: L = 2λ_max(G + λI) ≈ 1e7 > 1e6, so 1e-12·L > 1/L
 ])
-def test_xpo_rounds_equal_a_plain_python_replay(theta_set, B, alpha, opt_iters, opt_tol, seed):
-    """Every θ^t of XPO (and its output, objective, partition-call count and ledger) equals the plain-Python
-    projected-gradient method on the same draws (:class:`_PlainXPO`), to 1e-9. Kills the mutants of
-    ``XPO.fit`` / ``value_grad`` / ``objective`` / ``run`` and ``_XPOData.add`` listed in docs/testing.md."""
-    inst = _tiny(2)
-    cfg = XPOConfig(T=7, alpha=alpha, B=B, theta_set=theta_set, lam=0.02, batch=2, opt_iters=opt_iters,
+def test_xpo_rounds_equal_a_plain_python_replay(theta_set, B, scale, opt_iters, opt_tol, seed):
+    """Every θ^t of XPO (and its output, objective, partition-call count, ledger and history) equals the
+    plain-Python projected-gradient method on the same draws (:class:`_PlainXPO`), to 1e-11 relative (the two
+    agree to ~1e-16 here). Kills ``xǁXPOǁfit__mutmut_18``, ``_20`` (λI built in float32: λ = 0.02 rounded),
+    ``_26``, ``_28`` (call count), ``_45`` (gradient factor), ``_56``, ``_57`` (L), ``_62``, ``_65``, ``_66``,
+    ``_109`` (initial step, warm start), ``_75``, ``_78`` (theta_set dropped from the projection), ``_93``
+    (Armijo constant), ``_95`` (step floor 1e-12·L: above 1/L when L > 1e6), ``_104``, ``_106`` (step growth);
+    ``xǁXPOǁobjective__mutmut_3`` to ``_33`` (stats["objective"]); ``xǁXPOǁ__init____mutmut_4``; and
+    ``xǁXPOǁrun__mutmut_78``, ``_83`` (history), ``_86``, ``_88`` (the output samples through the strong oracle),
+    ``_91`` to ``_98`` (every distinct ledger summed), ``_101``, ``_102`` (the "objective" key)."""
+    inst = _tiny(2) if scale == 1.0 else _scaled(_tiny(2), scale)
+    cfg = XPOConfig(T=7, alpha=0.3, B=B, theta_set=theta_set, lam=0.02, batch=2, opt_iters=opt_iters,
                     opt_tol=opt_tol)
     strong, weak, reward, prompts = _xpo_oracles(inst)
     out = XPO(cfg).run(strong, weak, reward, prompts, exact_partition(inst.base),
@@ -330,14 +348,65 @@ def test_xpo_rounds_equal_a_plain_python_replay(theta_set, B, alpha, opt_iters, 
     assert ref.margin > 1e-12             # no decision of the replay is a near-tie that rounding could flip
     assert out.thetas.shape == (len(thetas), 2)
     for got, want in zip(out.thetas.tolist(), thetas):
-        assert got == pytest.approx(want, rel=1e-9, abs=1e-12)
-    assert out.policy.theta.tolist() == pytest.approx(thetas[-1], rel=1e-9, abs=1e-12)
+        assert got == pytest.approx(want, rel=1e-11, abs=1e-14)
+    assert out.policy.theta.tolist() == pytest.approx(thetas[-1], rel=1e-11, abs=1e-14)
     assert out.stats["partition_calls"] == ref.calls       # counted before the final objective's own call
     assert out.stats["objective"] == pytest.approx(ref.objective(thetas[-1]), rel=1e-12)
     T = cfg.T
     assert out.ledger == {"t_comp": 2 * T, "t_comp_token": 0, "t_data": 2 * T, "prompts": T, "t_feature": 0,
                           "t_reset": 0, "t_grant": reward.ledger.snapshot()["t_grant"]}
     assert out.ledger["t_grant"] > 0
+    # history: per batch of 2 rounds, the cumulative counts of the four ledgers
+    assert [(r["round"], r["t_data"], r["t_comp"], r["prompts"]) for r in out.history] == \
+        [(2, 4, 4, 2), (4, 8, 8, 4), (6, 12, 12, 6), (7, 14, 14, 7)]
+    # the output policy samples π_θ through the strong oracle (its ledger counts the draws)
+    s = out.policy.sample(torch.tensor([0, 1]), 3, torch.Generator().manual_seed(0))
+    assert s.responses.shape == (2, 3) and strong.ledger.snapshot()["t_comp"] == T + 6
+
+
+def test_xpo_on_a_float32_instance():
+    """On a ``linear_softmax(dtype=torch.float32)`` instance: ``exact_partition`` casts θ (float64) to the model's
+    dtype and equals enumeration (kills ``x_exact_partition__mutmut_4``, ``theta.to(None)``: a float32 @
+    float64 matmul error); XPO runs (kills ``xǁXPOǁfit__mutmut_50``, ``mean_phi.to(None)``: float64 @ float32)
+    and stats["objective"] is the float64 objective of the float32 statistics: Σ ϕ(y₂) summed in float64 and
+    Σ n_x log Z_θ(x) with float64 counts (kills ``xǁ_XPODataǁadd__mutmut_9`` and ``xǁXPOǁobjective__mutmut_14``,
+    ``_16``: float32 sums, off by ~1e-7 relative)."""
+    inst = linear_softmax(d=2, num_prompts=3, num_responses=8, beta=0.5, target_coverage=3.0, noise=0.3, seed=2,
+                          dtype=torch.float32)
+    part = exact_partition(inst.base)
+    theta = torch.tensor([0.3, -0.7], dtype=torch.float64)
+    log_z, mean = part(torch.tensor([0, 2]), theta)
+    th32 = [float(v) for v in theta.to(torch.float32)]
+    for i, x in enumerate((0, 2)):
+        lz, m = _plain_partition(inst, x, th32)
+        assert float(log_z[i]) == pytest.approx(lz, rel=1e-6)
+        assert mean[i].tolist() == pytest.approx(m, rel=1e-5, abs=1e-6)
+    cfg = XPOConfig(T=6, alpha=0.3, B=2.0, lam=0.02, batch=3, opt_iters=5)
+    strong, weak, reward, prompts = _xpo_oracles(inst)
+    out = XPO(cfg).run(strong, weak, reward, prompts, part, torch.Generator().manual_seed(1))
+    # the data: replay the draws with the θ^t XPO used
+    strong2, weak2, reward2, prompts2 = _xpo_oracles(inst)
+    gen = torch.Generator().manual_seed(1)
+    ref = _PlainXPO(inst, cfg)
+    for b in range(2):
+        xs = prompts2.draw(3, gen)
+        s1, s2 = strong2.sample(xs, out.thetas[b], 1, gen), weak2.sample(xs, 1, gen)
+        r = reward2.outcome(xs, torch.cat([s1.responses, s2.responses], dim=1), gen)
+        for i in range(3):
+            # φ and Δr as the float32 oracles deliver them (differences taken in float32), then float64
+            ref.add(int(xs[i]), [float(v) for v in s1.features[i, 0]], [float(v) for v in s2.features[i, 0]],
+                    float(r[i, 0] - r[i, 1]), phi=[float(v) for v in s1.features[i, 0] - s2.features[i, 0]])
+    final = out.policy.theta
+    assert final.dtype == torch.float64 and float(final.norm()) > 0.1
+    # the objective with log Z_θ(x) from the float32 partition oracle, everything else in float64
+    xs = torch.tensor(list(ref.counts))
+    lz32, _ = part(xs, final)
+    th = final.tolist()
+    quad = sum(th[a] * ref.G[a][b] * th[b] for a in range(2) for b in range(2))
+    want = (quad - 2.0 * sum(th[a] * ref.h[a] for a in range(2)) + ref.s + cfg.lam * sum(v * v for v in th)
+            + cfg.alpha * (sum(th[k] * ref.sum_phi2[k] for k in range(2)) / inst.base.beta
+                           - sum(n * float(z) for n, z in zip(ref.counts.values(), lz32))))
+    assert out.stats["objective"] == pytest.approx(want, rel=1e-11)
 
 
 # --------------------------------------------------------------------------------------------------------- MTSS

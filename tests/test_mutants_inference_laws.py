@@ -11,22 +11,48 @@ Mutant names are mutmut's (``x_<function>__mutmut_<k>``, written ``<function>_<k
 from __future__ import annotations
 
 import importlib
+import itertools
 import math
 
 import pytest
 import torch
 
-from oraclerl.errors import ConfigError
+from oraclerl.diagnostics.large_deviations import (
+    legendre_transform,
+    log_mgf,
+    rate_function,
+    renyi_cross_entropy,
+    scgf,
+    scgf_renyi,
+)
+from oraclerl.errors import ConfigError, RevealError
+from oraclerl.inference.sample_based import (
+    BestOfNConfig,
+    BestOfPoissonConfig,
+    RejectionSamplingConfig,
+    SoftBestOfNConfig,
+    best_of_n,
+    best_of_poisson,
+    rejection_sampling,
+    soft_best_of_n,
+)
 from oraclerl.inference.softmax_sampler import (
     SoftmaxSampler,
     SoftmaxSamplerConfig,
     SoftmaxSamplerDensity,
+    autoregressive_draw,
+    max_draws,
+    num_normaliser_draws,
+    sampler_log_law,
     softmax_sampler,
+    weak_draw,
 )
 from oraclerl.inference.tilt import kl_reward_frontier, monotone_root, reference_inputs, tilt, tilt_to_mean
+from oraclerl.oracles import Ledger
 from oraclerl.oracles.samplers import Samples
 
 tilt_mod = importlib.import_module("oraclerl.inference.tilt")   # the package re-exports a function `tilt`
+ss_mod = importlib.import_module("oraclerl.inference.softmax_sampler")
 
 
 def _raises(field, msg, fn, *a, **kw):
@@ -424,8 +450,8 @@ def test_monotone_root_small_negative_and_symmetric_brackets():
 class _TableDraw:
     """A weak oracle over a table π_ref [X, Y] (features and log π_ref revealed) that records every call."""
 
-    def __init__(self, log_ref, prompts, seed, reveal=("features", "log_probs")):
-        self.log_ref, self.prompts = log_ref, prompts
+    def __init__(self, log_ref, prompts, seed, reveal=("features", "log_probs"), pairs=False):
+        self.log_ref, self.prompts, self.pairs = log_ref, prompts, pairs
         X, Y = log_ref.shape
         self.feats = torch.arange(X * Y * 2, dtype=torch.float64).reshape(X, Y, 2) / 7
         self.gen = torch.Generator().manual_seed(seed)
@@ -436,7 +462,8 @@ class _TableDraw:
         p = self.prompts if rows is None else self.prompts[rows]
         y = torch.multinomial(self.log_ref[p].exp(), n, replacement=True, generator=self.gen)
         self.calls.append((n, None if rows is None else rows.tolist(), y.clone()))
-        return Samples(p, y, self.feats[p[:, None], y], self.log_ref[p[:, None], y], self.reveal, "Table")
+        resp = torch.stack([y, 10 + y], -1) if self.pairs else y              # [B, n, 2] token pairs, or [B, n]
+        return Samples(p, resp, self.feats[p[:, None], y], self.log_ref[p[:, None], y], self.reveal, "Table")
 
 
 def _replay(rec, f_of, beta, M, delta, coin_seed, chunk, row_aware):
@@ -495,10 +522,11 @@ def _replay(rec, f_of, beta, M, delta, coin_seed, chunk, row_aware):
 
 def _check_replay(res, rec, out, draws, prompts):
     B = len(prompts)
-    assert res.samples.responses.shape == (B, 1)
+    assert res.samples.responses.shape == ((B, 1, 2) if rec.pairs else (B, 1))
     for b in range(B):
         y, acc, log_rho = out[b]
-        assert int(res.samples.responses[b, 0]) == y and bool(res.accepted[b]) == acc, b
+        got = res.samples.responses[b, 0].tolist()
+        assert got == ([y, 10 + y] if rec.pairs else y) and bool(res.accepted[b]) == acc, b
         assert int(res.draws[b]) == draws[b]
         assert float(res.log_density[b]) == pytest.approx(log_rho, abs=1e-12)
         x = int(prompts[b])
@@ -514,16 +542,17 @@ F_TAB = torch.tensor([[0.0, 0.4, -0.3, 1.5], [0.2, -0.6, 0.9, 0.1]], dtype=torch
 
 @pytest.mark.parametrize("row_aware", [True, False])
 @pytest.mark.parametrize("chunk, M, delta, beta", [(None, 2.5, 0.3, 0.4), (2, 1.0, 0.9, 0.1), (1, 1.7, 0.5, 0.4),
-                                                   (50, 1.2, 0.6, 0.4)])
+                                                   (50, 1.2, 0.6, 0.4), (None, 1.0, 0.9, 0.3)])
 def test_softmax_sampler_replays_algorithm_1_draw_for_draw(row_aware, chunk, M, delta, beta):
     """Kills the softmax_sampler mutants of the candidate loop, the chunk size (default ceil(M) capped at N), the
     acceptance min{1, e^{f/β}/(Ẑ M)}, the draw counts, the failure branch, _store (responses, features and log π_ref
     of the accepted candidate, log ρ = f/β − log Ẑ), and the non-row-aware draw path (`pick`): the output equals
-    a plain-Python transcription fed the same responses and coins, for 12 rows on 2 prompts."""
+    a plain-Python transcription fed the same responses and coins, for 12 rows on 2 prompts (responses [B, n] or
+    token pairs [B, n, 2]: softmax_sampler_165)."""
     prompts = torch.tensor([0, 1] * 6)
-    rec = _TableDraw(LOG_REF, prompts, seed=3)
+    rec = _TableDraw(LOG_REF, prompts, seed=3, pairs=not row_aware)
     f_of = lambda b, y: float(F_TAB[int(prompts[b]), y])  # noqa: E731
-    score = lambda s: F_TAB[s.prompts[:, None], s.responses]  # noqa: E731
+    score = lambda s: F_TAB[s.prompts[:, None], s.responses if s.responses.dim() == 2 else s.responses[..., 0]]  # noqa: E731
     draw = rec if row_aware else (lambda n: rec(n))
     res = softmax_sampler(draw, score, beta, M, delta, generator=torch.Generator().manual_seed(11), chunk=chunk)
     out, draws = _replay(rec, f_of, beta, M, delta, 11, chunk, row_aware)
@@ -550,12 +579,551 @@ def test_softmax_sampler_row_aware_score_float32_and_config_classes():
     for cls in (SoftmaxSampler, SoftmaxSamplerDensity):
         seen.clear()
         rec = _TableDraw(LOG_REF, prompts, seed=5)
-        cfg = SoftmaxSamplerConfig(M=1.5, delta=0.4, chunk=2)
+        cfg = SoftmaxSamplerConfig(M=1.5, delta=0.4, chunk=1)                 # not the default chunk ceil(M) = 2
         res = cls(cfg).sample(rec, score, 0.3, torch.Generator().manual_seed(8))
-        out, draws = _replay(rec, f_of, 0.3, 1.5, 0.4, 8, 2, True)
+        out, draws = _replay(rec, f_of, 0.3, 1.5, 0.4, 8, 1, True)
         _check_replay(res, rec, out, draws, prompts)
         assert seen[0] is None and [c[1] for c in rec.calls] == seen
+    # a draw that is not row-aware with a score that needs its rows (no default): all rows (None) every time
+    seen.clear()
+    rec = _TableDraw(LOG_REF, prompts, seed=6)
+
+    def score_rows(s, rows):
+        return score(s, rows)
+
+    res2 = softmax_sampler(lambda n: rec(n), score_rows, 0.3, 1.5, 0.4, generator=torch.Generator().manual_seed(2))
+    out, draws = _replay(rec, f_of, 0.3, 1.5, 0.4, 2, None, False)
+    _check_replay(res2, rec, out, draws, prompts)
+    assert seen == [None] * len(rec.calls)
     rec = _TableDraw(LOG_REF, prompts, seed=5)
-    samples, log_rho = SoftmaxSamplerDensity(SoftmaxSamplerConfig(M=1.5, delta=0.4, chunk=2)).sample_density(
+    samples, log_rho = SoftmaxSamplerDensity(SoftmaxSamplerConfig(M=1.5, delta=0.4, chunk=1)).sample_density(
         rec, score, 0.3, torch.Generator().manual_seed(8))
     assert torch.equal(samples.responses, res.samples.responses) and torch.equal(log_rho, res.log_density)
+
+
+def _py_conditional(ref, w, zm, N):
+    """Law of the output given Ẑ·M = zm: N candidates accepted w.p. min{1, w/zm}, then a fresh π_ref draw."""
+    a = [min(1.0, wi / zm) for wi in w]
+    pacc = sum(ri * ai for ri, ai in zip(ref, a))
+    fail = (1.0 - min(pacc, 1.0)) ** N
+    return [(1.0 - fail) * ri * ai / pacc + fail * ri for ri, ai in zip(ref, a)]
+
+
+def _py_sampler_law(ref, f, beta, M, delta, normaliser):
+    """SoftmaxSampler's law in plain Python: Ẑ = Z, or Ẑ averaged over all Y^N tuples of its own N draws."""
+    N = math.ceil(4.0 * M * math.log(4.0 / delta))
+    w = [math.exp(fi / beta) for fi in f]
+    if normaliser == "exact":
+        return _py_conditional(ref, w, sum(ri * wi for ri, wi in zip(ref, w)) * M, N)
+    out = [0.0] * len(ref)
+    for t in itertools.product(range(len(ref)), repeat=N):
+        pr = math.prod(ref[i] for i in t)
+        if pr == 0.0:
+            continue
+        cond = _py_conditional(ref, w, sum(w[i] for i in t) / N * M, N)
+        out = [o + pr * c for o, c in zip(out, cond)]
+    return out
+
+
+@pytest.mark.parametrize("ref, f, beta, M, delta", [
+    ([0.5, 0.3, 0.2], [0.0, 0.8, -0.4], 0.5, 1.0, 0.9),       # N = 6, clipping (M below the density ratio)
+    ([0.6, 0.4, 0.0], [0.3, -0.2, 2.0], 0.7, 1.2, 0.9),       # N = 8, a zero-mass outcome
+    ([0.25, 0.25, 0.5], [0.1, 0.1, 0.1], 1.0, 1.0, 0.9),      # constant f with M = 1: every candidate accepted
+])
+def test_sampler_log_law_against_enumeration_of_the_rejection_loop(ref, f, beta, M, delta):
+    """Kills the mutants of sampler_log_law, _conditional_log_law and _compositions (no test reached them): the
+    law with Ẑ = Z and the law averaged over the sampler's own Ẑ equal the plain-Python enumeration of the N-tuples
+    of the Ẑ draws and of the rejection loop, to 1e-13; f in float32 is read in the dtype of log π_ref; a
+    [2, Y] batch of f broadcasts against one log π_ref [Y]."""
+    lr = torch.log(torch.tensor(ref, dtype=torch.float64))
+    for norm in ("exact", "estimated"):
+        got = sampler_log_law(lr, torch.tensor(f, dtype=torch.float64), beta, M, delta, normaliser=norm)
+        assert got.dtype == torch.float64 and got.shape == (3,)
+        _close(got.exp(), _py_sampler_law(ref, f, beta, M, delta, norm), 1e-13)
+    f32 = torch.tensor(f, dtype=torch.float32)
+    want = _py_sampler_law(ref, [float(x) for x in f32.double()], beta, M, delta, "estimated")
+    got = sampler_log_law(lr, f32, beta, M, delta, normaliser="estimated")
+    assert got.dtype == torch.float64
+    _close(got.exp(), want, 1e-13)
+    f2 = torch.tensor([f, [x * 0.5 for x in f]], dtype=torch.float64)
+    both = sampler_log_law(lr, f2, beta, M, delta, normaliser="estimated")
+    assert both.shape == (2, 3)
+    _close(both[1].exp(), _py_sampler_law(ref, [x * 0.5 for x in f], beta, M, delta, "estimated"), 1e-13)
+    assert sampler_log_law(lr, f2, beta, M, delta).shape == (2, 3)
+
+
+def test_sampler_log_law_default_is_exact_and_its_errors():
+    """Kills the default normaliser ("exact"), the max_compositions default (200 000) and limit (`>`: exactly the
+    limit is allowed) and the error-message mutants of sampler_log_law."""
+    ref, f = [0.5, 0.3, 0.2], [0.0, 0.8, -0.4]
+    lr = torch.log(torch.tensor(ref, dtype=torch.float64))
+    ft = torch.tensor(f, dtype=torch.float64)
+    assert torch.equal(sampler_log_law(lr, ft, 0.5, 1.0, 0.9), sampler_log_law(lr, ft, 0.5, 1.0, 0.9, "exact"))
+    _raises("normaliser", "must be 'exact' or 'estimated', got 'Exact'", sampler_log_law, lr, ft, 0.5, 1.0, 0.9,
+            normaliser="Exact")
+    # N = 6, Y = 3: C(8, 2) = 28 count vectors
+    sampler_log_law(lr, ft, 0.5, 1.0, 0.9, normaliser="estimated", max_compositions=28)
+    _raises("normaliser", "'estimated' enumerates C(N+Y-1, Y-1) = 28 count vectors (N = 6, Y = 3) > "
+            "max_compositions = 27; use 'exact'", sampler_log_law, lr, ft, 0.5, 1.0, 0.9, normaliser="estimated",
+            max_compositions=27)
+    # M = 4, δ = 0.05: N = 71, Y = 3 gives C(73, 2) = 2628 vectors (allowed by default); Y = 6: C(76, 5) > 2e5
+    sampler_log_law(lr, ft, 0.5, 4.0, 0.05, normaliser="estimated")
+    lr6 = torch.full((6,), -math.log(6), dtype=torch.float64)
+    n6 = math.comb(76, 5)
+    _raises("normaliser", f"'estimated' enumerates C(N+Y-1, Y-1) = {n6} count vectors (N = 71, Y = 6) > "
+            "max_compositions = 200000; use 'exact'", sampler_log_law, lr6, torch.zeros(6, dtype=torch.float64),
+            0.5, 4.0, 0.05, normaliser="estimated")
+
+
+def test_softmax_sampler_constants_config_and_errors():
+    """Kills num_normaliser_draws / max_draws mutants, the SoftmaxSamplerConfig defaults (M = 4, δ = 0.05, chunk
+    None), its N / max_draws properties and __post_init__ checks, SoftmaxSampler's default config, the
+    softmax_sampler argument checks and the score-shape message, and _accepts_rows on a builtin without a
+    signature."""
+    for M, delta in ((1.0, 0.9), (2.5, 0.3), (4.0, 0.05), (37.3, 1e-3)):
+        n = math.ceil(4.0 * M * math.log(4.0 / delta))
+        assert num_normaliser_draws(M, delta) == n and max_draws(M, delta) == 2 * n + 1
+    cfg = SoftmaxSamplerConfig()
+    assert (cfg.M, cfg.delta, cfg.chunk) == (4.0, 0.05, None)
+    assert cfg.N == 71 and cfg.max_draws == 143
+    assert SoftmaxSamplerConfig(M=2.5, delta=0.3, chunk=3).N == math.ceil(10 * math.log(4 / 0.3))
+    assert SoftmaxSampler().config == SoftmaxSamplerConfig() and SoftmaxSamplerDensity().config.M == 4.0
+    _raises("M", "must be in [1.0, inf], got 0.5", SoftmaxSamplerConfig, M=0.5)
+    _raises("delta", "must be in (0.0, 1.0), got 1.0", SoftmaxSamplerConfig, delta=1.0)
+    _raises("delta", "must be in (0.0, 1.0), got 0.0", SoftmaxSamplerConfig, delta=0.0)
+    _raises("chunk", "must be >= 1, got 0", SoftmaxSamplerConfig, chunk=0)
+    _raises("chunk", "must be an integer, got 1.5", SoftmaxSamplerConfig, chunk=1.5)
+    SoftmaxSamplerConfig(M=1.0, delta=0.5, chunk=1)                     # the edges are allowed
+    prompts = torch.tensor([0, 1])
+    score = lambda s: F_TAB[s.prompts[:, None], s.responses]  # noqa: E731
+    rec = _TableDraw(LOG_REF, prompts, seed=0)
+    _raises("beta", "must be > 0, got -1.0", softmax_sampler, rec, score, -1.0, 2.0, 0.1)
+    _raises("M", "must be in [1.0, inf], got 0.9", softmax_sampler, rec, score, 0.5, 0.9, 0.1)
+    _raises("delta", "must be in (0.0, 1.0), got 1.0", softmax_sampler, rec, score, 0.5, 2.0, 1.0)
+    _raises("chunk", "must be >= 1, got 0", softmax_sampler, rec, score, 0.5, 2.0, 0.1, chunk=0)
+    N = num_normaliser_draws(2.0, 0.1)
+    _raises("score", f"must return shape (B, n) = (2, {N}), got (2, {N}, 1)", softmax_sampler, rec,
+            lambda s: score(s)[..., None], 0.5, 2.0, 0.1)
+    _raises("score", f"must return shape (B, n) = (2, {N}), got (2, {N - 1})", softmax_sampler, rec,
+            lambda s: score(s)[:, 1:], 0.5, 2.0, 0.1)
+    assert ss_mod._accepts_rows(min) is False                           # no signature: ValueError
+    assert ss_mod._accepts_rows(lambda n: n) is False and ss_mod._accepts_rows(lambda n, rows=None: n) is True
+
+
+@pytest.mark.parametrize("reveal", [(), ("features",), ("log_probs",)])
+def test_softmax_sampler_reveals_what_the_draws_reveal(reveal):
+    """Kills _maybe / reveal-set mutants: the output reveals exactly the fields its draws revealed (reading any
+    other raises RevealError), with the values of the chosen candidate."""
+    prompts = torch.tensor([0, 1, 0])
+    rec = _TableDraw(LOG_REF, prompts, seed=2, reveal=reveal)
+    res = softmax_sampler(rec, lambda s: F_TAB[s.prompts[:, None], s.responses], 0.5, 2.0, 0.2,
+                          generator=torch.Generator().manual_seed(1))
+    y = res.samples.responses[:, 0]
+    for field in ("features", "log_probs"):
+        if field in reveal:
+            want = rec.feats[prompts, y] if field == "features" else rec.log_ref[prompts, y]
+            assert torch.equal(getattr(res.samples, field)[:, 0], want)
+        else:
+            with pytest.raises(RevealError):
+                getattr(res.samples, field)
+
+
+class _FakeOracle:
+    def __init__(self):
+        self.calls = []
+
+    def sample(self, prompts, n, generator):
+        assert prompts.dtype == torch.long
+        self.calls.append(("sample", prompts.tolist(), n, generator))
+        return "S"
+
+    def next_token(self, prompts, prefixes, n, generator=None):
+        assert prompts.dtype == prefixes.dtype == torch.long
+        self.calls.append(("next_token", prompts.tolist(), prefixes.tolist(), n, generator))
+        return "T"
+
+
+def test_weak_and_autoregressive_draws_pass_the_rows_on():
+    """Kills the weak_draw / autoregressive_draw mutants (no test reached autoregressive_draw's rows): all rows
+    when rows is None, else prompts[rows] (and prefixes[rows]), n and the generator passed on, ids as int64."""
+    g = torch.Generator().manual_seed(0)
+    weak = _FakeOracle()
+    d = weak_draw(weak, [2, 0, 1], g)
+    assert d(3) == "S" and d(2, torch.tensor([2, 0])) == "S"
+    assert weak.calls == [("sample", [2, 0, 1], 3, g), ("sample", [1, 2], 2, g)]
+    auto = _FakeOracle()
+    d = autoregressive_draw(auto, [2, 0, 1], [[5, 6], [7, 8], [9, 4]], g)
+    assert d(4) == "T" and d(1, torch.tensor([1])) == "T"
+    assert auto.calls == [("next_token", [2, 0, 1], [[5, 6], [7, 8], [9, 4]], 4, g),
+                          ("next_token", [0], [[7, 8]], 1, g)]
+    d = weak_draw(weak, torch.tensor([1.0, 0.0]))
+    d(1)
+    assert weak.calls[-1] == ("sample", [1, 0], 1, None)
+    assert auto.calls and autoregressive_draw(auto, torch.tensor([1.0]), torch.zeros(1, 0))(2) == "T"
+    assert auto.calls[-1] == ("next_token", [1], [[]], 2, None)
+
+
+def test_row_select_keeps_none_and_all_rows():
+    """Kills _row_select_1-5 (a helper no code path reached): None stays None, rows=None keeps every row."""
+    t = torch.arange(6).reshape(3, 2)
+    assert ss_mod._row_select(None, torch.tensor([1])) is None
+    assert ss_mod._row_select(t, None) is t
+    assert torch.equal(ss_mod._row_select(t, torch.tensor([2, 0])), t[[2, 0]])
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# diagnostics/large_deviations.py
+
+
+def _py_log_mgf(p, r, s):
+    v = [math.log(pi) + s * ri for pi, ri in zip(p, r) if pi > 0]
+    top = max(v)
+    return top + math.log(sum(math.exp(x - top) for x in v))
+
+
+def _py_theta(p, r, x):
+    """θ with Λ'(θ) = x (r_min < x < r_max on the support), plain-Python bisection."""
+    def mean(th):
+        w = [math.exp(math.log(pi) + th * ri - _py_log_mgf(p, r, th)) if pi > 0 else 0.0 for pi, ri in zip(p, r)]
+        return sum(wi * ri for wi, ri in zip(w, r))
+    lo, hi = -1.0, 1.0
+    while mean(lo) > x:
+        lo *= 2
+    while mean(hi) < x:
+        hi *= 2
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        if mid in (lo, hi):
+            break
+        lo, hi = (mid, hi) if mean(mid) < x else (lo, mid)
+    return 0.5 * (lo + hi)
+
+
+def _py_rate(p, r, lam, x):
+    """I_λ(x) = Λ*(x) − λx + Λ(λ): Λ*(x) = θx − Λ(θ) inside, −log p(r = x) at an end point, +∞ outside."""
+    sup = [ri for pi, ri in zip(p, r) if pi > 0]
+    if x > max(sup) or x < min(sup):
+        return math.inf
+    if x in (max(sup), min(sup)):
+        star = -math.log(sum(pi for pi, ri in zip(p, r) if pi > 0 and ri == x))
+    else:
+        th = _py_theta(p, r, x)
+        star = th * x - _py_log_mgf(p, r, th)
+    return max(0.0, star - lam * x + _py_log_mgf(p, r, lam))
+
+
+def _py_renyi(phi, psi, alpha):
+    if alpha == 1:
+        return -sum(f * math.log(q) for f, q in zip(phi, psi) if f > 0)
+    return math.log(sum(f * q ** (alpha - 1) for f, q in zip(phi, psi) if f > 0)) / (1 - alpha)
+
+
+PL = [0.35, 0.0, 0.25, 0.3, 0.1]          # a zero-mass outcome carrying the largest reward
+RL = [0.0, 3.0, 1.0, 2.0, 2.0]            # ties at the top of the support (r = 2)
+
+
+def test_large_deviation_errors_name_their_field():
+    """Kills the message / field mutants of _token and _num (and the field names passed by each function)."""
+    p, r = [0.5, 0.3, 0.2], [0.0, 1.0, 2.0]
+    _raises("p", "must be one token law [V], got shape (2, 3)", log_mgf, [p, p], r, 0.5)
+    _raises("s", "must not be NaN", log_mgf, p, r, [0.1, math.nan])
+    _raises("lam", "must not be NaN", scgf, p, r, math.nan, 0.1)
+    _raises("t", "must not be NaN", scgf, p, r, 0.1, math.nan)
+    _raises("lam", "must not be NaN", rate_function, p, r, math.nan, 0.5)
+    _raises("x", "must not be NaN", rate_function, p, r, 0.2, math.nan)
+    _raises("x", "must not be NaN", legendre_transform, p, r, math.nan)
+    _raises("alpha", "must not be NaN", renyi_cross_entropy, p, p, math.nan)
+    _raises("lam", "must not be NaN", scgf_renyi, p, r, math.nan, 0.5)
+    _raises("t", "must not be NaN", scgf_renyi, p, r, 0.5, math.nan)
+    _raises("p", "must be one token law [V], got shape (1, 3)", rate_function, [p], r, 0.1, 0.5)
+    _raises("p", "must be one token law [V], got shape (1, 3)", scgf_renyi, [p], r, 0.1, 0.5)
+
+
+def test_log_mgf_and_scgf_against_python_with_zero_mass_and_shapes():
+    """Kills log_mgf / scgf mutants (s read in float32 from a list, the broadcast of s [2, 3] against r, λ + t):
+    Λ(s) and Λ(λ + t) − Λ(λ) against plain-Python sums, zero-mass outcome included."""
+    s = [[-1.5, 0.0, 0.1], [0.7, 2.0, -0.3]]
+    got = log_mgf(PL, RL, s)
+    assert got.shape == (2, 3) and got.dtype == torch.float64
+    _close(got.reshape(-1), [_py_log_mgf(PL, RL, v) for row in s for v in row], 1e-14)
+    lam, t = [0.3, -0.8], [[0.1], [1.7]]
+    got = scgf(PL, RL, lam, t)
+    assert got.shape == (2, 2)
+    _close(got.reshape(-1), [_py_log_mgf(PL, RL, a + b[0]) - _py_log_mgf(PL, RL, a) for b in t for a in lam], 1e-14)
+
+
+def test_rate_function_against_python_end_points_ties_and_broadcasting():
+    """Kills rate_function mutants (the support `log_p > -inf`, the end points r_max / r_min of the support and
+    their tied mass, `x == hi` / `x == lo`, +∞ outside, the midpoint substituted for the end points, λ·x, Λ(λ),
+    the clamp at 0, the broadcast of λ [3, 1] against x [8]) and legendre_transform (λ = 0)."""
+    xs = [0.0, 0.3, 1.0, 1.6, 2.0, 2.5, -0.1, 3.0]
+    lams = (0.0, 0.6, -1.1)
+    got = rate_function(PL, RL, torch.tensor(lams, dtype=torch.float64)[:, None], xs)      # λ [3, 1], x [8]
+    assert got.shape == (3, 8)
+    for row, lam in zip(got.tolist(), lams):
+        want = [_py_rate(PL, RL, lam, x) for x in xs]
+        for g, w in zip(row, want):
+            assert (math.isinf(g) and math.isinf(w)) or g == pytest.approx(w, abs=1e-11), (lam, row, want)
+    assert got[1, 4] == pytest.approx(-math.log(0.4) - 1.2 + _py_log_mgf(PL, RL, 0.6), abs=1e-13)   # x = r_max
+    assert got[1, 0] == pytest.approx(-math.log(0.35) + _py_log_mgf(PL, RL, 0.6), abs=1e-13)        # x = r_min
+    _close(legendre_transform(PL, RL, xs[:5]), [_py_rate(PL, RL, 0.0, b) for b in xs[:5]], 1e-11)
+    # the tilted mean has rate 0 exactly (the clamp removes a −1e-17)
+    th = 0.9
+    w = [pi * math.exp(th * ri) for pi, ri in zip(PL, RL)]
+    mean = sum(wi * ri for wi, ri in zip(w, RL)) / sum(w)
+    at_mean = float(rate_function(PL, RL, th, mean))
+    assert at_mean == pytest.approx(0.0, abs=1e-13) and at_mean >= 0.0
+
+
+def test_renyi_cross_entropy_and_scgf_renyi_against_python():
+    """Kills renyi_cross_entropy mutants (φ = 0 entries left out, the α = 1 cross-entropy branch, the safe α,
+    1/(1 − α), inputs read in float64, an α tensor) and scgf_renyi mutants (the tilt φ_λ, ψ = softmax(r), 1 + t,
+    the broadcast of λ and t)."""
+    phi = [0.5, 0.0, 0.3, 0.2]
+    psi = [0.1, 0.4, 0.25, 0.25]
+    alphas = [0.5, 1.0, 2.0, 3.5, -1.0]
+    got = renyi_cross_entropy(phi, psi, alphas)
+    assert got.dtype == torch.float64
+    _close(got, [_py_renyi(phi, psi, a) for a in alphas], 1e-14)
+    assert float(renyi_cross_entropy(phi, psi, 1.0)) == pytest.approx(_py_renyi(phi, psi, 1), abs=1e-15)
+    p, r = [0.6, 0.3, 0.1], [0.0, 1.0, 2.0]
+    lam, t = [0.0, 0.8], [[-0.5], [1.2]]
+    got = scgf_renyi(p, r, lam, t)
+    assert got.shape == (2, 2)
+    zr = math.log(sum(math.exp(x) for x in r))
+    psi_r = [math.exp(x - zr) for x in r]
+    want = []
+    for tt in (-0.5, 1.2):
+        for lm in (0.0, 0.8):
+            w = [pi * math.exp(lm * ri) for pi, ri in zip(p, r)]
+            ph = [wi / sum(w) for wi in w]
+            want.append(tt * (zr - _py_renyi(ph, psi_r, 1 + tt)))
+            assert want[-1] == pytest.approx(_py_log_mgf(p, r, lm + tt) - _py_log_mgf(p, r, lm), abs=1e-13)
+    _close(got.reshape(-1), want, 1e-13)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# inference/sample_based.py
+
+PROBS = torch.tensor([[0.3, 0.1, 0.2, 0.25, 0.15], [0.05, 0.4, 0.2, 0.15, 0.2]], dtype=torch.float64)
+REW = torch.tensor([[1.0, 3.0, 3.0, 2.0, 0.0], [0.5, -1.0, 2.5, 2.5, 2.5]], dtype=torch.float64)   # ties at the top
+
+
+class _Weak:
+    """A weak oracle over the table PROBS (its own random stream, not the algorithm's generator): responses are
+    token pairs (y, 10 + y) [B, n, 2]; log π_ref revealed or not; every call recorded and charged."""
+
+    def __init__(self, ledger, seed=0, reveal=True):
+        self.ledger, self.gen, self.reveal, self.calls = ledger, torch.Generator().manual_seed(seed), reveal, []
+
+    def sample(self, prompts, n, generator=None):
+        prompts = torch.as_tensor(prompts)
+        y = torch.multinomial(PROBS[prompts], n, replacement=True, generator=self.gen)
+        self.ledger.charge("t_comp", y.numel())
+        self.calls.append((prompts.tolist(), n, y.clone()))
+        lp = PROBS[prompts[:, None], y].log().float() if self.reveal else None
+        return Samples(prompts, torch.stack([y, 10 + y], -1), None, lp,
+                       frozenset({"log_probs"} if self.reveal else ()), "Weak")
+
+
+class _Reward:
+    def __init__(self, ledger, r_max=None, shift=0.0):
+        self.ledger, self.r_max, self.shift = ledger, r_max, shift
+
+    def outcome(self, prompts, responses, generator=None):
+        self.ledger.charge("t_data", responses.shape[0] * responses.shape[1])
+        return REW[torch.as_tensor(prompts)[:, None], responses[..., 0]] + self.shift
+
+
+def _py_dhat(eps, n):
+    """Beirami et al.'s D̂_n(ε) in plain Python."""
+    q = (1 - eps) ** n
+    return q * (math.log(n) + (n - 1) * math.log1p(-eps) - (n - 1) / n) + (1 - q) * math.log((1 - q) / eps)
+
+
+def _eps32(x, y):
+    return math.exp(float(torch.tensor(math.log(float(PROBS[x, y])), dtype=torch.float32)))
+
+
+def test_best_of_n_replayed_with_its_tie_breaking_keys():
+    """Kills best_of_n / argmax_random_ties / select / ledger_snapshot / revealed_log_probs mutants: the winners of
+    each group of n (ties broken by the largest float64 key drawn from the algorithm's generator), their rewards
+    and token pairs, D̂_n averaged over the m winners, log n − (n−1)/n, and both ledgers summed; no log π_ref
+    revealed: no estimate."""
+    prompts = [0, 1, 1]
+    n, m = 4, 3
+    la, lb = Ledger(), Ledger()
+    weak, reward = _Weak(la), _Reward(lb)
+    out = best_of_n(weak, reward, prompts, BestOfNConfig(n=n, num_samples=m), torch.Generator().manual_seed(5))
+    keys = torch.rand((3, m, n), generator=torch.Generator().manual_seed(5), dtype=torch.float64).tolist()
+    y = weak.calls[0][2]
+    assert weak.calls[0][:2] == (prompts, n * m)
+    for b, x in enumerate(prompts):
+        est = 0.0
+        for j in range(m):
+            grp = [int(y[b, j * n + i]) for i in range(n)]
+            rs = [float(REW[x, g]) for g in grp]
+            top = [i for i in range(n) if rs[i] == max(rs)]
+            w = max(top, key=lambda i: keys[b][j][i])
+            assert out.responses[b, j].tolist() == [grp[w], 10 + grp[w]]
+            assert float(out.rewards[b, j]) == rs[w]
+            est += _py_dhat(_eps32(x, grp[w]), n) / m
+        assert float(out.kl_estimate[b]) == pytest.approx(est, abs=1e-12)
+    assert out.kl_formula == pytest.approx(math.log(4) - 0.75, abs=1e-15)
+    assert out.ledger == {**la.snapshot(), "t_comp": 36, "t_data": 36}
+    shared = Ledger()
+    out = best_of_n(_Weak(shared, reveal=False), _Reward(shared), 2 * [0], BestOfNConfig(n=2), None)
+    assert out.kl_estimate is None and out.responses.shape == (2, 1, 2) and out.ledger["t_comp"] == 4
+    assert out.ledger == shared.snapshot()
+    one = best_of_n(_Weak(Ledger()), _Reward(Ledger()), torch.tensor(1), BestOfNConfig(n=3, num_samples=2))
+    assert one.responses.shape == (1, 2, 2)                              # a 0-d prompt is one prompt
+    _raises("n", "must be in [1, inf], got 0", best_of_n, weak, reward, prompts, BestOfNConfig(n=0))
+
+
+def test_soft_best_of_n_replayed_with_its_gumbel_noise():
+    """Kills soft_best_of_n mutants: the winner argmax_i r_i/τ − log(−log u_i) with u from the algorithm's
+    generator, the bound mean_m Σ_i s_i log(n s_i) with s = softmax(r/τ) per group, shapes and ledger."""
+    prompts = [1, 0]
+    n, m, tau = 3, 4, 0.7
+    weak, reward = _Weak(Ledger(), seed=1), _Reward(Ledger())
+    out = soft_best_of_n(weak, reward, prompts, SoftBestOfNConfig(n=n, temperature=tau, num_samples=m),
+                         torch.Generator().manual_seed(9))
+    u = torch.rand((2, m, n), generator=torch.Generator().manual_seed(9), dtype=torch.float64).tolist()
+    y = weak.calls[0][2]
+    for b, x in enumerate(prompts):
+        bound = 0.0
+        for j in range(m):
+            grp = [int(y[b, j * n + i]) for i in range(n)]
+            lg = [float(REW[x, g]) / tau for g in grp]
+            w = max(range(n), key=lambda i: lg[i] - math.log(-math.log(max(u[b][j][i], 1e-300))))
+            assert out.responses[b, j].tolist() == [grp[w], 10 + grp[w]] and float(out.rewards[b, j]) == float(REW[x, grp[w]])
+            z = sum(math.exp(v) for v in lg)
+            bound += sum(math.exp(v) / z * math.log(n * math.exp(v) / z) for v in lg) / m
+        assert float(out.kl_estimate[b]) == pytest.approx(bound, abs=1e-13)
+    assert out.ledger["t_comp"] == out.ledger["t_data"] == 24
+    _raises("temperature", "must be in (0.0, inf], got 0.0", soft_best_of_n, weak, reward, prompts,
+            SoftBestOfNConfig(temperature=0.0))
+
+
+def _py_rejection(weak, prompts, beta, m, k, r_max, max_prop, seed):
+    """Rejection sampling replayed in plain Python on the recorded proposals and the coins of ``seed``."""
+    B = len(prompts)
+    coins = torch.Generator().manual_seed(seed)
+    slots = [[] for _ in range(B)]
+    props = [[] for _ in range(B)]
+    best = [None] * B
+    calls = iter(weak.calls)
+    active = list(range(B))
+    while active:
+        ps, n, y = next(calls)
+        assert ps == [prompts[b] for b in active] and n == k
+        u = torch.rand((len(active), k), generator=coins, dtype=torch.float64).tolist()
+        for i, b in enumerate(active):
+            rs = [float(REW[prompts[b], int(v)]) for v in y[i]]
+            props[b] += rs
+            for c in range(k):
+                if math.log(u[i][c]) < (rs[c] - r_max) / beta and len(slots[b]) < m:
+                    slots[b].append((int(y[i, c]), rs[c]))
+            c = max(range(k), key=lambda c: (rs[c], -c))                     # first maximal proposal
+            if best[b] is None or rs[c] > best[b][1]:
+                best[b] = (int(y[i, c]), rs[c])
+        active = [b for b in active if len(slots[b]) < m and len(props[b]) + k <= max_prop]
+    out = []
+    for b in range(B):
+        exact = [True] * len(slots[b]) + [False] * (m - len(slots[b]))
+        filled = slots[b] + [best[b]] * (m - len(slots[b]))
+        zs = [r / beta for r in props[b]]
+        top = max(zs)
+        log_mean_z = top + math.log(sum(math.exp(z - top) for z in zs)) - math.log(len(zs))
+        if slots[b]:
+            kl = max(0.0, sum(r for _, r in slots[b]) / len(slots[b]) / beta - log_mean_z)
+        else:
+            wsum = sum(math.exp(z - top) for z in zs)
+            sn = sum(math.exp(z - top) / wsum * r for z, r in zip(zs, props[b]))
+            kl = max(0.0, sn / beta - log_mean_z)
+        out.append((filled, exact, len(props[b]), kl))
+    return out
+
+
+@pytest.mark.parametrize("beta, m, k, max_prop, from_reward", [(0.8, 3, 4, 1000, False), (0.05, 4, 3, 6, True),
+                                                               (0.3, 2, 2, 4, False)])
+def test_rejection_sampling_replayed_round_by_round(beta, m, k, max_prop, from_reward):
+    """Kills rejection_sampling mutants: acceptance log u < (r − r_max)/β with the algorithm's coins, slots filled
+    in order up to m, rounds of k proposals for the rows still short while the cap allows another round, the
+    fallback to the first best proposal seen (flagged inexact), the proposal counts, the KL estimate from the
+    accepted rewards or (nothing accepted) the self-normalised one, r_max from the reward oracle."""
+    prompts = [0, 1, 1, 0]
+    la, lb = Ledger(), Ledger()
+    weak = _Weak(la, seed=4)
+    cfg = RejectionSamplingConfig(beta=beta, num_samples=m, r_max=None if from_reward else 3.0,
+                                  proposals_per_round=k, max_proposals=max_prop)
+    out = rejection_sampling(weak, _Reward(lb, r_max=3.0 if from_reward else None), prompts, cfg,
+                             torch.Generator().manual_seed(21))
+    want = _py_rejection(weak, prompts, beta, m, k, 3.0, max_prop, 21)
+    for b, (filled, exact, drawn, kl) in enumerate(want):
+        assert out.responses[b].tolist() == [[y, 10 + y] for y, _ in filled], b
+        assert out.rewards[b].tolist() == [r for _, r in filled]
+        assert out.exact[b].tolist() == exact and int(out.proposals[b]) == drawn
+        assert bool(out.kl_from_accepted[b]) == any(exact)
+        assert float(out.kl_estimate[b]) == pytest.approx(kl, abs=1e-12)
+    assert out.ledger["t_comp"] == out.ledger["t_data"] == int(out.proposals.sum()) == la.t_comp
+    if max_prop == 6:
+        assert not out.kl_from_accepted.all()                                # the self-normalised branch is used
+
+
+def test_rejection_sampling_bound_checks():
+    """Kills the r_max mutants: a missing or infinite bound, a reward above it (tolerance 1e-9·max(1, |r_max|)),
+    exact messages."""
+    cfg = RejectionSamplingConfig(beta=1.0, proposals_per_round=8)
+    msg = "needs a finite reward upper bound (config.r_max or reward.r_max)"
+    _raises("r_max", msg, rejection_sampling, _Weak(Ledger()), _Reward(Ledger()), [0], cfg)
+    _raises("r_max", msg, rejection_sampling, _Weak(Ledger()), _Reward(Ledger(), r_max=math.inf), [0], cfg)
+    _raises("r_max", "observed reward 3.5 above the bound 3.0; rejection sampling is exact only with a true upper "
+            "bound", rejection_sampling, _Weak(Ledger()), _Reward(Ledger(), shift=0.5), [0],
+            RejectionSamplingConfig(r_max=3.0, proposals_per_round=30))
+    # rewards up to 3 + 2e-9 against r_max = 3 are within the tolerance 3e-9
+    out = rejection_sampling(_Weak(Ledger()), _Reward(Ledger(), shift=2e-9), [0],
+                             RejectionSamplingConfig(r_max=3.0, proposals_per_round=30), torch.Generator().manual_seed(0))
+    assert out.exact.all()
+    out = rejection_sampling(_Weak(Ledger()), _Reward(Ledger(), shift=-1.5), [0],
+                             RejectionSamplingConfig(r_max=-1.5 + 3.0, proposals_per_round=30),
+                             torch.Generator().manual_seed(0))
+    assert out.exact.all()
+    # r_max = −7: the tolerance is 7e-9 (it scales with |r_max|)
+    out = rejection_sampling(_Weak(Ledger()), _Reward(Ledger(), shift=-10.0 + 4e-9), [0],
+                             RejectionSamplingConfig(r_max=-7.0, proposals_per_round=30))
+    assert out.exact.all()
+    with pytest.raises(ConfigError):
+        rejection_sampling(_Weak(Ledger()), _Reward(Ledger(), shift=-10.0 + 8e-9), [0],
+                           RejectionSamplingConfig(r_max=-7.0, proposals_per_round=30))
+
+
+def test_best_of_poisson_replayed():
+    """Kills best_of_poisson mutants: n' = 1 + Poisson(μ) from the algorithm's generator, one weak call for all
+    Σ n' candidates (prompts repeated), the best of each segment with ties broken by the largest key, n_drawn,
+    D̂_{n'} averaged over the m selections."""
+    prompts = [0, 1]
+    m, mu = 5, 2.5
+    weak = _Weak(Ledger(), seed=7)
+    out = best_of_poisson(weak, _Reward(Ledger()), prompts, BestOfPoissonConfig(mu=mu, num_samples=m),
+                          torch.Generator().manual_seed(13))
+    g = torch.Generator().manual_seed(13)
+    counts = (1 + torch.poisson(torch.full((2 * m,), mu, dtype=torch.float64), generator=g).long()).tolist()
+    reps = [prompts[i // m] for i, c in enumerate(counts) for _ in range(c)]
+    assert weak.calls[0][:2] == (reps, 1) and len(weak.calls) == 1
+    y = [int(v) for v in weak.calls[0][2][:, 0]]
+    keys = torch.rand(len(y), generator=g, dtype=torch.float64).tolist()
+    assert out.n_drawn.reshape(-1).tolist() == counts
+    pos, est = 0, [0.0, 0.0]
+    for i, c in enumerate(counts):
+        seg = list(range(pos, pos + c))
+        rs = [float(REW[reps[j], y[j]]) for j in seg]
+        top = [j for j, r in zip(seg, rs) if r == max(rs)]
+        w = max(top, key=lambda j: keys[j])
+        b, j = divmod(i, m)
+        assert out.responses[b, j].tolist() == [y[w], 10 + y[w]] and float(out.rewards[b, j]) == max(rs)
+        est[b] += _py_dhat(_eps32(reps[w], y[w]), c) / m
+        pos += c
+    _close(out.kl_estimate, est, 1e-12)
+    out = best_of_poisson(_Weak(Ledger(), reveal=False), _Reward(Ledger()), prompts, BestOfPoissonConfig(mu=0.0))
+    assert out.kl_estimate is None and (out.n_drawn == 1).all() and out.ledger["t_comp"] == 2

@@ -281,6 +281,7 @@ def test_core_set_empty_and_add():
     assert c.prefixes.tolist() == [[2, 0], [2, 0], [1, 1], [1, 1]]
     assert c.actions.tolist() == [2, 1, 0, 1]
     assert torch.equal(c.rel, torch.stack([rel, torch.zeros(3), -rel, torch.zeros(3)]))
+    assert CoreSet.empty(1, 2, F64).rel.dtype == F64 and CoreSet.empty(0, 2, torch.float16).rel.dtype == torch.float16
     c0 = CoreSet.empty(0, 2, F64)
     c0.add(torch.tensor(3), torch.zeros(0, dtype=torch.long), torch.tensor(1), torch.ones(2, dtype=F64), 0)
     assert c0.prefixes.shape == (2, 0) and c0.actions.tolist() == [1, 0] and c0.rel.dtype == F64
@@ -296,6 +297,7 @@ class _Auto:
         self.num_actions, self.horizon, self.d = A, H, d
         self.resets = []
         self.queries = []
+        self.gens = []
 
     def feat(self, prompts, prefixes, tokens):
         base = prompts[:, None].double() * 0.3 + prefixes.double().sum(1, keepdim=True) * 0.1
@@ -307,6 +309,7 @@ class _Auto:
 
     def next_token(self, prompts, prefixes, n=1, generator=None):
         self.queries.append((prompts.clone(), prefixes.clone(), n))
+        self.gens.append(generator)
         tok = (prompts[:, None] + prefixes.sum(1, keepdim=True) + torch.arange(n)) % self.num_actions
         return Samples(prompts, tok, self.feat(prompts, prefixes, tok), None, frozenset({"features"}), "stub")
 
@@ -316,6 +319,7 @@ class _Reward:
 
     def __init__(self):
         self.calls = []
+        self.gens = []
 
     @staticmethod
     def value(prompts, pre):
@@ -323,6 +327,7 @@ class _Reward:
 
     def outcome(self, prompts, prefixes, generator=None):
         self.calls.append(prefixes.shape)
+        self.gens.append(generator)
         return self.value(prompts, prefixes[:, 0, :])[:, None]
 
 
@@ -395,7 +400,8 @@ def test_fit_value_targets_regression_and_counts_against_a_plain_reference(layer
     core = _core(layer, d, [(1, pre, 2, [0.5, -0.2, 0.1]), (0, pre2, 1, [0.1, 0.4, -0.3]),
                             (1, pre2, 2, [-0.3, 0.2, 0.6]), (0, pre, 1, [0.2, 0.1, 0.2])])
     counts = {"transitions": 5}
-    theta = fit_value(layer, core, pol, auto, rew, 3, 1e6, None, counts)
+    gen = torch.Generator().manual_seed(0)
+    theta = fit_value(layer, core, pol, auto, rew, 3, 1e6, gen, counts)
     ref, R = _fit_value_reference(layer, core, pol, 3, 1e6)
     assert R == 12
     assert np.allclose(theta.numpy(), ref, atol=1e-9, rtol=0)
@@ -407,15 +413,17 @@ def test_fit_value_targets_regression_and_counts_against_a_plain_reference(layer
     assert counts["transitions"] == 5 + 2 * R * (H - layer)
     assert rew.calls == [torch.Size([2 * R, 1, layer + 1 + j]) for j in range(H - layer)]
     assert pol.steps == [torch.Size([2 * R, layer + 1 + j]) for j in range(H - layer - 1)]
+    assert len(rew.gens) == H - layer and all(g is gen for g in rew.gens)   # reward noise uses the run's generator
 
 
 def test_fit_value_radius_and_degenerate_cores():
     """No pair or anchor pairs only: θ̂ = 0 of the core's dtype, no query; a small radius binds (‖θ̂‖ = B)."""
     auto, rew = _Auto(3, 3, 2), _Reward()
     pol = _Policy(auto, 3, 2)
-    for core in (CoreSet.empty(1, 2, F64), _core(1, 2, [(0, [1], 0, [0.3, 0.1])])):
-        th = fit_value(1, core, pol, auto, rew, 4, 1.0, None, {"transitions": 0})
-        assert torch.equal(th, torch.zeros(2, dtype=F64)) and th.dtype == F64
+    for dt in (F64, torch.float16):
+        for core in (CoreSet.empty(1, 2, dt), _core(1, 2, [(0, [1], 0, [0.3, 0.1])])):
+            th = fit_value(1, core, pol, auto, rew, 4, 1.0, None, {"transitions": 0})
+            assert torch.equal(th, torch.zeros(2, dtype=core.rel.dtype)) and th.dtype == core.rel.dtype
     assert auto.resets == [] and rew.calls == []
     core = _core(1, 2, [(0, [1], 2, [0.3, 0.1]), (1, [0], 1, [0.1, -0.4])])
     big = fit_value(1, core, pol, auto, rew, 2, 1e6, None, {"transitions": 0})
@@ -425,10 +433,11 @@ def test_fit_value_radius_and_degenerate_cores():
 
 class _Prompts:
     def __init__(self, xs):
-        self.xs, self.calls = xs, []
+        self.xs, self.calls, self.gens = xs, [], []
 
     def draw(self, n, generator=None):
         self.calls.append(n)
+        self.gens.append(generator)
         return torch.tensor(self.xs[:n])
 
 
@@ -467,7 +476,7 @@ def _usa_reference(cores, pol, auto, xs, n_span, n_bar):
     return picks
 
 
-@pytest.mark.parametrize("n_bar", [0, 2])
+@pytest.mark.parametrize("n_bar", [0, 1, 2])
 def test_uncertain_state_actions_against_a_plain_reference(n_bar):
     """uncertain_state_actions with stand-in oracles: for every layer the pick (x̂, prefix, â, φ, κ²) equals the
     plain-Python search over the root roll-ins and the restarts at every core pair of the previous layer (reset
@@ -484,12 +493,14 @@ def test_uncertain_state_actions_against_a_plain_reference(n_bar):
     xs = [1, 0, 1]
     src = _Prompts(xs)
     counts = {"transitions": 1}
-    picks = uncertain_state_actions(cores, pol, auto, src, 3, n_bar, None, counts)
+    gen = torch.Generator().manual_seed(0)
+    picks = uncertain_state_actions(cores, pol, auto, src, 3, n_bar, gen, counts)
     ref = _usa_reference(cores, pol, auto, xs, 3, n_bar)
     assert src.calls == [3] and len(picks) == H
     for p, (k2, x, pre, act, rel) in zip(picks, ref):
         assert p.kappa2 == pytest.approx(k2, abs=1e-12) and isinstance(p.kappa2, float)
         assert int(p.prompt) == x and p.prefix.tolist() == pre and int(p.action) == act
+        assert p.prompt.dtype == torch.long and p.prefix.dtype == torch.long
         assert torch.allclose(p.rel, rel, atol=1e-12)
     n_rows = [3, 3 + 3 * 4, 3 + 12 + 3 * 2]
     assert counts["transitions"] == 1 + sum(n_rows)
@@ -497,3 +508,5 @@ def test_uncertain_state_actions_against_a_plain_reference(n_bar):
     assert [r[1].shape[1] for r in auto.resets] == [1, 2]
     refq = [q for q in auto.queries if q[2] == n_bar] if n_bar else []
     assert [q[0].numel() for q in refq] == (n_rows if n_bar else [])
+    assert len(auto.queries) == (H if n_bar else 0)                   # N̄ = 0: no reference draws at all
+    assert src.gens == [gen] and all(g is gen for g in auto.gens)      # the run's generator reaches every draw

@@ -936,3 +936,88 @@ def test_prompt_source_weights_and_draws():
         with pytest.raises(ConfigError, match=rf"^n: must be >= 1, got {bad}$"):
             src.draw(bad, g)
     assert src.ledger.prompts == 51
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# oracles/ledger.py (re-run after the provenance rework)
+# ------------------------------------------------------------------------------------------------------------------
+
+_M64 = 1 << 64
+
+
+def _ref_fmix(x):
+    """MurmurHash3's 64-bit finaliser on an unsigned Python int (the reference for ledger._fmix)."""
+    x ^= x >> 33
+    x = x * 0xFF51AFD7ED558CCD % _M64
+    x ^= x >> 33
+    x = x * 0xC4CEB9FE1A85EC53 % _M64
+    return x ^ (x >> 33)
+
+
+def _ref_key(prompt, tokens):
+    """The documented key of (x, y_{1:ℓ}): spread(Σ_s y_s·m_s + fmix(x·G) + ℓ·G') mod 2⁶⁴ with m_s = fmix(s·G + P) | 1,
+    spread(z) = ((z ^ z >> 32)·F1 mod 2⁶⁴) | 1; float tokens enter as fmix of their float64 bits. Plain Python ints,
+    returned as a signed int64."""
+    import struct
+
+    G, P, G2 = 0x9E3779B97F4A7C15, 0x2545F4914F6CDD1D, 0xBF58476D1CE4E5B9
+    s = 0
+    for i, y in enumerate(tokens, start=1):
+        w = _ref_fmix(struct.unpack("<Q", struct.pack("<d", float(y)))[0]) if isinstance(y, float) else y % _M64
+        s += w * (_ref_fmix((i * G + P) % _M64) | 1)
+    z = (s + _ref_fmix(prompt * G % _M64) + len(tokens) * G2) % _M64
+    z = ((z ^ (z >> 32)) * 0xFF51AFD7ED558CCD % _M64) | 1
+    return z - _M64 if z >= 1 << 63 else z
+
+
+def test_response_keys_equal_the_documented_formula_computed_in_plain_python():
+    """Every key (whole responses, every prefix, float tokens, negative and large token ids) equals the formula of
+    :func:`response_keys`' docstring computed with Python integers mod 2⁶⁴. The multiplier cache is emptied first:
+    a process that already keyed responses of these lengths would otherwise never run the code that builds the
+    multipliers (mutmut forks its test processes after a clean run). Kills _fmix_2.._18 (a shift, mask or xor
+    changed), _spread_3.._7, _multipliers_3 (`key in`), _6.._12, _15, _16, _19.._22, response_keys_57.._61 (the
+    prefix path), _65.._80 (the length term), _as_int64_1/_2 (float bits)."""
+    from oraclerl.oracles import ledger as L
+
+    L._MULTIPLIERS.clear()
+    prompts = torch.tensor([0, 5, 2**40])
+    y = torch.tensor([[[3, 0, 7, 1], [2**62, -1, 5, 9]], [[1, 1, 1, 1], [0, 0, 0, 0]], [[4, 3, 2, 1], [9, 8, 7, 6]]])
+    keys = L.response_keys(prompts, y)
+    assert keys.tolist() == [[_ref_key(int(prompts[b]), y[b, j].tolist()) for j in range(2)] for b in range(3)]
+    pre = L.response_keys(prompts, y, prefixes=True)
+    assert pre.tolist() == [[[_ref_key(int(prompts[b]), y[b, j, :ell].tolist()) for ell in range(1, 5)]
+                             for j in range(2)] for b in range(3)]
+    L._MULTIPLIERS.clear()
+    yf = torch.tensor([[[0.5, -2.0, 1e300]], [[0.0, 3.0, 7.25]]], dtype=torch.float32).double()
+    kf = L.response_keys(torch.tensor([1, 0]), yf)
+    assert kf.tolist() == [[_ref_key(1, yf[0, 0].tolist())], [_ref_key(0, yf[1, 0].tolist())]]
+    assert torch.equal(kf, L.response_keys(torch.tensor([1, 0]), yf.float()))     # float32 keyed by its float64 value
+
+
+def test_multiplier_cache_holds_at_most_65_lengths():
+    """The cache of position multipliers is cleared when a 66th length arrives and keeps the first 65 (kills
+    _multipliers_4 (`>= 64`) and _5 (`> 65`)); keys are unchanged by the clearing."""
+    from oraclerl.oracles import ledger as L
+
+    L._MULTIPLIERS.clear()
+    x = torch.zeros(1, dtype=torch.long)
+    first = L.response_keys(x, torch.ones(1, 1, 3, dtype=torch.long))
+    for ell in range(1, 66):
+        L.response_keys(x, torch.ones(1, 1, ell, dtype=torch.long))
+    assert len(L._MULTIPLIERS) == 65
+    L.response_keys(x, torch.ones(1, 1, 66, dtype=torch.long))
+    assert len(L._MULTIPLIERS) == 1
+    assert torch.equal(L.response_keys(x, torch.ones(1, 1, 3, dtype=torch.long)), first)
+
+
+def test_provenance_lookup_of_a_long_chain_mixed_with_short_ones():
+    """One lookup batch mixing keys at the end of a probe chain longer than a window with keys whose window has an
+    empty slot: each row follows its own chain (kills contains_keys_44, `.all(None)` over the whole batch)."""
+    from oraclerl.oracles.ledger import Provenance
+
+    chain = (torch.arange(1, 41) << 24) | 7                          # one slot, a 40-key chain
+    lone = torch.tensor([(1 << 30) | 301, (1 << 31) | 501])            # other slots, chains of one
+    p = Provenance()
+    p.add_keys(torch.cat([chain, lone]))
+    q = torch.cat([lone, chain[-5:], lone + 2])                         # lone + 2: absent, same slots + 2
+    assert p.contains_keys(q).tolist() == [True] * 7 + [False] * 2

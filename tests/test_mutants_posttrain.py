@@ -1,5 +1,5 @@
-"""Tests written to kill mutmut survivors in ``oraclerl.posttrain`` (docs/testing.md, "Triage"), grouped by module:
-advantages.py, then behaviour.py, kl_penalty.py, optim.py, pretrain.py, reference.py, policy_gradient.py.
+"""Tests written to kill mutmut survivors in ``oraclerl.posttrain`` (docs/testing.md, "Triage"), grouped by
+module: advantages.py, then behaviour.py, kl_penalty.py, optim.py, pretrain.py, reference.py, policy_gradient.py.
 
 Every value is checked against an independent computation (plain-Python loops over the entries, or the
 subset definition of the pass@k weights); every error is checked by its exact message and field, at the edges
@@ -126,18 +126,16 @@ def test_pass_at_k_rejects_masks_process_rewards_and_bad_k():
         _raises("k", f"must be an integer in [1, n=5] for 'pass_at_k', got {k!r}", advantages, R, "pass_at_k", k=k)
     assert torch.allclose(advantages(R, "pass_at_k", k=5),
                           torch.tensor(_pass_at_k_ref(R, 5), dtype=torch.float64), atol=1e-12)
-
-
-# --- behaviour.py (Algorithms 1-2: best-of-m exploration) --------------------------------------------------------
+# --- behaviour.py (Algorithms 1-2: best-of-m exploration) ---------------------------------------------------
 #
-# A tiny task with a deterministic q₀, so that the only randomness is the mixture's coin and uniform tokens; the
-# plain-Python references below replay Algorithm 1 / Algorithm 2 row by row, fed the same generator stream
+# A tiny task with a deterministic q₀, so that the only randomness is the mixture's coin and uniform tokens;
+# the plain-Python references below replay Algorithm 1 / Algorithm 2 row by row, fed the same generator stream
 # (per round: one uniform per searching row for the coin, then the uniform candidates), and count every query.
 
-K, NT = 3, 3                                                       # vocabulary, horizon
-YSTAR = [[0, 1, 2], [2, 2, 0], [1, 0, 1]]                          # y*(x) of prompts 0, 1, 2
-Q0SEQ = [[0, 1, 2], [2, 2, 1], [1, 0, 1]]                          # q₀'s (deterministic) response: wrong for prompt 1
-Q0TOK = [[0, 1, 2], [2, 0, 0], [1, 0, 0]]                          # q₀'s next token at position h (prompt 1 wrong at 1)
+K, NT = 3, 3  # vocabulary, horizon
+YSTAR = [[0, 1, 2], [2, 2, 0], [1, 0, 1]]  # y*(x) of prompts 0, 1, 2
+Q0SEQ = [[0, 1, 2], [2, 2, 1], [1, 0, 1]]  # q₀'s (deterministic) response: wrong for prompt 1
+Q0TOK = [[0, 1, 2], [2, 0, 0], [1, 0, 0]]  # q₀'s next token at position h (prompt 1 wrong at 1)
 
 
 class _Match:
@@ -162,7 +160,7 @@ class _Match:
 
 
 class _FixedQ0:
-    """A deterministic base model: whole responses ``Q0SEQ`` and next tokens ``Q0TOK`` (no randomness used)."""
+    """A deterministic base model: whole responses ``Q0SEQ``, next tokens ``Q0TOK`` (no randomness used)."""
 
     horizon, num_actions = NT, K
 
@@ -188,10 +186,14 @@ def _explore_setup(signed: bool):
 
 # ids [4], y [4, 2, 3]: rows (flat) 0-7; prompt of row = IDS[row // 2]
 IDS = torch.tensor([0, 1, 2, 1])
-Y0 = torch.tensor([[[0, 1, 2], [1, 1, 2]],                         # p0: correct, wrong at 0
-                   [[2, 0, 0], [2, 2, 2]],                         # p1: wrong at 1, wrong at 2
-                   [[1, 0, 0], [0, 0, 0]],                         # p2: wrong at 2, wrong at 0
-                   [[2, 2, 0], [0, 2, 0]]])                        # p1: correct, wrong at 0
+Y0 = torch.tensor(
+    [
+        [[0, 1, 2], [1, 1, 2]],  # p0: correct, wrong at 0
+        [[2, 0, 0], [2, 2, 2]],  # p1: wrong at 1, wrong at 2
+        [[1, 0, 0], [0, 0, 0]],  # p2: wrong at 2, wrong at 0
+        [[2, 2, 0], [0, 2, 0]],
+    ]
+)  # p1: correct, wrong at 0
 
 
 def _ref_outcome(m: int, mix: float, signed: bool, seed: int):
@@ -244,11 +246,13 @@ def test_explore_outcome_equals_algorithm_1_row_by_row(m, mix, signed, seed):
     reward.grant(IDS, y)
     r = reward.outcome(IDS, y)
     y_in, r_in, before = y.clone(), r.clone(), led.snapshot()
-    y2, r2 = explore_outcome(IDS, y, r, reward, seq, K, m=m, mix=mix, generator=torch.Generator().manual_seed(seed))
+    y2, r2 = explore_outcome(
+        IDS, y, r, reward, seq, K, m=m, mix=mix, generator=torch.Generator().manual_seed(seed)
+    )
     want_y, want_r, queries, q0, grants = _ref_outcome(m, mix, signed, seed)
     assert y2.tolist() == want_y and r2.tolist() == want_r
     assert y2.dtype == y.dtype and r2.dtype == r.dtype
-    assert torch.equal(y, y_in) and torch.equal(r, r_in)                 # inputs untouched
+    assert torch.equal(y, y_in) and torch.equal(r, r_in)  # inputs untouched
     after = led.snapshot()
     assert after["t_data"] - before["t_data"] == queries
     assert after["t_comp"] - before["t_comp"] == q0
@@ -259,7 +263,7 @@ def _ref_process(m: int, mix: float, signed: bool, seed: int):
     """Algorithm 2 row by row: returns (y, R, queries, q0 draws, grants)."""
     g = torch.Generator().manual_seed(seed)
     fail = -1.0 if signed else 0.0
-    y = [row for b in range(4) for row in Y0[b].tolist()]             # flat rows
+    y = [row for b in range(4) for row in Y0[b].tolist()]  # flat rows
     pid = [int(IDS[i // 2]) for i in range(8)]
 
     def prefix_ok(i, L):
@@ -299,17 +303,23 @@ def _ref_process(m: int, mix: float, signed: bool, seed: int):
             else:
                 R[i][h:] = [fail] * (NT - h)
                 alive[i] = False
-    return [y[2 * b: 2 * b + 2] for b in range(4)], [R[2 * b: 2 * b + 2] for b in range(4)], queries, q0, grants
+    return (
+        [y[2 * b : 2 * b + 2] for b in range(4)],
+        [R[2 * b : 2 * b + 2] for b in range(4)],
+        queries,
+        q0,
+        grants,
+    )
 
 
 @pytest.mark.parametrize("signed", [False, True])
 @pytest.mark.parametrize("m,mix,seed", [(3, 1.0, 0), (2, 0.0, 1), (4, 0.5, 2), (1, 0.5, 3), (30, 0.0, 4)])
 def test_explore_process_equals_algorithm_2_row_by_row(m, mix, signed, seed):
-    """Kills behaviour.py mutants of ``explore_process``: the verified prefix length (cumprod of ``>= r_max``),
-    the positions visited (``pos == i``, ``alive``), the rounds per position (m), the candidate written at
-    position i and the prefix queried (``: i + 1``), success (``r_max``) written at i and ``failure`` from i on
-    when a row gives up, q₀ asked for the coin rows only (one T_comp_token each), grants of new uniform prefixes,
-    one T_data per candidate, inputs not modified."""
+    """Kills behaviour.py mutants of ``explore_process``: the verified prefix length (cumprod of ``>=
+    r_max``), the positions visited (``pos == i``, ``alive``), the rounds per position (m), the candidate
+    written at position i and the prefix queried (``: i + 1``), success (``r_max``) written at i and
+    ``failure`` from i on when a row gives up, q₀ asked for the coin rows only (one T_comp_token each), grants
+    of new uniform prefixes, one T_data per candidate, inputs not modified."""
     from oraclerl.posttrain.behaviour import explore_process
 
     led, reward, _, auto = _explore_setup(signed)
@@ -318,8 +328,9 @@ def test_explore_process_equals_algorithm_2_row_by_row(m, mix, signed, seed):
     R = reward.process(IDS, y)
     y_in, R_in, before = y.clone(), R.clone(), led.snapshot()
     fail = -1.0 if signed else 0.0
-    y2, R2 = explore_process(IDS, y, R, reward, auto, m=m, mix=mix, failure=fail,
-                             generator=torch.Generator().manual_seed(seed))
+    y2, R2 = explore_process(
+        IDS, y, R, reward, auto, m=m, mix=mix, failure=fail, generator=torch.Generator().manual_seed(seed)
+    )
     want_y, want_R, queries, q0, grants = _ref_process(m, mix, signed, seed)
     assert y2.tolist() == want_y and R2.tolist() == want_R
     assert y2.dtype == y.dtype and R2.dtype == R.dtype
@@ -330,33 +341,109 @@ def test_explore_process_equals_algorithm_2_row_by_row(m, mix, signed, seed):
     assert after["t_grant"] - before["t_grant"] == grants
 
 
-# --- kl_penalty.py -----------------------------------------------------------------------------------------------
+def test_explore_process_searches_a_position_with_a_single_row():
+    """Kills ``explore_process_41`` (``rows.numel() == 1`` skipped): one response, wrong at position 1, so its
+    position 2 (rewarded as wrong after the first mistake) is searched too: one q₀ token at each."""
+    from oraclerl.posttrain.behaviour import explore_process
+
+    led, reward, _, auto = _explore_setup(False)
+    ids, y = torch.tensor([0]), torch.tensor([[[0, 0, 2]]])
+    reward.grant(ids, y)
+    R = reward.process(ids, y)
+    y2, R2 = explore_process(ids, y, R, reward, auto, m=2, mix=1.0, failure=0.0, generator=torch.Generator())
+    assert y2.tolist() == [[[0, 1, 2]]] and R2.tolist() == [[[1.0, 1.0, 1.0]]] and led.t_comp_token == 2
+
+
+def _random_q0_and_noisy_reward():
+    """A random linear AR q₀ (it samples with the generator) and a reward oracle with Gaussian noise (it uses
+    the generator too), on one ledger, for a teacher task with k = 2, N = 3."""
+    from oraclerl.models.linear_ar import PromptBoundPolicy
+    from oraclerl.oracles.ledger import Ledger
+    from oraclerl.oracles.rewards import RewardNoise, RewardOracle
+    from oraclerl.oracles.samplers import AutoregressiveSampler, WeakSampler
+    from oraclerl.problems.teacher import TeacherReward
+
+    task, ctx, q0 = _teacher(k=2, N=3)
+    q0.w = torch.randn(q0.feature_dim, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    out = {}
+    for kind in ("outcome", "process"):
+        led = Ledger()
+        reward = RewardOracle(TeacherReward(ctx, kind, "binary"), led, noise=RewardNoise("gaussian", 0.5))
+        bound = PromptBoundPolicy(q0, ctx)
+        out[kind] = (reward, WeakSampler(bound, led, reveal=()), AutoregressiveSampler(bound, led, reveal=()))
+    ids, _ = ctx.draw(12, torch.Generator().manual_seed(2))
+    return ids, out
+
+
+def test_explore_is_bit_identical_for_a_seed_and_uses_only_the_given_generator():
+    """Same seed ⇒ the same (y, r) and counts, with a q₀ and a reward oracle that both draw from the
+    generator: kills the mutants that drop the generator from q₀'s draw (``explore_outcome_45``, ``_48``,
+    ``explore_process_78``, ``_82``) or from the reward query (``explore_outcome_58``, ``_61``,
+    ``explore_process_96``, ``_99``), which then use torch's global stream (it is advanced between the two
+    runs). Also ``generator=None`` runs on the CPU (kills ``_mixture_tokens_3``, ``_4``, ``_5``, ``_6``)."""
+    from oraclerl.posttrain.behaviour import explore_outcome, explore_process
+
+    ids, o = _random_q0_and_noisy_reward()
+    y0 = torch.zeros(12, 2, 3, dtype=torch.long)  # all wrong unless y* = 000
+    runs = []
+    for seed in (5, 5, 6):
+        torch.rand(7)  # the global stream moves between runs
+        reward, seq, _ = o["outcome"]
+        reward.grant(ids, y0)
+        r = reward.outcome(ids, y0, torch.Generator().manual_seed(seed))
+        a = explore_outcome(
+            ids, y0, r, reward, seq, 2, m=4, mix=0.5, generator=torch.Generator().manual_seed(seed)
+        )
+        reward, _, auto = o["process"]
+        reward.grant(ids, y0)
+        R = reward.process(ids, y0, torch.Generator().manual_seed(seed))
+        b = explore_process(
+            ids, y0, R, reward, auto, m=4, mix=0.5, failure=0.0, generator=torch.Generator().manual_seed(seed)
+        )
+        runs.append([*a, *b, o["outcome"][0].ledger.snapshot(), o["process"][0].ledger.snapshot()])
+    same = [torch.equal(u, v) for u, v in zip(runs[0][:4], runs[1][:4])]
+    assert all(same) and not all(torch.equal(u, v) for u, v in zip(runs[0][:4], runs[2][:4]))
+    reward, seq, auto = o["outcome"]
+    y, r = explore_outcome(
+        ids, y0, torch.zeros(12, 2, dtype=torch.float64), reward, seq, 2, m=2, mix=0.5
+    )  # generator=None
+    assert y.device.type == "cpu" and y.shape == (12, 2, 3)
+    reward, seq, auto = o["process"]
+    y, R = explore_process(
+        ids, y0, torch.zeros(12, 2, 3, dtype=torch.float64), reward, auto, m=2, mix=0.5, failure=0.0
+    )
+    assert y.device.type == "cpu" and R.shape == (12, 2, 3)
+
+
+# --- kl_penalty.py ------------------------------------------------------------------------------------------
 
 LOGP = [-0.1, -2.0, -0.5, -1e-10, -3.0]
 LOGP_REF = [-0.3, -0.5, -0.5, -2e-10, -0.01]
 
 
 def test_kl_estimates_equal_their_formulas_in_plain_python():
-    """Kills kl_penalty.py mutants of the three formulas (signs, ½, the square, ``expm1`` vs ``exp``, the default
-    estimator k1): every entry against ``math`` at 1e-15 relative, including log r = −1e-10, where (r − 1) − log r
-    ≈ 5e-21 is lost entirely by exp(log r) − 1."""
+    """Kills kl_penalty.py mutants of the three formulas (signs, ½, the square, ``expm1`` vs ``exp``, the
+    default estimator k1): every entry against ``math`` at 1e-15 relative, including log r = −1e-10, where (r
+    − 1) − log r ≈ 5e-21 is lost entirely by exp(log r) − 1."""
     from oraclerl.posttrain.kl_penalty import kl_estimate
 
     lp, lr = torch.tensor(LOGP, dtype=torch.float64), torch.tensor(LOGP_REF, dtype=torch.float64)
-    want = {"k1": [a - b for a, b in zip(LOGP, LOGP_REF)],
-            "k2": [0.5 * (b - a) ** 2 for a, b in zip(LOGP, LOGP_REF)],
-            "k3": [math.expm1(b - a) - (b - a) for a, b in zip(LOGP, LOGP_REF)]}
+    want = {
+        "k1": [a - b for a, b in zip(LOGP, LOGP_REF)],
+        "k2": [0.5 * (b - a) ** 2 for a, b in zip(LOGP, LOGP_REF)],
+        "k3": [math.expm1(b - a) - (b - a) for a, b in zip(LOGP, LOGP_REF)],
+    }
     for est, vals in want.items():
         got = kl_estimate(lp, lr, est).tolist()
         assert got == pytest.approx(vals, rel=1e-15, abs=0.0), est
-    assert kl_estimate(lp, lr).tolist() == pytest.approx(want["k1"], rel=1e-15, abs=0.0)    # default: k1
-    assert kl_estimate(lp, lr, "k3")[3].item() == pytest.approx(0.5e-20, rel=1e-6)           # expm1, not exp − 1
+    assert kl_estimate(lp, lr).tolist() == pytest.approx(want["k1"], rel=1e-15, abs=0.0)  # default: k1
+    assert kl_estimate(lp, lr, "k3")[3].item() == pytest.approx(0.5e-20, rel=1e-6)  # expm1, not exp − 1
 
 
 def test_kl_estimate_broadcasts_takes_lists_and_differentiates_both_arguments():
-    """Kills mutants of the ``as_tensor`` conversions and of the broadcast: Python lists are accepted, [3] with
-    [2, 1] gives [2, 3]; the gradient through both arguments equals the closed form (k1: ±1; k2: ±log r; k3:
-    ±(r − 1))."""
+    """Kills mutants of the ``as_tensor`` conversions and of the broadcast: Python lists are accepted, [3]
+    with [2, 1] gives [2, 3]; the gradient through both arguments equals the closed form (k1: ±1; k2: ±log r;
+    k3: ±(r − 1))."""
     from oraclerl.posttrain.kl_penalty import kl_estimate
 
     got = kl_estimate([-1.0, -2.0, -0.5], [[-1.0], [0.0]], "k2")
@@ -372,46 +459,67 @@ def test_kl_estimate_broadcasts_takes_lists_and_differentiates_both_arguments():
 
 
 def test_kl_estimator_errors_name_the_field():
-    """Kills the message / field mutants of ``check_kl_estimator`` and of the broadcast error; the checked name is
-    returned unchanged."""
+    """Kills the message / field mutants of ``check_kl_estimator`` and of the broadcast error; the checked
+    name is returned unchanged."""
     from oraclerl.posttrain.kl_penalty import KL_ESTIMATORS, check_kl_estimator, kl_estimate
 
     assert KL_ESTIMATORS == ("k1", "k2", "k3")
     for k in KL_ESTIMATORS:
         assert check_kl_estimator(k) == k
     _raises("estimator", "must be one of ['k1', 'k2', 'k3'], got 'k4'", check_kl_estimator, "k4")
-    _raises("estimator", "must be one of ['k1', 'k2', 'k3'], got 'K1'", kl_estimate, torch.zeros(2), torch.zeros(2), "K1")
-    _raises("logp_ref", "shape (4,) does not broadcast with logp (3,)", kl_estimate, torch.zeros(3), torch.zeros(4))
-    _raises("logp_ref", "shape (2, 4) does not broadcast with logp (3,)", kl_estimate, torch.zeros(3),
-            torch.zeros(2, 4), "k3")
+    _raises(
+        "estimator",
+        "must be one of ['k1', 'k2', 'k3'], got 'K1'",
+        kl_estimate,
+        torch.zeros(2),
+        torch.zeros(2),
+        "K1",
+    )
+    _raises(
+        "logp_ref",
+        "shape (4,) does not broadcast with logp (3,)",
+        kl_estimate,
+        torch.zeros(3),
+        torch.zeros(4),
+    )
+    _raises(
+        "logp_ref",
+        "shape (2, 4) does not broadcast with logp (3,)",
+        kl_estimate,
+        torch.zeros(3),
+        torch.zeros(2, 4),
+        "k3",
+    )
 
 
-# --- optim.py ----------------------------------------------------------------------------------------------------
+# --- optim.py -----------------------------------------------------------------------------------------------
 
 
 def test_adaptive_step_uses_the_norm_of_all_gradients_in_float64():
-    """Kills optim.py mutants of ``AdaptiveStep.step``: η = lr/(4 + 2‖g‖²) with ‖g‖² summed over every parameter
-    that has a gradient (a parameter without one is left alone), in float64 (a float32 ‖g‖² = 9e38 overflows to
-    inf and would give η = 0), default lr 1, return value None, and no step at all when no parameter has a
-    gradient."""
+    """Kills optim.py mutants of ``AdaptiveStep.step``: η = lr/(4 + 2‖g‖²) with ‖g‖² summed over every
+    parameter that has a gradient (a parameter without one is left alone), in float64 (a float32 ‖g‖² = 9e38
+    overflows to inf and would give η = 0), default lr 1, return value None, and no step at all when no
+    parameter has a gradient."""
     from oraclerl.posttrain.optim import AdaptiveStep
 
     a, b, c = torch.zeros(2, dtype=torch.float64), torch.ones(1, dtype=torch.float64), torch.zeros(3)
     opt = AdaptiveStep([a, b, c], lr=0.5)
-    assert opt.step() is None and a.tolist() == [0.0, 0.0] and b.tolist() == [1.0]        # no gradients: no step
+    assert opt.step() is None and a.tolist() == [0.0, 0.0] and b.tolist() == [1.0]  # no gradients: no step
     a.grad, b.grad = torch.tensor([1.0, 2.0], dtype=torch.float64), torch.tensor([3.0], dtype=torch.float64)
     assert opt.step() is None
     eta = 0.5 / (4 + 2 * (1 + 4 + 9))
-    assert a.tolist() == pytest.approx([-eta, -2 * eta], rel=1e-15) and b.tolist() == pytest.approx([1 - 3 * eta])
+    assert a.tolist() == pytest.approx([-eta, -2 * eta], rel=1e-15) and b.tolist() == pytest.approx(
+        [1 - 3 * eta]
+    )
     assert c.tolist() == [0.0, 0.0, 0.0]
     w = torch.zeros(1)
-    w.grad = torch.tensor([3e19])                                                          # float32
-    AdaptiveStep([w]).step()                                                               # default lr = 1
+    w.grad = torch.tensor([3e19])  # float32
+    AdaptiveStep([w]).step()  # default lr = 1
     assert float(w) == pytest.approx(-3e19 / (4 + 2 * 9e38), rel=1e-6) and float(w) != 0.0
 
 
 def test_check_optimizer_accepts_torch_optimisers_only():
-    """Kills the membership / subclass / ``is not Optimizer`` mutants of ``check_optimizer`` and its message."""
+    """Kills the membership / subclass / ``is not Optimizer`` mutants of ``check_optimizer``, its message."""
     from oraclerl.posttrain.optim import OPTIMIZERS, check_optimizer
 
     assert OPTIMIZERS == ("adagrad", "adaptive", "sgd", "adam")
@@ -423,17 +531,31 @@ def test_check_optimizer_accepts_torch_optimisers_only():
 
 
 def test_make_optimizer_builds_the_named_class_with_lr():
-    """Kills the name → class mutants of ``make_optimizer`` (each branch, its lr, the torch.optim fallback and its
-    check)."""
+    """Kills the name → class mutants of ``make_optimizer`` (each branch, its lr, the torch.optim fallback and
+    its check)."""
     from oraclerl.posttrain.optim import AdaptiveStep, make_optimizer
 
-    for name, cls in (("adagrad", torch.optim.Adagrad), ("adaptive", AdaptiveStep), ("sgd", torch.optim.SGD),
-                      ("adam", torch.optim.Adam), ("RMSprop", torch.optim.RMSprop), ("AdamW", torch.optim.AdamW)):
+    for name, cls in (
+        ("adagrad", torch.optim.Adagrad),
+        ("adaptive", AdaptiveStep),
+        ("sgd", torch.optim.SGD),
+        ("adam", torch.optim.Adam),
+        ("RMSprop", torch.optim.RMSprop),
+        ("AdamW", torch.optim.AdamW),
+    ):
         w = torch.zeros(2)
         opt = make_optimizer(name, [w], 0.25)
-        assert type(opt) is cls and opt.param_groups[0]["lr"] == 0.25 and opt.param_groups[0]["params"][0] is w
-    _raises("optimizer", "must be one of ['adagrad', 'adaptive', 'sgd', 'adam'] or a torch.optim class name, "
-            "got 'Optimizer'", make_optimizer, "Optimizer", [torch.zeros(1)], 0.1)
+        assert (
+            type(opt) is cls and opt.param_groups[0]["lr"] == 0.25 and opt.param_groups[0]["params"][0] is w
+        )
+    _raises(
+        "optimizer",
+        "must be one of ['adagrad', 'adaptive', 'sgd', 'adam'] or a torch.optim class name, got 'Optimizer'",
+        make_optimizer,
+        "Optimizer",
+        [torch.zeros(1)],
+        0.1,
+    )
 
 
 def test_ascent_step_increases_the_objective_and_clears_the_gradient():
@@ -446,9 +568,10 @@ def test_ascent_step_increases_the_objective_and_clears_the_gradient():
 
 
 def test_random_iterate_draws_tau_uniformly_and_keeps_a_copy():
-    """Kills ``RandomIterate`` mutants: τ = randint(0, T) from the given generator (every value of {0, 1, 2} is
-    drawn over 60 seeds and never 3), disabled ⇒ τ = −1 and no random number used; ``observe`` keeps a detached
-    copy of w_τ only (later in-place updates do not reach it)."""
+    """Kills ``RandomIterate`` mutants: τ = randint(0, T) from the given generator (every value of {0, 1, 2}
+    is drawn over 60 seeds and never 3), disabled ⇒ τ = −1 and no random number used; ``observe`` keeps a
+    detached copy of w_τ only (later in-place updates do not reach it); ``generator=None`` works (the "cpu"
+    default)."""
     from oraclerl.posttrain.optim import RandomIterate
 
     taus = set()
@@ -469,9 +592,11 @@ def test_random_iterate_draws_tau_uniformly_and_keeps_a_copy():
         with torch.no_grad():
             w += 1.0
     assert ri.w is not None and ri.w.tolist() == [float(ri.tau)] * 2 and not ri.w.requires_grad
+    for _ in range(5):  # no generator: torch's global stream, on the CPU
+        assert 0 <= RandomIterate(3, None).tau < 3
 
 
-# --- pretrain.py -------------------------------------------------------------------------------------------------
+# --- pretrain.py --------------------------------------------------------------------------------------------
 
 
 def _teacher(d=3, k=3, N=4, seed=0, dtype=torch.float64):
@@ -498,15 +623,21 @@ def _autograd_ll(model, w, x, y, weights=None):
 def test_pretrain_sgd_steps_equal_the_log_loss_gradient_by_autograd(norm):
     """Kills pretrain.py mutants of the step (sign, the scale 1/(B·N) for token_mean and 1/B for sequence_sum,
     the batch size drawn), of the data order (one ``draw_labelled(B)`` per step from the given generator), the
-    prompt count (steps·B), ``track`` (called at t = 0..T with the model), and of the default ``iterate = None``.
-    Reference: plain SGD with lr 0.3 on the autograd gradient of the token log-likelihood, same draws."""
+    prompt count (steps·B), ``track`` (called at t = 0..T with the model), and of the default ``iterate =
+    None``. Reference: plain SGD with lr 0.3 on the autograd gradient of the token log-likelihood, same draws.
+    """
     from oraclerl.posttrain.pretrain import PretrainConfig, pretrain
 
     task, ctx, model = _teacher()
     B, N, T, lr = 5, 4, 3, 0.3
     seen = []
-    res = pretrain(model, ctx, PretrainConfig(steps=T, batch_size=B, optimizer="sgd", lr=lr, loss_normalisation=norm),
-                   torch.Generator().manual_seed(4), track=lambda t, m: seen.append((t, m is model, m.w.clone())))
+    res = pretrain(
+        model,
+        ctx,
+        PretrainConfig(steps=T, batch_size=B, optimizer="sgd", lr=lr, loss_normalisation=norm),
+        torch.Generator().manual_seed(4),
+        track=lambda t, m: seen.append((t, m is model, m.w.clone())),
+    )
     _, ctx2, ref = _teacher()
     g = torch.Generator().manual_seed(4)
     w = ref.w.clone()
@@ -522,58 +653,91 @@ def test_pretrain_sgd_steps_equal_the_log_loss_gradient_by_autograd(norm):
 
 
 def test_pretrain_random_iterate_returns_w_tau():
-    """Kills the ``random_iterate`` mutants: τ is drawn first from the generator, then the data; ``iterate`` holds
-    w_τ (the weights *before* update τ) in a separate model."""
+    """Kills the ``random_iterate`` mutants: τ is drawn first from the generator, then the data; ``iterate``
+    holds w_τ (the weights *before* update τ) in a separate model."""
     from oraclerl.posttrain.pretrain import PretrainConfig, pretrain
 
     task, ctx, model = _teacher()
     ws = []
-    res = pretrain(model, ctx, PretrainConfig(steps=6, batch_size=2, optimizer="adaptive", lr=1.0,
-                                              loss_normalisation="sequence_sum", random_iterate=True),
-                   torch.Generator().manual_seed(1), track=lambda t, m: ws.append(m.w.clone()))
+    res = pretrain(
+        model,
+        ctx,
+        PretrainConfig(
+            steps=6,
+            batch_size=2,
+            optimizer="adaptive",
+            lr=1.0,
+            loss_normalisation="sequence_sum",
+            random_iterate=True,
+        ),
+        torch.Generator().manual_seed(1),
+        track=lambda t, m: ws.append(m.w.clone()),
+    )
     tau = int(torch.randint(0, 6, (1,), generator=torch.Generator().manual_seed(1)))
     assert res.iterate is not None and res.iterate is not model
     assert torch.equal(res.iterate.w, ws[tau]) and not torch.equal(res.iterate.w, model.w)
-    # the same run without the random iterate draws the data from the first random number on: different weights
+    # the same run without the random iterate draws its data from the first random number: other weights
     _, ctx2, m2 = _teacher()
-    pretrain(m2, ctx2, PretrainConfig(steps=6, batch_size=2, optimizer="adaptive", lr=1.0,
-                                      loss_normalisation="sequence_sum"), torch.Generator().manual_seed(1))
+    pretrain(
+        m2,
+        ctx2,
+        PretrainConfig(
+            steps=6, batch_size=2, optimizer="adaptive", lr=1.0, loss_normalisation="sequence_sum"
+        ),
+        torch.Generator().manual_seed(1),
+    )
     assert not torch.equal(m2.w, model.w)
 
 
 def test_pretrain_defaults_are_the_papers():
-    """Kills the default-value mutants of ``PretrainConfig`` (paper: 1000 steps, batch 256, Adagrad lr 0.1, token
-    mean, no random iterate) and the bad-config checks (steps = 0, optimizer name) with their fields."""
+    """Kills the default-value mutants of ``PretrainConfig`` (paper: 1000 steps, batch 256, Adagrad lr 0.1,
+    token mean, no random iterate) and the bad-config checks (steps = 0, optimizer name) with their fields."""
     from oraclerl.posttrain.pretrain import PretrainConfig, pretrain
 
     cfg = PretrainConfig()
     assert (cfg.steps, cfg.batch_size, cfg.optimizer, cfg.lr, cfg.loss_normalisation, cfg.random_iterate) == (
-        1000, 256, "adagrad", 0.1, "token_mean", False)
+        1000,
+        256,
+        "adagrad",
+        0.1,
+        "token_mean",
+        False,
+    )
     task, ctx, model = _teacher()
-    for bad, field in ((dict(steps=0), "steps"), (dict(batch_size=0), "batch_size"), (dict(lr=0.0), "lr"),
-                       (dict(optimizer="Optimizer"), "optimizer"), (dict(loss_normalisation="mean"),
-                                                                    "loss_normalisation")):
+    for bad, field in (
+        (dict(steps=0), "steps"),
+        (dict(batch_size=0), "batch_size"),
+        (dict(lr=0.0), "lr"),
+        (dict(optimizer="Optimizer"), "optimizer"),
+        (dict(loss_normalisation="mean"), "loss_normalisation"),
+    ):
         with pytest.raises(ConfigError) as e:
             pretrain(model, ctx, PretrainConfig(**bad))
         assert e.value.field == field
     assert ctx.ledger.prompts == 0 and bool((model.w == 0).all())
 
 
-# --- reference.py ------------------------------------------------------------------------------------------------
+# --- reference.py -------------------------------------------------------------------------------------------
 
 
 def _plain_logits(w, x, prev, d, k):
     """xᵀW₁ + W₂[:, prev] entry by entry (W₁ = w[:dk] as [d, k], W₂ = w[dk:] as [k, k], row-major)."""
-    return [[sum(float(x[b, i]) * float(w[i * k + a]) for i in range(d))
-             + (0.0 if prev is None else float(w[d * k + a * k + int(prev[b])])) for a in range(k)]
-            for b in range(x.shape[0])]
+    return [
+        [
+            sum(float(x[b, i]) * float(w[i * k + a]) for i in range(d))
+            + (0.0 if prev is None else float(w[d * k + a * k + int(prev[b])]))
+            for a in range(k)
+        ]
+        for b in range(x.shape[0])
+    ]
 
 
 def test_reference_token_log_probs_and_sampler_against_plain_python():
-    """Kills reference.py mutants of ``_logits_at`` (the W₁ / W₂ split at d·k, their shapes, ``W2[:, prev].T``,
-    the first position without W₂), ``reference_token_log_probs`` (position i uses y_{i−1}, gathers y_i) and
-    ``reference_sample`` (softmax of those logits, one multinomial draw per position from the generator, the
-    drawn token fed back): log-softmax in plain Python, and the sampler replayed with the same generator."""
+    """Kills reference.py mutants of ``_logits_at`` (the W₁ / W₂ split at d·k, their shapes, ``W2[:,
+    prev].T``, the first position without W₂), ``reference_token_log_probs`` (position i uses y_{i−1}, gathers
+    y_i) and ``reference_sample`` (softmax of those logits, one multinomial draw per position from the
+    generator, the drawn token fed back): log-softmax in plain Python, and the sampler replayed with the same
+    generator."""
     from oraclerl.posttrain.reference import reference_sample, reference_token_log_probs
 
     d, k, N, B = 2, 3, 3, 4
@@ -583,7 +747,7 @@ def test_reference_token_log_probs_and_sampler_against_plain_python():
     got = reference_token_log_probs(w, x, y, k)
     for b in range(B):
         for i in range(N):
-            lg = _plain_logits(w, x[b:b + 1], None if i == 0 else y[b:b + 1, i - 1], d, k)[0]
+            lg = _plain_logits(w, x[b : b + 1], None if i == 0 else y[b : b + 1, i - 1], d, k)[0]
             want = lg[int(y[b, i])] - math.log(sum(math.exp(v) for v in lg))
             assert float(got[b, i]) == pytest.approx(want, rel=1e-12, abs=1e-12)
     g = torch.Generator().manual_seed(9)
@@ -595,20 +759,24 @@ def test_reference_token_log_probs_and_sampler_against_plain_python():
         prev = torch.multinomial(torch.softmax(lg, -1), 1, generator=g2)[:, 0]
         cols.append(prev.tolist())
     assert s.T.tolist() == cols
-    assert torch.equal(torch.rand(2, generator=g), torch.rand(2, generator=g2))             # same stream used
+    assert torch.equal(torch.rand(2, generator=g), torch.rand(2, generator=g2))  # same stream used
 
 
 def test_reference_pretrain_is_sgd_on_the_token_mean_log_loss():
     """Kills ``reference_pretrain`` mutants: the loss −mean (not −sum: SGD sees the scale), ``zero_grad`` each
-    step, the batch size and the data order, the weights written back, ``iterate`` None; and its refusal of the
-    adaptive step and of the random iterate (field ``optimizer``, exact message)."""
+    step, the batch size and the data order, the weights written back, ``iterate`` None; and its refusal of
+    the adaptive step and of the random iterate (field ``optimizer``, exact message)."""
     from oraclerl.posttrain.pretrain import PretrainConfig
     from oraclerl.posttrain.reference import reference_pretrain
 
     task, ctx, model = _teacher()
     B, N, T, lr = 5, 4, 3, 0.7
-    res = reference_pretrain(model, ctx, PretrainConfig(steps=T, batch_size=B, optimizer="sgd", lr=lr),
-                             torch.Generator().manual_seed(2))
+    res = reference_pretrain(
+        model,
+        ctx,
+        PretrainConfig(steps=T, batch_size=B, optimizer="sgd", lr=lr),
+        torch.Generator().manual_seed(2),
+    )
     _, ctx2, ref = _teacher()
     g, w = torch.Generator().manual_seed(2), ref.w.clone()
     for _ in range(T):
@@ -625,9 +793,9 @@ def test_reference_pretrain_is_sgd_on_the_token_mean_log_loss():
 def test_reference_policy_gradient_replayed_with_closed_form_gradients(kind):
     """Kills ``reference_policy_gradient`` mutants: the draws (contexts, then the per-token sampler, same
     generator), the rewards and advantages (ORM [B, 1] broadcast over tokens, PRM per token), the loss
-    −mean(A·log p) over B·N, SGD on it, the history (mean reward, PRM: of the last prefix), ``track`` at
-    t = 0..T, the counts (B prompts, B T_comp and B T_data (ORM) / B·N (PRM) per step, the learner's draws granted)
-    — replayed with the closed-form gradient of the fast model instead of autograd."""
+    −mean(A·log p) over B·N, SGD on it, the history (mean reward, PRM: of the last prefix), ``track`` at t =
+    0..T, the counts (B prompts, B T_comp and B T_data (ORM) / B·N (PRM) per step, the learner's draws
+    granted) — replayed with the closed-form gradient of the fast model instead of autograd."""
     from oraclerl.oracles.ledger import Ledger
     from oraclerl.oracles.rewards import RewardOracle
     from oraclerl.posttrain.policy_gradient import PGConfig
@@ -640,10 +808,17 @@ def test_reference_policy_gradient_replayed_with_closed_form_gradients(kind):
     B, T, lr, N = 6, 3, 0.5, 3
     led = Ledger()
     seen = []
-    baseline = "none" if kind == "outcome" else "batch_mean"      # ORM: mostly −1 here; a batch mean would cancel it
+    # ORM: mostly −1 here, a batch mean would cancel it
+    baseline = "none" if kind == "outcome" else "batch_mean"
     cfg = PGConfig(steps=T, batch_size=B, reward=kind, baseline=baseline, optimizer="sgd", lr=lr)
-    res = reference_policy_gradient(model, ctx, RewardOracle(TeacherReward(ctx, kind, "signed"), led), cfg,
-                                    torch.Generator().manual_seed(8), track=lambda t, m: seen.append(t))
+    res = reference_policy_gradient(
+        model,
+        ctx,
+        RewardOracle(TeacherReward(ctx, kind, "signed"), led),
+        cfg,
+        torch.Generator().manual_seed(8),
+        track=lambda t, m: seen.append(t if m is model else None),
+    )
     _, ctx2, ref = _teacher(k=2, N=3)
     ref.w = start.clone()
     fn = TeacherReward(ctx2, kind, "signed")
@@ -653,25 +828,29 @@ def test_reference_policy_gradient_replayed_with_closed_form_gradients(kind):
         y = reference_sample(ref.w, x, N, 2, g)[:, None, :]
         grants |= {(int(i), tuple(r)) for i, r in zip(ids, y[:, 0].tolist())}
         if kind == "outcome":
-            r = fn.mean(ids, y)                                        # [B, 1]
+            r = fn.mean(ids, y)  # [B, 1]
             hist.append(float(r.mean()))
             A = r[..., None].expand(B, 1, N)
         else:
-            r = fn.process_mean(ids, y)                                # [B, 1, N]
+            r = fn.process_mean(ids, y)  # [B, 1, N]
             hist.append(float(r[..., -1].mean()))
-            A = r - r.mean((0, 1), keepdim=True)                      # batch mean per position
+            A = r - r.mean((0, 1), keepdim=True)  # batch mean per position
         ref.w = ref.w + lr * ref.grad_log_likelihood(x, y, A) / (B * N)
     assert torch.allclose(model.w, ref.w, atol=1e-12, rtol=0) and not torch.allclose(model.w, start)
     assert res.mean_reward == pytest.approx(hist, abs=1e-15) and seen == list(range(T + 1))
     assert res.policy is model and res.iterate is None
     assert res.ledger == led.snapshot()
     assert (led.prompts, led.t_comp, led.t_data, led.t_grant) == (
-        0, T * B, T * B * (1 if kind == "outcome" else N), len(grants))
+        0,
+        T * B,
+        T * B * (1 if kind == "outcome" else N),
+        len(grants),
+    )
     assert ctx.ledger.prompts == T * B
 
 
 def test_reference_policy_gradient_refuses_what_it_does_not_cover():
-    """Kills the condition / message mutants of ``reference_policy_gradient``'s checks (each condition alone)."""
+    """Kills the condition / message mutants of ``reference_policy_gradient``'s checks (each one alone)."""
     from oraclerl.oracles.ledger import Ledger
     from oraclerl.oracles.rewards import RewardOracle
     from oraclerl.posttrain.policy_gradient import PGConfig
@@ -683,12 +862,19 @@ def test_reference_policy_gradient_refuses_what_it_does_not_cover():
     msg = "the reference implementation covers on-policy PG, n = 1, torch optimisers"
     for bad in (dict(behaviour="best_of_m"), dict(samples_per_context=2), dict(optimizer="adaptive")):
         _raises("behaviour", msg, reference_policy_gradient, model, ctx, rew, PGConfig(steps=1, **bad))
-    _raises("loss_normalisation", "the reference implementation uses the authors' token mean",
-            reference_policy_gradient, model, ctx, rew, PGConfig(steps=1, loss_normalisation="sequence_sum"))
+    _raises(
+        "loss_normalisation",
+        "the reference implementation uses the authors' token mean",
+        reference_policy_gradient,
+        model,
+        ctx,
+        rew,
+        PGConfig(steps=1, loss_normalisation="sequence_sum"),
+    )
     assert rew.ledger.snapshot() == Ledger().snapshot() and bool((model.w == 0).all())
 
 
-# --- policy_gradient.py ------------------------------------------------------------------------------------------
+# --- policy_gradient.py -------------------------------------------------------------------------------------
 
 
 def _pg_setup(kind, form="signed", seed=5):
@@ -697,14 +883,17 @@ def _pg_setup(kind, form="signed", seed=5):
     from oraclerl.problems.teacher import TeacherReward
 
     task, ctx, model = _teacher(k=2, N=3)
-    model.w = torch.randn(model.feature_dim, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    model.w = torch.randn(
+        model.feature_dim, generator=torch.Generator().manual_seed(seed), dtype=torch.float64
+    )
     led = Ledger()
     return ctx, model, RewardOracle(TeacherReward(ctx, kind, form), led), led
 
 
 def _pg_replay(kind, form, baseline, norm, n, steps, B, lr, seed, w0):
-    """SGD PG replayed with the same draws (contexts, then n responses of the current policy), rewards straight
-    from the reward function, advantages by plain formulas, the update from autograd: returns (w, history)."""
+    """SGD PG replayed with the same draws (contexts, then n responses of the current policy), rewards
+    straight from the reward function, advantages by plain formulas, the update from autograd: returns (w,
+    history)."""
     from oraclerl.problems.teacher import TeacherReward
 
     _, ctx, ref = _teacher(k=2, N=3)
@@ -720,29 +909,47 @@ def _pg_replay(kind, form, baseline, norm, n, steps, B, lr, seed, w0):
         else:
             r = fn.process_mean(ids, y)
             hist.append(float(r[..., -1].mean()))
-        A = {"none": r, "batch_mean": r - r.mean((0, 1), keepdim=True),
-             "leave_one_out": r - (r.sum(1, keepdim=True) - r) / (n - 1)}[baseline]
+        A = {
+            "none": r,
+            "batch_mean": r - r.mean((0, 1), keepdim=True),
+            "leave_one_out": r - (r.sum(1, keepdim=True) - r) / (n - 1),
+        }[baseline]
         Aw = A[..., None].expand(B, n, N) if kind == "outcome" else A
         scale = 1.0 / (B * n * (N if norm == "token_mean" else 1))
         ref.w = ref.w + lr * _autograd_ll(ref, ref.w, x, y, Aw) * scale
     return ref.w, hist
 
 
-@pytest.mark.parametrize("kind,form,baseline,norm,n", [
-    ("outcome", "signed", "none", "token_mean", 1), ("outcome", "binary", "leave_one_out", "sequence_sum", 3),
-    ("process", "signed", "batch_mean", "sequence_sum", 2), ("process", "binary", "none", "token_mean", 1)])
+@pytest.mark.parametrize(
+    "kind,form,baseline,norm,n",
+    [
+        ("outcome", "signed", "none", "token_mean", 1),
+        ("outcome", "binary", "leave_one_out", "sequence_sum", 3),
+        ("process", "signed", "batch_mean", "sequence_sum", 2),
+        ("process", "binary", "none", "token_mean", 1),
+    ],
+)
 def test_policy_gradient_equals_the_replayed_definition(kind, form, baseline, norm, n):
-    """Kills policy_gradient.py mutants of the step: the draw order, n responses per context, the reward form, the
-    advantage estimator, the scale 1/(B·n·N) (token_mean) or 1/(B·n) (sequence_sum), the ascent direction, the
-    history (ORM: mean reward; PRM: mean of the last prefix's reward), the counts (prompts, T_comp = B·n,
+    """Kills policy_gradient.py mutants of the step: the draw order, n responses per context, the reward form,
+    the advantage estimator, the scale 1/(B·n·N) (token_mean) or 1/(B·n) (sequence_sum), the ascent direction,
+    the history (ORM: mean reward; PRM: mean of the last prefix's reward), the counts (prompts, T_comp = B·n,
     T_data = B·n or B·n·N per step) and the returned snapshot, policy and iterate (None by default)."""
     from oraclerl.posttrain.policy_gradient import PGConfig, policy_gradient
 
     ctx, model, reward, led = _pg_setup(kind, form)
     w0 = model.w.clone()
     T, B, lr = 3, 8, 0.4
-    cfg = PGConfig(steps=T, batch_size=B, samples_per_context=n, reward=kind, reward_form=form, baseline=baseline,
-                   optimizer="sgd", lr=lr, loss_normalisation=norm)
+    cfg = PGConfig(
+        steps=T,
+        batch_size=B,
+        samples_per_context=n,
+        reward=kind,
+        reward_form=form,
+        baseline=baseline,
+        optimizer="sgd",
+        lr=lr,
+        loss_normalisation=norm,
+    )
     res = policy_gradient(model, ctx, reward, cfg, torch.Generator().manual_seed(11))
     w, hist = _pg_replay(kind, form, baseline, norm, n, T, B, lr, 11, w0)
     assert torch.allclose(model.w, w, atol=1e-12, rtol=0) and not torch.allclose(w, w0)
@@ -750,13 +957,13 @@ def test_policy_gradient_equals_the_replayed_definition(kind, form, baseline, no
     assert res.policy is model and res.iterate is None
     want = {"t_comp": T * B * n, "t_data": T * B * n * (1 if kind == "outcome" else 3)}
     assert res.ledger == {**dict.fromkeys(led.snapshot(), 0), **want} == led.snapshot()
-    assert ctx.ledger.prompts == T * B                                   # the contexts count on their own ledger
+    assert ctx.ledger.prompts == T * B  # the contexts count on their own ledger
 
 
 def test_policy_gradient_track_stops_early_and_random_iterate():
-    """Kills the ``track`` mutants (called at t = 0 and after every step with the policy; True at t = 0 runs no
-    step, True at t = 2 stops after two) and the ``random_iterate`` ones (``iterate`` = w_τ, the weights before
-    update τ, τ drawn first from the generator)."""
+    """Kills the ``track`` mutants (called at t = 0 and after every step with the policy; True at t = 0 runs
+    no step, True at t = 2 stops after two) and the ``random_iterate`` ones (``iterate`` = w_τ, the weights
+    before update τ, τ drawn first from the generator)."""
     from oraclerl.posttrain.policy_gradient import PGConfig, policy_gradient
 
     ctx, model, reward, led = _pg_setup("process")
@@ -765,18 +972,27 @@ def test_policy_gradient_track_stops_early_and_random_iterate():
     res = policy_gradient(model, ctx, reward, cfg, torch.Generator().manual_seed(0), track=lambda t, p: True)
     assert torch.equal(model.w, w0) and res.mean_reward == [] and ctx.ledger.prompts == 0
     seen = []
-    res = policy_gradient(model, ctx, reward, cfg, torch.Generator().manual_seed(0),
-                          track=lambda t, p: seen.append((t, p is model)) or t == 2)
+    res = policy_gradient(
+        model,
+        ctx,
+        reward,
+        cfg,
+        torch.Generator().manual_seed(0),
+        track=lambda t, p: seen.append((t, p is model)) or t == 2,
+    )
     assert seen == [(0, True), (1, True), (2, True)] and len(res.mean_reward) == 2 and ctx.ledger.prompts == 4
     seen.clear()
-    res = policy_gradient(model, ctx, reward, cfg, torch.Generator().manual_seed(0),
-                          track=lambda t, p: seen.append(t))              # None: never stops
+    res = policy_gradient(
+        model, ctx, reward, cfg, torch.Generator().manual_seed(0), track=lambda t, p: seen.append(t)
+    )  # None: never stops
     assert seen == list(range(6)) and len(res.mean_reward) == 5
     ws = []
-    cfg_r = PGConfig(steps=6, batch_size=2, reward="process", baseline="none", optimizer="sgd", lr=0.3,
-                     random_iterate=True)
-    res = policy_gradient(model, ctx, reward, cfg_r, torch.Generator().manual_seed(3),
-                          track=lambda t, p: ws.append(p.w.clone()))
+    cfg_r = PGConfig(
+        steps=6, batch_size=2, reward="process", baseline="none", optimizer="sgd", lr=0.3, random_iterate=True
+    )
+    res = policy_gradient(
+        model, ctx, reward, cfg_r, torch.Generator().manual_seed(3), track=lambda t, p: ws.append(p.w.clone())
+    )
     tau = int(torch.randint(0, 6, (1,), generator=torch.Generator().manual_seed(3)))
     assert res.iterate is not None and res.iterate is not model and torch.equal(res.iterate.w, ws[tau])
 
@@ -787,16 +1003,61 @@ def test_pg_config_defaults_and_errors():
     from oraclerl.posttrain.policy_gradient import PGConfig, policy_gradient
 
     c = PGConfig()
-    assert (c.steps, c.batch_size, c.samples_per_context, c.reward, c.reward_form, c.baseline, c.behaviour, c.m,
-            c.explore_mix, c.optimizer, c.lr, c.loss_normalisation, c.random_iterate) == (
-        4000, 1024, 1, "outcome", "signed", "batch_mean", "on_policy", 10, 0.5, "adagrad", 0.1, "token_mean", False)
+    assert (
+        c.steps,
+        c.batch_size,
+        c.samples_per_context,
+        c.reward,
+        c.reward_form,
+        c.baseline,
+        c.behaviour,
+        c.m,
+        c.explore_mix,
+        c.optimizer,
+        c.lr,
+        c.loss_normalisation,
+        c.random_iterate,
+    ) == (
+        4000,
+        1024,
+        1,
+        "outcome",
+        "signed",
+        "batch_mean",
+        "on_policy",
+        10,
+        0.5,
+        "adagrad",
+        0.1,
+        "token_mean",
+        False,
+    )
     ctx, model, orm, led = _pg_setup("outcome")
-    _raises("reward", "reward='process' needs a reward oracle with process rewards", policy_gradient, model, ctx, orm,
-            PGConfig(steps=1, reward="process"))
-    _raises("base", "behaviour='best_of_m' needs the base model q₀ (behind a sampling oracle)", policy_gradient,
-            model, ctx, orm, PGConfig(steps=1, behaviour="best_of_m"))
-    for bad, field in ((dict(steps=0), "steps"), (dict(m=0), "m"), (dict(explore_mix=1.5), "explore_mix"),
-                       (dict(optimizer="lion"), "optimizer"), (dict(samples_per_context=0), "samples_per_context")):
+    _raises(
+        "reward",
+        "reward='process' needs a reward oracle with process rewards",
+        policy_gradient,
+        model,
+        ctx,
+        orm,
+        PGConfig(steps=1, reward="process"),
+    )
+    _raises(
+        "base",
+        "behaviour='best_of_m' needs the base model q₀ (behind a sampling oracle)",
+        policy_gradient,
+        model,
+        ctx,
+        orm,
+        PGConfig(steps=1, behaviour="best_of_m"),
+    )
+    for bad, field in (
+        (dict(steps=0), "steps"),
+        (dict(m=0), "m"),
+        (dict(explore_mix=1.5), "explore_mix"),
+        (dict(optimizer="lion"), "optimizer"),
+        (dict(samples_per_context=0), "samples_per_context"),
+    ):
         with pytest.raises(ConfigError) as e:
             policy_gradient(model, ctx, orm, PGConfig(**bad))
         assert e.value.field == field
@@ -808,8 +1069,8 @@ def test_best_of_m_pg_feeds_the_explored_responses_to_the_update(kind):
     """Kills the ``best_of_m`` wiring mutants: the exploration gets q₀ (``base``, not the policy) through a
     sequence sampler (ORM) or a token sampler (PRM), k, m, mix and the failure value of the reward form; the
     update uses the explored (y, r) and the history the on-policy reward. Replay: on-policy draw, then
-    :func:`explore_outcome` / :func:`explore_process` on fresh oracles with the same generator, the SGD step by
-    autograd."""
+    :func:`explore_outcome` / :func:`explore_process` on fresh oracles with the same generator, the SGD step
+    by autograd."""
     from oraclerl.models.linear_ar import PromptBoundPolicy
     from oraclerl.oracles.ledger import Ledger
     from oraclerl.oracles.rewards import RewardOracle
@@ -821,11 +1082,24 @@ def test_best_of_m_pg_feeds_the_explored_responses_to_the_update(kind):
     for form in ("binary", "signed"):
         ctx, model, reward, led = _pg_setup(kind, form)
         _, _, base = _teacher(k=2, N=3)
-        base.w = torch.randn(base.feature_dim, generator=torch.Generator().manual_seed(9), dtype=torch.float64)
+        base.w = torch.randn(
+            base.feature_dim, generator=torch.Generator().manual_seed(9), dtype=torch.float64
+        )
         w0 = model.w.clone()
         T, B, lr, N = 2, 3, 0.5, 3
-        cfg = PGConfig(steps=T, batch_size=B, reward=kind, reward_form=form, baseline="none", behaviour="best_of_m",
-                       m=2, explore_mix=0.7, optimizer="sgd", lr=lr, loss_normalisation="sequence_sum")
+        cfg = PGConfig(
+            steps=T,
+            batch_size=B,
+            reward=kind,
+            reward_form=form,
+            baseline="none",
+            behaviour="best_of_m",
+            m=2,
+            explore_mix=0.7,
+            optimizer="sgd",
+            lr=lr,
+            loss_normalisation="sequence_sum",
+        )
         res = policy_gradient(model, ctx, reward, cfg, torch.Generator().manual_seed(4), base=base)
         _, ctx2, ref = _teacher(k=2, N=3)
         ref.w = w0.clone()
@@ -852,3 +1126,24 @@ def test_best_of_m_pg_feeds_the_explored_responses_to_the_update(kind):
         assert torch.allclose(model.w, ref.w, atol=1e-12, rtol=0) and not torch.allclose(model.w, w0)
         assert res.mean_reward == pytest.approx(hist, abs=1e-15) and res.ledger == led2.snapshot()
         assert led2.t_grant > 0 and (led2.t_comp > T * B if kind == "outcome" else led2.t_comp_token > 0)
+
+
+def test_reference_casts_float32_contexts_to_the_model_dtype():
+    """Kills ``reference_pretrain_39`` and ``reference_policy_gradient_62`` (``x.to(w.dtype)`` dropped): float32
+    contexts of a teacher task with a float64 model (x @ W₁ would raise on mixed dtypes)."""
+    from oraclerl.models.linear_ar import ContextBigramFeatures, LinearARModel
+    from oraclerl.oracles.ledger import Ledger
+    from oraclerl.oracles.rewards import RewardOracle
+    from oraclerl.posttrain.policy_gradient import PGConfig
+    from oraclerl.posttrain.pretrain import PretrainConfig
+    from oraclerl.posttrain.reference import reference_policy_gradient, reference_pretrain
+    from oraclerl.problems.teacher import TeacherReward
+
+    task, ctx, _ = _teacher(k=2, N=3, dtype=torch.float32)
+    model = LinearARModel(ContextBigramFeatures(3, 2), 3, dtype=torch.float64)
+    reference_pretrain(model, ctx, PretrainConfig(steps=2, batch_size=3), torch.Generator().manual_seed(0))
+    assert model.w.dtype == torch.float64 and bool((model.w != 0).any())
+    rew = RewardOracle(TeacherReward(ctx, "process", "signed"), Ledger())
+    res = reference_policy_gradient(model, ctx, rew, PGConfig(steps=2, batch_size=3, reward="process", baseline="none"),
+                                    torch.Generator().manual_seed(1))
+    assert model.w.dtype == torch.float64 and len(res.mean_reward) == 2

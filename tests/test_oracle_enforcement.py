@@ -236,17 +236,15 @@ def test_the_model_is_not_reachable_from_an_oracle(inst):
         assert not hasattr(oracle, "_model") and not hasattr(oracle, "model") and not hasattr(oracle, "_reward")
         public = {k: v for k, v in vars(oracle).items() if not k.startswith("_")}
         assert not any(v is inst.base or v is inst.reward for v in public.values())
+# --- policy-gradient post-training (Mousavi-Hosseini & Erdogdu) against strict oracles ----------------------
 
-
-# --- policy-gradient post-training (Mousavi-Hosseini & Erdogdu) against strict oracles --------------------------
-
-CONTEXTS = {"draw", "lookup"}                    # TeacherContexts as a prompt oracle: no .task (the teacher), no y*
+CONTEXTS = {"draw", "lookup"}  # TeacherContexts as a prompt oracle: no .task (the teacher), no y*
 
 
 class OracleWritesOnlyLedger(ReadOnlyLedger):
     """A read-only ledger view through which only *oracle code* (``oraclerl.oracles.*``) may count or register
-    provenance: a sampler that an algorithm builds on ``reward.ledger`` counts through it, the algorithm's own code
-    (``oraclerl.posttrain.*`` or a test's learner) still raises :class:`StrictAccess`."""
+    provenance: a sampler that an algorithm builds on ``reward.ledger`` counts through it, the algorithm's own
+    code (``oraclerl.posttrain.*`` or a test's learner) still raises :class:`StrictAccess`."""
 
     _WRITE = {"charge", "check", "provenance"}
 
@@ -260,7 +258,7 @@ class OracleWritesOnlyLedger(ReadOnlyLedger):
 
 
 class OracleCountedStrict(Strict):
-    """:class:`Strict`, with the ledger view :class:`OracleWritesOnlyLedger` instead of :class:`ReadOnlyLedger`."""
+    """:class:`Strict` with the ledger view :class:`OracleWritesOnlyLedger` (not :class:`ReadOnlyLedger`)."""
 
     def __getattr__(self, name):
         if name == "ledger":
@@ -282,7 +280,7 @@ def _audit_charges(ledger: Ledger) -> list[tuple[str, str, str, int]]:
 
 
 def _teacher_setup(kind: str):
-    """d = 3, k = 2, N = 3 teacher task (8 responses per context), its contexts and reward oracle on one ledger."""
+    """d = 3, k = 2, N = 3 teacher task (8 responses per context); its contexts and reward oracle, one ledger."""
     task = teacher_task(3, 2, 3, num_mix=2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     led = Ledger()
     calls = _audit_charges(led)
@@ -291,30 +289,37 @@ def _teacher_setup(kind: str):
     return led, calls, ctx, rew, LinearARModel(ContextBigramFeatures(3, 2), 3, dtype=torch.float64)
 
 
-ALL_SEQS = torch.tensor(list(itertools.product(range(2), repeat=3)))          # the k^N = 8 responses
+ALL_SEQS = torch.tensor(list(itertools.product(range(2), repeat=3)))  # the k^N = 8 responses
 
 
 @pytest.mark.parametrize("kind", ["outcome", "process"])
 def test_policy_gradient_runs_against_strict_oracles_and_every_count_is_charged_by_an_oracle(kind):
-    """ORM and PRM, on-policy, 3 steps of B = 4 contexts × n = 2 responses: PG reaches the contexts only through
-    ``draw``/``lookup`` and the reward oracle only through its interface (no ``grant``: on-policy responses are
-    drawn on the ledger); every count is charged by oracle code, exactly B·n per step of T_comp and B·n (ORM) or
-    B·n·N (PRM, one per prefix) of T_data; afterwards the reward oracle still refuses responses never drawn."""
+    """ORM and PRM, on-policy, 3 steps of B = 4 contexts × n = 2 responses: PG reaches the contexts only
+    through ``draw``/``lookup`` and the reward oracle only through its interface (no ``grant``: on-policy
+    responses are drawn on the ledger); every count is charged by oracle code, exactly B·n per step of T_comp
+    and B·n (ORM) or B·n·N (PRM, one per prefix) of T_data; afterwards the reward oracle still refuses
+    responses never drawn."""
     led, calls, ctx, rew, model = _teacher_setup(kind)
     T, B, n, N = 3, 4, 2, 3
-    cfg = PGConfig(steps=T, batch_size=B, samples_per_context=n, reward=kind, baseline="none", optimizer="sgd", lr=1.0)
+    cfg = PGConfig(
+        steps=T, batch_size=B, samples_per_context=n, reward=kind, baseline="none", optimizer="sgd", lr=1.0
+    )
     strict_reward = OracleCountedStrict(rew, REWARD)
-    res = policy_gradient(model, OracleCountedStrict(ctx, CONTEXTS), strict_reward, cfg, torch.Generator().manual_seed(0))
+    res = policy_gradient(
+        model, OracleCountedStrict(ctx, CONTEXTS), strict_reward, cfg, torch.Generator().manual_seed(0)
+    )
     assert len(res.mean_reward) == T and bool((model.w != 0).any())
     want = {"prompts": T * B, "t_comp": T * B * n, "t_data": T * B * n * (1 if kind == "outcome" else N)}
     assert led.snapshot() == {**dict.fromkeys(led.snapshot(), 0), **want} == res.ledger
     by_caller = collections.Counter()
     for mod, fn, counter, k in calls:
         by_caller[mod, fn, counter] += k
-    assert dict(by_caller) == {("oraclerl.problems.teacher", "draw", "prompts"): T * B,
-                               ("oraclerl.oracles.samplers", "sample", "t_comp"): T * B * n,
-                               ("oraclerl.oracles.rewards", kind, "t_data"): want["t_data"]}
-    # the last step's prompts (ids are a running counter): exactly the n drawn responses are known, the rest refused
+    assert dict(by_caller) == {
+        ("oraclerl.problems.teacher", "draw", "prompts"): T * B,
+        ("oraclerl.oracles.samplers", "sample", "t_comp"): T * B * n,
+        ("oraclerl.oracles.rewards", kind, "t_data"): want["t_data"],
+    }
+    # the last step's prompts (ids are a running counter): only the n drawn responses are known, the rest refused
     ids = torch.arange((T - 1) * B, T * B)
     known = led.provenance.contains(ids, ALL_SEQS[None].expand(B, 8, 3))
     assert known.sum(1).le(n).all() and known.any(1).all()
@@ -322,42 +327,62 @@ def test_policy_gradient_runs_against_strict_oracles_and_every_count_is_charged_
     for b in range(B):
         drawn, never = ALL_SEQS[known[b]], ALL_SEQS[~known[b]]
         with pytest.raises(ProvenanceError, match="not drawn"):
-            strict_reward.outcome(ids[b:b + 1], never[None, :1])
+            strict_reward.outcome(ids[b : b + 1], never[None, :1])
         if kind == "process":
             with pytest.raises(ProvenanceError, match="not drawn"):
-                strict_reward.process(ids[b:b + 1], never[None, :1])
-            with pytest.raises(ProvenanceError, match="not drawn"):          # a drawn response's prefix, alone
-                strict_reward.outcome(ids[b:b + 1], drawn[None, :1, :2])
-    assert led.snapshot() == before                                          # refused before any count
-    strict_reward.outcome(ids[:1], ALL_SEQS[known[0]][None, :1])             # a drawn one is scored, counted
+                strict_reward.process(ids[b : b + 1], never[None, :1])
+            with pytest.raises(ProvenanceError, match="not drawn"):  # a drawn response's prefix, alone
+                strict_reward.outcome(ids[b : b + 1], drawn[None, :1, :2])
+    assert led.snapshot() == before  # refused before any count
+    strict_reward.outcome(ids[:1], ALL_SEQS[known[0]][None, :1])  # a drawn one is scored, counted
     assert led.t_data == before["t_data"] + 1 and led.t_grant == 0
 
 
 @pytest.mark.parametrize("kind", ["outcome", "process"])
 @pytest.mark.parametrize("mix", [0.0, 1.0])
 def test_best_of_m_exploration_counts_every_candidate_through_the_oracles(kind, mix):
-    """Algorithms 1-2 (``behaviour="best_of_m"``, m = 3) against strict oracles: each candidate costs one reward
-    query. mix = 1: every candidate is drawn from q₀ through a sampling oracle (ORM: one T_comp, PRM: one
-    T_comp_token each) and so needs no grant; mix = 0: q₀ is never queried and the uniform candidates (the
+    """Algorithms 1-2 (``behaviour="best_of_m"``, m = 3) against strict oracles: each candidate costs one
+    reward query. mix = 1: every candidate is drawn from q₀ through a sampling oracle (ORM: one T_comp, PRM:
+    one T_comp_token each) and so needs no grant; mix = 0: q₀ is never queried and the uniform candidates (the
     learner's own draws) are granted, at most one T_grant each, counted by the oracle."""
     led, calls, ctx, rew, model = _teacher_setup(kind)
     T, B, N = 3, 4, 3
-    cfg = PGConfig(steps=T, batch_size=B, reward=kind, reward_form="signed", baseline="none", behaviour="best_of_m",
-                   m=3, explore_mix=mix, optimizer="sgd", lr=1.0)
-    policy_gradient(model, OracleCountedStrict(ctx, CONTEXTS), OracleCountedStrict(rew, REWARD | {"grant"}), cfg,
-                    torch.Generator().manual_seed(0), base=model.copy())
+    cfg = PGConfig(
+        steps=T,
+        batch_size=B,
+        reward=kind,
+        reward_form="signed",
+        baseline="none",
+        behaviour="best_of_m",
+        m=3,
+        explore_mix=mix,
+        optimizer="sgd",
+        lr=1.0,
+    )
+    policy_gradient(
+        model,
+        OracleCountedStrict(ctx, CONTEXTS),
+        OracleCountedStrict(rew, REWARD | {"grant"}),
+        cfg,
+        torch.Generator().manual_seed(0),
+        base=model.copy(),
+    )
     on_policy = T * B * (1 if kind == "outcome" else N)
-    explored = led.t_data - on_policy                                        # one reward query per candidate
-    q0 = led.t_comp - T * B if kind == "outcome" else led.t_comp_token      # candidates drawn from q₀
+    explored = led.t_data - on_policy  # one reward query per candidate
+    q0 = led.t_comp - T * B if kind == "outcome" else led.t_comp_token  # candidates drawn from q₀
     assert explored > 0 and led.prompts == T * B
     if mix == 1.0:
         assert q0 == explored and led.t_grant == 0
     else:
         assert q0 == 0 and 0 < led.t_grant <= explored
     assert {(mod, fn) for mod, fn, _, _ in calls} <= {
-        ("oraclerl.problems.teacher", "draw"), ("oraclerl.oracles.samplers", "sample"),
-        ("oraclerl.oracles.samplers", "next_token"), ("oraclerl.oracles.rewards", "outcome"),
-        ("oraclerl.oracles.rewards", "process"), ("oraclerl.oracles.rewards", "_grant")}
+        ("oraclerl.problems.teacher", "draw"),
+        ("oraclerl.oracles.samplers", "sample"),
+        ("oraclerl.oracles.samplers", "next_token"),
+        ("oraclerl.oracles.rewards", "outcome"),
+        ("oraclerl.oracles.rewards", "process"),
+        ("oraclerl.oracles.rewards", "_grant"),
+    }
 
 
 def test_a_learner_that_counts_for_itself_is_caught():
@@ -375,13 +400,22 @@ def test_a_learner_that_counts_for_itself_is_caught():
     assert view.t_comp == 0 and calls == []
 
 
-@pytest.mark.xfail(raises=StrictAccess, strict=True,
-                   reason="issue 16 §5 gap: policy_gradient builds its own WeakSampler on reward.ledger, so the "
-                          "learner mints a sampling oracle (it charges t_comp, registers provenance) itself")
+@pytest.mark.xfail(
+    raises=StrictAccess,
+    strict=True,
+    reason="issue 16 §5 gap: policy_gradient builds its own WeakSampler on reward.ledger, so the "
+    "learner mints a sampling oracle (it charges t_comp, registers provenance) itself",
+)
 @pytest.mark.parametrize("kind", ["outcome", "process"])
 def test_policy_gradient_against_a_read_only_ledger(kind):
-    """With the plain read-only ledger view of the sequence algorithms, PG fails: it needs write access to build
-    its sampler. When PG is handed its sampler (or grants its own draws), this passes and the xfail must go."""
+    """With the plain read-only ledger view of the sequence algorithms, PG fails: it needs write access to
+    build its sampler. When PG is handed its sampler (or grants its own draws), this passes and the xfail must
+    go."""
     led, calls, ctx, rew, model = _teacher_setup(kind)
-    policy_gradient(model, Strict(ctx, CONTEXTS), Strict(rew, REWARD),
-                    PGConfig(steps=1, batch_size=2, reward=kind, baseline="none"), torch.Generator().manual_seed(0))
+    policy_gradient(
+        model,
+        Strict(ctx, CONTEXTS),
+        Strict(rew, REWARD),
+        PGConfig(steps=1, batch_size=2, reward=kind, baseline="none"),
+        torch.Generator().manual_seed(0),
+    )
