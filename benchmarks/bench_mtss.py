@@ -132,7 +132,7 @@ def main() -> None:
         r = rates()
         fl, how = run_floor(r, led["t_comp_token"], args.H, args.T)
         print(f"floor: {fl:.2f} s ({how}); rates: {describe(r)}")
-        print(f"  run at {100 * fl / c_run:.1f}% of the floor (CPU time), {100 * fl / t_run:.1f}% (wall)")
+        print(f"  floor / run time = {100 * fl / c_run:.1f}% (CPU time), {100 * fl / t_run:.1f}% (wall)")
 
 
 if __name__ == "__main__":

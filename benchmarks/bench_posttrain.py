@@ -13,12 +13,14 @@ figure's tracking: the 32 centres every step, 1024 test contexts every 50 steps)
   dispatch cost of the unavoidable torch ops (``benchmarks/_floor.py``; derivation in docs/benchmarks.md).
 
 The three implementations are timed interleaved (round-robin, ``--rounds`` rounds of ``--steps`` steps; the
-median per-step time is reported) so that a shared machine's load hits them alike; compare the ratios.
+median per-step time is reported, and each round's ratios min-max) so that a shared machine's load hits them
+alike; compare the ratios. "Today" builds its oracles inside ``_today_pg.torch_kernels()``, which also puts back
+the shared code as it was before issue 15 (see that module).
 The oracle provenance of issue 16 (one vectorised key per drawn response, kept in a bounded hash table; its
 cost is measured by benchmarks/bench_provenance.py) is bypassed by default so that the step is compared with the
 references on equal terms (``--provenance on`` keeps it); its own cost is measured on one line.
 
-    .venv/bin/python benchmarks/bench_posttrain.py [--steps 20] [--ref-steps 3] [--rounds 3] [--full]
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_posttrain.py [--steps 20] [--ref-steps 3] [--rounds 5] [--full]
 """
 
 from __future__ import annotations

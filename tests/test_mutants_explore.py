@@ -250,7 +250,8 @@ def test_run_equals_the_sequential_algorithm_on_the_same_oracle_calls(theta_set,
     assert out.policy.thetas.shape == (7, 3) and len(torch.unique(out.policy.thetas, dim=0)) == 3
     assert out.history == ref.hist and out.span_phase == ref.span and out.ledger == ref.ledger
     pol, sch = out.policy, out.schedule
-    assert (pol.nu, pol.beta, pol.M_rej, pol.delta_rej, pol.chunk) == (sch.nu, sch.beta, 1.5, 0.3, 3)        # chunk 3: not the default ceil(M_rej)
+    # chunk 3: not the default ceil(M_rej)
+    assert (pol.nu, pol.beta, pol.M_rej, pol.delta_rej, pol.chunk) == (sch.nu, sch.beta, 1.5, 0.3, 3)
     assert pol.weak is o.weak and pol.prompt_source is o.prompts
 
 
@@ -296,17 +297,19 @@ def test_spanner_block_a_trial_exactly_at_nu_is_not_added():
     gram = InverseGram(2, 1.0)
     got = [(p, int(r[0])) for p, _, r in spanner_block(pairs, 2, 3, 0.5, gram, chunk=1)]
     assert got == [(0, 1), (1, 1)]
-    torch.testing.assert_close(gram.gram, torch.tensor([[2.0, 0.0], [0.0, 1.5625]], dtype=F64), rtol=0, atol=0)
+    want = torch.tensor([[2.0, 0.0], [0.0, 1.5625]], dtype=F64)
+    torch.testing.assert_close(gram.gram, want, rtol=0, atol=0)
 
 
 class _Recorder:
     """Passes every call on to the real oracle and records the weak draws made before the first reward query
     (the spanner phase) and the prompts drawn."""
 
-    def __init__(self, o):
+    def __init__(self, o, expose_ledger=True):
         self.o, self.draws, self.prompt_blocks, self.rewarded = o, [], [], False
         self.beta, self.feature_dim, self.r_max = o.weak.beta, o.weak.feature_dim, o.reward.r_max
-        self.ledger = o.ledger
+        if expose_ledger:
+            self.ledger = o.ledger
 
     def sample(self, prompts, n, generator=None):
         s = self.o.weak.sample(prompts, n, generator)
@@ -364,6 +367,19 @@ def test_spanner_phase_in_blocks_takes_the_sequential_decisions_on_its_own_trial
     torch.testing.assert_close(out.policy.sigma_inv, torch.linalg.inv(Sigma), rtol=1e-9, atol=1e-12)
     assert out.span_phase["t_comp"] == 2 * sum(len(t) for t in trials.values())
     assert out.span_phase["prompts"] == 8 and out.span_phase["t_data"] == 2 * len(kept)
+
+
+def test_run_with_oracles_that_keep_no_ledger_reports_zero_counts():
+    """Oracles that expose no ``ledger``: the history's counts are 0 and the ledgers empty (kills the
+    ``tot.get(..., 0)`` default mutants of run, _159 to _183)."""
+    inst = _tiny()
+    rec = _Recorder(inst.oracles(), expose_ledger=False)
+    cfg = SpannerSamplingConfig(coverage_bound=3.0, B=inst.B, nu=0.5, lam=0.1, T_prompt=2, T_span=2, T_exp=3,
+                                M_rej=2.0, delta_rej=0.5, exp_batch=2)
+    out = SpannerSampling(cfg).run(rec, rec, rec, torch.Generator().manual_seed(0))
+    assert out.ledger == {} and out.span_phase == {}
+    assert [{k: h[k] for k in ("round", "t_data", "t_comp", "prompts")} for h in out.history] == [
+        {"round": 2, "t_data": 0, "t_comp": 0, "prompts": 0}, {"round": 3, "t_data": 0, "t_comp": 0, "prompts": 0}]
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -567,7 +583,8 @@ def test_constrained_least_squares_errors_name_the_field():
 
 def test_psd_solve_is_the_pseudo_inverse():
     """_psd_solve: A⁺h for a singular PSD A (eigenvalues ≤ 1e-12·λ_max dropped), equal to the pseudo-inverse
-    computed independently by torch.linalg.pinv; the exact inverse for a non-singular A."""
+    computed independently by torch.linalg.pinv; the exact inverse for a non-singular A; the cut relative to
+    λ_max and strict (kills _psd_solve_4, _5, _6, _9, _17, _18, _27)."""
     v = torch.tensor([[1.0, 1.0, 0.0], [0.0, 1.0, 1.0]], dtype=F64)
     A = v.T @ v                                                      # rank 2
     h = torch.tensor([1.0, -2.0, 0.5], dtype=F64)
@@ -581,6 +598,16 @@ def test_psd_solve_is_the_pseudo_inverse():
         Ad = Q @ torch.diag(torch.tensor([1.0, small], dtype=F64)) @ Q.T
         x = _psd_solve(Ad, Q[:, 1] * small)
         torch.testing.assert_close(x, Q[:, 1] if kept else torch.zeros(2, dtype=F64), rtol=0, atol=1e-4)
+    # the cut is relative to λ_max (scales 100 and 0.01), and strict: exactly 1e-12·λ_max is dropped
+    for scale in (100.0, 0.01):
+        for small, kept in ((1e-13, False), (1e-11, True)):
+            Ad = Q @ torch.diag(torch.tensor([scale, scale * small], dtype=F64)) @ Q.T
+            x = _psd_solve(Ad, Q[:, 1] * small * scale)
+            torch.testing.assert_close(x, Q[:, 1] if kept else torch.zeros(2, dtype=F64), rtol=0, atol=1e-3)
+    assert 1e-12 * 100.0 == 1e-10
+    diag = torch.diag(torch.tensor([100.0, 1e-10], dtype=F64))
+    edge = _psd_solve(diag, torch.tensor([0.0, 1e-10], dtype=F64))
+    assert torch.equal(edge, torch.zeros(2, dtype=F64))
 
 
 def test_inverse_gram_against_direct_inverse():
@@ -676,6 +703,12 @@ def test_pairwise_rounds_loop_against_the_sequential_definition():
     assert [h["t_data"] for h in hist] == [6, 12, 14]
     assert [h["t_comp"] for h in hist] == [6, 12, 14]
     assert set(hist[0]) == {"round", "t_data", "t_comp", "prompts"}
+    # oracles that keep no ledger: the history counts are 0, not a made-up default (kills the ``tot.get``
+    # default mutants, _61 to _84)
+    fits.clear()
+    _, bare = pairwise_rounds(fit, sample_pair, record, o.reward, o.prompts, 4, 3, gen, ())
+    assert bare == [{"round": 3, "t_data": 0, "t_comp": 0, "prompts": 0},
+                    {"round": 4, "t_data": 0, "t_comp": 0, "prompts": 0}]
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -724,10 +757,11 @@ def test_best_of_n_policy_law_by_enumeration_with_ties_and_sampling():
     assert out.responses.shape == (3, 2) and o.ledger.t_comp == 30 and o.ledger.t_data == 30
     one = pol.sample(torch.tensor([0]), generator=torch.Generator().manual_seed(0))
     assert one.responses.shape == (1, 1) and o.ledger.t_comp == 35
-    # the generator is passed on: the same draws as best_of_n itself with the same seed, different seeds differ
+    # the generator is passed on: the draws of best_of_n itself with the same seed; other seeds differ
     x = torch.arange(2).repeat(20)
     o2 = inst.oracles()
-    ref = best_of_n(o2.weak, o2.reward, x, BestOfNConfig(n=5, num_samples=3), torch.Generator().manual_seed(7))
+    ref = best_of_n(o2.weak, o2.reward, x, BestOfNConfig(n=5, num_samples=3),
+                    torch.Generator().manual_seed(7))
     got = pol.sample(x, 3, torch.Generator().manual_seed(7))
     assert torch.equal(got.responses, ref.responses)
     assert not torch.equal(pol.sample(x, 3, torch.Generator().manual_seed(8)).responses, ref.responses)

@@ -381,14 +381,14 @@ def test_xpo_on_a_float32_instance():
         lz, m = _plain_partition(inst, x, th32)
         assert float(log_z[i]) == pytest.approx(lz, rel=1e-6)
         assert mean[i].tolist() == pytest.approx(m, rel=1e-5, abs=1e-6)
-    cfg = XPOConfig(T=6, alpha=0.3, B=2.0, lam=0.02, batch=3, opt_iters=5)
+    cfg = XPOConfig(T=9, alpha=0.3, B=2.0, lam=0.02, batch=3, opt_iters=5)   # T = 9: a float32 Σ n log Z rounds
     strong, weak, reward, prompts = _xpo_oracles(inst)
     out = XPO(cfg).run(strong, weak, reward, prompts, part, torch.Generator().manual_seed(1))
     # the data: replay the draws with the θ^t XPO used
     strong2, weak2, reward2, prompts2 = _xpo_oracles(inst)
     gen = torch.Generator().manual_seed(1)
     ref = _PlainXPO(inst, cfg)
-    for b in range(2):
+    for b in range(3):
         xs = prompts2.draw(3, gen)
         s1, s2 = strong2.sample(xs, out.thetas[b], 1, gen), weak2.sample(xs, 1, gen)
         r = reward2.outcome(xs, torch.cat([s1.responses, s2.responses], dim=1), gen)
@@ -416,10 +416,10 @@ def test_mtss_theory_schedule_every_field_against_app_j14():
     """``MTSSConfig.theory`` = the table of App. J.1.4 for every field, at 𝔠 = 2.5 (not 1) and on both sides of
     δ_rej's cap at ½. Kills the ``theory`` mutants (an operand or a power changed in delta_rej, N_bar_span, B,
     or anywhere 𝔠 enters)."""
-    d, H, B, eps, cc, fc = 3, 2, 1.5, 0.05, 3.0, 2.5
+    d, H, B, eps, cc, fc = 3, 3, 1.5, 0.05, 3.0, 2.5            # H = 3: H² ≠ 2H (and B⁴ ≠ 4B, ...)
     th = MTSSConfig.theory(d=d, H=H, B=B, epsilon=eps, c_cond=cc, frak_c=fc)
     T = math.ceil(d * H * H * fc)
-    assert th.T == T == 30
+    assert th.T == T == 68
     assert th.nu == 0.5 and th.B == B
     assert th.lam == pytest.approx(eps / (fc * B * B), rel=1e-15)
     assert th.M_rej == pytest.approx(cc * cc * T * T * H * H * B ** 4 * fc / eps, rel=1e-15)
@@ -519,6 +519,32 @@ def test_mtss_without_iterates_and_its_errors():
     assert e.value.field == "anchor"
     assert str(e.value) == "anchor: must be in [0, 2] (|A| = 3), got 3"
     assert o.ledger.snapshot() == Ledger().snapshot()
+
+
+def test_mtss_span_rule_at_its_boundary():
+    """j ∈ J_span iff max_h κ²_h ≤ ν²/4, *including equality*: at t = 1 every θ_h is 0 (no core pairs yet), so
+    κ²₁ does not depend on ν, and ν = 2√κ²₁ (to the ulp) puts κ²₁ exactly on the boundary; one ulp less puts it
+    outside. Kills ``xǁMTSSǁrun__mutmut_136`` (``<``) and ``_140`` (ν²/5)."""
+    inst = random_token_mdp(num_actions=3, horizon=2, d=2, num_prompts=2, seed=1)
+
+    def run(nu):
+        cfg = MTSSConfig(T=1, B=inst.B, N_reg=1, N_span=2, N_bar_span=1, M_rej=1.0, delta_rej=0.5, nu=nu)
+        o = inst.oracles()
+        return MTSS(cfg).run(o.auto, o.step_reward, o.prompts, torch.Generator().manual_seed(0))
+
+    k = run(0.5).uncertainty[0]
+    nu = 2.0 * math.sqrt(k)
+    for _ in range(4):                                   # the float ν with ν²/4 == κ² exactly (found at ± 1 ulp)
+        if nu ** 2 / 4 == k:
+            break
+        nu = math.nextafter(nu, math.inf if nu ** 2 / 4 < k else -math.inf)
+    assert nu ** 2 / 4 == k
+    on = run(nu)
+    assert on.uncertainty == [k] and on.j_in_span is True and on.j == 1
+    below = math.nextafter(nu, 0.0)
+    assert below ** 2 / 4 < k
+    off = run(below)
+    assert off.uncertainty == [k] and off.j_in_span is False and off.j == 1
 
 
 def test_mtss_default_config():

@@ -260,7 +260,8 @@ def test_tilt_zero_mass_outcome_with_the_top_reward():
 
 def test_tilt_batched_rows_keep_their_own_reward_range():
     """Kills tilt_85 / _87 / _104 / _106 (r_max / r_min over the whole batch instead of per row): two rows with
-    different reward ranges, one of them saturated, against the per-row references."""
+    different reward ranges, one of them saturated, and two rows of reward ranges 1e-60 and 12 (a batch-wide
+    scale would need λ ≈ 1e61 in the first row), against the per-row references."""
     p = torch.tensor([P4, [0.1, 0.2, 0.3, 0.4]], dtype=torch.float64)
     r = torch.tensor([R4, [10.0, 20.0, 15.0, 12.0]], dtype=torch.float64)
     kl = torch.tensor([0.3, 5.0], dtype=torch.float64)                    # row 1: Δ ≥ Δ_max = −log 0.2
@@ -273,6 +274,14 @@ def test_tilt_batched_rows_keep_their_own_reward_range():
     _close(res.probs[1], [0.0, 1.0, 0.0, 0.0], 0.0)
     assert math.isinf(float(res.lam[1])) and float(res.reward[1]) == 20.0
     _close(res.kl, [0.3, -math.log(0.2)], 1e-12)
+    # rows of reward ranges 1e-60 and 12 (the second one's r_min far below the first one's)
+    tiny = [1e-60 * v for v in R4]
+    r = torch.tensor([tiny, [-10.0, 0.0, 1.0, 2.0]], dtype=torch.float64)
+    res = tilt(torch.tensor([P4, P4], dtype=torch.float64), r, kl=0.3)
+    _close(res.probs[0], phi, 1e-12)
+    assert float(res.lam[0]) == pytest.approx(lam * 1e60, rel=1e-9)
+    lam1 = _py_lam(P4, [-10.0, 0.0, 1.0, 2.0], 0.3)
+    _close(res.probs[1], _py_tilt(P4, [-10.0, 0.0, 1.0, 2.0], lam1)[0], 1e-12)
 
 
 def test_tilt_is_invariant_under_affine_rewards_at_extreme_scales():
@@ -915,8 +924,10 @@ class _Weak:
 
     def __init__(self, ledger, seed=0, reveal=True):
         self.ledger, self.gen, self.reveal, self.calls = ledger, torch.Generator().manual_seed(seed), reveal, []
+        self.gens = []
 
     def sample(self, prompts, n, generator=None):
+        self.gens.append(generator)
         prompts = torch.as_tensor(prompts)
         y = torch.multinomial(PROBS[prompts], n, replacement=True, generator=self.gen)
         self.ledger.charge("t_comp", y.numel())
@@ -928,9 +939,10 @@ class _Weak:
 
 class _Reward:
     def __init__(self, ledger, r_max=None, shift=0.0):
-        self.ledger, self.r_max, self.shift = ledger, r_max, shift
+        self.ledger, self.r_max, self.shift, self.gens = ledger, r_max, shift, []
 
     def outcome(self, prompts, responses, generator=None):
+        self.gens.append(generator)
         self.ledger.charge("t_data", responses.shape[0] * responses.shape[1])
         return REW[torch.as_tensor(prompts)[:, None], responses[..., 0]] + self.shift
 
@@ -954,7 +966,9 @@ def test_best_of_n_replayed_with_its_tie_breaking_keys():
     n, m = 4, 3
     la, lb = Ledger(), Ledger()
     weak, reward = _Weak(la), _Reward(lb)
-    out = best_of_n(weak, reward, prompts, BestOfNConfig(n=n, num_samples=m), torch.Generator().manual_seed(5))
+    gen = torch.Generator().manual_seed(5)
+    out = best_of_n(weak, reward, prompts, BestOfNConfig(n=n, num_samples=m), gen)
+    assert weak.gens == [gen] and reward.gens == [gen]                  # the oracles get the caller's generator
     keys = torch.rand((3, m, n), generator=torch.Generator().manual_seed(5), dtype=torch.float64).tolist()
     y = weak.calls[0][2]
     assert weak.calls[0][:2] == (prompts, n * m)
@@ -986,8 +1000,9 @@ def test_soft_best_of_n_replayed_with_its_gumbel_noise():
     prompts = [1, 0]
     n, m, tau = 3, 4, 0.7
     weak, reward = _Weak(Ledger(), seed=1), _Reward(Ledger())
-    out = soft_best_of_n(weak, reward, prompts, SoftBestOfNConfig(n=n, temperature=tau, num_samples=m),
-                         torch.Generator().manual_seed(9))
+    gen = torch.Generator().manual_seed(9)
+    out = soft_best_of_n(weak, reward, prompts, SoftBestOfNConfig(n=n, temperature=tau, num_samples=m), gen)
+    assert weak.gens == [gen] and reward.gens == [gen]
     u = torch.rand((2, m, n), generator=torch.Generator().manual_seed(9), dtype=torch.float64).tolist()
     y = weak.calls[0][2]
     for b, x in enumerate(prompts):
@@ -1057,8 +1072,10 @@ def test_rejection_sampling_replayed_round_by_round(beta, m, k, max_prop, from_r
     weak = _Weak(la, seed=4)
     cfg = RejectionSamplingConfig(beta=beta, num_samples=m, r_max=None if from_reward else 3.0,
                                   proposals_per_round=k, max_proposals=max_prop)
-    out = rejection_sampling(weak, _Reward(lb, r_max=3.0 if from_reward else None), prompts, cfg,
-                             torch.Generator().manual_seed(21))
+    gen = torch.Generator().manual_seed(21)
+    rew = _Reward(lb, r_max=3.0 if from_reward else None)
+    out = rejection_sampling(weak, rew, prompts, cfg, gen)
+    assert all(g is gen for g in weak.gens + rew.gens) and len(weak.gens) == len(rew.gens) == len(weak.calls)
     want = _py_rejection(weak, prompts, beta, m, k, 3.0, max_prop, 21)
     for b, (filled, exact, drawn, kl) in enumerate(want):
         assert out.responses[b].tolist() == [[y, 10 + y] for y, _ in filled], b
@@ -1104,9 +1121,10 @@ def test_best_of_poisson_replayed():
     D̂_{n'} averaged over the m selections."""
     prompts = [0, 1]
     m, mu = 5, 2.5
-    weak = _Weak(Ledger(), seed=7)
-    out = best_of_poisson(weak, _Reward(Ledger()), prompts, BestOfPoissonConfig(mu=mu, num_samples=m),
-                          torch.Generator().manual_seed(13))
+    weak, rew = _Weak(Ledger(), seed=7), _Reward(Ledger())
+    gen = torch.Generator().manual_seed(13)
+    out = best_of_poisson(weak, rew, prompts, BestOfPoissonConfig(mu=mu, num_samples=m), gen)
+    assert weak.gens == [gen] and rew.gens == [gen]
     g = torch.Generator().manual_seed(13)
     counts = (1 + torch.poisson(torch.full((2 * m,), mu, dtype=torch.float64), generator=g).long()).tolist()
     reps = [prompts[i // m] for i, c in enumerate(counts) for _ in range(c)]
@@ -1125,5 +1143,10 @@ def test_best_of_poisson_replayed():
         est[b] += _py_dhat(_eps32(reps[w], y[w]), c) / m
         pos += c
     _close(out.kl_estimate, est, 1e-12)
-    out = best_of_poisson(_Weak(Ledger(), reveal=False), _Reward(Ledger()), prompts, BestOfPoissonConfig(mu=0.0))
-    assert out.kl_estimate is None and (out.n_drawn == 1).all() and out.ledger["t_comp"] == 2
+    # μ = 0: one candidate per selection, each selection returns its own candidate (kills best_of_poisson's
+    # `chosen` initialised at +1, which would take candidate 1 for selection 0)
+    weak = _Weak(Ledger(), reveal=False)
+    out = best_of_poisson(weak, _Reward(Ledger()), prompts, BestOfPoissonConfig(mu=0.0, num_samples=3))
+    assert out.kl_estimate is None and (out.n_drawn == 1).all() and out.ledger["t_comp"] == 6
+    y = [int(v) for v in weak.calls[0][2][:, 0]]
+    assert out.responses[..., 0].reshape(-1).tolist() == y

@@ -1021,3 +1021,26 @@ def test_provenance_lookup_of_a_long_chain_mixed_with_short_ones():
     p.add_keys(torch.cat([chain, lone]))
     q = torch.cat([lone, chain[-5:], lone + 2])                         # lone + 2: absent, same slots + 2
     assert p.contains_keys(q).tolist() == [True] * 7 + [False] * 2
+
+
+def test_provenance_table_grows_by_doubling_exactly_when_a_batch_would_pass_half_full():
+    """The documented layout rule, replayed in plain Python: the table starts at 1024 slots and, when a batch of b
+    distinct keys arrives with n stored, doubles while 2·(n + b) > size (n + b exactly half is fine; a batch of known
+    keys counts in b, so a rebuilt table is never shrunk later). Kills add_keys_15 (the size recomputed from 1024:
+    shrinks after a batch of repeats), _19.._26 (2/·, 3·, n − b, `>=`), _29 (×3: not a power of two)."""
+    from oraclerl.oracles.ledger import Provenance
+
+    g = torch.Generator().manual_seed(5)
+    pool = torch.unique(torch.randint(-(2**62), 2**62, (20_000,), generator=g) | 1)
+    batches = [pool[:512], pool[:512], pool[512:513], pool[513:3513], pool[513:3513], pool[3513:3523],
+               pool[3523:11_715]]
+    p, size, n, seen = Provenance(), 1024, 0, set()
+    for b in batches:
+        p.add_keys(b)
+        while 2 * (n + b.numel()) > size:
+            size *= 2
+        new = set(b.tolist()) - seen
+        seen |= new
+        n += len(new)
+        assert (p._table.numel(), len(p)) == (size, n)
+    assert p.contains_keys(pool[:11_715]).all() and not p.contains_keys(pool[11_715:11_800]).any()

@@ -415,6 +415,25 @@ def test_explore_is_bit_identical_for_a_seed_and_uses_only_the_given_generator()
     assert y.device.type == "cpu" and R.shape == (12, 2, 3)
 
 
+
+def test_the_mixture_coin_is_strictly_below_mix():
+    """Kills ``_mixture_tokens_14`` (``rand <= mix``): with mix equal to the coin's own uniform u, u < mix is
+    false, so the one searching row draws a uniform candidate (a grant), not q₀'s (a T_comp)."""
+    from oraclerl.posttrain.behaviour import explore_outcome
+
+    led, reward, seq, _ = _explore_setup(False)
+    u = float(torch.rand(1, generator=torch.Generator().manual_seed(0)))
+    ids, y = torch.tensor([0]), torch.tensor([[[2, 2, 2]]])
+    reward.grant(ids, y)
+    r = reward.outcome(ids, y)
+    before = led.snapshot()
+    explore_outcome(ids, y, r, reward, seq, K, m=1, mix=u, generator=torch.Generator().manual_seed(0))
+    assert led.t_comp == before["t_comp"] and led.t_data == before["t_data"] + 1
+    above = float(torch.nextafter(torch.tensor(u), torch.tensor(1.0)))          # the next float32 above u
+    explore_outcome(ids, y, r, reward, seq, K, m=1, mix=above, generator=torch.Generator().manual_seed(0))
+    assert led.t_comp == before["t_comp"] + 1                                   # u < mix: q₀'s draw
+
+
 # --- kl_penalty.py ------------------------------------------------------------------------------------------
 
 LOGP = [-0.1, -2.0, -0.5, -1e-10, -3.0]
@@ -789,8 +808,8 @@ def test_reference_pretrain_is_sgd_on_the_token_mean_log_loss():
     _raises("optimizer", msg, reference_pretrain, model, ctx, PretrainConfig(steps=1, random_iterate=True))
 
 
-@pytest.mark.parametrize("kind", ["outcome", "process"])
-def test_reference_policy_gradient_replayed_with_closed_form_gradients(kind):
+@pytest.mark.parametrize("kind,baseline", [("outcome", "none"), ("outcome", "batch_mean"), ("process", "batch_mean")])
+def test_reference_policy_gradient_replayed_with_closed_form_gradients(kind, baseline):
     """Kills ``reference_policy_gradient`` mutants: the draws (contexts, then the per-token sampler, same
     generator), the rewards and advantages (ORM [B, 1] broadcast over tokens, PRM per token), the loss
     −mean(A·log p) over B·N, SGD on it, the history (mean reward, PRM: of the last prefix), ``track`` at t =
@@ -803,13 +822,11 @@ def test_reference_policy_gradient_replayed_with_closed_form_gradients(kind):
     from oraclerl.problems.teacher import TeacherReward
 
     task, ctx, model = _teacher(k=2, N=3)
-    model.w = torch.randn(model.feature_dim, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    model.w = torch.randn(model.feature_dim, generator=torch.Generator().manual_seed(5), dtype=torch.float64) * 0.1
     start = model.w.clone()
-    B, T, lr, N = 6, 3, 0.5, 3
+    B, T, lr, N = 16, 3, 0.5, 3
     led = Ledger()
     seen = []
-    # ORM: mostly −1 here, a batch mean would cancel it
-    baseline = "none" if kind == "outcome" else "batch_mean"
     cfg = PGConfig(steps=T, batch_size=B, reward=kind, baseline=baseline, optimizer="sgd", lr=lr)
     res = reference_policy_gradient(
         model,
@@ -830,7 +847,7 @@ def test_reference_policy_gradient_replayed_with_closed_form_gradients(kind):
         if kind == "outcome":
             r = fn.mean(ids, y)  # [B, 1]
             hist.append(float(r.mean()))
-            A = r[..., None].expand(B, 1, N)
+            A = (r if baseline == "none" else r - r.mean())[..., None].expand(B, 1, N)
         else:
             r = fn.process_mean(ids, y)  # [B, 1, N]
             hist.append(float(r[..., -1].mean()))
@@ -1147,3 +1164,31 @@ def test_reference_casts_float32_contexts_to_the_model_dtype():
     res = reference_policy_gradient(model, ctx, rew, PGConfig(steps=2, batch_size=3, reward="process", baseline="none"),
                                     torch.Generator().manual_seed(1))
     assert model.w.dtype == torch.float64 and len(res.mean_reward) == 2
+
+
+def test_reference_rewards_use_the_generator_and_the_sampler_draws_one_token():
+    """Kills ``reference_policy_gradient_84``, ``_87``, ``_100``, ``_103`` (the reward query without the
+    generator: with Gaussian reward noise, the same seed then gives other weights, torch's global stream being
+    advanced between the runs) and ``reference_sample_29`` (``multinomial(probs, 2)``: without replacement it
+    needs two tokens of positive mass; here the logit gap of 2000 gives the other token probability 0 exactly)."""
+    from oraclerl.oracles.ledger import Ledger
+    from oraclerl.oracles.rewards import RewardNoise, RewardOracle
+    from oraclerl.posttrain.policy_gradient import PGConfig
+    from oraclerl.posttrain.reference import reference_policy_gradient, reference_sample
+    from oraclerl.problems.teacher import TeacherReward
+
+    for kind in ("outcome", "process"):
+        ws = []
+        for _ in range(2):
+            torch.rand(5)
+            task, ctx, model = _teacher(k=2, N=3)
+            rew = RewardOracle(TeacherReward(ctx, kind, "signed"), Ledger(), noise=RewardNoise("gaussian", 1.0))
+            reference_policy_gradient(model, ctx, rew, PGConfig(steps=2, batch_size=4, reward=kind, baseline="none",
+                                                                optimizer="sgd", lr=0.5),
+                                      torch.Generator().manual_seed(3))
+            ws.append(model.w)
+        assert torch.equal(ws[0], ws[1]) and bool((ws[0] != 0).any())
+    d, k = 1, 2
+    w = torch.tensor([0.0, 2000.0, 0.0, 0.0, 0.0, 0.0], dtype=torch.float64)   # x·W₁ = (0, 2000x), W₂ = 0
+    x = torch.ones(3, d, dtype=torch.float64)
+    assert reference_sample(w, x, 4, k, torch.Generator().manual_seed(0)).tolist() == [[1] * 4] * 3

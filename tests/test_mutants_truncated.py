@@ -281,3 +281,38 @@ def test_sample_errors_and_repr():
     with pytest.raises(ConfigError, match=r"^thetas: must have shape \(T, 3\), got \(2, 2\)$"):
         SpannerSamplingPolicy(torch.zeros(2, 2, dtype=torch.float64), pol.sigma_inv, 0.8, 0.5, 3.0, 0.1)
     assert repr(pol) == "SpannerSamplingPolicy(T=4, d=3, ν=0.8, β=0.5, M_rej=3, δ_rej=0.1)"
+
+
+def test_sample_is_the_documented_composition_on_the_same_stream():
+    """sample(prompts, n, g) = t ~ Unif[T], y′ ~ π_ref (one draw per row), then SoftmaxSampler_{β,M_rej,δ_rej} of the
+    truncated score with the policy's chunk, all on the one generator g: replayed by hand on a generator with the
+    same seed, the responses and the ledger agree bit for bit; the output has shape [B, n] with the drawn
+    features. Kills ``sample_40``, ``_45``, ``_48``, ``_49``, ``_72``, ``_73``, ``_79``, ``_80``, ``_83``,
+    ``_86``, ``_95``–``_120`` (generators, draw counts, chunk, shapes, the returned Samples' fields)."""
+    from oraclerl.inference.softmax_sampler import softmax_sampler, weak_draw
+
+    inst, pol = _policy()
+    pol.chunk = 3
+    o1, o2 = inst.oracles(), inst.oracles()
+    prompts = torch.tensor([0, 1, 1])
+    s = pol.sample(prompts, 2, torch.Generator().manual_seed(11), weak=o1.weak)
+    g = torch.Generator().manual_seed(11)
+    rows = prompts.repeat_interleave(2)
+    t = torch.randint(4, (6,), generator=g)
+    ref = o2.weak.sample(rows, 1, g)
+    theta = pol.thetas[t]
+
+    def score(smp, idx=None):
+        sel = slice(None) if idx is None else idx
+        return truncated_score(theta[sel], pol.sigma_inv, pol.nu, smp.features, ref.features[:, 0][sel])
+
+    out = softmax_sampler(weak_draw(o2.weak, rows, g), score, pol.beta, pol.M_rej, pol.delta_rej, generator=g,
+                          chunk=3)
+    assert torch.equal(s.responses, out.samples.responses.reshape(3, 2))
+    assert o1.ledger.t_comp == o2.ledger.t_comp
+    assert torch.equal(s.prompts, prompts) and s.features.shape == (3, 2, 3)
+    assert torch.equal(s.features, inst.base.phi[prompts[:, None], s.responses])
+    assert s.reveal == frozenset({"features"}) and s.source == "SpannerSamplingPolicy" and s.log_probs is None
+    # another seed, another stream (the generator is used)
+    s2 = pol.sample(prompts, 2, torch.Generator().manual_seed(12), weak=o1.weak)
+    assert not torch.equal(s2.responses, s.responses) or not torch.equal(s2.features, s.features)

@@ -127,33 +127,35 @@ def bigram_walk(E1, E2, u, n, out):  # pragma: no cover - compiled
             slot[j] = ctx[j] % G
             if (m0 + j) % n == 0:              # first sequence of a context: its slot starts empty
                 built[slot[j], :] = False
+                lo[slot[j], :] = 2.0           # an empty interval until the row is built: the shortcut fails
+                hi[slot[j], :] = -1.0
         for i in range(L):
             for j in range(g):
-                b = ctx[j]
                 s = slot[j]
                 r = rows[j]
-                if not built[s, r]:
-                    acc = 0.0
-                    top = -1.0
-                    q0 = 0
-                    for q in range(k):
-                        e = E1[b, q] * E2[r, q]
-                        acc += e
-                        run[q] = acc
-                        if e > top:
-                            top = e
-                            q0 = q
-                    for q in range(k - 1):
-                        cdf[s, r, q] = run[q] / acc
-                    # the most likely token q0 owns [cdf[q0−1], cdf[q0]) (q0 = 0: from −1; q0 = k−1: up to 3)
-                    lo[s, r] = cdf[s, r, q0 - 1] if q0 > 0 else -1.0
-                    hi[s, r] = cdf[s, r, q0] if q0 < k - 1 else 3.0
-                    mode[s, r] = q0
-                    built[s, r] = True
                 v = u[m0 + j, i]
                 if lo[s, r] <= v and v < hi[s, r]:
                     c = mode[s, r]
                 else:
+                    if not built[s, r]:
+                        b = ctx[j]
+                        acc = 0.0
+                        top = -1.0
+                        q0 = 0
+                        for q in range(k):
+                            e = E1[b, q] * E2[r, q]
+                            acc += e
+                            run[q] = acc
+                            if e > top:
+                                top = e
+                                q0 = q
+                        for q in range(k - 1):
+                            cdf[s, r, q] = run[q] / acc
+                        # the most likely token q0 owns [cdf[q0−1], cdf[q0]) (q0 = 0: from −1; q0 = k−1: up to 3)
+                        lo[s, r] = cdf[s, r, q0 - 1] if q0 > 0 else -1.0
+                        hi[s, r] = cdf[s, r, q0] if q0 < k - 1 else 3.0
+                        mode[s, r] = q0
+                        built[s, r] = True
                     c = 0
                     for q in range(k - 1):
                         c += cdf[s, r, q] <= v
