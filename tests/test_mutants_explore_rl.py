@@ -335,15 +335,16 @@ def test_xpo_rounds_equal_a_plain_python_replay(theta_set, B, scale, opt_iters, 
     ``_26``, ``_28`` (call count), ``_45`` (gradient factor), ``_56``, ``_57`` (L), ``_62``, ``_65``, ``_66``,
     ``_109`` (initial step, warm start), ``_75``, ``_78`` (theta_set dropped from the projection), ``_93``
     (Armijo constant), ``_95`` (step floor 1e-12·L: above 1/L when L > 1e6), ``_104``, ``_106`` (step growth);
-    ``xǁXPOǁobjective__mutmut_3`` to ``_33`` (stats["objective"]); ``xǁXPOǁ__init____mutmut_4``; and
+    ``xǁXPOǁobjective__mutmut_3`` to ``_33`` (stats["objective"]; ``_23`` to ``_25`` through the count
+    ``XPO.partition_calls`` after the run); ``xǁXPOǁ__init____mutmut_4``; and
     ``xǁXPOǁrun__mutmut_78``, ``_83`` (history), ``_86``, ``_88`` (the output samples through the strong oracle),
     ``_91`` to ``_98`` (every distinct ledger summed), ``_101``, ``_102`` (the "objective" key)."""
     inst = _tiny(2) if scale == 1.0 else _scaled(_tiny(2), scale)
     cfg = XPOConfig(T=7, alpha=0.3, B=B, theta_set=theta_set, lam=0.02, batch=2, opt_iters=opt_iters,
                     opt_tol=opt_tol)
     strong, weak, reward, prompts = _xpo_oracles(inst)
-    out = XPO(cfg).run(strong, weak, reward, prompts, exact_partition(inst.base),
-                       torch.Generator().manual_seed(seed))
+    algo = XPO(cfg)
+    out = algo.run(strong, weak, reward, prompts, exact_partition(inst.base), torch.Generator().manual_seed(seed))
     ref, thetas = _xpo_replay(inst, cfg, seed)
     assert ref.margin > 1e-12             # no decision of the replay is a near-tie that rounding could flip
     assert out.thetas.shape == (len(thetas), 2)
@@ -352,6 +353,7 @@ def test_xpo_rounds_equal_a_plain_python_replay(theta_set, B, scale, opt_iters, 
     assert out.policy.theta.tolist() == pytest.approx(thetas[-1], rel=1e-11, abs=1e-14)
     assert out.stats["partition_calls"] == ref.calls       # counted before the final objective's own call
     assert out.stats["objective"] == pytest.approx(ref.objective(thetas[-1]), rel=1e-12)
+    assert algo.partition_calls == ref.calls                # now including the final objective's evaluation
     T = cfg.T
     assert out.ledger == {"t_comp": 2 * T, "t_comp_token": 0, "t_data": 2 * T, "prompts": T, "t_feature": 0,
                           "t_reset": 0, "t_grant": reward.ledger.snapshot()["t_grant"]}

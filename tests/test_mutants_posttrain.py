@@ -1166,11 +1166,11 @@ def test_reference_casts_float32_contexts_to_the_model_dtype():
     assert model.w.dtype == torch.float64 and len(res.mean_reward) == 2
 
 
-def test_reference_rewards_use_the_generator_and_the_sampler_draws_one_token():
+def test_reference_rewards_use_the_generator_and_a_sure_token_is_drawn():
     """Kills ``reference_policy_gradient_84``, ``_87``, ``_100``, ``_103`` (the reward query without the
     generator: with Gaussian reward noise, the same seed then gives other weights, torch's global stream being
-    advanced between the runs) and ``reference_sample_29`` (``multinomial(probs, 2)``: without replacement it
-    needs two tokens of positive mass; here the logit gap of 2000 gives the other token probability 0 exactly)."""
+    advanced between the runs). The sampler draws a token of probability 1 (a logit gap of 2000: the other
+    token has probability 0 exactly) every time."""
     from oraclerl.oracles.ledger import Ledger
     from oraclerl.oracles.rewards import RewardNoise, RewardOracle
     from oraclerl.posttrain.policy_gradient import PGConfig

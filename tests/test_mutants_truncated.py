@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from oraclerl.diagnostics import regret
-from oraclerl.errors import ConfigError
+from oraclerl.errors import ConfigError, RevealError
 from oraclerl.explore.truncated_softmax import (
     SpannerSamplingPolicy,
     truncated_log_marginal,
@@ -312,7 +312,9 @@ def test_sample_is_the_documented_composition_on_the_same_stream():
     assert o1.ledger.t_comp == o2.ledger.t_comp
     assert torch.equal(s.prompts, prompts) and s.features.shape == (3, 2, 3)
     assert torch.equal(s.features, inst.base.phi[prompts[:, None], s.responses])
-    assert s.reveal == frozenset({"features"}) and s.source == "SpannerSamplingPolicy" and s.log_probs is None
+    assert s._reveal == frozenset({"features"}) and s._oracle == "SpannerSamplingPolicy"
+    with pytest.raises(RevealError, match=r"^SpannerSamplingPolicy does not reveal log-probabilities"):
+        _ = s.log_probs
     # another seed, another stream (the generator is used)
     s2 = pol.sample(prompts, 2, torch.Generator().manual_seed(12), weak=o1.weak)
     assert not torch.equal(s2.responses, s.responses) or not torch.equal(s2.features, s.features)
