@@ -45,10 +45,11 @@ bench: $(DEVSTAMP)
 	for f in benchmarks/bench_*.py; do $(PY) $$f || exit 1; done
 
 # Mutation testing of one module with mutmut, not part of CI (docs/testing.md):
-#   make mutate MODULE=src/oraclerl/diagnostics/regret.py [TESTS="tests/test_x.py ..."] [JOBS=1]
+#   make mutate MODULE=src/oraclerl/diagnostics/regret.py [TESTS="tests/test_x.py ..."] [JOBS=1] [DESELECT="id ..."]
 mutate: $(DEVSTAMP)
 	@test -n "$(MODULE)" || { echo "error: MODULE: required, a .py file under src/oraclerl/" >&2; exit 2; }
-	nice -n 10 $(PY) scripts/mutate.py $(MODULE) --jobs $(or $(JOBS),1) $(if $(TESTS),--tests $(TESTS))
+	nice -n 10 $(PY) scripts/mutate.py $(MODULE) --jobs $(or $(JOBS),1) $(if $(TESTS),--tests $(TESTS)) \
+	  $(if $(DESELECT),--deselect $(DESELECT))
 
 lint: $(DEVSTAMP)
 	$(VENV)/bin/ruff check src tests benchmarks

@@ -92,11 +92,16 @@ def importing_tests(module: Path) -> list[str]:
     return out
 
 
-def _scratch_pyproject(src: Path, module: str, tests: list[str]) -> str:
-    """The project's pyproject.toml with its [tool.mutmut] table scoped to ``module`` and ``tests``."""
+def _scratch_pyproject(src: Path, module: str, tests: list[str], deselect: list[str] | None = None) -> str:
+    """The project's pyproject.toml with its [tool.mutmut] table scoped to ``module`` and ``tests``, and the
+    test ids in ``deselect`` left out (``pytest --deselect``)."""
     text = src.read_text("utf-8")
     m = re.search(r"(?ms)^\[tool\.mutmut\]\n(.*?)(?=^\[|\Z)", text)
     own = {"source_paths": ["src/"], "only_mutate": [module], "pytest_add_cli_args_test_selection": tests}
+    if deselect:
+        cli = re.search(r"(?m)^pytest_add_cli_args\s*=\s*(\[.*\])\s*$", m.group(1) if m else "")
+        args = json.loads(cli.group(1)) if cli else []
+        own["pytest_add_cli_args"] = args + [a for d in deselect for a in ("--deselect", d)]
     kept = [ln for ln in (m.group(1).splitlines() if m else [])
             if ln.strip() and not ln.lstrip().startswith("#") and ln.split("=")[0].strip() not in own]
     body = "\n".join(["[tool.mutmut]", *kept, *(f"{k} = {json.dumps(v)}" for k, v in own.items())]) + "\n"
@@ -139,13 +144,24 @@ def main(argv: list[str] | None = None) -> int:
                     help="re-test only the survivors of the last run in --workdir with today's tests ('after' figure)")
     ap.add_argument("--jobs", type=int, default=1, help="mutmut --max-children (default 1)")
     ap.add_argument("--workdir", default=None, help="scratch directory (default /tmp/oraclerl-mutate/<module>)")
+    ap.add_argument("--deselect", nargs="*", default=[], metavar="NODE",
+                    help="pytest node ids to leave out (slow tests; kept for --rerun and recorded in summary.json)")
+    ap.add_argument("--mutant-tests", nargs="*", default=None, metavar="FILE",
+                    help="which tests/test_mutants_*.py to add (default: all; with --rerun, those that collect on "
+                         "the scratch copy's source)")
     a = ap.parse_args(argv)
     module = Path(a.module)
     if module.suffix != ".py" or module.parts[:2] != ("src", "oraclerl") or not (ROOT / module).is_file():
         _fail("MODULE", f"must be an existing .py file under src/oraclerl/, got {a.module!r}")
     if a.jobs < 1:
         _fail("jobs", f"must be >= 1, got {a.jobs}")
+    for t in a.mutant_tests or []:
+        if not (t.startswith("tests/test_mutants_") and (ROOT / t).is_file()):
+            _fail("mutant-tests", f"must be existing tests/test_mutants_*.py files, got {t!r}")
     tests = a.tests if a.tests else covering_tests(module, mutant_tests=not a.before)
+    if a.mutant_tests is not None and not a.before and not a.tests:
+        tests = [t for t in tests if not t.startswith("tests/test_mutants_")] + list(a.mutant_tests)
+    deselect = list(a.deselect)
     if not tests:
         _fail("TESTS", f"no test file imports {module}; pass TESTS='tests/test_x.py ...'")
     for t in tests:
@@ -162,17 +178,20 @@ def main(argv: list[str] | None = None) -> int:
             _fail("rerun", f"{work} holds a run of {before['module']}, not {module}")
         # same source and same tests as the first run, plus today's tests/test_mutants_*.py (the other test files
         # may have moved on with the source since, and would not pass on the old copy)
-        for f in sorted((ROOT / "tests").glob("test_mutants_*.py")):
-            shutil.copy2(f, work / "tests" / f.name)
-        tests = before["tests"] + [t for t in covering_tests(module) if t.startswith("tests/test_mutants_")
-                                   and t not in before["tests"]]
+        added = (list(a.mutant_tests) if a.mutant_tests is not None else
+                 [t for t in covering_tests(module) if t.startswith("tests/test_mutants_")])
+        for t in added:
+            shutil.copy2(ROOT / t, work / t)
+        tests = before["tests"] + [t for t in added if t not in before["tests"]]
+        deselect = before.get("deselect", []) + [d for d in deselect if d not in before.get("deselect", [])]
     else:
         if work.exists():
             shutil.rmtree(work)
         work.mkdir(parents=True)
         shutil.copytree(ROOT / "src", work / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
         shutil.copytree(ROOT / "tests", work / "tests", ignore=shutil.ignore_patterns("__pycache__"))
-    (work / "pyproject.toml").write_text(_scratch_pyproject(ROOT / "pyproject.toml", str(module), tests), "utf-8")
+    (work / "pyproject.toml").write_text(_scratch_pyproject(ROOT / "pyproject.toml", str(module), tests, deselect),
+                                         "utf-8")
     mutmut = [str(Path(sys.executable).with_name("mutmut"))]
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     names = before["survivors"] if before else []
@@ -195,8 +214,8 @@ def main(argv: list[str] | None = None) -> int:
     survivors = sorted(n for n, s in status.items() if s in ("survived", "no tests", "timeout", "suspicious"))
     diff = work / ("survivors-after.diff" if before else "survivors.diff")
     _write_diffs(work, env, {n: status[n] for n in survivors}, diff)
-    summary = {"module": str(module), "tests": tests, "total": len(status), **dict(counts), "survivors": survivors,
-               "status": status}
+    summary = {"module": str(module), "tests": tests, "deselect": deselect, "total": len(status), **dict(counts),
+               "survivors": survivors, "status": status}
     out = work / ("summary-after.json" if before else "summary.json")
     out.write_text(json.dumps(summary, indent=1), "utf-8")
     print(json.dumps({k: v for k, v in summary.items() if k not in ("survivors", "status")}))

@@ -474,6 +474,13 @@ def test_least_squares_state_sums_and_loss_against_python():
     for theta in ([0.75, -0.25], [0.0, 0.0], [-2.0, 1.5]):          # exact in float32
         want = sum((theta[0] * r[0] + theta[1] * r[1] - t) ** 2 for r, t in zip(rows, tg))
         assert float(ls.loss(torch.tensor(theta, dtype=torch.float32))) == pytest.approx(want, rel=1e-12)
+    # float32 rows with float64 targets are cast to float64 before the products (kills add_6)
+    f32 = torch.tensor([[0.1, 0.7], [0.3, -0.9]], dtype=torch.float32)
+    ls32 = LeastSquaresState(2)
+    ls32.add(f32, torch.tensor([0.2, 0.4], dtype=F64))
+    r64 = f32.to(F64).tolist()
+    want32 = [sum(r[i] * r[j] for r in r64) for i in range(2) for j in range(2)]
+    assert ls32.G.dtype == F64 and ls32.G.reshape(-1).tolist() == pytest.approx(want32, rel=1e-15)
     batch = ls.loss(torch.tensor([[0.7, -0.3], [-2.0, 1.5]], dtype=F64))
     assert batch.shape == (2,)
     want = sum((-2.0 * r[0] + 1.5 * r[1] - t) ** 2 for r, t in zip(rows, tg))
@@ -566,6 +573,31 @@ def test_constrained_least_squares_linf_kkt_and_zero_problem():
     zero = constrained_least_squares(torch.zeros(2, 2, dtype=F64), torch.tensor([1.0, -1.0], dtype=F64), 0.0,
                                      1.0, "linf")
     assert torch.equal(zero, torch.zeros(2, dtype=F64))
+
+
+def test_constrained_least_squares_exact_edge_cases():
+    """Edge cases with exact answers: the ridge solution exactly on the sphere (G = I, λ = 0, h = e₁, B = 1) is
+    returned as is, not re-solved by bisection (kills _45, _48, _51); G = 0 with c = (1, 0): the bisection gives
+    h/(2·‖h‖) on the sphere of radius ½, not an early zero (kills _57); G = 0, h = 0 gives 0 (kills _58); the
+    linf branch on a well-conditioned problem whose free solution is inside the box equals (G + λI)⁻¹h to 1e-12
+    with λ = 0.1, not its float32 value (kills _101, _104), and a small G (λ_max(A) = 0.2 < ½) is solved, not
+    returned as 0 (kills _112)."""
+    e1 = torch.tensor([1.0, 0.0], dtype=F64)
+    assert torch.equal(constrained_least_squares(torch.eye(2, dtype=F64), e1, 0.0, 1.0), e1)
+    zero2 = torch.zeros(2, 2, dtype=F64)
+    th = constrained_least_squares(zero2, e1, 0.0, 0.5)
+    torch.testing.assert_close(th, 0.5 * e1, rtol=1e-11, atol=1e-12)
+    assert torch.equal(constrained_least_squares(zero2, torch.zeros(2, dtype=F64), 0.0, 1.0),
+                       torch.zeros(2, dtype=F64))
+    Q, _ = torch.linalg.qr(torch.tensor([[1.0, 2.0, 0.5], [0.3, -1.0, 2.0], [1.5, 0.2, -0.7]], dtype=F64))
+    G = Q @ torch.diag(torch.tensor([1.0, 2.0, 3.0], dtype=F64)) @ Q.T
+    h = torch.tensor([0.3, -0.2, 0.45], dtype=F64)
+    want = torch.linalg.solve(G + 0.1 * torch.eye(3, dtype=F64), h)
+    got = constrained_least_squares(G, h, 0.1, 10.0 * float(want.abs().max()), "linf")
+    torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-14)
+    small = constrained_least_squares(0.2 * torch.eye(2, dtype=F64), torch.tensor([0.01, -0.02], dtype=F64), 0.0,
+                                      1.0, "linf")
+    torch.testing.assert_close(small, torch.tensor([0.05, -0.1], dtype=F64), rtol=1e-10, atol=1e-12)
 
 
 def test_constrained_least_squares_errors_name_the_field():

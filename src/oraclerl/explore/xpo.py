@@ -141,6 +141,7 @@ class XPO:
 
     def run(self, strong, weak, reward, prompts, partition, generator: torch.Generator | None = None) -> ProperResult:
         c = self.config
+        self.partition_calls, self._step = 0, None      # per run: a second run of this object is the same run
         data = _XPOData(strong.feature_dim, float(strong.beta))
         state = {"theta": torch.zeros(strong.feature_dim, dtype=torch.float64)}
 
@@ -157,7 +158,7 @@ class XPO:
         thetas, history = pairwise_rounds(fit, sample_pair, record, reward, prompts, c.T, c.batch, generator,
                                           (strong, weak, reward, prompts))
         final = fit()
+        objective = self.objective(data, final, partition)          # counted too: read the count after it
         return ProperResult(policy=LinearSoftmaxPolicy(final, strong), thetas=torch.stack(thetas + [final]),
                             ledger=ledger_totals(strong, weak, reward, prompts), history=history,
-                            stats={"partition_calls": self.partition_calls,
-                                   "objective": self.objective(data, final, partition)})
+                            stats={"partition_calls": self.partition_calls, "objective": objective})
