@@ -379,7 +379,23 @@ def test_run_with_oracles_that_keep_no_ledger_reports_zero_counts():
     out = SpannerSampling(cfg).run(rec, rec, rec, torch.Generator().manual_seed(0))
     assert out.ledger == {} and out.span_phase == {}
     assert [{k: h[k] for k in ("round", "t_data", "t_comp", "prompts")} for h in out.history] == [
-        {"round": 2, "t_data": 0, "t_comp": 0, "prompts": 0}, {"round": 3, "t_data": 0, "t_comp": 0, "prompts": 0}]
+        {"round": 2, "t_data": 0, "t_comp": 0, "prompts": 0},
+        {"round": 3, "t_data": 0, "t_comp": 0, "prompts": 0}]
+
+
+def test_run_without_any_spanner_tuple():
+    """ν so large that no trial exceeds it: |Ψ_span| = 0, no reward query in the spanner phase, the first θ is
+    the regression on no data (0), and the run still explores (kills run_225, run_227: the ``sx is None``
+    branch of spanner_size)."""
+    inst = _tiny()
+    o = inst.oracles()
+    cfg = SpannerSamplingConfig(coverage_bound=3.0, B=inst.B, nu=50.0, lam=0.1, T_prompt=3, T_span=2, T_exp=3,
+                                M_rej=2.0, delta_rej=0.5, exp_batch=2)
+    out = SpannerSampling(cfg).run(o.weak, o.reward, o.prompts, torch.Generator().manual_seed(0))
+    assert out.spanner_size == 0 and out.span_phase["t_data"] == 0 and out.span_phase["t_comp"] == 12
+    assert torch.equal(out.policy.thetas[0], torch.zeros(3, dtype=F64))
+    assert torch.equal(out.policy.sigma_inv, torch.eye(3, dtype=F64) / 0.1)
+    assert out.ledger["t_data"] == 2 * 3
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -576,12 +592,12 @@ def test_constrained_least_squares_linf_kkt_and_zero_problem():
 
 
 def test_constrained_least_squares_exact_edge_cases():
-    """Edge cases with exact answers: the ridge solution exactly on the sphere (G = I, λ = 0, h = e₁, B = 1) is
-    returned as is, not re-solved by bisection (kills _45, _48, _51); G = 0 with c = (1, 0): the bisection gives
-    h/(2·‖h‖) on the sphere of radius ½, not an early zero (kills _57); G = 0, h = 0 gives 0 (kills _58); the
-    linf branch on a well-conditioned problem whose free solution is inside the box equals (G + λI)⁻¹h to 1e-12
-    with λ = 0.1, not its float32 value (kills _101, _104), and a small G (λ_max(A) = 0.2 < ½) is solved, not
-    returned as 0 (kills _112)."""
+    """Edge cases with exact answers: the ridge solution exactly on the sphere (G = I, λ = 0, h = e₁, B = 1)
+    is returned as is, not re-solved by bisection (kills _45, _48, _51); G = 0 with c = (1, 0): the bisection
+    gives h/(2·‖h‖) on the sphere of radius ½, not an early zero (kills _57); G = 0, h = 0 gives 0 (kills
+    _58); the linf branch on a well-conditioned problem whose free solution is inside the box equals
+    (G + λI)⁻¹h to 1e-12 with λ = 0.1, not its float32 value (kills _101, _104), and a small G
+    (λ_max(A) = 0.2 < ½) is solved, not returned as 0 (kills _112)."""
     e1 = torch.tensor([1.0, 0.0], dtype=F64)
     assert torch.equal(constrained_least_squares(torch.eye(2, dtype=F64), e1, 0.0, 1.0), e1)
     zero2 = torch.zeros(2, 2, dtype=F64)
@@ -595,9 +611,40 @@ def test_constrained_least_squares_exact_edge_cases():
     want = torch.linalg.solve(G + 0.1 * torch.eye(3, dtype=F64), h)
     got = constrained_least_squares(G, h, 0.1, 10.0 * float(want.abs().max()), "linf")
     torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-14)
-    small = constrained_least_squares(0.2 * torch.eye(2, dtype=F64), torch.tensor([0.01, -0.02], dtype=F64), 0.0,
-                                      1.0, "linf")
+    small = constrained_least_squares(0.2 * torch.eye(2, dtype=F64), torch.tensor([0.01, -0.02], dtype=F64),
+                                      0.0, 1.0, "linf")
     torch.testing.assert_close(small, torch.tensor([0.05, -0.1], dtype=F64), rtol=1e-10, atol=1e-12)
+
+
+def test_linf_branch_iterates_are_fista_written_out():
+    """The linf branch is FISTA (Beck & Teboulle) with step 1/L, L = 2λ_max(G + λI), started at the box
+    projection of the unconstrained minimiser: with ``tol=0`` (no early stop) its k-th iterate equals FISTA
+    written out in plain Python, for k = 1..6 (kills the step-size, momentum, t-schedule and start-point
+    mutants of the linf branch, which the converged answer cannot see: _108, _117 to _128, _148 to _162)."""
+    G = [[2.0, 0.6, 0.0], [0.6, 1.0, 0.3], [0.0, 0.3, 0.5]]
+    h = [1.5, 0.2, -0.1]
+    lam, B = 0.1, 0.4
+    A = [[G[i][j] + (lam if i == j else 0.0) for j in range(3)] for i in range(3)]
+    At = torch.tensor(A, dtype=F64)
+    L = 2.0 * float(torch.linalg.eigvalsh(At).max())
+    free = torch.linalg.solve(At, torch.tensor(h, dtype=F64)).tolist()
+
+    def clip(v):
+        return [min(B, max(-B, vi)) for vi in v]
+
+    x = clip(free)
+    y, t = list(x), 1.0
+    assert x != free                                    # the start is a real projection
+    for k in range(1, 7):
+        grad = [2.0 * sum(A[i][j] * y[j] for j in range(3)) - 2.0 * h[i] for i in range(3)]
+        x_new = clip([y[i] - grad[i] / L for i in range(3)])
+        t_new = 0.5 * (1.0 + math.sqrt(1.0 + 4.0 * t * t))
+        y = [x_new[i] + ((t - 1.0) / t_new) * (x_new[i] - x[i]) for i in range(3)]
+        x, t = x_new, t_new
+        got = constrained_least_squares(torch.tensor(G, dtype=F64), torch.tensor(h, dtype=F64), lam, B, "linf",
+                                        iters=k, tol=0.0)
+        assert got.tolist() == pytest.approx(x, rel=1e-12, abs=1e-14), k
+        assert len({round(v, 6) for v in x}) == 3                  # not stuck at a corner of the box
 
 
 def test_constrained_least_squares_errors_name_the_field():

@@ -53,6 +53,7 @@ from oraclerl.oracles.samplers import Samples
 
 tilt_mod = importlib.import_module("oraclerl.inference.tilt")   # the package re-exports a function `tilt`
 ss_mod = importlib.import_module("oraclerl.inference.softmax_sampler")
+sb_mod = importlib.import_module("oraclerl.inference.sample_based")
 
 
 def _raises(field, msg, fn, *a, **kw):
@@ -543,6 +544,7 @@ def _check_replay(res, rec, out, draws, prompts):
         assert torch.equal(res.samples.features[b, 0], rec.feats[x, y])
         assert float(res.samples.log_probs[b, 0]) == float(rec.log_ref[x, y])
     assert torch.equal(res.samples.prompts, prompts)
+    assert res.samples.features.shape == (B, 1, 2) and res.samples.log_probs.shape == (B, 1)   # softmax_sampler_202
     assert res.log_density.dtype == torch.float64 and res.draws.dtype == torch.long
 
 
@@ -1151,3 +1153,56 @@ def test_best_of_poisson_replayed():
     assert out.kl_estimate is None and (out.n_drawn == 1).all() and out.ledger["t_comp"] == 6
     y = [int(v) for v in weak.calls[0][2][:, 0]]
     assert out.responses[..., 0].reshape(-1).tolist() == y
+
+
+def test_renyi_cross_entropy_zero_mass_in_both_laws_and_batched_phi():
+    """Kills renyi_cross_entropy_37 / _51 (`φ >= 0` in the Rényi sum or the cross-entropy: an outcome with
+    φ = ψ = 0 gives −∞ + ∞ or 0·(−∞) = NaN) and _44 (the cross-entropy summed over the whole batch): φ [2, V]."""
+    phi = [0.5, 0.0, 0.5]
+    psi = [0.25, 0.0, 0.75]
+    for a in (0.5, 1.0, 2.0):
+        assert float(renyi_cross_entropy(phi, psi, a)) == pytest.approx(_py_renyi(phi, psi, a), abs=1e-14)
+    rows = [[0.5, 0.2, 0.3], [0.1, 0.6, 0.3]]
+    psi3 = [0.2, 0.3, 0.5]
+    got = renyi_cross_entropy(rows, psi3, 1.0)
+    assert got.shape == (2,)
+    _close(got, [_py_renyi(row, psi3, 1) for row in rows], 1e-14)
+
+
+def test_sampler_log_law_acceptance_probability_rounded_above_one():
+    """Kills _conditional_log_law_21 (P(accept) clamped at 2 instead of 1): with every candidate accepted (f constant,
+    M = 1) P(accept) = Σ π_ref rounds to 1 + 4e-16 for this normalised π_ref, log(1 − P) would be NaN; the law is
+    π_ref itself."""
+    lr = torch.tensor([-3.496305175207401, -1.6863714171170336, -4.047777378169595, -3.969796495991308,
+                       -0.5504697301202828, -2.478576528671317, -2.4347373651991076], dtype=torch.float64)
+    assert float(torch.logsumexp(lr, 0).exp()) > 1.0                      # the rounding this test is about
+    for norm in ("exact", "estimated"):
+        got = sampler_log_law(lr, torch.zeros(7, dtype=torch.float64), 0.5, 1.0, 0.9, normaliser=norm)
+        assert torch.isfinite(got).all()
+        _close(got.exp(), lr.exp(), 1e-15)
+
+
+class _WeakRoundedUp(_Weak):
+    """Reveals log π_ref rounded up to +1e-7 (a response of probability 1 in float32 arithmetic)."""
+
+    def sample(self, prompts, n, generator=None):
+        s = super().sample(prompts, n, generator)
+        return Samples(s.prompts, s.responses, None, torch.full(s.responses.shape[:2], 1e-7), s._reveal, "Weak")
+
+
+def test_sample_based_small_edges():
+    """Kills best_of_n_55 / best_of_poisson's clamp (a revealed log π_ref of +1e-7 clamped at 1 instead of 0:
+    D̂_n then rejects it), _prompts_3 / _5 (float prompt ids not cast to int64), rejection_sampling_44 / _46 (the
+    proposal counts not int64) and _93 (reward tolerance 1e-9·max(2, |r_max|): at r_max = 1.5 it is 1.5e-9)."""
+    out = best_of_n(_WeakRoundedUp(Ledger()), _Reward(Ledger()), [0, 1], BestOfNConfig(n=4, num_samples=2))
+    assert out.kl_estimate.tolist() == [0.0, 0.0]                          # ε = 1: D̂_n(1) = 0
+    out = best_of_poisson(_WeakRoundedUp(Ledger()), _Reward(Ledger()), [0], BestOfPoissonConfig(mu=1.0))
+    assert out.kl_estimate.tolist() == [0.0]
+    assert sb_mod._prompts(torch.tensor([1.0, 0.0])).dtype == torch.long
+    assert sb_mod._prompts(torch.tensor([1.0, 0.0])).tolist() == [1, 0]
+    out = rejection_sampling(_Weak(Ledger()), _Reward(Ledger()), [0], RejectionSamplingConfig(r_max=3.0),
+                             torch.Generator().manual_seed(0))
+    assert out.proposals.dtype == torch.long
+    _raises("r_max", "observed reward 1.5 above the bound 1.5; rejection sampling is exact only with a true upper "
+            "bound", rejection_sampling, _Weak(Ledger()), _Reward(Ledger(), shift=-1.5 + 1.7e-9), [0],
+            RejectionSamplingConfig(r_max=1.5, proposals_per_round=30))

@@ -1044,3 +1044,17 @@ def test_provenance_table_grows_by_doubling_exactly_when_a_batch_would_pass_half
         n += len(new)
         assert (p._table.numel(), len(p)) == (size, n)
     assert p.contains_keys(pool[:11_715]).all() and not p.contains_keys(pool[11_715:11_800]).any()
+
+
+def test_provenance_keeps_every_odd_key_through_a_rebuild_including_one():
+    """``add_keys`` takes any int64 words (made odd): the word 1 (from 0 or 1) is a key like any other and survives the
+    table's doubling (kills add_keys_41, a rebuild that re-inserts ``old[old != 1]``)."""
+    from oraclerl.oracles.ledger import Provenance
+
+    p = Provenance()
+    p.add_keys(torch.tensor([0, 3]))                                   # 0 | 1 = 1
+    assert len(p) == 2 and p.contains_keys(torch.tensor([1, 3, 0])).tolist() == [True, True, True]
+    more = torch.unique(torch.randint(2, 2**62, (2000,), generator=torch.Generator().manual_seed(6)) | 1)
+    p.add_keys(more)                                                     # forces a rebuild (2·2002 > 1024)
+    assert p._table.numel() == 4096 and len(p) == 2 + more.numel() and 3 not in more.tolist()
+    assert p.contains_keys(torch.tensor([1, 3])).all()

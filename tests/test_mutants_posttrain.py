@@ -1007,11 +1007,39 @@ def test_policy_gradient_track_stops_early_and_random_iterate():
     cfg_r = PGConfig(
         steps=6, batch_size=2, reward="process", baseline="none", optimizer="sgd", lr=0.3, random_iterate=True
     )
+    w_start = model.w.clone()
     res = policy_gradient(
         model, ctx, reward, cfg_r, torch.Generator().manual_seed(3), track=lambda t, p: ws.append(p.w.clone())
     )
     tau = int(torch.randint(0, 6, (1,), generator=torch.Generator().manual_seed(3)))
     assert res.iterate is not None and res.iterate is not model and torch.equal(res.iterate.w, ws[tau])
+    # τ is drawn from the generator before the data: without the random iterate the same seed gives other weights
+    w_end = model.w.clone()
+    model.w = w_start
+    cfg_n = PGConfig(steps=6, batch_size=2, reward="process", baseline="none", optimizer="sgd", lr=0.3)
+    policy_gradient(model, ctx, reward, cfg_n, torch.Generator().manual_seed(3))
+    assert not torch.equal(model.w, w_end)
+
+
+def test_policy_gradient_is_bit_identical_under_reward_noise():
+    """Kills the mutants that drop the generator from the reward queries (``policy_gradient_136``, ``_139``,
+    ``_167``, ``_170``): with Gaussian reward noise, the same seed gives the same weights twice although torch's
+    global stream moves between the runs."""
+    from oraclerl.oracles.ledger import Ledger
+    from oraclerl.oracles.rewards import RewardNoise, RewardOracle
+    from oraclerl.posttrain.policy_gradient import PGConfig, policy_gradient
+    from oraclerl.problems.teacher import TeacherReward
+
+    for kind in ("outcome", "process"):
+        ws = []
+        for _ in range(2):
+            torch.rand(5)
+            task, ctx, model = _teacher(k=2, N=3)
+            rew = RewardOracle(TeacherReward(ctx, kind, "signed"), Ledger(), noise=RewardNoise("gaussian", 1.0))
+            cfg = PGConfig(steps=2, batch_size=4, reward=kind, baseline="none", optimizer="sgd", lr=0.5)
+            policy_gradient(model, ctx, rew, cfg, torch.Generator().manual_seed(3))
+            ws.append(model.w)
+        assert torch.equal(ws[0], ws[1]) and bool((ws[0] != 0).any())
 
 
 def test_pg_config_defaults_and_errors():

@@ -292,7 +292,7 @@ def test_sample_is_the_documented_composition_on_the_same_stream():
     from oraclerl.inference.softmax_sampler import softmax_sampler, weak_draw
 
     inst, pol = _policy()
-    pol.chunk = 3
+    pol.chunk = 2                                  # not ceil(M_rej) = 3, the sampler's default
     o1, o2 = inst.oracles(), inst.oracles()
     prompts = torch.tensor([0, 1, 1])
     s = pol.sample(prompts, 2, torch.Generator().manual_seed(11), weak=o1.weak)
@@ -307,7 +307,7 @@ def test_sample_is_the_documented_composition_on_the_same_stream():
         return truncated_score(theta[sel], pol.sigma_inv, pol.nu, smp.features, ref.features[:, 0][sel])
 
     out = softmax_sampler(weak_draw(o2.weak, rows, g), score, pol.beta, pol.M_rej, pol.delta_rej, generator=g,
-                          chunk=3)
+                          chunk=2)
     assert torch.equal(s.responses, out.samples.responses.reshape(3, 2))
     assert o1.ledger.t_comp == o2.ledger.t_comp
     assert torch.equal(s.prompts, prompts) and s.features.shape == (3, 2, 3)
@@ -318,3 +318,38 @@ def test_sample_is_the_documented_composition_on_the_same_stream():
     # another seed, another stream (the generator is used)
     s2 = pol.sample(prompts, 2, torch.Generator().manual_seed(12), weak=o1.weak)
     assert not torch.equal(s2.responses, s.responses) or not torch.equal(s2.features, s.features)
+
+
+def test_defaults_are_the_sampler_law_and_one_response():
+    """law defaults to "sampler" in log_prob_table / component_regrets / regret_curve / average_regret and n to 1
+    in sample; kills ``_tables_1`` / ``_2``, ``component_regrets_1`` / ``_2``, ``regret_curve_2`` / ``_3``,
+    ``average_regret_1`` / ``_2``, ``sample_1``."""
+    inst, pol = _policy()
+    torch.testing.assert_close(pol.log_prob_table(inst), pol.log_prob_table(inst, law="sampler"), rtol=0, atol=0)
+    r, w = pol.component_regrets(inst)
+    r_s, w_s = pol.component_regrets(inst, law="sampler")
+    assert torch.equal(r, r_s) and torch.equal(w, w_s)
+    assert torch.equal(pol.regret_curve(inst), pol.regret_curve(inst, law="sampler"))
+    assert pol.average_regret(inst) == pol.average_regret(inst, law="sampler")
+    assert pol.average_regret(inst) != pol.average_regret(inst, law="ideal")          # M_rej = 3 clips here
+    o = inst.oracles()
+    assert pol.sample(torch.tensor([0, 1]), generator=torch.Generator().manual_seed(0), weak=o.weak).responses.shape \
+        == (2, 1)
+
+
+def test_systematic_subsample_starts_at_the_first_component():
+    """components=k uses t = round(linspace(0, T − 1, k)): with three distinct θ's and k = 2, t = 0 and t = 2.
+    Kills ``_tables_38`` (linspace from 1)."""
+    inst, pol = _policy()
+    pol = SpannerSamplingPolicy(pol.thetas[1:], pol.sigma_inv, pol.nu, pol.beta, pol.M_rej, pol.delta_rej)
+    mix = pol.log_prob_table(inst, components=2, law="ideal").exp()
+    ref = (_component_law(inst, pol, pol.thetas[0], "ideal") + _component_law(inst, pol, pol.thetas[2], "ideal")) / 2
+    torch.testing.assert_close(mix, ref, rtol=0, atol=1e-13)
+
+
+def test_estimated_normaliser_keeps_pairs_exactly_at_nu():
+    """The dense path (``normaliser="estimated"``) keeps ‖φ‖ = ν too: kills ``_dense_sampler_log_marginal_40``."""
+    log_ref, phi, thetas, S, nu = _tie_instance()
+    got = truncated_sampler_log_marginal(log_ref, phi, thetas, S, nu, 0.5, 1.0, 2.5, normaliser="estimated").exp()
+    want = _brute(log_ref, phi, thetas, S, nu, 0.5, "sampler", 1.0, 2.5, "estimated")
+    torch.testing.assert_close(got, want, rtol=0, atol=1e-13)

@@ -178,6 +178,7 @@ def _exact_laws(log_ref: torch.Tensor, phi: torch.Tensor, thetas: torch.Tensor, 
         if sampler is not None:
             terms = torch.stack([a + log_tk + m1, log_tb + m2, contrib, log_f.expand(Y, K)])
             out["sampler"][:, x] = (lr[:, None] + torch.logsumexp(terms, 0)).T
+        pb.masks.clear()                                   # free this prompt's mask before the next one's
     return out
 
 
