@@ -1206,3 +1206,39 @@ def test_sample_based_small_edges():
     _raises("r_max", "observed reward 1.5 above the bound 1.5; rejection sampling is exact only with a true upper "
             "bound", rejection_sampling, _Weak(Ledger()), _Reward(Ledger(), shift=-1.5 + 1.7e-9), [0],
             RejectionSamplingConfig(r_max=1.5, proposals_per_round=30))
+
+
+class _WeakFixed(_Weak):
+    """Returns response 1 (the top reward 3 of prompt 0) first, then response 0 (reward 1), for every call."""
+
+    def sample(self, prompts, n, generator=None):
+        prompts = torch.as_tensor(prompts)
+        y = torch.zeros(prompts.numel(), n, dtype=torch.long)
+        y[0, 0] = 1
+        self.calls.append((prompts.tolist(), n, y.clone()))
+        return Samples(prompts, torch.stack([y, 10 + y], -1), None, None, frozenset(), "Weak")
+
+
+def test_best_of_poisson_first_segment_won_by_its_first_candidate():
+    """Kills best_of_poisson_112 (non-winning positions marked +1 instead of −1: segment 0, won by position 0,
+    would pick candidate 1)."""
+    gen = torch.Generator().manual_seed(0)
+    out = best_of_poisson(_WeakFixed(Ledger()), _Reward(Ledger()), [0], BestOfPoissonConfig(mu=4.0, num_samples=2),
+                          gen)
+    assert int(out.n_drawn[0, 0]) >= 2
+    assert out.responses[0, 0].tolist() == [1, 11] and float(out.rewards[0, 0]) == 3.0
+
+
+def test_rejection_sampling_mean_of_one_accepted_reward():
+    """Kills rejection_sampling_245 (the mean of the accepted rewards divided by max(2, count)): β = 0.01 and
+    r_max = 3 accept exactly the reward-3 proposals; one of them among 3 proposals for m = 2."""
+    weak = _Weak(Ledger(), seed=1)
+    out = rejection_sampling(weak, _Reward(Ledger()), [0, 0, 0, 0], RejectionSamplingConfig(
+        beta=0.01, num_samples=2, r_max=3.0, proposals_per_round=3, max_proposals=3), torch.Generator().manual_seed(2))
+    want = _py_rejection(weak, [0, 0, 0, 0], 0.01, 2, 3, 3.0, 3, 2)
+    one = [b for b, w in enumerate(want) if sum(w[1]) == 1]
+    assert one, want                                                       # a row with exactly one acceptance
+    for b, (_, exact, _, kl) in enumerate(want):
+        assert out.exact[b].tolist() == exact
+        assert float(out.kl_estimate[b]) == pytest.approx(kl, abs=1e-12)
+    assert all(want[b][3] > 0 for b in one)
