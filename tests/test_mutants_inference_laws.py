@@ -554,7 +554,7 @@ F_TAB = torch.tensor([[0.0, 0.4, -0.3, 1.5], [0.2, -0.6, 0.9, 0.1]], dtype=torch
 
 @pytest.mark.parametrize("row_aware", [True, False])
 @pytest.mark.parametrize("chunk, M, delta, beta", [(None, 2.5, 0.3, 0.4), (2, 1.0, 0.9, 0.1), (1, 1.7, 0.5, 0.4),
-                                                   (50, 1.2, 0.6, 0.4), (None, 1.0, 0.9, 0.3)])
+                                                   (50, 1.2, 0.6, 0.4), (None, 1.0, 0.9, 0.3), (4, 1.0, 0.9, 0.1)])
 def test_softmax_sampler_replays_algorithm_1_draw_for_draw(row_aware, chunk, M, delta, beta):
     """Kills the softmax_sampler mutants of the candidate loop, the chunk size (default ceil(M) capped at N), the
     acceptance min{1, e^{f/β}/(Ẑ M)}, the draw counts, the failure branch, _store (responses, features and log π_ref
@@ -569,8 +569,41 @@ def test_softmax_sampler_replays_algorithm_1_draw_for_draw(row_aware, chunk, M, 
     res = softmax_sampler(draw, score, beta, M, delta, generator=torch.Generator().manual_seed(11), chunk=chunk)
     out, draws = _replay(rec, f_of, beta, M, delta, 11, chunk, row_aware)
     _check_replay(res, rec, out, draws, prompts)
-    if (chunk, M) == (2, 1.0):
+    if (chunk, M) in ((2, 1.0), (4, 1.0)):
         assert not res.accepted.all() and res.accepted.any()       # both branches are exercised
+    if chunk == 4:                                                  # N = 6: a last chunk of 2 (softmax_sampler_231)
+        assert any(c[0] == 2 for c in rec.calls)
+
+
+def test_softmax_sampler_failure_branch_of_every_row_and_of_some_rows():
+    """Kills softmax_sampler_299 (the failure branch asks for rows=[all] instead of all rows) and _310 (the failure
+    branch scored without its rows): one row over 30 seeds (failures included), and 7 rows with a row-aware score
+    some of which fail."""
+    fails = 0
+    for seed in range(30):
+        prompts = torch.tensor([seed % 2])
+        rec = _TableDraw(LOG_REF, prompts, seed=seed)
+        res = softmax_sampler(rec, lambda s: F_TAB[s.prompts[:, None], s.responses], 0.1, 1.0, 0.9,
+                              generator=torch.Generator().manual_seed(seed), chunk=2)
+        out, draws = _replay(rec, lambda b, y, p=prompts: float(F_TAB[int(p[b]), y]), 0.1, 1.0, 0.9, seed, 2, True)
+        _check_replay(res, rec, out, draws, prompts)
+        fails += int(not res.accepted[0])
+    assert fails >= 1
+    prompts = torch.tensor([0, 1, 1, 0, 0, 1, 0])
+    bias = torch.linspace(-0.5, 0.5, 7, dtype=torch.float64)
+
+    def score(s, rows=None):
+        return F_TAB[s.prompts[:, None], s.responses] + (bias if rows is None else bias[rows])[:, None]
+
+    mixed = 0
+    for seed in range(20):
+        rec = _TableDraw(LOG_REF, prompts, seed=seed)
+        res = softmax_sampler(rec, score, 0.05, 1.0, 0.9, generator=torch.Generator().manual_seed(seed), chunk=2)
+        out, draws = _replay(rec, lambda b, y: float(F_TAB[int(prompts[b]), y] + bias[b]), 0.05, 1.0, 0.9, seed, 2,
+                             True)
+        _check_replay(res, rec, out, draws, prompts)
+        mixed += int(bool(res.accepted.any() and not res.accepted.all()))
+    assert mixed >= 1
 
 
 def test_softmax_sampler_row_aware_score_float32_and_config_classes():
@@ -736,7 +769,7 @@ def test_softmax_sampler_reveals_what_the_draws_reveal(reveal):
             want = rec.feats[prompts, y] if field == "features" else rec.log_ref[prompts, y]
             assert torch.equal(getattr(res.samples, field)[:, 0], want)
         else:
-            with pytest.raises(RevealError):
+            with pytest.raises(RevealError, match="^SoftmaxSampler does not reveal"):   # softmax_sampler_344-354
                 getattr(res.samples, field)
 
 
