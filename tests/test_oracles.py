@@ -17,6 +17,7 @@ from oraclerl.oracles import (
     StrongSampler,
     WeakSampler,
 )
+from oraclerl.oracles.ledger import ProvenanceError
 from oraclerl.problems import linear_softmax
 
 
@@ -140,3 +141,49 @@ def test_autoregressive_oracle_counts_and_anchor_rules(gen):
     auto = AutoregressiveSampler(model, allow_anchor_features=True)
     f = auto.anchor_features(torch.zeros(2, dtype=torch.long), torch.zeros(2, 0, dtype=torch.long), torch.tensor([1, 2]))
     assert f.shape == (2, 1, 3) and auto.ledger.t_feature == 2
+
+
+class _CountingProcess:
+    """A process reward that records how often it is evaluated (0 per prefix)."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def mean(self, prompts, responses):
+        return torch.zeros(responses.shape[:2], dtype=torch.float64)
+
+    def process_mean(self, prompts, responses):
+        self.calls += 1
+        return torch.zeros(responses.shape, dtype=torch.float64)
+
+
+def test_process_rewards_check_the_budget_before_any_grant_or_work():
+    """A process query over budget raises before it grants its pairs or evaluates the reward (it used to grant,
+    evaluate, then raise, with t_grant already charged)."""
+    reward = _CountingProcess()
+    led = Ledger(Budget(t_data=5))
+    oracle = RewardOracle(reward, led, grant_all=True)
+    with pytest.raises(BudgetExceeded, match="t_data"):
+        oracle.process(torch.tensor([0, 1]), torch.zeros(2, 1, 3, dtype=torch.long))      # 6 prefixes > 5
+    assert led.snapshot()["t_grant"] == 0 and led.t_data == 0 and reward.calls == 0
+    assert oracle.process(torch.tensor([0]), torch.zeros(1, 1, 5, dtype=torch.long)).shape == (1, 1, 5)
+    assert led.t_data == 5 and reward.calls == 1
+
+
+def test_malformed_responses_get_one_config_error_line():
+    reward = _CountingProcess()
+    oracle, pref = RewardOracle(reward), PreferenceOracle(reward)
+    with pytest.raises(ConfigError, match=r"^responses: must be \[B, n, \.\.\.\], got \(2,\)$"):
+        oracle.outcome(torch.tensor([0, 1]), torch.zeros(2, dtype=torch.long))
+    with pytest.raises(ConfigError, match=r"^responses: must be \[B, n, \.\.\.\] with B = 2 prompts, got \(3, 1\)$"):
+        pref.compare(torch.tensor([0, 1]), torch.zeros(3, 1, dtype=torch.long), torch.zeros(3, 1, dtype=torch.long))
+
+
+def test_preference_provenance_error_names_the_grant_that_exists(inst, gen):
+    ora = inst.oracles()
+    pref = PreferenceOracle(_CountingProcess(), ora.ledger)
+    y = torch.zeros(1, 1, dtype=torch.long)
+    with pytest.raises(ProvenanceError, match=r"RewardOracle\.grant\(prompts, responses\)"):
+        pref.compare(torch.tensor([0]), y, y, gen)
+    ora.reward.grant(torch.tensor([0]), y)                # the remedy the message names works
+    assert pref.compare(torch.tensor([0]), y, y, gen).shape == (1, 1)

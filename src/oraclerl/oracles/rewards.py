@@ -86,7 +86,7 @@ def _require_drawn(ledger: Ledger, prompts, responses, grant_all: bool, who: str
         b, j = (~known).nonzero()[0].tolist()
         raise ProvenanceError(
             f"{who}: response [{b}, {j}] of prompt {int(prompts[b])} was not drawn by a sampler on this ledger; "
-            f"score only sampled responses, or grant it explicitly ({who.split('.')[0]}.grant(prompts, responses), "
+            f"score only sampled responses, or grant it explicitly (RewardOracle.grant(prompts, responses), "
             "counted in t_grant)")
 
 
@@ -137,6 +137,8 @@ class RewardOracle:
     def outcome(self, prompts, responses, generator: torch.Generator | None = None) -> torch.Tensor:
         """Outcome rewards for ``responses`` [B, n, ...] of ``prompts`` [B]: shape [B, n]."""
         prompts = torch.as_tensor(prompts, dtype=torch.long)
+        if responses.dim() < 2:
+            raise ConfigError("responses", f"must be [B, n, ...], got {tuple(responses.shape)}")
         if responses.shape[0] != prompts.numel():
             raise ConfigError("responses", f"first dim must match prompts ({prompts.numel()}), got {tuple(responses.shape)}")
         self.ledger.check("t_data", responses.shape[0] * responses.shape[1])
@@ -153,6 +155,8 @@ class RewardOracle:
             raise ConfigError("reward", f"{self.reward_name} has no process rewards (process_mean)")
         prompts = torch.as_tensor(prompts, dtype=torch.long)
         self._check_shape(prompts, responses)
+        # one query per prefix; the budget is checked before any work or grant (the Ledger contract)
+        self.ledger.check("t_data", responses.shape[0] * responses.shape[1] * (responses.shape[2] if responses.dim() > 2 else 1))
         _require_drawn(self.ledger, prompts, responses, self.grant_all, "RewardOracle.process")
         mean = _check_finite_rewards(self.__reward.process_mean(prompts, responses), "reward.process_mean")
         self.ledger.charge("t_data", mean.numel())
@@ -174,6 +178,7 @@ class PreferenceOracle:
         prompts = torch.as_tensor(prompts, dtype=torch.long)
         if first.shape != second.shape:
             raise ConfigError("second", f"must have the shape of first {tuple(first.shape)}, got {tuple(second.shape)}")
+        RewardOracle._check_shape(prompts, first)
         self.ledger.check("t_data", first.shape[0] * first.shape[1])
         for resp in (first, second):
             _require_drawn(self.ledger, prompts, resp, self.grant_all, "PreferenceOracle.compare")
