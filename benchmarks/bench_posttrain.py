@@ -46,7 +46,7 @@ from oraclerl.models.linear_ar import ContextBigramFeatures, LinearARModel  # no
 from oraclerl.oracles import ledger as ledger_mod  # noqa: E402
 from oraclerl.oracles.ledger import Ledger  # noqa: E402
 from oraclerl.oracles.rewards import RewardOracle  # noqa: E402
-from oraclerl.posttrain.policy_gradient import PGConfig, policy_gradient  # noqa: E402
+from oraclerl.posttrain.policy_gradient import PGConfig, pg_oracles, policy_gradient  # noqa: E402
 from oraclerl.posttrain.pretrain import PretrainConfig, pretrain  # noqa: E402
 from oraclerl.posttrain.reference import reference_policy_gradient  # noqa: E402
 from oraclerl.posttrain.runtime import cpu_threads, resolve_device  # noqa: E402
@@ -148,7 +148,9 @@ def main() -> None:
                 reward = RewardOracle(TeacherReward(cont, kind, "signed"), led)
                 _sync()
                 w0, c0 = time.perf_counter(), time.process_time()
-                fn(make(), cont, reward, cfg, g, track=track)
+                pol = make()
+                oracles = {"oracles": pg_oracles(pol, cont, reward)} if fn is policy_gradient else {}
+                fn(pol, cont, reward, cfg, g, track=track, **oracles)
                 _sync()
                 return (time.perf_counter() - w0) / steps, (time.process_time() - c0) / steps
 

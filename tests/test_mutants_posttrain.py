@@ -813,8 +813,8 @@ def test_reference_policy_gradient_replayed_with_closed_form_gradients(kind, bas
     """Kills ``reference_policy_gradient`` mutants: the draws (contexts, then the per-token sampler, same
     generator), the rewards and advantages (ORM [B, 1] broadcast over tokens, PRM per token), the loss
     −mean(A·log p) over B·N, SGD on it, the history (mean reward, PRM: of the last prefix), ``track`` at t =
-    0..T, the counts (B prompts, B T_comp and B T_data (ORM) / B·N (PRM) per step, the learner's draws
-    granted) — replayed with the closed-form gradient of the fast model instead of autograd."""
+    0..T, the counts (B prompts and B T_data (ORM) / B·N (PRM) per step, no T_comp, the learner's draws
+    granted: T_grant) — replayed with the closed-form gradient of the fast model instead of autograd."""
     from oraclerl.oracles.ledger import Ledger
     from oraclerl.oracles.rewards import RewardOracle
     from oraclerl.posttrain.policy_gradient import PGConfig
@@ -859,7 +859,7 @@ def test_reference_policy_gradient_replayed_with_closed_form_gradients(kind, bas
     assert res.ledger == led.snapshot()
     assert (led.prompts, led.t_comp, led.t_data, led.t_grant) == (
         0,
-        T * B,
+        0,  # the learner's own draws are granted (counted by the oracle in t_grant), never charged as T_comp
         T * B * (1 if kind == "outcome" else N),
         len(grants),
     )
@@ -907,6 +907,39 @@ def _pg_setup(kind, form="signed", seed=5):
     return ctx, model, RewardOracle(TeacherReward(ctx, kind, form), led), led
 
 
+def _pg(policy, contexts, reward, cfg, generator=None, base=None, **kw):
+    """``policy_gradient`` with its sampling oracles built by the caller (``pg_oracles``, issue 16 §5)."""
+    from oraclerl.posttrain.policy_gradient import pg_oracles, policy_gradient
+
+    oracles = pg_oracles(policy, contexts, reward, base=base)
+    return policy_gradient(policy, contexts, reward, cfg, generator, oracles=oracles, **kw)
+
+
+def test_pg_oracles_reveal_nothing_and_count_on_the_reward_ledger():
+    """Kills ``pg_oracles_5``, ``_8``, ``_28``, ``_31``, ``_34``, ``_37`` (``reveal=()`` → ``None`` or
+    dropped: the samplers would then reveal the features of p_w and of q₀, computed on every draw; the
+    control below shows that the default reveals them). The three oracles count on the reward oracle's
+    ledger, each its own counter, so the reward oracle accepts their draws."""
+    from oraclerl.models.linear_ar import PromptBoundPolicy
+    from oraclerl.oracles.samplers import AutoregressiveSampler, RevealError, WeakSampler
+    from oraclerl.posttrain.policy_gradient import pg_oracles
+
+    ctx, model, reward, led = _pg_setup("outcome")
+    o = pg_oracles(model, ctx, reward, base=model.copy())
+    bound = PromptBoundPolicy(model, ctx)
+    # control: the default reveals the features
+    assert WeakSampler(bound, led).reveal == AutoregressiveSampler(bound, led).reveal == {"features"}
+    assert o.sampler.reveal == o.base_sequences.reveal == o.base_tokens.reveal == frozenset()
+    ids, _ = ctx.draw(2, torch.Generator().manual_seed(0))
+    s = o.sampler.sample(ids, 1, torch.Generator().manual_seed(1))
+    with pytest.raises(RevealError):
+        _ = s.features
+    o.base_sequences.sample(ids, 1, torch.Generator().manual_seed(2))
+    assert (led.t_comp, led.t_comp_token) == (4, 0)
+    reward.outcome(ids, s.responses)  # drawn on this ledger: accepted without a grant
+    assert led.t_grant == 0 and led.t_data == 2
+
+
 def _pg_replay(kind, form, baseline, norm, n, steps, B, lr, seed, w0):
     """SGD PG replayed with the same draws (contexts, then n responses of the current policy), rewards
     straight from the reward function, advantages by plain formulas, the update from autograd: returns (w,
@@ -951,7 +984,7 @@ def test_policy_gradient_equals_the_replayed_definition(kind, form, baseline, no
     the advantage estimator, the scale 1/(B·n·N) (token_mean) or 1/(B·n) (sequence_sum), the ascent direction,
     the history (ORM: mean reward; PRM: mean of the last prefix's reward), the counts (prompts, T_comp = B·n,
     T_data = B·n or B·n·N per step) and the returned snapshot, policy and iterate (None by default)."""
-    from oraclerl.posttrain.policy_gradient import PGConfig, policy_gradient
+    from oraclerl.posttrain.policy_gradient import PGConfig
 
     ctx, model, reward, led = _pg_setup(kind, form)
     w0 = model.w.clone()
@@ -967,7 +1000,7 @@ def test_policy_gradient_equals_the_replayed_definition(kind, form, baseline, no
         lr=lr,
         loss_normalisation=norm,
     )
-    res = policy_gradient(model, ctx, reward, cfg, torch.Generator().manual_seed(11))
+    res = _pg(model, ctx, reward, cfg, torch.Generator().manual_seed(11))
     w, hist = _pg_replay(kind, form, baseline, norm, n, T, B, lr, 11, w0)
     assert torch.allclose(model.w, w, atol=1e-12, rtol=0) and not torch.allclose(w, w0)
     assert res.mean_reward == pytest.approx(hist, abs=1e-15)
@@ -981,15 +1014,15 @@ def test_policy_gradient_track_stops_early_and_random_iterate():
     """Kills the ``track`` mutants (called at t = 0 and after every step with the policy; True at t = 0 runs
     no step, True at t = 2 stops after two) and the ``random_iterate`` ones (``iterate`` = w_τ, the weights
     before update τ, τ drawn first from the generator)."""
-    from oraclerl.posttrain.policy_gradient import PGConfig, policy_gradient
+    from oraclerl.posttrain.policy_gradient import PGConfig
 
     ctx, model, reward, led = _pg_setup("process")
     w0 = model.w.clone()
     cfg = PGConfig(steps=5, batch_size=2, reward="process", baseline="none", optimizer="sgd", lr=0.3)
-    res = policy_gradient(model, ctx, reward, cfg, torch.Generator().manual_seed(0), track=lambda t, p: True)
+    res = _pg(model, ctx, reward, cfg, torch.Generator().manual_seed(0), track=lambda t, p: True)
     assert torch.equal(model.w, w0) and res.mean_reward == [] and ctx.ledger.prompts == 0
     seen = []
-    res = policy_gradient(
+    res = _pg(
         model,
         ctx,
         reward,
@@ -999,7 +1032,7 @@ def test_policy_gradient_track_stops_early_and_random_iterate():
     )
     assert seen == [(0, True), (1, True), (2, True)] and len(res.mean_reward) == 2 and ctx.ledger.prompts == 4
     seen.clear()
-    res = policy_gradient(
+    res = _pg(
         model, ctx, reward, cfg, torch.Generator().manual_seed(0), track=lambda t, p: seen.append(t)
     )  # None: never stops
     assert seen == list(range(6)) and len(res.mean_reward) == 5
@@ -1008,7 +1041,7 @@ def test_policy_gradient_track_stops_early_and_random_iterate():
         steps=6, batch_size=2, reward="process", baseline="none", optimizer="sgd", lr=0.3, random_iterate=True
     )
     w_start = model.w.clone()
-    res = policy_gradient(
+    res = _pg(
         model, ctx, reward, cfg_r, torch.Generator().manual_seed(3), track=lambda t, p: ws.append(p.w.clone())
     )
     tau = int(torch.randint(0, 6, (1,), generator=torch.Generator().manual_seed(3)))
@@ -1017,17 +1050,17 @@ def test_policy_gradient_track_stops_early_and_random_iterate():
     w_end = model.w.clone()
     model.w = w_start
     cfg_n = PGConfig(steps=6, batch_size=2, reward="process", baseline="none", optimizer="sgd", lr=0.3)
-    policy_gradient(model, ctx, reward, cfg_n, torch.Generator().manual_seed(3))
+    _pg(model, ctx, reward, cfg_n, torch.Generator().manual_seed(3))
     assert not torch.equal(model.w, w_end)
 
 
 def test_policy_gradient_is_bit_identical_under_reward_noise():
-    """Kills the mutants that drop the generator from the reward queries (``policy_gradient_136``, ``_139``,
-    ``_167``, ``_170``): with Gaussian reward noise, the same seed gives the same weights twice although torch's
-    global stream moves between the runs."""
+    """Kills the mutants that drop the generator from the reward queries (``policy_gradient_110``, ``_113``,
+    ``_141``, ``_144``): with Gaussian reward noise, the same seed gives the same weights twice although
+    torch's global stream moves between the runs."""
     from oraclerl.oracles.ledger import Ledger
     from oraclerl.oracles.rewards import RewardNoise, RewardOracle
-    from oraclerl.posttrain.policy_gradient import PGConfig, policy_gradient
+    from oraclerl.posttrain.policy_gradient import PGConfig
     from oraclerl.problems.teacher import TeacherReward
 
     for kind in ("outcome", "process"):
@@ -1037,15 +1070,17 @@ def test_policy_gradient_is_bit_identical_under_reward_noise():
             task, ctx, model = _teacher(k=2, N=3)
             rew = RewardOracle(TeacherReward(ctx, kind, "signed"), Ledger(), noise=RewardNoise("gaussian", 1.0))
             cfg = PGConfig(steps=2, batch_size=4, reward=kind, baseline="none", optimizer="sgd", lr=0.5)
-            policy_gradient(model, ctx, rew, cfg, torch.Generator().manual_seed(3))
+            _pg(model, ctx, rew, cfg, torch.Generator().manual_seed(3))
             ws.append(model.w)
         assert torch.equal(ws[0], ws[1]) and bool((ws[0] != 0).any())
 
 
 def test_pg_config_defaults_and_errors():
     """Kills the default-value mutants of ``PGConfig`` (the paper's Figure-1 ORM run) and the message / field
-    mutants of the two ``policy_gradient`` checks (nothing is drawn before they fire)."""
-    from oraclerl.posttrain.policy_gradient import PGConfig, policy_gradient
+    mutants of the two ``policy_gradient`` checks, and the reward-kind choice of the ``oracles`` check (a
+    swapped ``base_tokens``/``base_sequences`` test lets the wrong half through); nothing is drawn before they
+    fire."""
+    from oraclerl.posttrain.policy_gradient import PGConfig, PGOracles, pg_oracles, policy_gradient
 
     c = PGConfig()
     assert (
@@ -1081,21 +1116,31 @@ def test_pg_config_defaults_and_errors():
     _raises(
         "reward",
         "reward='process' needs a reward oracle with process rewards",
-        policy_gradient,
+        _pg,
         model,
         ctx,
         orm,
         PGConfig(steps=1, reward="process"),
     )
     _raises(
-        "base",
-        "behaviour='best_of_m' needs the base model q₀ (behind a sampling oracle)",
-        policy_gradient,
+        "oracles",
+        "behaviour='best_of_m' needs q₀'s sampling oracles: pg_oracles(..., base=q₀)",
+        _pg,
         model,
         ctx,
         orm,
         PGConfig(steps=1, behaviour="best_of_m"),
     )
+    # the check asks for the sampler the reward kind uses: ORM explores with q₀'s sequences, PRM its tokens
+    full = pg_oracles(model, ctx, orm, base=model.copy())
+    only_tok = PGOracles(full.sampler, base_tokens=full.base_tokens)
+    only_seq = PGOracles(full.sampler, base_sequences=full.base_sequences)
+    _, _, prm, _ = _pg_setup("process")
+    for rew, kind, oracles in ((orm, "outcome", only_tok), (prm, "process", only_seq)):
+        with pytest.raises(ConfigError) as e:
+            policy_gradient(model, ctx, rew, PGConfig(steps=1, reward=kind, behaviour="best_of_m"),
+                            oracles=oracles)
+        assert e.value.field == "oracles"
     for bad, field in (
         (dict(steps=0), "steps"),
         (dict(m=0), "m"),
@@ -1104,7 +1149,7 @@ def test_pg_config_defaults_and_errors():
         (dict(samples_per_context=0), "samples_per_context"),
     ):
         with pytest.raises(ConfigError) as e:
-            policy_gradient(model, ctx, orm, PGConfig(**bad))
+            _pg(model, ctx, orm, PGConfig(**bad))
         assert e.value.field == field
     assert led.snapshot() == dict.fromkeys(led.snapshot(), 0) and ctx.ledger.prompts == 0
 
@@ -1121,7 +1166,7 @@ def test_best_of_m_pg_feeds_the_explored_responses_to_the_update(kind):
     from oraclerl.oracles.rewards import RewardOracle
     from oraclerl.oracles.samplers import AutoregressiveSampler, WeakSampler
     from oraclerl.posttrain.behaviour import explore_outcome, explore_process
-    from oraclerl.posttrain.policy_gradient import PGConfig, policy_gradient
+    from oraclerl.posttrain.policy_gradient import PGConfig
     from oraclerl.problems.teacher import TeacherReward
 
     for form in ("binary", "signed"):
@@ -1145,7 +1190,7 @@ def test_best_of_m_pg_feeds_the_explored_responses_to_the_update(kind):
             lr=lr,
             loss_normalisation="sequence_sum",
         )
-        res = policy_gradient(model, ctx, reward, cfg, torch.Generator().manual_seed(4), base=base)
+        res = _pg(model, ctx, reward, cfg, torch.Generator().manual_seed(4), base=base)
         _, ctx2, ref = _teacher(k=2, N=3)
         ref.w = w0.clone()
         led2 = Ledger()
@@ -1174,7 +1219,7 @@ def test_best_of_m_pg_feeds_the_explored_responses_to_the_update(kind):
 
 
 def test_reference_casts_float32_contexts_to_the_model_dtype():
-    """Kills ``reference_pretrain_39`` and ``reference_policy_gradient_62`` (``x.to(w.dtype)`` dropped): float32
+    """Kills ``reference_pretrain_39`` and ``reference_policy_gradient_56`` (``x.to(w.dtype)`` dropped): float32
     contexts of a teacher task with a float64 model (x @ W₁ would raise on mixed dtypes)."""
     from oraclerl.models.linear_ar import ContextBigramFeatures, LinearARModel
     from oraclerl.oracles.ledger import Ledger
@@ -1195,7 +1240,7 @@ def test_reference_casts_float32_contexts_to_the_model_dtype():
 
 
 def test_reference_rewards_use_the_generator_and_a_sure_token_is_drawn():
-    """Kills ``reference_policy_gradient_84``, ``_87``, ``_100``, ``_103`` (the reward query without the
+    """Kills ``reference_policy_gradient_78``, ``_81``, ``_94``, ``_97`` (the reward query without the
     generator: with Gaussian reward noise, the same seed then gives other weights, torch's global stream being
     advanced between the runs). The sampler draws a token of probability 1 (a logit gap of 2000: the other
     token has probability 0 exactly) every time."""

@@ -132,7 +132,7 @@ def test_truncated_score_keeps_the_boundary_and_zeroes_outside():
 def test_estimated_normaliser_law_is_the_multinomial_average():
     """``normaliser="estimated"``: Ẑ averaged exactly over the multinomial counts of the sampler's N draws, against
     the loops (N = ⌈4M log(4/δ)⌉ = 2 for M = 1, δ = 2.5 and 4 for M = 1.2, δ = 2; δ > 1 only to keep N tiny).
-    Kills ``_dense_sampler_log_marginal_33`` (3.0 for 2.0 in the distance), ``_40`` (<), ``_76`` (the normaliser
+    Kills ``_dense_sampler_log_marginal_39`` (3.0 for 2.0 in the distance), ``_40`` (<), ``_76`` (the normaliser
     argument dropped: Ẑ = Z) and the dense path's other value mutants."""
     log_ref, phi, thetas, S, _ = _tie_instance()
     S = torch.eye(3, dtype=torch.float64) + 0.3 * torch.ones(3, 3, dtype=torch.float64)
@@ -353,3 +353,186 @@ def test_estimated_normaliser_keeps_pairs_exactly_at_nu():
     got = truncated_sampler_log_marginal(log_ref, phi, thetas, S, nu, 0.5, 1.0, 2.5, normaliser="estimated").exp()
     want = _brute(log_ref, phi, thetas, S, nu, 0.5, "sampler", 1.0, 2.5, "estimated")
     torch.testing.assert_close(got, want, rtol=0, atol=1e-13)
+
+
+# -- second round (full run of 2026-12-02 with the tests above: 102 survivors) ---------------------------------
+def _plan_reference(Y, budget):
+    """_block_plan by search: the largest b ≤ min(Y, BLOCK_SIDE) with 24·b² + (Y² + Y·b)/2 ≤ budget (mask stored)
+    when it is ≥ min(Y, 64), else (max(1, min(Y, BLOCK_SIDE, ⌊√(budget/24)⌋)), recomputed)."""
+    from oraclerl.explore.truncated_softmax import BLOCK_SIDE
+
+    fits = [b for b in range(1, min(Y, BLOCK_SIDE) + 1) if 24 * b * b + (Y * Y + Y * b) / 2 <= budget]
+    if fits and fits[-1] >= min(Y, 64):
+        return fits[-1], True
+    return max(1, min(Y, BLOCK_SIDE, math.isqrt(budget // 24))), False
+
+
+@pytest.mark.parametrize("Y", [1, 5, 30, 64, 65, 100, 150, 600, 1024, 16384])
+def test_block_plan_is_the_largest_side_within_the_budget(Y):
+    """_block_plan(Y, budget) against the search above over budgets from 24 bytes to 1 GiB, including the ones where
+    b ≥ min(Y, 64) holds with equality, b = BLOCK_SIDE binds, or only the recomputed plan fits. Kills
+    ``_block_plan_6`` (max 2), ``_10`` / ``_11`` (min without Y / BLOCK_SIDE), ``_30`` (stored b without
+    BLOCK_SIDE), ``_41`` / ``_42`` / ``_45`` (the quadratic's root), ``_46`` (>), ``_51`` (65)."""
+    from oraclerl.explore.truncated_softmax import _block_plan
+
+    budgets = {24, 95, 96, 2450, 102_000, 120_000, 1 << 20, 1 << 28, 1 << 30}
+    for b in range(1, min(Y, 520) + 1, 1 if Y <= 150 else 37):          # each side's exact budget, and one byte less
+        need = 24 * b * b + (Y * Y + Y * b) // 2 + 1
+        budgets |= {need, need - 1}
+    for budget in sorted(budgets):
+        assert _block_plan(Y, budget) == _plan_reference(Y, budget), (Y, budget)
+
+
+def test_the_memory_budget_reaches_the_block_plan(monkeypatch):
+    """``block_bytes`` of truncated_log_marginal / truncated_sampler_log_marginal ("exact") is the budget of the
+    blocked evaluation, and "exact" takes the blocked path (the dense path has no plan). Kills
+    ``truncated_log_marginal_17``, ``truncated_sampler_log_marginal_23`` (budget dropped), ``_4`` / ``_5``
+    ("exact" misspelt: the dense path)."""
+    import oraclerl.explore.truncated_softmax as ts
+
+    seen = []
+    real = ts._block_plan
+    monkeypatch.setattr(ts, "_block_plan", lambda Y, budget: seen.append((Y, budget)) or real(Y, budget))
+    log_ref, phi, thetas, S, nu = _tie_instance()
+    ts.truncated_log_marginal(log_ref, phi, thetas, S, nu, 0.5, block_bytes=96)
+    ts.truncated_sampler_log_marginal(log_ref, phi, thetas, S, nu, 0.5, 1.5, 0.2, block_bytes=96)
+    ts.truncated_sampler_log_marginal(log_ref, phi, thetas, S, nu, 0.5, 1.5, 0.2)
+    ts.truncated_sampler_log_marginal(log_ref, phi, thetas, S, nu, 0.5, 1.0, 2.5, normaliser="estimated")
+    assert seen == [(4, 96), (4, 96), (4, ts.BLOCK_BYTES)]
+
+
+def test_clip_rows_in_a_later_block_only():
+    """[2, 2] blocks, one θ, M = 6: on prompt 0 only y′ = 3 (second block) may clip, on prompt 1 the first block
+    clips; the sampler law equals the loops. Kills ``_clip_rows_7`` (``break`` for ``continue``: the second
+    block's clip rows would be skipped)."""
+    log_ref, phi, thetas, S, nu = _tie_instance()
+    got = truncated_sampler_log_marginal(log_ref, phi, thetas[:1], S, nu, 0.5, 6.0, 0.2, block_bytes=96).exp()
+    want = _brute(log_ref, phi, thetas[:1], S, nu, 0.5, "sampler", 6.0, 0.2)
+    torch.testing.assert_close(got, want, rtol=0, atol=1e-13)
+
+
+def test_every_candidate_accepted_when_the_reference_mass_rounds_above_one():
+    """ν below every distance (only y′ itself is kept) and M = 1/2: every acceptance is 1, so the sampler's law is
+    π_ref; with this π_ref, Σ_y π_ref(y) rounds to 1 + 2⁻⁵² (log-sum-exp 2.2e-16 > 0), and the acceptance
+    probability must be clamped at 1 before log1p(−P). Kills ``_exact_laws_263`` and ``_clip_rows_42`` (clamp at 2:
+    log1p of a number below −1 is NaN)."""
+    _, phi, thetas, S, _ = _tie_instance()
+    lr = torch.tensor([[-2.0143408932186997, -1.4853971237521177, -0.7112709729556046, -1.9027386849012624]],
+                      dtype=torch.float64)
+    assert float(torch.logsumexp(lr, 1).exp()) > 1.0                    # the rounding this test is about
+    got = truncated_sampler_log_marginal(lr, phi[:1], thetas, S, 0.5, 0.5, 0.5, 0.2)
+    assert bool(torch.isfinite(got).all())
+    want = _brute(lr, phi[:1], thetas, S, 0.5, 0.5, "sampler", 0.5, 0.2)
+    torch.testing.assert_close(got.exp(), want, rtol=0, atol=1e-13)
+    torch.testing.assert_close(want, lr.exp()[None].expand(2, 1, 4), rtol=0, atol=1e-15)
+
+
+def test_both_exact_laws_in_one_evaluation():
+    """_exact_laws with ideal=True and a sampler: the two laws share pass 2 (their columns side by side); each equals
+    the loops. Kills ``_exact_laws_315`` / ``_320`` (the columns concatenated along the wrong axis)."""
+    from oraclerl.explore.truncated_softmax import _exact_laws
+
+    log_ref, phi, thetas, S, nu = _tie_instance()
+    for bb in (1 << 28, 96):
+        out = _exact_laws(log_ref, phi, thetas, S, nu, 0.5, True, (1.5, 0.2), bb)
+        torch.testing.assert_close(out["ideal"].exp(), _brute(log_ref, phi, thetas, S, nu, 0.5, "ideal"),
+                                   rtol=0, atol=1e-13)
+        torch.testing.assert_close(out["sampler"].exp(),
+                                   _brute(log_ref, phi, thetas, S, nu, 0.5, "sampler", 1.5, 0.2), rtol=0, atol=1e-13)
+
+
+def test_truncated_score_with_float32_parameters_and_nu_not_one():
+    """truncated_score with θ, Σ⁻¹ in float32 (exact values) and ν = 1.3 against the loops. Kills
+    ``truncated_score_14`` / ``_16`` (``.to(None)``: float32 mixed with float64 raises) and ``_37`` (ν/ν = 1 for
+    ν·ν)."""
+    log_ref, phi, thetas, S, _ = _tie_instance()
+    S = torch.eye(3, dtype=torch.float64) + 0.25 * torch.ones(3, 3, dtype=torch.float64)
+    nu = 1.3
+    ph, Sl = phi.tolist(), S.tolist()
+    sq = [sum((ph[x][y][i] - ph[x][yp][i]) * Sl[i][j] * (ph[x][y][j] - ph[x][yp][j]) for i in range(3)
+              for j in range(3)) for x in range(2) for yp in range(4) for y in range(4)]
+    assert any(1.0 < v <= nu * nu for v in sq) and any(v > nu * nu for v in sq)   # kept only with ν² (not 1)
+    for x in range(2):
+        for yp in range(4):
+            want = _scores(ph, Sl, thetas[1].tolist(), nu, x, yp)
+            got = truncated_score(thetas[1].float(), S.float(), nu, phi[x][None], phi[x, yp][None])[0]
+            assert got.dtype == torch.float64 and got.tolist() == pytest.approx(want, abs=1e-14)
+
+
+def test_sample_casts_prompt_ids_to_long():
+    """Prompts given as int32 ids come back as int64 (``dtype=torch.long``), with the same draws as int64 ids.
+    Kills ``sample_27`` / ``_29``."""
+    inst, pol = _policy()
+    o1, o2 = inst.oracles(), inst.oracles()
+    s = pol.sample(torch.tensor([0, 1, 1], dtype=torch.int32), 2, torch.Generator().manual_seed(3), weak=o1.weak)
+    t = pol.sample(torch.tensor([0, 1, 1]), 2, torch.Generator().manual_seed(3), weak=o2.weak)
+    assert s.prompts.dtype == torch.long and torch.equal(s.prompts, t.prompts)
+    assert torch.equal(s.responses, t.responses)
+
+
+def test_a_row_that_clips_by_less_than_the_safety_margin_is_exact():
+    """The envelope M is set so that the top response y* = argmax_y a_y clips its own row y′ = y* by δ = 5e-10:
+    a_y* − c(y*) = δ, i.e. M = e^{−δ}/Z(y*) with Z(y*) by the loops. The row must be evaluated elementwise (the
+    product form would accept y* with probability e^δ > 1, an error ≈ π_ref(y*)²·δ ≈ 1e-11 in the law); the
+    margin 1e-9·(1 + max|a|) added to the bound keeps it on the clip list. Kills ``_exact_laws_209`` (margin
+    subtracted) and ``_217`` (1 − max|a| < 0 here: max|a| = 3)."""
+    log_ref, phi, thetas, S, nu = _tie_instance()
+    lr, ph, theta, beta = log_ref[:1], phi[:1], thetas[:1], 0.5
+    a = [sum(t * f for t, f in zip(theta[0].tolist(), row)) / beta for row in ph[0].tolist()]
+    ys = max(range(4), key=lambda y: a[y])
+    assert (ys, a[ys], max(abs(v) for v in a)) == (1, 3.0, 3.0)
+    p = lr[0].exp().tolist()
+    Z = sum(p[y] * math.exp(a[y] - a[ys]) if _keep(ph.tolist(), S.tolist(), nu, 0, ys, y) else p[y] for y in range(4))
+    delta = 5e-10
+    M = math.exp(-delta) / Z
+    got = truncated_sampler_log_marginal(lr, ph, theta, S, nu, beta, M, 0.2).exp()
+    want = _brute(lr, ph, theta, S, nu, beta, "sampler", M, 0.2)
+    torch.testing.assert_close(got, want, rtol=0, atol=1e-14)
+
+
+def test_a_row_bounded_by_cauchy_schwarz_that_clips_by_less_than_the_margin_is_exact():
+    """Σ⁻¹ = I, θ = (1/2, 0), ν = 1, β = 1/2: the pair (y′, y) = ((0, 0), (1, 0)) sits on the Cauchy–Schwarz bound,
+    a_y − a_y′ = ν‖θ‖_Σ/β = 1, while w = (3, 0) (not kept with y′) makes max_y a_y = 3 > 1, so the row's bound is
+    a_y′ + reach; z = (0, 1000) gives q_max = 10⁶. M is set so that y clips the row y′ by δ = 5e-10. The reach's
+    rounding allowance 1e-12·q_max must widen it (here by 5e-7): kills ``_exact_laws_200`` (allowance subtracted,
+    the row would be evaluated as a product that accepts y with probability e^δ > 1)."""
+    phi = torch.tensor([[[0., 0.], [1., 0.], [3., 0.], [0., 1000.]]], dtype=torch.float64)
+    lr = torch.log_softmax(torch.tensor([[0.2, 0.1, -0.3, 0.4]], dtype=torch.float64), -1)
+    theta, S, nu, beta = torch.tensor([[0.5, 0.0]], dtype=torch.float64), torch.eye(2, dtype=torch.float64), 1.0, 0.5
+    p = lr[0].exp().tolist()
+    Z = p[0] + p[1] * math.e + p[2] + p[3]                               # Z(y′ = 0): y′ and y kept, a_y − a_y′ = 1
+    delta = 5e-10
+    M = math.exp(1.0 - delta) / Z
+    got = truncated_sampler_log_marginal(lr, phi, theta, S, nu, beta, M, 0.2).exp()
+    want = _brute(lr, phi, theta, S, nu, beta, "sampler", M, 0.2)
+    torch.testing.assert_close(got, want, rtol=0, atol=1e-14)
+
+
+def test_sample_keeps_the_trailing_shape_of_sequence_responses():
+    """A weak autoregressive oracle wrapped as a sequence sampler (responses [B, n, H], features ϕ^seq/√H): sample
+    returns [B, n, H] token sequences, replayed by hand as in the test above (same seed, same sequences) and with
+    the sequence features of the drawn responses. Kills ``sample_93`` / ``_94`` (the trailing shape dropped)."""
+    from oraclerl.inference.softmax_sampler import softmax_sampler, weak_draw
+    from oraclerl.problems.token_mdp import random_token_mdp
+
+    inst = random_token_mdp(num_actions=2, horizon=3, d=2, seed=1)
+    D, H = inst.model.feature_dim * inst.horizon, inst.horizon
+    thetas = torch.tensor([[1.0, -0.5, 0.2, 0.7, -1.0, 0.4], [-0.3, 0.8, 0.5, -0.6, 0.9, 0.1]], dtype=torch.float64)
+    pol = SpannerSamplingPolicy(thetas, torch.eye(D, dtype=torch.float64), 0.8, inst.beta, 3.0, 0.1)
+    o1, o2 = inst.oracles(), inst.oracles()
+    prompts = torch.tensor([0, 1, 1])
+    s = pol.sample(prompts, 2, torch.Generator().manual_seed(5), weak=o1.weak)
+    assert s.responses.shape == (3, 2, H) and s.features.shape == (3, 2, D)
+    seq = inst.model.sequence_model(1.0 / math.sqrt(H))
+    assert torch.equal(s.features, seq.features(prompts, s.responses))
+    g = torch.Generator().manual_seed(5)
+    rows = prompts.repeat_interleave(2)
+    theta = thetas[torch.randint(2, (6,), generator=g)]
+    ref = o2.weak.sample(rows, 1, g).features[:, 0]
+
+    def score(smp, idx=None):
+        sel = slice(None) if idx is None else idx
+        return truncated_score(theta[sel], pol.sigma_inv, pol.nu, smp.features, ref[sel])
+
+    out = softmax_sampler(weak_draw(o2.weak, rows, g), score, pol.beta, pol.M_rej, pol.delta_rej, generator=g)
+    assert torch.equal(s.responses, out.samples.responses.reshape(3, 2, H))

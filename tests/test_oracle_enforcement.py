@@ -33,7 +33,7 @@ from oraclerl.inference import sample_based as sb
 from oraclerl.models.linear_ar import ContextBigramFeatures, LinearARModel
 from oraclerl.oracles import Ledger, PreferenceOracle, RewardOracle, WeakSampler
 from oraclerl.oracles.ledger import ProvenanceError
-from oraclerl.posttrain.policy_gradient import PGConfig, policy_gradient
+from oraclerl.posttrain.policy_gradient import PGConfig, PGOracles, pg_oracles, policy_gradient
 from oraclerl.problems import linear_softmax
 from oraclerl.problems.teacher import TeacherContexts, TeacherReward, teacher_task
 from oraclerl.problems.token_mdp import random_token_mdp
@@ -241,6 +241,17 @@ def test_the_model_is_not_reachable_from_an_oracle(inst):
 CONTEXTS = {"draw", "lookup"}  # TeacherContexts as a prompt oracle: no .task (the teacher), no y*
 
 
+def _strict_pg_oracles(model, ctx, rew, base=None) -> PGOracles:
+    """The caller's side (issue 16 §5): PG's sampling oracles built on the real reward oracle's ledger, then
+    handed to PG behind strict views exposing only the sampling interface."""
+    o = pg_oracles(model, ctx, rew, base=base)
+    return PGOracles(
+        Strict(o.sampler, WEAK),
+        None if o.base_sequences is None else Strict(o.base_sequences, WEAK),
+        None if o.base_tokens is None else Strict(o.base_tokens, AUTO),
+    )
+
+
 class OracleWritesOnlyLedger(ReadOnlyLedger):
     """A read-only ledger view through which only *oracle code* (``oraclerl.oracles.*``) may count or register
     provenance: a sampler that an algorithm builds on ``reward.ledger`` counts through it, the algorithm's own
@@ -304,9 +315,14 @@ def test_policy_gradient_runs_against_strict_oracles_and_every_count_is_charged_
     cfg = PGConfig(
         steps=T, batch_size=B, samples_per_context=n, reward=kind, baseline="none", optimizer="sgd", lr=1.0
     )
-    strict_reward = OracleCountedStrict(rew, REWARD)
+    strict_reward = Strict(rew, REWARD)
     res = policy_gradient(
-        model, OracleCountedStrict(ctx, CONTEXTS), strict_reward, cfg, torch.Generator().manual_seed(0)
+        model,
+        Strict(ctx, CONTEXTS),
+        strict_reward,
+        cfg,
+        torch.Generator().manual_seed(0),
+        oracles=_strict_pg_oracles(model, ctx, rew),
     )
     assert len(res.mean_reward) == T and bool((model.w != 0).any())
     want = {"prompts": T * B, "t_comp": T * B * n, "t_data": T * B * n * (1 if kind == "outcome" else N)}
@@ -361,11 +377,11 @@ def test_best_of_m_exploration_counts_every_candidate_through_the_oracles(kind, 
     )
     policy_gradient(
         model,
-        OracleCountedStrict(ctx, CONTEXTS),
-        OracleCountedStrict(rew, REWARD | {"grant"}),
+        Strict(ctx, CONTEXTS),
+        Strict(rew, REWARD | {"grant"}),
         cfg,
         torch.Generator().manual_seed(0),
-        base=model.copy(),
+        oracles=_strict_pg_oracles(model, ctx, rew, base=model.copy()),
     )
     on_policy = T * B * (1 if kind == "outcome" else N)
     explored = led.t_data - on_policy  # one reward query per candidate
@@ -387,8 +403,8 @@ def test_best_of_m_exploration_counts_every_candidate_through_the_oracles(kind, 
 
 def test_a_learner_that_counts_for_itself_is_caught():
     """Negative control of the two tests above: learner code charging a counter (as
-    ``posttrain.reference.reference_policy_gradient`` does with ``reward.ledger.charge("t_comp", B)``) or
-    registering provenance itself raises, through the same ledger view."""
+    ``posttrain.reference.reference_policy_gradient`` did with ``reward.ledger.charge("t_comp", B)`` before
+    issue 16 §5) or registering provenance itself raises, through the same ledger view."""
     led, calls, ctx, rew, model = _teacher_setup("outcome")
     view = OracleCountedStrict(rew, REWARD).ledger
     with pytest.raises(StrictAccess, match=r"ledger\.charge"):
@@ -400,22 +416,61 @@ def test_a_learner_that_counts_for_itself_is_caught():
     assert view.t_comp == 0 and calls == []
 
 
-@pytest.mark.xfail(
-    raises=StrictAccess,
-    strict=True,
-    reason="issue 16 §5 gap: policy_gradient builds its own WeakSampler on reward.ledger, so the "
-    "learner mints a sampling oracle (it charges t_comp, registers provenance) itself",
-)
+@pytest.mark.parametrize("behaviour", ["on_policy", "best_of_m"])
 @pytest.mark.parametrize("kind", ["outcome", "process"])
-def test_policy_gradient_against_a_read_only_ledger(kind):
-    """With the plain read-only ledger view of the sequence algorithms, PG fails: it needs write access to
-    build its sampler. When PG is handed its sampler (or grants its own draws), this passes and the xfail must
-    go."""
+def test_policy_gradient_against_a_read_only_ledger(kind, behaviour):
+    """PG with the plain read-only ledger view of the sequence algorithms (issue 16 §5): the caller builds
+    the sampling oracles (``pg_oracles``) and PG only draws through them, so it never needs write access to a
+    ledger and never holds q₀. ORM and PRM, on-policy and best-of-m (mix ½: q₀ draws and granted uniform
+    candidates, both counted by oracle code); the counts are exactly what the oracles charged."""
     led, calls, ctx, rew, model = _teacher_setup(kind)
-    policy_gradient(
+    T, B, N = 2, 3, 3
+    cfg = PGConfig(steps=T, batch_size=B, reward=kind, baseline="none", behaviour=behaviour, m=3,
+                   optimizer="sgd", lr=1.0)
+    base = model.copy() if behaviour == "best_of_m" else None
+    res = policy_gradient(
         model,
         Strict(ctx, CONTEXTS),
-        Strict(rew, REWARD),
-        PGConfig(steps=1, batch_size=2, reward=kind, baseline="none"),
+        Strict(rew, REWARD | ({"grant"} if base is not None else set())),
+        cfg,
+        torch.Generator().manual_seed(0),
+        oracles=_strict_pg_oracles(model, ctx, rew, base=base),
+    )
+    assert len(res.mean_reward) == T and bool((model.w != 0).any()) and res.ledger == led.snapshot()
+    on_policy = T * B * (1 if kind == "outcome" else N)
+    assert led.prompts == T * B and led.t_comp >= T * B and led.t_data >= on_policy
+    if base is None:
+        assert led.t_comp == T * B and led.t_data == on_policy and led.t_grant == led.t_comp_token == 0
+    else:
+        assert led.t_data > on_policy  # explored candidates, one reward query each
+    # every count was charged by oracle code, none by posttrain code
+    assert {mod for mod, _, _, _ in calls} <= {"oraclerl.problems.teacher", "oraclerl.oracles.samplers",
+                                                 "oraclerl.oracles.rewards"}
+    assert sum(k for _, _, c, k in calls if c == "t_comp") == led.t_comp
+
+
+@pytest.mark.parametrize("kind", ["outcome", "process"])
+def test_reference_policy_gradient_grants_its_own_draws_through_the_oracle(kind):
+    """The authors'-style reference samples from its own weights (not through a sampler): against strict
+    oracles and the read-only ledger view it counts nothing itself; the reward oracle counts its draws in
+    T_grant (one per new pair) and its queries in T_data; T_comp stays 0."""
+    from oraclerl.posttrain.reference import reference_policy_gradient
+
+    led, calls, ctx, rew, model = _teacher_setup(kind)
+    T, B, N = 2, 3, 3
+    res = reference_policy_gradient(
+        model,
+        Strict(ctx, CONTEXTS),
+        Strict(rew, REWARD | {"grant"}),
+        PGConfig(steps=T, batch_size=B, reward=kind, baseline="none", optimizer="sgd", lr=1.0),
         torch.Generator().manual_seed(0),
     )
+    assert len(res.mean_reward) == T and bool((model.w != 0).any()) and res.ledger == led.snapshot()
+    want = {"prompts": T * B, "t_data": T * B * (1 if kind == "outcome" else N)}
+    assert {k: led.snapshot()[k] for k in ("prompts", "t_data", "t_comp")} == {**want, "t_comp": 0}
+    assert 0 < led.t_grant <= T * B
+    assert {(mod, fn) for mod, fn, _, _ in calls} == {
+        ("oraclerl.problems.teacher", "draw"),
+        ("oraclerl.oracles.rewards", "_grant"),
+        ("oraclerl.oracles.rewards", kind),
+    }

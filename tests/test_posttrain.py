@@ -16,7 +16,7 @@ from oraclerl.oracles.samplers import AutoregressiveSampler, WeakSampler
 from oraclerl.posttrain.advantages import advantages
 from oraclerl.posttrain.behaviour import explore_outcome, explore_process
 from oraclerl.posttrain.optim import AdaptiveStep
-from oraclerl.posttrain.policy_gradient import PGConfig, policy_gradient
+from oraclerl.posttrain.policy_gradient import PGConfig, pg_oracles, policy_gradient
 from oraclerl.posttrain.pretrain import PretrainConfig, pretrain
 from oraclerl.posttrain.reference import (
     reference_policy_gradient,
@@ -33,6 +33,12 @@ def _setup(d=4, k=3, N=5, seed=0, dtype=torch.float64):
     ctx = TeacherContexts(task, ledger)
     model = LinearARModel(ContextBigramFeatures(d, k), N, dtype=dtype)
     return task, ledger, ctx, model
+
+
+def _pg(policy, contexts, reward, cfg, generator=None, base=None, **kw):
+    """PG with the sampling oracles built by the caller, on the reward oracle's ledger (issue 16 §5)."""
+    return policy_gradient(policy, contexts, reward, cfg, generator,
+                           oracles=pg_oracles(policy, contexts, reward, base=base), **kw)
 
 
 def _autograd(model, x, y, weights):
@@ -71,7 +77,7 @@ def test_orm_all_failure_batches():
         reward = RewardOracle(TeacherReward(ctx, "outcome", form), Ledger())
         cfg = PGConfig(steps=1, batch_size=32, reward_form=form, baseline=baseline, optimizer="sgd", lr=1.0)
         g = torch.Generator().manual_seed(0)
-        res = policy_gradient(pol, ctx, reward, cfg, g)
+        res = _pg(pol, ctx, reward, cfg, g)
         assert res.mean_reward[0] == (-1.0 if form == "signed" else 0.0)
         assert (pol.w != 0).any() == moves
         if moves:   # SGD step = (1/(B·N)) Σ_b (−1)·∇log p(y_b): recompute with the same draws
@@ -91,7 +97,7 @@ def test_pg_step_matches_definition_with_oracle_counts():
         reward = RewardOracle(TeacherReward(ctx, kind, "signed"), led)
         cfg = PGConfig(steps=1, batch_size=16, samples_per_context=3, reward=kind, baseline="leave_one_out",
                        optimizer="sgd", lr=0.5)
-        res = policy_gradient(pol, ctx, reward, cfg, torch.Generator().manual_seed(3))
+        res = _pg(pol, ctx, reward, cfg, torch.Generator().manual_seed(3))
         g = torch.Generator().manual_seed(3)
         ids, x = ctx.draw(16, g)
         y = model.sample(x, 3, g)
@@ -151,7 +157,7 @@ def test_fast_and_reference_pg_are_statistically_equivalent():
     y = task.target(x)
     out = {"fast": [], "ref": []}
     for s in range(6):
-        for name, fn in (("fast", policy_gradient), ("ref", reference_policy_gradient)):
+        for name, fn in (("fast", _pg), ("ref", reference_policy_gradient)):
             pol = model.copy()
             cfg = PGConfig(steps=15, batch_size=64, reward="process", baseline="none")
             fn(pol, ctx, RewardOracle(TeacherReward(ctx, "process", "signed"), Ledger()), cfg,
@@ -211,7 +217,7 @@ def test_best_of_m_pg_learns_single_context():
         cfg = PGConfig(steps=60, batch_size=4, reward=kind, reward_form="binary", baseline="none",
                        behaviour="best_of_m", m=200, optimizer="adaptive", lr=1.0, loss_normalisation="sequence_sum",
                        random_iterate=True)
-        res = policy_gradient(pol, ctx, reward, cfg, torch.Generator().manual_seed(0), base=model)
+        res = _pg(pol, ctx, reward, cfg, torch.Generator().manual_seed(0), base=model)
         x = task.sample_contexts(200, torch.Generator().manual_seed(1))
         assert pol.log_likelihood(x, task.target(x)).exp().mean() > 0.2 > math.exp(-4 * math.log(3))
         assert res.iterate is not None and res.ledger["t_data"] > 0
@@ -222,7 +228,7 @@ def test_same_seed_bit_identical_different_seed_differs():
     ws = []
     for seed in (0, 0, 1):
         pol = model.copy()
-        policy_gradient(pol, ctx, RewardOracle(TeacherReward(ctx, "process", "signed"), Ledger()),
+        _pg(pol, ctx, RewardOracle(TeacherReward(ctx, "process", "signed"), Ledger()),
                         PGConfig(steps=5, batch_size=32, reward="process", baseline="none"),
                         torch.Generator().manual_seed(seed))
         ws.append(pol.w)
@@ -242,7 +248,7 @@ def test_pg_bit_identical_with_and_without_the_compiled_kernels(kind, monkeypatc
             if not compiled:
                 m.setattr(kernels, "_NUMBA", False)
             pretrain(model, ctx, PretrainConfig(steps=3, batch_size=16), torch.Generator().manual_seed(0))
-            policy_gradient(model, ctx, RewardOracle(TeacherReward(ctx, kind, "signed"), ctx.ledger),
+            _pg(model, ctx, RewardOracle(TeacherReward(ctx, kind, "signed"), ctx.ledger),
                             PGConfig(steps=6, batch_size=37, reward=kind,
                                      baseline="batch_mean" if kind == "outcome" else "none"),
                             torch.Generator().manual_seed(3))
@@ -254,21 +260,21 @@ def test_bad_config():
     task, ledger, ctx, model = _setup()
     orm = RewardOracle(TeacherReward(ctx, "outcome"), ledger)
     with pytest.raises(ConfigError, match="reward"):
-        policy_gradient(model, ctx, orm, PGConfig(steps=1, reward="process"))
-    with pytest.raises(ConfigError, match="base"):
-        policy_gradient(model, ctx, orm, PGConfig(steps=1, behaviour="best_of_m"))
+        _pg(model, ctx, orm, PGConfig(steps=1, reward="process"))
+    with pytest.raises(ConfigError, match="^oracles: .*pg_oracles"):
+        _pg(model, ctx, orm, PGConfig(steps=1, behaviour="best_of_m"))
     with pytest.raises(ConfigError, match="steps"):
-        policy_gradient(model, ctx, orm, PGConfig(steps=0))
+        _pg(model, ctx, orm, PGConfig(steps=0))
     with pytest.raises(ConfigError, match="optimizer"):
-        policy_gradient(model, ctx, orm, PGConfig(steps=1, optimizer="lion"))
+        _pg(model, ctx, orm, PGConfig(steps=1, optimizer="lion"))
     with pytest.raises(ConfigError, match="optimizer"):
-        policy_gradient(model, ctx, orm, PGConfig(steps=1, optimizer="Optimizer"))
+        _pg(model, ctx, orm, PGConfig(steps=1, optimizer="Optimizer"))
 
 
 def test_any_torch_optimiser_by_name():
     task, ledger, ctx, model = _setup()
     pol = model.copy()
-    policy_gradient(pol, ctx, RewardOracle(TeacherReward(ctx, "process", "signed"), Ledger()),
+    _pg(pol, ctx, RewardOracle(TeacherReward(ctx, "process", "signed"), Ledger()),
                     PGConfig(steps=2, batch_size=8, reward="process", baseline="none", optimizer="RMSprop", lr=0.01),
                     torch.Generator().manual_seed(0))
     assert (pol.w != 0).any()

@@ -28,7 +28,7 @@ from ..diagnostics.pass_at_k import pass_at_k_exact
 from ..models.linear_ar import ContextBigramFeatures, LinearARModel
 from ..oracles.ledger import Ledger
 from ..oracles.rewards import RewardOracle
-from ..posttrain.policy_gradient import PGConfig, policy_gradient
+from ..posttrain.policy_gradient import PGConfig, pg_oracles, policy_gradient
 from ..posttrain.pretrain import PretrainConfig, pretrain
 from ..posttrain.runtime import cpu_threads, resolve_device
 from ..problems.teacher import TeacherContexts, TeacherReward, authors_teacher_task, teacher_task
@@ -170,7 +170,7 @@ def _run(cfg: PGFigure1Config, ctx, dev) -> dict:
                 ctx.report(0.1 + 0.45 * (j + t / cfg.pg_steps), f"{kind} PG step {t}")
 
         res = policy_gradient(pol, run_contexts, reward, gcfg, _pg_stream(streams, kind, ctx, dev, after_pretrain),
-                              track=track)
+                              oracles=pg_oracles(pol, run_contexts, reward), track=track)
         cl = (torch.stack(centre_ll).double().cpu() / LN10)                # [T+1, num_mix] log10
         runs[kind] = {
             "test_steps": err_steps, "test_error": errs,

@@ -21,7 +21,7 @@ import torch
 from ..models.linear_ar import ContextBigramFeatures, LinearARModel
 from ..oracles.ledger import Ledger
 from ..oracles.rewards import RewardOracle
-from ..posttrain.policy_gradient import PGConfig, policy_gradient
+from ..posttrain.policy_gradient import PGConfig, pg_oracles, policy_gradient
 from ..posttrain.runtime import cpu_threads
 from ..problems.teacher import TeacherContexts, TeacherReward, teacher_task
 from ..runtime.config import param
@@ -84,7 +84,8 @@ def _queries_to_reach(task, x0, ystar, base, kind: str, m: int, eps: float, max_
         state["iters"] = t
         return p.log_likelihood(x0, ystar).exp().item() >= 1 - eps
 
-    policy_gradient(policy, contexts, reward, cfg, gen, base=base, track=reached)
+    oracles = pg_oracles(policy, contexts, reward, base=base)   # the caller builds the sampling oracles
+    policy_gradient(policy, contexts, reward, cfg, gen, oracles=oracles, track=reached)
     return {"queries": ledger.t_data, "iters": state["iters"], "censored": state["iters"] >= max_iters,
             "t_comp": ledger.t_comp, "t_comp_token": ledger.t_comp_token}
 

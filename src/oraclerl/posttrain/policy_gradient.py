@@ -15,6 +15,10 @@ baseline (the ``baseline: fasle`` typo, notes §5.7), PRM without baseline. The 
 {0,1} rewards, no baseline, the adaptive step on the sequence-sum loss, best-of-m exploration
 (``behaviour="best_of_m"``) and a random-iterate output. The PRM counts one query per prefix for all N
 prefixes of an on-policy response (what the authors' code evaluates), not only up to the first mistake.
+
+PG draws only through sampling oracles that the caller builds (:func:`pg_oracles`, on the reward oracle's
+ledger) and hands over as :class:`PGOracles`: the learner's sampler over p_w and q₀'s samplers; q₀ itself
+never reaches the algorithm (issue 16 §5).
 """
 
 from __future__ import annotations
@@ -73,8 +77,34 @@ class PGResult:
     """Mean on-policy reward per iteration (before exploration)."""
 
 
+@dataclass(frozen=True)
+class PGOracles:
+    """The sampling oracles PG draws through, built by the caller (issue 16 §5): algorithm code never wraps a
+    model in a sampler itself, so it cannot make a model's draws acceptable to the reward oracle, and the base
+    model q₀ stays behind its oracles. Build them with :func:`pg_oracles`."""
+
+    sampler: WeakSampler
+    """The learner's weak sampler over p_w (follows the in-place updates of ``policy.w``); counts T_comp."""
+    base_sequences: WeakSampler | None = None
+    """q₀'s sequence sampler (ORM ``best_of_m`` exploration, counts T_comp), or None."""
+    base_tokens: AutoregressiveSampler | None = None
+    """q₀'s next-token sampler (PRM ``best_of_m`` exploration, counts T_comp_token), or None."""
+
+
+def pg_oracles(policy: LinearARModel, contexts, reward, base: LinearARModel | None = None) -> PGOracles:
+    """The caller's side: PG's sampling oracles on the reward oracle's ledger, so the reward oracle accepts
+    their draws. ``policy``: the model PG will train in place; ``base``: q₀ for ``best_of_m``, or None."""
+    ledger = reward.ledger
+    sampler = WeakSampler(PromptBoundPolicy(policy, contexts), ledger, reveal=())
+    if base is None:
+        return PGOracles(sampler)
+    bound = PromptBoundPolicy(base, contexts)
+    return PGOracles(sampler, WeakSampler(bound, ledger, reveal=()),
+                     AutoregressiveSampler(bound, ledger, reveal=()))
+
+
 def policy_gradient(policy: LinearARModel, contexts, reward, cfg: PGConfig, generator: torch.Generator | None = None,
-                    base: LinearARModel | None = None,
+                    *, oracles: PGOracles,
                     track: Callable[[int, LinearARModel], bool | None] | None = None) -> PGResult:
     """Train ``policy.w`` in place with PG.
 
@@ -83,21 +113,20 @@ def policy_gradient(policy: LinearARModel, contexts, reward, cfg: PGConfig, gene
         contexts: prompt source with ``draw(B, gen) -> (ids, x)`` and ``lookup(ids)`` (e.g. TeacherContexts).
         reward: a :class:`~oraclerl.oracles.RewardOracle` on an outcome or process reward; its ledger counts
             every query and also receives the sampling counts.
-        base: the base model q₀ for ``best_of_m`` exploration, reached only through sampling oracles.
+        oracles: the sampling oracles, built by the caller with :func:`pg_oracles` on ``reward``'s ledger:
+            the learner's sampler over ``policy`` and, for ``best_of_m``, q₀'s sequence and token samplers.
         track: ``track(t, policy)`` after every iteration (and at t = 0), for evaluation; returning True stops
             training early (e.g. "until the likelihood reaches 1 − ε").
     """
     validate(cfg)
     if cfg.reward == "process" and not reward.has_process:
         raise ConfigError("reward", "reward='process' needs a reward oracle with process rewards")
-    if cfg.behaviour == "best_of_m" and base is None:
-        raise ConfigError("base", "behaviour='best_of_m' needs the base model q₀ (behind a sampling oracle)")
+    base_seq, base_tok = oracles.base_sequences, oracles.base_tokens
+    if cfg.behaviour == "best_of_m" and (base_tok if cfg.reward == "process" else base_seq) is None:
+        raise ConfigError("oracles",
+                          "behaviour='best_of_m' needs q₀'s sampling oracles: pg_oracles(..., base=q₀)")
     ledger = reward.ledger
-    sampler = WeakSampler(PromptBoundPolicy(policy, contexts), ledger, reveal=())
-    if cfg.behaviour == "best_of_m":
-        bound = PromptBoundPolicy(base, contexts)
-        base_seq = WeakSampler(bound, ledger, reveal=())
-        base_tok = AutoregressiveSampler(bound, ledger, reveal=())
+    sampler = oracles.sampler
     failure = -1.0 if cfg.reward_form == "signed" else 0.0
     w = policy.w
     opt = make_optimizer(cfg.optimizer, [w], cfg.lr)

@@ -4,7 +4,9 @@ For every position i it recomputes the logits xᵀW₁ + W₂[:, y_{i−1}] from
 ``torch.multinomial(softmax(logits))``, and differentiates the loss −mean(A·log p) with autograd. It exists
 to check that the fast implementation (:mod:`oraclerl.posttrain.policy_gradient`: table sampling, closed-form
 gradients) is statistically equivalent, and as the baseline of ``benchmarks/bench_posttrain.py``. Rewards
-still go through the reward oracle (same counts). On-policy behaviour and torch optimisers only.
+still go through the reward oracle (same T_data). Its responses are the learner's own draws from its own
+weights, not a sampling oracle's, so it counts none itself: it grants them to the reward oracle, which counts
+each new pair in T_grant (issue 16 §5; T_comp stays 0). On-policy behaviour and torch optimisers only.
 """
 
 from __future__ import annotations
@@ -82,10 +84,9 @@ def reference_policy_gradient(policy: LinearARModel, contexts, reward, cfg: PGCo
         track(0, policy)
     for t in range(cfg.steps):
         ids, x = contexts.draw(cfg.batch_size, generator)
-        reward.ledger.charge("t_comp", cfg.batch_size)
         x = x.to(w.dtype)
         y = reference_sample(w.detach(), x, N, k, generator)
-        reward.grant(ids, y[:, None, :])        # sampled by the learner itself (t_comp charged above)
+        reward.grant(ids, y[:, None, :])        # sampled by the learner itself: the oracle counts t_grant
         if cfg.reward == "outcome":
             r = reward.outcome(ids, y[:, None, :], generator)[:, 0]
             history.append(float(r.mean()))
