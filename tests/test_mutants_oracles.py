@@ -1058,3 +1058,20 @@ def test_provenance_keeps_every_odd_key_through_a_rebuild_including_one():
     p.add_keys(more)                                                     # forces a rebuild (2·2002 > 1024)
     assert p._table.numel() == 4096 and len(p) == 2 + more.numel() and 3 not in more.tolist()
     assert p.contains_keys(torch.tensor([1, 3])).all()
+
+
+def test_provenance_contains_answers_a_bool_mask_on_the_last_batch_shortcut():
+    """``Provenance.contains`` is a bool [B, n] mask on both paths: the last-batch shortcut (the batch a sampler
+    just returned) and the key lookup (a copy with another dtype). Kills ``xǁProvenanceǁcontains__mutmut_6`` and
+    ``_9`` (the shortcut's mask built as float ones)."""
+    from oraclerl.problems import linear_softmax
+
+    inst = linear_softmax(d=2, num_prompts=3, num_responses=5, beta=0.5, target_coverage=2.0, seed=0)
+    o = inst.oracles()
+    g = torch.Generator().manual_seed(0)
+    s = o.weak.sample(torch.tensor([0, 1, 2]), 4, g)
+    prov = o.ledger.provenance
+    fast = prov.contains(s.prompts, s.responses)
+    slow = prov.contains(s.prompts.to(torch.int32), s.responses.to(torch.int32))
+    for got in (fast, slow):
+        assert got.dtype == torch.bool and got.shape == (3, 4) and bool(got.all())
