@@ -152,3 +152,28 @@ def test_pg_config_is_validated():
         LMPolicyGradient(LMPGConfig(reward="dense"))
     with pytest.raises(ConfigError, match="lr"):
         LMPolicyGradient(LMPGConfig(lr=0.0))
+
+
+@pytest.mark.parametrize("kind", ["outcome", "process"])
+def test_lm_pg_runs_against_strict_oracles_and_every_count_is_charged_by_an_oracle(kind):
+    """The LM policy gradient (issue 16 §5) against strict oracles: the reward oracle and the prompt source
+    expose only their documented interface, and through the ledger view only oracle code (``oraclerl.oracles.*``)
+    may count. The learner holds its own trainable copy of the network (the model-access regime of PG); every
+    count is charged by oracle code: prompts by the prompt source, T_comp by the sampler, T_data by the reward
+    oracle, and nothing is granted (every scored response was drawn on the ledger)."""
+    from test_oracle_enforcement import REWARD, OracleCountedStrict, Strict, _audit_charges
+
+    task, lm = _teacher(1)
+    ledger = Ledger()
+    calls = _audit_charges(ledger)
+    reward = RewardOracle(task.token_reward(lm), ledger)
+    prompts = PromptSource(task.weights, ledger)
+    steps, B, G = 2, 4, 3
+    cfg = LMPGConfig(steps=steps, batch_prompts=B, group_size=G, reward=kind, advantage="leave_one_out", lr=1e-2)
+    res = LMPolicyGradient(cfg).run(lm, OracleCountedStrict(reward, REWARD), Strict(prompts, {"draw", "num_prompts"}),
+                                    torch.Generator().manual_seed(0))
+    callers = {(mod, counter) for mod, _, counter, _ in calls}
+    assert callers == {("oraclerl.oracles.samplers", "prompts"), ("oraclerl.oracles.samplers", "t_comp"),
+                       ("oraclerl.oracles.rewards", "t_data")}, callers
+    assert res.ledger["t_comp"] == steps * B * G and res.ledger["prompts"] == steps * B
+    assert res.ledger["t_grant"] == 0 and res.ledger["t_data"] > 0
