@@ -1,4 +1,4 @@
-"""Exact best-of-n (Beirami et al. 2025; docs/papers/yang_bon.md §2) against brute force, Monte Carlo and the theorems."""
+"""Exact best-of-n (Beirami et al. 2025; docs/papers/bon_vs_kl_rl.md §2) against brute force, Monte Carlo and the theorems."""
 
 import itertools
 import math

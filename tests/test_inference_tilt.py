@@ -1,4 +1,4 @@
-"""Exact KL-constrained optimum (Yang et al. 2024 §1.1; docs/papers/yang_bon.md §1.2–1.3)."""
+"""Exact KL-constrained optimum (Yang et al. 2024 §1.1; docs/papers/bon_vs_kl_rl.md §1.2–1.3)."""
 
 import math
 
@@ -98,7 +98,7 @@ def test_property_kl_equals_requested_and_identity(inst, frac):
     delta = frac * kl_max * 0.999
     res = tilt(p, r, kl=delta)
     assert float(res.kl) == pytest.approx(delta, abs=1e-9)
-    # KL(φ‖φ_Δ) = KL(φ‖p) − Δ + λ(E_φΔ r − E_φ r) for any φ (docs/papers/yang_bon.md §1.3)
+    # KL(φ‖φ_Δ) = KL(φ‖p) − Δ + λ(E_φΔ r − E_φ r) for any φ (docs/papers/bon_vs_kl_rl.md §1.3)
     g = torch.Generator().manual_seed(int(frac * 1e6))
     q = torch.rand(p.shape, generator=g, dtype=torch.float64) + 0.01
     q = q / q.sum()

@@ -1,4 +1,4 @@
-"""Large deviations, SCGF and the Rényi cross-entropy identity (docs/papers/yang_bon.md §3.3–3.4) vs direct computation."""
+"""Large deviations, SCGF and the Rényi cross-entropy identity (docs/papers/bon_vs_kl_rl.md §3.3–3.4) vs direct computation."""
 
 import math
 

@@ -1,4 +1,4 @@
-"""Likelihood quantiles (Mousavi-Hosseini & Erdogdu 2026, §4.1; docs/papers/mousavi.md §4.1).
+"""Likelihood quantiles (Mousavi-Hosseini & Erdogdu 2026, §4.1; docs/papers/mousavi2026_pg_barrier.md §4.1).
 
     Q_q(ε) = sup{α ∈ [0, 1] : P_x(q(y*(x)|x) ≤ α) ≤ ε}                   (likelihood quantile, LQ)
     Q^TL_q(ε) = sup{α : P_x(min_i q(y*_i | x, y*_{<i}) ≤ α) ≤ ε}          (token-level LQ)

@@ -138,13 +138,13 @@ def claims(results: list[dict], cfg: BonAsymptoticsConfig) -> list[Claim]:
     total = [k["kl_bon_tilt"] for k in res["kl_vs_m"]]
     return [
         Claim("Per-token best-of-N (N = e^{mδ}) approaches the optimal KL–reward frontier as m grows",
-              "Yang et al. 2024, main result 3 (docs/papers/yang_bon.md §3.5)",
+              "Yang et al. 2024, main result 3 (docs/papers/bon_vs_kl_rl.md §3.5)",
               "max over δ of [R⋆(BoN's per-token KL) − BoN per-token reward]: "
               + ", ".join(f"m={m}: {g:.4f}" for m, g in zip(cfg.lengths, gaps)),
               all(b < a for a, b in zip(gaps, gaps[1:])) and gaps[-1] < 0.01,
               "verdict: decreasing in m and < 0.01 at the largest m", kind=EMPIRICAL),
         Claim("(1/m)·KL(BoN ‖ φ_Δ) → 0 with m (while KL itself grows ≈ ½ log m)",
-              "Yang et al. 2024, main result 3; finite-m rate from docs/papers/yang_bon.md §3.5 numerics",
+              "Yang et al. 2024, main result 3; finite-m rate from docs/papers/bon_vs_kl_rl.md §3.5 numerics",
               f"(1/m)KL: {kl_pt[0]:.3f} (m={cfg.kl_lengths[0]}) → {kl_pt[-1]:.2e} (m={cfg.kl_lengths[-1]}); "
               f"log-log slope over m ≥ 10: {slope:.2f}; total KL {total[0]:.2f} → {total[-1]:.2f}",
               all(b < a for a, b in zip(kl_pt, kl_pt[1:])) and kl_pt[-1] < 0.01,
@@ -152,12 +152,12 @@ def claims(results: list[dict], cfg: BonAsymptoticsConfig) -> list[Claim]:
         Claim("Per-token KL of BoN stays below δ (KL ≤ log N − (N−1)/N < mδ)", "Beirami et al. Thm 3.1 with N = e^{mδ}",
               f"max(per-token KL − δ) = {over:.3g}", over < 0, "", kind=IDENTITY),
         Claim("The reward under φ_Δ satisfies an LDP with rate I_λ(x) = Λ*(x) − λx + Λ(λ)",
-              "Yang et al. 2024, main result 1 (docs/papers/yang_bon.md §3.3)",
+              "Yang et al. 2024, main result 1 (docs/papers/bon_vs_kl_rl.md §3.3)",
               f"x={cfg.ldp_x}: |−(1/m)log P(R/m ≥ x) − I_λ(x)| = "
               + ", ".join(f"{e:.4f}" for e in ldp_err) + f" for m = {cfg.ldp_lengths}; I_λ(x) = {res['ldp'][0]['rate']:.4f}",
               all(b < a for a, b in zip(ldp_err, ldp_err[1:])) and ldp_err[-1] < 0.01, "exact tail from the reward law", kind=EMPIRICAL),
         Claim("SCGF of the reward = t·[log Σe^r − H_{1+t}(φ_λ; softmax r)] (Rényi cross-entropy form)",
-              "Yang et al. 2024, main result 2 (docs/papers/yang_bon.md §3.4; normalisation unverified)",
+              "Yang et al. 2024, main result 2 (docs/papers/bon_vs_kl_rl.md §3.4; normalisation unverified)",
               f"max |difference| over t ∈ [−3, 3] = {res['renyi_err']:.2e}", res["renyi_err"] < 1e-10, "", kind=IDENTITY),
         Claim("Exact BoN winner sequences (backward sampling) and sample-based BoN through the oracles match the exact law",
               "this library", f"max |z| exact sampler = {max(z1):.2f}; oracles (N = {res['mc_oracle']['n']}) = {max(z2):.2f}",

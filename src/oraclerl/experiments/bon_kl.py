@@ -113,7 +113,7 @@ def claims(results: list[dict], cfg: BonKLConfig) -> list[Claim]:
               "Beirami et al. 2025, Thm 3.4 (constant from secondary sources)",
               f"max gap / (2n(n−1)Σp²) = {gap_bound:.3g}", gap_bound <= 1.0 + 1e-9, "", kind=IDENTITY),
         Claim("KL saturates at log(1/ε_∞) once n·ε_∞ ≫ 1, while the formula keeps growing like log n",
-              "Beirami et al. 2025, §3 (Thm 3.6); docs/papers/yang_bon.md §2.2",
+              "Beirami et al. 2025, §3 (Thm 3.6); docs/papers/bon_vs_kl_rl.md §2.2",
               f"|KL(n_max) − log(1/ε_∞)| ≤ {max(sat):.2e} where n·ε_∞ ≥ 20" if sat else "no saturated point",
               bool(sat) and max(sat) <= 1e-3, "ε_∞ = p(argmax r)", kind=EMPIRICAL),
         Claim("The averaged estimator upper-bounds the exact KL in expectation", "Beirami et al. 2025, Conjecture 4.4",

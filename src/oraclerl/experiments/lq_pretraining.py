@@ -1,5 +1,5 @@
 """Likelihood quantiles of the base model along pre-training (Mousavi-Hosseini & Erdogdu 2026, §4.1; the
-authors' ``cdf_quantile`` experiment, docs/papers/mousavi.md §5.6).
+authors' ``cdf_quantile`` experiment, docs/papers/mousavi2026_pg_barrier.md §5.6).
 
 A linear autoregressive model (w₀ = 0) is pre-trained with Adagrad (lr 1.0, batch 256) on teacher labels over
 Rademacher contexts (d = 32, k = 10, N = 100). At evenly spaced checkpoints (and step 0) we compute, from the

@@ -2,7 +2,7 @@
 
 A linear autoregressive model (context-bigram features, w₀ = 0) is pre-trained with Adagrad on teacher
 labels y*(x) (argmax walk of random W₁*, W₂*) over a norm-clipped Gaussian mixture, then post-trained with
-on-policy PG: ORM ±1 with the batch-mean baseline (as the authors' run, docs/papers/mousavi.md §5.7) and PRM ±1 per token
+on-policy PG: ORM ±1 with the batch-mean baseline (as the authors' run, docs/papers/mousavi2026_pg_barrier.md §5.7) and PRM ±1 per token
 without baseline, each with a fresh Adagrad. We track exact likelihoods: the 32 mixture centres every step,
 the test error 1 − E p_w(y*|x) on a fixed test set every ``test_every`` steps. Left: mean likelihood of the
 centres whose base likelihood is below 10⁻¹² (if none for a seed, the 4 lowest: said in the claim). Centre:

@@ -96,7 +96,7 @@ class SpannerCoverageConfig:
     gap: float = param(6.0, "reward gap of the needle (fixed across coverages; needs e^{gap/β} ≫ max C)", low=0.0, low_open=True)
     noise: float = param(0.5, "std of the Gaussian reward noise", low=0.0)
     epsilon: float = param(0.02, "target regret ε", low=0.0, low_open=True)
-    nu: float = param(0.5, "SpannerSampling ν (theory β/ε_stat ≈ 0.1 here: a tunable knob, docs/papers/foster.md §8.4)", low=0.0, low_open=True)
+    nu: float = param(0.5, "SpannerSampling ν (theory β/ε_stat ≈ 0.1 here: a tunable knob, docs/papers/foster2025_exploration.md §8.4)", low=0.0, low_open=True)
     T_prompt: int = param(128, "SpannerSampling spanner prompts (theory (R_max/β)²·T_exp)", low=1, high=2 ** 17)
     span_factor: float = param(4.0, "T_span = ⌈κ·Ĉ⌉ (theory κ = T_exp)", low=0.0, low_open=True, high=1000.0)
     m_factor: float = param(4.0, "M_rej = m·Ĉ (theory m = 8e² ≈ 59)", low=0.25, high=1000.0)

@@ -160,7 +160,7 @@ def fit_value(layer: int, core: CoreSet, policy: TruncatedSoftmaxPolicy, auto, s
     takes a_h, the other 𝔞; both then follow π̂_{h+1:H} with SoftmaxSamplerDensity, and the target is
     z_h = [r′_h + Σ_{ℓ>h}(r′_ℓ − β log ρ′_ℓ)] − [r″_h + Σ_{ℓ>h}(r″_ℓ − β log ρ″_ℓ)], whose mean is
     Q^π̂_h(x_h, a_h) − Q^π̂_h(x_h, 𝔞) up to the density-estimate error. Rewards at h are redrawn per
-    repetition (docs/papers/foster.md §6.1 [impl]). Anchor pairs have φ_h = 0: their squared loss does not depend on θ,
+    repetition (docs/papers/foster2025_exploration.md §6.1 [impl]). Anchor pairs have φ_h = 0: their squared loss does not depend on θ,
     so they are skipped (the argmin is unchanged). ``policy`` supplies θ_{h+1:H} and Σ_{h+1:H}.
     """
     keep = core.actions != policy.anchor

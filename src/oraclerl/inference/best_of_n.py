@@ -1,6 +1,6 @@
 """Best-of-n, exactly: law with uniform tie-breaking, KL, the Beirami et al. estimator, win rate, sampling.
 
-Beirami et al. (2024/2025) and docs/papers/yang_bon.md §2, §4. Best-of-n draws y₁..y_n ~ p i.i.d. and returns the one
+Beirami et al. (2024/2025) and docs/papers/bon_vs_kl_rl.md §2, §4. Best-of-n draws y₁..y_n ~ p i.i.d. and returns the one
 with the highest reward (ties broken uniformly). With F(v) = P_p(r ≤ v) and F⁻(v) = P_p(r < v), the
 reward level v gets mass F(v)^n − F⁻(v)^n and each outcome of the level its p-proportional share
 (BOND, Sessa et al. 2024, Thm 1): π⁽ⁿ⁾(y) = p(y)·(F^n − F⁻^n)/(F − F⁻). Quantile representation:

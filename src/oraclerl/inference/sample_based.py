@@ -157,7 +157,7 @@ def soft_best_of_n(weak, reward, prompts, config: SoftBestOfNConfig,
 
 @dataclass
 class RejectionSamplingConfig:
-    """Exact rejection sampling of π_ref·exp(r/β) with a known reward bound (docs/papers/yang_bon.md §6)."""
+    """Exact rejection sampling of π_ref·exp(r/β) with a known reward bound (docs/papers/bon_vs_kl_rl.md §6)."""
 
     beta: float = param(1.0, "KL-regularisation β of the target π_ref·e^{r/β} (λ = 1/β)", low=0.0, low_open=True)
     num_samples: int = param(1, "accepted samples m per prompt", low=1)

@@ -1,6 +1,6 @@
 """The exact KL-constrained optimum: exponential tilting of a finite reference law.
 
-Yang et al. (2024) §1.1 and ``docs/papers/yang_bon.md`` §1.2: the problem
+Yang et al. (2024) §1.1 and ``docs/papers/bon_vs_kl_rl.md`` §1.2: the problem
 
     maximise_φ E_φ r   subject to   KL(φ ‖ p) ≤ Δ
 
@@ -109,7 +109,7 @@ def monotone_root(fn: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]
 
 @dataclass
 class TiltResult:
-    """The tilted law φ_λ ∝ p·e^{λr} and its KL / reward (Yang et al. §1.1; docs/papers/yang_bon.md §1.2)."""
+    """The tilted law φ_λ ∝ p·e^{λr} and its KL / reward (Yang et al. §1.1; docs/papers/bon_vs_kl_rl.md §1.2)."""
 
     log_probs: torch.Tensor
     """log φ [..., Y] (−inf off the support)."""
@@ -185,7 +185,7 @@ def tilt(p=None, r=None, *, kl=None, beta=None, log_p=None) -> TiltResult:
 
 @dataclass
 class Frontier:
-    """The optimal KL–reward curve R⋆(Δ) = Λ'(λ_Δ) (concave, slope 1/λ_Δ; docs/papers/yang_bon.md §1.2)."""
+    """The optimal KL–reward curve R⋆(Δ) = Λ'(λ_Δ) (concave, slope 1/λ_Δ; docs/papers/bon_vs_kl_rl.md §1.2)."""
 
     kl: torch.Tensor
     reward: torch.Tensor

@@ -1,4 +1,4 @@
-"""Memoryless language models with additive rewards (Yang et al. 2024, §3 of docs/papers/yang_bon.md).
+"""Memoryless language models with additive rewards (Yang et al. 2024, §3 of docs/papers/bon_vs_kl_rl.md).
 
 A response is y = (y₁..y_m) ∈ 𝒱^m with i.i.d. tokens y_i ~ p and reward r(y) = Σ_i r(y_i). Every policy
 compared here (p^{⊗m}, the tilt φ_Δ, best-of-N with uniform tie-breaking) has the form p(y)·g(r(y)), so

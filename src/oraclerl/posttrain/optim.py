@@ -2,7 +2,7 @@
 
 * ``"adaptive"``: the paper's gradient-norm-adaptive step (Mousavi-Hosseini & Erdogdu 2026, §3.1, Prop. 2.2;
   Algorithms 1-2): w ← w − η·∇L with η = lr / (4 + 2‖∇L‖²) (lr = 1 is the theory; the constants 4 and 2 are
-  as printed by the secondary source, docs/papers/mousavi.md §3.1).
+  as printed by the secondary source, docs/papers/mousavi2026_pg_barrier.md §3.1).
 * ``"adagrad"`` (the experiments: lr 0.1, torch defaults), ``"sgd"``, ``"adam"``, or the name of any
   ``torch.optim`` optimiser class (e.g. ``"RMSprop"``, ``"AdamW"``), built with ``lr`` and torch defaults.
 
@@ -49,7 +49,7 @@ def check_optimizer(name: str) -> str:
 
 
 def make_optimizer(name: str, params: list[torch.Tensor], lr: float) -> torch.optim.Optimizer:
-    """A fresh optimiser over ``params`` (the paper re-creates Adagrad at the start of PG, docs/papers/mousavi.md §5.7 item 4)."""
+    """A fresh optimiser over ``params`` (the paper re-creates Adagrad at the start of PG, docs/papers/mousavi2026_pg_barrier.md §5.7 item 4)."""
     if name == "adagrad":
         return torch.optim.Adagrad(params, lr=lr)
     if name == "adaptive":

@@ -1,6 +1,6 @@
 """Policy gradient with outcome (ORM) or process (PRM) rewards (Mousavi-Hosseini & Erdogdu 2026, §3-§4, §6).
 
-One step (docs/papers/mousavi.md §3.5, exact for the experiments):
+One step (docs/papers/mousavi2026_pg_barrier.md §3.5, exact for the experiments):
 
     x_1..x_B ∼ ρ                                  (prompt source: counts prompts)
     y_b ∼ p_w(·|x_b)                               (the learner's sampler: counts T_comp)
@@ -11,7 +11,7 @@ One step (docs/papers/mousavi.md §3.5, exact for the experiments):
     w ← optimiser step on the closed-form ∇loss
 
 Figure 1 uses ±1 rewards, Adagrad lr 0.1 (fresh state), B = 1024, token-mean loss; ORM with the batch-mean
-baseline (the ``baseline: fasle`` typo, docs/papers/mousavi.md §5.7), PRM without baseline. The theory (Algorithms 1-2) uses
+baseline (the ``baseline: fasle`` typo, docs/papers/mousavi2026_pg_barrier.md §5.7), PRM without baseline. The theory (Algorithms 1-2) uses
 {0,1} rewards, no baseline, the adaptive step on the sequence-sum loss, best-of-m exploration
 (``behaviour="best_of_m"``) and a random-iterate output. The PRM counts one query per prefix for all N
 prefixes of an on-policy response (what the authors' code evaluates), not only up to the first mistake.

@@ -1,4 +1,4 @@
-"""Straightforward per-token reference implementation, as the authors' code does it (docs/papers/mousavi.md §3.5, §5.7 item 8).
+"""Straightforward per-token reference implementation, as the authors' code does it (docs/papers/mousavi2026_pg_barrier.md §3.5, §5.7 item 8).
 
 For every position i it recomputes the logits xᵀW₁ + W₂[:, y_{i−1}] from the weights, samples the token with
 ``torch.multinomial(softmax(logits))``, and differentiates the loss −mean(A·log p) with autograd. It exists

@@ -10,7 +10,7 @@ Every task is a list of prompt strings, one target string per prompt, and a prom
 * token level, vectorised (:meth:`LMTask.token_reward`): the target is tokenised once (``+ EOS`` unless
   the task has fixed length, in which case responses are exactly ``length`` tokens), and the reward compares
   padded token tensors: outcome = 1[y = y⋆], process = cumprod of token matches. ``values=(-1, 1)`` gives the
-  ±1 rewards of the authors' experiments (docs/papers/mousavi.md §2.2).
+  ±1 rewards of the authors' experiments (docs/papers/mousavi2026_pg_barrier.md §2.2).
 
 Tasks: :func:`teacher_sequence_task` (the Mousavi-Hosseini & Erdogdu teacher: a bigram-plus-context greedy
 walk, with a rare part of the context distribution), :func:`arithmetic_task`, :func:`string_transform_task`,
@@ -183,7 +183,7 @@ def _uniform(n: int) -> torch.Tensor:
 
 def teacher_sequence_task(num_contexts: int = 16, length: int = 5, vocab: int = 6, rare_fraction: float = 0.25,
                           rare_mass: float = 0.01, seed: int = 0) -> LMTask:
-    """The teacher-sequence task of Mousavi-Hosseini & Erdogdu (docs/papers/mousavi.md §1.2) with one-hot contexts, as strings.
+    """The teacher-sequence task of Mousavi-Hosseini & Erdogdu (docs/papers/mousavi2026_pg_barrier.md §1.2) with one-hot contexts, as strings.
 
     Context c ∈ [C] is the prompt ``f"{c:02d}:"``; the teacher is :func:`oraclerl.problems.teacher.teacher_task`
     on the one-hot contexts e_c (W₁⋆ ∈ ℝ^{k×C}, W₂⋆ ∈ ℝ^{k×k}, N(0, 1) entries; y⋆₁ = argmax_j W₁⋆[j, c],

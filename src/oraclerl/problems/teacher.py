@@ -1,4 +1,4 @@
-"""Teacher sequence tasks of Mousavi-Hosseini & Erdogdu (2026), §6 and the authors' code (docs/papers/mousavi.md §1.2, §2).
+"""Teacher sequence tasks of Mousavi-Hosseini & Erdogdu (2026), §6 and the authors' code (docs/papers/mousavi2026_pg_barrier.md §1.2, §2).
 
 * Contexts x ∈ R^d: the norm-clipped Gaussian mixture (centre μ_j = e_{j mod d}, noise ξ ∼ N(0, σ²I) clipped
   to ‖ξ‖ ≤ σ, x = √d (μ_j + ξ)/‖μ_j + ξ‖; its centres are √d e_j), the Rademacher cube x ∈ {±1}^d, or a

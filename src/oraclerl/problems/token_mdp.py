@@ -77,8 +77,24 @@ class StepReward:
         return self.step_rewards[h - 1][s, prefixes[..., -1]]
 
 
+class _ModelShape:
+    """β, H and |A| of an instance, read from its ``model`` (one definition for both instance classes)."""
+
+    @property
+    def beta(self) -> float:
+        return self.model.beta
+
+    @property
+    def horizon(self) -> int:
+        return self.model.horizon
+
+    @property
+    def num_actions(self) -> int:
+        return self.model.num_actions
+
+
 @dataclass
-class TokenMDPInstance:
+class TokenMDPInstance(_ModelShape):
     """A realisable KL-regularised token MDP with every quantity exact (Foster et al. App. I)."""
 
     model: AutoregressiveSoftmaxModel
@@ -97,18 +113,6 @@ class TokenMDPInstance:
     """Noise of the reward oracles."""
     name: str = "token-mdp"
     meta: dict = field(default_factory=dict)
-
-    @property
-    def beta(self) -> float:
-        return self.model.beta
-
-    @property
-    def horizon(self) -> int:
-        return self.model.horizon
-
-    @property
-    def num_actions(self) -> int:
-        return self.model.num_actions
 
     @cached_property
     def reward(self) -> TokenMDPReward:
@@ -452,7 +456,7 @@ class PrefixTreeStepReward:
 
 
 @dataclass
-class PrefixTreeTokenMDPInstance:
+class PrefixTreeTokenMDPInstance(_ModelShape):
     """A realisable token MDP on the full prefix tree whose tables are never stored (:func:`prefix_tree_token_mdp`).
 
     Exact evaluation is the soft-Bellman / policy-value DP of
@@ -469,18 +473,6 @@ class PrefixTreeTokenMDPInstance:
     noise: RewardNoise = field(default_factory=RewardNoise)
     name: str = "prefix-tree-token-mdp"
     meta: dict = field(default_factory=dict)
-
-    @property
-    def beta(self) -> float:
-        return self.model.beta
-
-    @property
-    def horizon(self) -> int:
-        return self.model.horizon
-
-    @property
-    def num_actions(self) -> int:
-        return self.model.num_actions
 
     @cached_property
     def step_reward(self) -> PrefixTreeStepReward:
