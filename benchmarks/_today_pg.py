@@ -20,12 +20,12 @@ import importlib
 
 import torch
 
+from oraclerl.common.validation import check_int
 from oraclerl.errors import ConfigError
 from oraclerl.models import kernels
 from oraclerl.models.linear_ar import LinearARModel
 from oraclerl.oracles import rewards as rewards_mod
 from oraclerl.problems.teacher import TeacherContexts, TeacherReward
-from oraclerl.validation import check_int
 
 pg_mod = importlib.import_module("oraclerl.posttrain.policy_gradient")   # the module (the package exports the function)
 

@@ -41,6 +41,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _floor import describe, floor, rates  # noqa: E402
 from _today_pg import TodayModel, torch_kernels  # noqa: E402
 
+from oraclerl.common.device import resolve_device  # noqa: E402
+from oraclerl.common.threads import torch_threads  # noqa: E402
 from oraclerl.models import kernels  # noqa: E402
 from oraclerl.models.linear_ar import ContextBigramFeatures, LinearARModel  # noqa: E402
 from oraclerl.oracles import ledger as ledger_mod  # noqa: E402
@@ -49,7 +51,6 @@ from oraclerl.oracles.rewards import RewardOracle  # noqa: E402
 from oraclerl.posttrain.policy_gradient import PGConfig, pg_oracles, policy_gradient  # noqa: E402
 from oraclerl.posttrain.pretrain import PretrainConfig, pretrain  # noqa: E402
 from oraclerl.posttrain.reference import reference_policy_gradient  # noqa: E402
-from oraclerl.posttrain.runtime import cpu_threads, resolve_device  # noqa: E402
 from oraclerl.problems.teacher import TeacherContexts, TeacherReward, teacher_task  # noqa: E402
 
 D = K = 32
@@ -106,7 +107,7 @@ def main() -> None:
           f"device {dev}, threads {args.threads or torch.get_num_threads()}, load avg {os.getloadavg()}, "
           f"numba kernels {'on' if kernels.accelerated(torch.zeros(1, device=dev)) else 'off'}")
     prov = no_provenance() if args.provenance == "bypass" else contextlib.nullcontext()
-    with cpu_threads(args.threads if dev.type == "cpu" else 0):
+    with torch_threads(args.threads if dev.type == "cpu" else 0):
         r = rates()
         print(f"this core: {describe(r)}")
         g = torch.Generator(device=dev).manual_seed(0)
@@ -199,8 +200,8 @@ def main() -> None:
           f"{whole['authors'] / 60:.1f} min")
     print(f"max RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
     if args.full:
-        from oraclerl.runtime.registry import get_experiment
-        from oraclerl.runtime.runner import run_one
+        from oraclerl.runtime.run.registry import get_experiment
+        from oraclerl.runtime.run.runner import run_one
 
         exp = get_experiment("pg-figure1")
         cfg = exp.make_config("paper", {"device": args.device, "threads": str(args.threads)})

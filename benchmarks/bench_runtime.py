@@ -30,10 +30,11 @@ EXECUTORS = ["inline", "local:1", "local:2", "ray:2"]
 
 def one(kind: str, root: Path) -> dict:
     """Run the benchmark sweep on one executor in this process; returns timing and the table's text."""
-    from oraclerl.runtime.executors import LocalExecutor, RayExecutor
-    from oraclerl.runtime.registry import get_experiment
-    from oraclerl.runtime.store import RunStore
-    from oraclerl.runtime.sweep import plan_sweep, run_sweep
+    from oraclerl.runtime.execution.executors import LocalExecutor, RayExecutor
+    from oraclerl.runtime.execution.sweep import plan_sweep
+    from oraclerl.runtime.reporting.sweep_tables import run_sweep
+    from oraclerl.runtime.run.registry import get_experiment
+    from oraclerl.runtime.run.store import RunStore
 
     plan = plan_sweep(get_experiment("coverage-lower-bound"), GRID, SEEDS)
     if kind == "inline":

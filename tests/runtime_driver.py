@@ -19,10 +19,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from oraclerl.runtime import registry
-from oraclerl.runtime.config import param
-from oraclerl.runtime.executors import LocalExecutor
-from oraclerl.runtime.registry import Experiment
+from oraclerl.common.config import param
+from oraclerl.runtime.execution.executors import LocalExecutor
+from oraclerl.runtime.run import registry
+from oraclerl.runtime.run.registry import Experiment
 
 GATE = Path(os.environ["ORACLERL_TEST_GATE"])
 STEPS = 3
@@ -64,7 +64,7 @@ class WatchedExecutor(LocalExecutor):
 def main(argv: list[str]) -> int:
     command, out, runs = argv
     if command == "report":  # runs inline: the two processes of the concurrency test are the drivers
-        from oraclerl.runtime.report_runner import run_report
+        from oraclerl.runtime.reporting.report_runner import run_report
 
         rep = run_report(only=["fake-gated"], out=Path(out), runs=Path(runs), quiet=True, executor=WatchedExecutor(0))
         print(json.dumps({"ran": len(rep.summary.ran), "reused": len(rep.summary.reused),

@@ -14,8 +14,8 @@ import math
 import pytest
 import torch
 
-from oraclerl.runtime.registry import get_experiment
-from oraclerl.runtime.runner import RunContext
+from oraclerl.runtime.run.registry import get_experiment
+from oraclerl.runtime.run.runner import RunContext
 
 torch.set_num_threads(1)
 

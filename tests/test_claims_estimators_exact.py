@@ -10,7 +10,7 @@ import pytest
 
 from oraclerl.experiments import estimators_exact as ee
 from oraclerl.runtime import get_experiment, run_one
-from oraclerl.runtime.registry import IDENTITY
+from oraclerl.runtime.run.registry import IDENTITY
 
 SMALL = {"kl_responses": "20", "kl_prompts": "4", "kl_scales": "0.05,0.1,0.7,1.5,3.0", "kl_mc_samples": "8000",
          "ar_scales": "0.5,1.0", "lm_batch": "256", "lm_steps": "12", "adv_responses": "4",

@@ -13,9 +13,9 @@ import math
 import pytest
 import torch
 
-from oraclerl.runtime.config import apply_overrides
-from oraclerl.runtime.registry import get_experiment
-from oraclerl.runtime.runner import RunContext
+from oraclerl.common.config import apply_overrides
+from oraclerl.runtime.run.registry import get_experiment
+from oraclerl.runtime.run.runner import RunContext
 
 torch.set_num_threads(1)
 

@@ -10,7 +10,7 @@ gives n/a claims that carry the reason, and the verdict functions' undecided cas
 import numpy as np
 import pytest
 
-from oraclerl.runtime.registry import EMPIRICAL, get_experiment
+from oraclerl.runtime.run.registry import EMPIRICAL, get_experiment
 
 pytest.importorskip("transformers")  # the config check requires the [hf] extra
 

@@ -12,7 +12,7 @@ import math
 
 import pytest
 
-from oraclerl.runtime.registry import get_experiment
+from oraclerl.runtime.run.registry import get_experiment
 
 EPS = [0.001, 0.003, 0.01, 0.03, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9]
 

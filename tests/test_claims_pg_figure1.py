@@ -12,7 +12,7 @@ import math
 
 import pytest
 
-from oraclerl.runtime.registry import EMPIRICAL, get_experiment
+from oraclerl.runtime.run.registry import EMPIRICAL, get_experiment
 
 M = 8                                                  # centres
 Q = 64.0                                               # queries per centre

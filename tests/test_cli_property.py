@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from oraclerl.cli import main
-from oraclerl.runtime.registry import all_experiments, get_experiment
+from oraclerl.runtime.run.registry import all_experiments, get_experiment
 
 FIELDS = [(e.name, f.name) for e in all_experiments() for f in dataclasses.fields(e.config)]
 

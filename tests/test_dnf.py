@@ -61,8 +61,8 @@ def test_dnf_proper_same_seed_bit_identical_and_seeds_differ():
     """dnf-proper is bit-reproducible (issue 16 §4: the FITSA warm start used lstsq's non-deterministic driver)."""
     import json
 
-    from oraclerl.runtime.registry import get_experiment
-    from oraclerl.runtime.runner import run_one
+    from oraclerl.runtime.run.registry import get_experiment
+    from oraclerl.runtime.run.runner import run_one
 
     exp = get_experiment("dnf-proper")
     cfg = exp.make_config("quick", {"num_vars": "6", "num_clauses": "12", "T_prompt": "16", "T_exp": "16",

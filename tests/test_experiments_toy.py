@@ -11,7 +11,7 @@ import json
 import pytest
 
 from oraclerl.runtime import Claim, get_experiment, run_one
-from oraclerl.runtime.registry import IDENTITY
+from oraclerl.runtime.run.registry import IDENTITY
 
 TOY = {
     "bon-kl": {"sizes": "10,100", "num_n": "6", "n_max": "1000", "winners": "8", "oracle_L": "20",

@@ -8,7 +8,7 @@ import pytest
 
 from oraclerl.cli import main
 from oraclerl.runtime import get_experiment, run_one
-from oraclerl.runtime.store import RunStore
+from oraclerl.runtime.run.store import RunStore
 
 QUICK = ["--set", "c_stars=4,16", "--set", "betas=0.125", "--set", "trials=40"]
 

@@ -11,11 +11,11 @@ import torch
 pytest.importorskip("transformers")
 
 from conftest import save_diagnose_fixture  # noqa: E402
+from oraclerl.cli.diagnose import parse_escapes, summarize  # noqa: E402
 from oraclerl.cli import main  # noqa: E402
 from oraclerl.errors import ConfigError  # noqa: E402
-from oraclerl.models.hf import diagnose_cli  # noqa: E402
+from oraclerl.cli import diagnose as diagnose_cli  # noqa: E402
 from oraclerl.models.hf.answers import last_number, make_matcher  # noqa: E402
-from oraclerl.models.hf.diagnose_cli import parse_escapes, summarize  # noqa: E402
 
 pytestmark = pytest.mark.hf
 
@@ -123,7 +123,7 @@ def test_bad_inputs_fail_before_the_model_loads(saved, capsys, monkeypatch):
     if os.geteuid() != 0:  # root writes anywhere
         cases.append((["--out", str(ro / "sub")], "not writable"))
     if not torch.cuda.is_available():
-        cases.append((["--device", "cuda"], "CUDA is not available"))
+        cases.append((["--device", "cuda"], "no CUDA device is available"))
     for extra, needle in cases:
         _one_line_error(capsys, _args(saved, *extra), needle)
     assert not (saved / "out").exists()

@@ -6,8 +6,8 @@ import pytest
 
 pytest.importorskip("transformers")
 
-from oraclerl.runtime.registry import get_experiment  # noqa: E402
-from oraclerl.runtime.runner import RunContext  # noqa: E402
+from oraclerl.runtime.run.registry import get_experiment  # noqa: E402
+from oraclerl.runtime.run.runner import RunContext  # noqa: E402
 
 pytestmark = pytest.mark.hf
 

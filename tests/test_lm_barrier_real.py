@@ -8,10 +8,10 @@ import torch
 
 pytest.importorskip("transformers")
 
-from oraclerl.runtime.config import to_dict  # noqa: E402
-from oraclerl.runtime.registry import get_experiment  # noqa: E402
-from oraclerl.runtime.runner import RunContext  # noqa: E402
-from oraclerl.runtime.store import run_key  # noqa: E402
+from oraclerl.common.config import to_dict  # noqa: E402
+from oraclerl.runtime.run.registry import get_experiment  # noqa: E402
+from oraclerl.runtime.run.runner import RunContext  # noqa: E402
+from oraclerl.runtime.run.store import run_key  # noqa: E402
 
 pytestmark = pytest.mark.hf
 EXP = get_experiment("lm-barrier-real")

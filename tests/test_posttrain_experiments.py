@@ -5,8 +5,8 @@ import json
 import pytest
 
 from oraclerl.errors import ConfigError
-from oraclerl.runtime.registry import get_experiment
-from oraclerl.runtime.runner import RunContext
+from oraclerl.runtime.run.registry import get_experiment
+from oraclerl.runtime.run.runner import RunContext
 
 
 def _runs(name, seeds, **over):

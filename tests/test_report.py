@@ -13,8 +13,8 @@ import pytest
 import test_runtime_fakes as fakes
 from oraclerl.cli import main
 from oraclerl.errors import ConfigError
-from oraclerl.runtime.executors import LocalExecutor
-from oraclerl.runtime.report_runner import run_report
+from oraclerl.runtime.execution.executors import LocalExecutor
+from oraclerl.runtime.reporting.report_runner import run_report
 
 ONLY = ["fake-counter", "fake-fails", "fake-coverage-tiny"]
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
@@ -50,7 +50,7 @@ def test_report_content(report):
     counter = by["fake-counter"]
     assert counter.seeds == [0, 1, 2] and counter.ran == 3 and len(counter.claims) == 1
     means = [r.result["mean"] for r in rep.summary.records if r.spec.experiment.name == "fake-counter"]
-    from oraclerl.runtime.stats import fmt_ci
+    from oraclerl.runtime.reporting.stats import fmt_ci
 
     assert f"| {fmt_ci(means)} (standard error" in md and "±" in fmt_ci(means)
     assert re.search(r"\| holds \|", md) and "class='holds'" in page
@@ -113,7 +113,7 @@ def test_html_renders_in_headless_chromium(report, tmp_path):
 
 
 def test_import_failures_are_shown_in_the_page(report, tmp_path):
-    from oraclerl.runtime.report import write_report
+    from oraclerl.runtime.reporting.report import write_report
 
     _, rep = report
     md, page = write_report(rep.outcomes, tmp_path, "quick", 1.0, load_errors={"broken_exp": "ImportError: nope"})

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import torch
 
+from oraclerl.common.config import param
 from oraclerl.experiments import coverage_lower_bound as clb
-from oraclerl.runtime import registry
-from oraclerl.runtime.config import param
-from oraclerl.runtime.executors import in_worker
-from oraclerl.runtime.registry import Claim, Experiment
-from oraclerl.runtime.stats import fmt_ci, mean_ci
+from oraclerl.runtime.execution.executors import in_worker
+from oraclerl.runtime.reporting.stats import fmt_ci, mean_ci
+from oraclerl.runtime.run import registry
+from oraclerl.runtime.run.registry import Claim, Experiment
 
 
 @dataclass

@@ -18,14 +18,15 @@ import pytest
 
 import test_runtime_fakes as fakes
 from oraclerl.cli import main
-from oraclerl.runtime import registry
-from oraclerl.runtime.config import check_memory, param
-from oraclerl.runtime.engine import execute_runs
-from oraclerl.runtime.executors import LocalExecutor
-from oraclerl.runtime.registry import Claim, Experiment
-from oraclerl.runtime.report_runner import run_report
-from oraclerl.runtime.store import RunDir, RunStore
-from oraclerl.runtime.sweep import plan_sweep
+from oraclerl.common.config import param
+from oraclerl.common.validation import check_memory
+from oraclerl.runtime.execution.engine import execute_runs
+from oraclerl.runtime.execution.executors import LocalExecutor
+from oraclerl.runtime.execution.sweep import plan_sweep
+from oraclerl.runtime.reporting.report_runner import run_report
+from oraclerl.runtime.run import registry
+from oraclerl.runtime.run.registry import Claim, Experiment
+from oraclerl.runtime.run.store import RunDir, RunStore
 
 DRIVER = Path(__file__).with_name("runtime_driver.py")
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -361,7 +362,7 @@ def test_unwritable_output_folders_are_rejected_before_any_run(tmp_path, capsys,
 def test_power_exceeds_matches_the_exact_power_and_never_builds_a_huge_one():
     from itertools import product
 
-    from oraclerl.runtime.config import power_exceeds
+    from oraclerl.common.validation import power_exceeds
 
     for base, exponent, limit in product(range(12), range(30), [0, 1, 5, 1000, 999_999, 10**6]):
         assert power_exceeds(base, exponent, limit) == (base ** exponent > limit), (base, exponent, limit)

@@ -13,11 +13,11 @@ import pytest
 import test_runtime_fakes as fakes
 from oraclerl.cli import main
 from oraclerl.errors import ConfigError
-from oraclerl.runtime import tracking
-from oraclerl.runtime.engine import execute_runs
-from oraclerl.runtime.executors import LocalExecutor
-from oraclerl.runtime.store import RunStore
-from oraclerl.runtime.sweep import plan_sweep
+from oraclerl.runtime.execution.engine import execute_runs
+from oraclerl.runtime.execution.executors import LocalExecutor
+from oraclerl.runtime.execution.sweep import plan_sweep
+from oraclerl.runtime.reporting import tracking
+from oraclerl.runtime.run.store import RunStore
 
 
 @pytest.fixture(autouse=True)

@@ -8,15 +8,16 @@ import math
 import pytest
 
 import test_runtime_fakes as fakes
+from oraclerl.common.config import from_dict, to_dict
 from oraclerl.errors import ConfigError
-from oraclerl.runtime.config import from_dict, to_dict
-from oraclerl.runtime.engine import RunSpec, execute_runs
-from oraclerl.runtime.executors import LocalExecutor, make_executor
-from oraclerl.runtime.runner import run_one
-from oraclerl.runtime.stats import mean_ci
-from oraclerl.runtime.store import RunStore
-from oraclerl.runtime.sweep import aggregate, expand_grid, flatten_metrics, parse_seeds, plan_sweep
-from oraclerl.runtime.tracking import metric_name, scalar_metrics
+from oraclerl.runtime.execution.engine import RunSpec, execute_runs
+from oraclerl.runtime.execution.executors import LocalExecutor, make_executor
+from oraclerl.runtime.execution.sweep import expand_grid, parse_seeds, plan_sweep
+from oraclerl.runtime.reporting.stats import mean_ci
+from oraclerl.runtime.reporting.sweep_tables import aggregate, flatten_metrics
+from oraclerl.runtime.reporting.tracking import metric_name, scalar_metrics
+from oraclerl.runtime.run.runner import run_one
+from oraclerl.runtime.run.store import RunStore
 
 
 @pytest.fixture(autouse=True)
@@ -172,7 +173,7 @@ def test_flatten_metrics_and_names():
 
 def test_tables_are_valid_csv_and_parquet(tmp_path):
     pa = pytest.importorskip("pyarrow.parquet")
-    from oraclerl.runtime.sweep import write_table
+    from oraclerl.runtime.reporting.sweep_tables import write_table
 
     rows = [{"point": 0, "c": [1, 2], "v": 0.1 + 0.2}, {"point": 1, "c": [3], "v": None}]
     paths = write_table(rows, tmp_path / "t")

@@ -11,7 +11,7 @@ import typing
 import pytest
 
 from oraclerl.cli import main
-from oraclerl.runtime.registry import all_experiments
+from oraclerl.runtime.run.registry import all_experiments
 
 EXPERIMENTS = [e.name for e in all_experiments()]
 

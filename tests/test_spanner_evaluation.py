@@ -5,6 +5,7 @@ import json
 import pytest
 import torch
 
+from oraclerl.common.config import apply_overrides
 from oraclerl.diagnostics import regret
 from oraclerl.errors import ConfigError
 from oraclerl.experiments.spanner_coverage import needle_instance
@@ -12,9 +13,8 @@ from oraclerl.explore.baselines import BasePolicy, BestOfNPolicy
 from oraclerl.explore.evaluation import first_reach, spanner_curve
 from oraclerl.explore.spanner_sampling import SpannerSampling, SpannerSamplingConfig
 from oraclerl.problems import linear_softmax
-from oraclerl.runtime.config import apply_overrides
-from oraclerl.runtime.registry import get_experiment
-from oraclerl.runtime.runner import RunContext
+from oraclerl.runtime.run.registry import get_experiment
+from oraclerl.runtime.run.runner import RunContext
 
 torch.set_num_threads(1)
 

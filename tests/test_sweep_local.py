@@ -11,10 +11,11 @@ import pytest
 
 import test_runtime_fakes as fakes
 from oraclerl.cli import main
-from oraclerl.runtime.config import to_dict
-from oraclerl.runtime.executors import LocalExecutor
-from oraclerl.runtime.store import RunStore
-from oraclerl.runtime.sweep import plan_sweep, run_sweep
+from oraclerl.common.config import to_dict
+from oraclerl.runtime.execution.executors import LocalExecutor
+from oraclerl.runtime.execution.sweep import plan_sweep
+from oraclerl.runtime.reporting.sweep_tables import run_sweep
+from oraclerl.runtime.run.store import RunStore
 
 SEEDS = [0, 1, 2]
 GATE: list[Path] = []  # a file every run waits for after its first step (it exists except in the fault test)

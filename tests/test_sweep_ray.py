@@ -10,9 +10,10 @@ import pytest
 
 import test_runtime_fakes as fakes
 from oraclerl.cli import main
-from oraclerl.runtime.executors import LocalExecutor, RayExecutor, start_local_ray
-from oraclerl.runtime.store import RunStore
-from oraclerl.runtime.sweep import plan_sweep, run_sweep
+from oraclerl.runtime.execution.executors import LocalExecutor, RayExecutor, start_local_ray
+from oraclerl.runtime.execution.sweep import plan_sweep
+from oraclerl.runtime.reporting.sweep_tables import run_sweep
+from oraclerl.runtime.run.store import RunStore
 
 ray = pytest.importorskip("ray")
 pytestmark = pytest.mark.ray

@@ -15,7 +15,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..runtime.stats import mean_ci
+from ..runtime.reporting.stats import mean_ci
 
 
 @dataclass(frozen=True)

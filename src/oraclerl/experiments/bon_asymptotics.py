@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..common.config import param
 from ..diagnostics.large_deviations import rate_function, scgf, scgf_renyi
 from ..inference.sample_based import BestOfNConfig, best_of_n
 from ..inference.tilt import kl_reward_frontier, tilt
@@ -28,10 +29,9 @@ from ..models.memoryless import (
     sample_bon_sequences,
 )
 from ..oracles import Ledger, RewardOracle, WeakSampler
-from ..runtime.config import param
-from ..runtime.plotting import pyplot, save_figure
-from ..runtime.registry import EMPIRICAL, IDENTITY, Claim, Experiment, register
-from ..runtime.stats import loglog_slope
+from ..runtime.reporting.figures import pyplot, save_figure
+from ..runtime.reporting.stats import loglog_slope
+from ..runtime.run.registry import EMPIRICAL, IDENTITY, Claim, Experiment, register
 
 
 @dataclass
@@ -50,7 +50,7 @@ class BonAsymptoticsConfig:
     oracle_selections: int = param(2000, "sample-based BoN selections (N = round(e^{mδ}))", low=10, high=10 ** 6)
 
     def check(self):
-        from ..validation import check_probabilities
+        from ..common.validation import check_probabilities
 
         check_probabilities("p", torch.tensor(self.p, dtype=torch.float64))
         if len(self.r) != len(self.p):

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..common.config import param
 from ..inference.best_of_n import (
     best_of_n_expected_estimate,
     best_of_n_kl_estimate,
@@ -26,10 +27,9 @@ from ..inference.best_of_n import (
 from ..inference.sample_based import BestOfNConfig, best_of_n
 from ..models.memoryless import AdditiveReward, MemorylessModel
 from ..oracles import Ledger, RewardOracle, WeakSampler
-from ..runtime.config import param
-from ..runtime.plotting import pyplot, save_figure
-from ..runtime.registry import EMPIRICAL, IDENTITY, Claim, Experiment, register
-from ..runtime.stats import fmt_ci
+from ..runtime.reporting.figures import pyplot, save_figure
+from ..runtime.reporting.stats import fmt_ci
+from ..runtime.run.registry import EMPIRICAL, IDENTITY, Claim, Experiment, register
 
 
 @dataclass

@@ -17,14 +17,14 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..common.config import param
 from ..inference.best_of_n import best_of_n_law, calibrated_reward, rewind_and_repeat_summary
 from ..inference.sample_based import BestOfNConfig, best_of_n
 from ..inference.tilt import kl_reward_frontier
 from ..models.memoryless import AdditiveReward, MemorylessModel
 from ..oracles import Ledger, RewardOracle, WeakSampler
-from ..runtime.config import param
-from ..runtime.plotting import pyplot, save_figure
-from ..runtime.registry import EMPIRICAL, IDENTITY, Claim, Experiment, register
+from ..runtime.reporting.figures import pyplot, save_figure
+from ..runtime.run.registry import EMPIRICAL, IDENTITY, Claim, Experiment, register
 
 
 @dataclass

@@ -21,13 +21,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..common.config import param
 from ..diagnostics import coverage_coefficient, regret
 from ..explore.baselines import BestOfNPolicy
 from ..problems import coverage_lower_bound
-from ..runtime.config import param
-from ..runtime.plotting import pyplot, save_figure
-from ..runtime.registry import EMPIRICAL, IDENTITY, Claim, Experiment, register
-from ..runtime.stats import fmt_ci, loglog_slope
+from ..runtime.reporting.figures import pyplot, save_figure
+from ..runtime.reporting.stats import fmt_ci, loglog_slope
+from ..runtime.run.registry import EMPIRICAL, IDENTITY, Claim, Experiment, register
 from ._spanner_runs import spanner_at
 from ._verdicts import separates
 

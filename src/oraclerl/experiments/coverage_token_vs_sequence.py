@@ -15,12 +15,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..common.config import param
 from ..diagnostics.token_coverage import conditional_coverage, sequence_coverage
 from ..problems.token_mdp import coverage_gap_family, random_token_mdp
-from ..runtime.config import param
-from ..runtime.plotting import pyplot, save_figure
-from ..runtime.registry import EMPIRICAL, IDENTITY, Claim, Experiment, register
-from ..runtime.stats import fmt_ci
+from ..runtime.reporting.figures import pyplot, save_figure
+from ..runtime.reporting.stats import fmt_ci
+from ..runtime.run.registry import EMPIRICAL, IDENTITY, Claim, Experiment, register
 
 
 @dataclass

@@ -20,15 +20,15 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..common.config import param
 from ..diagnostics import coverage_coefficient, regret
 from ..explore.online_dpo import OnlineDPO, OnlineDPOConfig
 from ..explore.spanner_sampling import SpannerSampling, SpannerSamplingConfig
 from ..explore.xpo import XPO, XPOConfig, exact_partition
 from ..problems.dnf import clause_mass, dnf_value, lemma_h2_upper, max_k_dnf
-from ..runtime.config import param
-from ..runtime.plotting import pyplot, save_figure
-from ..runtime.registry import EMPIRICAL, IDENTITY, Claim, Experiment, register
-from ..runtime.stats import fmt_ci
+from ..runtime.reporting.figures import pyplot, save_figure
+from ..runtime.reporting.stats import fmt_ci
+from ..runtime.run.registry import EMPIRICAL, IDENTITY, Claim, Experiment, register
 
 
 @dataclass

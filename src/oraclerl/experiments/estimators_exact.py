@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..common.config import param
 from ..diagnostics.estimators.groups import (
     group_gradient_moments,
     max_of_k_gradient,
@@ -42,9 +43,8 @@ from ..models.linear_softmax import LinearSoftmaxModel
 from ..oracles import Ledger, PromptSource, RewardOracle, WeakSampler
 from ..posttrain.advantages import ALL_ESTIMATORS
 from ..posttrain.lm_pg import LMPGConfig, LMPolicyGradient
-from ..runtime.config import param
-from ..runtime.plotting import pyplot, save_figure
-from ..runtime.registry import EMPIRICAL, IDENTITY, Claim, Experiment, register
+from ..runtime.reporting.figures import pyplot, save_figure
+from ..runtime.run.registry import EMPIRICAL, IDENTITY, Claim, Experiment, register
 
 F64 = torch.float64
 ID_TOL = 1e-9
@@ -82,8 +82,8 @@ class EstimatorsExactConfig:
 
     def check(self) -> None:
         """Refuse, before any work, sizes whose group enumeration exceeds 10^6 groups per prompt."""
+        from ..common.validation import power_exceeds
         from ..errors import ConfigError
-        from ..runtime.config import power_exceeds
 
         if power_exceeds(self.adv_responses, max(self.group_sizes), 10 ** 6):
             raise ConfigError("group_sizes", f"adv_responses^max(group_sizes) = {self.adv_responses}^"

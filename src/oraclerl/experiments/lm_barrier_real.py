@@ -44,12 +44,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..common.config import param
 from ..diagnostics.likelihood_quantile import log_likelihood_quantile
 from ..diagnostics.pass_at_k import pass_at_k_from_samples
-from ..runtime.config import param
-from ..runtime.plotting import pyplot, save_figure
-from ..runtime.registry import Claim, Experiment, register
-from ..runtime.stats import mean_ci
+from ..runtime.reporting.figures import pyplot, save_figure
+from ..runtime.reporting.stats import mean_ci
+from ..runtime.run.registry import Claim, Experiment, register
 
 AUTO = "auto"
 """``model="auto"``: the Gemma-3-270M directory ``make real-model`` prepares (``$ORACLERL_REAL_LM``, else
@@ -115,7 +115,7 @@ class LMBarrierRealConfig:
     sample_rows: int = param(64, "responses per sampling call (memory: rows × vocabulary logits per step)", low=1, high=2 ** 16)
 
     def check(self):
-        from ..validation import require_hf_extra
+        from ..common.validation import require_hf_extra
 
         require_hf_extra("lm-barrier-real")
         self.model_fingerprint = model_fingerprint(self.model)
@@ -281,7 +281,7 @@ def verdict_process_on_unsolved(c0: np.ndarray, c_out: np.ndarray, c_proc: np.nd
 
 
 def claims(results: list[dict], cfg: LMBarrierRealConfig) -> list[Claim]:
-    from ..runtime.registry import EMPIRICAL
+    from ..runtime.run.registry import EMPIRICAL
 
     src_bar = "Mousavi-Hosseini & Erdogdu 2026, §6 (MATH-500, Qwen3), Cor. 3.4-3.6"
     src_prm = "Mousavi-Hosseini & Erdogdu 2026, Thm 4.1 vs Cor. 3.6"

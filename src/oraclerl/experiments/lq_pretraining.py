@@ -17,6 +17,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..common.config import param
+from ..common.device import resolve_device
+from ..common.threads import torch_threads
 from ..diagnostics.likelihood_quantile import (
     alpha_tail,
     likelihood_cdf,
@@ -26,12 +29,10 @@ from ..diagnostics.likelihood_quantile import (
 from ..models.linear_ar import ContextBigramFeatures, LinearARModel
 from ..oracles.ledger import Ledger
 from ..posttrain.pretrain import PretrainConfig, pretrain
-from ..posttrain.runtime import cpu_threads, resolve_device
 from ..problems.teacher import TeacherContexts, teacher_task
-from ..runtime.config import param
-from ..runtime.plotting import pyplot, save_figure
-from ..runtime.registry import EMPIRICAL, IDENTITY, Claim, Experiment, register
-from ..runtime.stats import fmt_ci
+from ..runtime.reporting.figures import pyplot, save_figure
+from ..runtime.reporting.stats import fmt_ci
+from ..runtime.run.registry import EMPIRICAL, IDENTITY, Claim, Experiment, register
 
 LN10 = math.log(10.0)
 
@@ -56,7 +57,7 @@ ALPHA_LIN = torch.linspace(0.01, 1.0, 100, dtype=torch.float64)
 
 def run(cfg: LQPretrainingConfig, ctx) -> dict:
     dev = resolve_device(cfg.device)
-    with cpu_threads(cfg.threads if dev.type == "cpu" else 0):
+    with torch_threads(cfg.threads if dev.type == "cpu" else 0):
         task = teacher_task(cfg.d, cfg.k, cfg.N, "rademacher", generator=ctx.generator("teacher", dev), device=dev)
         x = task.sample_contexts(cfg.eval_size, ctx.generator("eval", dev))
         y = task.target(x)

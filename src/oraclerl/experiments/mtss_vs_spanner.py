@@ -24,16 +24,16 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..common.config import param
 from ..diagnostics.regret import regret
 from ..explore.mtss import MTSS, MTSSConfig
 from ..explore.mtss_subroutines import sampler_log_law
 from ..explore.spanner_sampling import SpannerSampling, SpannerSamplingConfig
 from ..explore.truncated_softmax import truncated_score
 from ..problems.token_mdp import coverage_gap_family
-from ..runtime.config import param
-from ..runtime.plotting import pyplot, save_figure
-from ..runtime.registry import EMPIRICAL, Claim, Experiment, register
-from ..runtime.stats import fmt_ci
+from ..runtime.reporting.figures import pyplot, save_figure
+from ..runtime.reporting.stats import fmt_ci
+from ..runtime.run.registry import EMPIRICAL, Claim, Experiment, register
 
 
 @dataclass

@@ -23,6 +23,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..common.config import param
+from ..common.device import resolve_device
+from ..common.threads import torch_threads
 from ..diagnostics.likelihood_quantile import log_likelihood_quantile
 from ..diagnostics.pass_at_k import pass_at_k_exact
 from ..models.linear_ar import ContextBigramFeatures, LinearARModel
@@ -30,12 +33,10 @@ from ..oracles.ledger import Ledger
 from ..oracles.rewards import RewardOracle
 from ..posttrain.policy_gradient import PGConfig, pg_oracles, policy_gradient
 from ..posttrain.pretrain import PretrainConfig, pretrain
-from ..posttrain.runtime import cpu_threads, resolve_device
 from ..problems.teacher import TeacherContexts, TeacherReward, authors_teacher_task, teacher_task
-from ..runtime.config import param
-from ..runtime.plotting import pyplot, save_figure
-from ..runtime.registry import EMPIRICAL, Claim, Experiment, register
-from ..runtime.stats import fmt_ci
+from ..runtime.reporting.figures import pyplot, save_figure
+from ..runtime.reporting.stats import fmt_ci
+from ..runtime.run.registry import EMPIRICAL, Claim, Experiment, register
 
 LN10 = math.log(10.0)
 PASS_K = [1, 16, 256, 4096]
@@ -81,7 +82,7 @@ def _test_error(model, x, y) -> float:
 
 def run(cfg: PGFigure1Config, ctx) -> dict:
     dev = resolve_device(cfg.device)
-    with cpu_threads(cfg.threads if dev.type == "cpu" else 0):
+    with torch_threads(cfg.threads if dev.type == "cpu" else 0):
         return _run(cfg, ctx, dev)
 
 

@@ -18,16 +18,16 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..common.config import param
+from ..common.threads import torch_threads
 from ..models.linear_ar import ContextBigramFeatures, LinearARModel
 from ..oracles.ledger import Ledger
 from ..oracles.rewards import RewardOracle
 from ..posttrain.policy_gradient import PGConfig, pg_oracles, policy_gradient
-from ..posttrain.runtime import cpu_threads
 from ..problems.teacher import TeacherContexts, TeacherReward, teacher_task
-from ..runtime.config import param
-from ..runtime.plotting import pyplot, save_figure
-from ..runtime.registry import EMPIRICAL, Claim, Experiment, register
-from ..runtime.stats import fmt_ci, loglog_slope
+from ..runtime.reporting.figures import pyplot, save_figure
+from ..runtime.reporting.stats import fmt_ci, loglog_slope
+from ..runtime.run.registry import EMPIRICAL, Claim, Experiment, register
 
 
 @dataclass
@@ -91,7 +91,7 @@ def _queries_to_reach(task, x0, ystar, base, kind: str, m: int, eps: float, max_
 
 
 def run(cfg: PGTheoryConfig, ctx) -> dict:
-    with cpu_threads(cfg.threads):
+    with torch_threads(cfg.threads):
         task, x0, ystar = _problem(cfg.d, cfg.k, cfg.N, ctx.generator("problem/A"))
         gamma = float(task.margin(x0)[0])
         rows_a, rows_e, rows_b = [], [], []

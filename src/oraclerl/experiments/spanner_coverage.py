@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..common.config import param
 from ..diagnostics import coverage_coefficient, regret
 from ..errors import ConfigError
 from ..explore.baselines import BestOfNPolicy
@@ -39,10 +40,9 @@ from ..models.linear_softmax import LinearSoftmaxModel
 from ..models.rewards import LinearReward
 from ..oracles import RewardNoise
 from ..problems.instance import LinearSoftmaxInstance
-from ..runtime.config import param
-from ..runtime.plotting import pyplot, save_figure
-from ..runtime.registry import EMPIRICAL, Claim, Experiment, register
-from ..runtime.stats import fmt_ci, loglog_slope
+from ..runtime.reporting.figures import pyplot, save_figure
+from ..runtime.reporting.stats import fmt_ci, loglog_slope
+from ..runtime.run.registry import EMPIRICAL, Claim, Experiment, register
 from ._spanner_runs import spanner_at
 from ._verdicts import separates
 

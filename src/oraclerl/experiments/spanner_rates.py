@@ -19,14 +19,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..common.config import param
 from ..diagnostics import coverage_coefficient, regret
 from ..explore.evaluation import first_reach, spanner_curve
 from ..explore.spanner_sampling import SpannerSampling, SpannerSamplingConfig
 from ..problems import linear_softmax
-from ..runtime.config import param
-from ..runtime.plotting import pyplot, save_figure
-from ..runtime.registry import EMPIRICAL, Claim, Experiment, register
-from ..runtime.stats import fmt_ci, loglog_slope
+from ..runtime.reporting.figures import pyplot, save_figure
+from ..runtime.reporting.stats import fmt_ci, loglog_slope
+from ..runtime.run.registry import EMPIRICAL, Claim, Experiment, register
 from ._verdicts import separates
 
 

@@ -31,14 +31,14 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..common.config import param
 from ..models.hf.tiny import tiny_causal_lm
 from ..oracles import Ledger, PromptSource, RewardOracle
 from ..posttrain.lm_pg import LMPGConfig, LMPolicyGradient
 from ..problems.lm_tasks import teacher_sequence_task
-from ..runtime.config import param
-from ..runtime.plotting import pyplot, save_figure
-from ..runtime.registry import EMPIRICAL, Claim, Experiment, register
-from ..runtime.stats import fmt_ci
+from ..runtime.reporting.figures import pyplot, save_figure
+from ..runtime.reporting.stats import fmt_ci
+from ..runtime.run.registry import EMPIRICAL, Claim, Experiment, register
 
 
 @dataclass
@@ -66,8 +66,8 @@ class TransformerBarrierConfig:
     eval_every: int = param(20, "exact evaluation every this many PG updates", low=1, high=10 ** 6)
 
     def check(self):
+        from ..common.validation import require_hf_extra
         from ..errors import ConfigError
-        from ..validation import require_hf_extra
 
         require_hf_extra("transformer-barrier")
         for name in ("outcome_advantage", "process_advantage"):

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import torch
 
+from ..common.validation import check_int
 from ..inference.best_of_n import best_of_n_law
 from ..inference.sample_based import BestOfNConfig, best_of_n
 from ..oracles.samplers import Samples
-from ..validation import check_int
 
 
 class BasePolicy:

@@ -16,8 +16,8 @@ import math
 
 import torch
 
+from ..common.validation import check_choice, check_nonneg, check_positive
 from ..errors import ConfigError
-from ..validation import check_choice, check_nonneg, check_positive
 
 THETA_SETS = ("l2", "linf")
 

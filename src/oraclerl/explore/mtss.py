@@ -32,8 +32,8 @@ from dataclasses import dataclass, field
 
 import torch
 
+from ..common.config import param, validate
 from ..errors import ConfigError
-from ..runtime.config import param, validate
 from .linear_regression import InverseGram
 from .mtss_subroutines import CoreSet, TruncatedSoftmaxPolicy, fit_value, uncertain_state_actions
 

@@ -45,9 +45,9 @@ from dataclasses import dataclass, field
 
 import torch
 
+from ..common.config import param, validate
 from ..errors import ConfigError
 from ..inference.softmax_sampler import softmax_sampler, weak_draw
-from ..runtime.config import param, validate
 from .linear_regression import InverseGram, LeastSquaresState, constrained_least_squares
 from .truncated_softmax import SpannerSamplingPolicy, truncated_score
 

@@ -35,11 +35,11 @@ import math
 
 import torch
 
+from ..common.validation import check_int
 from ..diagnostics.regret import regret
 from ..errors import ConfigError
 from ..inference.softmax_sampler import num_normaliser_draws, sampler_log_law, softmax_sampler, weak_draw
 from ..oracles.samplers import Samples
-from ..validation import check_int
 
 
 def truncated_score(theta: torch.Tensor, sigma_inv: torch.Tensor, nu: float, phi: torch.Tensor,

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..runtime.config import param, validate
+from ..common.config import param, validate
 from .linear_regression import LeastSquaresState, project
 from .proper import LinearSoftmaxPolicy, ProperResult, pairwise_rounds
 from .spanner_sampling import ledger_totals

@@ -39,8 +39,8 @@ from dataclasses import dataclass
 
 import torch
 
+from ..common.config import param, validate
 from ..errors import ConfigError, RevealError
-from ..runtime.config import param, validate
 from .best_of_n import best_of_n_kl_estimate, best_of_n_kl_formula
 
 

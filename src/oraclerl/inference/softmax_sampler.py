@@ -45,9 +45,9 @@ from dataclasses import dataclass
 
 import torch
 
+from ..common.validation import check_int, check_positive, check_range
 from ..errors import ConfigError, RevealError
 from ..oracles.samplers import Samples
-from ..validation import check_int, check_positive, check_range
 
 __all__ = [
     "SoftmaxSample", "SoftmaxSamplerConfig", "SoftmaxSampler", "SoftmaxSamplerDensity",

@@ -27,8 +27,8 @@ from dataclasses import dataclass
 
 import torch
 
+from ..common.validation import check_log_probabilities, check_probabilities
 from ..errors import ConfigError
-from ..validation import check_log_probabilities, check_probabilities
 
 _BRACKET_DOUBLINGS = 80
 

@@ -28,8 +28,8 @@ from __future__ import annotations
 
 import torch
 
+from ..common.validation import check_log_probabilities, check_positive
 from ..errors import ConfigError
-from ..validation import check_log_probabilities, check_positive
 from .linear_softmax import sample_from_log_probs
 
 

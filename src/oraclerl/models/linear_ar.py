@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import torch
 
+from ..common.validation import check_int
 from ..errors import ConfigError
-from ..validation import check_int
 from .kernels import bigram_counts, bigram_walk, cdf_walk
 
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import torch
 
+from ..common.validation import check_log_probabilities, check_positive, check_shape
 from ..errors import ConfigError
-from ..validation import check_log_probabilities, check_positive, check_shape
 
 
 def sample_from_log_probs(log_probs: torch.Tensor, n: int, generator: torch.Generator | None) -> torch.Tensor:

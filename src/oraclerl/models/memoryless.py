@@ -27,10 +27,10 @@ from dataclasses import dataclass
 
 import torch
 
+from ..common.validation import check_int
 from ..errors import ConfigError
 from ..inference.best_of_n import SelectionLaw, as_log_n, bon_log_G, levels, sample_best_of_n, selection_law
 from ..inference.tilt import reference_inputs, tilt
-from ..validation import check_int
 
 _NEG_INF = -math.inf
 

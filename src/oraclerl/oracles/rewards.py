@@ -22,8 +22,8 @@ from dataclasses import dataclass
 
 import torch
 
+from ..common.validation import check_choice, check_nonneg, check_positive
 from ..errors import ConfigError
-from ..validation import check_choice, check_nonneg, check_positive
 from .ledger import Ledger, ProvenanceError, response_keys
 
 

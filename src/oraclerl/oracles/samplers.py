@@ -25,8 +25,8 @@ from collections.abc import Iterable
 
 import torch
 
+from ..common.validation import check_int
 from ..errors import ConfigError, RevealError
-from ..validation import check_int
 from .ledger import Ledger, ProvenanceError
 
 REVEALABLE = frozenset({"features", "log_probs"})

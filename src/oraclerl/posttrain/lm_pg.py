@@ -44,9 +44,9 @@ from dataclasses import dataclass, field
 
 import torch
 
+from ..common.config import param, validate
 from ..errors import ConfigError
 from ..oracles import PromptSource, RewardOracle, WeakSampler
-from ..runtime.config import param, validate
 from .advantages import ESTIMATORS, outcome_advantages, process_advantages
 from .kl_penalty import KL_ESTIMATORS, kl_estimate
 

@@ -28,10 +28,10 @@ from dataclasses import dataclass, field
 
 import torch
 
+from ..common.config import param, validate
 from ..errors import ConfigError
 from ..models.linear_ar import LinearARModel, PromptBoundPolicy
 from ..oracles.samplers import AutoregressiveSampler, WeakSampler
-from ..runtime.config import param, validate
 from .advantages import ESTIMATORS, advantages
 from .behaviour import explore_outcome, explore_process
 from .optim import RandomIterate, ascent_step, check_optimizer, make_optimizer

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import torch
 
+from ..common.config import param, validate
 from ..models.linear_ar import LinearARModel
-from ..runtime.config import param, validate
 from .optim import RandomIterate, ascent_step, check_optimizer, make_optimizer
 
 

@@ -21,11 +21,11 @@ import math
 
 import torch
 
+from ..common.validation import check_int, check_nonneg, check_positive
 from ..errors import ConfigError
 from ..models.linear_softmax import LinearSoftmaxModel
 from ..models.rewards import LinearReward
 from ..oracles import RewardNoise
-from ..validation import check_int, check_nonneg, check_positive
 from .instance import LinearSoftmaxInstance
 
 __all__ = ["max_k_dnf", "dnf_value", "clause_mass", "lemma_h2_upper"]

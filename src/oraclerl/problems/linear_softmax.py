@@ -6,11 +6,11 @@ import math
 
 import torch
 
+from ..common.validation import check_int, check_positive, check_range
 from ..errors import ConfigError
 from ..models.linear_softmax import LinearSoftmaxModel
 from ..models.rewards import LinearReward
 from ..oracles import RewardNoise
-from ..validation import check_int, check_positive, check_range
 from .instance import LinearSoftmaxInstance
 
 

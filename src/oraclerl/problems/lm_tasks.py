@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 
 import torch
 
+from ..common.validation import check_choice, check_int, check_range
 from ..errors import ConfigError
-from ..validation import check_choice, check_int, check_range
 from .teacher import teacher_task
 
 LETTERS = "abcdefghijklmnopqrstuvwxyz"

@@ -22,10 +22,10 @@ from dataclasses import dataclass
 
 import torch
 
+from ..common.validation import check_choice, check_int, check_nonneg
 from ..errors import ConfigError
 from ..models.kernels import greedy_walk
 from ..oracles.ledger import Ledger
-from ..validation import check_choice, check_int, check_nonneg
 
 
 @dataclass

@@ -24,6 +24,7 @@ from types import SimpleNamespace
 
 import torch
 
+from ..common.validation import check_int, check_positive, check_range
 from ..errors import ConfigError
 from ..models.autoregressive_softmax import (
     AutoregressiveSoftmaxModel,
@@ -42,7 +43,6 @@ from ..oracles import (
     RewardOracle,
     WeakSampler,
 )
-from ..validation import check_int, check_positive, check_range
 
 
 class TokenMDPReward:

@@ -1,12 +1,13 @@
-"""Runtime: seeding, configs, run store, experiment registry, runner and report."""
+"""Runtime, grouped by job: :mod:`~oraclerl.runtime.run` (what one run needs: seeding, registry, store, runner),
+:mod:`~oraclerl.runtime.execution` (engine, executors, workers, sweep plans, progress) and
+:mod:`~oraclerl.runtime.reporting` (report, sweep tables and figures, stats, figure helpers, tracking)."""
 
-from .config import apply_overrides, param, validate
-from .registry import PAPERS, Claim, Experiment, all_experiments, get_experiment, register
-from .runner import RunContext, default_device, run_one
-from .seeding import SeedTree, derive_seed
-from .store import RunDir, RunStore
+from .run.registry import PAPERS, Claim, Experiment, all_experiments, get_experiment, register
+from .run.runner import RunContext, run_one
+from .run.seeding import SeedTree, derive_seed
+from .run.store import RunDir, RunStore
 
 __all__ = [
-    "param", "validate", "apply_overrides", "Claim", "Experiment", "PAPERS", "register", "all_experiments",
-    "get_experiment", "RunContext", "run_one", "default_device", "SeedTree", "derive_seed", "RunDir", "RunStore",
+    "Claim", "Experiment", "PAPERS", "register", "all_experiments", "get_experiment", "RunContext", "run_one",
+    "SeedTree", "derive_seed", "RunDir", "RunStore",
 ]

@@ -57,12 +57,13 @@ import inspect
 
 import torch
 
+from ...common.device import resolve_device
+from ...common.validation import check_choice, check_int, check_positive, check_range
 from ...errors import ConfigError
-from ...validation import check_choice, check_int, check_positive, check_range
 from .protocols import _OUT_DTYPE, LinearSoftmaxProtocolMixin
-from .sampling import _uniform, auto_device, auto_dtype, inverse_cdf, process_logits
+from .sampling import _uniform, auto_dtype, inverse_cdf, process_logits
 
-__all__ = ["CausalLM", "auto_device", "auto_dtype", "inverse_cdf", "process_logits"]
+__all__ = ["CausalLM", "auto_dtype", "inverse_cdf", "process_logits"]
 
 #: Logits per teacher-forced pass when ``forward_batch_size=None`` (2^25 floats = 128 MiB in float32).
 LOGITS_BUDGET = 1 << 25
@@ -171,7 +172,7 @@ class CausalLM(LinearSoftmaxProtocolMixin):
             self.dtype = model.dtype if dtype is None else dtype
             self.model = (model if dtype is None else model.to(dtype=dtype)).eval()
         else:
-            self.device = auto_device(device)
+            self.device = resolve_device(device)
             self.dtype = auto_dtype(self.device, dtype) if (dtype is not None or self.device.type == "cuda") \
                 else next(model.parameters()).dtype
             self.model = model.to(device=self.device, dtype=self.dtype).eval()
@@ -217,7 +218,7 @@ class CausalLM(LinearSoftmaxProtocolMixin):
         """
         from .loading import load_pretrained
 
-        dev = auto_device(device) if device_map is None else None
+        dev = resolve_device(device) if device_map is None else None
         if dtype is None and dev is not None and dev.type == "cuda":
             dtype = auto_dtype(dev)
         model, tok = load_pretrained(path, dtype=dtype, attn_implementation=attn_implementation,

@@ -6,13 +6,6 @@ from __future__ import annotations
 import torch
 
 
-def auto_device(device=None) -> torch.device:
-    """``device`` if given, else CUDA when available, else CPU."""
-    if device is not None:
-        return torch.device(device)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
 def auto_dtype(device: torch.device, dtype=None) -> torch.dtype:
     """``dtype`` if given, else bfloat16 on a CUDA device that supports it, else float32."""
     if dtype is not None:

@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import math
 
+from ...common.validation import check_int, check_positive
 from ...errors import ConfigError
-from ...validation import check_int, check_positive
 
 #: Exploration-round rejection settings of the preset (Alg. 1 draws 2⌈4·M·log(4/δ)⌉ + 2 per round).
 PRESET_M_REJ, PRESET_DELTA_REJ, PRESET_T_SPAN = 4.0, 0.5, 8

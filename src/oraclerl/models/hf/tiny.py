@@ -6,8 +6,8 @@ plugging in any other ``transformers`` causal LM (see :class:`~oraclerl.models.h
 
 from __future__ import annotations
 
+from ...common.validation import check_int
 from ...errors import ConfigError
-from ...validation import check_int
 
 SPECIAL_TOKENS = ("<pad>", "<eos>", "<unk>")
 

@@ -40,7 +40,7 @@ import json
 import sys
 from pathlib import Path
 
-from ...errors import ConfigError
+from ..errors import ConfigError
 
 #: Sampling presets; ``paper`` is the setting of Mousavi-Hosseini & Erdogdu (2026, §6) for Qwen3 on MATH-500.
 PRESETS = {"paper": {"temperature": 0.7, "top_p": 0.95, "top_k": 50, "samples": 64}}
@@ -87,32 +87,16 @@ def parse_escapes(text: str) -> str:
 
 
 def check_device(device: str | None):
-    """A usable torch device for ``--device`` (None = auto), or a ConfigError."""
-    import torch
+    """A usable torch device for ``--device`` (None = auto, chosen when the model loads), or a ConfigError."""
+    from ..common.device import resolve_device
 
-    if device is None:
-        return None
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise ConfigError("--device", f"unknown device {device!r} (use cpu, cuda or cuda:N)") from None
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ConfigError("--device", f"{device!r}: CUDA is not available on this machine")
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise ConfigError("--device", f"{device!r}: only {torch.cuda.device_count()} CUDA device(s)")
-    elif dev.type == "mps":
-        if not torch.backends.mps.is_available():
-            raise ConfigError("--device", f"{device!r}: MPS is not available on this machine")
-    elif dev.type != "cpu":
-        raise ConfigError("--device", f"unsupported device {device!r} (use cpu, cuda or cuda:N)")
-    return dev
+    return None if device is None else resolve_device(device, field="--device")
 
 
 def resolve_settings(args) -> dict:
     """Every sampling / output setting, validated, with the preset applied (explicit flags win)."""
-    from ...validation import check_int, check_output_dir, check_positive, check_range
-    from .answers import make_matcher
+    from ..common.validation import check_int, check_output_dir, check_positive, check_range
+    from ..models.hf.answers import make_matcher
 
     preset = PRESETS.get(args.preset, {})
     pick = {k: (getattr(args, k) if getattr(args, k) is not None else preset.get(k, DEFAULTS[k])) for k in DEFAULTS}
@@ -190,8 +174,8 @@ def sample_batches(lm, answers: list[str], samples: int, match: str = "exact", b
     """
     import torch
 
-    from ...oracles import Ledger, RewardOracle, WeakSampler
-    from .rewards import TRLReward, answer_match
+    from ..models.hf.rewards import TRLReward, answer_match
+    from ..oracles import Ledger, RewardOracle, WeakSampler
 
     ledger = ledger if ledger is not None else Ledger()
     weak = WeakSampler(lm, ledger, reveal=())
@@ -209,8 +193,8 @@ def summarize(correct, samples: int, match: str, truncated_fraction: float, ledg
     """pass@k, Q̂(ε), coverage and warnings from per-problem correctness ``correct`` [P, k] (bool)."""
     import torch
 
-    from ...diagnostics.likelihood_quantile import empirical_likelihood_quantile
-    from ...diagnostics.pass_at_k import pass_at_k_from_samples
+    from ..diagnostics.likelihood_quantile import empirical_likelihood_quantile
+    from ..diagnostics.pass_at_k import pass_at_k_from_samples
 
     correct = torch.as_tensor(correct, dtype=torch.bool)
     ks = powers_of_two(samples)
@@ -237,7 +221,7 @@ def diagnose(lm, answers: list[str], samples: int, match: str = "exact", batch: 
     """Sample ``samples`` completions per prompt of ``lm`` through the oracles and summarise (in memory)."""
     import torch
 
-    from ...oracles import Ledger
+    from ..oracles import Ledger
 
     ledger = Ledger()
     rows = list(sample_batches(lm, answers, samples, match, batch, generator=generator, seed=seed, ledger=ledger))
@@ -253,7 +237,7 @@ def _sha256(path: Path) -> str:
 
 def _resume(out: Path, settings: dict, restart: bool) -> list[dict]:
     """Finished-problem records of a previous run in ``out`` with the same settings ([] when none)."""
-    from ...runtime.store import atomic_write_text
+    from ..runtime.run.store import atomic_write_text
 
     prev_file, prog = out / "settings.json", out / "progress.jsonl"
     done = []
@@ -307,7 +291,7 @@ def _write_outputs(out: Path, summary: dict, model: str) -> list[Path]:
     import os
     import tempfile
 
-    from ...runtime.store import atomic_write_text
+    from ..runtime.run.store import atomic_write_text
 
     k = summary["samples"]
     atomic_write_text(out / "problems.csv", "\n".join(
@@ -337,7 +321,7 @@ def summary_markdown(summary: dict, model: str) -> list[str]:
 
 
 def _plot(summary: dict, path: Path) -> None:
-    from ...runtime.plotting import pyplot, save_figure
+    from ..runtime.reporting.figures import pyplot, save_figure
 
     plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
@@ -365,8 +349,8 @@ def run_diagnose(args) -> int:
     try:
         import torch  # noqa: F401
 
-        from .causal_lm import CausalLM
-        from .loading import check_model_dir, load_pretrained
+        from ..models.hf.causal_lm import CausalLM
+        from ..models.hf.loading import check_model_dir, load_pretrained
     except ModuleNotFoundError as exc:  # pragma: no cover - only without the [hf] extra
         raise ConfigError("--model", f"oraclerl diagnose needs the [hf] extra ({exc.name} is missing)") from None
     settings = resolve_settings(args)
@@ -388,7 +372,7 @@ def run_diagnose(args) -> int:
     done = _resume(out, settings, args.restart)
     if done:
         print(f"resuming: {len(done)} of {len(prompts)} problems already done in {out}", file=sys.stderr)
-    from ...oracles import Ledger
+    from ..oracles import Ledger
 
     ledger, k = Ledger(), settings["samples"]
     bar, task = _progress(len(prompts), len(done))

@@ -15,7 +15,7 @@ MAX_SEEDS = 10_000
 
 def check_seed(name: str, seed: int) -> int:
     """``seed`` if it is an integer in [0, MAX_SEED], else a one-line :class:`ConfigError` naming ``name``."""
-    from ..errors import ConfigError
+    from ...errors import ConfigError
 
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
         raise ConfigError(name, f"must be an integer in [0, {MAX_SEED}], got {seed!r}")

@@ -14,10 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .config import to_dict
+from ...common.config import to_dict
+from ..run.registry import Experiment
+from ..run.store import RunDir, RunStore, code_fingerprint
 from .executors import Event
-from .registry import Experiment
-from .store import RunDir, RunStore, code_fingerprint
 
 
 @dataclass(frozen=True)
@@ -94,7 +94,7 @@ def execute_runs(specs: list[RunSpec], store: RunStore, executor, *, force: bool
                  on_event: Callable[[Event, RunRecord], None] | None = None) -> ExecutionSummary:
     """Bring every spec to a finished (or failed) run in ``store`` and return the records.
 
-    ``force`` re-runs finished runs too. ``log`` names trackers (see :mod:`oraclerl.runtime.tracking`).
+    ``force`` re-runs finished runs too. ``log`` names trackers (see :mod:`oraclerl.runtime.reporting.tracking`).
     ``on_event(event, record)`` sees every executor event (used by tests to inject faults).
     """
     listener = listener or Listener()

@@ -2,9 +2,9 @@
 runtime and every experiment module already imported (a respawned worker is then ready in milliseconds)."""
 
 from . import executors as _executors  # noqa: F401
-from . import registry as _registry
-from . import runner as _runner  # noqa: F401
-from . import store as _store
+from ..run import registry as _registry
+from ..run import runner as _runner  # noqa: F401
+from ..run import store as _store
 from . import worker as _worker  # noqa: F401
 
 _registry._load()

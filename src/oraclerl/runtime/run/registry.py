@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError
+from ...errors import ConfigError
 
 PAPERS = {
     "foster": "Foster, Mhammedi & Rohatgi (COLT 2025): Is a Good Foundation Necessary for Efficient RL? "
@@ -93,7 +93,7 @@ class Experiment:
     paper: str
     """Key of :data:`PAPERS`."""
     config: type
-    """Config dataclass (fields declared with :func:`oraclerl.runtime.config.param`)."""
+    """Config dataclass (fields declared with :func:`oraclerl.common.config.param`)."""
     run: Callable[[Any, Any], dict]
     """``run(config, ctx) -> result`` for one seed; the result is plain JSON data."""
     claims: Callable[[list[dict], Any], list[Claim]]
@@ -108,13 +108,13 @@ class Experiment:
     """A paragraph for the report: what is measured and how to read the figure."""
     summary: Callable[[dict], dict] | None = None
     """Optional ``summary(result) -> {metric: number}`` for sweep tables; by default the numeric leaves of
-    the result, flattened with "/" (see :func:`oraclerl.runtime.sweep.flatten_metrics`)."""
+    the result, flattened with "/" (see :func:`oraclerl.runtime.reporting.sweep_tables.flatten_metrics`)."""
     memory: Callable[[Any], int] | None = None
     """Optional ``memory(config) -> bytes``: an estimate of one run's peak memory, checked against the memory
-    this machine has available before any run starts (see :func:`oraclerl.runtime.config.check_memory`)."""
+    this machine has available before any run starts (see :func:`oraclerl.common.validation.check_memory`)."""
 
     def make_config(self, scale: str = "quick", overrides: dict[str, Any] | None = None):
-        from .config import apply_overrides, validate
+        from ...common.config import apply_overrides, validate
 
         if scale not in self.scales:
             raise ConfigError("--scale", f"must be one of {sorted(self.scales)} for {self.name}, got {scale!r}")
@@ -123,7 +123,7 @@ class Experiment:
             cfg = apply_overrides(cfg, overrides)
         cfg = validate(cfg)
         if self.memory is not None:
-            from .config import check_memory
+            from ...common.validation import check_memory
 
             check_memory(self.name, int(self.memory(cfg)))
         return cfg
@@ -148,7 +148,7 @@ def _load() -> None:
     global _LOADED
     if _LOADED:
         return
-    from .. import experiments
+    from ... import experiments
 
     for mod in sorted(pkgutil.iter_modules(experiments.__path__), key=lambda m: m.name):
         if not mod.name.startswith("_"):

@@ -1,7 +1,7 @@
 """The worker side of the executors: what runs one task in whatever process an executor chose.
 
 :func:`execute_task` resolves the experiment (importing the module that registered it when this process
-lacks it), rebuilds and validates the config, and calls :func:`~oraclerl.runtime.runner.run_one` with one
+lacks it), rebuilds and validates the config, and calls :func:`~oraclerl.runtime.run.runner.run_one` with one
 torch intra-op thread, so a run's result does not depend on the executor or the number of workers.
 """
 
@@ -16,6 +16,8 @@ import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
+
+from ...common.threads import torch_threads
 
 _IN_WORKER = False
 
@@ -36,7 +38,7 @@ def resolve_experiment(name: str, module: str | None = None, module_file: str | 
     Built-in experiments are found by the registry; experiments registered elsewhere (a test module, a
     benchmark script) are imported by module name, falling back to the module's file path.
     """
-    from . import registry
+    from ..run import registry
 
     registry._load()
     if name not in registry._REGISTRY and module:
@@ -79,19 +81,6 @@ class _StepTap:
             self.send(fraction, message, self.step)
 
 
-@contextlib.contextmanager
-def torch_threads(n: int):
-    """Run a block with ``n`` torch intra-op threads (restored afterwards)."""
-    import torch
-
-    old = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
-
-
 def execute_task(task: dict, progress: Callable[[float, str, int | None], None] | None = None) -> dict:
     """Run one task (one experiment, config and seed) into the run store; returns a plain-data payload.
 
@@ -99,10 +88,10 @@ def execute_task(task: dict, progress: Callable[[float, str, int | None], None] 
     ``{"state": "failed", "error", "traceback", "pid"}``. Exceptions raised by the experiment are
     caught here (a failed run is recorded, not retried: it would fail again).
     """
-    from .config import from_dict, validate
-    from .runner import run_one
-    from .store import RunStore, set_code_fingerprint
-    from .tracking import make_loggers
+    from ...common.config import from_dict, validate
+    from ..reporting.tracking import make_loggers
+    from ..run.runner import run_one
+    from ..run.store import RunStore, set_code_fingerprint
 
     t0 = time.perf_counter()
     loggers: list = []

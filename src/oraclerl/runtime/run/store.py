@@ -44,7 +44,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from .config import config_hash
+from ...common.config import config_hash
 
 
 def _json_default(o: Any):
@@ -115,7 +115,7 @@ def code_fingerprint() -> str:
     """A hash of every ``.py`` file of the installed oraclerl package (computed once per process)."""
     global _CODE_FINGERPRINT
     if _CODE_FINGERPRINT is None:
-        root = Path(__file__).resolve().parents[1]
+        root = Path(__file__).resolve().parents[2]  # src/oraclerl
         h = hashlib.sha256()
         for p in sorted(root.rglob("*.py")):
             h.update(p.relative_to(root).as_posix().encode() + b"\0")
@@ -131,7 +131,7 @@ def set_code_fingerprint(fingerprint: str) -> None:
 
 
 def run_key(experiment: str, config: dict, seed: int) -> str:
-    from .. import __version__
+    from ... import __version__
 
     return config_hash({"experiment": experiment, "config": config, "seed": int(seed), "version": __version__})
 

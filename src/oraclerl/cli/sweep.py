@@ -6,13 +6,14 @@ from pathlib import Path
 
 
 def _cmd_sweep(args) -> int:
-    from ..validation import check_output_dir
-    from .executors import make_executor
-    from .progress import LiveProgress
-    from .registry import get_experiment
-    from .store import RunStore
-    from .sweep import parse_seeds, plan_sweep, run_sweep
-    from .tracking import check_trackers
+    from ..common.validation import check_output_dir
+    from ..runtime.execution.executors import make_executor
+    from ..runtime.execution.progress import LiveProgress
+    from ..runtime.execution.sweep import parse_seeds, plan_sweep
+    from ..runtime.reporting.sweep_tables import run_sweep
+    from ..runtime.reporting.tracking import check_trackers
+    from ..runtime.run.registry import get_experiment
+    from ..runtime.run.store import RunStore
 
     # Everything is checked before anything runs: experiment, grid, ranges, seeds, trackers, executor.
     exp = get_experiment(args.experiment)

@@ -10,12 +10,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from .errors import OracleRLError
+from ..errors import OracleRLError
 
 
 def _cmd_list(args) -> int:
-    from .runtime.config import describe_fields
-    from .runtime.registry import all_experiments, load_errors
+    from ..common.config import describe_fields
+    from ..runtime.run.registry import all_experiments, load_errors
 
     for e in all_experiments():
         print(f"{e.name:28s} [{e.paper}] {e.title}")
@@ -28,25 +28,25 @@ def _cmd_list(args) -> int:
 
 
 def _parse_seeds(text: str | None) -> list[int] | None:
-    from .runtime.sweep import parse_seeds
+    from ..runtime.execution.sweep import parse_seeds
 
     return parse_seeds(text)
 
 
 def _cmd_run(args) -> int:
-    from .runtime.config import parse_set_args, to_dict
-    from .runtime.registry import get_experiment
-    from .runtime.report import verdict
-    from .runtime.runner import run_one
-    from .runtime.seeding import check_seed
-    from .runtime.store import RunStore, dumps
-    from .validation import check_output_dir
+    from ..common.config import parse_set_args, to_dict
+    from ..common.validation import check_output_dir
+    from ..runtime.reporting.report import verdict
+    from ..runtime.run.registry import get_experiment
+    from ..runtime.run.runner import run_one
+    from ..runtime.run.seeding import check_seed
+    from ..runtime.run.store import RunStore, dumps
 
     exp = get_experiment(args.experiment)
     cfg = exp.make_config(args.scale, parse_set_args(args.set))
     check_seed("--seed", args.seed)
-    from .runtime.executors import torch_threads
-    from .runtime.tracking import check_trackers, make_loggers
+    from ..common.threads import torch_threads
+    from ..runtime.reporting.tracking import check_trackers, make_loggers
 
     kinds = check_trackers(args.log)
     check_output_dir("--out", args.out)
@@ -75,9 +75,9 @@ def _cmd_run(args) -> int:
 
 
 def _cmd_report(args) -> int:
-    from .runtime.executors import make_executor
-    from .runtime.report import tally
-    from .runtime.report_runner import run_report
+    from ..runtime.execution.executors import make_executor
+    from ..runtime.reporting.report import tally
+    from ..runtime.reporting.report_runner import run_report
 
     seeds = _parse_seeds(args.seeds)
     executor = make_executor(args.executor, args.workers, args.address)
@@ -96,11 +96,11 @@ def _cmd_report(args) -> int:
     return 0 if rep.ok else 1
 
 
-_PLUGIN_COMMANDS = ("oraclerl.runtime.sweep_cli", "oraclerl.models.hf.diagnose_cli")
+_PLUGIN_COMMANDS = ("oraclerl.cli.sweep", "oraclerl.cli.diagnose")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .runtime.sweep_cli import add_execution_arguments
+    from .sweep import add_execution_arguments
 
     p = argparse.ArgumentParser(prog="oraclerl", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)

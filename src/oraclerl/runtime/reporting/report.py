@@ -18,8 +18,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .registry import EMPIRICAL, IDENTITY, PAPERS, Claim, Experiment
-from .store import atomic_write_text
+from ..run.registry import EMPIRICAL, IDENTITY, PAPERS, Claim, Experiment
+from ..run.store import atomic_write_text
 
 
 @dataclass
@@ -120,7 +120,7 @@ def _rel(fig: Path, out: Path) -> str:
 
 def _docs_link(name: str, out: Path) -> str | None:
     """Relative link from ``out`` to the experiment's docs page docs/experiments/NAME.md (None if it is missing)."""
-    page = Path(__file__).resolve().parents[3] / "docs" / "experiments" / f"{name}.md"
+    page = Path(__file__).resolve().parents[4] / "docs" / "experiments" / f"{name}.md"
     if not page.exists():
         return None
     return Path(os.path.relpath(page, Path(out).resolve())).as_posix()

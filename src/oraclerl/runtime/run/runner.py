@@ -9,15 +9,10 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .config import to_dict
+from ...common.config import to_dict
 from .registry import Experiment
 from .seeding import SeedTree
 from .store import RunDir, RunStore
-
-
-def default_device() -> torch.device:
-    """CUDA when present, else CPU (exact-model experiments pass ``device="cpu"`` for bit-identical runs)."""
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 @dataclass

@@ -17,7 +17,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError
+from ...errors import ConfigError
 
 TRACKERS = {"tensorboard": ("tensorboard", "track"), "wandb": ("wandb", "wandb"), "trackio": ("trackio", "trackio")}
 """tracker -> (module that must be importable, pip package / extra to suggest)."""

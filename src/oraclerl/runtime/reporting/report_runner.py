@@ -14,15 +14,15 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import ConfigError
-from ..validation import check_output_dir
-from .engine import ExecutionSummary, RunSpec, execute_runs
-from .executors import LocalExecutor
-from .progress import LiveProgress
-from .registry import all_experiments, get_experiment, load_errors
+from ...common.validation import check_output_dir
+from ...errors import ConfigError
+from ..execution.engine import ExecutionSummary, RunSpec, execute_runs
+from ..execution.executors import LocalExecutor
+from ..execution.progress import LiveProgress
+from ..run.registry import all_experiments, get_experiment, load_errors
+from ..run.store import RunStore
 from .report import ExperimentOutcome, write_report
 from .stats import fmt_ci
-from .store import RunStore
 from .tracking import check_trackers
 
 

@@ -18,7 +18,7 @@ from .executors import Event
 
 
 class LiveProgress(Listener):
-    """A :class:`~oraclerl.runtime.engine.Listener` drawing rich progress bars (``quiet`` draws nothing)."""
+    """A :class:`~oraclerl.runtime.execution.engine.Listener` drawing rich progress bars (``quiet`` draws nothing)."""
 
     def __init__(self, quiet: bool = False, console: Console | None = None, point_label=None):
         self.quiet = quiet

@@ -1,4 +1,4 @@
-"""Typed experiment configs: dataclasses whose fields carry a one-line doc and an allowed range.
+"""Typed configs (experiments and algorithms alike): dataclasses whose fields carry a one-line doc and an allowed range.
 
 ``param(default, doc, low=..., high=..., choices=...)`` declares a field; :func:`validate` checks every
 field against its declaration and :func:`apply_overrides` parses ``--set key=value`` strings by the
@@ -16,6 +16,7 @@ from dataclasses import field
 from typing import Any
 
 from ..errors import ConfigError
+from .validation import in_interval, interval
 
 
 def param(default: Any, doc: str, *, low: float | None = None, high: float | None = None,
@@ -30,10 +31,8 @@ def param(default: Any, doc: str, *, low: float | None = None, high: float | Non
 def _allowed(meta: dict) -> str:
     if meta.get("choices"):
         return f"one of {list(meta['choices'])}"
-    lo, hi = meta.get("low"), meta.get("high")
-    lb = "(" if meta.get("low_open") else "["
-    hb = ")" if meta.get("high_open") else "]"
-    return f"in {lb}{'-inf' if lo is None else lo}, {'inf' if hi is None else hi}{hb}"
+    return "in " + interval(meta.get("low"), meta.get("high"), low_open=bool(meta.get("low_open")),
+                            high_open=bool(meta.get("high_open")))
 
 
 def _check_value(name: str, v: Any, meta: dict) -> None:
@@ -45,10 +44,8 @@ def _check_value(name: str, v: Any, meta: dict) -> None:
         return
     if isinstance(v, float) and not math.isfinite(v):
         raise ConfigError(name, f"must be a finite number {_allowed(meta)}, got {v!r}")
-    lo, hi = meta.get("low"), meta.get("high")
-    if lo is not None and (v < lo or (meta.get("low_open") and v == lo)):
-        raise ConfigError(name, f"must be {_allowed(meta)}, got {v!r}")
-    if hi is not None and (v > hi or (meta.get("high_open") and v == hi)):
+    if not in_interval(v, meta.get("low"), meta.get("high"), low_open=bool(meta.get("low_open")),
+                       high_open=bool(meta.get("high_open"))):
         raise ConfigError(name, f"must be {_allowed(meta)}, got {v!r}")
 
 
@@ -208,46 +205,3 @@ def from_dict(cls: type, data: dict[str, Any]) -> Any:
             value = tuple(value)
         kwargs[key] = value
     return cls(**kwargs)
-
-
-def available_memory() -> int | None:
-    """Bytes of memory available to a new run on this machine (``MemAvailable``), None when unknown."""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        import psutil
-
-        return int(psutil.virtual_memory().available)
-    except Exception:  # noqa: BLE001 - psutil missing or unsupported here: no check
-        return None
-
-
-def _gib(n: float) -> str:
-    return f"{n / 2**30:.3g} GiB"
-
-
-def check_memory(name: str, estimate: int, available: int | None = None) -> None:
-    """Raise a one-line :class:`ConfigError` when one run of ``name`` would need more memory than is available.
-
-    ``estimate`` comes from the experiment's ``memory(config)`` hook (bytes); ``available`` defaults to
-    :func:`available_memory`. Checked before any run starts, so the sizes are reduced before allocating.
-    """
-    available = available_memory() if available is None else available
-    if available is not None and estimate > available:
-        raise ConfigError(name, f"one run needs about {_gib(estimate)} of memory at this config, more than the "
-                                f"{_gib(available)} available on this machine; reduce its size fields")
-
-
-def power_exceeds(base: int, exponent: int, limit: int) -> bool:
-    """``base ** exponent > limit`` for non-negative integers, without building a huge power (a config
-    check on an enumeration size must not itself hang on ``--set exponent=1e30``)."""
-    if base <= 1 or exponent <= 0:
-        return (1 if exponent <= 0 else base) > limit
-    if exponent * math.log2(base) > math.log2(max(limit, 1)) + 1:
-        return True
-    return base ** exponent > limit

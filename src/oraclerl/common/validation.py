@@ -1,4 +1,6 @@
-"""Input validation helpers: fail fast with a message naming the field and the allowed range."""
+"""The one validation system: checks that fail fast with a one-line :class:`~oraclerl.errors.ConfigError` naming
+the field and what is allowed (used by :func:`oraclerl.common.config.validate` for config fields, and directly by
+models, oracles and the command line), and the memory check run before any run starts."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 
 def check_finite(name: str, value: float) -> float:
@@ -46,19 +48,28 @@ def check_int(name: str, value: int, low: int | None = None, high: int | None = 
     return value
 
 
+def interval(low: float | None, high: float | None, *, low_open: bool = False, high_open: bool = False) -> str:
+    """An interval as text, e.g. ``[0, inf)``: the one wording every range error uses."""
+    return f"{'(' if low_open else '['}{'-inf' if low is None else low}, {'inf' if high is None else high}" \
+           f"{')' if high_open else ']'}"
+
+
+def in_interval(value: float, low: float | None, high: float | None, *, low_open: bool = False,
+                high_open: bool = False) -> bool:
+    """Whether ``value`` lies in the interval (``None`` = unbounded on that side)."""
+    lo_bad = low is not None and (value < low or (low_open and value == low))
+    hi_bad = high is not None and (value > high or (high_open and value == high))
+    return not (lo_bad or hi_bad)
+
+
 def check_range(
     name: str, value: float, low: float | None = None, high: float | None = None, *,
     low_open: bool = False, high_open: bool = False,
 ) -> float:
     value = check_finite(name, value)
-    lo_bad = low is not None and (value < low or (low_open and value == low))
-    hi_bad = high is not None and (value > high or (high_open and value == high))
-    if lo_bad or hi_bad:
-        lo = "(" if low_open else "["
-        hi = ")" if high_open else "]"
-        raise ConfigError(
-            name, f"must be in {lo}{'-inf' if low is None else low}, {'inf' if high is None else high}{hi}, got {value!r}"
-        )
+    if not in_interval(value, low, high, low_open=low_open, high_open=high_open):
+        raise ConfigError(name, f"must be in {interval(low, high, low_open=low_open, high_open=high_open)}, "
+                                f"got {value!r}")
     return value
 
 
@@ -146,3 +157,46 @@ def check_output_dir(name: str, path: str | os.PathLike) -> Path:
         what = "is not writable" if probe == p else f"cannot be created ({str(probe)!r} is not writable)"
         raise ConfigError(name, f"{str(p)!r} {what}: {exc.strerror or type(exc).__name__}") from None
     return p
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new run on this machine (``MemAvailable``), None when unknown."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        import psutil
+
+        return int(psutil.virtual_memory().available)
+    except Exception:  # noqa: BLE001 - psutil missing or unsupported here: no check
+        return None
+
+
+def _gib(n: float) -> str:
+    return f"{n / 2**30:.3g} GiB"
+
+
+def check_memory(name: str, estimate: int, available: int | None = None) -> None:
+    """Raise a one-line :class:`ConfigError` when one run of ``name`` would need more memory than is available.
+
+    ``estimate`` comes from the experiment's ``memory(config)`` hook (bytes); ``available`` defaults to
+    :func:`available_memory`. Checked before any run starts, so the sizes are reduced before allocating.
+    """
+    available = available_memory() if available is None else available
+    if available is not None and estimate > available:
+        raise ConfigError(name, f"one run needs about {_gib(estimate)} of memory at this config, more than the "
+                                f"{_gib(available)} available on this machine; reduce its size fields")
+
+
+def power_exceeds(base: int, exponent: int, limit: int) -> bool:
+    """``base ** exponent > limit`` for non-negative integers, without building a huge power (a config
+    check on an enumeration size must not itself hang on ``--set exponent=1e30``)."""
+    if base <= 1 or exponent <= 0:
+        return (1 if exponent <= 0 else base) > limit
+    if exponent * math.log2(base) > math.log2(max(limit, 1)) + 1:
+        return True
+    return base ** exponent > limit

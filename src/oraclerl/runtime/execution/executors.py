@@ -2,7 +2,7 @@
 
 A *task* is plain data (experiment name, the module that registers it, the resolved config as a dict,
 the seed, the run store's root). Every executor runs the same :func:`execute_task` on it, which calls
-:func:`~oraclerl.runtime.runner.run_one`: the worker writes the run directory itself (atomic files, a
+:func:`~oraclerl.runtime.run.runner.run_one`: the worker writes the run directory itself (atomic files, a
 status file per run), so a result is written once, by the one process that computed it.
 
 Executors report :class:`Event` s to the caller (start, progress, done, failed, retry) and return one
@@ -31,8 +31,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import wait as mp_wait
 
-from ..errors import ConfigError
-from .worker import _mark_worker, _throttled, execute_task, in_worker, resolve_experiment, torch_threads
+from ...common.threads import torch_threads
+from ...errors import ConfigError
+from .worker import _mark_worker, _throttled, execute_task, in_worker, resolve_experiment
 
 __all__ = ["Event", "LocalExecutor", "RayExecutor", "make_executor", "require_ray", "start_local_ray", "execute_task",
            "in_worker", "resolve_experiment", "torch_threads", "EXECUTORS"]
@@ -133,7 +134,7 @@ def _no_cwd_imports():
     """
     saved_path, saved_env = list(sys.path), os.environ.get("PYTHONSAFEPATH")
     cwd = os.path.realpath(os.getcwd())
-    package_root = os.path.realpath(os.path.join(os.path.dirname(__file__), "..", ".."))
+    package_root = os.path.realpath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
     sys.path[:] = [p for p in sys.path if not _unsafe_path_entry(p, cwd, package_root)]
     os.environ["PYTHONSAFEPATH"] = "1"
     try:
@@ -196,7 +197,7 @@ class LocalExecutor:
     def _pool(self, tasks, on_event):
         ctx = mp.get_context(self.start_method)
         if self.start_method == "forkserver":
-            ctx.set_forkserver_preload(["oraclerl.runtime._preload"])
+            ctx.set_forkserver_preload(["oraclerl.runtime.execution._preload"])
         pending: deque = deque(tasks)
         deaths: dict[int, int] = {}
         startup_failures = 0
@@ -293,7 +294,7 @@ def require_ray():
 
 
 def _ray_task(task: dict) -> dict:
-    from .store import RunStore
+    from ..run.store import RunStore
 
     _mark_worker()
     rd = RunStore(task["store"]).run_dir(task["experiment"], task["config"], task["seed"])
@@ -424,7 +425,7 @@ class RayExecutor:
             return self._run(ray, tasks, on_event)
 
     def _run(self, ray, tasks, on_event):
-        from .store import RunStore
+        from ..run.store import RunStore
 
         remote = ray.remote(num_cpus=1, max_retries=self.max_retries)(_ray_task)
         refs = {remote.remote({**t, "threads": self.threads}): t for t in tasks}
