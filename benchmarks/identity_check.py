@@ -11,6 +11,7 @@ wall-clock fields (``elapsed_s`` and the like, :data:`TIMING`) are left out of t
     python benchmarks/identity_check.py record before.json            # on the code before the refactor
     python benchmarks/identity_check.py check before.json             # after it: exit 0 = identical
     python benchmarks/identity_check.py record x.json --only bon-kl   # a subset (repeat --only)
+    python benchmarks/identity_check.py check before.json --only bon-kl   # a full manifest, one experiment
 
 Same seed, config and device give bit-identical results on the exact models (the suite tests it), so any
 difference is a change of behaviour; results that depend on thread timing would show up as such, and none do.
@@ -124,7 +125,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"recorded {len(now['runs'])} runs and {len(now['tables'])} table rows in {manifest}")
         return 0
     before = json.loads(manifest.read_text("utf-8"))
-    now = collect(before.get("only") or a.only, before.get("scale", a.scale), a.workers)
+    only = a.only or before.get("only") or []
+    now = collect(only, before.get("scale", a.scale), a.workers)
+    subset = bool(a.only) and not before.get("only")   # a full manifest, checked for some experiments only
+    if subset:
+        before["runs"] = {k: v for k, v in before["runs"].items() if k.split("|", 1)[0] in a.only}
     bad = 0
     for ident in sorted(set(before["runs"]) | set(now["runs"])):
         b, n = before["runs"].get(ident), now["runs"].get(ident)
@@ -135,7 +140,9 @@ def main(argv: list[str] | None = None) -> int:
             where = _first_difference(b["result"], n["result"]) or "checksum only"
             print(f"changed result: {ident[:160]}\n  {where}")
             bad += 1
-    for row in sorted(set(before["tables"]) ^ set(now["tables"])):
+    # a subset's table rows must each be in the full manifest's tables (rows do not name their experiment)
+    changed = set(now["tables"]) - set(before["tables"]) if subset else set(before["tables"]) ^ set(now["tables"])
+    for row in sorted(changed):
         print(f"{'table row before' if row in before['tables'] else 'table row after '}: {row[:200]}")
         bad += 1
     print(f"{len(now['runs'])} runs, {len(now['tables'])} table rows: "

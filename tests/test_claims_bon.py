@@ -20,8 +20,6 @@ from oraclerl.runtime.run.runner import RunContext
 torch.set_num_threads(1)
 
 TOY = {
-    "bon-kl": {"sizes": "10,100", "num_n": "6", "n_max": "1000", "winners": "8", "oracle_L": "20",
-               "oracle_prompts": "50"},
     "bon-winrate": {"uniform_L": "50", "num_n": "6", "n_max": "100", "frontier_points": "8", "mc_n": "2,4",
                     "mc_selections": "200"},
     # the convergence claims are read at m = 1000 (their thresholds: gap and (1/m)·KL below 0.01 there)
@@ -30,13 +28,15 @@ TOY = {
                         "oracle_selections": "200"},
 }
 
+NAMES = ("bon-kl", "bon-winrate", "bon-asymptotics")
+
 
 @pytest.fixture(scope="module")
 def toy():
     out = {}
-    for name, over in TOY.items():
+    for name in NAMES:
         exp = get_experiment(name)
-        cfg = exp.make_config("quick", over)
+        cfg = exp.make_config("quick", TOY[name]) if name in TOY else exp.make_config("toy")
         out[name] = (exp, cfg, [exp.run(cfg, RunContext(seed=s)) for s in (0, 1)])
     return out
 
@@ -54,7 +54,7 @@ def pick(claims, start):
     return c
 
 
-@pytest.mark.parametrize("name", sorted(TOY))
+@pytest.mark.parametrize("name", sorted(NAMES))
 def test_toy_run_claims_hold_and_say_their_kind(toy, name):
     claims = verdicts(toy, name)
     assert all(c.kind in ("identity", "empirical") for c in claims.values())

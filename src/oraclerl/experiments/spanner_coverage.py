@@ -44,7 +44,7 @@ from ..runtime.reporting.figures import pyplot, save_figure
 from ..runtime.reporting.stats import fmt_ci, loglog_slope
 from ..runtime.run.registry import EMPIRICAL, Claim, Experiment, register
 from ._spanner_runs import spanner_at
-from ._verdicts import separates
+from ..runtime.reporting.verdicts import separates
 
 ALGORITHMS = ("spanner", "online-dpo", "xpo")
 

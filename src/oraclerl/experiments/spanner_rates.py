@@ -27,7 +27,7 @@ from ..problems import linear_softmax
 from ..runtime.reporting.figures import pyplot, save_figure
 from ..runtime.reporting.stats import fmt_ci, loglog_slope
 from ..runtime.run.registry import EMPIRICAL, Claim, Experiment, register
-from ._verdicts import separates
+from ..runtime.reporting.verdicts import separates
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""Figure helpers shared by the experiments: a headless pyplot, and saving a figure as a PNG in one call."""
+"""Figure helpers shared by the experiments: a headless pyplot, and one helper that finishes a figure (labels,
+scales, legend, layout, an atomic save)."""
 
 from __future__ import annotations
 
@@ -34,3 +35,31 @@ def save_figure(fig, outdir: Path | str, name: str, dpi: int = 110) -> Path:
         if tmp.exists():
             tmp.unlink()
     return path
+
+
+def finish(fig, outdir: Path | str, name: str, ax=None, *, xlabel: str | None = None, ylabel: str | None = None,
+           title: str | None = None, xscale: str | None = None, yscale: str | None = None,
+           legend: float | None = None, dpi: int = 110) -> list[Path]:
+    """Finish ``fig`` and save it as ``outdir/name``: on ``ax`` (when given) set the labels, title and axis scales
+    given, and a legend at font size ``legend`` (None: no legend); then lay out, save and close. Returns
+    ``[path]``, what an experiment's ``plot`` returns. Several axes: call :func:`style` on each, then this."""
+    if ax is not None:
+        style(ax, xlabel=xlabel, ylabel=ylabel, title=title, xscale=xscale, yscale=yscale, legend=legend)
+    return [save_figure(fig, outdir, name, dpi=dpi)]
+
+
+def style(ax, *, xlabel: str | None = None, ylabel: str | None = None, title: str | None = None,
+          xscale: str | None = None, yscale: str | None = None, legend: float | None = None) -> None:
+    """Set what is given on one axes: labels, title, axis scales, and a legend at font size ``legend``."""
+    if xscale:
+        ax.set_xscale(xscale)
+    if yscale:
+        ax.set_yscale(yscale)
+    if xlabel is not None:
+        ax.set_xlabel(xlabel)
+    if ylabel is not None:
+        ax.set_ylabel(ylabel)
+    if title is not None:
+        ax.set_title(title)
+    if legend is not None:
+        ax.legend(fontsize=legend)

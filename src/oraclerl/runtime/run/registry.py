@@ -33,6 +33,10 @@ satisfied by construction, and a negative control in ``tests/test_claims_*.py`` 
 alternative's counterfactual measurements fed to the same verdict code) must make it come out "does not hold"."""
 CLAIM_KINDS = (IDENTITY, EMPIRICAL)
 
+SCALES = ("toy", "quick", "paper")
+"""The scales every experiment declares: "toy" (seconds; what the tests run), "quick" (the report's default)
+and "paper" (the papers' configuration)."""
+
 
 @dataclass
 class Claim:
@@ -101,17 +105,26 @@ class Experiment:
     plot: Callable[[list[dict], Any, Path], list[Path]]
     """``plot(results_over_seeds, config, outdir) -> [figure paths]``."""
     scales: dict[str, dict[str, Any]] = field(default_factory=lambda: {"quick": {}, "paper": {}})
-    """Config overrides per scale ("quick" is the report default, "paper" the papers' configuration)."""
+    """Config overrides per scale (:data:`SCALES`): "toy" runs in seconds (the tests use it), "quick" is the
+    report default (the config's defaults, so usually ``{}``), "paper" the papers' configuration: each paper
+    value is stated once, there."""
     seeds: int = 3
     """How many seeds the report runs by default."""
     description: str = ""
-    """A paragraph for the report: what is measured and how to read the figure."""
+    """A paragraph for the report: what is measured and how to read the figure. Left empty, it is derived from
+    the docstring of the module that defines ``run`` (everything after its first paragraph, on one line)."""
     summary: Callable[[dict], dict] | None = None
     """Optional ``summary(result) -> {metric: number}`` for sweep tables; by default the numeric leaves of
     the result, flattened with "/" (see :func:`oraclerl.runtime.reporting.sweep_tables.flatten_metrics`)."""
     memory: Callable[[Any], int] | None = None
     """Optional ``memory(config) -> bytes``: an estimate of one run's peak memory, checked against the memory
     this machine has available before any run starts (see :func:`oraclerl.common.validation.check_memory`)."""
+
+    def __post_init__(self):
+        if not self.description:
+            doc = getattr(sys.modules.get(getattr(self.run, "__module__", "")), "__doc__", None) or ""
+            parts = doc.split("\n\n", 1)
+            self.description = parts[1].replace("\n", " ") if len(parts) > 1 else ""
 
     def make_config(self, scale: str = "quick", overrides: dict[str, Any] | None = None):
         from ...common.config import apply_overrides, validate

@@ -1,4 +1,4 @@
-"""Verdict helpers shared by the experiments' claims (not an experiment: the loader skips ``_`` modules).
+"""Verdict helpers shared by the experiments' claims.
 
 An empirical claim compares a measured quantity with the paper's prediction *and* with the alternative the claim
 rules out (a slow rate, a flat curve, the competitor's behaviour). :func:`separates` puts the decision boundary
@@ -15,7 +15,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..runtime.reporting.stats import mean_ci
+from .stats import mean_ci
 
 
 @dataclass(frozen=True)
