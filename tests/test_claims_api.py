@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from oraclerl.runtime.reporting.verdicts import separates
 from oraclerl.runtime.reporting.report import ExperimentOutcome, tally, verdict, write_report
+from oraclerl.runtime.reporting.verdicts import separates
 from oraclerl.runtime.run.registry import EMPIRICAL, IDENTITY, Claim, get_experiment
 
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "src" / "oraclerl" / "experiments"

@@ -8,8 +8,8 @@ import torch
 pytest.importorskip("transformers")
 
 from conftest import DIAGNOSE_PROMPTS, save_diagnose_fixture  # noqa: E402
-from oraclerl.cli.diagnose import diagnose, powers_of_two  # noqa: E402
 from oraclerl.cli import main  # noqa: E402
+from oraclerl.cli.diagnose import diagnose, powers_of_two  # noqa: E402
 from oraclerl.diagnostics.pass_at_k import pass_at_k_unbiased  # noqa: E402
 from oraclerl.models.hf.rewards import answer_match  # noqa: E402
 

@@ -11,10 +11,10 @@ import torch
 pytest.importorskip("transformers")
 
 from conftest import save_diagnose_fixture  # noqa: E402
-from oraclerl.cli.diagnose import parse_escapes, summarize  # noqa: E402
-from oraclerl.cli import main  # noqa: E402
-from oraclerl.errors import ConfigError  # noqa: E402
 from oraclerl.cli import diagnose as diagnose_cli  # noqa: E402
+from oraclerl.cli import main  # noqa: E402
+from oraclerl.cli.diagnose import parse_escapes, summarize  # noqa: E402
+from oraclerl.errors import ConfigError  # noqa: E402
 from oraclerl.models.hf.answers import last_number, make_matcher  # noqa: E402
 
 pytestmark = pytest.mark.hf

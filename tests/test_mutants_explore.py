@@ -18,7 +18,7 @@ import torch
 
 from oraclerl.diagnostics import regret
 from oraclerl.errors import ConfigError
-from oraclerl.explore.baselines import BasePolicy, BestOfNPolicy
+from oraclerl.explore.baselines import BestOfNPolicy, ReferencePolicy
 from oraclerl.explore.evaluation import first_reach, proper_curve, spanner_curve
 from oraclerl.explore.linear_regression import (
     InverseGram,
@@ -795,16 +795,16 @@ def test_pairwise_rounds_loop_against_the_sequential_definition():
 # ------------------------------------------------------------------------------------------------------------
 
 def test_base_policy_samples_through_the_weak_oracle():
-    """BasePolicy.sample = weak.sample(prompts, n, generator), counted; default n = 1; law = π_ref."""
+    """ReferencePolicy.sample = weak.sample(prompts, n, generator), counted; default n = 1; law = π_ref."""
     inst = _tiny()
     o = inst.oracles()
-    pol = BasePolicy(o.weak)
+    pol = ReferencePolicy(o.weak)
     x = torch.tensor([0, 2])
     s = pol.sample(x, 4, torch.Generator().manual_seed(1))
     ref = inst.oracles().weak.sample(x, 4, torch.Generator().manual_seed(1))
     assert torch.equal(s.responses, ref.responses) and s.responses.shape == (2, 4) and o.ledger.t_comp == 8
     assert pol.sample(x, generator=torch.Generator().manual_seed(1)).responses.shape == (2, 1)
-    assert torch.equal(BasePolicy().log_prob_table(inst), inst.base.log_ref)
+    assert torch.equal(ReferencePolicy().log_prob_table(inst), inst.base.log_ref)
 
 
 def test_best_of_n_policy_law_by_enumeration_with_ties_and_sampling():

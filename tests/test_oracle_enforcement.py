@@ -19,11 +19,11 @@ import torch
 from oraclerl.explore import (
     MTSS,
     XPO,
-    BasePolicy,
     BestOfNPolicy,
     MTSSConfig,
     OnlineDPO,
     OnlineDPOConfig,
+    ReferencePolicy,
     SpannerSampling,
     SpannerSamplingConfig,
     XPOConfig,
@@ -112,7 +112,7 @@ def test_every_sequence_algorithm_runs_against_strict_oracles(inst):
     OnlineDPO(OnlineDPOConfig(T=16, B=inst.B, batch=4)).run(strong, reward, prompts, gen)
     XPO(XPOConfig(T=16, B=inst.B, batch=4)).run(strong, weak, reward, prompts, exact_partition(inst.base), gen)
     BestOfNPolicy(4, weak, reward).sample(torch.arange(3), 2, gen)
-    BasePolicy(weak).sample(torch.arange(3), 2, gen)
+    ReferencePolicy(weak).sample(torch.arange(3), 2, gen)
     x = torch.arange(3)
     sb.best_of_n(weak, reward, x, sb.BestOfNConfig(n=4, num_samples=2), gen)
     sb.soft_best_of_n(weak, reward, x, sb.SoftBestOfNConfig(n=4, num_samples=2), gen)

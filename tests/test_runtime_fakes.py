@@ -37,7 +37,7 @@ def counter_run(cfg: CounterConfig, ctx) -> dict:
         if cfg.sleep_s:
             time.sleep(cfg.sleep_s)
         ctx.log(t, **{"reward/mean": float(x[: t + 1].mean()), "kl/value": float(x[t] ** 2), "t_data": t + 1})
-        ctx.report((t + 1) / cfg.steps, f"step {t + 1}/{cfg.steps}")
+        ctx.progress((t + 1) / cfg.steps, f"step {t + 1}/{cfg.steps}")
         if cfg.gate and t == 0:
             deadline = time.monotonic() + 60
             while not Path(cfg.gate).exists() and time.monotonic() < deadline:

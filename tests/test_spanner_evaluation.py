@@ -9,7 +9,7 @@ from oraclerl.common.config import apply_overrides
 from oraclerl.diagnostics import regret
 from oraclerl.errors import ConfigError
 from oraclerl.experiments.spanner_coverage import needle_instance
-from oraclerl.explore.baselines import BasePolicy, BestOfNPolicy
+from oraclerl.explore.baselines import BestOfNPolicy, ReferencePolicy
 from oraclerl.explore.evaluation import first_reach, spanner_curve
 from oraclerl.explore.spanner_sampling import SpannerSampling, SpannerSamplingConfig
 from oraclerl.problems import linear_softmax
@@ -42,7 +42,7 @@ def test_spanner_curve_is_prefix_average_of_component_regrets():
 def test_baselines_exact_laws_and_oracle_use():
     inst = linear_softmax(d=3, num_prompts=2, num_responses=5, beta=0.5, target_coverage=3.0, seed=1)
     o = inst.oracles()
-    torch.testing.assert_close(BasePolicy(o.weak).log_prob_table(inst), inst.base.log_ref)
+    torch.testing.assert_close(ReferencePolicy(o.weak).log_prob_table(inst), inst.base.log_ref)
     # best-of-n law by enumeration of all n-tuples (n = 2, rewards distinct)
     p, r = inst.base.log_ref.exp(), inst.reward.table
     law = BestOfNPolicy(2).log_prob_table(inst).exp()

@@ -80,7 +80,7 @@ def run(cfg: BonAsymptoticsConfig, ctx) -> dict:
                            "tilt_reward": a.tilt_reward, "tilt_kl": a.tilt_kl,
                            "frontier_at_bon_kl": float(tilt(p, r, kl=a.bon_kl).reward),
                            "kl_bon_tilt_per_token": a.kl_bon_tilt / m})
-        ctx.report(len(curves) / (len(cfg.lengths) * len(deltas)) * 0.5, f"m={m}")
+        ctx.progress(len(curves) / (len(cfg.lengths) * len(deltas)) * 0.5, f"m={m}")
     kl_vs_m = []
     for m in cfg.kl_lengths:
         a = memoryless_alignment(dist=dist(m), delta=cfg.delta)
@@ -97,7 +97,7 @@ def run(cfg: BonAsymptoticsConfig, ctx) -> dict:
         ldp.append({"m": m, "tail_rate": -tail / m, "rate": rate})
     t = torch.linspace(-3, 3, 61, dtype=torch.float64)
     renyi_err = float((scgf(p, r, lam, t) - scgf_renyi(p, r, lam, t)).abs().max())
-    ctx.report(0.8, "exact parts")
+    ctx.progress(0.8, "exact parts")
     # Monte Carlo 1: exact BoN winner sequences (backward sampling), N = e^{mδ}
     m = cfg.mc_length
     a = memoryless_alignment(dist=dist(m), delta=cfg.delta)

@@ -64,7 +64,7 @@ def run(cfg: BonWinRateConfig, ctx) -> dict:
     w = torch.tensor(cfg.staircase, dtype=torch.float64)
     curves = [_instance_curves(f"uniform L={L}", pu, ru, cfg),
               _instance_curves("staircase", w / w.sum(), torch.arange(w.numel(), dtype=torch.float64), cfg)]
-    ctx.report(0.5, "exact curves")
+    ctx.progress(0.5, "exact curves")
     mc = []
     for n in cfg.mc_n:
         ledger = Ledger()
@@ -78,7 +78,7 @@ def run(cfg: BonWinRateConfig, ctx) -> dict:
         mc.append({"n": n, "win": float(wins.mean()), "se": float(wins.std() / math.sqrt(wins.numel())),
                    "exact": float(best_of_n_law(pu, ru, n).win_rate), "ledger": ledger.snapshot()})
         ctx.log(len(mc), **{"oracle/t_comp": ledger.t_comp, "oracle/t_data": ledger.t_data})
-    ctx.report(1.0, "Monte Carlo")
+    ctx.progress(1.0, "Monte Carlo")
     return {"curves": curves, "mc": mc}
 
 

@@ -27,9 +27,9 @@ from ..explore.baselines import BestOfNPolicy
 from ..problems import coverage_lower_bound
 from ..runtime.reporting.figures import pyplot, save_figure
 from ..runtime.reporting.stats import fmt_ci, loglog_slope
+from ..runtime.reporting.verdicts import separates
 from ..runtime.run.registry import EMPIRICAL, IDENTITY, Claim, Experiment, register
 from ._spanner_runs import spanner_at
-from ..runtime.reporting.verdicts import separates
 
 
 @dataclass
@@ -127,7 +127,7 @@ def run(cfg: CoverageLowerBoundConfig, ctx) -> dict:
                 ctx.log(len(rows), **{"oracle/t_comp": ledger["t_comp"], "oracle/t_data": ledger["t_data"],
                                       "draws/mean": row["mean_draws"]})
                 done += 1
-                ctx.report(done / total, f"β={beta} C⋆={c_star:g} {sampler}")
+                ctx.progress(done / total, f"β={beta} C⋆={c_star:g} {sampler}")
     return {"rows": rows, "algorithms": _algorithm_rows(cfg, ctx)}
 
 

@@ -53,7 +53,7 @@ def run(cfg: CoverageTokenVsSequenceConfig, ctx) -> dict:
                 rows.append({"kind": f"random |A|={A}", "H": H, "num_actions": A, "c_cond": conditional_coverage(inst),
                              "c_cov": sequence_coverage(inst)})
         ctx.log(H, **{"coverage/family_c_cov": rows[-1 - len(cfg.num_actions) * cfg.num_random]["c_cov"]})
-        ctx.report(len(rows) / total, f"H={H}")
+        ctx.progress(len(rows) / total, f"H={H}")
     return {"rows": rows}
 
 

@@ -70,7 +70,7 @@ def run(cfg: DNFProperConfig, ctx) -> dict:
     row["spanner"] = {"clause_mass": float(clause_mass(out.policy.log_prob_table(inst))[0]),
                       "regret": regret(out.policy, inst), "average_regret": out.policy.average_regret(inst),
                       "spanner_size": out.spanner_size, "ledger": out.ledger}
-    ctx.report(0.5, "SpannerSampling done")
+    ctx.progress(0.5, "SpannerSampling done")
     T = max(1, out.ledger["t_data"] // 2)
     o = inst.oracles()
     dpo = OnlineDPO(OnlineDPOConfig(T=T, B=1.0, theta_set="linf", batch=cfg.exp_batch)).run(

@@ -214,7 +214,7 @@ def _advantages(cfg, ctx) -> dict:
                 row["k"] = kw["k"]
                 row["bias_pass_k"] = float((mom.mean - gk).norm() / gk.norm())
             rows.append(row)
-        ctx.report(0.6 + 0.3 * (cfg.group_sizes.index(n) + 1) / len(cfg.group_sizes), f"advantages n={n}")
+        ctx.progress(0.6 + 0.3 * (cfg.group_sizes.index(n) + 1) / len(cfg.group_sizes), f"advantages n={n}")
     grid = torch.cat([torch.logspace(-3, math.log10(0.5), 20, dtype=F64),
                       1 - torch.logspace(math.log10(0.5), -3, 20, dtype=F64)[1:]])
     gains = {est: {str(n): two_point_gain(est, n, grid, **({"k": min(cfg.pass_k, n)} if est == "pass_at_k" else {}))
@@ -242,11 +242,11 @@ def _process(cfg, ctx) -> dict:
 
 def run(cfg: EstimatorsExactConfig, ctx) -> dict:
     out = {"values": _kl_values(cfg, ctx)}
-    ctx.report(0.2, "KL values")
+    ctx.progress(0.2, "KL values")
     out["placements"] = _placements(cfg, ctx)
-    ctx.report(0.5, "KL placements")
+    ctx.progress(0.5, "KL placements")
     out["advantages"] = _advantages(cfg, ctx)
-    ctx.report(1.0, "advantages")
+    ctx.progress(1.0, "advantages")
     return out
 
 

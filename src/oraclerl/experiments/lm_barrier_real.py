@@ -180,7 +180,7 @@ def run(cfg: LMBarrierRealConfig, ctx) -> dict:
     out = {"model": cfg.model if cfg.model != AUTO else "gemma-3-270m", "prompt_tokens": int(lm._prompt_ids.shape[1]), "num_actions": lm.num_actions,
            "example_prompt": task.prompts[int(test[0])], "methods": {}}
     out["base"] = _evaluate(lm, task, targets, test, cfg, ctx.generator("eval"))
-    ctx.report(0.25, "base model measured")
+    ctx.progress(0.25, "base model measured")
     for i, method in enumerate(cfg.methods):
         ledger = Ledger()
         fn = (TRLReward(lm, task.outcome_fn()) if method == "outcome"
@@ -201,7 +201,7 @@ def run(cfg: LMBarrierRealConfig, ctx) -> dict:
                                   "steps": steps, "ledger": res.ledger}
         del res
         gc.collect()
-        ctx.report(0.25 + 0.75 * (i + 1) / len(cfg.methods), method)
+        ctx.progress(0.25 + 0.75 * (i + 1) / len(cfg.methods), method)
     K = cfg.samples
     for name, ev in [("base", out["base"])] + [(m, v["eval"]) for m, v in out["methods"].items()]:
         out[f"{name}_pass@1"], out[f"{name}_pass@{K}"] = ev["pass_at_k"][0], ev["pass_at_k"][-1]

@@ -83,7 +83,7 @@ def run(cfg: LQPretrainingConfig, ctx) -> dict:
                 "sorted_log10": (torch.sort(ll).values[torch.linspace(0, ll.numel() - 1, 256).long()] / LN10).tolist(),
             })
             ctx.log(t, **{"lq/median_log10": rows[-1]["lq_log10"][EPS.index(0.5)], "test_error": rows[-1]["test_error"]})
-            ctx.report(t / cfg.steps, f"step {t}")
+            ctx.progress(t / cfg.steps, f"step {t}")
 
         ledger = Ledger()
         pretrain(model, TeacherContexts(task, ledger), PretrainConfig(steps=cfg.steps, batch_size=cfg.batch_size,

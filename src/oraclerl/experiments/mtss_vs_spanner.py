@@ -155,7 +155,7 @@ def run(cfg: MTSSVsSpannerConfig, ctx) -> dict:
             rows.append(found)
             ctx.log(H, **{f"{alg}/t_comp_tokens": found["t_comp_tokens"], f"{alg}/t_data": found["t_data"],
                           f"{alg}/regret": found["regret"]})
-            ctx.report(len(rows) / total, f"H={H} {alg}")
+            ctx.progress(len(rows) / total, f"H={H} {alg}")
     return {"rows": rows}
 
 

@@ -129,7 +129,7 @@ def _run(cfg: PGFigure1Config, ctx, dev) -> dict:
     model = LinearARModel(ContextBigramFeatures(cfg.d, cfg.k), cfg.N, device=dev)
     pcfg = PretrainConfig(steps=cfg.pretrain_steps, batch_size=cfg.pretrain_batch, lr=cfg.pretrain_lr)
     pretrain(model, contexts, pcfg, streams["pretrain"])
-    ctx.report(0.1, "pre-trained")
+    ctx.progress(0.1, "pre-trained")
     after_pretrain = streams["pretrain"].get_state() if "_authors" in streams else None
 
     base_test_ll = model.log_likelihood(x_test, y_test).double().cpu()
@@ -168,7 +168,7 @@ def _run(cfg: PGFigure1Config, ctx, dev) -> dict:
                 err_steps.append(t)
                 errs.append(_test_error(p, x_test, y_test))
                 ctx.log(t, **{f"{kind}/test_error": errs[-1]})
-                ctx.report(0.1 + 0.45 * (j + t / cfg.pg_steps), f"{kind} PG step {t}")
+                ctx.progress(0.1 + 0.45 * (j + t / cfg.pg_steps), f"{kind} PG step {t}")
 
         res = policy_gradient(pol, run_contexts, reward, gcfg, _pg_stream(streams, kind, ctx, dev, after_pretrain),
                               oracles=pg_oracles(pol, run_contexts, reward), track=track)

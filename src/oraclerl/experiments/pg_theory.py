@@ -101,7 +101,7 @@ def run(cfg: PGTheoryConfig, ctx) -> dict:
             r = _queries_to_reach(task, x0, ystar, base, "outcome", m, cfg.eps_fixed, cfg.max_iters,
                                   ctx.generator(f"A/alpha/{a}"))
             rows_a.append({"alpha": a, "m": m, **r})
-            ctx.report(len(rows_a) / (len(cfg.alphas) + len(cfg.epsilons) + len(cfg.horizons)), f"α={a}")
+            ctx.progress(len(rows_a) / (len(cfg.alphas) + len(cfg.epsilons) + len(cfg.horizons)), f"α={a}")
         base = _base_with(task, x0, ystar, cfg.alpha_fixed)
         for e in cfg.epsilons:
             m = min(math.ceil(4 / cfg.alpha_fixed), cfg.k ** cfg.N)

@@ -42,9 +42,9 @@ from ..oracles import RewardNoise
 from ..problems.instance import LinearSoftmaxInstance
 from ..runtime.reporting.figures import pyplot, save_figure
 from ..runtime.reporting.stats import fmt_ci, loglog_slope
+from ..runtime.reporting.verdicts import separates
 from ..runtime.run.registry import EMPIRICAL, Claim, Experiment, register
 from ._spanner_runs import spanner_at
-from ..runtime.reporting.verdicts import separates
 
 ALGORITHMS = ("spanner", "online-dpo", "xpo")
 
@@ -169,7 +169,7 @@ def run(cfg: SpannerCoverageConfig, ctx) -> dict:
             row["xpo"] = first_reach(proper_curve(out, inst), cfg.epsilon) | {"ledger": out.ledger}
         rows.append(row)
         ctx.log(i, **{f"{a}/t_data": row[a]["t_data"] for a in cfg.algorithms})
-        ctx.report((i + 1) / len(cfg.coverages), f"C_cov={c_hat:.3g}")
+        ctx.progress((i + 1) / len(cfg.coverages), f"C_cov={c_hat:.3g}")
     return {"rows": rows}
 
 

@@ -26,8 +26,8 @@ from ..explore.spanner_sampling import SpannerSampling, SpannerSamplingConfig
 from ..problems import linear_softmax
 from ..runtime.reporting.figures import pyplot, save_figure
 from ..runtime.reporting.stats import fmt_ci, loglog_slope
-from ..runtime.run.registry import EMPIRICAL, Claim, Experiment, register
 from ..runtime.reporting.verdicts import separates
+from ..runtime.run.registry import EMPIRICAL, Claim, Experiment, register
 
 
 @dataclass
@@ -66,7 +66,7 @@ def run(cfg: SpannerRatesConfig, ctx) -> dict:
                                for p in curve],
                      "reach": first_reach(curve, cfg.epsilon), "ledger": out.ledger})
         ctx.log(i, **{"regret/final": curve[-1]["regret"], "oracle/t_data": out.ledger["t_data"]})
-        ctx.report((i + 1) / len(cfg.dims), f"d={d}")
+        ctx.progress((i + 1) / len(cfg.dims), f"d={d}")
     return {"rows": rows}
 
 

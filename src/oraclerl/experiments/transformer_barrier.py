@@ -122,7 +122,7 @@ def _run(cfg: TransformerBarrierConfig, ctx) -> dict:
                           dtype=torch.float32)
     targets = task.target_tokens(init)
     base = _pretrain(init, task, targets, cfg, ctx.generator("pretrain"))
-    ctx.report(0.2, "pre-trained")
+    ctx.progress(0.2, "pre-trained")
     q0 = _likelihoods(base, targets)
     tok0 = _token_min(base, targets)
     C = cfg.num_contexts
@@ -153,7 +153,7 @@ def _run(cfg: TransformerBarrierConfig, ctx) -> dict:
         res = pg.run(base, reward, prompts, ctx.generator(f"pg/{method}"), evaluate,
                      log=lambda t, m=method, **kw: ctx.log(t, **{f"{m}/{k}": v for k, v in kw.items()}))
         out["methods"][method] = {"history": res.history, "ledger": res.ledger}
-        ctx.report(0.2 + 0.8 * (i + 1) / len(cfg.methods), method)
+        ctx.progress(0.2 + 0.8 * (i + 1) / len(cfg.methods), method)
     return out
 
 

@@ -1,7 +1,7 @@
 """Exploration through the sampling oracles (Foster, Mhammedi & Rohatgi 2025): SpannerSampling (Alg. 3), MTSS
 (Algs. 4–6), and the proper baselines OnlineDPO and XPO, plus best-of-n and the base policy."""
 
-from .baselines import BasePolicy, BestOfNPolicy
+from .baselines import BestOfNPolicy, ReferencePolicy
 from .evaluation import first_reach, proper_curve, spanner_curve
 from .linear_regression import InverseGram, constrained_least_squares
 from .mtss import MTSS, MTSSConfig, MTSSResult
@@ -19,6 +19,6 @@ from .xpo import XPO, XPOConfig, exact_partition
 __all__ = [
     "SpannerSampling", "SpannerSamplingConfig", "SpannerSamplingResult", "SpannerSamplingPolicy", "theory_schedule",
     "MTSS", "MTSSConfig", "MTSSResult", "OnlineDPO", "OnlineDPOConfig", "XPO", "XPOConfig", "exact_partition",
-    "LinearSoftmaxPolicy", "ProperResult", "BasePolicy", "BestOfNPolicy", "InverseGram",
+    "LinearSoftmaxPolicy", "ProperResult", "ReferencePolicy", "BestOfNPolicy", "InverseGram",
     "constrained_least_squares", "proper_curve", "spanner_curve", "first_reach",
 ]

@@ -17,7 +17,7 @@ from ..inference.sample_based import BestOfNConfig, best_of_n
 from ..oracles.samplers import Samples
 
 
-class BasePolicy:
+class ReferencePolicy:
     """π_ref itself (the learner that does nothing): sampled through the weak oracle."""
 
     def __init__(self, weak=None):

@@ -67,7 +67,7 @@ def run(cfg: BonKLConfig, ctx) -> dict:
             rows.append({"instance": name, "n": n, "kl": float(law.kl[i]), "formula": float(best_of_n_kl_formula(n)),
                          "estimate_exact": float(exp_est[i]), "estimate_mc": float(mc[i]),
                          "saturation": -math.log(top), "n_eps": n * top, "sum_p2": float((p ** 2).sum())})
-        ctx.report((k + 1) / (len(insts) + 1), name)
+        ctx.progress((k + 1) / (len(insts) + 1), name)
     # end to end through the oracles: WeakSampler (reveals log π_ref) + RewardOracle
     # Zipf reference p_i ∝ 1/(i+1) with the reward increasing in i (rare responses are the best), so the
     # selected responses' π_ref(y|x) vary and the estimator has sampling noise
@@ -85,7 +85,7 @@ def run(cfg: BonKLConfig, ctx) -> dict:
               "exact_estimate": float(best_of_n_expected_estimate(pz, rz, cfg.oracle_n)),
               "ledger": out.ledger, "prompts": cfg.oracle_prompts}
     ctx.log(1, **{"oracle/t_comp": out.ledger["t_comp"], "oracle/t_data": out.ledger["t_data"]})
-    ctx.report(1.0, "oracle run")
+    ctx.progress(1.0, "oracle run")
     return {"rows": rows, "oracle": oracle}
 
 

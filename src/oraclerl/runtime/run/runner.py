@@ -23,8 +23,8 @@ class RunContext:
     """The run seed."""
     run_dir: RunDir | None = None
     """Where metrics and figures go (None for in-memory runs, e.g. in tests)."""
-    progress: Callable[[float, str], None] | None = None
-    """Optional callback ``progress(fraction_done, message)``."""
+    on_progress: Callable[[float, str], None] | None = None
+    """Optional callback ``on_progress(fraction_done, message)``, called by :meth:`progress`."""
     loggers: list = field(default_factory=list)
     """Extra metric sinks with ``log(step, metrics)`` (e.g. TensorBoard)."""
 
@@ -43,9 +43,10 @@ class RunContext:
         for lg in self.loggers:
             lg.log(step, metrics)
 
-    def report(self, fraction: float, message: str = "") -> None:
-        if self.progress is not None:
-            self.progress(min(max(float(fraction), 0.0), 1.0), message)
+    def progress(self, fraction: float, message: str = "") -> None:
+        """Report how far the run is (``fraction`` in [0, 1], clipped) and what it is doing."""
+        if self.on_progress is not None:
+            self.on_progress(min(max(float(fraction), 0.0), 1.0), message)
 
 
 def run_one(exp: Experiment, cfg, seed: int, store: RunStore | None = None, *, force: bool = False,
@@ -53,7 +54,7 @@ def run_one(exp: Experiment, cfg, seed: int, store: RunStore | None = None, *, f
     """Run (or re-use) one seed of ``exp`` at ``cfg``. Returns (result, reused)."""
     cfg_dict = to_dict(cfg)
     if store is None:
-        ctx = RunContext(seed=seed, progress=progress, loggers=loggers or [])
+        ctx = RunContext(seed=seed, on_progress=progress, loggers=loggers or [])
         return exp.run(cfg, ctx), False
     rd = store.run_dir(exp.name, cfg_dict, seed)
     done, _ = rd.check()
@@ -71,7 +72,7 @@ def run_one(exp: Experiment, cfg, seed: int, store: RunStore | None = None, *, f
         if done and (waited or not force):
             return rd.load_result(), True
         rd.start({"experiment": exp.name, "seed": seed, "config": cfg_dict})
-        ctx = RunContext(seed=seed, run_dir=rd, progress=progress, loggers=loggers or [])
+        ctx = RunContext(seed=seed, run_dir=rd, on_progress=progress, loggers=loggers or [])
         t0 = time.perf_counter()
         try:
             result = exp.run(cfg, ctx)
