@@ -27,7 +27,7 @@ from oraclerl.models.linear_ar import LinearARModel
 from oraclerl.oracles import rewards as rewards_mod
 from oraclerl.problems.teacher import TeacherContexts, TeacherReward
 
-pg_mod = importlib.import_module("oraclerl.posttrain.policy_gradient")   # the module (the package exports the function)
+pg_mod = importlib.import_module("oraclerl.posttrain.policy_gradient")   # the module whose advantages are patched
 
 
 def _old_map(self, ok):

@@ -78,7 +78,7 @@ def bench_pg(args):
     ledger = Ledger()
     reward = RewardOracle(task.token_reward(lm, values=(-1.0, 1.0)), ledger)
     prompts = PromptSource(task.weights, ledger)
-    pg = LMPolicyGradient(LMPGConfig(batch_prompts=16, group_size=4, reward="process", advantage="none"))
+    pg = LMPolicyGradient(LMPGConfig(batch_size=16, group_size=4, reward="process", advantage="none"))
     policy = lm.trainable_copy()
     sampler = WeakSampler(policy, ledger, reveal=())
     opt = torch.optim.Adam(policy.model.parameters(), lr=1e-3)

@@ -63,7 +63,7 @@ def bench_ours(args, task, lm, seed):
     ledger = Ledger()
     reward = RewardOracle(trl_reward(lm, counted), ledger)
     prompts = PromptSource(task.weights, ledger)
-    pg = LMPolicyGradient(LMPGConfig(batch_prompts=args.prompts, group_size=args.group, reward="outcome",
+    pg = LMPolicyGradient(LMPGConfig(batch_size=args.prompts, group_size=args.group, reward="outcome",
                                      advantage="group_normalised", optimizer="adam", lr=1e-3, max_grad_norm=1.0))
     policy = lm.trainable_copy()
     sampler = WeakSampler(policy, ledger, reveal=())

@@ -127,8 +127,8 @@ def work():
     ledger = Ledger()
     weak = WeakSampler(model, ledger, reveal={"log_probs"})
     reward = RewardOracle(AdditiveReward(torch.tensor([0.0, 1.0, 2.0]), 64), ledger)
-    out = best_of_n(weak, reward, torch.zeros(256, dtype=torch.long), BestOfNConfig(n=64, num_samples=4),
-                    torch.Generator().manual_seed(0))
+    out = BestOfN(BestOfNConfig(n=64, num_samples=4)).run(weak, reward, torch.zeros(256, dtype=torch.long),
+                                                          torch.Generator().manual_seed(0))
     return dict(selections=256 * 4, **ledger.snapshot(), kl_estimate=float(out.kl_estimate.mean()))
 """,
 }
@@ -139,7 +139,7 @@ import torch
 torch.set_num_threads({threads})
 from oraclerl.inference.best_of_n import best_of_n_kl_formula, best_of_n_law, sample_best_of_n
 from oraclerl.inference.tilt import tilt
-from oraclerl.inference.sample_based import BestOfNConfig, best_of_n
+from oraclerl.inference.sample_based import BestOfN, BestOfNConfig
 from oraclerl.models.memoryless import AdditiveReward, MemorylessModel, memoryless_alignment, reward_distribution
 from oraclerl.oracles import Ledger, RewardOracle, WeakSampler
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

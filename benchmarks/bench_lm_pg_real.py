@@ -72,7 +72,7 @@ def main() -> int:
     fn = TRLReward(base, task.outcome_fn()) if args.reward == "outcome" else \
         TRLProcessReward(base, task.outcome_fn(), task.process_fn())
     reward, prompts = RewardOracle(fn, ledger), PromptSource(task.weights, ledger)
-    pg = LMPolicyGradient(LMPGConfig(batch_prompts=args.prompts, group_size=args.group, reward=args.reward,
+    pg = LMPolicyGradient(LMPGConfig(batch_size=args.prompts, group_size=args.group, reward=args.reward,
                                      advantage="leave_one_out", trainable=args.trainable))
     policy = base.trainable_copy()
     if args.trainable == "no_embeddings":

@@ -48,8 +48,8 @@ from oraclerl.models.linear_ar import ContextBigramFeatures, LinearARModel  # no
 from oraclerl.oracles import ledger as ledger_mod  # noqa: E402
 from oraclerl.oracles.ledger import Ledger  # noqa: E402
 from oraclerl.oracles.rewards import RewardOracle  # noqa: E402
-from oraclerl.posttrain.policy_gradient import PGConfig, pg_oracles, policy_gradient  # noqa: E402
-from oraclerl.posttrain.pretrain import PretrainConfig, pretrain  # noqa: E402
+from oraclerl.posttrain.policy_gradient import PGConfig, PolicyGradient, pg_oracles  # noqa: E402
+from oraclerl.posttrain.pretrain import Pretrain, PretrainConfig  # noqa: E402
 from oraclerl.posttrain.reference import reference_policy_gradient  # noqa: E402
 from oraclerl.problems.teacher import TeacherContexts, TeacherReward, teacher_task  # noqa: E402
 
@@ -119,22 +119,25 @@ def main() -> None:
         contexts = TeacherContexts(task, Ledger())
         base = LinearARModel(ContextBigramFeatures(D, K), N, device=dev)
         pre = PretrainConfig(steps=args.steps, batch_size=PRE_B)
-        pretrain(base.copy(), contexts, PretrainConfig(steps=1, batch_size=PRE_B), g)
+        Pretrain(PretrainConfig(steps=1, batch_size=PRE_B)).run(base.copy(), contexts, g)
         _sync()
         t0 = time.perf_counter()
-        pretrain(base.copy(), contexts, pre, g)
+        Pretrain(pre).run(base.copy(), contexts, g)
         _sync()
         pre_step = (time.perf_counter() - t0) / args.steps
-        pretrain(base, contexts, PretrainConfig(steps=100, batch_size=PRE_B), g)   # a non-uniform base model
+        Pretrain(PretrainConfig(steps=100, batch_size=PRE_B)).run(base, contexts, g)   # a non-uniform base model
 
         def track(t, p):
             p.log_likelihood(xc, yc)
             if t % TEST_EVERY == 0:
                 float(p.log_likelihood(x_test, y_test).exp().mean())
 
+        def pg(pol, cont, reward, cfg, g, track):
+            return PolicyGradient(cfg).run(pol, cont, reward, pg_oracles(pol, cont, reward), g, track=track)
+
         impls = {
-            "new": (policy_gradient, lambda: base.copy(), contextlib.nullcontext, args.steps),
-            "today": (policy_gradient, lambda: TodayModel(base.feature_map, N, base.w, base.dtype, base.device),
+            "new": (pg, lambda: base.copy(), contextlib.nullcontext, args.steps),
+            "today": (pg, lambda: TodayModel(base.feature_map, N, base.w, base.dtype, base.device),
                       torch_kernels, args.steps),
             "authors": (reference_policy_gradient, lambda: base.copy(), contextlib.nullcontext, args.ref_steps),
         }
@@ -142,7 +145,7 @@ def main() -> None:
         def run(name, kind, steps):
             fn, make, ctx, _ = impls[name]
             baseline = "batch_mean" if kind == "outcome" else "none"
-            cfg = PGConfig(steps=steps, batch_size=PG_B, reward=kind, baseline=baseline)
+            cfg = PGConfig(steps=steps, batch_size=PG_B, reward=kind, advantage=baseline)
             with ctx():                  # today's: the oracles are built with the pre-issue-15 shared code
                 led = Ledger()
                 cont = TeacherContexts(task, led)
@@ -150,8 +153,7 @@ def main() -> None:
                 _sync()
                 w0, c0 = time.perf_counter(), time.process_time()
                 pol = make()
-                oracles = {"oracles": pg_oracles(pol, cont, reward)} if fn is policy_gradient else {}
-                fn(pol, cont, reward, cfg, g, track=track, **oracles)
+                fn(pol, cont, reward, cfg, g, track=track)
                 _sync()
                 return (time.perf_counter() - w0) / steps, (time.process_time() - c0) / steps
 

@@ -32,7 +32,7 @@ import oraclerl  # noqa: E402
 from oraclerl.models.linear_ar import ContextBigramFeatures, LinearARModel  # noqa: E402
 from oraclerl.oracles.ledger import Ledger  # noqa: E402
 from oraclerl.oracles.rewards import RewardOracle  # noqa: E402
-from oraclerl.posttrain.policy_gradient import PGConfig, pg_oracles, policy_gradient  # noqa: E402
+from oraclerl.posttrain.policy_gradient import PGConfig, PolicyGradient, pg_oracles  # noqa: E402
 from oraclerl.problems.teacher import TeacherContexts, TeacherReward, teacher_task  # noqa: E402
 
 
@@ -52,12 +52,12 @@ def main() -> None:
         led = Ledger()
         cont = TeacherContexts(task, led)
         reward = RewardOracle(TeacherReward(cont, kind, "signed"), led)
-        cfg = PGConfig(steps=steps, batch_size=PG_B, reward=kind, baseline="batch_mean" if kind == "outcome" else "none")
+        cfg = PGConfig(steps=steps, batch_size=PG_B, reward=kind, advantage="batch_mean" if kind == "outcome" else "none")
         stamps = []
         with contextlib.nullcontext() if on else no_provenance():
             pol = base.copy()
-            policy_gradient(pol, cont, reward, cfg, g, oracles=pg_oracles(pol, cont, reward),
-                            track=lambda t, p: stamps.append(time.perf_counter()))
+            PolicyGradient(cfg).run(pol, cont, reward, pg_oracles(pol, cont, reward), g,
+                                    track=lambda t, p: stamps.append(time.perf_counter()))
         dt = [b - a for a, b in zip(stamps, stamps[1:])]
         fifth = max(1, len(dt) // 5)
         return statistics.median(dt), statistics.median(dt[:fifth]), statistics.median(dt[-fifth:]), len(led.provenance)

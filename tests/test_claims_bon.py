@@ -9,6 +9,7 @@ violation. docs/experiments/NAME.md says why each window is what it is.
 from __future__ import annotations
 
 import copy
+import json
 import math
 
 import pytest
@@ -19,15 +20,6 @@ from oraclerl.runtime.run.runner import RunContext
 
 torch.set_num_threads(1)
 
-TOY = {
-    "bon-winrate": {"uniform_L": "50", "num_n": "6", "n_max": "100", "frontier_points": "8", "mc_n": "2,4",
-                    "mc_selections": "200"},
-    # the convergence claims are read at m = 1000 (their thresholds: gap and (1/m)·KL below 0.01 there)
-    "bon-asymptotics": {"lengths": "1,100,1000", "num_delta": "3", "kl_lengths": "1,100,1000",
-                        "ldp_lengths": "10,100,1000", "mc_length": "10", "mc_samples": "200", "oracle_length": "3",
-                        "oracle_selections": "200"},
-}
-
 NAMES = ("bon-kl", "bon-winrate", "bon-asymptotics")
 
 
@@ -36,7 +28,7 @@ def toy():
     out = {}
     for name in NAMES:
         exp = get_experiment(name)
-        cfg = exp.make_config("quick", TOY[name]) if name in TOY else exp.make_config("toy")
+        cfg = exp.make_config("toy")
         out[name] = (exp, cfg, [exp.run(cfg, RunContext(seed=s)) for s in (0, 1)])
     return out
 
@@ -61,6 +53,14 @@ def test_toy_run_claims_hold_and_say_their_kind(toy, name):
     assert all(c.verdict in ("holds", "n/a") for c in claims.values()), {k: c.measured for k, c in claims.items()
                                                                          if c.verdict not in ("holds", "n/a")}
     assert all(c.holds is True for c in claims.values() if c.kind == "identity")
+
+
+@pytest.mark.parametrize("name", sorted(NAMES))
+def test_toy_run_is_plain_json_and_plots(toy, name, tmp_path):
+    exp, cfg, results = toy[name]
+    json.dumps(results)  # plain data, serialisable as the run store needs it
+    figures = exp.plot(results, cfg, tmp_path)
+    assert figures and all(f.exists() and f.stat().st_size > 1000 for f in figures)
 
 
 def test_bon_kl_controls(toy):

@@ -106,10 +106,10 @@ def test_spanner_rates_wrong_variant_fixed_nu_flips_the_spanner_size_claim():
     exp = get_experiment("spanner-rates")
     # measured (seeds 0-1): sizes 39→611 (slope 1.98) with ν ∝ d^−½, 18→90 (slope 1.16) with ν fixed; at d = 4 the
     # two schedules coincide and a spanner of ≈ 5 distorts a two-point slope, so d starts at 8
-    over = {"dims": [8, 32], "T_exp": 24, "T_prompt": 1024, "num_prompts": 4, "num_responses": 32, "coverage": 4.0}
+    over = {"dims": [8, 32], "T_exp": 24, "T_prompt": 1024, "num_prompts": 4, "num_responses": 32}
     claims = {}
     for power in (0.5, 0.0):
-        cfg = apply_overrides(exp.make_config("quick"), over | {"nu_power": power}, parse=False)
+        cfg = apply_overrides(exp.make_config("toy"), over | {"nu_power": power}, parse=False)
         res = [exp.run(cfg, RunContext(seed=0))]
         claims[power] = pick({c.claim: c for c in exp.claims(res, cfg)}, "The spanner size")
     assert claims[0.5].holds is True, claims[0.5].measured
@@ -151,10 +151,10 @@ def test_coverage_lower_bound_controls():
 def test_coverage_lower_bound_informed_strong_oracle_flips_the_strong_claim():
     """A real toy run of the wrong variant: the strong oracle queried at θ = θ⋆ finds y⋆ in ≈ 1 draw."""
     exp = get_experiment("coverage-lower-bound")
-    base = {"c_stars": [16.0, 64.0], "betas": [0.125], "trials": 40, "algorithms": []}
+    base = {"c_stars": [16.0, 64.0], "trials": 40, "algorithms": []}
     out = {}
     for sampler in ("strong-uninformed", "strong-informed"):
-        cfg = apply_overrides(exp.make_config("quick"), base | {"samplers": ["weak", sampler]}, parse=False)
+        cfg = apply_overrides(exp.make_config("toy"), base | {"samplers": ["weak", sampler]}, parse=False)
         res = exp.run(cfg, RunContext(seed=0))
         for r in res["rows"]:
             r["sampler"] = r["sampler"].replace("strong-informed", "strong-uninformed")   # same verdict code

@@ -65,8 +65,7 @@ def test_dnf_proper_same_seed_bit_identical_and_seeds_differ():
     from oraclerl.runtime.run.runner import run_one
 
     exp = get_experiment("dnf-proper")
-    cfg = exp.make_config("quick", {"num_vars": "6", "num_clauses": "12", "T_prompt": "16", "T_exp": "16",
-                                    "exp_batch": "4"})
+    cfg = exp.make_config("toy", {"T_prompt": "16", "T_exp": "16", "exp_batch": "4"})   # several θ refits
     a, _ = run_one(exp, cfg, 3)
     b, _ = run_one(exp, cfg, 3)
     c, _ = run_one(exp, cfg, 4)

@@ -48,7 +48,7 @@ def _z(grads, exact):
 def test_lm_step_matches_exact_expectation(reward_kind, advantage, kl_coef, kl_estimator):
     pol, ref, table, outcome, prefix_ok = _setup()
     n, B, T = 3, 1024, 40
-    cfg = LMPGConfig(steps=1, batch_prompts=B, group_size=n, reward=reward_kind, advantage=advantage,
+    cfg = LMPGConfig(steps=1, batch_size=B, group_size=n, reward=reward_kind, advantage=advantage,
                      optimizer="sgd", lr=1.0, max_grad_norm=0.0, kl_coef=kl_coef, kl_estimator=kl_estimator)
     reward = RewardOracle(SequenceTableReward(outcome, 3, process=prefix_ok))
     prompts = PromptSource(pol.num_prompts, reward.ledger)

@@ -16,13 +16,6 @@ from oraclerl.runtime.run.registry import IDENTITY
 TOY = {
     "bon-kl": {"sizes": "10,100", "num_n": "6", "n_max": "1000", "winners": "8", "oracle_L": "20",
                "oracle_prompts": "20"},
-    "bon-winrate": {"uniform_L": "50", "num_n": "6", "n_max": "100", "frontier_points": "8", "mc_n": "2,4",
-                    "mc_selections": "200"},
-    "bon-asymptotics": {"lengths": "1,10", "num_delta": "3", "kl_lengths": "1,10", "ldp_lengths": "10,30",
-                        "mc_length": "10", "mc_samples": "200", "oracle_length": "3", "oracle_selections": "100"},
-    "coverage-token-vs-sequence": {"horizons": "1,2,4", "num_actions": "2", "num_random": "1"},
-    "mtss-vs-spanner": {"horizons": "2", "max_doublings": "3", "mtss_T": "2", "mtss_N_reg": "2",
-                        "mtss_N_span": "2", "mtss_N_bar_span": "1", "target_regret": "0.2"},
 }
 
 

@@ -10,12 +10,12 @@ pytest.importorskip("transformers")
 from oraclerl.errors import ConfigError  # noqa: E402
 from oraclerl.inference.best_of_n import best_of_n_law  # noqa: E402
 from oraclerl.inference.sample_based import (  # noqa: E402
+    BestOfN,
     BestOfNConfig,
+    RejectionSampling,
     RejectionSamplingConfig,
+    SoftBestOfN,
     SoftBestOfNConfig,
-    best_of_n,
-    rejection_sampling,
-    soft_best_of_n,
 )
 from oraclerl.models.hf.rewards import TRLReward  # noqa: E402
 from oraclerl.models.hf.tiny import tiny_causal_lm  # noqa: E402
@@ -56,7 +56,7 @@ def _empirical_vs_exact(lm, responses, law_probs, level=1e-3):
 def test_best_of_n_on_lm_matches_exact_law(gen):
     lm, ledger, weak, reward = _setup()
     prompts = torch.tensor([0, 1])
-    out = best_of_n(weak, reward, prompts, BestOfNConfig(n=4, num_samples=1500), gen)
+    out = BestOfN(BestOfNConfig(n=4, num_samples=1500)).run(weak, reward, prompts, gen)
     assert ledger.t_comp == 2 * 4 * 1500 and ledger.t_data == 2 * 4 * 1500 and out.ledger["t_comp"] == ledger.t_comp
     ys = lm.enumerate_responses()
     log_p = lm.ref_log_prob(prompts, ys.expand(2, -1, -1))
@@ -71,8 +71,11 @@ def test_rejection_sampling_on_lm_matches_tilt(gen):
     lm, ledger, weak, reward = _setup()
     prompts = torch.tensor([0, 1])
     beta = 0.7
-    out = rejection_sampling(weak, reward, prompts, RejectionSamplingConfig(beta=beta, num_samples=1500,
-                                                                            proposals_per_round=256), gen)
+    out = RejectionSampling(RejectionSamplingConfig(beta=beta, num_samples=1500,
+                                                                            proposals_per_round=256)).run(weak,
+                                                                                                          reward,
+                                                                                                          prompts,
+                                                                                                          gen)
     assert out.exact.all() and ledger.t_comp == int(out.proposals.sum()) == ledger.t_data
     ys = lm.enumerate_responses()
     log_p = lm.ref_log_prob(prompts, ys.expand(2, -1, -1))
@@ -82,7 +85,9 @@ def test_rejection_sampling_on_lm_matches_tilt(gen):
 
 def test_soft_best_of_n_on_lm_counts_and_selects_candidates(gen):
     lm, ledger, weak, reward = _setup(L=4)
-    out = soft_best_of_n(weak, reward, torch.tensor([0, 1, 0]), SoftBestOfNConfig(n=8, temperature=0.5, num_samples=3), gen)
+    out = SoftBestOfN(SoftBestOfNConfig(n=8, temperature=0.5, num_samples=3)).run(weak, reward,
+                                                                                  torch.tensor([0, 1, 0]),
+                                                                                  gen)
     assert out.responses.shape == (3, 3, 4) and ledger.t_comp == 72 and ledger.t_data == 72
     again = TRLReward(lm, count_a).mean(torch.tensor([0, 1, 0]), out.responses)
     assert torch.equal(again, out.rewards)
@@ -119,7 +124,7 @@ def test_pg_with_process_rewards_improves_task_reward():
     ledger = Ledger()
     reward = RewardOracle(task.token_reward(lm, values=(-1.0, 1.0)), ledger)
     prompts = PromptSource(task.weights, ledger)
-    cfg = LMPGConfig(steps=40, batch_prompts=8, group_size=4, reward="process", advantage="none", lr=5e-3, eval_every=40)
+    cfg = LMPGConfig(steps=40, batch_size=8, group_size=4, reward="process", advantage="none", lr=5e-3, eval_every=40)
     res = LMPolicyGradient(cfg).run(lm, reward, prompts, torch.Generator().manual_seed(0),
                                     evaluate=lambda pol: {"success": _success(pol, task)})
     before, after = res.history[0]["success"], res.history[-1]["success"]
@@ -136,7 +141,7 @@ def test_pg_is_reproducible_per_seed(advantage):
     def params(seed, reward_kind):
         ledger = Ledger()
         reward = RewardOracle(task.token_reward(lm), ledger)
-        cfg = LMPGConfig(steps=2, batch_prompts=4, group_size=3, reward=reward_kind, advantage=advantage, lr=1e-2)
+        cfg = LMPGConfig(steps=2, batch_size=4, group_size=3, reward=reward_kind, advantage=advantage, lr=1e-2)
         res = LMPolicyGradient(cfg).run(lm, reward, PromptSource(task.weights, ledger), torch.Generator().manual_seed(seed))
         return torch.cat([p.detach().flatten() for p in res.policy.model.parameters()])
 
@@ -169,7 +174,7 @@ def test_lm_pg_runs_against_strict_oracles_and_every_count_is_charged_by_an_orac
     reward = RewardOracle(task.token_reward(lm), ledger)
     prompts = PromptSource(task.weights, ledger)
     steps, B, G = 2, 4, 3
-    cfg = LMPGConfig(steps=steps, batch_prompts=B, group_size=G, reward=kind, advantage="leave_one_out", lr=1e-2)
+    cfg = LMPGConfig(steps=steps, batch_size=B, group_size=G, reward=kind, advantage="leave_one_out", lr=1e-2)
     res = LMPolicyGradient(cfg).run(lm, OracleCountedStrict(reward, REWARD), Strict(prompts, {"draw", "num_prompts"}),
                                     torch.Generator().manual_seed(0))
     callers = {(mod, counter) for mod, _, counter, _ in calls}

@@ -11,13 +11,9 @@ from oraclerl.runtime.run.runner import RunContext  # noqa: E402
 
 pytestmark = pytest.mark.hf
 
-TINY = {"num_contexts": 8, "length": 3, "vocab": 3, "pretrain_steps": 20, "pretrain_batch": 16, "pg_steps": 4,
-        "batch_prompts": 4, "group_size": 2, "eval_every": 2, "n_embd": 16}
-
-
 def test_transformer_barrier_tiny_run(tmp_path):
     exp = get_experiment("transformer-barrier")
-    cfg = exp.make_config("quick", {k: str(v) for k, v in TINY.items()})
+    cfg = exp.make_config("toy")
     a = exp.run(cfg, RunContext(seed=0))
     b = exp.run(cfg, RunContext(seed=0))
     c = exp.run(cfg, RunContext(seed=1))

@@ -104,7 +104,7 @@ def test_terminal_ids_include_generation_config_list_and_dtype_is_kept():
 
 
 def test_rejection_sampling_kl_defined_when_nothing_accepted(gen):
-    from oraclerl.inference.sample_based import RejectionSamplingConfig, rejection_sampling
+    from oraclerl.inference.sample_based import RejectionSampling, RejectionSamplingConfig
     from oraclerl.models.memoryless import AdditiveReward, MemorylessModel
     from oraclerl.oracles import RewardOracle
 
@@ -115,7 +115,7 @@ def test_rejection_sampling_kl_defined_when_nothing_accepted(gen):
     reward = RewardOracle(AdditiveReward(r, 1), ledger)
     # a loose bound r_max = 60: acceptance ≤ e^{-57}, nothing is ever accepted
     cfg = RejectionSamplingConfig(beta=1.0, num_samples=1, r_max=60.0, proposals_per_round=64, max_proposals=512)
-    out = rejection_sampling(weak, reward, torch.tensor([0]), cfg, gen)
+    out = RejectionSampling(cfg).run(weak, reward, torch.tensor([0]), gen)
     assert not out.exact.any() and not out.kl_from_accepted.any()
     est = float(out.kl_estimate[0])
     pi = torch.softmax(torch.log(p) + r, 0)  # the target π ∝ p·e^{r/β}

@@ -11,14 +11,14 @@ from scipy import stats
 from oraclerl.errors import BudgetExceeded, ConfigError
 from oraclerl.inference.best_of_n import best_of_n_expected_estimate, best_of_n_law, best_of_poisson_law
 from oraclerl.inference.sample_based import (
+    BestOfN,
     BestOfNConfig,
+    BestOfPoisson,
     BestOfPoissonConfig,
+    RejectionSampling,
     RejectionSamplingConfig,
+    SoftBestOfN,
     SoftBestOfNConfig,
-    best_of_n,
-    best_of_poisson,
-    rejection_sampling,
-    soft_best_of_n,
 )
 from oraclerl.inference.tilt import tilt
 from oraclerl.models.memoryless import AdditiveReward, MemorylessModel, memoryless_alignment
@@ -44,7 +44,8 @@ def chi2_pvalue(ids, probs):
 def test_best_of_n_matches_exact_law_and_counts_calls():
     weak, reward = oracles()
     prompts = torch.zeros(50, dtype=torch.long)
-    out = best_of_n(weak, reward, prompts, BestOfNConfig(n=4, num_samples=200), torch.Generator().manual_seed(0))
+    out = BestOfN(BestOfNConfig(n=4, num_samples=200)).run(weak, reward, prompts,
+                                                           torch.Generator().manual_seed(0))
     assert out.responses.shape == (50, 200, 1) and out.rewards.shape == (50, 200)
     assert out.ledger["t_comp"] == 50 * 200 * 4 and out.ledger["t_data"] == 50 * 200 * 4
     assert chi2_pvalue(out.responses[..., 0], best_of_n_law(P, R, 4).probs) > 1e-3
@@ -56,8 +57,8 @@ def test_best_of_n_matches_exact_law_and_counts_calls():
 
 def test_best_of_n_on_token_sequences_and_reveal():
     weak, reward = oracles(P[:3] / P[:3].sum(), R[:3], length=6, reveal=())
-    out = best_of_n(weak, reward, torch.zeros(20, dtype=torch.long), BestOfNConfig(n=8, num_samples=100),
-                    torch.Generator().manual_seed(1))
+    out = BestOfN(BestOfNConfig(n=8, num_samples=100)).run(weak, reward, torch.zeros(20, dtype=torch.long),
+                                                           torch.Generator().manual_seed(1))
     assert out.responses.shape == (20, 100, 6) and out.kl_estimate is None
     assert torch.equal(out.rewards, R[:3][out.responses].sum(-1))
     exact = memoryless_alignment(P[:3] / P[:3].sum(), R[:3], 6, 0.0, log_n=math.log(8)).bon_reward * 6
@@ -67,17 +68,17 @@ def test_best_of_n_on_token_sequences_and_reveal():
 
 def test_best_of_n_is_reproducible_and_budgeted():
     cfg = BestOfNConfig(n=3, num_samples=5)
-    a = best_of_n(*oracles(), torch.zeros(4, dtype=torch.long), cfg, torch.Generator().manual_seed(7))
-    b = best_of_n(*oracles(), torch.zeros(4, dtype=torch.long), cfg, torch.Generator().manual_seed(7))
-    c = best_of_n(*oracles(), torch.zeros(4, dtype=torch.long), cfg, torch.Generator().manual_seed(8))
+    a = BestOfN(cfg).run(*oracles(), torch.zeros(4, dtype=torch.long), torch.Generator().manual_seed(7))
+    b = BestOfN(cfg).run(*oracles(), torch.zeros(4, dtype=torch.long), torch.Generator().manual_seed(7))
+    c = BestOfN(cfg).run(*oracles(), torch.zeros(4, dtype=torch.long), torch.Generator().manual_seed(8))
     assert torch.equal(a.responses, b.responses) and torch.equal(a.kl_estimate, b.kl_estimate)
     assert not torch.equal(a.responses, c.responses)
     weak, reward = oracles(budget=Budget(t_comp=10))
     with pytest.raises(BudgetExceeded):
-        best_of_n(weak, reward, torch.zeros(4, dtype=torch.long), cfg)
+        BestOfN(cfg).run(weak, reward, torch.zeros(4, dtype=torch.long))
     assert weak.ledger.t_comp == 0
     with pytest.raises(ConfigError):
-        best_of_n(*oracles(), torch.zeros(1, dtype=torch.long), BestOfNConfig(n=0))
+        BestOfN(BestOfNConfig(n=0)).run(*oracles(), torch.zeros(1, dtype=torch.long))
 
 
 def soft_bon_brute_force(p, r, n, tau):
@@ -92,8 +93,9 @@ def soft_bon_brute_force(p, r, n, tau):
 
 def test_soft_best_of_n_matches_brute_force():
     weak, reward = oracles()
-    out = soft_best_of_n(weak, reward, torch.zeros(40, dtype=torch.long),
-                         SoftBestOfNConfig(n=3, temperature=0.7, num_samples=500), torch.Generator().manual_seed(2))
+    out = SoftBestOfN(SoftBestOfNConfig(n=3, temperature=0.7, num_samples=500)).run(weak, reward,
+                                                                                    torch.zeros(40, dtype=torch.long),
+                                                                                    torch.Generator().manual_seed(2))
     law = soft_bon_brute_force(P, R, 3, 0.7)
     assert chi2_pvalue(out.responses[..., 0], law) > 1e-3
     kl = float((law * (law / P).log()).sum())
@@ -104,8 +106,9 @@ def test_soft_best_of_n_matches_brute_force():
 def test_rejection_sampling_is_exact():
     weak, reward = oracles()
     beta = 0.8
-    out = rejection_sampling(weak, reward, torch.zeros(30, dtype=torch.long),
-                             RejectionSamplingConfig(beta=beta, num_samples=300), torch.Generator().manual_seed(3))
+    out = RejectionSampling(RejectionSamplingConfig(beta=beta, num_samples=300)).run(weak, reward,
+                                                                                     torch.zeros(30, dtype=torch.long),
+                                                                                     torch.Generator().manual_seed(3))
     target = tilt(P, R, beta=beta)
     assert out.exact.all()
     assert chi2_pvalue(out.responses[..., 0], target.probs) > 1e-3
@@ -119,20 +122,23 @@ def test_rejection_sampling_is_exact():
 def test_rejection_sampling_bound_and_fallback():
     weak, reward = oracles()
     with pytest.raises(ConfigError) as e:
-        rejection_sampling(weak, reward, torch.zeros(2, dtype=torch.long),
-                           RejectionSamplingConfig(beta=1.0, r_max=2.0), torch.Generator().manual_seed(0))
+        RejectionSampling(RejectionSamplingConfig(beta=1.0, r_max=2.0)).run(weak, reward,
+                                                                            torch.zeros(2, dtype=torch.long),
+                                                                            torch.Generator().manual_seed(0))
     assert e.value.field == "r_max"
-    out = rejection_sampling(*oracles(), torch.zeros(3, dtype=torch.long),
-                             RejectionSamplingConfig(beta=0.01, num_samples=50, proposals_per_round=2,
-                                                     max_proposals=4), torch.Generator().manual_seed(0))
+    out = RejectionSampling(RejectionSamplingConfig(beta=0.01, num_samples=50, proposals_per_round=2,
+                                                     max_proposals=4)).run(*oracles(),
+                                                                           torch.zeros(3, dtype=torch.long),
+                                                                           torch.Generator().manual_seed(0))
     assert not out.exact.all() and (out.proposals == 4).all()
     assert (out.rewards[~out.exact] == out.rewards.max(-1, keepdim=True).values.expand_as(out.rewards)[~out.exact]).all()
 
 
 def test_best_of_poisson_matches_exact_law():
     weak, reward = oracles()
-    out = best_of_poisson(weak, reward, torch.zeros(20, dtype=torch.long), BestOfPoissonConfig(mu=2.5, num_samples=1000),
-                          torch.Generator().manual_seed(4))
+    out = BestOfPoisson(BestOfPoissonConfig(mu=2.5, num_samples=1000)).run(weak, reward,
+                                                                           torch.zeros(20, dtype=torch.long),
+                                                                           torch.Generator().manual_seed(4))
     assert out.responses.shape == (20, 1000, 1)
     assert chi2_pvalue(out.responses[..., 0], best_of_poisson_law(P, R, 2.5).probs) > 1e-3
     assert out.ledger["t_comp"] == int(out.n_drawn.sum())

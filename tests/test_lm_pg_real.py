@@ -51,7 +51,7 @@ def test_gradient_clipping_bounds_the_update():
     """SGD with lr = 1: the parameter change is exactly the clipped gradient, so its norm is ≤ max_grad_norm."""
     _, lm, reward, prompts = _setup(process=True)
     for clip, bounded in [(1e-3, True), (0.0, False)]:
-        cfg = LMPGConfig(steps=1, batch_prompts=4, group_size=2, reward="process", advantage="none", optimizer="sgd",
+        cfg = LMPGConfig(steps=1, batch_size=4, group_size=2, reward="process", advantage="none", optimizer="sgd",
                          lr=1.0, max_grad_norm=clip)
         res = LMPolicyGradient(cfg).run(lm, reward, prompts, torch.Generator().manual_seed(0))
         delta = float((_flat(res.policy.model) - _flat(lm.model)).norm())
@@ -67,7 +67,7 @@ def test_kl_penalty_loss_matches_an_independent_computation():
         for p in policy.model.parameters():
             p.add_(0.05 * torch.randn(p.shape, generator=torch.Generator().manual_seed(1)))
     beta = 0.7
-    cfg = LMPGConfig(steps=1, batch_prompts=4, group_size=3, reward="outcome", advantage="leave_one_out",
+    cfg = LMPGConfig(steps=1, batch_size=4, group_size=3, reward="outcome", advantage="leave_one_out",
                      kl_coef=beta, kl_estimator="k3", lr=1e-12)
     pg = LMPolicyGradient(cfg)
     g = torch.Generator().manual_seed(5)
@@ -97,7 +97,7 @@ def test_kl_penalty_keeps_the_policy_closer_to_the_base():
     kls = {}
     for beta in (0.0, 5.0):
         _, lm, reward, prompts = _setup(process=True)
-        cfg = LMPGConfig(steps=6, batch_prompts=4, group_size=2, reward="process", advantage="none", lr=3e-3,
+        cfg = LMPGConfig(steps=6, batch_size=4, group_size=2, reward="process", advantage="none", lr=3e-3,
                          kl_coef=beta)
         res = LMPolicyGradient(cfg).run(lm, reward, prompts, torch.Generator().manual_seed(0))
         x = torch.arange(lm.num_prompts)
@@ -108,7 +108,7 @@ def test_kl_penalty_keeps_the_policy_closer_to_the_base():
 
 def test_frozen_embeddings_do_not_move():
     _, lm, reward, prompts = _setup(process=True)
-    cfg = LMPGConfig(steps=2, batch_prompts=4, group_size=2, reward="process", advantage="none", lr=1e-2,
+    cfg = LMPGConfig(steps=2, batch_size=4, group_size=2, reward="process", advantage="none", lr=1e-2,
                      trainable="no_embeddings")
     res = LMPolicyGradient(cfg).run(lm, reward, prompts, torch.Generator().manual_seed(0))
     assert torch.equal(_flat(res.policy.model, True), _flat(lm.model, True))
@@ -133,7 +133,7 @@ def test_one_update_at_the_default_rate_keeps_gemma_answers(real_lm_dir):
     for lr in (LMPGConfig().lr, 1e-5):
         ledger = Ledger()
         reward = RewardOracle(TRLReward(lm, task.outcome_fn()), ledger)
-        cfg = LMPGConfig(steps=1, batch_prompts=4, group_size=4, reward="outcome", advantage="leave_one_out", lr=lr,
+        cfg = LMPGConfig(steps=1, batch_size=4, group_size=4, reward="outcome", advantage="leave_one_out", lr=lr,
                          trainable="no_embeddings")
         res = LMPolicyGradient(cfg).run(lm, reward, PromptSource(task.weights, ledger), torch.Generator().manual_seed(0))
         change[lr] = float((res.policy.log_prob(test, tgt)[:, 0] - base).mean())

@@ -31,13 +31,12 @@ from oraclerl.explore.proper import LinearSoftmaxPolicy, pairwise_rounds
 from oraclerl.explore.spanner_sampling import (
     SpannerSampling,
     SpannerSamplingConfig,
-    ledger_totals,
     spanner_block,
     theory_schedule,
 )
-from oraclerl.inference.sample_based import BestOfNConfig, best_of_n
+from oraclerl.inference.sample_based import BestOfN, BestOfNConfig
 from oraclerl.inference.softmax_sampler import softmax_sampler, weak_draw
-from oraclerl.oracles import Ledger, PromptSource, RewardOracle, WeakSampler
+from oraclerl.oracles import Ledger, PromptSource, RewardOracle, WeakSampler, ledger_totals
 from oraclerl.problems import linear_softmax
 
 torch.set_num_threads(1)
@@ -839,8 +838,8 @@ def test_best_of_n_policy_law_by_enumeration_with_ties_and_sampling():
     # the generator is passed on: the draws of best_of_n itself with the same seed; other seeds differ
     x = torch.arange(2).repeat(20)
     o2 = inst.oracles()
-    ref = best_of_n(o2.weak, o2.reward, x, BestOfNConfig(n=5, num_samples=3),
-                    torch.Generator().manual_seed(7))
+    ref = BestOfN(BestOfNConfig(n=5, num_samples=3)).run(o2.weak, o2.reward, x,
+                                                         torch.Generator().manual_seed(7))
     got = pol.sample(x, 3, torch.Generator().manual_seed(7))
     assert torch.equal(got.responses, ref.responses)
     assert not torch.equal(pol.sample(x, 3, torch.Generator().manual_seed(8)).responses, ref.responses)

@@ -27,14 +27,14 @@ from oraclerl.diagnostics.large_deviations import (
 )
 from oraclerl.errors import ConfigError, RevealError
 from oraclerl.inference.sample_based import (
+    BestOfN,
     BestOfNConfig,
+    BestOfPoisson,
     BestOfPoissonConfig,
+    RejectionSampling,
     RejectionSamplingConfig,
+    SoftBestOfN,
     SoftBestOfNConfig,
-    best_of_n,
-    best_of_poisson,
-    rejection_sampling,
-    soft_best_of_n,
 )
 from oraclerl.inference.softmax_sampler import (
     SoftmaxSampler,
@@ -994,7 +994,7 @@ def _eps32(x, y):
 
 
 def test_best_of_n_replayed_with_its_tie_breaking_keys():
-    """Kills best_of_n / argmax_random_ties / select / ledger_snapshot / revealed_log_probs mutants: the winners of
+    """Kills best_of_n / argmax_random_ties / select / ledger_totals / revealed_log_probs mutants: the winners of
     each group of n (ties broken by the largest float64 key drawn from the algorithm's generator), their rewards
     and token pairs, D̂_n averaged over the m winners, log n − (n−1)/n, and both ledgers summed; no log π_ref
     revealed: no estimate."""
@@ -1003,7 +1003,7 @@ def test_best_of_n_replayed_with_its_tie_breaking_keys():
     la, lb = Ledger(), Ledger()
     weak, reward = _Weak(la), _Reward(lb)
     gen = torch.Generator().manual_seed(5)
-    out = best_of_n(weak, reward, prompts, BestOfNConfig(n=n, num_samples=m), gen)
+    out = BestOfN(BestOfNConfig(n=n, num_samples=m)).run(weak, reward, prompts, gen)
     assert weak.gens == [gen] and reward.gens == [gen]                  # the oracles get the caller's generator
     keys = torch.rand((3, m, n), generator=torch.Generator().manual_seed(5), dtype=torch.float64).tolist()
     y = weak.calls[0][2]
@@ -1022,12 +1022,12 @@ def test_best_of_n_replayed_with_its_tie_breaking_keys():
     assert out.kl_formula == pytest.approx(math.log(4) - 0.75, abs=1e-15)
     assert out.ledger == {**la.snapshot(), "t_comp": 36, "t_data": 36}
     shared = Ledger()
-    out = best_of_n(_Weak(shared, reveal=False), _Reward(shared), 2 * [0], BestOfNConfig(n=2), None)
+    out = BestOfN(BestOfNConfig(n=2)).run(_Weak(shared, reveal=False), _Reward(shared), 2 * [0], None)
     assert out.kl_estimate is None and out.responses.shape == (2, 1, 2) and out.ledger["t_comp"] == 4
     assert out.ledger == shared.snapshot()
-    one = best_of_n(_Weak(Ledger()), _Reward(Ledger()), torch.tensor(1), BestOfNConfig(n=3, num_samples=2))
+    one = BestOfN(BestOfNConfig(n=3, num_samples=2)).run(_Weak(Ledger()), _Reward(Ledger()), torch.tensor(1))
     assert one.responses.shape == (1, 2, 2)                              # a 0-d prompt is one prompt
-    _raises("n", "must be in [1, inf], got 0", best_of_n, weak, reward, prompts, BestOfNConfig(n=0))
+    _raises("n", "must be in [1, inf], got 0", BestOfNConfig, n=0)
 
 
 def test_soft_best_of_n_replayed_with_its_gumbel_noise():
@@ -1037,7 +1037,7 @@ def test_soft_best_of_n_replayed_with_its_gumbel_noise():
     n, m, tau = 3, 4, 0.7
     weak, reward = _Weak(Ledger(), seed=1), _Reward(Ledger())
     gen = torch.Generator().manual_seed(9)
-    out = soft_best_of_n(weak, reward, prompts, SoftBestOfNConfig(n=n, temperature=tau, num_samples=m), gen)
+    out = SoftBestOfN(SoftBestOfNConfig(n=n, temperature=tau, num_samples=m)).run(weak, reward, prompts, gen)
     assert weak.gens == [gen] and reward.gens == [gen]
     u = torch.rand((2, m, n), generator=torch.Generator().manual_seed(9), dtype=torch.float64).tolist()
     y = weak.calls[0][2]
@@ -1052,8 +1052,7 @@ def test_soft_best_of_n_replayed_with_its_gumbel_noise():
             bound += sum(math.exp(v) / z * math.log(n * math.exp(v) / z) for v in lg) / m
         assert float(out.kl_estimate[b]) == pytest.approx(bound, abs=1e-13)
     assert out.ledger["t_comp"] == out.ledger["t_data"] == 24
-    _raises("temperature", "must be in (0.0, inf], got 0.0", soft_best_of_n, weak, reward, prompts,
-            SoftBestOfNConfig(temperature=0.0))
+    _raises("temperature", "must be in (0.0, inf], got 0.0", SoftBestOfNConfig, temperature=0.0)
 
 
 def _py_rejection(weak, prompts, beta, m, k, r_max, max_prop, seed):
@@ -1110,7 +1109,7 @@ def test_rejection_sampling_replayed_round_by_round(beta, m, k, max_prop, from_r
                                   proposals_per_round=k, max_proposals=max_prop)
     gen = torch.Generator().manual_seed(21)
     rew = _Reward(lb, r_max=3.0 if from_reward else None)
-    out = rejection_sampling(weak, rew, prompts, cfg, gen)
+    out = RejectionSampling(cfg).run(weak, rew, prompts, gen)
     assert all(g is gen for g in weak.gens + rew.gens) and len(weak.gens) == len(rew.gens) == len(weak.calls)
     want = _py_rejection(weak, prompts, beta, m, k, 3.0, max_prop, 21)
     for b, (filled, exact, drawn, kl) in enumerate(want):
@@ -1129,26 +1128,31 @@ def test_rejection_sampling_bound_checks():
     exact messages."""
     cfg = RejectionSamplingConfig(beta=1.0, proposals_per_round=8)
     msg = "needs a finite reward upper bound (config.r_max or reward.r_max)"
-    _raises("r_max", msg, rejection_sampling, _Weak(Ledger()), _Reward(Ledger()), [0], cfg)
-    _raises("r_max", msg, rejection_sampling, _Weak(Ledger()), _Reward(Ledger(), r_max=math.inf), [0], cfg)
+    _raises("r_max", msg, RejectionSampling(cfg).run, _Weak(Ledger()), _Reward(Ledger()), [0])
+    _raises("r_max", msg, RejectionSampling(cfg).run, _Weak(Ledger()), _Reward(Ledger(), r_max=math.inf), [0])
     _raises("r_max", "observed reward 3.5 above the bound 3.0; rejection sampling is exact only with a true upper "
-            "bound", rejection_sampling, _Weak(Ledger()), _Reward(Ledger(), shift=0.5), [0],
-            RejectionSamplingConfig(r_max=3.0, proposals_per_round=30))
+            "bound", RejectionSampling(RejectionSamplingConfig(r_max=3.0, proposals_per_round=30)).run,
+            _Weak(Ledger()), _Reward(Ledger(), shift=0.5), [0])
     # rewards up to 3 + 2e-9 against r_max = 3 are within the tolerance 3e-9
-    out = rejection_sampling(_Weak(Ledger()), _Reward(Ledger(), shift=2e-9), [0],
-                             RejectionSamplingConfig(r_max=3.0, proposals_per_round=30), torch.Generator().manual_seed(0))
+    out = RejectionSampling(RejectionSamplingConfig(r_max=3.0, proposals_per_round=30)).run(_Weak(Ledger()),
+                                                                                            _Reward(Ledger(), shift=2e-9),
+                                                                                            [0],
+                                                                                            torch.Generator().manual_seed(0))
     assert out.exact.all()
-    out = rejection_sampling(_Weak(Ledger()), _Reward(Ledger(), shift=-1.5), [0],
-                             RejectionSamplingConfig(r_max=-1.5 + 3.0, proposals_per_round=30),
-                             torch.Generator().manual_seed(0))
+    out = RejectionSampling(RejectionSamplingConfig(r_max=-1.5 + 3.0, proposals_per_round=30)).run(_Weak(Ledger()),
+                                                                                                   _Reward(Ledger(), shift=-1.5),
+                                                                                                   [0],
+                                                                                                   torch.Generator().manual_seed(0))
     assert out.exact.all()
     # r_max = −7: the tolerance is 7e-9 (it scales with |r_max|)
-    out = rejection_sampling(_Weak(Ledger()), _Reward(Ledger(), shift=-10.0 + 4e-9), [0],
-                             RejectionSamplingConfig(r_max=-7.0, proposals_per_round=30))
+    out = RejectionSampling(RejectionSamplingConfig(r_max=-7.0, proposals_per_round=30)).run(_Weak(Ledger()),
+                                                                                             _Reward(Ledger(), shift=-10.0 + 4e-9),
+                                                                                             [0])
     assert out.exact.all()
     with pytest.raises(ConfigError):
-        rejection_sampling(_Weak(Ledger()), _Reward(Ledger(), shift=-10.0 + 8e-9), [0],
-                           RejectionSamplingConfig(r_max=-7.0, proposals_per_round=30))
+        RejectionSampling(RejectionSamplingConfig(r_max=-7.0, proposals_per_round=30)).run(_Weak(Ledger()),
+                                                                                           _Reward(Ledger(), shift=-10.0 + 8e-9),
+                                                                                           [0])
 
 
 def test_best_of_poisson_replayed():
@@ -1159,7 +1163,7 @@ def test_best_of_poisson_replayed():
     m, mu = 5, 2.5
     weak, rew = _Weak(Ledger(), seed=7), _Reward(Ledger())
     gen = torch.Generator().manual_seed(13)
-    out = best_of_poisson(weak, rew, prompts, BestOfPoissonConfig(mu=mu, num_samples=m), gen)
+    out = BestOfPoisson(BestOfPoissonConfig(mu=mu, num_samples=m)).run(weak, rew, prompts, gen)
     assert weak.gens == [gen] and rew.gens == [gen]
     g = torch.Generator().manual_seed(13)
     counts = (1 + torch.poisson(torch.full((2 * m,), mu, dtype=torch.float64), generator=g).long()).tolist()
@@ -1182,7 +1186,7 @@ def test_best_of_poisson_replayed():
     # μ = 0: one candidate per selection, each selection returns its own candidate (kills best_of_poisson's
     # `chosen` initialised at +1, which would take candidate 1 for selection 0)
     weak = _Weak(Ledger(), reveal=False)
-    out = best_of_poisson(weak, _Reward(Ledger()), prompts, BestOfPoissonConfig(mu=0.0, num_samples=3))
+    out = BestOfPoisson(BestOfPoissonConfig(mu=0.0, num_samples=3)).run(weak, _Reward(Ledger()), prompts)
     assert out.kl_estimate is None and (out.n_drawn == 1).all() and out.ledger["t_comp"] == 6
     y = [int(v) for v in weak.calls[0][2][:, 0]]
     assert out.responses[..., 0].reshape(-1).tolist() == y
@@ -1227,18 +1231,18 @@ def test_sample_based_small_edges():
     """Kills best_of_n_55 / best_of_poisson's clamp (a revealed log π_ref of +1e-7 clamped at 1 instead of 0:
     D̂_n then rejects it), _prompts_3 / _5 (float prompt ids not cast to int64), rejection_sampling_44 / _46 (the
     proposal counts not int64) and _93 (reward tolerance 1e-9·max(2, |r_max|): at r_max = 1.5 it is 1.5e-9)."""
-    out = best_of_n(_WeakRoundedUp(Ledger()), _Reward(Ledger()), [0, 1], BestOfNConfig(n=4, num_samples=2))
+    out = BestOfN(BestOfNConfig(n=4, num_samples=2)).run(_WeakRoundedUp(Ledger()), _Reward(Ledger()), [0, 1])
     assert out.kl_estimate.tolist() == [0.0, 0.0]                          # ε = 1: D̂_n(1) = 0
-    out = best_of_poisson(_WeakRoundedUp(Ledger()), _Reward(Ledger()), [0], BestOfPoissonConfig(mu=1.0))
+    out = BestOfPoisson(BestOfPoissonConfig(mu=1.0)).run(_WeakRoundedUp(Ledger()), _Reward(Ledger()), [0])
     assert out.kl_estimate.tolist() == [0.0]
     assert sb_mod._prompts(torch.tensor([1.0, 0.0])).dtype == torch.long
     assert sb_mod._prompts(torch.tensor([1.0, 0.0])).tolist() == [1, 0]
-    out = rejection_sampling(_Weak(Ledger()), _Reward(Ledger()), [0], RejectionSamplingConfig(r_max=3.0),
-                             torch.Generator().manual_seed(0))
+    out = RejectionSampling(RejectionSamplingConfig(r_max=3.0)).run(_Weak(Ledger()), _Reward(Ledger()), [0],
+                                                                    torch.Generator().manual_seed(0))
     assert out.proposals.dtype == torch.long
     _raises("r_max", "observed reward 1.5 above the bound 1.5; rejection sampling is exact only with a true upper "
-            "bound", rejection_sampling, _Weak(Ledger()), _Reward(Ledger(), shift=-1.5 + 1.7e-9), [0],
-            RejectionSamplingConfig(r_max=1.5, proposals_per_round=30))
+            "bound", RejectionSampling(RejectionSamplingConfig(r_max=1.5, proposals_per_round=30)).run,
+            _Weak(Ledger()), _Reward(Ledger(), shift=-1.5 + 1.7e-9), [0])
 
 
 class _WeakFixed(_Weak):
@@ -1256,8 +1260,8 @@ def test_best_of_poisson_first_segment_won_by_its_first_candidate():
     """Kills best_of_poisson_112 (non-winning positions marked +1 instead of −1: segment 0, won by position 0,
     would pick candidate 1)."""
     gen = torch.Generator().manual_seed(0)
-    out = best_of_poisson(_WeakFixed(Ledger()), _Reward(Ledger()), [0], BestOfPoissonConfig(mu=4.0, num_samples=2),
-                          gen)
+    out = BestOfPoisson(BestOfPoissonConfig(mu=4.0, num_samples=2)).run(_WeakFixed(Ledger()),
+                                                                        _Reward(Ledger()), [0], gen)
     assert int(out.n_drawn[0, 0]) >= 2
     assert out.responses[0, 0].tolist() == [1, 11] and float(out.rewards[0, 0]) == 3.0
 
@@ -1266,8 +1270,11 @@ def test_rejection_sampling_mean_of_one_accepted_reward():
     """Kills rejection_sampling_245 (the mean of the accepted rewards divided by max(2, count)): β = 0.01 and
     r_max = 3 accept exactly the reward-3 proposals; one of them among 3 proposals for m = 2."""
     weak = _Weak(Ledger(), seed=1)
-    out = rejection_sampling(weak, _Reward(Ledger()), [0, 0, 0, 0], RejectionSamplingConfig(
-        beta=0.01, num_samples=2, r_max=3.0, proposals_per_round=3, max_proposals=3), torch.Generator().manual_seed(2))
+    out = RejectionSampling(RejectionSamplingConfig(
+        beta=0.01, num_samples=2, r_max=3.0, proposals_per_round=3, max_proposals=3)).run(weak,
+                                                                                          _Reward(Ledger()),
+                                                                                          [0, 0, 0, 0],
+                                                                                          torch.Generator().manual_seed(2))
     want = _py_rejection(weak, [0, 0, 0, 0], 0.01, 2, 3, 3.0, 3, 2)
     one = [b for b, w in enumerate(want) if sum(w[1]) == 1]
     assert one, want                                                       # a row with exactly one acceptance

@@ -365,7 +365,7 @@ def test_reward_oracle_errors_name_their_field_and_the_offending_shape():
 
     from oraclerl.oracles import RewardOracle
 
-    with pytest.raises(ConfigError, match=r"^reward: _NoMean has no mean\(prompts, responses\) method$"):
+    with pytest.raises(ConfigError, match=r"^reward: _NoMean does not provide RewardFunction \(missing mean, r_max\)$"):
         RewardOracle(_NoMean())
     ora = RewardOracle(_TableFn(torch.zeros(3, 4)))
     x = torch.tensor([0, 1])
@@ -537,7 +537,7 @@ class _SeqFake:
     the generator it is given; features ϕ(x, y) = (x, y), log π_ref(y|x) = −(x + y/10), log π_θ(y|x) = log π_ref +
     θ₀·y − θ₁ (θ per prompt), so a wrong argument anywhere changes a value."""
 
-    num_prompts, feature_dim, beta = 3, 2, 0.5
+    num_prompts, feature_dim, beta, default_reveal = 3, 2, 0.5, None
     device = torch.device("cpu")
 
     def __init__(self):
@@ -565,18 +565,18 @@ class _SeqFake:
         return -(prompts[:, None] + responses.double() / 10) + th[:, :1] * responses - th[:, 1:]
 
 
-class _WeakOnly:
-    num_prompts, feature_dim = 3, 2
+class _WeakOnly(_SeqFake):
+    """A FeatureModel without the strong oracle's methods."""
 
-    def sample(self, prompts, n, generator):
-        raise AssertionError("not reached")
+    sample_tilted = tilted_log_prob = property(lambda self: (_ for _ in ()).throw(AttributeError("no π_θ")))
 
 
 class _ARFake:
     """An autoregressive model (H = 3, A = 4, 3 prompts, d = 2) that records its calls: tokens from the given
     generator, ϕ_h(x, a_{1:h−1}, a) = (x + Σ prefix, a), log π = −(x + Σ prefix + a/10 + Σθ)."""
 
-    horizon, num_actions, num_prompts, feature_dim, beta = 3, 4, 3, 2, 1.0
+    horizon, num_actions, num_prompts, feature_dim, beta, default_reveal = 3, 4, 3, 2, 1.0, None
+    device = torch.device("cpu")
 
     def __init__(self):
         self.calls = []
@@ -596,9 +596,8 @@ class _ARFake:
         return -((prompts + prefixes.sum(1))[:, None] + tokens.double() / 10 + extra)
 
 
-class _NoStepFeatures:
-    def sample_next(self, *a):
-        raise AssertionError("not reached")
+class _NoStepFeatures(_ARFake):
+    step_features = property(lambda self: (_ for _ in ()).throw(AttributeError("step_features")))
 
 
 def _names(model):
@@ -651,7 +650,8 @@ def test_strong_sampler_passes_theta_and_the_generator_and_reveals_tilted_log_pr
     from oraclerl.errors import RevealError
     from oraclerl.oracles import StrongSampler
 
-    with pytest.raises(ConfigError, match=r"^model: _WeakOnly cannot sample π_θ \(no sample_tilted\); use WeakSampler$"):
+    with pytest.raises(ConfigError, match=r"^model: _WeakOnly does not provide TiltedModel \(missing sample_tilted, "
+                                          r"tilted_log_prob\)$"):
         StrongSampler(_WeakOnly())
     m = _SeqFake()
     st = StrongSampler(m, reveal={"features", "log_probs"})
@@ -698,14 +698,13 @@ def test_strong_sampler_theta_shape_is_d_or_b_by_d(shape, ok):
 
 
 def test_strong_sampler_of_a_model_without_features_refuses_every_theta():
-    """No ``feature_dim``: d is None and every θ is refused with the field named (kills StrongSampler.sample_25, the
-    getattr without its default, which raises AttributeError)."""
+    """``feature_dim = None``: d is None and every θ is refused with the field named (kills StrongSampler.sample_25)."""
     import torch
 
     from oraclerl.oracles import StrongSampler
 
     class NoFeatures(_SeqFake):
-        feature_dim = property(lambda self: (_ for _ in ()).throw(AttributeError("feature_dim")))
+        feature_dim = None
 
     st = StrongSampler(NoFeatures(), reveal=())
     with pytest.raises(ConfigError, match=r"^theta: must have shape \(None,\) or \(1, None\), got \(2,\)$"):
@@ -715,8 +714,9 @@ def test_strong_sampler_of_a_model_without_features_refuses_every_theta():
 def test_oracle_properties_come_from_the_model_and_the_reveal_set():
     """feature_dim only when features are revealed, β, the number of prompts and the device of the model; a model
     without features reveals none by default and refuses reveal={'features'} (kills _Oracle.__init___11, _30, _32.._42),
-    one without num_prompts / device is sampled without a range check on the CPU (kills _as_prompts_25, _49, _52, _53),
-    ``default_reveal`` lowers the default (kills _16, _22, _23); an unknown field is named (kills _reveal_set_9, _12)."""
+    one with ``num_prompts = None`` is sampled without a range check on its device (kills _as_prompts_25, _49, _52,
+    _53), ``default_reveal`` lowers the default (kills _16, _22, _23); an unknown field is named (kills _reveal_set_9,
+    _12); a model that does not declare an attribute of the protocol is refused, the attribute named."""
     import torch
 
     from oraclerl.oracles import WeakSampler
@@ -727,12 +727,18 @@ def test_oracle_properties_come_from_the_model_and_the_reveal_set():
     assert WeakSampler(_SeqFake(), reveal={"log_probs"}).feature_dim is None
 
     class Plain:
+        num_prompts = feature_dim = beta = default_reveal = None
+        device = torch.device("cpu")
+
         def sample(self, prompts, n, generator):
             return torch.zeros(prompts.numel(), n, dtype=torch.long)
 
+        def ref_log_prob(self, prompts, responses):
+            raise AssertionError("not reached")
+
     p = WeakSampler(Plain())
     assert p.reveal == frozenset() and p.beta is None and p.num_prompts is None and p.device == torch.device("cpu")
-    s = p.sample(torch.tensor([7, 0]), 2)               # no num_prompts: no range check; no device: the CPU
+    s = p.sample(torch.tensor([7, 0]), 2)               # num_prompts None: no range check
     assert s.prompts.tolist() == [7, 0] and s.prompts.device == torch.device("cpu") and s.responses.shape == (2, 2)
     with pytest.raises(ConfigError, match=r"^reveal: Plain has no features to reveal$"):
         WeakSampler(Plain(), reveal={"features"})
@@ -744,6 +750,12 @@ def test_oracle_properties_come_from_the_model_and_the_reveal_set():
         default_reveal = frozenset()
 
     assert WeakSampler(Quiet()).reveal == frozenset()
+
+    class Undeclared(Plain):
+        device = property(lambda self: (_ for _ in ()).throw(AttributeError("device")))
+
+    with pytest.raises(ConfigError, match=r"^model: Undeclared does not provide BaseModel \(missing device\)$"):
+        WeakSampler(Undeclared())
 
 
 def test_prompt_ids_are_a_checked_one_d_tensor():
@@ -810,9 +822,11 @@ def test_autoregressive_sampler_errors_name_the_field_and_the_shape():
     from oraclerl.errors import RevealError
     from oraclerl.oracles import AutoregressiveSampler
 
-    with pytest.raises(ConfigError, match=r"^model: _SeqFake is not autoregressive \(no sample_next\)$"):
+    with pytest.raises(ConfigError, match=r"^model: _SeqFake does not provide AutoregressiveModel \(missing horizon, "
+                                          r"next_log_prob, num_actions, sample_next, step_features\)$"):
         AutoregressiveSampler(_SeqFake())
-    with pytest.raises(ConfigError, match=r"^model: _NoStepFeatures is not autoregressive \(no step_features\)$"):
+    with pytest.raises(ConfigError, match=r"^model: _NoStepFeatures does not provide AutoregressiveModel \(missing "
+                                          r"step_features\)$"):
         AutoregressiveSampler(_NoStepFeatures())
     auto = AutoregressiveSampler(_ARFake())
     x = torch.tensor([0, 1])
@@ -903,7 +917,7 @@ def test_prefixes_and_actions_are_read_as_integer_tokens():
 
 
 def test_prompt_source_weights_and_draws():
-    """An int gives the uniform law on that many prompts (kills PromptSource.__init___1.._3, _5, _6, _8.._16); weights are
+    """An int gives the uniform law on that many prompts (kills CategoricalPrompts.__init___1.._3, _5, _6, _8.._16); weights are
     float64 whatever their input dtype and normalised (kills _21, _23, _45); zero entries are allowed, an all-zero,
     negative, infinite, NaN or 2-D vector is refused with the exact message (kills _24, _29, _33, _36.._43); draws are
     torch.multinomial's from the caller's generator (kills draw_20, _24) and n ≥ 1 is checked by name (kills draw_2,
@@ -911,15 +925,16 @@ def test_prompt_source_weights_and_draws():
     import torch
 
     from oraclerl.oracles import PromptSource
+    from oraclerl.oracles.samplers import CategoricalPrompts
 
-    src = PromptSource(4)
+    src = CategoricalPrompts(4)
     assert src.num_prompts == 4 and src.weights.dtype == torch.float64 and src.weights.tolist() == [0.25] * 4
-    assert PromptSource(1).weights.tolist() == [1.0]
+    assert CategoricalPrompts(1).weights.tolist() == [1.0] and PromptSource(4).num_prompts == 4
     for bad in (0, -3):
         with pytest.raises(ConfigError, match=rf"^num_prompts: must be >= 1, got {bad}$"):
             PromptSource(bad)
     for w, want in (([1, 3], [0.25, 0.75]), (torch.tensor([0.0, 2.0], dtype=torch.float32), [0.0, 1.0])):
-        s = PromptSource(w)
+        s = CategoricalPrompts(w)
         assert s.weights.dtype == torch.float64 and s.weights.tolist() == want
     msg = r"^weights: must be a 1-D non-negative, finite, non-zero vector \(the prompt law ρ\)$"
     for bad in ([0.0, 0.0], [1.0, -0.5], [1.0, float("inf")], [float("nan"), 1.0], [[0.5, 0.5]]):

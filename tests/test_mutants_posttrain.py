@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from oraclerl.errors import ConfigError
+from oraclerl.oracles import PromptSource
 from oraclerl.posttrain.advantages import advantages, outcome_advantages, process_advantages
 
 R = torch.tensor([[0.0, 1.0, 1.0, 0.0, 0.3], [2.0, -1.0, 0.5, 0.5, 1.0]], dtype=torch.float64)
@@ -163,6 +164,14 @@ class _FixedQ0:
     """A deterministic base model: whole responses ``Q0SEQ``, next tokens ``Q0TOK`` (no randomness used)."""
 
     horizon, num_actions = NT, K
+    num_prompts = feature_dim = beta = default_reveal = None
+    device = torch.device("cpu")
+
+    def ref_log_prob(self, prompts, responses):
+        raise AssertionError("log-probabilities are not revealed")
+
+    def next_log_prob(self, prompts, prefixes, tokens, theta=None):
+        raise AssertionError("log-probabilities are not revealed")
 
     def sample(self, prompts, n, generator=None):
         return torch.tensor(Q0SEQ)[prompts][:, None, :].expand(prompts.numel(), n, NT).clone()
@@ -371,7 +380,7 @@ def _random_q0_and_noisy_reward():
         reward = RewardOracle(TeacherReward(ctx, kind, "binary"), led, noise=RewardNoise("gaussian", 0.5))
         bound = PromptBoundPolicy(q0, ctx)
         out[kind] = (reward, WeakSampler(bound, led, reveal=()), AutoregressiveSampler(bound, led, reveal=()))
-    ids, _ = ctx.draw(12, torch.Generator().manual_seed(2))
+    ids = ctx.sample(12, torch.Generator().manual_seed(2))
     return ids, out
 
 
@@ -645,15 +654,14 @@ def test_pretrain_sgd_steps_equal_the_log_loss_gradient_by_autograd(norm):
     prompt count (steps·B), ``track`` (called at t = 0..T with the model), and of the default ``iterate =
     None``. Reference: plain SGD with lr 0.3 on the autograd gradient of the token log-likelihood, same draws.
     """
-    from oraclerl.posttrain.pretrain import PretrainConfig, pretrain
+    from oraclerl.posttrain.pretrain import Pretrain, PretrainConfig
 
     task, ctx, model = _teacher()
     B, N, T, lr = 5, 4, 3, 0.3
     seen = []
-    res = pretrain(
+    res = Pretrain(PretrainConfig(steps=T, batch_size=B, optimizer="sgd", lr=lr, loss_normalisation=norm)).run(
         model,
         ctx,
-        PretrainConfig(steps=T, batch_size=B, optimizer="sgd", lr=lr, loss_normalisation=norm),
         torch.Generator().manual_seed(4),
         track=lambda t, m: seen.append((t, m is model, m.w.clone())),
     )
@@ -674,44 +682,33 @@ def test_pretrain_sgd_steps_equal_the_log_loss_gradient_by_autograd(norm):
 def test_pretrain_random_iterate_returns_w_tau():
     """Kills the ``random_iterate`` mutants: τ is drawn first from the generator, then the data; ``iterate``
     holds w_τ (the weights *before* update τ) in a separate model."""
-    from oraclerl.posttrain.pretrain import PretrainConfig, pretrain
+    from oraclerl.posttrain.pretrain import Pretrain, PretrainConfig
 
     task, ctx, model = _teacher()
     ws = []
-    res = pretrain(
-        model,
-        ctx,
-        PretrainConfig(
+    res = Pretrain(PretrainConfig(
             steps=6,
             batch_size=2,
             optimizer="adaptive",
             lr=1.0,
             loss_normalisation="sequence_sum",
             random_iterate=True,
-        ),
-        torch.Generator().manual_seed(1),
-        track=lambda t, m: ws.append(m.w.clone()),
-    )
+        )).run(model, ctx, torch.Generator().manual_seed(1), track=lambda t, m: ws.append(m.w.clone()))
     tau = int(torch.randint(0, 6, (1,), generator=torch.Generator().manual_seed(1)))
     assert res.iterate is not None and res.iterate is not model
     assert torch.equal(res.iterate.w, ws[tau]) and not torch.equal(res.iterate.w, model.w)
     # the same run without the random iterate draws its data from the first random number: other weights
     _, ctx2, m2 = _teacher()
-    pretrain(
-        m2,
-        ctx2,
-        PretrainConfig(
+    Pretrain(PretrainConfig(
             steps=6, batch_size=2, optimizer="adaptive", lr=1.0, loss_normalisation="sequence_sum"
-        ),
-        torch.Generator().manual_seed(1),
-    )
+        )).run(m2, ctx2, torch.Generator().manual_seed(1))
     assert not torch.equal(m2.w, model.w)
 
 
 def test_pretrain_defaults_are_the_papers():
     """Kills the default-value mutants of ``PretrainConfig`` (paper: 1000 steps, batch 256, Adagrad lr 0.1,
     token mean, no random iterate) and the bad-config checks (steps = 0, optimizer name) with their fields."""
-    from oraclerl.posttrain.pretrain import PretrainConfig, pretrain
+    from oraclerl.posttrain.pretrain import Pretrain, PretrainConfig
 
     cfg = PretrainConfig()
     assert (cfg.steps, cfg.batch_size, cfg.optimizer, cfg.lr, cfg.loss_normalisation, cfg.random_iterate) == (
@@ -731,7 +728,7 @@ def test_pretrain_defaults_are_the_papers():
         (dict(loss_normalisation="mean"), "loss_normalisation"),
     ):
         with pytest.raises(ConfigError) as e:
-            pretrain(model, ctx, PretrainConfig(**bad))
+            Pretrain(PretrainConfig(**bad)).run(model, ctx)
         assert e.value.field == field
     assert ctx.ledger.prompts == 0 and bool((model.w == 0).all())
 
@@ -827,11 +824,12 @@ def test_reference_policy_gradient_replayed_with_closed_form_gradients(kind, bas
     B, T, lr, N = 16, 3, 0.5, 3
     led = Ledger()
     seen = []
-    cfg = PGConfig(steps=T, batch_size=B, reward=kind, baseline=baseline, optimizer="sgd", lr=lr)
+    cfg = PGConfig(steps=T, batch_size=B, reward=kind, advantage=baseline, optimizer="sgd", lr=lr)
     res = reference_policy_gradient(
         model,
         ctx,
         RewardOracle(TeacherReward(ctx, kind, "signed"), led),
+        PromptSource(ctx, led),
         cfg,
         torch.Generator().manual_seed(8),
         track=lambda t, m: seen.append(t if m is model else None),
@@ -841,7 +839,8 @@ def test_reference_policy_gradient_replayed_with_closed_form_gradients(kind, bas
     fn = TeacherReward(ctx2, kind, "signed")
     g, hist, grants = torch.Generator().manual_seed(8), [], set()
     for _ in range(T):
-        ids, x = ctx2.draw(B, g)
+        ids = ctx2.sample(B, g)
+        x = ctx2.lookup(ids)
         y = reference_sample(ref.w, x, N, 2, g)[:, None, :]
         grants |= {(int(i), tuple(r)) for i, r in zip(ids, y[:, 0].tolist())}
         if kind == "outcome":
@@ -877,7 +876,7 @@ def test_reference_policy_gradient_refuses_what_it_does_not_cover():
     task, ctx, model = _teacher()
     rew = RewardOracle(TeacherReward(ctx, "outcome"), Ledger())
     msg = "the reference implementation covers on-policy PG, n = 1, torch optimisers"
-    for bad in (dict(behaviour="best_of_m"), dict(samples_per_context=2), dict(optimizer="adaptive")):
+    for bad in (dict(behaviour="best_of_m"), dict(group_size=2), dict(optimizer="adaptive")):
         _raises("behaviour", msg, reference_policy_gradient, model, ctx, rew, PGConfig(steps=1, **bad))
     _raises(
         "loss_normalisation",
@@ -909,10 +908,10 @@ def _pg_setup(kind, form="signed", seed=5):
 
 def _pg(policy, contexts, reward, cfg, generator=None, base=None, **kw):
     """``policy_gradient`` with its sampling oracles built by the caller (``pg_oracles``, issue 16 §5)."""
-    from oraclerl.posttrain.policy_gradient import pg_oracles, policy_gradient
+    from oraclerl.posttrain.policy_gradient import PolicyGradient, pg_oracles
 
     oracles = pg_oracles(policy, contexts, reward, base=base)
-    return policy_gradient(policy, contexts, reward, cfg, generator, oracles=oracles, **kw)
+    return PolicyGradient(cfg).run(policy, contexts, reward, oracles, generator, **kw)
 
 
 def test_pg_oracles_reveal_nothing_and_count_on_the_reward_ledger():
@@ -930,7 +929,7 @@ def test_pg_oracles_reveal_nothing_and_count_on_the_reward_ledger():
     # control: the default reveals the features
     assert WeakSampler(bound, led).reveal == AutoregressiveSampler(bound, led).reveal == {"features"}
     assert o.sampler.reveal == o.base_sequences.reveal == o.base_tokens.reveal == frozenset()
-    ids, _ = ctx.draw(2, torch.Generator().manual_seed(0))
+    ids = ctx.sample(2, torch.Generator().manual_seed(0))
     s = o.sampler.sample(ids, 1, torch.Generator().manual_seed(1))
     with pytest.raises(RevealError):
         _ = s.features
@@ -951,7 +950,8 @@ def _pg_replay(kind, form, baseline, norm, n, steps, B, lr, seed, w0):
     fn = TeacherReward(ctx, kind, form)
     g, hist, N = torch.Generator().manual_seed(seed), [], 3
     for _ in range(steps):
-        ids, x = ctx.draw(B, g)
+        ids = ctx.sample(B, g)
+        x = ctx.lookup(ids)
         y = ref.sample(x, n, g)
         if kind == "outcome":
             r = fn.mean(ids, y)
@@ -992,10 +992,10 @@ def test_policy_gradient_equals_the_replayed_definition(kind, form, baseline, no
     cfg = PGConfig(
         steps=T,
         batch_size=B,
-        samples_per_context=n,
+        group_size=n,
         reward=kind,
         reward_form=form,
-        baseline=baseline,
+        advantage=baseline,
         optimizer="sgd",
         lr=lr,
         loss_normalisation=norm,
@@ -1018,7 +1018,7 @@ def test_policy_gradient_track_stops_early_and_random_iterate():
 
     ctx, model, reward, led = _pg_setup("process")
     w0 = model.w.clone()
-    cfg = PGConfig(steps=5, batch_size=2, reward="process", baseline="none", optimizer="sgd", lr=0.3)
+    cfg = PGConfig(steps=5, batch_size=2, reward="process", advantage="none", optimizer="sgd", lr=0.3)
     res = _pg(model, ctx, reward, cfg, torch.Generator().manual_seed(0), track=lambda t, p: True)
     assert torch.equal(model.w, w0) and res.mean_reward == [] and ctx.ledger.prompts == 0
     seen = []
@@ -1038,7 +1038,7 @@ def test_policy_gradient_track_stops_early_and_random_iterate():
     assert seen == list(range(6)) and len(res.mean_reward) == 5
     ws = []
     cfg_r = PGConfig(
-        steps=6, batch_size=2, reward="process", baseline="none", optimizer="sgd", lr=0.3, random_iterate=True
+        steps=6, batch_size=2, reward="process", advantage="none", optimizer="sgd", lr=0.3, random_iterate=True
     )
     w_start = model.w.clone()
     res = _pg(
@@ -1049,7 +1049,7 @@ def test_policy_gradient_track_stops_early_and_random_iterate():
     # τ is drawn from the generator before the data: without the random iterate the same seed gives other weights
     w_end = model.w.clone()
     model.w = w_start
-    cfg_n = PGConfig(steps=6, batch_size=2, reward="process", baseline="none", optimizer="sgd", lr=0.3)
+    cfg_n = PGConfig(steps=6, batch_size=2, reward="process", advantage="none", optimizer="sgd", lr=0.3)
     _pg(model, ctx, reward, cfg_n, torch.Generator().manual_seed(3))
     assert not torch.equal(model.w, w_end)
 
@@ -1069,7 +1069,7 @@ def test_policy_gradient_is_bit_identical_under_reward_noise():
             torch.rand(5)
             task, ctx, model = _teacher(k=2, N=3)
             rew = RewardOracle(TeacherReward(ctx, kind, "signed"), Ledger(), noise=RewardNoise("gaussian", 1.0))
-            cfg = PGConfig(steps=2, batch_size=4, reward=kind, baseline="none", optimizer="sgd", lr=0.5)
+            cfg = PGConfig(steps=2, batch_size=4, reward=kind, advantage="none", optimizer="sgd", lr=0.5)
             _pg(model, ctx, rew, cfg, torch.Generator().manual_seed(3))
             ws.append(model.w)
         assert torch.equal(ws[0], ws[1]) and bool((ws[0] != 0).any())
@@ -1080,16 +1080,16 @@ def test_pg_config_defaults_and_errors():
     mutants of the two ``policy_gradient`` checks, and the reward-kind choice of the ``oracles`` check (a
     swapped ``base_tokens``/``base_sequences`` test lets the wrong half through); nothing is drawn before they
     fire."""
-    from oraclerl.posttrain.policy_gradient import PGConfig, PGOracles, pg_oracles, policy_gradient
+    from oraclerl.posttrain.policy_gradient import PGConfig, PGOracles, PolicyGradient, pg_oracles
 
     c = PGConfig()
     assert (
         c.steps,
         c.batch_size,
-        c.samples_per_context,
+        c.group_size,
         c.reward,
         c.reward_form,
-        c.baseline,
+        c.advantage,
         c.behaviour,
         c.m,
         c.explore_mix,
@@ -1133,20 +1133,20 @@ def test_pg_config_defaults_and_errors():
     )
     # the check asks for the sampler the reward kind uses: ORM explores with q₀'s sequences, PRM its tokens
     full = pg_oracles(model, ctx, orm, base=model.copy())
-    only_tok = PGOracles(full.sampler, base_tokens=full.base_tokens)
-    only_seq = PGOracles(full.sampler, base_sequences=full.base_sequences)
+    only_tok = PGOracles(full.sampler, full.prompts, base_tokens=full.base_tokens)
+    only_seq = PGOracles(full.sampler, full.prompts, base_sequences=full.base_sequences)
     _, _, prm, _ = _pg_setup("process")
     for rew, kind, oracles in ((orm, "outcome", only_tok), (prm, "process", only_seq)):
         with pytest.raises(ConfigError) as e:
-            policy_gradient(model, ctx, rew, PGConfig(steps=1, reward=kind, behaviour="best_of_m"),
-                            oracles=oracles)
+            PolicyGradient(PGConfig(steps=1, reward=kind, behaviour="best_of_m")).run(model, ctx, rew,
+                                                                                      oracles)
         assert e.value.field == "oracles"
     for bad, field in (
         (dict(steps=0), "steps"),
         (dict(m=0), "m"),
         (dict(explore_mix=1.5), "explore_mix"),
         (dict(optimizer="lion"), "optimizer"),
-        (dict(samples_per_context=0), "samples_per_context"),
+        (dict(group_size=0), "group_size"),
     ):
         with pytest.raises(ConfigError) as e:
             _pg(model, ctx, orm, PGConfig(**bad))
@@ -1182,7 +1182,7 @@ def test_best_of_m_pg_feeds_the_explored_responses_to_the_update(kind):
             batch_size=B,
             reward=kind,
             reward_form=form,
-            baseline="none",
+            advantage="none",
             behaviour="best_of_m",
             m=2,
             explore_mix=0.7,
@@ -1200,7 +1200,8 @@ def test_best_of_m_pg_feeds_the_explored_responses_to_the_update(kind):
         b_tok = AutoregressiveSampler(PromptBoundPolicy(base, ctx2), led2, reveal=())
         g, hist = torch.Generator().manual_seed(4), []
         for _ in range(T):
-            ids, x = ctx2.draw(B, g)
+            ids = ctx2.sample(B, g)
+            x = ctx2.lookup(ids)
             y = pol_s.sample(ids, 1, g).responses
             if kind == "outcome":
                 r = rew2.outcome(ids, y, g)
@@ -1234,7 +1235,8 @@ def test_reference_casts_float32_contexts_to_the_model_dtype():
     reference_pretrain(model, ctx, PretrainConfig(steps=2, batch_size=3), torch.Generator().manual_seed(0))
     assert model.w.dtype == torch.float64 and bool((model.w != 0).any())
     rew = RewardOracle(TeacherReward(ctx, "process", "signed"), Ledger())
-    res = reference_policy_gradient(model, ctx, rew, PGConfig(steps=2, batch_size=3, reward="process", baseline="none"),
+    res = reference_policy_gradient(model, ctx, rew, PromptSource(ctx, rew.ledger),
+                                    PGConfig(steps=2, batch_size=3, reward="process", advantage="none"),
                                     torch.Generator().manual_seed(1))
     assert model.w.dtype == torch.float64 and len(res.mean_reward) == 2
 
@@ -1256,8 +1258,9 @@ def test_reference_rewards_use_the_generator_and_a_sure_token_is_drawn():
             torch.rand(5)
             task, ctx, model = _teacher(k=2, N=3)
             rew = RewardOracle(TeacherReward(ctx, kind, "signed"), Ledger(), noise=RewardNoise("gaussian", 1.0))
-            reference_policy_gradient(model, ctx, rew, PGConfig(steps=2, batch_size=4, reward=kind, baseline="none",
-                                                                optimizer="sgd", lr=0.5),
+            reference_policy_gradient(model, ctx, rew, PromptSource(ctx, rew.ledger),
+                                      PGConfig(steps=2, batch_size=4, reward=kind, advantage="none",
+                                               optimizer="sgd", lr=0.5),
                                       torch.Generator().manual_seed(3))
             ws.append(model.w)
         assert torch.equal(ws[0], ws[1]) and bool((ws[0] != 0).any())

@@ -31,9 +31,9 @@ from oraclerl.explore import (
 )
 from oraclerl.inference import sample_based as sb
 from oraclerl.models.linear_ar import ContextBigramFeatures, LinearARModel
-from oraclerl.oracles import Ledger, PreferenceOracle, RewardOracle, WeakSampler
+from oraclerl.oracles import Ledger, PreferenceOracle, PromptSource, RewardOracle, WeakSampler
 from oraclerl.oracles.ledger import ProvenanceError
-from oraclerl.posttrain.policy_gradient import PGConfig, PGOracles, pg_oracles, policy_gradient
+from oraclerl.posttrain.policy_gradient import PGConfig, PGOracles, PolicyGradient, pg_oracles
 from oraclerl.problems import linear_softmax
 from oraclerl.problems.teacher import TeacherContexts, TeacherReward, teacher_task
 from oraclerl.problems.token_mdp import random_token_mdp
@@ -114,10 +114,10 @@ def test_every_sequence_algorithm_runs_against_strict_oracles(inst):
     BestOfNPolicy(4, weak, reward).sample(torch.arange(3), 2, gen)
     ReferencePolicy(weak).sample(torch.arange(3), 2, gen)
     x = torch.arange(3)
-    sb.best_of_n(weak, reward, x, sb.BestOfNConfig(n=4, num_samples=2), gen)
-    sb.soft_best_of_n(weak, reward, x, sb.SoftBestOfNConfig(n=4, num_samples=2), gen)
-    sb.rejection_sampling(weak, reward, x, sb.RejectionSamplingConfig(beta=1.0, num_samples=2), gen)
-    sb.best_of_poisson(weak, reward, x, sb.BestOfPoissonConfig(mu=3.0, num_samples=2), gen)
+    sb.BestOfN(sb.BestOfNConfig(n=4, num_samples=2)).run(weak, reward, x, gen)
+    sb.SoftBestOfN(sb.SoftBestOfNConfig(n=4, num_samples=2)).run(weak, reward, x, gen)
+    sb.RejectionSampling(sb.RejectionSamplingConfig(beta=1.0, num_samples=2)).run(weak, reward, x, gen)
+    sb.BestOfPoisson(sb.BestOfPoissonConfig(mu=3.0, num_samples=2)).run(weak, reward, x, gen)
     assert o.ledger.t_grant == 0 and o.ledger.t_data > 0
 
 
@@ -238,7 +238,7 @@ def test_the_model_is_not_reachable_from_an_oracle(inst):
         assert not any(v is inst.base or v is inst.reward for v in public.values())
 # --- policy-gradient post-training (Mousavi-Hosseini & Erdogdu) against strict oracles ----------------------
 
-CONTEXTS = {"draw", "lookup"}  # TeacherContexts as a prompt oracle: no .task (the teacher), no y*
+CONTEXTS = {"lookup"}  # TeacherContexts to the learner: x of the drawn ids; no .task (the teacher), no y*
 
 
 def _strict_pg_oracles(model, ctx, rew, base=None) -> PGOracles:
@@ -247,6 +247,7 @@ def _strict_pg_oracles(model, ctx, rew, base=None) -> PGOracles:
     o = pg_oracles(model, ctx, rew, base=base)
     return PGOracles(
         Strict(o.sampler, WEAK),
+        Strict(o.prompts, PROMPTS),
         None if o.base_sequences is None else Strict(o.base_sequences, WEAK),
         None if o.base_tokens is None else Strict(o.base_tokens, AUTO),
     )
@@ -305,25 +306,19 @@ ALL_SEQS = torch.tensor(list(itertools.product(range(2), repeat=3)))  # the k^N 
 
 @pytest.mark.parametrize("kind", ["outcome", "process"])
 def test_policy_gradient_runs_against_strict_oracles_and_every_count_is_charged_by_an_oracle(kind):
-    """ORM and PRM, on-policy, 3 steps of B = 4 contexts × n = 2 responses: PG reaches the contexts only
-    through ``draw``/``lookup`` and the reward oracle only through its interface (no ``grant``: on-policy
+    """ORM and PRM, on-policy, 3 steps of B = 4 contexts × n = 2 responses: PG draws the contexts only through
+    the prompt oracle (``PromptSource`` over the TeacherContexts) and reads their x through ``lookup``, and the reward oracle only through its interface (no ``grant``: on-policy
     responses are drawn on the ledger); every count is charged by oracle code, exactly B·n per step of T_comp
     and B·n (ORM) or B·n·N (PRM, one per prefix) of T_data; afterwards the reward oracle still refuses
     responses never drawn."""
     led, calls, ctx, rew, model = _teacher_setup(kind)
     T, B, n, N = 3, 4, 2, 3
     cfg = PGConfig(
-        steps=T, batch_size=B, samples_per_context=n, reward=kind, baseline="none", optimizer="sgd", lr=1.0
+        steps=T, batch_size=B, group_size=n, reward=kind, advantage="none", optimizer="sgd", lr=1.0
     )
     strict_reward = Strict(rew, REWARD)
-    res = policy_gradient(
-        model,
-        Strict(ctx, CONTEXTS),
-        strict_reward,
-        cfg,
-        torch.Generator().manual_seed(0),
-        oracles=_strict_pg_oracles(model, ctx, rew),
-    )
+    res = PolicyGradient(cfg).run(model, Strict(ctx, CONTEXTS), strict_reward,
+                                  _strict_pg_oracles(model, ctx, rew), torch.Generator().manual_seed(0))
     assert len(res.mean_reward) == T and bool((model.w != 0).any())
     want = {"prompts": T * B, "t_comp": T * B * n, "t_data": T * B * n * (1 if kind == "outcome" else N)}
     assert led.snapshot() == {**dict.fromkeys(led.snapshot(), 0), **want} == res.ledger
@@ -331,7 +326,7 @@ def test_policy_gradient_runs_against_strict_oracles_and_every_count_is_charged_
     for mod, fn, counter, k in calls:
         by_caller[mod, fn, counter] += k
     assert dict(by_caller) == {
-        ("oraclerl.problems.teacher", "draw", "prompts"): T * B,
+        ("oraclerl.oracles.samplers", "draw", "prompts"): T * B,
         ("oraclerl.oracles.samplers", "sample", "t_comp"): T * B * n,
         ("oraclerl.oracles.rewards", kind, "t_data"): want["t_data"],
     }
@@ -368,21 +363,16 @@ def test_best_of_m_exploration_counts_every_candidate_through_the_oracles(kind, 
         batch_size=B,
         reward=kind,
         reward_form="signed",
-        baseline="none",
+        advantage="none",
         behaviour="best_of_m",
         m=3,
         explore_mix=mix,
         optimizer="sgd",
         lr=1.0,
     )
-    policy_gradient(
-        model,
-        Strict(ctx, CONTEXTS),
-        Strict(rew, REWARD | {"grant"}),
-        cfg,
-        torch.Generator().manual_seed(0),
-        oracles=_strict_pg_oracles(model, ctx, rew, base=model.copy()),
-    )
+    PolicyGradient(cfg).run(model, Strict(ctx, CONTEXTS), Strict(rew, REWARD | {"grant"}),
+                            _strict_pg_oracles(model, ctx, rew, base=model.copy()),
+                            torch.Generator().manual_seed(0))
     on_policy = T * B * (1 if kind == "outcome" else N)
     explored = led.t_data - on_policy  # one reward query per candidate
     q0 = led.t_comp - T * B if kind == "outcome" else led.t_comp_token  # candidates drawn from q₀
@@ -392,7 +382,7 @@ def test_best_of_m_exploration_counts_every_candidate_through_the_oracles(kind, 
     else:
         assert q0 == 0 and 0 < led.t_grant <= explored
     assert {(mod, fn) for mod, fn, _, _ in calls} <= {
-        ("oraclerl.problems.teacher", "draw"),
+        ("oraclerl.oracles.samplers", "draw"),
         ("oraclerl.oracles.samplers", "sample"),
         ("oraclerl.oracles.samplers", "next_token"),
         ("oraclerl.oracles.rewards", "outcome"),
@@ -425,17 +415,13 @@ def test_policy_gradient_against_a_read_only_ledger(kind, behaviour):
     candidates, both counted by oracle code); the counts are exactly what the oracles charged."""
     led, calls, ctx, rew, model = _teacher_setup(kind)
     T, B, N = 2, 3, 3
-    cfg = PGConfig(steps=T, batch_size=B, reward=kind, baseline="none", behaviour=behaviour, m=3,
+    cfg = PGConfig(steps=T, batch_size=B, reward=kind, advantage="none", behaviour=behaviour, m=3,
                    optimizer="sgd", lr=1.0)
     base = model.copy() if behaviour == "best_of_m" else None
-    res = policy_gradient(
-        model,
-        Strict(ctx, CONTEXTS),
-        Strict(rew, REWARD | ({"grant"} if base is not None else set())),
-        cfg,
-        torch.Generator().manual_seed(0),
-        oracles=_strict_pg_oracles(model, ctx, rew, base=base),
-    )
+    res = PolicyGradient(cfg).run(model, Strict(ctx, CONTEXTS),
+                                  Strict(rew, REWARD | ({"grant"} if base is not None else set())),
+                                  _strict_pg_oracles(model, ctx, rew, base=base),
+                                  torch.Generator().manual_seed(0))
     assert len(res.mean_reward) == T and bool((model.w != 0).any()) and res.ledger == led.snapshot()
     on_policy = T * B * (1 if kind == "outcome" else N)
     assert led.prompts == T * B and led.t_comp >= T * B and led.t_data >= on_policy
@@ -444,8 +430,7 @@ def test_policy_gradient_against_a_read_only_ledger(kind, behaviour):
     else:
         assert led.t_data > on_policy  # explored candidates, one reward query each
     # every count was charged by oracle code, none by posttrain code
-    assert {mod for mod, _, _, _ in calls} <= {"oraclerl.problems.teacher", "oraclerl.oracles.samplers",
-                                                 "oraclerl.oracles.rewards"}
+    assert {mod for mod, _, _, _ in calls} <= {"oraclerl.oracles.samplers", "oraclerl.oracles.rewards"}
     assert sum(k for _, _, c, k in calls if c == "t_comp") == led.t_comp
 
 
@@ -462,7 +447,8 @@ def test_reference_policy_gradient_grants_its_own_draws_through_the_oracle(kind)
         model,
         Strict(ctx, CONTEXTS),
         Strict(rew, REWARD | {"grant"}),
-        PGConfig(steps=T, batch_size=B, reward=kind, baseline="none", optimizer="sgd", lr=1.0),
+        Strict(PromptSource(ctx, led), PROMPTS),
+        PGConfig(steps=T, batch_size=B, reward=kind, advantage="none", optimizer="sgd", lr=1.0),
         torch.Generator().manual_seed(0),
     )
     assert len(res.mean_reward) == T and bool((model.w != 0).any()) and res.ledger == led.snapshot()
@@ -470,7 +456,7 @@ def test_reference_policy_gradient_grants_its_own_draws_through_the_oracle(kind)
     assert {k: led.snapshot()[k] for k in ("prompts", "t_data", "t_comp")} == {**want, "t_comp": 0}
     assert 0 < led.t_grant <= T * B
     assert {(mod, fn) for mod, fn, _, _ in calls} == {
-        ("oraclerl.problems.teacher", "draw"),
+        ("oraclerl.oracles.samplers", "draw"),
         ("oraclerl.oracles.rewards", "_grant"),
         ("oraclerl.oracles.rewards", kind),
     }

@@ -113,7 +113,7 @@ def test_prompt_source_law(gen):
 class _TinyAutoregressive:
     """Uniform next-token model over A = 3, H = 2 with one-hot step features (for protocol tests)."""
 
-    horizon, num_actions, num_prompts, feature_dim, beta = 2, 3, 1, 3, 1.0
+    horizon, num_actions, num_prompts, feature_dim, beta, default_reveal = 2, 3, 1, 3, 1.0, None
     device = torch.device("cpu")
 
     def sample_next(self, prompts, prefixes, n, gen, theta):
@@ -145,6 +145,8 @@ def test_autoregressive_oracle_counts_and_anchor_rules(gen):
 
 class _CountingProcess:
     """A process reward that records how often it is evaluated (0 per prefix)."""
+
+    r_max = None
 
     def __init__(self):
         self.calls = 0

@@ -184,7 +184,8 @@ def test_process_reward_is_the_prefix_match_indicator(form):
     """r_i = 1[y_{1:i} = y*_{1:i}] (±1 when signed) against a plain-Python prefix comparison, including an exact
     response, a wrong first token and a wrong last token; float32 like the contexts."""
     task, ctx = _teacher()
-    ids, x = ctx.draw(6, torch.Generator().manual_seed(1))
+    ids = ctx.sample(6, torch.Generator().manual_seed(1))
+    x = ctx.lookup(ids)
     ystar = task.target(x)
     y = torch.randint(0, 5, (6, 3, 12), generator=torch.Generator().manual_seed(2))
     y[0, 0] = ystar[0]
@@ -211,7 +212,8 @@ def test_ring_buffer_by_slice_and_across_the_wrap():
     task, ctx = _teacher(capacity=10)
     g = torch.Generator().manual_seed(3)
     for B in (4, 4, 4, 10, 3):                                         # the third and fourth batches wrap
-        ids, x = ctx.draw(B, g)
+        ids = ctx.sample(B, g)
+        x = ctx.lookup(ids)
         assert torch.equal(ctx.lookup(ids), x) and torch.equal(ctx.targets(ids), task.target(x))
     assert ids.tolist() == [22, 23, 24]
     with pytest.raises(ConfigError, match="prompts"):
@@ -236,7 +238,7 @@ def _sampled():
     model.w.normal_(generator=torch.Generator().manual_seed(4))
     sampler = WeakSampler(PromptBoundPolicy(model, ctx), ctx.ledger, reveal=())
     g = torch.Generator().manual_seed(5)
-    ids, _ = ctx.draw(7, g)
+    ids = ctx.sample(7, g)
     return ctx, sampler, ids, sampler.sample(ids, 3, g).responses, g
 
 

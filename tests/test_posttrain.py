@@ -16,8 +16,8 @@ from oraclerl.oracles.samplers import AutoregressiveSampler, WeakSampler
 from oraclerl.posttrain.advantages import advantages
 from oraclerl.posttrain.behaviour import explore_outcome, explore_process
 from oraclerl.posttrain.optim import AdaptiveStep
-from oraclerl.posttrain.policy_gradient import PGConfig, pg_oracles, policy_gradient
-from oraclerl.posttrain.pretrain import PretrainConfig, pretrain
+from oraclerl.posttrain.policy_gradient import PGConfig, PolicyGradient, pg_oracles
+from oraclerl.posttrain.pretrain import Pretrain, PretrainConfig
 from oraclerl.posttrain.reference import (
     reference_policy_gradient,
     reference_pretrain,
@@ -37,8 +37,8 @@ def _setup(d=4, k=3, N=5, seed=0, dtype=torch.float64):
 
 def _pg(policy, contexts, reward, cfg, generator=None, base=None, **kw):
     """PG with the sampling oracles built by the caller, on the reward oracle's ledger (issue 16 §5)."""
-    return policy_gradient(policy, contexts, reward, cfg, generator,
-                           oracles=pg_oracles(policy, contexts, reward, base=base), **kw)
+    return PolicyGradient(cfg).run(policy, contexts, reward, pg_oracles(policy, contexts, reward, base=base),
+                                   generator, **kw)
 
 
 def _autograd(model, x, y, weights):
@@ -52,7 +52,8 @@ def _autograd(model, x, y, weights):
 def test_prm_advantage_at_and_after_first_wrong_token():
     task, ledger, ctx, model = _setup()
     model.w = torch.randn(model.feature_dim, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
-    ids, x = ctx.draw(2)
+    ids = ctx.sample(2)
+    x = ctx.lookup(ids)
     y = task.target(x)[:, None, :].clone()
     y[0, 0, 2] = (y[0, 0, 2] + 1) % 3                          # first wrong token at index 2
     for form, fail in (("signed", -1.0), ("binary", 0.0)):
@@ -75,14 +76,15 @@ def test_orm_all_failure_batches():
     for baseline, form, moves in (("batch_mean", "signed", False), ("none", "binary", False), ("none", "signed", True)):
         pol = model.copy()
         reward = RewardOracle(TeacherReward(ctx, "outcome", form), Ledger())
-        cfg = PGConfig(steps=1, batch_size=32, reward_form=form, baseline=baseline, optimizer="sgd", lr=1.0)
+        cfg = PGConfig(steps=1, batch_size=32, reward_form=form, advantage=baseline, optimizer="sgd", lr=1.0)
         g = torch.Generator().manual_seed(0)
         res = _pg(pol, ctx, reward, cfg, g)
         assert res.mean_reward[0] == (-1.0 if form == "signed" else 0.0)
         assert (pol.w != 0).any() == moves
         if moves:   # SGD step = (1/(B·N)) Σ_b (−1)·∇log p(y_b): recompute with the same draws
             g = torch.Generator().manual_seed(0)
-            ids, x = ctx.draw(32, g)
+            ids = ctx.sample(32, g)
+            x = ctx.lookup(ids)
             y = model.sample(x, 1, g)
             want = -model.grad_log_likelihood(x, y) / (32 * 12)
             assert torch.allclose(pol.w, want, atol=1e-12)
@@ -95,11 +97,12 @@ def test_pg_step_matches_definition_with_oracle_counts():
         pol = model.copy()
         led = Ledger()
         reward = RewardOracle(TeacherReward(ctx, kind, "signed"), led)
-        cfg = PGConfig(steps=1, batch_size=16, samples_per_context=3, reward=kind, baseline="leave_one_out",
+        cfg = PGConfig(steps=1, batch_size=16, group_size=3, reward=kind, advantage="leave_one_out",
                        optimizer="sgd", lr=0.5)
         res = _pg(pol, ctx, reward, cfg, torch.Generator().manual_seed(3))
         g = torch.Generator().manual_seed(3)
-        ids, x = ctx.draw(16, g)
+        ids = ctx.sample(16, g)
+        x = ctx.lookup(ids)
         y = model.sample(x, 3, g)
         r = TeacherReward(ctx, kind, "signed")
         r = r.mean(ids, y) if kind == "outcome" else r.process_mean(ids, y)
@@ -116,15 +119,15 @@ def test_pretraining_learns_and_matches_reference():
     y = task.target(x)
     err0 = 1 - model.log_likelihood(x, y).exp().mean()
     fast = model.copy()
-    pretrain(fast, ctx, PretrainConfig(steps=40, batch_size=32), torch.Generator().manual_seed(1))
+    Pretrain(PretrainConfig(steps=40, batch_size=32)).run(fast, ctx, torch.Generator().manual_seed(1))
     ref = model.copy()
     reference_pretrain(ref, ctx, PretrainConfig(steps=40, batch_size=32), torch.Generator().manual_seed(1))
     assert torch.allclose(fast.w, ref.w, atol=1e-5)          # same data ⇒ same Adagrad trajectory
     assert 1 - fast.log_likelihood(x, y).exp().mean() < err0 - 0.2
     ad = model.copy()
-    res = pretrain(ad, ctx, PretrainConfig(steps=100, batch_size=1, optimizer="adaptive", lr=1.0,
-                                           loss_normalisation="sequence_sum", random_iterate=True),
-                   torch.Generator().manual_seed(2))
+    res = Pretrain(PretrainConfig(steps=100, batch_size=1, optimizer="adaptive", lr=1.0,
+                                  loss_normalisation="sequence_sum", random_iterate=True)).run(
+        ad, ctx, torch.Generator().manual_seed(2))
     assert res.iterate is not None
     assert 1 - ad.log_likelihood(x, y).exp().mean() < err0
 
@@ -152,14 +155,14 @@ def test_reference_sampler_law_and_log_probs():
 def test_fast_and_reference_pg_are_statistically_equivalent():
     """Final test error after a short PG run, 6 seeds each: two-sample t-test at level 1e-3."""
     task, ledger, ctx, model = _setup(d=4, k=3, N=6, dtype=torch.float32)
-    pretrain(model, ctx, PretrainConfig(steps=5, batch_size=16), torch.Generator().manual_seed(0))
+    Pretrain(PretrainConfig(steps=5, batch_size=16)).run(model, ctx, torch.Generator().manual_seed(0))
     x = task.sample_contexts(512, torch.Generator().manual_seed(9))
     y = task.target(x)
     out = {"fast": [], "ref": []}
     for s in range(6):
         for name, fn in (("fast", _pg), ("ref", reference_policy_gradient)):
             pol = model.copy()
-            cfg = PGConfig(steps=15, batch_size=64, reward="process", baseline="none")
+            cfg = PGConfig(steps=15, batch_size=64, reward="process", advantage="none")
             fn(pol, ctx, RewardOracle(TeacherReward(ctx, "process", "signed"), Ledger()), cfg,
                torch.Generator().manual_seed(100 + s))
             out[name].append(float(1 - pol.log_likelihood(x, y).exp().mean()))
@@ -169,7 +172,8 @@ def test_fast_and_reference_pg_are_statistically_equivalent():
 
 def test_explore_outcome_finds_target_and_counts():
     task, ledger, ctx, model = _setup(d=4, k=2, N=4)
-    ids, x = ctx.draw(8, torch.Generator().manual_seed(0))
+    ids = ctx.sample(8, torch.Generator().manual_seed(0))
+    x = ctx.lookup(ids)
     reward = RewardOracle(TeacherReward(ctx, "outcome", "binary"), ledger, grant_all=True)
     base = WeakSampler(PromptBoundPolicy(model, ctx), ledger, reveal=())
     y = (1 - task.target(x))[:, None, :]                        # all wrong
@@ -186,7 +190,8 @@ def test_explore_outcome_finds_target_and_counts():
 
 def test_explore_process_builds_the_target_token_by_token():
     task, ledger, ctx, model = _setup(d=4, k=3, N=6)
-    ids, x = ctx.draw(5, torch.Generator().manual_seed(0))
+    ids = ctx.sample(5, torch.Generator().manual_seed(0))
+    x = ctx.lookup(ids)
     ystar = task.target(x)
     reward = RewardOracle(TeacherReward(ctx, "process", "signed"), ledger, grant_all=True)
     auto = AutoregressiveSampler(PromptBoundPolicy(model, ctx), ledger, reveal=())
@@ -214,7 +219,7 @@ def test_best_of_m_pg_learns_single_context():
     for kind in ("outcome", "process"):
         pol = model.copy()
         reward = RewardOracle(TeacherReward(ctx, kind, "binary"), Ledger())
-        cfg = PGConfig(steps=60, batch_size=4, reward=kind, reward_form="binary", baseline="none",
+        cfg = PGConfig(steps=60, batch_size=4, reward=kind, reward_form="binary", advantage="none",
                        behaviour="best_of_m", m=200, optimizer="adaptive", lr=1.0, loss_normalisation="sequence_sum",
                        random_iterate=True)
         res = _pg(pol, ctx, reward, cfg, torch.Generator().manual_seed(0), base=model)
@@ -229,7 +234,7 @@ def test_same_seed_bit_identical_different_seed_differs():
     for seed in (0, 0, 1):
         pol = model.copy()
         _pg(pol, ctx, RewardOracle(TeacherReward(ctx, "process", "signed"), Ledger()),
-                        PGConfig(steps=5, batch_size=32, reward="process", baseline="none"),
+                        PGConfig(steps=5, batch_size=32, reward="process", advantage="none"),
                         torch.Generator().manual_seed(seed))
         ws.append(pol.w)
     assert torch.equal(ws[0], ws[1]) and not torch.equal(ws[0], ws[2])
@@ -247,10 +252,10 @@ def test_pg_bit_identical_with_and_without_the_compiled_kernels(kind, monkeypatc
         with monkeypatch.context() as m:
             if not compiled:
                 m.setattr(kernels, "_NUMBA", False)
-            pretrain(model, ctx, PretrainConfig(steps=3, batch_size=16), torch.Generator().manual_seed(0))
+            Pretrain(PretrainConfig(steps=3, batch_size=16)).run(model, ctx, torch.Generator().manual_seed(0))
             _pg(model, ctx, RewardOracle(TeacherReward(ctx, kind, "signed"), ctx.ledger),
                             PGConfig(steps=6, batch_size=37, reward=kind,
-                                     baseline="batch_mean" if kind == "outcome" else "none"),
+                                     advantage="batch_mean" if kind == "outcome" else "none"),
                             torch.Generator().manual_seed(3))
         ws.append(model.w)
     assert torch.equal(ws[0], ws[1]) and bool((ws[0] != 0).any())
@@ -275,6 +280,6 @@ def test_any_torch_optimiser_by_name():
     task, ledger, ctx, model = _setup()
     pol = model.copy()
     _pg(pol, ctx, RewardOracle(TeacherReward(ctx, "process", "signed"), Ledger()),
-                    PGConfig(steps=2, batch_size=8, reward="process", baseline="none", optimizer="RMSprop", lr=0.01),
+                    PGConfig(steps=2, batch_size=8, reward="process", advantage="none", optimizer="RMSprop", lr=0.01),
                     torch.Generator().manual_seed(0))
     assert (pol.w != 0).any()

@@ -9,9 +9,9 @@ from oraclerl.runtime.run.registry import get_experiment
 from oraclerl.runtime.run.runner import RunContext
 
 
-def _runs(name, seeds, **over):
+def _runs(name, seeds, scale="toy", **over):
     exp = get_experiment(name)
-    cfg = exp.make_config("quick", {k: str(v) for k, v in over.items()})
+    cfg = exp.make_config(scale, {k: str(v) for k, v in over.items()})
     return exp, cfg, [exp.run(cfg, RunContext(seed=s)) for s in seeds]
 
 
@@ -19,7 +19,7 @@ def _runs(name, seeds, **over):
 def test_pg_figure1_short_run_reproduces_the_qualitative_claims():
     """3 seeds of the quick instance (d = k = 32, N = 128, 300 PG steps × 512): ORM plateaus above PRM, ORM
     does not lift the off-support centres, ORM sharpens inside the support."""
-    exp, cfg, res = _runs("pg-figure1", range(3), test_size=512)
+    exp, cfg, res = _runs("pg-figure1", range(3), "quick", test_size=512)
     verdict = {c.claim.split(":")[0][:40]: c.holds for c in exp.claims(res, cfg)}
     assert verdict[[k for k in verdict if k.startswith("ORM's test error plateaus")][0]] is True
     assert verdict[[k for k in verdict if k.startswith("ORM does not lift")][0]] is True
@@ -33,18 +33,14 @@ def test_pg_figure1_short_run_reproduces_the_qualitative_claims():
 
 
 def test_pg_figure1_same_seed_identical_and_different_seed_differs():
-    small = dict(d=8, k=6, N=12, num_mix=8, test_size=64, pretrain_steps=5, pretrain_batch=16, pg_steps=4,
-                 pg_batch=16, test_every=2)
-    _, _, (a, b) = _runs("pg-figure1", [0, 0], **small)
-    _, _, (c,) = _runs("pg-figure1", [1], **small)
+    _, _, (a, b) = _runs("pg-figure1", [0, 0])
+    _, _, (c,) = _runs("pg-figure1", [1])
     assert a == b and a != c
 
 
 def test_pg_figure1_authors_instance_is_deterministic_and_not_the_default():
-    small = dict(d=8, k=6, N=12, num_mix=8, test_size=64, pretrain_steps=5, pretrain_batch=16, pg_steps=4,
-                 pg_batch=16, test_every=2, device="cpu")
-    _, _, (a, b, c) = _runs("pg-figure1", [0, 0, 1], instance="authors", **small)
-    _, _, (o,) = _runs("pg-figure1", [0], **small)
+    _, _, (a, b, c) = _runs("pg-figure1", [0, 0, 1], instance="authors", device="cpu")
+    _, _, (o,) = _runs("pg-figure1", [0], device="cpu")
     assert a == b and a != c and a["base"] != o["base"]
 
 
@@ -55,16 +51,15 @@ def test_pg_figure1_authors_instance_seed0_matches_their_code():
     1e-12 (centre 8 at 3.3e-13; our re-run of their code: 0.459630 and 3.29508e-13). Catches a change of the
     call order (W⋆ before the test set before pre-training, one stream), W⋆ drawn in float64, the rounding order
     of the contexts, or a pre-training that draws anything else from the stream. About 8 s of CPU."""
-    _, _, (r,) = _runs("pg-figure1", [0], instance="authors", pretrain_steps=1000, pretrain_batch=256, pg_steps=1,
-                       pg_batch=8, test_every=1, device="cpu")
+    _, _, (r,) = _runs("pg-figure1", [0], "quick", instance="authors", pretrain_steps=1000, pretrain_batch=256,
+                       pg_steps=1, pg_batch=8, test_every=1, device="cpu")
     assert abs(r["base"]["test_error"] - 0.45963) < 5e-5
     assert r["off_support"] == [8] and not r["off_support_fallback"]
     assert 10 ** r["base"]["centre_log10"][8] == pytest.approx(3.295e-13, rel=2e-3)
 
 
 def test_lq_pretraining_claims_and_determinism():
-    small = dict(d=8, k=4, N=12, steps=60, checkpoints=3, batch_size=32, eval_size=512)
-    exp, cfg, res = _runs("lq-pretraining", [0, 0], **small)
+    exp, cfg, res = _runs("lq-pretraining", [0, 0])
     assert res[0] == res[1]
     cl = exp.claims(res[:1], cfg)
     assert cl[0].holds is True and cl[1].holds is True          # exact uniform LQ; Markov / Q^TL ≥ Q identities
@@ -74,8 +69,7 @@ def test_lq_pretraining_claims_and_determinism():
 
 
 def test_pg_theory_runs_and_counts():
-    small = dict(alphas=[0.3, 0.1], epsilons=[0.1, 0.01], horizons=[1, 2, 3], repeats=1)
-    exp, cfg, res = _runs("pg-theory", [0], **small)
+    exp, cfg, res = _runs("pg-theory", [0])
     r = res[0]
     assert all(not x["censored"] for x in r["alpha_rows"] + r["eps_rows"])
     assert r["alpha_rows"][1]["queries"] > r["alpha_rows"][0]["queries"]     # smaller α costs more queries

@@ -153,7 +153,7 @@ def test_diagnose_on_gemma_end_to_end_and_resume(real_lm_dir, tmp_path, capsys):
 def test_spanner_sampling_preset_and_best_of_n_on_gemma(gemma):
     """SpannerSampling sized from a sampling budget, and best-of-n with revealed log-probs, on Gemma features."""
     from oraclerl.explore.spanner_sampling import SpannerSampling
-    from oraclerl.inference.sample_based import BestOfNConfig, best_of_n
+    from oraclerl.inference.sample_based import BestOfN, BestOfNConfig
     from oraclerl.models.hf.rewards import TRLReward, answer_match
     from oraclerl.models.hf.spanner_preset import lm_spanner_config
     from oraclerl.oracles import PromptSource, RewardOracle
@@ -171,6 +171,6 @@ def test_spanner_sampling_preset_and_best_of_n_on_gemma(gemma):
     snap = ledger.snapshot()
     assert out.schedule.d == 640 and snap["t_comp"] <= out.schedule.t_comp_bound <= 200
     assert snap["t_data"] <= out.schedule.t_data_bound
-    bon = best_of_n(weak, reward, torch.arange(2), BestOfNConfig(n=4), torch.Generator().manual_seed(1))
+    bon = BestOfN(BestOfNConfig(n=4)).run(weak, reward, torch.arange(2), torch.Generator().manual_seed(1))
     assert torch.isfinite(bon.kl_estimate).all() and (bon.kl_estimate >= 0).all()
     assert bon.kl_estimate.max() <= bon.kl_formula + 1e-9 and bon.rewards.shape == (2, 1)

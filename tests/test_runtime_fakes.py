@@ -15,11 +15,10 @@ from pathlib import Path
 import torch
 
 from oraclerl.common.config import param
-from oraclerl.experiments import coverage_lower_bound as clb
 from oraclerl.runtime.execution.executors import in_worker
 from oraclerl.runtime.reporting.stats import fmt_ci, mean_ci
 from oraclerl.runtime.run import registry
-from oraclerl.runtime.run.registry import Claim, Experiment
+from oraclerl.runtime.run.registry import Claim, Experiment, get_experiment
 
 
 @dataclass
@@ -80,8 +79,11 @@ def fails_run(cfg: FailsConfig, ctx) -> dict:
     return {"value": float(ctx.seed)}
 
 
+CLB = get_experiment("coverage-lower-bound")
+
+
 def tiny_coverage_run(cfg, ctx) -> dict:
-    return clb.run(cfg, ctx)
+    return CLB.run(cfg, ctx)
 
 
 FAKES = [
@@ -93,9 +95,8 @@ FAKES = [
                description="A fake experiment whose run raises."),
     # The real coverage-lower-bound experiment's code at a tiny size (its own quick scale takes longer).
     Experiment("fake-coverage-tiny", "coverage-lower-bound at a tiny size (test)", "foster",
-               clb.CoverageLowerBoundConfig, tiny_coverage_run, clb.claims, clb.plot,
-               scales={"quick": {"trials": 20, "c_stars": [4.0, 16.0], "betas": [0.125], "samplers": ["weak"]},
-                       "paper": {}}, seeds=2, description="coverage-lower-bound with 20 trials and two C⋆."),
+               CLB.config, tiny_coverage_run, CLB.claims, CLB.plot, scales={"quick": CLB.scales["toy"], "paper": {}},
+               seeds=2, description="coverage-lower-bound with 20 trials and two C⋆."),
 ]
 NAMES = [e.name for e in FAKES]
 

@@ -5,14 +5,12 @@ import json
 import pytest
 import torch
 
-from oraclerl.common.config import apply_overrides
 from oraclerl.diagnostics import regret
 from oraclerl.errors import ConfigError
-from oraclerl.experiments.spanner_coverage import needle_instance
 from oraclerl.explore.baselines import BestOfNPolicy, ReferencePolicy
 from oraclerl.explore.evaluation import first_reach, spanner_curve
 from oraclerl.explore.spanner_sampling import SpannerSampling, SpannerSamplingConfig
-from oraclerl.problems import linear_softmax
+from oraclerl.problems import linear_softmax, needle_instance
 from oraclerl.runtime.run.registry import get_experiment
 from oraclerl.runtime.run.runner import RunContext
 
@@ -68,22 +66,21 @@ def test_needle_instance_hits_coverage():
         needle_instance(coverage=1e6, gap=1.0)
 
 
-@pytest.mark.parametrize("name,over", [
-    ("spanner-coverage", {"coverages": [4.0, 16.0], "T_exp": 16, "T_prompt": 16, "dpo_rounds": 64, "xpo_rounds": 32,
-                          "bon_max_log2": 4}),
-    ("spanner-rates", {"dims": [2, 4], "T_exp": 32, "T_prompt": 64, "coverage": 4.0}),
-    ("dnf-proper", {"num_vars": 6, "num_clauses": 12, "beta": 0.25, "T_prompt": 8, "T_exp": 8}),
-])
-def test_experiments_run_at_toy_scale(name, over, tmp_path):
+KINDS = {"spanner-coverage": ["empirical"] * 5, "spanner-rates": ["empirical"] * 3,
+         "dnf-proper": ["empirical", "empirical", "identity", "empirical"],
+         "coverage-token-vs-sequence": ["identity", "identity", "empirical"], "mtss-vs-spanner": ["empirical"] * 4}
+
+
+@pytest.mark.parametrize("name", sorted(KINDS))
+def test_experiments_run_at_toy_scale(name, tmp_path):
     exp = get_experiment(name)
-    cfg = apply_overrides(exp.make_config("quick"), over, parse=False)
+    cfg = exp.make_config("toy")
     results = [exp.run(cfg, RunContext(seed=s)) for s in (0, 1)]
     json.dumps(results)                                    # plain data
     claims = exp.claims(results, cfg)
-    kinds = {"spanner-coverage": ["empirical"] * 5, "spanner-rates": ["empirical"] * 3,
-             "dnf-proper": ["empirical", "empirical", "identity", "empirical"]}[name]
+    kinds = KINDS[name]
     assert [c.kind for c in claims] == kinds
-    assert all(c.holds is True for c in claims if c.kind == "identity")   # exact at any scale (Lemma H.2)
+    assert all(c.holds is True for c in claims if c.kind == "identity")   # exact at any scale (e.g. Lemma H.2)
     again = exp.run(cfg, RunContext(seed=0))
     assert json.dumps(again, sort_keys=True) == json.dumps(results[0], sort_keys=True)   # same seed, same result
     paths = exp.plot(results, cfg, tmp_path)

@@ -7,7 +7,9 @@ import torch
 
 from oraclerl.errors import ConfigError
 from oraclerl.models.linear_ar import ContextBigramFeatures, LinearARModel
+from oraclerl.oracles import PromptSource
 from oraclerl.oracles.ledger import Ledger
+from oraclerl.oracles.protocols import PromptDistribution
 from oraclerl.oracles.rewards import RewardOracle
 from oraclerl.problems.teacher import TeacherContexts, TeacherReward, teacher_task
 
@@ -69,8 +71,11 @@ def test_rewards_and_counts():
     task = _task()
     ledger = Ledger()
     ctx = TeacherContexts(task, ledger)
-    ids, x = ctx.draw(3, torch.Generator().manual_seed(4))
-    assert ledger.prompts == 3
+    assert isinstance(ctx, PromptDistribution) and ctx.num_prompts is None
+    ids = PromptSource(ctx, ledger).draw(3, torch.Generator().manual_seed(4))   # served like any prompt law
+    x = ctx.lookup(ids)
+    assert ledger.prompts == 3 and torch.equal(x, task.sample_contexts(3, torch.Generator().manual_seed(4)))
+    assert ctx.sample(2).tolist() == [3, 4] and ledger.prompts == 3              # the law itself counts nothing
     ystar = task.target(x)
     y = ystar[:, None, :].repeat(1, 2, 1)
     y[0, 1, 2] = (y[0, 1, 2] + 1) % 5           # first mistake at position 3 (index 2)
@@ -102,8 +107,8 @@ def test_rewards_and_counts():
 def test_stale_ids_and_bad_config():
     task = _task()
     ctx = TeacherContexts(task, capacity=4)
-    ids, _ = ctx.draw(3)
-    ctx.draw(3)
+    ids = ctx.sample(3)
+    ctx.sample(3)
     with pytest.raises(ConfigError, match="prompts"):
         ctx.lookup(ids[:1])
     assert ctx.lookup(torch.tensor([5])).shape == (1, 6)

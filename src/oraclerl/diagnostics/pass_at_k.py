@@ -5,11 +5,15 @@
   log p with log1p(−p) = log(−expm1(log p)) — so that tiny p (e.g. k^{−N}) and p near 1 stay accurate.
 * :func:`pass_at_k_unbiased`: 1 − C(n−c, k)/C(n, k) from n samples with c correct, evaluated as
   −expm1(lgamma-difference) in float64 (no overflow of binomials); exactly 1 when n − c < k.
+* :func:`mean_pass_at_k_exact` (a curve of the exact mean over problems) and :func:`doubling_ks` (the k grid
+  1, 2, 4, ..., n of a curve from n samples).
 
 Plain tensors in, tensors out (problems along any leading shape).
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 
@@ -71,3 +75,18 @@ def pass_at_k_from_samples(correct: torch.Tensor, k: int | list[int]) -> torch.T
     n, c = correct.shape[1], correct.to(torch.float64).sum(1)
     ks = [k] if isinstance(k, int) else list(k)
     return torch.stack([pass_at_k_unbiased(n, c, kk).mean() for kk in ks])
+
+
+def mean_pass_at_k_exact(log_p: torch.Tensor, ks: list[int]) -> list[float]:
+    """Exact mean pass@k over problems, E_x[1 − (1 − p(y*|x))^k], for each k in ``ks``, from the exact
+    log-likelihoods ``log_p`` of the correct answers (moved to the CPU in float64 and clamped at 0 against
+    float rounding)."""
+    log_p = torch.as_tensor(log_p).double().cpu().clamp_max(0.0)
+    return [float(pass_at_k_exact(log_p=log_p, k=k).mean()) for k in ks]
+
+
+def doubling_ks(n: int) -> list[int]:
+    """The k of a pass@k curve from n samples per problem: 1, 2, 4, ... up to n (n added when it is not a
+    power of two)."""
+    ks = [2 ** i for i in range(int(math.log2(n)) + 1)]
+    return ks if ks[-1] == n else ks + [n]

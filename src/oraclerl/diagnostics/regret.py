@@ -5,19 +5,20 @@ from __future__ import annotations
 import torch
 
 from ..errors import ConfigError
+from ..oracles.protocols import ExactPolicy
 from .divergences import kl_divergence, kl_regularised_objective
 
 
 def policy_log_table(policy, instance) -> torch.Tensor:
     """Resolve a policy to its exact law log π̂(y|x) as an [X, Y] table.
 
-    ``policy`` is either a tensor of log-probabilities [X, Y] or an object with
-    ``log_prob_table(instance) -> Tensor[X, Y]`` (a sampler whose exact law is known, e.g. an improper
-    SpannerSampling output).
+    ``policy`` is either a tensor of log-probabilities [X, Y] or an
+    :class:`~oraclerl.oracles.protocols.ExactPolicy` (``log_prob_table(instance) -> Tensor[X, Y]``: a sampler
+    whose exact law is known, e.g. an improper SpannerSampling output).
     """
     if isinstance(policy, torch.Tensor):
         table = policy
-    elif hasattr(policy, "log_prob_table"):
+    elif isinstance(policy, ExactPolicy):
         table = policy.log_prob_table(instance)
     else:
         raise ConfigError("policy", f"must be a [X, Y] log-probability tensor or have log_prob_table(); got {type(policy).__name__}")

@@ -13,7 +13,7 @@ import torch
 
 from ..common.validation import check_int
 from ..inference.best_of_n import best_of_n_law
-from ..inference.sample_based import BestOfNConfig, best_of_n
+from ..inference.sample_based import BestOfN, BestOfNConfig
 from ..oracles.samplers import Samples
 
 
@@ -45,4 +45,4 @@ class BestOfNPolicy:
 
     def sample(self, prompts, n: int = 1, generator: torch.Generator | None = None):
         """``n`` best-of-``self.n`` selections per prompt (responses [B, n, ...]) through the oracles."""
-        return best_of_n(self.weak, self.reward, prompts, BestOfNConfig(n=self.n, num_samples=n), generator)
+        return BestOfN(BestOfNConfig(n=self.n, num_samples=n)).run(self.weak, self.reward, prompts, generator)

@@ -7,9 +7,14 @@ components, whose Theorem 3.1 regret is the prefix average of the component regr
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from ..diagnostics.regret import regret
+from ..inference.softmax_sampler import sampler_log_law
+from .spanner_sampling import SpannerSampling, SpannerSamplingConfig
+from .truncated_softmax import truncated_score
 
 
 def proper_curve(result, instance) -> list[dict]:
@@ -39,3 +44,37 @@ def first_reach(curve: list[dict], epsilon: float) -> dict:
     if k == len(curve):
         return dict(curve[-1], censored=True)
     return dict(curve[k], censored=False)
+
+
+def spanner_at(inst, c_knob: float, *, nu: float, T_prompt: int, span_factor: float, m_factor: float, T_exp: int,
+               exp_batch: int, epsilon: float, gen, theta_set: str = "l2"):
+    """SpannerSampling at coverage knob Ĉ = ``c_knob`` with the theory's Ĉ-schedule, for measuring the sampling
+    *need* (the smallest Ĉ that still reaches ε) rather than the schedule's spend.
+
+    Alg. 3 line 3 and App. G.4.2 of Foster et al. (2025) set M_rej ∝ Ĉ and T_span ∝ Ĉ, so T_comp ∝ Ĉ by
+    construction: T_span = ⌈κĈ⌉, M_rej = max(1, mĈ). Returns (output, :func:`first_reach` of ε on its regret
+    curve)."""
+    o = inst.oracles()
+    sc = SpannerSamplingConfig(coverage_bound=c_knob, B=inst.B, nu=nu, T_prompt=T_prompt, theta_set=theta_set,
+                               T_span=math.ceil(span_factor * c_knob), T_exp=T_exp,
+                               M_rej=max(1.0, m_factor * c_knob), exp_batch=exp_batch)
+    out = SpannerSampling(sc).run(o.weak, o.reward, o.prompts, gen)
+    return out, first_reach(spanner_curve(out, inst, exp_batch), epsilon)
+
+
+def spanner_sampler_log_table(policy, seq_inst) -> torch.Tensor:
+    """Exact law [X, Y] of SpannerSampling's output sampler (Foster et al. 2025, Alg. 3 output): the mixture over
+    its components θ^t and y′ ~ π_ref of SoftmaxSampler_{β,M_rej,δ_rej}(r^t(x, ·, y′)), with a known normaliser."""
+    base = seq_inst.base
+    thetas, counts = policy.distinct_components()
+    w = counts.to(base.dtype) / counts.sum()
+    X, Y, D = base.phi.shape
+    out = torch.full((X, Y), -math.inf, dtype=base.dtype)
+    for k in range(thetas.shape[0]):
+        for x in range(X):
+            phi = base.phi[x]                                   # [Y, D]
+            f = truncated_score(thetas[k], policy.sigma_inv, policy.nu, phi[None].expand(Y, Y, D), phi)  # [y′, y]
+            law = sampler_log_law(base.log_ref[x][None].expand(Y, Y), f, policy.beta, policy.M_rej, policy.delta_rej)
+            marg = torch.logsumexp(base.log_ref[x][:, None] + law, dim=0)
+            out[x] = torch.logaddexp(out[x], marg + math.log(float(w[k])))
+    return out

@@ -55,6 +55,9 @@ class MTSSConfig:
     anchor: int = param(0, "anchor action 𝔞 (features queried explicitly, Remark J.4)", low=0)
     sampler_chunk: int | None = param(None, "SoftmaxSampler candidates per row per step (None = ceil(M)); not in the paper")
 
+    def __post_init__(self):
+        validate(self)
+
     @classmethod
     def theory(cls, d: int, H: int, B: float, epsilon: float, c_cond: float, frak_c: float = 1.0) -> MTSSConfig:
         """The parameter table of App. J.1.4 (ε_reg² = ε, ν = 1/2), rounded up to integers where needed."""
@@ -97,7 +100,7 @@ class MTSS:
     """Algorithm 4 of Foster et al. (2025): ``MTSS(MTSSConfig(...)).run(auto, step_reward, prompts, gen)``."""
 
     def __init__(self, config: MTSSConfig | None = None):
-        self.config = validate(config or MTSSConfig())
+        self.config = config or MTSSConfig()
 
     def run(self, auto, step_reward, prompt_source, generator: torch.Generator | None = None,
             keep_iterates: bool = False) -> MTSSResult:

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 import torch
 
 from ..common.config import param, validate
+from ..oracles.ledger import ledger_totals
 from .linear_regression import LeastSquaresState, constrained_least_squares
 from .proper import LinearSoftmaxPolicy, ProperResult, pairwise_rounds
-from .spanner_sampling import ledger_totals
 
 
 @dataclass

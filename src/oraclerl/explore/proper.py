@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 import torch
 
+from ..oracles.ledger import ledger_totals
 from ..oracles.samplers import Samples
-from .spanner_sampling import ledger_totals
 
 
 class LinearSoftmaxPolicy:

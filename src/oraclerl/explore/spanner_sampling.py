@@ -48,6 +48,7 @@ import torch
 from ..common.config import param, validate
 from ..errors import ConfigError
 from ..inference.softmax_sampler import softmax_sampler, weak_draw
+from ..oracles.ledger import ledger_totals
 from .linear_regression import InverseGram, LeastSquaresState, constrained_least_squares
 from .truncated_softmax import SpannerSamplingPolicy, truncated_score
 
@@ -174,16 +175,6 @@ class SpannerSamplingResult:
     """Ledger at the end of the spanner phase."""
 
 
-def ledger_totals(*oracles) -> dict[str, int]:
-    """Sum the counters of the distinct ledgers behind ``oracles`` (usually one shared ledger)."""
-    seen = {id(o.ledger): o.ledger for o in oracles if getattr(o, "ledger", None) is not None}
-    tot: dict[str, int] = {}
-    for led in seen.values():
-        for k, v in led.snapshot().items():
-            tot[k] = tot.get(k, 0) + v
-    return tot
-
-
 def spanner_block(pairs, num: int, T_span: int, nu: float, gram: InverseGram, chunk: int):
     """Spanner construction (Alg. 3, lines 5-13) for ``num`` prompts in prompt order, updating ``gram`` in place.
 
@@ -243,9 +234,9 @@ class SpannerSampling:
 
     def schedule(self, weak, reward) -> SpannerSchedule:
         cfg = self.config
-        beta = cfg.beta or getattr(weak, "beta", None)
-        r_max = cfg.r_max or getattr(reward, "r_max", None)
-        d = cfg.d or getattr(weak, "feature_dim", None)
+        beta = cfg.beta or weak.beta
+        r_max = cfg.r_max or reward.r_max
+        d = cfg.d or weak.feature_dim
         for name, v in (("beta", beta), ("r_max", r_max), ("weak.feature_dim", d)):
             if v is None:
                 raise ConfigError(name, "must be given (the oracle does not expose it)")

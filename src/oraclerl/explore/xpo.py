@@ -31,9 +31,9 @@ from dataclasses import dataclass
 import torch
 
 from ..common.config import param, validate
+from ..oracles.ledger import ledger_totals
 from .linear_regression import LeastSquaresState, project
 from .proper import LinearSoftmaxPolicy, ProperResult, pairwise_rounds
-from .spanner_sampling import ledger_totals
 
 
 def exact_partition(model) -> Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:

@@ -2,9 +2,8 @@
 
 Exact laws on plain tensors (``tilt``, ``best_of_n_law`` and friends) and sample-based algorithms that reach the
 base model only through a ``WeakSampler`` and a ``RewardOracle`` (``oraclerl.inference.sample_based``:
-``best_of_n``, ``soft_best_of_n``, ``rejection_sampling``, ``best_of_poisson``) — those run unchanged on exact
-models and on real causal LMs. The sample-based best-of-n is exported as ``best_of_n_sampled`` here so that the
-submodule ``oraclerl.inference.best_of_n`` (the exact law) is not shadowed.
+``BestOfN``, ``SoftBestOfN``, ``RejectionSampling``, ``BestOfPoisson``, each ``X(XConfig).run(weak, reward,
+prompts, generator) -> XResult``) — those run unchanged on exact models and on real causal LMs.
 """
 
 from .best_of_n import (
@@ -22,15 +21,20 @@ from .best_of_n import (
     sample_best_of_n,
 )
 from .sample_based import (
+    BestOfN,
     BestOfNConfig,
+    BestOfNResult,
+    BestOfPoisson,
     BestOfPoissonConfig,
+    BestOfPoissonResult,
+    RejectionSampling,
     RejectionSamplingConfig,
+    RejectionSamplingResult,
+    SelectionResult,
+    SoftBestOfN,
     SoftBestOfNConfig,
-    best_of_poisson,
-    rejection_sampling,
-    soft_best_of_n,
+    SoftBestOfNResult,
 )
-from .sample_based import best_of_n as best_of_n_sampled
 from .softmax_sampler import (
     SoftmaxSample,
     SoftmaxSampler,
@@ -47,8 +51,9 @@ __all__ = [
     "best_of_n_law", "SelectionLaw", "best_of_n_kl", "best_of_n_win_rate", "best_of_n_expected_reward",
     "best_of_n_kl_formula", "best_of_n_kl_estimate", "best_of_n_expected_estimate", "sample_best_of_n",
     "best_of_poisson_law", "rewind_and_repeat_law", "calibrated_reward",
-    "BestOfNConfig", "best_of_n_sampled", "SoftBestOfNConfig", "soft_best_of_n", "RejectionSamplingConfig",
-    "rejection_sampling", "BestOfPoissonConfig", "best_of_poisson",
+    "SelectionResult", "BestOfN", "BestOfNConfig", "BestOfNResult", "SoftBestOfN", "SoftBestOfNConfig",
+    "SoftBestOfNResult", "RejectionSampling", "RejectionSamplingConfig", "RejectionSamplingResult",
+    "BestOfPoisson", "BestOfPoissonConfig", "BestOfPoissonResult",
     "SoftmaxSample", "SoftmaxSamplerConfig", "SoftmaxSampler", "SoftmaxSamplerDensity", "softmax_sampler",
     "weak_draw", "autoregressive_draw",
 ]

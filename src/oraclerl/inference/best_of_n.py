@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import torch
 
 from ..errors import ConfigError
-from .tilt import reference_inputs
+from .tilt import LogLaw, reference_inputs
 
 _NEG_INF = -math.inf
 _LOG_HALF = math.log(0.5)
@@ -135,11 +135,10 @@ def levels(log_p: torch.Tensor, r: torch.Tensor, presorted: bool = False) -> Lev
 
 
 @dataclass
-class SelectionLaw:
-    """Law of a quantile-selection policy π(y) = p(y)·(G(F) − G(F⁻))/(F − F⁻) and its summaries."""
+class SelectionLaw(LogLaw):
+    """Law of a quantile-selection policy π(y) = p(y)·(G(F) − G(F⁻))/(F − F⁻) (``log_probs``, in the caller's
+    outcome order) and its summaries."""
 
-    log_probs: torch.Tensor
-    """log π [..., Y] in the caller's outcome order."""
     kl: torch.Tensor
     """KL(π ‖ p) [...]."""
     win_rate: torch.Tensor
@@ -148,10 +147,6 @@ class SelectionLaw:
     """E_π r [...]."""
     log_p: torch.Tensor
     """log p [..., Y] (caller's order, broadcast to the batch shape)."""
-
-    @property
-    def probs(self) -> torch.Tensor:
-        return torch.exp(self.log_probs)
 
 
 def _unsort(x: torch.Tensor, order: torch.Tensor) -> torch.Tensor:

@@ -108,11 +108,22 @@ def monotone_root(fn: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]
 
 
 @dataclass
-class TiltResult:
-    """The tilted law φ_λ ∝ p·e^{λr} and its KL / reward (Yang et al. §1.1; docs/papers/bon_vs_kl_rl.md §1.2)."""
+class LogLaw:
+    """A law over Y outcomes held by its log-probabilities (exact in the tails); ``probs`` exponentiates them."""
 
     log_probs: torch.Tensor
-    """log φ [..., Y] (−inf off the support)."""
+    """log π [..., Y] (−inf off the support)."""
+
+    @property
+    def probs(self) -> torch.Tensor:
+        return torch.exp(self.log_probs)
+
+
+@dataclass
+class TiltResult(LogLaw):
+    """The tilted law φ_λ ∝ p·e^{λr} (``log_probs``) and its KL / reward (Yang et al. §1.1;
+    docs/papers/bon_vs_kl_rl.md §1.2)."""
+
     lam: torch.Tensor
     """λ ≥ 0 (= 1/β), ``inf`` where the constraint saturates (φ = p(·|argmax r))."""
     kl: torch.Tensor
@@ -121,10 +132,6 @@ class TiltResult:
     """E_φ r [...]."""
     log_mgf_shifted: torch.Tensor
     """Λ(λ) − λ·r_max [...] (finite also at λ = ∞, where it equals log p(argmax r))."""
-
-    @property
-    def probs(self) -> torch.Tensor:
-        return torch.exp(self.log_probs)
 
 
 def tilt(p=None, r=None, *, kl=None, beta=None, log_p=None) -> TiltResult:

@@ -72,12 +72,13 @@ class AutoregressiveSoftmaxModel:
     beta:
         KL-regularisation / temperature β > 0.
 
-    It implements the model protocol of :class:`~oraclerl.oracles.AutoregressiveSampler` (``horizon``,
-    ``num_actions``, ``num_prompts``, ``feature_dim`` (= d), ``sample_next``, ``step_features``,
-    ``next_log_prob``) and the sequence-level protocol of :class:`~oraclerl.oracles.WeakSampler`
-    (``sample`` → [B, n, H], ``features`` → ϕ^seq [B, n, d·H], ``ref_log_prob``). Because ``feature_dim``
-    is the per-step d, give :meth:`sequence_model` (``feature_dim`` = d·H) to a sequence-level oracle.
+    It is an :class:`~oraclerl.oracles.protocols.AutoregressiveModel` (``feature_dim`` = the per-step d) and
+    draws whole sequences too (``sample`` → [B, n, H], ``features`` → ϕ^seq [B, n, d·H], ``ref_log_prob``); because
+    ``feature_dim`` is the per-step d, give :meth:`sequence_model` (a
+    :class:`~oraclerl.oracles.protocols.FeatureModel` with ``feature_dim`` = d·H) to a sequence-level oracle.
     """
+
+    default_reveal = None
 
     def __init__(self, log_ref: list, phi: list, transitions: list, init_state: torch.Tensor, beta: float,
                  validate: bool = True):
@@ -221,6 +222,8 @@ class SequenceModel:
 
     One sequence sample costs H autoregressive queries (T^auto_comp ≤ H·T_comp, Definition 5.1).
     """
+
+    default_reveal = None
 
     def __init__(self, model: AutoregressiveSoftmaxModel, feature_scale: float = 1.0):
         self.model = model

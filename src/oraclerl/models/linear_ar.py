@@ -351,11 +351,14 @@ class PromptBoundPolicy:
     :class:`~oraclerl.problems.teacher.TeacherContexts`). Wrap it in
     :class:`~oraclerl.oracles.WeakSampler` (whole responses, counts T_comp per response) or
     :class:`~oraclerl.oracles.AutoregressiveSampler` (one token, counts T_comp_token). The model is held by
-    reference: a learner that trains ``model.w`` in place samples its current policy.
+    reference: a learner that trains ``model.w`` in place samples its current policy. It is a
+    :class:`~oraclerl.oracles.protocols.FeatureModel` and an
+    :class:`~oraclerl.oracles.protocols.AutoregressiveModel` (no β; ids are the contexts' running counter).
     """
 
     beta = None
     num_prompts = None
+    default_reveal = None
 
     def __init__(self, model: LinearARModel, contexts):
         self.model = model

@@ -37,7 +37,11 @@ class LinearSoftmaxModel:
         [X, Y, d] feature map ϕ(x, y).
     beta:
         KL-regularisation / temperature β > 0.
+
+    A :class:`~oraclerl.oracles.protocols.TiltedModel` (weak and strong oracles).
     """
+
+    default_reveal = None
 
     def __init__(self, log_ref: torch.Tensor, phi: torch.Tensor, beta: float, validate: bool = True):
         self.beta = check_positive("beta", beta)

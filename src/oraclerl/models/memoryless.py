@@ -43,11 +43,13 @@ def _token_inputs(p, r):
 
 
 class MemorylessModel:
-    """p^{⊗m}: m i.i.d. tokens from p over a vocabulary of size V (one prompt). Base-model protocol."""
+    """p^{⊗m}: m i.i.d. tokens from p over a vocabulary of size V (one prompt); a
+    :class:`~oraclerl.oracles.protocols.BaseModel` without features."""
 
     num_prompts = 1
     feature_dim = None
     beta = None
+    default_reveal = None
 
     def __init__(self, p, length: int, device: str | torch.device = "cpu"):
         self.log_p = _token_inputs(p, torch.zeros(torch.as_tensor(p).shape[-1]))[0].to(device)

@@ -138,6 +138,17 @@ class Ledger:
         return f"Ledger({body or 'empty'})"
 
 
+def ledger_totals(*oracles) -> dict[str, int]:
+    """The counters of the distinct ledgers behind ``oracles``, summed key by key (one shared ledger, the usual
+    case, is counted once; an oracle without a ledger is skipped)."""
+    seen = {id(o.ledger): o.ledger for o in oracles if getattr(o, "ledger", None) is not None}
+    tot: dict[str, int] = {}
+    for led in seen.values():
+        for k, v in led.snapshot().items():
+            tot[k] = tot.get(k, 0) + v
+    return tot
+
+
 _LOW31 = (1 << 31) - 1                        # low 31 bits: (x >> 33) & _LOW31 is the logical shift of int64 x
 _LOW32 = (1 << 32) - 1
 _F1 = 0xFF51AFD7ED558CCD - (1 << 64)          # the MurmurHash3 64-bit finaliser's odd multipliers, as int64

@@ -1,8 +1,9 @@
 """Reward oracles: outcome rewards, process rewards, noisy rewards and Bradley–Terry preferences.
 
-A reward *function* is any object with ``mean(prompts, responses) -> Tensor[B, n]`` (the expected
-reward r⋆(x, y)) and, for process rewards, ``process_mean(prompts, responses) -> Tensor[B, n, H]`` (one
-value per prefix y_{1:i}). The oracle adds the configured noise and counts every query in T_data:
+A reward *function* is a :class:`~oraclerl.oracles.protocols.RewardFunction`: ``mean(prompts, responses) ->
+Tensor[B, n]`` (the expected reward r⋆(x, y)) and ``r_max`` (None when unknown); a
+:class:`~oraclerl.oracles.protocols.ProcessRewardFunction` also has ``process_mean(prompts, responses) ->
+Tensor[B, n, H]`` (one value per prefix y_{1:i}). The oracle adds the configured noise and counts every query in T_data:
 one per (prompt, response) for outcome rewards, one per (prompt, prefix) for process rewards
 (Mousavi-Hosseini & Erdogdu 2026 count a reward query per verifier call), one per pair for
 preferences (Foster et al. Eq. 14).
@@ -25,6 +26,7 @@ import torch
 from ..common.validation import check_choice, check_nonneg, check_positive
 from ..errors import ConfigError
 from .ledger import Ledger, ProvenanceError, response_keys
+from .protocols import ProcessRewardFunction, RewardFunction, require
 
 
 @dataclass(frozen=True)
@@ -99,10 +101,9 @@ class RewardOracle:
     sampler can share it, so such an oracle only serves evaluation code; its grants are still counted).
     """
 
-    def __init__(self, reward, ledger: Ledger | None = None, noise: RewardNoise | None = None,
+    def __init__(self, reward: RewardFunction, ledger: Ledger | None = None, noise: RewardNoise | None = None,
                  grant_all: bool | None = None):
-        if not hasattr(reward, "mean"):
-            raise ConfigError("reward", f"{type(reward).__name__} has no mean(prompts, responses) method")
+        require(reward, RewardFunction, "reward")
         self.__reward = reward
         self.ledger = ledger if ledger is not None else Ledger()
         self.noise = noise or RewardNoise()
@@ -110,11 +111,11 @@ class RewardOracle:
 
     @property
     def r_max(self) -> float | None:
-        return getattr(self.__reward, "r_max", None)
+        return self.__reward.r_max
 
     @property
     def has_process(self) -> bool:
-        return hasattr(self.__reward, "process_mean")
+        return isinstance(self.__reward, ProcessRewardFunction)
 
     @property
     def reward_name(self) -> str:
@@ -166,7 +167,9 @@ class RewardOracle:
 class PreferenceOracle:
     """Bradley–Terry preference oracle (Foster et al. Eq. 14): P(y₁ ≻ y₂ | x) = σ((r⋆(x,y₁) − r⋆(x,y₂))/τ)."""
 
-    def __init__(self, reward, ledger: Ledger | None = None, temperature: float = 1.0, grant_all: bool | None = None):
+    def __init__(self, reward: RewardFunction, ledger: Ledger | None = None, temperature: float = 1.0,
+                 grant_all: bool | None = None):
+        require(reward, RewardFunction, "reward")
         self.__reward = reward
         self.ledger = ledger if ledger is not None else Ledger()
         self.temperature = check_positive("temperature", temperature)

@@ -4,11 +4,16 @@
 * :class:`StrongSampler`: query (x, θ) -> y ~ π_θ(·|x) ∝ π_ref·exp(⟨θ, ϕ⟩/β), with ϕ(x, y).
 * :class:`AutoregressiveSampler`: query (x, prefix) -> next token a_h ~ π_{h,ref}(·|x, a_{1:h-1})
   (weak) or ~ π^auto_{h,θ} (strong), with the step feature ϕ_h(x, a_{1:h}).
-* :class:`PromptSource`: draws prompts x ~ ρ and counts them.
+* :class:`PromptSource`: draws prompts x ~ ρ (any :class:`~oraclerl.oracles.protocols.PromptDistribution`,
+  e.g. :class:`CategoricalPrompts` over [X] or a teacher task's contexts) and counts them.
+
+What each oracle needs from its model is a protocol of :mod:`oraclerl.oracles.protocols` (checked when the
+oracle is built); the oracle reads the model's declared :class:`~oraclerl.oracles.protocols.ModelInfo` once and
+re-exposes it (:class:`_Declared`), ``feature_dim`` only when it reveals features.
 
 What an oracle reveals is explicit. ``reveal`` is a subset of ``{"features", "log_probs"}``; the
 paper's oracles reveal features but no log-probabilities (the "generalised" oracle of Definition C.1
-reveals log-probabilities too). A model may lower the default with a ``default_reveal`` attribute (a real
+reveals log-probabilities too). A model may lower the default with its ``default_reveal`` (a real
 LM reveals nothing unless asked, since its features cost a forward pass). Reading an unrevealed field of :class:`Samples` raises
 :class:`~oraclerl.errors.RevealError`. Algorithms never get a handle on the model itself: it is held in a
 name-mangled attribute, read only through this module's ``_model_of``.
@@ -28,6 +33,7 @@ import torch
 from ..common.validation import check_int
 from ..errors import ConfigError, RevealError
 from .ledger import Ledger, ProvenanceError
+from .protocols import AutoregressiveModel, BaseModel, ModelInfo, PromptDistribution, TiltedModel, require
 
 REVEALABLE = frozenset({"features", "log_probs"})
 
@@ -81,16 +87,16 @@ class Samples:
         return self.responses.shape[0]
 
 
-def _as_prompts(prompts, model) -> torch.Tensor:
+def _as_prompts(prompts, model: ModelInfo) -> torch.Tensor:
     p = torch.as_tensor(prompts, dtype=torch.long)
     if p.dim() == 0:
         p = p.reshape(1)
     if p.dim() != 1:
         raise ConfigError("prompts", f"must be a 1-D tensor of prompt ids, got shape {tuple(p.shape)}")
-    num = getattr(model, "num_prompts", None)
+    num = model.num_prompts
     if num is not None and p.numel() and (p.min() < 0 or p.max() >= num):
         raise ConfigError("prompts", f"ids must be in [0, {num - 1}], got range [{p.min().item()}, {p.max().item()}]")
-    return p.to(getattr(model, "device", "cpu"))
+    return p.to(model.device)
 
 
 def _model_of(oracle: _Oracle):
@@ -98,33 +104,38 @@ def _model_of(oracle: _Oracle):
     return oracle._Oracle__model
 
 
+class _Declared:
+    """A read-only oracle attribute: the model's declared value of the same name, read once when the oracle is
+    built (the one place where an oracle re-exposes what its model declares)."""
+
+    def __set_name__(self, owner, name):
+        self.name = name
+
+    def __get__(self, oracle, owner=None):
+        return self if oracle is None else oracle._Oracle__declared[self.name]
+
+
 class _Oracle:
-    def __init__(self, model, ledger: Ledger | None, reveal, default_reveal):
+    #: The model's declared attributes that the oracle reveals (``feature_dim``: None unless it reveals features).
+    num_prompts = _Declared()
+    beta = _Declared()
+    device = _Declared()
+    feature_dim = _Declared()
+
+    def __init__(self, model, protocol: type, ledger: Ledger | None, reveal, names=()):
+        require(model, protocol, "model")
         self.__model = model
         self.ledger = ledger if ledger is not None else Ledger()
-        has_features = getattr(model, "feature_dim", None) is not None
+        has_features = model.feature_dim is not None
         # A model whose features cost a pass of their own (CausalLM: a teacher-forced forward) sets
         # ``default_reveal`` so that nothing is computed unless the caller asks for it in ``reveal``.
-        default_reveal = getattr(model, "default_reveal", default_reveal)
+        default_reveal = {"features"} if model.default_reveal is None else model.default_reveal
         self.reveal = _reveal_set(reveal, default_reveal if has_features else set())
         if "features" in self.reveal and not has_features:
             raise ConfigError("reveal", f"{type(model).__name__} has no features to reveal")
-
-    @property
-    def feature_dim(self) -> int | None:
-        return getattr(_model_of(self), "feature_dim", None) if "features" in self.reveal else None
-
-    @property
-    def beta(self) -> float | None:
-        return getattr(_model_of(self), "beta", None)
-
-    @property
-    def num_prompts(self) -> int | None:
-        return getattr(_model_of(self), "num_prompts", None)
-
-    @property
-    def device(self):
-        return getattr(_model_of(self), "device", torch.device("cpu"))
+        self.__declared = {"num_prompts": model.num_prompts, "beta": model.beta, "device": model.device,
+                           "feature_dim": model.feature_dim if "features" in self.reveal else None}
+        self.__declared.update((k, getattr(model, k)) for k in names)
 
     def _package(self, prompts, responses, log_prob_fn, name):
         self.ledger.provenance.add(prompts, responses, remember=True)   # whole responses only (memory bound)
@@ -136,8 +147,8 @@ class _Oracle:
 class WeakSampler(_Oracle):
     """Weak sampling oracle (Setting II): x -> y ~ π_ref(·|x) and ϕ(x, y). Counts T_comp per response."""
 
-    def __init__(self, model, ledger: Ledger | None = None, reveal: Iterable[str] | None = None):
-        super().__init__(model, ledger, reveal, {"features"})
+    def __init__(self, model: BaseModel, ledger: Ledger | None = None, reveal: Iterable[str] | None = None):
+        super().__init__(model, BaseModel, ledger, reveal)
 
     def sample(self, prompts, n: int = 1, generator: torch.Generator | None = None) -> Samples:
         """Draw ``n`` responses for each prompt in ``prompts`` ([B] ids) from π_ref."""
@@ -153,17 +164,15 @@ class WeakSampler(_Oracle):
 class StrongSampler(_Oracle):
     """Strong sampling oracle (Setting I): (x, θ) -> y ~ π_θ(·|x) and ϕ(x, y). Counts T_comp."""
 
-    def __init__(self, model, ledger: Ledger | None = None, reveal: Iterable[str] | None = None):
-        if not hasattr(model, "sample_tilted"):
-            raise ConfigError("model", f"{type(model).__name__} cannot sample π_θ (no sample_tilted); use WeakSampler")
-        super().__init__(model, ledger, reveal, {"features"})
+    def __init__(self, model: TiltedModel, ledger: Ledger | None = None, reveal: Iterable[str] | None = None):
+        super().__init__(model, TiltedModel, ledger, reveal)
 
     def sample(self, prompts, theta: torch.Tensor, n: int = 1, generator: torch.Generator | None = None) -> Samples:
         """Draw ``n`` responses per prompt from π_θ; ``theta`` is [d] or [B, d] (one per prompt)."""
         n = check_int("n", n, low=1)
         prompts = _as_prompts(prompts, _model_of(self))
         theta = torch.as_tensor(theta)
-        d = getattr(_model_of(self), "feature_dim", None)
+        d = _model_of(self).feature_dim
         if theta.shape[-1:] != (d,) or theta.dim() not in (1, 2) or (theta.dim() == 2 and theta.shape[0] != prompts.numel()):
             raise ConfigError("theta", f"must have shape ({d},) or ({prompts.numel()}, {d}), got {tuple(theta.shape)}")
         self.ledger.charge("t_comp", prompts.numel() * n)
@@ -189,12 +198,12 @@ class AutoregressiveSampler(_Oracle):
     state and counts ``t_reset``.
     """
 
-    def __init__(self, model, ledger: Ledger | None = None, reveal: Iterable[str] | None = None,
+    horizon = _Declared()
+    num_actions = _Declared()
+
+    def __init__(self, model: AutoregressiveModel, ledger: Ledger | None = None, reveal: Iterable[str] | None = None,
                  strong: bool = False, allow_anchor_features: bool = False, local_simulator: bool | None = None):
-        for meth in ("sample_next", "step_features"):
-            if not hasattr(model, meth):
-                raise ConfigError("model", f"{type(model).__name__} is not autoregressive (no {meth})")
-        super().__init__(model, ledger, reveal, {"features"})
+        super().__init__(model, AutoregressiveModel, ledger, reveal, ("horizon", "num_actions"))
         self.strong = strong
         self.allow_anchor_features = allow_anchor_features
         self.local_simulator = allow_anchor_features if local_simulator is None else bool(local_simulator)
@@ -222,14 +231,6 @@ class AutoregressiveSampler(_Oracle):
                 raise ProvenanceError(f"AutoregressiveSampler.reset: prefix {prefixes[b].tolist()} of prompt "
                                       f"{int(prompts[b])} was never visited")
         self.ledger.charge("t_reset", prompts.numel())
-
-    @property
-    def horizon(self) -> int:
-        return _model_of(self).horizon
-
-    @property
-    def num_actions(self) -> int:
-        return _model_of(self).num_actions
 
     def next_token(self, prompts, prefixes: torch.Tensor, n: int = 1, theta: torch.Tensor | None = None,
                    generator: torch.Generator | None = None) -> Samples:
@@ -273,24 +274,45 @@ class AutoregressiveSampler(_Oracle):
         self.ledger.provenance.add(prompts, states)
 
 
-class PromptSource:
-    """Draws prompts x ~ ρ (i.i.d.) and counts them in the ledger's ``prompts`` counter."""
+class CategoricalPrompts:
+    """A finite prompt law ρ over [X] given by its weights (an int X: uniform); a
+    :class:`~oraclerl.oracles.protocols.PromptDistribution`."""
 
-    def __init__(self, weights: torch.Tensor | int, ledger: Ledger | None = None):
+    def __init__(self, weights: torch.Tensor | int):
         if isinstance(weights, int):
             weights = torch.full((check_int("num_prompts", weights, low=1),), 1.0 / weights, dtype=torch.float64)
         weights = torch.as_tensor(weights, dtype=torch.float64)
         if weights.dim() != 1 or (weights < 0).any() or not torch.isfinite(weights).all() or weights.sum() <= 0:
             raise ConfigError("weights", "must be a 1-D non-negative, finite, non-zero vector (the prompt law ρ)")
         self.weights = weights / weights.sum()
-        self.ledger = ledger if ledger is not None else Ledger()
 
     @property
     def num_prompts(self) -> int:
         return self.weights.numel()
 
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``n`` i.i.d. prompt ids from ρ."""
+        return torch.multinomial(self.weights, n, replacement=True, generator=generator)
+
+
+class PromptSource:
+    """The prompt oracle: draws prompts x ~ ρ (i.i.d.) and counts them in the ledger's ``prompts`` counter.
+
+    ``law`` is a :class:`~oraclerl.oracles.protocols.PromptDistribution` (e.g. a teacher task's
+    :class:`~oraclerl.problems.teacher.TeacherContexts`), or the weights of a finite law over [X] (an int X:
+    uniform), served as :class:`CategoricalPrompts`.
+    """
+
+    def __init__(self, law: PromptDistribution | torch.Tensor | int, ledger: Ledger | None = None):
+        self.__law = law if isinstance(law, PromptDistribution) else CategoricalPrompts(law)
+        self.ledger = ledger if ledger is not None else Ledger()
+
+    @property
+    def num_prompts(self) -> int | None:
+        return self.__law.num_prompts
+
     def draw(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """Draw ``n`` prompt ids from ρ."""
         n = check_int("n", n, low=1)
         self.ledger.charge("prompts", n)
-        return torch.multinomial(self.weights, n, replacement=True, generator=generator)
+        return self.__law.sample(n, generator)

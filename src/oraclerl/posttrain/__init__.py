@@ -4,13 +4,14 @@ full fine-tuning of small causal LMs (``oraclerl.posttrain.lm_pg``, extra ``[hf]
 
 from .advantages import ESTIMATORS, outcome_advantages, process_advantages
 from .behaviour import explore_outcome, explore_process
-from .optim import AdaptiveStep, make_optimizer
-from .policy_gradient import PGConfig, PGOracles, PGResult, pg_oracles, policy_gradient
-from .pretrain import PretrainConfig, PretrainResult, pretrain
+from .optim import AdaptiveStep, TrainingConfig, make_optimizer
+from .policy_gradient import PGConfig, PGOracles, PGResult, PolicyGradient, pg_oracles
+from .pretrain import Pretrain, PretrainConfig, PretrainResult
 from .reference import reference_policy_gradient, reference_pretrain
 
 __all__ = [
     "ESTIMATORS", "outcome_advantages", "process_advantages", "explore_outcome", "explore_process",
-    "AdaptiveStep", "make_optimizer", "PGConfig", "PGOracles", "PGResult", "pg_oracles", "policy_gradient",
-    "PretrainConfig", "PretrainResult", "pretrain", "reference_policy_gradient", "reference_pretrain",
+    "AdaptiveStep", "TrainingConfig", "make_optimizer", "PGConfig", "PGOracles", "PGResult", "pg_oracles",
+    "PolicyGradient", "Pretrain", "PretrainConfig", "PretrainResult", "reference_policy_gradient",
+    "reference_pretrain",
 ]

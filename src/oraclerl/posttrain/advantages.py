@@ -52,7 +52,7 @@ import torch
 from ..errors import ConfigError
 
 ESTIMATORS = ("none", "batch_mean", "leave_one_out", "group_normalised")
-"""The estimators the trainers offer as a config choice (``PGConfig.baseline``, ``LMPGConfig.advantage``)."""
+"""The estimators the trainers offer as a config choice (``PGConfig.advantage``, ``LMPGConfig.advantage``)."""
 
 ALL_ESTIMATORS = ESTIMATORS + ("dr_grpo", "pass_at_k")
 """Names accepted by :func:`advantages` (``pass_at_k`` also takes ``k``)."""

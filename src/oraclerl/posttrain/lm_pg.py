@@ -29,6 +29,11 @@ pass ``max_grad_norm=0`` (no clipping) and their own learning rate. ``trainable=
 token embedding and the LM head (one tensor when tied; on Gemma-3-270M: 168M of its 268M parameters), which cuts the optimiser
 state and the backward pass through the 262k-row output matrix.
 
+Shape: ``LMPolicyGradient(LMPGConfig(...)).run(base, reward, prompts, generator) -> LMPGResult``; the knobs
+it shares with the linear-model trainer (:mod:`oraclerl.posttrain.policy_gradient`) have the same names there
+(``steps``, ``batch_size``, ``group_size``, ``advantage``, ``lr``, and ``optimizer``, built by the one factory
+:func:`~oraclerl.posttrain.optim.make_optimizer`).
+
 Oracle discipline: the policy starts from the base model's weights (the model-access regime of the paper,
 q₀ = p_{w_base}) and is the learner's own network; its samples are drawn through a ``WeakSampler`` over the
 current policy (counted in ``t_comp``), rewards only through the ``RewardOracle`` (``t_data``), prompts
@@ -47,8 +52,10 @@ import torch
 from ..common.config import param, validate
 from ..errors import ConfigError
 from ..oracles import PromptSource, RewardOracle, WeakSampler
+from ..oracles.protocols import RewardQueries
 from .advantages import ESTIMATORS, outcome_advantages, process_advantages
 from .kl_penalty import KL_ESTIMATORS, kl_estimate
+from .optim import make_optimizer
 
 
 @dataclass
@@ -56,7 +63,7 @@ class LMPGConfig:
     """Policy gradient on a causal LM (Mousavi-Hosseini & Erdogdu 2026, §3; LM fine-tuning defaults)."""
 
     steps: int = param(100, "number of PG updates T (paper: 4000)", low=1)
-    batch_prompts: int = param(16, "prompts per update B (paper: 1024)", low=1)
+    batch_size: int = param(16, "prompts per update B (paper: 1024)", low=1)
     group_size: int = param(4, "responses per prompt n (paper: 1; RLOO/GRPO need >= 2)", low=1)
     reward: str = param("process", "outcome (one reward per response, PG-OR) or process (one per prefix, PG-PR)",
                         choices=("outcome", "process"))
@@ -76,6 +83,9 @@ class LMPGConfig:
                                   "LM head, one tensor when tied)", choices=("all", "no_embeddings"))
     eval_every: int = param(10, "call the evaluation hook every this many updates (and at the end)", low=1)
 
+    def __post_init__(self):
+        validate(self)
+
     def check(self):
         if self.advantage in ("leave_one_out", "group_normalised") and self.group_size < 2:
             raise ConfigError("group_size", f"must be >= 2 for advantage={self.advantage!r}, got {self.group_size}")
@@ -90,26 +100,17 @@ class LMPGResult:
     ledger: dict = field(default_factory=dict)
 
 
-def _optimizer(name: str, params, lr: float):
-    if name == "adam":
-        return torch.optim.Adam(params, lr=lr)
-    if name == "adagrad":
-        return torch.optim.Adagrad(params, lr=lr)
-    return torch.optim.SGD(params, lr=lr)
-
-
 def check_reward_oracle(reward, kind: str) -> None:
     """Raise :class:`ConfigError` unless ``reward`` answers ``kind`` ("outcome" or "process") queries.
 
     Called before anything is sampled, so a process run on an outcome-only verifier fails in one line instead
     of after the first batch has been generated."""
-    if not callable(getattr(reward, "outcome", None)) or not hasattr(reward, "ledger"):
+    if not isinstance(reward, RewardQueries):
         raise ConfigError("reward", f"must be a RewardOracle (outcome/process queries and a ledger), got "
                           f"{type(reward).__name__}")
-    if kind == "process" and not getattr(reward, "has_process", False):
-        inner = getattr(reward, "reward_name", type(reward).__name__)
+    if kind == "process" and not reward.has_process:
         raise ConfigError("reward", f"reward='process' needs process rewards (one per prefix), but the oracle's "
-                          f"reward function {inner} has no process_mean; pass reward='outcome' or a process "
+                          f"reward function {reward.reward_name} has no process_mean; pass reward='outcome' or a process "
                           "verifier (e.g. TRLProcessReward with a per-prefix function)")
 
 
@@ -128,15 +129,15 @@ def freeze_embeddings(model) -> int:
 class LMPolicyGradient:
     """``LMPolicyGradient(cfg).run(base, reward, prompts, generator)`` -> :class:`LMPGResult`."""
 
-    def __init__(self, config: LMPGConfig):
-        self.config = validate(config)
+    def __init__(self, config: LMPGConfig | None = None):
+        self.config = config if config is not None else LMPGConfig()
 
     def step(self, policy, sampler: WeakSampler, reward: RewardOracle, prompts: PromptSource, opt,
              generator: torch.Generator | None, reference=None) -> dict:
         """One PG update; returns the batch's mean outcome/process reward, the loss and, with a KL penalty
         (``reference`` = the frozen base CausalLM), the mean per-response k1 estimate of KL(policy‖base)."""
         cfg = self.config
-        x = prompts.draw(cfg.batch_prompts, generator)
+        x = prompts.draw(cfg.batch_size, generator)
         y = sampler.sample(x, cfg.group_size, generator).responses  # [B, n, L]
         mask = policy.response_mask(y)
         if cfg.reward == "process":
@@ -177,7 +178,7 @@ class LMPolicyGradient:
         if cfg.trainable == "no_embeddings":
             freeze_embeddings(policy.model)
         sampler = WeakSampler(policy, ledger=reward.ledger, reveal=())
-        opt = _optimizer(cfg.optimizer, [p for p in policy.model.parameters() if p.requires_grad], cfg.lr)
+        opt = make_optimizer(cfg.optimizer, [p for p in policy.model.parameters() if p.requires_grad], cfg.lr)
         out = LMPGResult(policy)
         if evaluate is not None:
             out.history.append({"step": 0, **evaluate(policy)})

@@ -7,13 +7,18 @@
   ``torch.optim`` optimiser class (e.g. ``"RMSprop"``, ``"AdamW"``), built with ``lr`` and torch defaults.
 
 Gradients are set in closed form (``w.grad = ...``) by the callers, so any torch optimiser works on the
-plain weight tensor.
+plain weight tensor. :class:`TrainingConfig` holds the knobs that pre-training and the linear-model policy
+gradient share (optimiser, rate, loss normalisation, random-iterate output); :func:`make_optimizer` is the one
+optimiser factory of the package (the LM policy gradient uses it too).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
+from ..common.config import param, validate
 from ..errors import ConfigError
 
 OPTIMIZERS = ("adagrad", "adaptive", "sgd", "adam")
@@ -59,6 +64,33 @@ def make_optimizer(name: str, params: list[torch.Tensor], lr: float) -> torch.op
     if name == "adam":
         return torch.optim.Adam(params, lr=lr)
     return getattr(torch.optim, check_optimizer(name))(params, lr=lr)
+
+
+@dataclass
+class TrainingConfig:
+    """Optimisation knobs shared by :class:`~oraclerl.posttrain.pretrain.PretrainConfig` and
+    :class:`~oraclerl.posttrain.policy_gradient.PGConfig` (their subclasses); validated when
+    constructed."""
+
+    optimizer: str = param("adagrad", "adagrad (experiments, fresh state) | adaptive (theory, "
+                                      "η=1/(4+2‖g‖²)) | sgd | adam | any torch.optim class name")
+    lr: float = param(0.1, "learning rate (paper: Adagrad 0.1; adaptive: multiplier, theory 1)",
+                      low=0.0, low_open=True)
+    loss_normalisation: str = param("token_mean", "token_mean (experiments: mean over every token of the "
+                                                  "batch) | sequence_sum (theory: Σ over tokens, mean over "
+                                                  "the sequences)",
+                                    choices=("token_mean", "sequence_sum"))
+    random_iterate: bool = param(False, "also return w_τ, τ ∼ Unif{0..T−1} (theory output)")
+
+    def __post_init__(self):
+        validate(self)
+
+    def check(self) -> None:
+        check_optimizer(self.optimizer)
+
+    def loss_scale(self, sequences: int, tokens_per_sequence: int) -> float:
+        """1 / the loss's normaliser: every token of the batch (token_mean) or every sequence (sequence_sum)."""
+        return 1.0 / (sequences * (tokens_per_sequence if self.loss_normalisation == "token_mean" else 1))
 
 
 def ascent_step(opt: torch.optim.Optimizer, w: torch.Tensor, grad_objective: torch.Tensor) -> None:

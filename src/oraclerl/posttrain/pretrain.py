@@ -17,25 +17,18 @@ from dataclasses import dataclass
 
 import torch
 
-from ..common.config import param, validate
+from ..common.config import param
 from ..models.linear_ar import LinearARModel
-from .optim import RandomIterate, ascent_step, check_optimizer, make_optimizer
+from .optim import RandomIterate, TrainingConfig, ascent_step, make_optimizer
 
 
 @dataclass
-class PretrainConfig:
-    """Pre-training hyper-parameters (defaults: the paper's Figure-1 run)."""
+class PretrainConfig(TrainingConfig):
+    """Pre-training hyper-parameters (defaults: the paper's Figure-1 run); the optimiser knobs are
+    :class:`~oraclerl.posttrain.optim.TrainingConfig`'s."""
 
     steps: int = param(1000, "optimisation steps (paper: 1000)", low=1)
     batch_size: int = param(256, "fresh labelled contexts per step (paper: 256; theory: 1)", low=1)
-    optimizer: str = param("adagrad", "adagrad (experiments) | adaptive (theory, η=1/(4+2‖g‖²)) | sgd | adam | any torch.optim class name")
-    lr: float = param(0.1, "learning rate (paper: Adagrad 0.1; adaptive: multiplier, theory 1)", low=0.0, low_open=True)
-    loss_normalisation: str = param("token_mean", "token_mean (experiments) | sequence_sum (theory: Σ over tokens)",
-                                    choices=("token_mean", "sequence_sum"))
-    random_iterate: bool = param(False, "also return w_τ, τ ∼ Unif{0..T−1} (theory output)")
-
-    def check(self) -> None:
-        check_optimizer(self.optimizer)
 
 
 @dataclass
@@ -46,22 +39,27 @@ class PretrainResult:
     """w_τ when ``random_iterate`` (theory output), else None."""
 
 
-def pretrain(model: LinearARModel, data, cfg: PretrainConfig, generator: torch.Generator | None = None,
-             track: Callable[[int, LinearARModel], None] | None = None) -> PretrainResult:
-    """Train ``model.w`` in place on ``data.draw_labelled(B, gen) -> (x, y*)`` (counts prompts)."""
-    validate(cfg)
-    w = model.w
-    opt = make_optimizer(cfg.optimizer, [w], cfg.lr)
-    rnd = RandomIterate(cfg.steps, generator, cfg.random_iterate)
-    if track is not None:
-        track(0, model)
-    for t in range(cfg.steps):
-        rnd.observe(t, w)
-        x, y = data.draw_labelled(cfg.batch_size, generator)
-        N = y.shape[-1]
-        scale = 1.0 / (cfg.batch_size * (N if cfg.loss_normalisation == "token_mean" else 1))
-        g = model.grad_log_likelihood(x, y) * scale
-        ascent_step(opt, w, g)
+class Pretrain:
+    """``Pretrain(PretrainConfig(...)).run(model, data, generator)`` -> :class:`PretrainResult`."""
+
+    def __init__(self, config: PretrainConfig | None = None):
+        self.config = config if config is not None else PretrainConfig()
+
+    def run(self, model: LinearARModel, data, generator: torch.Generator | None = None,
+            track: Callable[[int, LinearARModel], None] | None = None) -> PretrainResult:
+        """Train ``model.w`` in place on ``data.draw_labelled(B, gen) -> (x, y*)`` (counts prompts);
+        ``track(t, model)`` after every step (and at t = 0)."""
+        cfg = self.config
+        w = model.w
+        opt = make_optimizer(cfg.optimizer, [w], cfg.lr)
+        rnd = RandomIterate(cfg.steps, generator, cfg.random_iterate)
         if track is not None:
-            track(t + 1, model)
-    return PretrainResult(model, model.copy(rnd.w) if rnd.w is not None else None)
+            track(0, model)
+        for t in range(cfg.steps):
+            rnd.observe(t, w)
+            x, y = data.draw_labelled(cfg.batch_size, generator)
+            g = model.grad_log_likelihood(x, y) * cfg.loss_scale(cfg.batch_size, y.shape[-1])
+            ascent_step(opt, w, g)
+            if track is not None:
+                track(t + 1, model)
+        return PretrainResult(model, model.copy(rnd.w) if rnd.w is not None else None)

@@ -17,6 +17,7 @@ import torch
 
 from ..errors import ConfigError
 from ..models.linear_ar import LinearARModel
+from ..oracles.samplers import PromptSource
 from .advantages import advantages
 from .optim import make_optimizer
 from .policy_gradient import PGConfig, PGResult
@@ -68,11 +69,14 @@ def reference_pretrain(model: LinearARModel, data, cfg: PretrainConfig, generato
     return PretrainResult(model, None)
 
 
-def reference_policy_gradient(policy: LinearARModel, contexts, reward, cfg: PGConfig,
+def reference_policy_gradient(policy: LinearARModel, contexts, reward, prompts: PromptSource, cfg: PGConfig,
                               generator: torch.Generator | None = None,
                               track: Callable[[int, LinearARModel], None] | None = None) -> PGResult:
-    """On-policy PG with per-token multinomial sampling and an autograd loss (one response per context)."""
-    if cfg.behaviour != "on_policy" or cfg.samples_per_context != 1 or cfg.optimizer == "adaptive":
+    """On-policy PG with per-token multinomial sampling and an autograd loss (one response per context).
+
+    ``prompts`` draws the contexts' ids (``PromptSource(contexts, ledger)``, as :func:`~.policy_gradient.pg_oracles`
+    builds it) and ``contexts.lookup`` gives their x."""
+    if cfg.behaviour != "on_policy" or cfg.group_size != 1 or cfg.optimizer == "adaptive":
         raise ConfigError("behaviour", "the reference implementation covers on-policy PG, n = 1, torch optimisers")
     if cfg.loss_normalisation != "token_mean":
         raise ConfigError("loss_normalisation", "the reference implementation uses the authors' token mean")
@@ -83,18 +87,18 @@ def reference_policy_gradient(policy: LinearARModel, contexts, reward, cfg: PGCo
     if track is not None:
         track(0, policy)
     for t in range(cfg.steps):
-        ids, x = contexts.draw(cfg.batch_size, generator)
-        x = x.to(w.dtype)
+        ids = prompts.draw(cfg.batch_size, generator)
+        x = contexts.lookup(ids).to(w.dtype)
         y = reference_sample(w.detach(), x, N, k, generator)
         reward.grant(ids, y[:, None, :])        # sampled by the learner itself: the oracle counts t_grant
         if cfg.reward == "outcome":
             r = reward.outcome(ids, y[:, None, :], generator)[:, 0]
             history.append(float(r.mean()))
-            A = advantages(r[:, None], cfg.baseline)[:, 0, None]              # [B, 1]
+            A = advantages(r[:, None], cfg.advantage)[:, 0, None]              # [B, 1]
         else:
             r = reward.process(ids, y[:, None, :], generator)[:, 0]
             history.append(float(r[:, -1].mean()))
-            A = advantages(r[:, None], cfg.baseline)[:, 0]                    # [B, N]
+            A = advantages(r[:, None], cfg.advantage)[:, 0]                    # [B, N]
         loss = -(A * reference_token_log_probs(w, x, y, k)).mean()
         opt.zero_grad()
         loss.backward()

@@ -129,3 +129,42 @@ def coverage_lower_bound(num_responses: int = 64, d: int = 16, beta: float = 0.1
         r_max=1.0, B=1.0, name="coverage_lower_bound",
         meta={"c_star": c_star, "eps_ref": eps_ref, "y_star": y_star, "seed": seed},
     )
+
+
+def needle_instance(d: int = 4, num_prompts: int = 4, num_responses: int = 64, beta: float = 0.5,
+                    coverage: float = 16.0, gap: float = 6.0, hay_scale: float = 0.5, noise: float = 0.5,
+                    seed: int = 0) -> LinearSoftmaxInstance:
+    """A realisable instance whose C_cov(π⋆_β) equals ``coverage`` through π_ref's mass on a needle response: the
+    mechanism of the coverage lower bounds (Foster et al. 2025, App. E; Xie et al.), nothing but the needle reveals
+    the e₁ direction, while R_max, B and the haystack stay fixed across coverage values.
+
+    Response 0 of every prompt has ϕ = e₁; the others have ϕ = (0, u) with u uniform on a sphere shell of
+    radius [½, 1] in ℝ^{d−1}. θ⋆ = (gap, w) with ‖w‖ = hay_scale, r⋆ = ⟨θ⋆, ϕ⟩ + c(x) ∈ [0, R_max]. With
+    a = gap/β and m(x) = E_{hay} e^{⟨w, u⟩/β}, the needle's ratio π⋆/π_ref = e^a/(p e^a + (1−p) m) equals C for
+    p = (e^a − C m)/(C (e^a − m)); this is the sup over responses when e^a ≥ C·m·max_u e^{⟨w,u⟩/β}/m.
+    """
+    g = torch.Generator().manual_seed(seed)
+    X, Y = num_prompts, num_responses
+    u = torch.randn(X, Y, d - 1, generator=g, dtype=torch.float64)
+    u = u / u.norm(dim=-1, keepdim=True) * (0.5 + 0.5 * torch.rand(X, Y, 1, generator=g, dtype=torch.float64))
+    phi = torch.zeros(X, Y, d, dtype=torch.float64)
+    phi[:, 1:, 1:] = u[:, 1:]
+    phi[:, 0, 0] = 1.0
+    w = torch.randn(d - 1, generator=g, dtype=torch.float64)
+    theta = torch.cat([torch.tensor([gap], dtype=torch.float64), w / w.norm() * hay_scale])
+    hay = torch.log_softmax(0.5 * torch.randn(X, Y - 1, generator=g, dtype=torch.float64), -1)
+    score = phi @ theta
+    a = gap / beta
+    m = torch.logsumexp(hay + score[:, 1:] / beta, -1).exp()
+    if not bool((math.exp(a) > coverage * m * (score[:, 1:] / beta).exp().max(-1).values / m).all()):
+        raise ConfigError("gap", f"must satisfy e^(gap/β) > C·max e^(⟨w,u⟩/β) (the needle must be the argmax ratio); "
+                          f"gap={gap} is too small for coverage={coverage} at beta={beta}")
+    p = (math.exp(a) - coverage * m) / (coverage * (math.exp(a) - m))
+    log_ref = torch.cat([torch.log(p)[:, None], torch.log1p(-p)[:, None] + hay], -1)
+    offset = -score.min(-1).values
+    return LinearSoftmaxInstance(
+        base=LinearSoftmaxModel(log_ref, phi, beta), reward=LinearReward(theta, phi, offset), theta_star=theta,
+        prompt_weights=torch.full((X,), 1.0 / X, dtype=torch.float64),
+        r_max=float((score + offset[:, None]).max()), B=float(theta.norm()),
+        noise=RewardNoise("gaussian", noise) if noise > 0 else RewardNoise(), name="needle",
+        meta={"coverage": coverage, "gap": gap, "seed": seed})

@@ -10,9 +10,11 @@
   experiments (``form="signed"``, 2·1[·] − 1).
 
 The reward protocol takes prompt *ids* (long), so contexts are drawn through :class:`TeacherContexts`, the
-prompt distribution ρ: it counts prompts in the ledger and keeps the last ``capacity`` (x, y*) pairs in a ring
-buffer, from which the reward functions read y* and the samplers read x. Learners never see y* except
-through the reward oracle (or as supervised labels in pre-training, :meth:`TeacherContexts.draw_labelled`).
+prompt distribution ρ (a :class:`~oraclerl.oracles.protocols.PromptDistribution`, served and counted by a
+:class:`~oraclerl.oracles.PromptSource` like any other prompt law): it keeps the last ``capacity`` (x, y*) pairs in
+a ring buffer, from which the reward functions read y* and the samplers (and the learner, for its own model) read
+x. Learners never see y* except through the reward oracle (or as supervised labels in pre-training,
+:meth:`TeacherContexts.draw_labelled`).
 """
 
 from __future__ import annotations
@@ -171,10 +173,14 @@ def authors_teacher_task(context_dim: int = 32, num_actions: int = 32, horizon: 
 class TeacherContexts:
     """The prompt distribution ρ of a teacher task, with prompt ids for the oracle protocol.
 
-    :meth:`draw` returns (ids, x), counting B prompts; :meth:`register` gives ids to fixed contexts (e.g. the
-    mixture centres). The last ``capacity`` contexts stay addressable (ids are a running counter); reading an
-    id that has been overwritten raises a ConfigError.
+    :meth:`sample` draws fresh contexts and returns their ids (uncounted: serve it through
+    ``PromptSource(contexts, ledger)``, which counts them); :meth:`lookup` gives the contexts x of ids and
+    :meth:`register` gives ids to fixed contexts (e.g. the mixture centres). The last ``capacity`` contexts stay
+    addressable (ids are a running counter, so ``num_prompts`` is None); reading an id that has been overwritten
+    raises a ConfigError. ``ledger`` counts the prompts of :meth:`draw_labelled` (pre-training's labelled data).
     """
+
+    num_prompts = None
 
     def __init__(self, task: TeacherTask, ledger: Ledger | None = None, capacity: int = 1 << 15):
         self.task = task
@@ -199,11 +205,9 @@ class TeacherContexts:
         self._next += B
         return ids
 
-    def draw(self, B: int, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Draw B contexts x ∼ ρ: (ids [B], x [B, d]); counts B prompts."""
-        self.ledger.charge("prompts", check_int("B", B, low=1))
-        x = self.task.sample_contexts(B, generator)
-        return self.register(x), x
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Draw n contexts x ∼ ρ and return their ids [n] (x: :meth:`lookup`); counts nothing."""
+        return self.register(self.task.sample_contexts(n, generator))
 
     def draw_labelled(self, B: int, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Supervised data for pre-training: (x [B, d], y*(x) [B, N]); counts B prompts."""

@@ -43,6 +43,7 @@ from ..oracles import (
     RewardOracle,
     WeakSampler,
 )
+from ..oracles.protocols import ExactTokenPolicy
 
 
 class TokenMDPReward:
@@ -135,7 +136,7 @@ class TokenMDPInstance(_ModelShape):
     def _tables(self, policy) -> list:
         if isinstance(policy, (list, tuple)):
             return list(policy)
-        if hasattr(policy, "log_prob_tables"):
+        if isinstance(policy, ExactTokenPolicy):
             return policy.log_prob_tables(self.model)
         raise ConfigError("policy", f"must be a list of [S_h, A] log-prob tables or have log_prob_tables(); got {type(policy).__name__}")
 
@@ -347,11 +348,12 @@ class PrefixTreeTokenModel:
     (V_{h+1}(s·A + a) − m_h)/c, from one stored float64 per prefix. Memory: Σ_h S_h·8 bytes of values plus the
     pools (Σ_h P_h·A·(d + 2)·8 bytes), against Σ_h S_h·A·(d + 3)·8 for dense tables.
 
-    It implements the :class:`~oraclerl.oracles.AutoregressiveSampler` model protocol (``states``,
-    ``sample_next``, ``step_features``, ``next_log_prob``) with the same draws as the dense
+    It is an :class:`~oraclerl.oracles.protocols.AutoregressiveModel` (with ``states``) with the same draws as the dense
     :class:`~oraclerl.models.autoregressive_softmax.AutoregressiveSoftmaxModel` of :meth:`dense` (inverse CDF on
     the same rows, same generator calls), and :meth:`rows` (every table of a block of states) for the exact DP.
     """
+
+    default_reveal = None
 
     def __init__(self, num_prompts: int, beta: float, log_ref_pool: list, psi_pool: list, lin_pool: list,
                  type_keys: list, values: list, centre: list, coef: float, pool: int):
@@ -498,7 +500,7 @@ class PrefixTreeTokenMDPInstance(_ModelShape):
             if policy == "optimal":
                 return lambda h, r: torch.log_softmax(r.log_ref + (r.phi @ self.theta_star[h]) / self.beta, dim=-1)
             raise ConfigError("policy", f"must be 'ref', 'optimal' or have log_prob_rows(); got {policy!r}")
-        if hasattr(policy, "log_prob_rows"):
+        if isinstance(policy, ExactTokenPolicy):
             return lambda h, r: policy.log_prob_rows(h, r.log_ref, r.phi, law=law)
         if callable(policy):
             return policy

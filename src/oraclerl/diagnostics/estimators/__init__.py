@@ -12,6 +12,8 @@ estimator code the trainers use (:func:`oraclerl.posttrain.kl_penalty.kl_estimat
 * :mod:`.groups`: :func:`group_gradient_moments` — exact E ĝ and Var ĝ of a group advantage estimator by
   enumerating all |Y|^n groups; :func:`two_point_gain` (binary rewards), :func:`policy_gradient_exact`,
   :func:`max_of_k_gradient` (∇ pass@k); :func:`sampled_group_moments` (Monte Carlo beyond enumeration).
+* :mod:`.instances`: the lab's random instances (:func:`tilted_laws`, :func:`linear_ar_pair`,
+  :func:`success_instance`), each drawn from one generator.
 * :mod:`.lm_path`: a test oracle that runs :meth:`oraclerl.posttrain.lm_pg.LMPolicyGradient.step` unchanged on an
   exact model (:class:`ExactLMPolicy`) and gives its exact expected gradient (:func:`exact_step_gradient`).
 
@@ -27,6 +29,7 @@ from .groups import (
     sampled_group_moments,
     two_point_gain,
 )
+from .instances import linear_ar_pair, success_instance, tilted_laws
 from .kl_gradients import (
     VARIANTS,
     GradientMoments,
@@ -42,6 +45,7 @@ __all__ = [
     "GroupMoments", "group_gradient_moments", "max_of_k_gradient", "policy_gradient_exact", "two_point_gain",
     "sampled_group_moments",
     "VARIANTS", "GradientMoments", "kl_gradient_moments", "per_sample_gradients", "true_kl_gradients",
+    "linear_ar_pair", "success_instance", "tilted_laws",
     "VALUE_ESTIMATORS", "KLMoments", "kl_estimator_moments", "kl_value_estimates",
     "ExactLMPolicy", "SequenceTableReward", "exact_step_gradient", "exact_table", "step_gradients",
     "ScoreTable", "all_sequences", "linear_ar_table", "linear_softmax_table",

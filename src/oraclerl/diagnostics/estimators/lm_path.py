@@ -43,6 +43,7 @@ class ExactLMPolicy:
 
     num_prompts = property(lambda self: self.contexts.shape[0])
     device = property(lambda self: torch.device("cpu"))
+    feature_dim = beta = default_reveal = None       # a BaseModel without features (oracles.protocols)
 
     def ar(self) -> LinearARModel:
         """The current policy as a LinearARModel (differentiable in ``model.w``)."""

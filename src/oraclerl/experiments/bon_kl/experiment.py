@@ -24,7 +24,7 @@ from ...inference.best_of_n import (
     best_of_n_law,
     sample_best_of_n,
 )
-from ...inference.sample_based import BestOfNConfig, best_of_n
+from ...inference.sample_based import BestOfN, BestOfNConfig
 from ...models.memoryless import AdditiveReward, MemorylessModel
 from ...oracles import Ledger, RewardOracle, WeakSampler
 
@@ -78,8 +78,8 @@ def run(cfg: BonKLConfig, ctx) -> dict:
     ledger = Ledger()
     weak = WeakSampler(MemorylessModel(pz, 1), ledger, reveal={"log_probs"})
     reward = RewardOracle(AdditiveReward(rz, 1), ledger)
-    out = best_of_n(weak, reward, torch.zeros(cfg.oracle_prompts, dtype=torch.long), BestOfNConfig(n=cfg.oracle_n),
-                    ctx.generator("oracle"))
+    out = BestOfN(BestOfNConfig(n=cfg.oracle_n)).run(weak, reward, torch.zeros(cfg.oracle_prompts, dtype=torch.long),
+                                                     ctx.generator("oracle"))
     oracle = {"estimate": float(out.kl_estimate.mean()), "estimate_sd": float(out.kl_estimate.std()),
               "exact_kl": float(best_of_n_law(pz, rz, cfg.oracle_n).kl),
               "exact_estimate": float(best_of_n_expected_estimate(pz, rz, cfg.oracle_n)),

@@ -1,0 +1,11 @@
+"""pg-figure1: policy gradient with outcome vs process rewards on the linear autoregressive model (Figure 1)."""
+
+from ...runtime.run.registry import Experiment, register
+from . import analysis, experiment
+
+register(Experiment(
+    name="pg-figure1",
+    title="Policy gradient with outcome vs process rewards: the base-model barrier (Figure 1)",
+    paper="mousavi", config=experiment.PGFigure1Config, run=experiment.run, scales=experiment.SCALES,
+    claims=analysis.claims, plot=analysis.plot, seeds=3, memory=experiment.memory,
+))
