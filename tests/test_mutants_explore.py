@@ -122,10 +122,7 @@ class _Weak:
     """A weak oracle exposing only what ``schedule`` reads (no model behind it)."""
 
     def __init__(self, beta=None, feature_dim=None):
-        if beta is not None:
-            self.beta = beta
-        if feature_dim is not None:
-            self.feature_dim = feature_dim
+        self.beta, self.feature_dim = beta, feature_dim   # declared, None where absent (oracles.protocols)
 
 
 def test_schedule_reads_beta_d_r_max_from_the_oracles_unless_given():
@@ -152,7 +149,7 @@ def test_schedule_reads_beta_d_r_max_from_the_oracles_unless_given():
     for cfg, weak, name in cases:
         msg = rf"^{re.escape(name)}: must be given \(the oracle does not expose it\)$"
         with pytest.raises(ConfigError, match=msg):
-            SpannerSampling(cfg).schedule(weak, object())
+            SpannerSampling(cfg).schedule(weak, SimpleNamespace(r_max=None))
 
 
 def test_ledger_totals_sums_distinct_ledgers_once():

@@ -90,6 +90,7 @@ class _SequenceModel:
     def __init__(self, base, A, H):
         self.base, self.A, self.H = base, A, H
         self.num_prompts, self.feature_dim, self.device, self.beta = base.num_prompts, base.feature_dim, base.device, base.beta
+        self.default_reveal = None
         self._pow = A ** torch.arange(H - 1, -1, -1)
 
     def to_seq(self, y):

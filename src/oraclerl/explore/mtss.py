@@ -55,9 +55,6 @@ class MTSSConfig:
     anchor: int = param(0, "anchor action 𝔞 (features queried explicitly, Remark J.4)", low=0)
     sampler_chunk: int | None = param(None, "SoftmaxSampler candidates per row per step (None = ceil(M)); not in the paper")
 
-    def __post_init__(self):
-        validate(self)
-
     @classmethod
     def theory(cls, d: int, H: int, B: float, epsilon: float, c_cond: float, frak_c: float = 1.0) -> MTSSConfig:
         """The parameter table of App. J.1.4 (ε_reg² = ε, ν = 1/2), rounded up to integers where needed."""
@@ -100,7 +97,9 @@ class MTSS:
     """Algorithm 4 of Foster et al. (2025): ``MTSS(MTSSConfig(...)).run(auto, step_reward, prompts, gen)``."""
 
     def __init__(self, config: MTSSConfig | None = None):
-        self.config = config or MTSSConfig()
+        # validated here, not on construction: ``theory`` returns the App. J.1.4 table as printed, whose
+        # M_rej may fall below 1 at toy sizes
+        self.config = validate(config or MTSSConfig())
 
     def run(self, auto, step_reward, prompt_source, generator: torch.Generator | None = None,
             keep_iterates: bool = False) -> MTSSResult:
