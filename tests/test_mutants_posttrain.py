@@ -857,12 +857,12 @@ def test_reference_policy_gradient_replayed_with_closed_form_gradients(kind, bas
     assert res.policy is model and res.iterate is None
     assert res.ledger == led.snapshot()
     assert (led.prompts, led.t_comp, led.t_data, led.t_grant) == (
-        0,
+        T * B,  # the contexts are drawn through the run's PromptSource, on its ledger
         0,  # the learner's own draws are granted (counted by the oracle in t_grant), never charged as T_comp
         T * B * (1 if kind == "outcome" else N),
         len(grants),
     )
-    assert ctx.ledger.prompts == T * B
+    assert ctx.ledger.prompts == 0  # the context distribution itself counts nothing
 
 
 def test_reference_policy_gradient_refuses_what_it_does_not_cover():
@@ -877,7 +877,8 @@ def test_reference_policy_gradient_refuses_what_it_does_not_cover():
     rew = RewardOracle(TeacherReward(ctx, "outcome"), Ledger())
     msg = "the reference implementation covers on-policy PG, n = 1, torch optimisers"
     for bad in (dict(behaviour="best_of_m"), dict(group_size=2), dict(optimizer="adaptive")):
-        _raises("behaviour", msg, reference_policy_gradient, model, ctx, rew, PGConfig(steps=1, **bad))
+        _raises("behaviour", msg, reference_policy_gradient, model, ctx, rew, PromptSource(ctx, rew.ledger),
+                PGConfig(steps=1, **bad))
     _raises(
         "loss_normalisation",
         "the reference implementation uses the authors' token mean",
@@ -885,6 +886,7 @@ def test_reference_policy_gradient_refuses_what_it_does_not_cover():
         model,
         ctx,
         rew,
+        PromptSource(ctx, rew.ledger),
         PGConfig(steps=1, loss_normalisation="sequence_sum"),
     )
     assert rew.ledger.snapshot() == Ledger().snapshot() and bool((model.w == 0).all())
@@ -1005,9 +1007,9 @@ def test_policy_gradient_equals_the_replayed_definition(kind, form, baseline, no
     assert torch.allclose(model.w, w, atol=1e-12, rtol=0) and not torch.allclose(w, w0)
     assert res.mean_reward == pytest.approx(hist, abs=1e-15)
     assert res.policy is model and res.iterate is None
-    want = {"t_comp": T * B * n, "t_data": T * B * n * (1 if kind == "outcome" else 3)}
+    want = {"t_comp": T * B * n, "t_data": T * B * n * (1 if kind == "outcome" else 3), "prompts": T * B}
     assert res.ledger == {**dict.fromkeys(led.snapshot(), 0), **want} == led.snapshot()
-    assert ctx.ledger.prompts == T * B  # the contexts count on their own ledger
+    assert ctx.ledger.prompts == 0  # drawn through the run's PromptSource, counted on the reward's ledger
 
 
 def test_policy_gradient_track_stops_early_and_random_iterate():
@@ -1030,7 +1032,7 @@ def test_policy_gradient_track_stops_early_and_random_iterate():
         torch.Generator().manual_seed(0),
         track=lambda t, p: seen.append((t, p is model)) or t == 2,
     )
-    assert seen == [(0, True), (1, True), (2, True)] and len(res.mean_reward) == 2 and ctx.ledger.prompts == 4
+    assert seen == [(0, True), (1, True), (2, True)] and len(res.mean_reward) == 2 and res.ledger["prompts"] == 4
     seen.clear()
     res = _pg(
         model, ctx, reward, cfg, torch.Generator().manual_seed(0), track=lambda t, p: seen.append(t)
@@ -1215,7 +1217,7 @@ def test_best_of_m_pg_feeds_the_explored_responses_to_the_update(kind):
                 Aw = r
             ref.w = ref.w + lr * _autograd_ll(ref, ref.w, x, y, Aw) / B
         assert torch.allclose(model.w, ref.w, atol=1e-12, rtol=0) and not torch.allclose(model.w, w0)
-        assert res.mean_reward == pytest.approx(hist, abs=1e-15) and res.ledger == led2.snapshot()
+        assert res.mean_reward == pytest.approx(hist, abs=1e-15) and {**res.ledger, "prompts": 0} == led2.snapshot() and res.ledger["prompts"] == T * B
         assert led2.t_grant > 0 and (led2.t_comp > T * B if kind == "outcome" else led2.t_comp_token > 0)
 
 

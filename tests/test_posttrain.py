@@ -12,7 +12,7 @@ from oraclerl.models import kernels
 from oraclerl.models.linear_ar import ContextBigramFeatures, LinearARModel, PromptBoundPolicy
 from oraclerl.oracles.ledger import Ledger
 from oraclerl.oracles.rewards import RewardOracle
-from oraclerl.oracles.samplers import AutoregressiveSampler, WeakSampler
+from oraclerl.oracles.samplers import AutoregressiveSampler, PromptSource, WeakSampler
 from oraclerl.posttrain.advantages import advantages
 from oraclerl.posttrain.behaviour import explore_outcome, explore_process
 from oraclerl.posttrain.optim import AdaptiveStep
@@ -160,11 +160,15 @@ def test_fast_and_reference_pg_are_statistically_equivalent():
     y = task.target(x)
     out = {"fast": [], "ref": []}
     for s in range(6):
-        for name, fn in (("fast", _pg), ("ref", reference_policy_gradient)):
+        for name in ("fast", "ref"):
             pol = model.copy()
             cfg = PGConfig(steps=15, batch_size=64, reward="process", advantage="none")
-            fn(pol, ctx, RewardOracle(TeacherReward(ctx, "process", "signed"), Ledger()), cfg,
-               torch.Generator().manual_seed(100 + s))
+            rew = RewardOracle(TeacherReward(ctx, "process", "signed"), Ledger())
+            gen = torch.Generator().manual_seed(100 + s)
+            if name == "fast":
+                _pg(pol, ctx, rew, cfg, gen)
+            else:
+                reference_policy_gradient(pol, ctx, rew, PromptSource(ctx, rew.ledger), cfg, gen)
             out[name].append(float(1 - pol.log_likelihood(x, y).exp().mean()))
     assert stats.ttest_ind(out["fast"], out["ref"]).pvalue > 1e-3
     assert abs(sum(out["fast"]) - sum(out["ref"])) / 6 < 0.05
