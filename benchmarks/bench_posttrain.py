@@ -48,6 +48,7 @@ from oraclerl.models.linear_ar import ContextBigramFeatures, LinearARModel  # no
 from oraclerl.oracles import ledger as ledger_mod  # noqa: E402
 from oraclerl.oracles.ledger import Ledger  # noqa: E402
 from oraclerl.oracles.rewards import RewardOracle  # noqa: E402
+from oraclerl.oracles.samplers import PromptSource  # noqa: E402
 from oraclerl.posttrain.policy_gradient import PGConfig, PolicyGradient, pg_oracles  # noqa: E402
 from oraclerl.posttrain.pretrain import Pretrain, PretrainConfig  # noqa: E402
 from oraclerl.posttrain.reference import reference_policy_gradient  # noqa: E402
@@ -135,11 +136,14 @@ def main() -> None:
         def pg(pol, cont, reward, cfg, g, track):
             return PolicyGradient(cfg).run(pol, cont, reward, pg_oracles(pol, cont, reward), g, track=track)
 
+        def reference_pg(pol, cont, reward, cfg, g, track):
+            return reference_policy_gradient(pol, cont, reward, PromptSource(cont, reward.ledger), cfg, g, track=track)
+
         impls = {
             "new": (pg, lambda: base.copy(), contextlib.nullcontext, args.steps),
             "today": (pg, lambda: TodayModel(base.feature_map, N, base.w, base.dtype, base.device),
                       torch_kernels, args.steps),
-            "authors": (reference_policy_gradient, lambda: base.copy(), contextlib.nullcontext, args.ref_steps),
+            "authors": (reference_pg, lambda: base.copy(), contextlib.nullcontext, args.ref_steps),
         }
 
         def run(name, kind, steps):
