@@ -1,10 +1,12 @@
-"""Hardware floors for the benchmarks (docs/benchmarks.md, "Floors"): this machine's rates, measured on one core.
+"""Hardware floors for the benchmarks (docs/benchmarks.md, "Floors"): this machine's rates, measured on one
+core.
 
 ``rates()`` measures, with one torch thread: memory bandwidth (copy of 256 MiB: bytes read + written per
 second), float32 and float64 matmul throughput (512³, flop/s: the core's peak arithmetic rate, an optimistic
 bound for compares and scalar loops), and the dispatch cost of one small torch op (``a + b`` on 1024 floats).
-``floor(...)`` turns a kernel's bytes, flops and op count into the time no implementation on this core can beat:
-max(bytes / bandwidth, flops / throughput) + ops × dispatch (the ops of an unavoidable Python-level sequence).
+``floor(...)`` turns a kernel's bytes, flops and op count into the time no implementation on this core can
+beat: max(bytes / bandwidth, flops / throughput) + ops × dispatch (the ops of an unavoidable Python-level
+sequence).
 """
 
 from __future__ import annotations
@@ -45,5 +47,8 @@ def floor(r: dict[str, float], bytes_moved: float = 0.0, flops: float = 0.0, ops
 
 
 def describe(r: dict[str, float]) -> str:
-    return (f"memory bandwidth {r['bandwidth'] / 1e9:.1f} GB/s, matmul {r['flops32'] / 1e9:.1f} GFLOP/s (float32) / "
-            f"{r['flops64'] / 1e9:.1f} (float64), dispatch {r['dispatch'] * 1e6:.1f} µs per small op")
+    return (
+        f"memory bandwidth {r['bandwidth'] / 1e9:.1f} GB/s, matmul {r['flops32'] / 1e9:.1f} GFLOP/s "
+        "(float32) / "
+        f"{r['flops64'] / 1e9:.1f} (float64), dispatch {r['dispatch'] * 1e6:.1f} µs per small op"
+    )

@@ -8,9 +8,9 @@ with the numba accelerator off (:func:`torch_kernels`).
 
 Shared code that was made cheaper later (issue 15 item 2, same results) is put back as it was before issue 15
 by :func:`torch_kernels` too, so that "today" keeps meaning the step before issue 15: the process reward's
-cumulative product in int64 and its ±1 map in two passes, the context ring buffer written by index, and the NaN
-checks of the reward oracle and of ``advantages`` as full ``isnan(r).any()`` passes (the latter added in front of
-the new check, whose one ``sum`` it keeps: ≈ 20 µs of a ≈ 30 ms step).
+cumulative product in int64 and its ±1 map in two passes, the context ring buffer written by index, and the
+NaN checks of the reward oracle and of ``advantages`` as full ``isnan(r).any()`` passes (the latter added in
+front of the new check, whose one ``sum`` it keeps: ≈ 20 µs of a ≈ 30 ms step).
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ from oraclerl.models.linear_ar import LinearARModel
 from oraclerl.oracles import rewards as rewards_mod
 from oraclerl.problems.teacher import TeacherContexts, TeacherReward
 
-pg_mod = importlib.import_module("oraclerl.posttrain.policy_gradient")   # the module whose advantages are patched
+# the module whose advantages are patched
+pg_mod = importlib.import_module("oraclerl.posttrain.policy_gradient")
 
 
 def _old_map(self, ok):
@@ -69,13 +70,17 @@ _new_advantages = pg_mod.advantages
 
 @contextlib.contextmanager
 def torch_kernels():
-    """Run :mod:`oraclerl.models.kernels` with their torch definitions (numba off), and the shared code listed in
-    the module docstring as it was before issue 15, inside the block (build the reward oracle inside it)."""
+    """Run :mod:`oraclerl.models.kernels` with their torch definitions (numba off), and the shared code
+    listed in the module docstring as it was before issue 15, inside the block (build the reward oracle
+    inside it)."""
     old = kernels._NUMBA
-    saved = [(TeacherReward, "_map", TeacherReward._map), (TeacherReward, "_process_mean", TeacherReward._process_mean),
-             (TeacherContexts, "register", TeacherContexts.register),
-             (rewards_mod, "_check_finite_rewards", rewards_mod._check_finite_rewards),
-             (pg_mod, "advantages", pg_mod.advantages)]
+    saved = [
+        (TeacherReward, "_map", TeacherReward._map),
+        (TeacherReward, "_process_mean", TeacherReward._process_mean),
+        (TeacherContexts, "register", TeacherContexts.register),
+        (rewards_mod, "_check_finite_rewards", rewards_mod._check_finite_rewards),
+        (pg_mod, "advantages", pg_mod.advantages),
+    ]
     kernels._NUMBA = False
     TeacherReward._map, TeacherReward._process_mean = _old_map, _old_process_mean
     TeacherContexts.register = _old_register

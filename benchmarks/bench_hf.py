@@ -6,11 +6,11 @@ The Gemma-3-270M section (``make real-model`` first; skipped when absent) compar
 model (temperature 0.7, top-k 50, top-p 0.95, with and without the stop string '\\n'), times teacher-forced
 log-probs of 64 responses and reports that pass's peak memory beyond the resident set (VmHWM after a reset).
 
-Same model, same prompts, same batch (B prompts × n samples), same sampling law (temperature 1, no top-k/top-p,
-EOS enabled): tokens/s counts generated response tokens (up to and including EOS). Our sampler drops finished
-rows from the batch and the KV cache; ``generate`` keeps them until every row has ended. The PG step is one
-``LMPolicyGradient.step`` (sample, process rewards, teacher-forced log-probs, backward, Adam). TRL's
-``GRPOTrainer`` is timed only when ``trl`` is importable (it is not a dependency).
+Same model, same prompts, same batch (B prompts × n samples), same sampling law (temperature 1, no
+top-k/top-p, EOS enabled): tokens/s counts generated response tokens (up to and including EOS). Our sampler
+drops finished rows from the batch and the KV cache; ``generate`` keeps them until every row has ended. The PG
+step is one ``LMPolicyGradient.step`` (sample, process rewards, teacher-forced log-probs, backward, Adam).
+TRL's ``GRPOTrainer`` is timed only when ``trl`` is importable (it is not a dependency).
 """
 
 from __future__ import annotations
@@ -53,9 +53,17 @@ def bench_sampling(args, n_layer, n_embd, B, n, L):
     def hf():
         torch.manual_seed(0)
         with torch.no_grad():
-            out = lm.model.generate(input_ids=ids, attention_mask=mask, do_sample=True, max_new_tokens=L, top_k=0,
-                                    top_p=1.0, temperature=1.0, pad_token_id=lm.pad_token_id,
-                                    eos_token_id=lm.eos_token_id)
+            out = lm.model.generate(
+                input_ids=ids,
+                attention_mask=mask,
+                do_sample=True,
+                max_new_tokens=L,
+                top_k=0,
+                top_p=1.0,
+                temperature=1.0,
+                pad_token_id=lm.pad_token_id,
+                eos_token_id=lm.eos_token_id,
+            )
         y = out[:, ids.shape[1]:]
         y = torch.nn.functional.pad(y, (0, L - y.shape[1]), value=lm.pad_token_id)
         return int(lm.response_mask(y.reshape(B, n, L)).sum())
@@ -74,7 +82,9 @@ def bench_pg(args):
     from oraclerl.problems.lm_tasks import teacher_sequence_task
 
     task = teacher_sequence_task(num_contexts=32, length=16, vocab=8, seed=0)
-    lm = tiny_causal_lm(task.alphabet, task.prompts, n_layer=2, n_embd=64, max_new_tokens=16, device=args.device)
+    lm = tiny_causal_lm(
+        task.alphabet, task.prompts, n_layer=2, n_embd=64, max_new_tokens=16, device=args.device
+    )
     ledger = Ledger()
     reward = RewardOracle(task.token_reward(lm, values=(-1.0, 1.0)), ledger)
     prompts = PromptSource(task.weights, ledger)
@@ -141,7 +151,10 @@ def bench_gemma(args):
 
         t_o, k_o = _time(ours, args.repeats)
         t_h, k_h = _time(hf, args.repeats)
-        print(f"{repr(stop[0]) if stop else 'none':8s} {k_o / t_o:11.1f} {k_h / t_h:15.1f} {(k_o / t_o) / (k_h / t_h):6.2f}")
+        print(
+            f"{repr(stop[0]) if stop else 'none':8s} {k_o / t_o:11.1f} {k_h / t_h:15.1f} "
+            f"{(k_o / t_o) / (k_h / t_h):6.2f}"
+        )
     # teacher-forced log-probs of 64 responses, and the memory it takes beyond the weights
     lm = CausalLM(model, tok, prompts, max_new_tokens=L, **law)
     y = lm.generate(torch.arange(B), 64 // B, torch.Generator().manual_seed(1))[0]
@@ -166,7 +179,9 @@ def main():
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--gemma-only", action="store_true", help="only the Gemma-3-270M section")
-    ap.add_argument("--gemma-n", type=int, default=4, help="samples per prompt in the Gemma sampler benchmark")
+    ap.add_argument(
+        "--gemma-n", type=int, default=4, help="samples per prompt in the Gemma sampler benchmark"
+    )
     ap.add_argument("--gemma-L", type=int, default=32, help="max new tokens in the Gemma benchmarks")
     ap.add_argument("--gemma-scoring-only", action="store_true", help="Gemma: skip the sampler comparison")
     args = ap.parse_args()
@@ -179,7 +194,10 @@ def main():
     print(f"{'model':28s} {'batch':>7s} {'L':>4s} {'ours tok/s':>11s} {'generate tok/s':>15s} {'ratio':>6s}")
     for n_layer, n_embd, B, n, L in [(2, 32, 8, 8, 32), (4, 128, 16, 8, 64), (4, 128, 4, 2, 64)]:
         r = bench_sampling(args, n_layer, n_embd, B, n, L)
-        print(f"{r['model']:28s} {r['batch']:>7s} {r['L']:>4d} {r['ours_tok_s']:11.0f} {r['hf_tok_s']:15.0f} {r['ratio']:6.2f}")
+        print(
+            f"{r['model']:28s} {r['batch']:>7s} {r['L']:>4d} {r['ours_tok_s']:11.0f} {r['hf_tok_s']:15.0f} "
+            f"{r['ratio']:6.2f}"
+        )
     bench_gemma(args)
     r = bench_pg(args)
     print(f"one PG step ({r['setting']}): {1000 * r['step_s']:.1f} ms")

@@ -7,15 +7,15 @@ TRL is not a dependency: in an environment without it (e.g. the project venv) th
 "TRL not installed: skipped" and exits 0. Install it in a separate venv (see docs/benchmarks/hf.md).
 
 Both sides get the same randomly initialised tiny GPT-2 and character tokenizer (nothing is downloaded), the
-prompts of the arithmetic task and the same TRL-signature outcome reward (exact match). One step = sample
-B prompts × G completions (temperature 1, no top-k/top-p, EOS enabled, at most L new tokens), score them,
+prompts of the arithmetic task and the same TRL-signature outcome reward (exact match). One step = sample B
+prompts × G completions (temperature 1, no top-k/top-p, EOS enabled, at most L new tokens), score them,
 group-normalised advantages, token-level loss Σ A·log p / #tokens (TRL ``loss_type="dapo"``), backward,
-gradient-norm clip at 1.0, one Adam(W) step. TRL: ``beta=0`` (no reference model), ``num_iterations=1``,
-no vLLM, no gradient checkpointing, fp32, one generation per optimiser step. The reward function counts the
+gradient-norm clip at 1.0, one Adam(W) step. TRL: ``beta=0`` (no reference model), ``num_iterations=1``, no
+vLLM, no gradient checkpointing, fp32, one generation per optimiser step. The reward function counts the
 completions and tokens (through EOS) it is given, so both sides are checked to do the same amount of work.
 Timings: median over ``rounds`` × ``repeats`` steps (each round a fresh policy/trainer and ``warmup`` steps;
-ours and TRL alternate so a load spike does not hit one side only), 1 intra-op thread by default. A TRL step is
-the time between consecutive optimiser steps (``on_step_end`` callbacks), so it includes the data loader.
+ours and TRL alternate so a load spike does not hit one side only), 1 intra-op thread by default. A TRL step
+is the time between consecutive optimiser steps (``on_step_end`` callbacks), so it includes the data loader.
 """
 
 from __future__ import annotations
@@ -46,11 +46,13 @@ def build(args):
     from oraclerl.models.hf.tiny import tiny_causal_lm
     from oraclerl.problems.lm_tasks import arithmetic_task
 
-    n = args.prompts * (args.warmup + args.repeats + 1)  # enough distinct draws for TRL's epoch without reshuffling
+    # enough distinct draws for TRL's epoch without reshuffling
+    n = args.prompts * (args.warmup + args.repeats + 1)
     task = arithmetic_task(num_prompts=n, max_operand=99, ops="+-*", seed=0)
     lm = tiny_causal_lm(task.alphabet, task.prompts, n_layer=args.n_layer, n_embd=args.n_embd, n_head=4,
                         max_new_tokens=args.max_new_tokens, device="cpu", dtype=torch.float32,
-                        pad_token="eos")  # EOS is the only terminal token, as in TRL (an emitted <pad> is ordinary)
+                        # EOS is the only terminal token, as in TRL (an emitted <pad> is ordinary)
+                        pad_token="eos")
     return task, lm
 
 
@@ -63,8 +65,17 @@ def bench_ours(args, task, lm, seed):
     ledger = Ledger()
     reward = RewardOracle(trl_reward(lm, counted), ledger)
     prompts = PromptSource(task.weights, ledger)
-    pg = LMPolicyGradient(LMPGConfig(batch_size=args.prompts, group_size=args.group, reward="outcome",
-                                     advantage="group_normalised", optimizer="adam", lr=1e-3, max_grad_norm=1.0))
+    pg = LMPolicyGradient(
+        LMPGConfig(
+            batch_size=args.prompts,
+            group_size=args.group,
+            reward="outcome",
+            advantage="group_normalised",
+            optimizer="adam",
+            lr=1e-3,
+            max_grad_norm=1.0,
+        )
+    )
     policy = lm.trainable_copy()
     sampler = WeakSampler(policy, ledger, reveal=())
     opt = torch.optim.Adam(policy.model.parameters(), lr=1e-3)
@@ -95,21 +106,52 @@ def bench_trl(args, task, lm, seed):
             self.ends.append(now)
             self.inner.append(now - self.begin)
 
-    warnings.filterwarnings("ignore", category=FutureWarning)  # transformers 5 renames gradient -> activation ckpt
+    # transformers 5 renames gradient -> activation ckpt
+    warnings.filterwarnings("ignore", category=FutureWarning)
     hf_logging.set_verbosity_error()  # generate's decode steps warn about a missing attention mask
     counted = Counted(task.outcome_fn())
     steps = args.warmup + args.repeats
     with tempfile.TemporaryDirectory() as out:
-        cfg = GRPOConfig(output_dir=out, use_cpu=True, report_to="none", logging_strategy="no", save_strategy="no",
-                         disable_tqdm=True, bf16=False, fp16=False, gradient_checkpointing=False,
-                         per_device_train_batch_size=args.prompts * args.group, gradient_accumulation_steps=1,
-                         num_generations=args.group, max_completion_length=args.max_new_tokens, temperature=1.0,
-                         top_p=1.0, top_k=0, beta=0.0, num_iterations=1, loss_type="dapo", scale_rewards="group",
-                         learning_rate=1e-3, lr_scheduler_type="constant", max_grad_norm=1.0, weight_decay=0.0,
-                         max_steps=steps, use_vllm=False, log_completions=False, seed=seed, dataloader_num_workers=0)
+        cfg = GRPOConfig(
+            output_dir=out,
+            use_cpu=True,
+            report_to="none",
+            logging_strategy="no",
+            save_strategy="no",
+            disable_tqdm=True,
+            bf16=False,
+            fp16=False,
+            gradient_checkpointing=False,
+            per_device_train_batch_size=args.prompts * args.group,
+            gradient_accumulation_steps=1,
+            num_generations=args.group,
+            max_completion_length=args.max_new_tokens,
+            temperature=1.0,
+            top_p=1.0,
+            top_k=0,
+            beta=0.0,
+            num_iterations=1,
+            loss_type="dapo",
+            scale_rewards="group",
+            learning_rate=1e-3,
+            lr_scheduler_type="constant",
+            max_grad_norm=1.0,
+            weight_decay=0.0,
+            max_steps=steps,
+            use_vllm=False,
+            log_completions=False,
+            seed=seed,
+            dataloader_num_workers=0,
+        )
         model = copy.deepcopy(lm.model)
-        trainer = GRPOTrainer(model=model, reward_funcs=counted, args=cfg, processing_class=lm.tokenizer,
-                              train_dataset=Dataset.from_dict({"prompt": task.prompts}), callbacks=[clock := StepClock()])
+        trainer = GRPOTrainer(
+            model=model,
+            reward_funcs=counted,
+            args=cfg,
+            processing_class=lm.tokenizer,
+            train_dataset=Dataset.from_dict({"prompt": task.prompts}),
+            callbacks=[clock := StepClock()],
+        )
         trainer.remove_callback(PrinterCallback)  # no log printing
         trainer.train()
         assert trainer.state.global_step == steps and not trainer.model.is_gradient_checkpointing
@@ -127,7 +169,9 @@ def main():
     ap.add_argument("--n-embd", type=int, default=64)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=7)
-    ap.add_argument("--rounds", type=int, default=3, help="alternate ours/TRL this many times (load is noisy)")
+    ap.add_argument(
+        "--rounds", type=int, default=3, help="alternate ours/TRL this many times (load is noisy)"
+    )
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
     args.warmup = max(args.warmup, 1)
@@ -142,9 +186,12 @@ def main():
     task, lm = build(args)
     print(f"torch {torch.__version__}, transformers {transformers.__version__}, trl {trl.__version__}, "
           f"threads {args.threads}")
-    print(f"GPT-2 {args.n_layer}L/{args.n_embd}d, |V|={len(lm.tokenizer)}, {args.prompts} prompts x {args.group} "
-          f"completions, max_new_tokens {args.max_new_tokens}, median of {args.rounds} rounds x {args.repeats} "
-          f"steps (each after {args.warmup} warm-up steps)")
+    print(
+        f"GPT-2 {args.n_layer}L/{args.n_embd}d, |V|={len(lm.tokenizer)}, {args.prompts} prompts x "
+        f"{args.group} "
+        f"completions, max_new_tokens {args.max_new_tokens}, median of {args.rounds} rounds x {args.repeats} "
+        f"steps (each after {args.warmup} warm-up steps)"
+    )
     t_ours, c_ours, t_trl, t_trl_inner, c_trl = [], [], [], [], []
     for seed in range(args.rounds):  # alternate, so that a load spike does not hit one side only
         t, c = bench_ours(args, task, lm, seed)

@@ -22,8 +22,8 @@ p = torch.tensor([0.6, 0.3, 0.1], dtype=torch.float64)
 r = torch.tensor([0.0, 1.0, math.sqrt(2) + 0.3], dtype=torch.float64)   # non-lattice rewards
 def work():   # types enumerated, those negligible for BoN_N and the tilt folded (exact to ~1e-20)
     a = memoryless_alignment(p, r, 2000, 0.2)     # N = e^{mδ} = e^{400}
-    return dict(levels=a.dist.values.numel(), bon_reward=a.bon_reward, bon_kl=a.bon_kl, tilt_reward=a.tilt_reward,
-                kl_bon_tilt=a.kl_bon_tilt)
+    return dict(levels=a.dist.values.numel(), bon_reward=a.bon_reward, bon_kl=a.bon_kl,
+                tilt_reward=a.tilt_reward, kl_bon_tilt=a.kl_bon_tilt)
 """,
     "memoryless_m2000_full_law": """
 p = torch.tensor([0.6, 0.3, 0.1], dtype=torch.float64)
@@ -140,7 +140,8 @@ torch.set_num_threads({threads})
 from oraclerl.inference.best_of_n import best_of_n_kl_formula, best_of_n_law, sample_best_of_n
 from oraclerl.inference.tilt import tilt
 from oraclerl.inference.sample_based import BestOfN, BestOfNConfig
-from oraclerl.models.memoryless import AdditiveReward, MemorylessModel, memoryless_alignment, reward_distribution
+from oraclerl.models.memoryless import (AdditiveReward, MemorylessModel, memoryless_alignment,
+                                        reward_distribution)
 from oraclerl.oracles import Ledger, RewardOracle, WeakSampler
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 """
@@ -170,7 +171,9 @@ def main() -> None:
             print(f"{name:28s} FAILED\n{proc.stderr[-2000:]}")
             continue
         res = json.loads(proc.stdout.strip().splitlines()[-1])
-        shown = ", ".join(f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}" for k, v in res["result"].items())
+        shown = ", ".join(
+            f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}" for k, v in res["result"].items()
+        )
         print(f"{name:28s} {res['seconds']:9.3f} {res['extra_mib']:10.0f}  {shown}")
 
 

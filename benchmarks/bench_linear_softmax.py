@@ -71,8 +71,16 @@ def main():
     t_smp, _ = timed(lambda: sample_from_log_probs(lp, 128, g))
     t_feat, _ = timed(lambda: inst.base.features(prompts, inst.base.sample(prompts, 128, g)))
 
-    np_args = (inst.base.log_ref.numpy(), inst.base.phi.numpy(), theta.numpy(), 0.5, inst.reward.table.numpy(),
-               inst.optimal_log_policy().numpy(), 128, np.random.default_rng(0))
+    np_args = (
+        inst.base.log_ref.numpy(),
+        inst.base.phi.numpy(),
+        theta.numpy(),
+        0.5,
+        inst.reward.table.numpy(),
+        inst.optimal_log_policy().numpy(),
+        128,
+        np.random.default_rng(0),
+    )
     t_np, (reg_np, _) = timed(lambda: numpy_reference(*np_args), repeat=3)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     ours = t_lp + t_reg + t_smp

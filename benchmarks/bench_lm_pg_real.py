@@ -43,7 +43,9 @@ def _reset_peak() -> bool:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--model", default=None, help="transformers directory (default: the one make real-model made)")
+    ap.add_argument(
+        "--model", default=None, help="transformers directory (default: the one make real-model made)"
+    )
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--prompts", type=int, default=4)
     ap.add_argument("--group", type=int, default=4)
@@ -62,7 +64,10 @@ def main() -> int:
 
     path = args.model or find_real_model()
     if path is None:
-        print("error: model: no Gemma-3-270M directory (run `make real-model`, or pass --model DIR)", file=sys.stderr)
+        print(
+            "error: model: no Gemma-3-270M directory (run `make real-model`, or pass --model DIR)",
+            file=sys.stderr,
+        )
         return 2
     task = few_shot_task("add", num_train=32, num_test=8, shots=3, size=2, size_b=1, seed=0)
     base = CausalLM.from_pretrained(path, task.prompts, max_new_tokens=5, stop_strings=("\n",), device="cpu",
@@ -117,7 +122,8 @@ def main() -> int:
     T = B * n * (ids.shape[1] + L)  # tokens through the network in the teacher-forced pass (upper bound on P)
     resp = B * n * L
     flops_tf = 2 * P_body * T + 2 * emb * resp  # forward: body on every token, LM head on response positions
-    flops_bw = 2 * flops_tf if args.trainable == "all" else 2 * flops_tf - 2 * emb * resp  # no weight grad of head
+    # no weight grad of head
+    flops_bw = 2 * flops_tf if args.trainable == "all" else 2 * flops_tf - 2 * emb * resp
     floor_s = (flops_tf + flops_bw) / r["flops32"]
     print(f"model {path}: {P_all / 1e6:.0f}M parameters ({P_body / 1e6:.0f}M outside the embedding), "
           f"weights {weights / 2**20:.0f} MiB; trainable {P_train / 1e6:.0f}M ({args.trainable})")
@@ -128,10 +134,14 @@ def main() -> int:
         print(f"  {k:28s} {v / args.steps:7.2f} s")
     print(f"  {'rest (loss, backward, clip)':28s} {total - sum(phases.values()) / args.steps:7.2f} s")
     if peak_ok:
-        print(f"memory: resident {rss_before / 2**20:.0f} MiB before the step (base + policy + Adam state), "
-              f"peak {peak / 2**20:.0f} MiB during it (+{(peak - rss_before) / 2**20:.0f} MiB of activations)")
-    print(f"floor: {floor_s:.2f} s of float32 matmul for the teacher-forced forward+backward ({describe(r)}); "
-          f"measured step / floor = {total / floor_s:.1f}×")
+        print(
+            f"memory: resident {rss_before / 2**20:.0f} MiB before the step (base + policy + Adam state), "
+            f"peak {peak / 2**20:.0f} MiB during it (+{(peak - rss_before) / 2**20:.0f} MiB of activations)"
+        )
+    print(
+        f"floor: {floor_s:.2f} s of float32 matmul for the teacher-forced forward+backward ({describe(r)}); "
+        f"measured step / floor = {total / floor_s:.1f}×"
+    )
     return 0
 
 

@@ -1,13 +1,14 @@
-"""Benchmark: one MTSS run (Foster et al. 2025, Alg. 4) on a random realisable token MDP, with exact evaluation.
+"""Benchmark: one MTSS run (Foster et al. 2025, Alg. 4) on a random realisable token MDP, with exact
+evaluation.
 
 Default: |A| = 4, H = 8, d = 8 (prefix tree: 4^7·X states at the last layer), T = 32 iterations, dense tables
-(:func:`~oraclerl.problems.token_mdp.random_token_mdp`). ``--horizon 12 --actions 4`` (or any instance whose dense
-tables exceed ``--dense-limit`` states) uses the implicit prefix tree of
-:func:`~oraclerl.problems.token_mdp.prefix_tree_token_mdp`: per-prefix tables computed on demand, one float64 per
-prefix stored, the exact DP evaluated level by level in blocks. Prints wall and CPU time, token-draw throughput,
-peak memory and every oracle counter, the exact regret of π̂ (target law and sampler law) against π_ref's, the floor
-of the run on this core (docs/benchmarks.md, "Floors") and, where A^H is small, the DP against brute-force
-enumeration. Run single-threaded (as the report runner does):
+(:func:`~oraclerl.problems.token_mdp.random_token_mdp`). ``--horizon 12 --actions 4`` (or any instance whose
+dense tables exceed ``--dense-limit`` states) uses the implicit prefix tree of
+:func:`~oraclerl.problems.token_mdp.prefix_tree_token_mdp`: per-prefix tables computed on demand, one float64
+per prefix stored, the exact DP evaluated level by level in blocks. Prints wall and CPU time, token-draw
+throughput, peak memory and every oracle counter, the exact regret of π̂ (target law and sampler law) against
+π_ref's, the floor of the run on this core (docs/benchmarks.md, "Floors") and, where A^H is small, the DP
+against brute-force enumeration. Run single-threaded (as the report runner does):
 
     .venv/bin/python benchmarks/bench_mtss.py [--actions 4 --horizon 8 --d 8 --T 32 --seed 0 --threads 1]
     .venv/bin/python benchmarks/bench_mtss.py --horizon 12 --actions 4
@@ -33,7 +34,8 @@ from oraclerl.problems.token_mdp import prefix_tree_token_mdp, random_token_mdp 
 
 NS_PER_DRAW = 2e-9      # one uniform and ≤ |A| compares per token draw (inverse CDF over 4 actions)
 CALLS_PER_ROUND = 20    # torch calls of one SoftmaxSampler round (draw, features, score, accept, store)
-ROUNDS_PER_STEP = 5     # SoftmaxSampler rounds per policy step (Ẑ draws, ≈ 3 candidate chunks, failure branch)
+# SoftmaxSampler rounds per policy step (Ẑ draws, ≈ 3 candidate chunks, failure branch)
+ROUNDS_PER_STEP = 5
 
 
 def run_floor(r: dict, t_comp: int, H: int, T: int) -> tuple[float, str]:
@@ -41,14 +43,17 @@ def run_floor(r: dict, t_comp: int, H: int, T: int) -> tuple[float, str]:
 
     Work: t_comp draws × 2 ns. Sequential dependency: per iteration, FitValue's layers run one after the other
     (layer h rolls out H − 1 − h steps, each needing the previous one) and UncertainStateAction's H steps, so
-    T·H(H+1)/2 policy steps in sequence, each ≈ 5 sampler rounds of ≈ 20 torch calls at the measured dispatch cost.
+    T·H(H+1)/2 policy steps in sequence, each ≈ 5 sampler rounds of ≈ 20 torch calls at the measured dispatch
+    cost.
     """
     steps = T * H * (H + 1) // 2
     calls = steps * ROUNDS_PER_STEP * CALLS_PER_ROUND
     work = t_comp * NS_PER_DRAW
-    return work + calls * r["dispatch"], (f"{t_comp:,d} draws × 2 ns = {work:.2f} s + {steps:,d} sequential policy "
-                                         f"steps × {ROUNDS_PER_STEP * CALLS_PER_ROUND} calls × "
-                                         f"{r['dispatch'] * 1e6:.1f} µs = {calls * r['dispatch']:.2f} s")
+    return work + calls * r["dispatch"], (
+        f"{t_comp:,d} draws × 2 ns = {work:.2f} s + {steps:,d} sequential policy "
+        f"steps × {ROUNDS_PER_STEP * CALLS_PER_ROUND} calls × "
+        f"{r['dispatch'] * 1e6:.1f} µs = {calls * r['dispatch']:.2f} s"
+    )
 
 
 def main() -> None:
@@ -60,9 +65,15 @@ def main() -> None:
     ap.add_argument("--prompts", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--model", choices=("auto", "dense", "implicit"), default="auto",
-                    help="dense tables, the implicit prefix tree, or dense up to --dense-limit states (default)")
-    ap.add_argument("--dense-limit", type=int, default=10 ** 6, help="total prefixes above which 'auto' is implicit")
+    ap.add_argument(
+        "--model",
+        choices=("auto", "dense", "implicit"),
+        default="auto",
+        help="dense tables, the implicit prefix tree, or dense up to --dense-limit states (default)",
+    )
+    ap.add_argument(
+        "--dense-limit", type=int, default=10**6, help="total prefixes above which 'auto' is implicit"
+    )
     ap.add_argument("--no-floor", action="store_true", help="skip measuring this core's rates (≈ 3 s)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -74,7 +85,9 @@ def main() -> None:
         inst = prefix_tree_token_mdp(num_actions=args.A, horizon=args.H, d=args.d, num_prompts=args.prompts,
                                      seed=args.seed)
     else:
-        inst = random_token_mdp(num_actions=args.A, horizon=args.H, d=args.d, num_prompts=args.prompts, seed=args.seed)
+        inst = random_token_mdp(
+            num_actions=args.A, horizon=args.H, d=args.d, num_prompts=args.prompts, seed=args.seed
+        )
     t_build, c_build = time.perf_counter() - t0, time.process_time() - c0
     t0 = time.perf_counter()
     j_star = inst.J_star()  # soft Bellman DP over prefixes (implicit: the construction's values)
@@ -104,15 +117,24 @@ def main() -> None:
     led = res.ledger
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
-    kind = (f"implicit prefix tree (pool {inst.model.pool} rows per layer, "
-            f"{inst.meta['prefix_values_bytes'] / 2 ** 20:.0f} MiB of stored prefix values)") if implicit else "dense tables"
+    kind = (
+        (
+            f"implicit prefix tree (pool {inst.model.pool} rows per layer, "
+            f"{inst.meta['prefix_values_bytes'] / 2**20:.0f} MiB of stored prefix values)"
+        )
+        if implicit
+        else "dense tables"
+    )
     print(f"instance: |A|={args.A} H={args.H} d={args.d} X={args.prompts} states={states:,d} B={inst.B:.3f} "
           f"β={inst.beta}, {kind} (built in {t_build:.2f} s wall, {c_build:.2f} s CPU); "
           f"torch threads={torch.get_num_threads()}; load average {os.getloadavg()[0]:.1f}")
     print(f"MTSS T={cfg.T} N_reg={cfg.N_reg} N_span={cfg.N_span} N̄_span={cfg.N_bar_span} M_rej={cfg.M_rej} "
           f"δ_rej={cfg.delta_rej} ν={cfg.nu} λ={cfg.lam}")
-    print(f"  run time            {t_run:8.2f} s wall, {c_run:.2f} s CPU   ({led['t_comp_token'] / t_run / 1e6:.2f} M "
-          f"token draws/s wall, {led['t_comp_token'] / c_run / 1e6:.2f} M per CPU-second)")
+    print(
+        f"  run time            {t_run:8.2f} s wall, {c_run:.2f} s CPU   "
+        f"({led['t_comp_token'] / t_run / 1e6:.2f} M "
+        f"token draws/s wall, {led['t_comp_token'] / c_run / 1e6:.2f} M per CPU-second)"
+    )
     print(f"  exact evaluation    {t_eval:8.3f} s wall, {c_eval:.2f} s CPU (three policies)")
     print(f"  peak RSS            {rss:8.0f} MiB   ({rss_run:.0f} MiB after the run)")
     print(f"  T_comp (tokens)     {led['t_comp_token']:>12,d}")

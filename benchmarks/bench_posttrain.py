@@ -1,26 +1,29 @@
-"""Benchmark: the policy-gradient step at the paper's Figure-1 scale — new vs today's vs the authors' style vs the floor.
+"""Benchmark: the policy-gradient step at the paper's Figure-1 scale — new vs today's vs the authors' style vs
+the floor.
 
-One PG step of Figure 1 (Mousavi-Hosseini & Erdogdu 2026: d = k = 32, N = 128, batch 1024, Adagrad 0.1, with the
-figure's tracking: the 32 centres every step, 1024 test contexts every 50 steps), ORM and PRM, for
+One PG step of Figure 1 (Mousavi-Hosseini & Erdogdu 2026: d = k = 32, N = 128, batch 1024, Adagrad 0.1, with
+the figure's tracking: the 32 centres every step, 1024 test contexts every 50 steps), ORM and PRM, for
 
 * **new**: ``oraclerl.posttrain.policy_gradient`` as it is (with the numba kernels of
   ``oraclerl.models.kernels`` when numba is installed, else their torch definitions);
 * **today**: the step before issue 15 (``benchmarks/_today_pg.py``: the old sampler and the kernels' torch
   definitions);
-* **authors**: the per-token reference in the authors' style (``oraclerl.posttrain.reference``: logits recomputed
+* **authors**: the per-token reference in the authors' style (``oraclerl.posttrain.reference``: logits
+  recomputed
   per position, ``torch.multinomial``, autograd);
 * **floor**: bytes and flops of the step against this core's measured bandwidth and matmul throughput plus the
   dispatch cost of the unavoidable torch ops (``benchmarks/_floor.py``; derivation in docs/benchmarks.md).
 
 The three implementations are timed interleaved (round-robin, ``--rounds`` rounds of ``--steps`` steps; the
 median per-step time is reported, and each round's ratios min-max) so that a shared machine's load hits them
-alike; compare the ratios. "Today" builds its oracles inside ``_today_pg.torch_kernels()``, which also puts back
-the shared code as it was before issue 15 (see that module).
-The oracle provenance of issue 16 (one vectorised key per drawn response, kept in a bounded hash table; its
-cost is measured by benchmarks/bench_provenance.py) is bypassed by default so that the step is compared with the
-references on equal terms (``--provenance on`` keeps it); its own cost is measured on one line.
+alike; compare the ratios. "Today" builds its oracles inside ``_today_pg.torch_kernels()``, which also puts
+back the shared code as it was before issue 15 (see that module). The oracle provenance of issue 16 (one
+vectorised key per drawn response, kept in a bounded hash table; its cost is measured by
+benchmarks/bench_provenance.py) is bypassed by default so that the step is compared with the references on
+equal terms (``--provenance on`` keeps it); its own cost is measured on one line.
 
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_posttrain.py [--steps 20] [--ref-steps 3] [--rounds 5] [--full]
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_posttrain.py [--steps 20] [--ref-steps 3] [--rounds 5]
+    [--full]
 """
 
 from __future__ import annotations
@@ -82,8 +85,8 @@ def step_floor(r: dict, kind: str) -> float:
     """Floor of one PG step (seconds): see docs/benchmarks.md, "Floors", PG step."""
     T = PG_B * N                                             # sampled tokens
     rows = PG_B * (K + 1) * K                                # transition-table entries
-    # bytes: uniforms (4) + tokens written (8) and read by reward and gradient (16) + y* ring (2) and long (8);
-    # PRM adds the [B, N] rewards and advantages (float32, written and read: 16)
+    # bytes: uniforms (4) + tokens written (8) and read by reward and gradient (16) + y* ring (2) and long
+    # (8); PRM adds the [B, N] rewards and advantages (float32, written and read: 16)
     bytes_moved = T * (4 + 8 + 16 + 2 + 8 + (16 if kind == "process" else 0))
     # flops: table (mul, add, div per entry), walk (k compares per token), teacher (add + compare per entry),
     # gradient (4 matmuls of B(k+1)k multiply-adds, 3 weighted counts per token)
@@ -104,9 +107,12 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=1, help="with --full: seeds 0..seeds-1, one after the other")
     args = ap.parse_args()
     dev = resolve_device(args.device)
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
-          f"device {dev}, threads {args.threads or torch.get_num_threads()}, load avg {os.getloadavg()}, "
-          f"numba kernels {'on' if kernels.accelerated(torch.zeros(1, device=dev)) else 'off'}")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch "
+        f"{torch.__version__}, "
+        f"device {dev}, threads {args.threads or torch.get_num_threads()}, load avg {os.getloadavg()}, "
+        f"numba kernels {'on' if kernels.accelerated(torch.zeros(1, device=dev)) else 'off'}"
+    )
     prov = no_provenance() if args.provenance == "bypass" else contextlib.nullcontext()
     with torch_threads(args.threads if dev.type == "cpu" else 0):
         r = rates()
@@ -126,7 +132,8 @@ def main() -> None:
         Pretrain(pre).run(base.copy(), contexts, g)
         _sync()
         pre_step = (time.perf_counter() - t0) / args.steps
-        Pretrain(PretrainConfig(steps=100, batch_size=PRE_B)).run(base, contexts, g)   # a non-uniform base model
+        # a non-uniform base model
+        Pretrain(PretrainConfig(steps=100, batch_size=PRE_B)).run(base, contexts, g)
 
         def track(t, p):
             p.log_likelihood(xc, yc)
@@ -137,7 +144,9 @@ def main() -> None:
             return PolicyGradient(cfg).run(pol, cont, reward, pg_oracles(pol, cont, reward), g, track=track)
 
         def reference_pg(pol, cont, reward, cfg, g, track):
-            return reference_policy_gradient(pol, cont, reward, PromptSource(cont, reward.ledger), cfg, g, track=track)
+            return reference_policy_gradient(
+                pol, cont, reward, PromptSource(cont, reward.ledger), cfg, g, track=track
+            )
 
         impls = {
             "new": (pg, lambda: base.copy(), contextlib.nullcontext, args.steps),
@@ -185,8 +194,12 @@ def main() -> None:
     for kind in ("outcome", "process"):
         for j, what in ((0, "wall"), (1, "CPU")):
             v = {name: res[kind][name][j] for name in ("new", "today", "authors", "floor")}
-            print(f"{kind[:3].upper() + ' ' + what:10s}" + "".join(f"{v[n] * 1e3:8.2f}ms" for n in v)
-                  + f"{v['today'] / v['new']:10.2f}x{v['authors'] / v['new']:12.1f}x{v['floor'] / v['new']:10.1%}")
+            print(
+                f"{kind[:3].upper() + ' ' + what:10s}"
+                + "".join(f"{v[n] * 1e3:8.2f}ms" for n in v)
+                + f"{v['today'] / v['new']:10.2f}x{v['authors'] / v['new']:12.1f}x"
+                + f"{v['floor'] / v['new']:10.1%}"
+            )
     print("per round (each round times new, today and authors' back to back), ratio min-max:")
     for kind in ("outcome", "process"):
         t = res[kind]["rounds"]
@@ -219,9 +232,14 @@ def main() -> None:
                 wall, cpu = time.perf_counter() - w0, time.process_time() - c0
             total += wall
             errs = {k: round(v["test_error"][-1], 4) for k, v in out["runs"].items()}
-            print(f"MEASURED whole paper-scale pg-figure1 (new, seed {seed}, provenance {args.provenance}): wall "
-                  f"{wall / 60:.2f} min, process CPU {cpu / 60:.2f} min, load avg {os.getloadavg()}, final test "
-                  f"error {errs}", flush=True)
+            print(
+                f"MEASURED whole paper-scale pg-figure1 (new, seed {seed}, provenance {args.provenance}): "
+                "wall "
+                f"{wall / 60:.2f} min, process CPU {cpu / 60:.2f} min, load avg {os.getloadavg()}, final "
+                "test "
+                f"error {errs}",
+                flush=True,
+            )
         if args.seeds > 1:
             print(f"MEASURED {args.seeds} seeds one after the other: {total / 60:.2f} min wall")
 

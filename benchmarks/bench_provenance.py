@@ -1,12 +1,13 @@
 """Benchmark: the cost of the oracle provenance check (issue 16 §5) inside a paper-scale policy-gradient step.
 
 One PG step of Figure 1 (Mousavi-Hosseini & Erdogdu 2026: d = k = 32, N = 128, batch 1024, Adagrad 0.1; no
-tracking, so the step is at its smallest and the check's share at its largest), ORM and PRM, with the provenance
-set of :class:`~oraclerl.oracles.ledger.Provenance` on and bypassed (``bench_posttrain.no_provenance``: every
-pair counts as drawn). The two are run interleaved (round-robin, ``--rounds`` rounds of ``--steps`` steps, the
-median per-step time reported) so that a shared machine's load hits them alike. A run's per-step times are taken
-from its ``track`` callback, so the first and last fifth of a run show whether the check grows with the steps;
-the keys held after the run give its memory (8 bytes a key).
+tracking, so the step is at its smallest and the check's share at its largest), ORM and PRM, with the
+provenance set of :class:`~oraclerl.oracles.ledger.Provenance` on and bypassed
+(``bench_posttrain.no_provenance``: every pair counts as drawn). The two are run interleaved (round-robin,
+``--rounds`` rounds of ``--steps`` steps, the median per-step time reported) so that a shared machine's load
+hits them alike. A run's per-step times are taken from its ``track`` callback, so the first and last fifth of
+a run show whether the check grows with the steps; the keys held after the run give its memory (8 bytes a
+key).
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_provenance.py [--steps 40] [--rounds 3]
 
@@ -52,7 +53,9 @@ def main() -> None:
         led = Ledger()
         cont = TeacherContexts(task, led)
         reward = RewardOracle(TeacherReward(cont, kind, "signed"), led)
-        cfg = PGConfig(steps=steps, batch_size=PG_B, reward=kind, advantage="batch_mean" if kind == "outcome" else "none")
+        cfg = PGConfig(
+            steps=steps, batch_size=PG_B, reward=kind, advantage="batch_mean" if kind == "outcome" else "none"
+        )
         stamps = []
         with contextlib.nullcontext() if on else no_provenance():
             pol = base.copy()
@@ -60,7 +63,12 @@ def main() -> None:
                                     track=lambda t, p: stamps.append(time.perf_counter()))
         dt = [b - a for a, b in zip(stamps, stamps[1:])]
         fifth = max(1, len(dt) // 5)
-        return statistics.median(dt), statistics.median(dt[:fifth]), statistics.median(dt[-fifth:]), len(led.provenance)
+        return (
+            statistics.median(dt),
+            statistics.median(dt[:fifth]),
+            statistics.median(dt[-fifth:]),
+            len(led.provenance),
+        )
 
     for kind in ("outcome", "process"):
         run(kind, True, 2)
@@ -72,10 +80,15 @@ def main() -> None:
         on, off = (statistics.median(r[0] for r in res[v]) for v in (True, False))
         first, last = (statistics.median(r[i] for r in res[True]) for i in (1, 2))
         keys = res[True][-1][3]
-        print(f"{kind[:3].upper()}: provenance on {on * 1e3:.1f} ms/step, bypassed {off * 1e3:.1f} ms/step, check "
-              f"{(on - off) * 1e3:+.1f} ms = {(on - off) / off:+.1%} (median of {args.rounds} interleaved rounds of "
-              f"{args.steps} steps); on: first fifth {first * 1e3:.1f}, last fifth {last * 1e3:.1f} ms/step; "
-              f"{keys} keys held after {args.steps} steps ({keys / args.steps:.0f}/step, {keys * 8 / 2**20:.2f} MiB)")
+        print(
+            f"{kind[:3].upper()}: provenance on {on * 1e3:.1f} ms/step, bypassed {off * 1e3:.1f} ms/step, "
+            "check "
+            f"{(on - off) * 1e3:+.1f} ms = {(on - off) / off:+.1%} (median of {args.rounds} interleaved "
+            "rounds of "
+            f"{args.steps} steps); on: first fifth {first * 1e3:.1f}, last fifth {last * 1e3:.1f} ms/step; "
+            f"{keys} keys held after {args.steps} steps ({keys / args.steps:.0f}/step, "
+            f"{keys * 8 / 2**20:.2f} MiB)"
+        )
     print(f"load avg now {os.getloadavg()}")
 
 

@@ -5,13 +5,13 @@ Default: d = 16, 64 prompts × 1,024 responses (65,536 responses; issue 4's targ
 
     .venv/bin/python benchmarks/bench_spanner.py --d 64 --responses 16384 --prompts 64 --threads 2
 
-prints the run and the evaluation (wall and CPU time, load average, peak RSS, the evaluation's block plan and its
-bounded temporaries) against the floor of the evaluation on this machine (float64 matrix-product flops of the
-distance products and the component log-matmuls, at the float64 rate measured by ``benchmarks/_floor.py`` times
-the threads), and, with ``--f32-prompts N``, how many truncation-mask entries float32 distances would flip on N
-prompts. The exact evaluation (every distinct component's truncated-softmax law, O(|Y|²) per prompt and
-component) runs in [b, b] blocks of the pair axis within ``--eval-block-bytes``. Below 4,096 responses (the
-references hold [Y, Y] temporaries) it is printed side by side with references:
+prints the run and the evaluation (wall and CPU time, load average, peak RSS, the evaluation's block plan and
+its bounded temporaries) against the floor of the evaluation on this machine (float64 matrix-product flops of
+the distance products and the component log-matmuls, at the float64 rate measured by ``benchmarks/_floor.py``
+times the threads), and, with ``--f32-prompts N``, how many truncation-mask entries float32 distances would
+flip on N prompts. The exact evaluation (every distinct component's truncated-softmax law, O(|Y|²) per prompt
+and component) runs in [b, b] blocks of the pair axis within ``--eval-block-bytes``. Below 4,096 responses
+(the references hold [Y, Y] temporaries) it is printed side by side with references:
 
 * evaluation: the BLAS matrix-product form of ``truncated_log_marginal`` vs the direct elementwise form
   (log-softmax over y for every y′, a [Y, Y] tensor per prompt and component), timed on one component and
@@ -21,9 +21,10 @@ references hold [Y, Y] temporaries) it is printed side by side with references:
 
     .venv/bin/python benchmarks/bench_spanner.py [--threads 1 --T-exp 512 --T-prompt 1024]
 
-One torch thread by default (``--threads 2`` lets the BLAS products use both cores): on the shared 2-core machine two intra-op threads contend with other processes and
-small tensor operations become many times slower (measured: the run took 19.5 s with 2 threads vs 1.5 s with 1
-under a load average of ~9); the experiment runner also uses one thread per worker.
+One torch thread by default (``--threads 2`` lets the BLAS products use both cores): on the shared 2-core
+machine two intra-op threads contend with other processes and small tensor operations become many times slower
+(measured: the run took 19.5 s with 2 threads vs 1.5 s with 1 under a load average of ~9); the experiment
+runner also uses one thread per worker.
 """
 
 from __future__ import annotations
@@ -68,9 +69,9 @@ def _load() -> str:
 
 
 def evaluation_flops(X: int, Y: int, d: int, K: int, laws: int, block_bytes: int) -> dict[str, float]:
-    """Matrix-product flops of the exact evaluation (``_exact_laws``) per call: the distance products of the upper
-    block triangle ((Y² + Y·b)/2 pairs × 2(d + 2), twice when the mask is not stored), pass 1 (K + 1 columns over
-    Y² pairs) and pass 2 (2K columns per law)."""
+    """Matrix-product flops of the exact evaluation (``_exact_laws``) per call: the distance products of
+    the upper block triangle ((Y² + Y·b)/2 pairs × 2(d + 2), twice when the mask is not stored), pass 1 (K
+    + 1 columns over Y² pairs) and pass 2 (2K columns per law)."""
     b, store = _block_plan(Y, block_bytes)
     upper = (Y * Y + Y * b) / 2
     dist = X * upper * 2 * (d + 2) * (1 if store else 2)
@@ -78,11 +79,13 @@ def evaluation_flops(X: int, Y: int, d: int, K: int, laws: int, block_bytes: int
     return {"dist": dist, "products": prod, "block": b, "store": store}
 
 
-def float32_mask_flips(phi: torch.Tensor, sigma_inv: torch.Tensor, nu: float, rows: int = 512) -> dict[str, float]:
-    """Mask entries 1{‖ϕ_y − ϕ_y′‖²_{Σ⁻¹} ≤ ν²} that change when the distance product is computed in float32
-    instead of float64 (same formula, q_y + q_y′ − 2ϕ_yᵀΣ⁻¹ϕ_y′, prompt by prompt in row blocks), the pairs
-    within a rigorous float32 error band of ν² (those a float32 path would have to recompute in float64), and the
-    pairs kept."""
+def float32_mask_flips(
+    phi: torch.Tensor, sigma_inv: torch.Tensor, nu: float, rows: int = 512
+) -> dict[str, float]:
+    """Mask entries 1{‖ϕ_y − ϕ_y′‖²_{Σ⁻¹} ≤ ν²} that change when the distance product is computed in
+    float32 instead of float64 (same formula, q_y + q_y′ − 2ϕ_yᵀΣ⁻¹ϕ_y′, prompt by prompt in row blocks),
+    the pairs within a rigorous float32 error band of ν² (those a float32 path would have to recompute in
+    float64), and the pairs kept."""
     flips = band = kept = total = 0
     worst = 0.0
     u = 2.0 ** -24
@@ -119,20 +122,33 @@ def main():
     ap.add_argument("--eval-block-bytes", type=int, default=BLOCK_BYTES,
                     help="memory budget of the exact evaluation's temporaries (bytes)")
     ap.add_argument("--ideal", action="store_true", help="also evaluate the ideal law's averaged regret")
-    ap.add_argument("--f32-prompts", type=int, default=0, help="count float32 mask flips on this many prompts")
+    ap.add_argument(
+        "--f32-prompts", type=int, default=0, help="count float32 mask flips on this many prompts"
+    )
     ap.add_argument("--no-floor", action="store_true", help="skip measuring the floor rates")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, {_load()} (shared), "
-          f"{torch.get_num_threads()} torch threads, torch {torch.__version__}; d={args.d}, {args.prompts} prompts "
-          f"× {args.responses} responses = {args.prompts * args.responses:,} responses")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, {_load()} (shared), "
+        f"{torch.get_num_threads()} torch threads, torch {torch.__version__}; d={args.d}, {args.prompts} "
+        "prompts "
+        f"× {args.responses} responses = {args.prompts * args.responses:,} responses"
+    )
     t0 = time.perf_counter()
     inst = linear_softmax(d=args.d, num_prompts=args.prompts, num_responses=args.responses, beta=0.5,
                           target_coverage=16.0, noise=0.5, seed=0)
     c = coverage_coefficient(inst)
     t_build = time.perf_counter() - t0
-    cfg = SpannerSamplingConfig(coverage_bound=c, B=inst.B, nu=0.5, T_prompt=args.T_prompt, T_span=math.ceil(4 * c),
-                                T_exp=args.T_exp, M_rej=4 * c, exp_batch=args.exp_batch)
+    cfg = SpannerSamplingConfig(
+        coverage_bound=c,
+        B=inst.B,
+        nu=0.5,
+        T_prompt=args.T_prompt,
+        T_span=math.ceil(4 * c),
+        T_exp=args.T_exp,
+        M_rej=4 * c,
+        exp_batch=args.exp_batch,
+    )
     o = inst.oracles()
     t0, c0 = time.perf_counter(), time.process_time()
     out = SpannerSampling(cfg).run(o.weak, o.reward, o.prompts, torch.Generator().manual_seed(0))
@@ -141,23 +157,37 @@ def main():
     rss_before = _rss_mib()
     print(f"before the evaluation: {_load()}, peak RSS so far {rss_before:.0f} MiB", flush=True)
     t0, c0 = time.perf_counter(), time.process_time()
-    avg = out.policy.average_regret(inst)          # law="sampler" (what sample() draws), every distinct component
+    # law="sampler" (what sample() draws), every distinct component
+    avg = out.policy.average_regret(inst)
     mix = regret(out.policy, inst)                 # the mixture, from the same (cached) tables
     t_eval, c_eval = time.perf_counter() - t0, time.process_time() - c0
     rss = _rss_mib()
     print(f"instance build: {t_build:.2f} s;  C_cov = {c:.3g}, R_max = {inst.r_max:.3g}, base regret "
           f"{regret(inst.base.log_ref, inst):.4f}")
-    print(f"SpannerSampling run: {t_run:.2f} s wall, {c_run:.2f} s CPU  (spanner |Ψ| = {out.spanner_size}, T_exp = {args.T_exp}, "
-          f"{K} distinct θ)  ledger: {out.ledger}")
-    print(f"exact evaluation ({K} components, O(|Y|²) each): {t_eval:.2f} s wall, {c_eval:.2f} s CPU;  averaged regret {avg:.5f}, "
-          f"mixture regret {mix:.5f}")
-    print(f"TOTAL run + exact evaluation: {t_run + t_eval:.2f} s wall, {c_run + c_eval:.2f} s CPU (target < 60 s);  peak RSS {rss:.0f} MiB "
-          f"(before the evaluation {rss_before:.0f} MiB); {_load()}")
+    print(
+        f"SpannerSampling run: {t_run:.2f} s wall, {c_run:.2f} s CPU  (spanner |Ψ| = {out.spanner_size}, "
+        f"T_exp = {args.T_exp}, "
+        f"{K} distinct θ)  ledger: {out.ledger}"
+    )
+    print(
+        f"exact evaluation ({K} components, O(|Y|²) each): {t_eval:.2f} s wall, {c_eval:.2f} s CPU;  "
+        f"averaged regret {avg:.5f}, "
+        f"mixture regret {mix:.5f}"
+    )
+    print(
+        f"TOTAL run + exact evaluation: {t_run + t_eval:.2f} s wall, {c_run + c_eval:.2f} s CPU (target < "
+        f"60 s);  peak RSS {rss:.0f} MiB "
+        f"(before the evaluation {rss_before:.0f} MiB); {_load()}"
+    )
     fl = evaluation_flops(args.prompts, args.responses, args.d, K, 1, args.eval_block_bytes)
     b = fl["block"]
     temp = 24 * b * b + (fl["store"] * (args.responses ** 2 + args.responses * b)) / 2
-    print(f"evaluation plan: [{b}, {b}] pair blocks, mask {'stored' if fl['store'] else 'recomputed'} between the passes, "
-          f"temporaries ≤ {temp / 2 ** 20:.0f} MiB (budget {args.eval_block_bytes / 2 ** 20:.0f} MiB) + [Y, K] vectors")
+    print(
+        f"evaluation plan: [{b}, {b}] pair blocks, mask {'stored' if fl['store'] else 'recomputed'} between "
+        "the passes, "
+        f"temporaries ≤ {temp / 2**20:.0f} MiB (budget {args.eval_block_bytes / 2**20:.0f} MiB) + [Y, "
+        "K] vectors"
+    )
     if not args.no_floor:
         from _floor import describe, rates
         torch.set_num_threads(1)                 # the rates of one core; the floor divides by the threads
@@ -166,10 +196,14 @@ def main():
         tot = fl["dist"] + fl["products"]
         f64 = tot / (r["flops64"] * args.threads)
         f32 = fl["dist"] / (r["flops32"] * args.threads) + fl["products"] / (r["flops64"] * args.threads)
-        print(f"floor ({describe(r)}, measured now on one thread, {_load()}): {tot / 1e12:.2f} Tflop float64 "
-              f"(distances {fl['dist'] / 1e12:.2f}, component products {fl['products'] / 1e12:.2f}) / "
-              f"({args.threads} × {r['flops64'] / 1e9:.1f} GFLOP/s) = {f64:.1f} s; with float32 distances {f32:.1f} s;  "
-              f"measured evaluation {t_eval:.1f} s wall / {c_eval:.1f} s CPU = {f64 / t_eval:.0%} of the floor (wall)")
+        print(
+            f"floor ({describe(r)}, measured now on one thread, {_load()}): {tot / 1e12:.2f} Tflop float64 "
+            f"(distances {fl['dist'] / 1e12:.2f}, component products {fl['products'] / 1e12:.2f}) / "
+            f"({args.threads} × {r['flops64'] / 1e9:.1f} GFLOP/s) = {f64:.1f} s; with float32 distances "
+            f"{f32:.1f} s;  "
+            f"measured evaluation {t_eval:.1f} s wall / {c_eval:.1f} s CPU = {f64 / t_eval:.0%} of the "
+            "floor (wall)"
+        )
     if args.ideal:
         t0, c0 = time.perf_counter(), time.process_time()
         avg_i = out.policy.average_regret(inst, law="ideal")
@@ -178,10 +212,12 @@ def main():
     if args.f32_prompts:
         t0 = time.perf_counter()
         st = float32_mask_flips(inst.base.phi[:args.f32_prompts], out.policy.sigma_inv, out.policy.nu)
-        print(f"float32 distances on {args.f32_prompts} prompts ({st['pairs']:,} pairs, {st['kept']:,} kept): "
-              f"{st['flips']} mask flips vs float64 (largest |d64 − ν²| among them {st['worst']:.1e}); "
-              f"{st['band']:,} pairs within the float32 error band ±{st['tol']:.1e} of ν² "
-              f"({time.perf_counter() - t0:.1f} s)")
+        print(
+            f"float32 distances on {args.f32_prompts} prompts ({st['pairs']:,} pairs, {st['kept']:,} kept): "
+            f"{st['flips']} mask flips vs float64 (largest |d64 − ν²| among them {st['worst']:.1e}); "
+            f"{st['band']:,} pairs within the float32 error band ±{st['tol']:.1e} of ν² "
+            f"({time.perf_counter() - t0:.1f} s)"
+        )
     if args.responses > 4096:
         print("references (elementwise [Y, Y] evaluation, sequential sampler) skipped above 4,096 responses")
         return
@@ -190,11 +226,15 @@ def main():
     theta = out.policy.thetas[-1]
     base = inst.base
     t0 = time.perf_counter()
-    ref = elementwise_log_marginal(base.log_ref, base.phi, theta, out.policy.sigma_inv, out.policy.nu, base.beta)
+    ref = elementwise_log_marginal(
+        base.log_ref, base.phi, theta, out.policy.sigma_inv, out.policy.nu, base.beta
+    )
     t_ref = time.perf_counter() - t0
     from oraclerl.explore.truncated_softmax import truncated_log_marginal
     t0 = time.perf_counter()
-    ours = truncated_log_marginal(base.log_ref, base.phi, theta[None], out.policy.sigma_inv, out.policy.nu, base.beta)[0]
+    ours = truncated_log_marginal(
+        base.log_ref, base.phi, theta[None], out.policy.sigma_inv, out.policy.nu, base.beta
+    )[0]
     t_ours = time.perf_counter() - t0
     err = float((ours.exp() - ref.exp()).abs().max())
     print(f"{'evaluation of one component':36s} {'matrix products':>16s} {'elementwise ref':>16s}")
@@ -207,17 +247,30 @@ def main():
     phi2 = ref_s.features[:, 0]
 
     def score(s, rows=None):
-        return truncated_score(theta, out.policy.sigma_inv, out.policy.nu, s.features, phi2 if rows is None else phi2[rows])
+        return truncated_score(
+            theta, out.policy.sigma_inv, out.policy.nu, s.features, phi2 if rows is None else phi2[rows]
+        )
 
-    print(f"{'SoftmaxSampler, ' + str(xs.numel()) + ' rows':36s} {'time':>10s} {'drawn':>10s} {'python steps':>13s}")
+    print(
+        f"{'SoftmaxSampler, ' + str(xs.numel()) + ' rows':36s} {'time':>10s} {'drawn':>10s} "
+        f"{'python steps':>13s}"
+    )
     for chunk in (None, 1):
         g = torch.Generator().manual_seed(3)
         before = o.ledger.t_comp
         t0 = time.perf_counter()
-        res = softmax_sampler(weak_draw(o.weak, xs, g), score, base.beta, cfg.M_rej, 1 / args.T_exp, generator=g, chunk=chunk)
+        res = softmax_sampler(
+            weak_draw(o.weak, xs, g), score, base.beta, cfg.M_rej, 1 / args.T_exp, generator=g, chunk=chunk
+        )
         dt = time.perf_counter() - t0
         drawn = o.ledger.t_comp - before
-        steps = int((res.draws.max() - math.ceil(4 * cfg.M_rej * math.log(4 * args.T_exp))) // (chunk or math.ceil(cfg.M_rej))) + 1
+        steps = (
+            int(
+                (res.draws.max() - math.ceil(4 * cfg.M_rej * math.log(4 * args.T_exp)))
+                // (chunk or math.ceil(cfg.M_rej))
+            )
+            + 1
+        )
         label = f"chunk={'ceil(M)=' + str(math.ceil(cfg.M_rej)) if chunk is None else chunk}"
         print(f"{label:36s} {dt:8.3f} s {drawn:10d} {steps:13d}")
 

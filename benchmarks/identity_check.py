@@ -1,12 +1,13 @@
-"""Behaviour-unchanged check for refactors: every experiment's ``result.json`` and the report's tables at a scale.
+"""Behaviour-unchanged check for refactors: every experiment's ``result.json`` and the report's tables at a
+scale.
 
-``record`` runs ``oraclerl report`` into a fresh run store (quick scale by default) and writes a manifest: for each
-run, its experiment, seed, resolved config and the SHA-256 of its canonical result (the parsed ``result.json``
-dumped with sorted keys), plus the report's claim tables. ``check`` does the same on today's code and compares
-with a manifest: it prints each run whose result differs (with the first differing field and both values), each
-run that is missing or new, each config that changed, and each table row that changed, and exits 1 if anything
-differs. Runs are matched by (experiment, seed, config); the package version is left out of the config, and
-wall-clock fields (``elapsed_s`` and the like, :data:`TIMING`) are left out of the results.
+``record`` runs ``oraclerl report`` into a fresh run store (quick scale by default) and writes a manifest: for
+each run, its experiment, seed, resolved config and the SHA-256 of its canonical result (the parsed
+``result.json`` dumped with sorted keys), plus the report's claim tables. ``check`` does the same on today's
+code and compares with a manifest: it prints each run whose result differs (with the first differing field and
+both values), each run that is missing or new, each config that changed, and each table row that changed, and
+exits 1 if anything differs. Runs are matched by (experiment, seed, config); the package version is left out
+of the config, and wall-clock fields (``elapsed_s`` and the like, :data:`TIMING`) are left out of the results.
 
     python benchmarks/identity_check.py record before.json            # on the code before the refactor
     python benchmarks/identity_check.py check before.json             # after it: exit 0 = identical
@@ -36,7 +37,8 @@ TIMING = re.compile(r"(^|_)(elapsed|wall|time|seconds|runtime|duration)(_s|_ms)?
 
 
 def _untimed(obj):
-    """``obj`` without wall-clock fields (``elapsed_s`` and the like): they are measurements, not behaviour."""
+    """``obj`` without wall-clock fields (``elapsed_s`` and the like): they are measurements, not
+    behaviour."""
     if isinstance(obj, dict):
         return {k: _untimed(v) for k, v in obj.items() if not TIMING.search(str(k))}
     if isinstance(obj, list):
@@ -84,8 +86,20 @@ def collect(only: list[str], scale: str, workers: int) -> dict:
     """Run the report into a fresh store and read every run back."""
     with tempfile.TemporaryDirectory(prefix="oraclerl-identity-") as tmp:
         runs, out = Path(tmp) / "runs", Path(tmp) / "report"
-        cmd = [str(Path(sys.executable).with_name("oraclerl")), "report", "--scale", scale, "--runs", str(runs), "--out", str(out),
-               "--workers", str(workers), "-q", *[a for n in only for a in ("--only", n)]]
+        cmd = [
+            str(Path(sys.executable).with_name("oraclerl")),
+            "report",
+            "--scale",
+            scale,
+            "--runs",
+            str(runs),
+            "--out",
+            str(out),
+            "--workers",
+            str(workers),
+            "-q",
+            *[a for n in only for a in ("--only", n)],
+        ]
         env = dict(os.environ, PYTHONHASHSEED="0")
         res = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
         if res.returncode not in (0, 1):            # 1: some claim does not hold (still a report)
@@ -96,10 +110,15 @@ def collect(only: list[str], scale: str, workers: int) -> dict:
             if not (run / "result.json").is_file():
                 continue
             cfg = json.loads(cfg_path.read_text("utf-8"))
-            config = {k: v for k, v in cfg.items() if k not in ("version", "package_version", "oraclerl_version")}
+            config = {
+                k: v for k, v in cfg.items() if k not in ("version", "package_version", "oraclerl_version")
+            }
             result = _untimed(json.loads((run / "result.json").read_text("utf-8")))
             ident = f"{cfg.get('experiment', run.parent.name)}|seed={cfg.get('seed')}|{_canonical(config)}"
-            entries[ident] = {"sha256": hashlib.sha256(_canonical(result).encode()).hexdigest(), "result": result}
+            entries[ident] = {
+                "sha256": hashlib.sha256(_canonical(result).encode()).hexdigest(),
+                "result": result,
+            }
         tables = _tables(out / "report.md") if (out / "report.md").is_file() else []
     return {"scale": scale, "only": only, "runs": entries, "tables": tables}
 
@@ -141,7 +160,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"changed result: {ident[:160]}\n  {where}")
             bad += 1
     # a subset's table rows must each be in the full manifest's tables (rows do not name their experiment)
-    changed = set(now["tables"]) - set(before["tables"]) if subset else set(before["tables"]) ^ set(now["tables"])
+    changed = (
+        set(now["tables"]) - set(before["tables"]) if subset else set(before["tables"]) ^ set(now["tables"])
+    )
     for row in sorted(changed):
         print(f"{'table row before' if row in before['tables'] else 'table row after '}: {row[:200]}")
         bad += 1

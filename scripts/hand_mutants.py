@@ -2,10 +2,11 @@
 
     python scripts/hand_mutants.py scripts/hand_mutants_explore.json [SCRATCH_DIR]
 
-Each entry of the JSON list is {"name", "file", "old", "new", "tests"}: ``old`` must occur exactly once in ``file``;
-the copy (``src/``, ``tests/``, ``pyproject.toml`` under SCRATCH_DIR, default /tmp/oraclerl-hand-mutants) gets
-``old`` replaced by ``new``, ``pytest -x`` runs ``tests`` there with that copy first on PYTHONPATH, and the file is
-restored. The working tree is never modified. Prints one line per mutant: KILLED (a test failed) or SURVIVED.
+Each entry of the JSON list is {"name", "file", "old", "new", "tests"}: ``old`` must occur exactly once in
+``file``; the copy (``src/``, ``tests/``, ``pyproject.toml`` under SCRATCH_DIR, default
+/tmp/oraclerl-hand-mutants) gets ``old`` replaced by ``new``, ``pytest -x`` runs ``tests`` there with that
+copy first on PYTHONPATH, and the file is restored. The working tree is never modified. Prints one line per
+mutant: KILLED (a test failed) or SURVIVED.
 """
 
 from __future__ import annotations
@@ -37,19 +38,36 @@ def main(argv: list[str]) -> int:
         path = dst / m["file"]
         orig = path.read_text()
         if orig.count(m["old"]) != 1:
-            print(f"{m['name']}: 'old' occurs {orig.count(m['old'])} times in {m['file']} (expected once)", file=sys.stderr)
+            print(
+                f"{m['name']}: 'old' occurs {orig.count(m['old'])} times in {m['file']} (expected once)",
+                file=sys.stderr,
+            )
             return 2
         path.write_text(orig.replace(m["old"], m["new"]))
         try:
-            cmd = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:randomly", "-p", "no:cacheprovider", *m["tests"]]
+            cmd = [
+                sys.executable,
+                "-m",
+                "pytest",
+                "-q",
+                "-x",
+                "-p",
+                "no:randomly",
+                "-p",
+                "no:cacheprovider",
+                *m["tests"],
+            ]
             proc = subprocess.run(cmd, cwd=dst, env=env, capture_output=True, text=True, timeout=1800)
         finally:
             path.write_text(orig)
         failed = [ln for ln in proc.stdout.splitlines() if ln.startswith("FAILED")][:1]
         killed = proc.returncode != 0
         survived += not killed
-        print(f"{'KILLED  ' if killed else 'SURVIVED'} {m['name']}" + (f"  ({failed[0][7:]})" if failed else ""),
-              flush=True)
+        print(
+            f"{'KILLED  ' if killed else 'SURVIVED'} {m['name']}"
+            + (f"  ({failed[0][7:]})" if failed else ""),
+            flush=True,
+        )
     return 0
 
 

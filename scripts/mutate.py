@@ -4,9 +4,9 @@ The run happens in a scratch copy of ``src/``, ``tests/`` and ``pyproject.toml``
 ``/tmp/oraclerl-mutate/<module>``), so the working tree is never touched: mutmut writes its mutated copy under
 ``mutants/`` there. The scratch ``pyproject.toml`` keeps the project's ``[tool.mutmut]`` settings and sets
 ``only_mutate`` to MODULE and the test selection to the fast tests that cover it (the ``TESTS`` given, else
-:data:`FAST_TESTS` plus tests/test_mutants_*.py; slow tests are deselected). It prints the killed / survived / timeout /
-no-tests counts, writes them to ``summary.json`` and every survivor's diff to ``survivors.diff`` in the scratch
-copy. Figures and the triage of survivors are recorded in ``docs/testing.md``.
+:data:`FAST_TESTS` plus tests/test_mutants_*.py; slow tests are deselected). It prints the killed / survived /
+timeout / no-tests counts, writes them to ``summary.json`` and every survivor's diff to ``survivors.diff`` in
+the scratch copy. Figures and the triage of survivors are recorded in ``docs/testing.md``.
 """
 
 from __future__ import annotations
@@ -22,8 +22,17 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-STATUSES = ("killed", "survived", "timeout", "no tests", "suspicious", "skipped", "not checked", "caught by type check",
-            "segfault")
+STATUSES = (
+    "killed",
+    "survived",
+    "timeout",
+    "no tests",
+    "suspicious",
+    "skipped",
+    "not checked",
+    "caught by type check",
+    "segfault",
+)
 
 
 def _fail(field: str, msg: str) -> None:
@@ -65,16 +74,21 @@ def covering_tests(module: Path, mutant_tests: bool = True) -> list[str]:
     (unless ``mutant_tests`` is False: the "before" figure of docs/testing.md)."""
     key = "/".join(module.parts[2:])
     base = FAST_TESTS.get(key) or importing_tests(module)
-    extra = sorted(str(f.relative_to(ROOT)) for f in (ROOT / "tests").glob("test_mutants_*.py")) if mutant_tests else []
+    extra = (
+        sorted(str(f.relative_to(ROOT)) for f in (ROOT / "tests").glob("test_mutants_*.py"))
+        if mutant_tests
+        else []
+    )
     return [t for t in base if (ROOT / t).is_file()] + [t for t in extra if t not in base]
 
 
 def importing_tests(module: Path) -> list[str]:
-    """Test files that import ``module`` or its package (``oraclerl.<pkg>`` or ``from oraclerl import <pkg>``).
+    """Test files that import ``module`` or its package (``oraclerl.<pkg>`` or ``from oraclerl import
+    <pkg>``).
 
-    Over-inclusive on purpose: mutmut's stats run maps each mutated function to the tests that call it, so a test
-    file that never reaches the module costs one collection, not one run per mutant. The [hf]/[ray] test files are
-    left out (optional extras, slow imports).
+    Over-inclusive on purpose: mutmut's stats run maps each mutated function to the tests that call it, so a
+    test file that never reaches the module costs one collection, not one run per mutant. The [hf]/[ray] test
+    files are left out (optional extras, slow imports).
     """
     dotted = ".".join(module.with_suffix("").parts[1:])            # oraclerl.diagnostics.regret
     package = dotted.rsplit(".", 1)[0]
@@ -112,7 +126,9 @@ def _scratch_pyproject(src: Path, module: str, tests: list[str], deselect: list[
 
 def _statuses(mutmut: list[str], work: Path, env: dict) -> dict[str, str]:
     """{mutant name: status} of every mutant mutmut has recorded in ``work``."""
-    res = subprocess.run(mutmut + ["results", "--all", "true"], cwd=work, env=env, capture_output=True, text=True)
+    res = subprocess.run(
+        mutmut + ["results", "--all", "true"], cwd=work, env=env, capture_output=True, text=True
+    )
     status = {}
     for line in res.stdout.splitlines():
         name, _, st = line.strip().rpartition(": ")
@@ -132,23 +148,44 @@ with open(sys.argv[2], "w", encoding="utf-8") as fh:
 
 def _write_diffs(work: Path, env: dict, survivors: dict[str, str], out: Path) -> None:
     """The diff of every survivor into ``out``, in one process (``mutmut show`` per mutant is slow)."""
-    subprocess.run([sys.executable, "-c", _DIFFS, json.dumps(survivors), str(out)], cwd=work, env=env, check=True)
+    subprocess.run(
+        [sys.executable, "-c", _DIFFS, json.dumps(survivors), str(out)], cwd=work, env=env, check=True
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("module", help="a .py file under src/oraclerl/")
-    ap.add_argument("--tests", nargs="*", default=None, help="test files to run (default: those importing MODULE)")
-    ap.add_argument("--before", action="store_true", help="leave out tests/test_mutants_*.py (the 'before' figure)")
-    ap.add_argument("--rerun", action="store_true",
-                    help="re-test only the survivors of the last run in --workdir with today's tests ('after' figure)")
+    ap.add_argument(
+        "--tests", nargs="*", default=None, help="test files to run (default: those importing MODULE)"
+    )
+    ap.add_argument(
+        "--before", action="store_true", help="leave out tests/test_mutants_*.py (the 'before' figure)"
+    )
+    ap.add_argument(
+        "--rerun",
+        action="store_true",
+        help="re-test only the survivors of the last run in --workdir with today's tests ('after' figure)",
+    )
     ap.add_argument("--jobs", type=int, default=1, help="mutmut --max-children (default 1)")
-    ap.add_argument("--workdir", default=None, help="scratch directory (default /tmp/oraclerl-mutate/<module>)")
-    ap.add_argument("--deselect", nargs="*", default=[], metavar="NODE",
-                    help="pytest node ids to leave out (slow tests; kept for --rerun and recorded in summary.json)")
-    ap.add_argument("--mutant-tests", nargs="*", default=None, metavar="FILE",
-                    help="which tests/test_mutants_*.py to add (default: all; with --rerun, those that collect on "
-                         "the scratch copy's source)")
+    ap.add_argument(
+        "--workdir", default=None, help="scratch directory (default /tmp/oraclerl-mutate/<module>)"
+    )
+    ap.add_argument(
+        "--deselect",
+        nargs="*",
+        default=[],
+        metavar="NODE",
+        help="pytest node ids to leave out (slow tests; kept for --rerun and recorded in summary.json)",
+    )
+    ap.add_argument(
+        "--mutant-tests",
+        nargs="*",
+        default=None,
+        metavar="FILE",
+        help="which tests/test_mutants_*.py to add (default: all; with --rerun, those that collect on "
+        "the scratch copy's source)",
+    )
     a = ap.parse_args(argv)
     module = Path(a.module)
     if module.suffix != ".py" or module.parts[:2] != ("src", "oraclerl") or not (ROOT / module).is_file():
@@ -176,8 +213,8 @@ def main(argv: list[str] | None = None) -> int:
         before = json.loads((work / "summary.json").read_text("utf-8"))
         if before["module"] != str(module):
             _fail("rerun", f"{work} holds a run of {before['module']}, not {module}")
-        # same source and same tests as the first run, plus today's tests/test_mutants_*.py (the other test files
-        # may have moved on with the source since, and would not pass on the old copy)
+        # same source and same tests as the first run, plus today's tests/test_mutants_*.py (the other test
+        # files may have moved on with the source since, and would not pass on the old copy)
         added = (list(a.mutant_tests) if a.mutant_tests is not None else
                  [t for t in covering_tests(module) if t.startswith("tests/test_mutants_")])
         for t in added:
@@ -188,10 +225,13 @@ def main(argv: list[str] | None = None) -> int:
         if work.exists():
             shutil.rmtree(work)
         work.mkdir(parents=True)
-        shutil.copytree(ROOT / "src", work / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+        shutil.copytree(
+            ROOT / "src", work / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info")
+        )
         shutil.copytree(ROOT / "tests", work / "tests", ignore=shutil.ignore_patterns("__pycache__"))
-    (work / "pyproject.toml").write_text(_scratch_pyproject(ROOT / "pyproject.toml", str(module), tests, deselect),
-                                         "utf-8")
+    (work / "pyproject.toml").write_text(
+        _scratch_pyproject(ROOT / "pyproject.toml", str(module), tests, deselect), "utf-8"
+    )
     mutmut = [str(Path(sys.executable).with_name("mutmut"))]
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     names = before["survivors"] if before else []
@@ -201,12 +241,20 @@ def main(argv: list[str] | None = None) -> int:
     if before and not names:
         return 0
     with open(work / ("mutmut-rerun.log" if before else "mutmut-run.log"), "w", encoding="utf-8") as log:
-        subprocess.run(mutmut + ["run", "--max-children", str(a.jobs), *names], cwd=work, env=env, check=False,
-                       stdout=log, stderr=subprocess.STDOUT)               # progress spinner: not for stdout
+        subprocess.run(
+            mutmut + ["run", "--max-children", str(a.jobs), *names],
+            cwd=work,
+            env=env,
+            check=False,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )  # progress spinner: not for stdout
     status = _statuses(mutmut, work, env)
     unrun = [n for n in names if status.get(n) in (None, "not checked")]
     if unrun:
-        print(f"error: mutmut left {len(unrun)} mutants unchecked; see {work}/mutmut-rerun.log", file=sys.stderr)
+        print(
+            f"error: mutmut left {len(unrun)} mutants unchecked; see {work}/mutmut-rerun.log", file=sys.stderr
+        )
         return 1
     if before:                       # killed mutants stay killed when tests are added: re-test the rest only
         status = {**before_status, **{n: status.get(n, before_status[n]) for n in names}}
@@ -214,8 +262,15 @@ def main(argv: list[str] | None = None) -> int:
     survivors = sorted(n for n, s in status.items() if s in ("survived", "no tests", "timeout", "suspicious"))
     diff = work / ("survivors-after.diff" if before else "survivors.diff")
     _write_diffs(work, env, {n: status[n] for n in survivors}, diff)
-    summary = {"module": str(module), "tests": tests, "deselect": deselect, "total": len(status), **dict(counts),
-               "survivors": survivors, "status": status}
+    summary = {
+        "module": str(module),
+        "tests": tests,
+        "deselect": deselect,
+        "total": len(status),
+        **dict(counts),
+        "survivors": survivors,
+        "status": status,
+    }
     out = work / ("summary-after.json" if before else "summary.json")
     out.write_text(json.dumps(summary, indent=1), "utf-8")
     print(json.dumps({k: v for k, v in summary.items() if k not in ("survivors", "status")}))

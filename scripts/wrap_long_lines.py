@@ -1,6 +1,6 @@
-"""Wrap lines over LIMIT without changing the program: docstring paragraphs and comment blocks are re-flowed at
-spaces, code statements are range-formatted by ruff, long string literals inside brackets are split into
-implicitly concatenated pieces. The AST (docstrings aside) is checked unchanged after each file.
+"""Wrap lines over LIMIT without changing the program: docstring paragraphs and comment blocks are
+re-flowed at spaces, code statements are range-formatted by ruff, long string literals inside brackets are
+split into implicitly concatenated pieces. The AST (docstrings aside) is checked unchanged after each file.
 Usage: wrap2.py FILE..."""
 
 import ast

@@ -34,7 +34,8 @@ DIAGNOSE_PROMPTS = ["1+1=", "2+2=", "3+1="]
 
 def save_diagnose_fixture(tmp_path, vocab: str):
     """A tiny causal LM over ``vocab`` saved to ``tmp_path/model`` and ``tmp_path/data.jsonl`` with the
-    :data:`DIAGNOSE_PROMPTS`; the answers ("2", "4", "" = a bare EOS) are hit by a random model now and then."""
+    :data:`DIAGNOSE_PROMPTS`; the answers ("2", "4", "" = a bare EOS) are hit by a random model now and
+    then."""
     import json
 
     from oraclerl.models.hf.tiny import tiny_causal_lm

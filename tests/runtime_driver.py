@@ -1,4 +1,5 @@
-"""A stand-alone oraclerl driver for the fault tests in ``test_runtime_faults.py`` (run as a separate process).
+"""A stand-alone oraclerl driver for the fault tests in ``test_runtime_faults.py`` (run as a separate
+process).
 
 It registers ``fake-gated``: each run marks that it started (``entered-<seed>-<pid>`` next to the gate file),
 logs one metric line per step and, after its first step, waits until the gate file exists (at most 60 s).
@@ -66,7 +67,9 @@ def main(argv: list[str]) -> int:
     if command == "report":  # runs inline: the two processes of the concurrency test are the drivers
         from oraclerl.runtime.reporting.report_runner import run_report
 
-        rep = run_report(only=["fake-gated"], out=Path(out), runs=Path(runs), quiet=True, executor=WatchedExecutor(0))
+        rep = run_report(
+            only=["fake-gated"], out=Path(out), runs=Path(runs), quiet=True, executor=WatchedExecutor(0)
+        )
         print(json.dumps({"ran": len(rep.summary.ran), "reused": len(rep.summary.reused),
                           "untrusted": [r.previous for r in rep.summary.untrusted],
                           "errors": [o.error for o in rep.outcomes if o.error],
@@ -77,7 +80,9 @@ def main(argv: list[str]) -> int:
 
     common = ["--workers", "2", "--runs", runs, "-q"]
     rc = cli(["report", "--only", "fake-gated", "--out", f"{out}/report", *common])
-    return rc or cli(["sweep", "fake-gated", "--seeds", "0-1", "--set", "steps=2,3", "--out", f"{out}/sweep", *common])
+    return rc or cli(
+        ["sweep", "fake-gated", "--seeds", "0-1", "--set", "steps=2,3", "--out", f"{out}/sweep", *common]
+    )
 
 
 if __name__ == "__main__":

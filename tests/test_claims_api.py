@@ -1,5 +1,5 @@
-"""The claim API: two kinds, the "not informative" verdict, the midpoint verdict helper, the report's claim tables,
-and that every experiment module states the kind of each claim it makes."""
+"""The claim API: two kinds, the "not informative" verdict, the midpoint verdict helper, the report's claim
+tables, and that every experiment module states the kind of each claim it makes."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ EXPERIMENTS = Path(__file__).resolve().parents[1] / "src" / "oraclerl" / "experi
 
 
 def test_claim_kinds_and_verdicts():
-    assert Claim("c", "s", "m", True).kind == EMPIRICAL          # the default is the kind that needs a control
+    # the default is the kind that needs a control
+    assert Claim("c", "s", "m", True).kind == EMPIRICAL
     assert Claim("c", "s", "m", True, kind=IDENTITY).verdict == "holds"
     assert Claim("c", "s", "m", False).verdict == "does not hold"
     assert Claim("c", "s", "m", None).verdict == "n/a"
@@ -40,7 +41,8 @@ def test_separates_midpoint_and_straddle():
     assert slow.holds is False and slow.informative and slow.boundary == -0.75
     straddle = separates([-1.2, -0.3, -0.8], -1.0, -0.5)
     assert not straddle.informative and "straddles" in straddle.text
-    assert separates([0.9], 1.0, 0.0).holds is True                 # one seed: no interval, decided on the value
+    # one seed: no interval, decided on the value
+    assert separates([0.9], 1.0, 0.0).holds is True
     assert separates([0.4], 1.0, 0.0).holds is False
     assert separates([float("nan")], 1.0, 0.0).holds is None
     with pytest.raises(ValueError):
@@ -55,7 +57,9 @@ def test_report_tables_show_kinds_apart_and_link_the_docs(tmp_path):
     md, page = write_report([o], tmp_path, "quick", 1.0)
     text, html = md.read_text(), page.read_text()
     assert text.index("**Identity checks (exact)**") < text.index("| identity | exact one |")
-    assert text.index("**Empirical claims (measured at this scale)**") < text.index("| empirical | measured one |")
+    assert text.index("**Empirical claims (measured at this scale)**") < text.index(
+        "| empirical | measured one |"
+    )
     assert "| empirical | weak one | s | m | not informative at this scale |" in text
     assert "<tr class='weak'><td>empirical</td><td>weak one</td>" in html
     assert "1 not informative" in text and "(1 identity checks, 2 empirical)" in text
@@ -77,7 +81,8 @@ OWNED = ["bon_asymptotics", "bon_kl", "bon_winrate", "coverage_lower_bound", "co
 
 @pytest.mark.parametrize("module", OWNED)
 def test_every_claim_states_its_kind_and_has_a_docs_page(module):
-    path = EXPERIMENTS / module / "analysis.py"      # an experiment package: claims live in its analysis module
+    # an experiment package: claims live in its analysis module
+    path = EXPERIMENTS / module / "analysis.py"
     calls = _claim_calls(path if path.exists() else EXPERIMENTS / f"{module}.py")
     assert calls, module
     missing = [n.lineno for n in calls if not any(k.arg == "kind" for k in n.keywords)]

@@ -50,8 +50,9 @@ def pick(claims, start):
 def test_toy_run_claims_hold_and_say_their_kind(toy, name):
     claims = verdicts(toy, name)
     assert all(c.kind in ("identity", "empirical") for c in claims.values())
-    assert all(c.verdict in ("holds", "n/a") for c in claims.values()), {k: c.measured for k, c in claims.items()
-                                                                         if c.verdict not in ("holds", "n/a")}
+    assert all(c.verdict in ("holds", "n/a") for c in claims.values()), {
+        k: c.measured for k, c in claims.items() if c.verdict not in ("holds", "n/a")
+    }
     assert all(c.holds is True for c in claims.values() if c.kind == "identity")
 
 
@@ -89,7 +90,8 @@ def test_bon_kl_controls(toy):
         row["kl"] = row["formula"] + 1e-6                         # above log n − (n−1)/n
         row["estimate_exact"] = row["kl"] - 1e-6                  # estimator below the KL
         row = next(r for r in res[0]["rows"] if r["n"] > 1)
-        row["kl"] = row["formula"] - 2 * 2 * row["n"] * (row["n"] - 1) * row["sum_p2"] - 1e-3   # gap above 2n(n−1)Σp²
+        # gap above 2n(n−1)Σp²
+        row["kl"] = row["formula"] - 2 * 2 * row["n"] * (row["n"] - 1) * row["sum_p2"] - 1e-3
 
     bad = verdicts(toy, "bon-kl", violate)
     assert [c.holds for c in bad.values() if c.kind == "identity"] == [False, False, False]
@@ -118,9 +120,12 @@ def test_bon_winrate_controls(toy):
         c = res[0]["curves"][0]
         c["bon_win"][-1] = c["n"][-1] / (c["n"][-1] + 1) + 1e-6        # above n/(n+1)
         n = c["n"][-2]
-        c["bon_win"][-2] = n / (n + 1) - (n - 1) * c["sum_p2"] - 1e-3   # gap above (n−1)/2·Σp²
+        c["bon_win"][-2] = n / (n + 1) - (n - 1) * c["sum_p2"] - 1e-3  # gap above (n−1)/2·Σp²
 
-    assert [c.holds for c in verdicts(toy, "bon-winrate", violate).values() if c.kind == "identity"] == [False, False]
+    assert [c.holds for c in verdicts(toy, "bon-winrate", violate).values() if c.kind == "identity"] == [
+        False,
+        False,
+    ]
 
 
 def test_bon_asymptotics_controls(toy):
@@ -149,4 +154,7 @@ def test_bon_asymptotics_controls(toy):
         res[0]["curves"][0]["bon_kl"] = res[0]["curves"][0]["delta"] + 1e-3
         res[0]["renyi_err"] = 1e-6
 
-    assert [c.holds for c in verdicts(toy, "bon-asymptotics", violate).values() if c.kind == "identity"] == [False, False]
+    assert [c.holds for c in verdicts(toy, "bon-asymptotics", violate).values() if c.kind == "identity"] == [
+        False,
+        False,
+    ]

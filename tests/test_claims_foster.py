@@ -1,9 +1,9 @@
 """Negative controls for the empirical claims of the Foster et al. experiments.
 
 Each claim's verdict code gets two sets of measurements: the paper's prediction (the verdict must come out
-"holds") and its alternative (a deliberately wrong algorithm's behaviour, fed as counterfactual measurements, or
-a real toy-scale run of a wrong variant): the verdict must come out "does not hold". A window that accepted both
-would fail here. docs/experiments/NAME.md says why each window is what it is.
+"holds") and its alternative (a deliberately wrong algorithm's behaviour, fed as counterfactual measurements,
+or a real toy-scale run of a wrong variant): the verdict must come out "does not hold". A window that accepted
+both would fail here. docs/experiments/NAME.md says why each window is what it is.
 """
 
 from __future__ import annotations
@@ -57,11 +57,15 @@ def _coverage_results(spanner_t_data, need, dpo_t_data, xpo_t_data, censored=Fal
 
 
 def test_spanner_coverage_controls():
-    good = verdicts("spanner-coverage", _coverage_results(lambda c: 70, lambda c: c / 2, lambda c: 10 * c, lambda c: 90))
+    good = verdicts(
+        "spanner-coverage", _coverage_results(lambda c: 70, lambda c: c / 2, lambda c: 10 * c, lambda c: 90)
+    )
     assert [c.verdict for c in good.values()] == ["holds"] * 4 + ["n/a"]
     # The wrong variants: passive SpannerSampling (T_data ∝ C), a need flat in C (what scoring the ideal law
     # instead of the sampled one produces), OnlineDPO with active exploration, XPO paying C.
-    bad = verdicts("spanner-coverage", _coverage_results(lambda c: 10 * c, lambda c: 1.0, lambda c: 70, lambda c: 5 * c))
+    bad = verdicts(
+        "spanner-coverage", _coverage_results(lambda c: 10 * c, lambda c: 1.0, lambda c: 70, lambda c: 5 * c)
+    )
     assert [c.verdict for c in bad.values()] == ["does not hold"] * 4 + ["n/a"]
     cens = verdicts("spanner-coverage", _coverage_results(lambda c: 70, lambda c: c / 2, lambda c: 10 * c,
                                                           lambda c: 90, censored=True))
@@ -86,8 +90,10 @@ def _rates_results(rate, size, need):
         for i, d in enumerate(DIMS):
             j = jitter(s, i)
             ts = [100 * d + 16 * k for k in range(1, 33)]
-            curve = [{"t_data": t, "t_comp": 10 * t, "regret": j * t ** rate, "component_regret": j * t ** rate}
-                     for t in ts]
+            curve = [
+                {"t_data": t, "t_comp": 10 * t, "regret": j * t**rate, "component_regret": j * t**rate}
+                for t in ts
+            ]
             rows.append({"d": d, "curve": curve, "spanner_size": size(d) * j,
                          "reach": {"t_data": need(d) * j, "censored": False}})
         out.append({"rows": rows})
@@ -97,15 +103,16 @@ def _rates_results(rate, size, need):
 def test_spanner_rates_controls():
     good = verdicts("spanner-rates", _rates_results(-1.0, lambda d: 3 * d * d, lambda d: 20 * d * d))
     assert [c.verdict for c in good.values()] == ["holds"] * 3
-    bad = verdicts("spanner-rates", _rates_results(-0.5, lambda d: 12 * d, lambda d: 80 * d))   # slow rate, fixed ν
+    # slow rate, fixed ν
+    bad = verdicts("spanner-rates", _rates_results(-0.5, lambda d: 12 * d, lambda d: 80 * d))
     assert [c.verdict for c in bad.values()] == ["does not hold"] * 3
 
 
 def test_spanner_rates_wrong_variant_fixed_nu_flips_the_spanner_size_claim():
     """A real run: ν that ignores d (nu_power = 0) gives a spanner ∝ d, not d²."""
     exp = get_experiment("spanner-rates")
-    # measured (seeds 0-1): sizes 39→611 (slope 1.98) with ν ∝ d^−½, 18→90 (slope 1.16) with ν fixed; at d = 4 the
-    # two schedules coincide and a spanner of ≈ 5 distorts a two-point slope, so d starts at 8
+    # measured (seeds 0-1): sizes 39→611 (slope 1.98) with ν ∝ d^−½, 18→90 (slope 1.16) with ν fixed; at d = 4
+    # the two schedules coincide and a spanner of ≈ 5 distorts a two-point slope, so d starts at 8
     over = {"dims": [8, 32], "T_exp": 24, "T_prompt": 1024, "num_prompts": 4, "num_responses": 32}
     claims = {}
     for power in (0.5, 0.0):
@@ -137,11 +144,13 @@ def _lower_bound_results(draws, strong_draws, algo_need, algo_t_data):
 
 
 def test_coverage_lower_bound_controls():
-    good = verdicts("coverage-lower-bound", _lower_bound_results(lambda p: p, lambda p: p, lambda p: p, lambda p: 18))
+    good = verdicts(
+        "coverage-lower-bound", _lower_bound_results(lambda p: p, lambda p: p, lambda p: p, lambda p: 18)
+    )
     assert all(c.verdict == "holds" for c in good.values()), [(k, c.measured) for k, c in good.items()]
     assert sum(c.kind == "identity" for c in good.values()) == 2
-    # An oracle that finds y⋆ at once (draws flat), an informed strong oracle (1 draw), algorithms whose need does
-    # not grow and a SpannerSampling whose reward queries grow with the hardness.
+    # An oracle that finds y⋆ at once (draws flat), an informed strong oracle (1 draw), algorithms whose need
+    # does not grow and a SpannerSampling whose reward queries grow with the hardness.
     bad = verdicts("coverage-lower-bound", _lower_bound_results(lambda p: 3.0, lambda p: 1.0, lambda p: 2.0,
                                                                lambda p: 5 * p))
     emp = {k: c.verdict for k, c in bad.items() if c.kind == "empirical"}
@@ -172,8 +181,17 @@ def _mtss_results(span_knob, mtss_knob, reached=True):
         for H in (2, 3, 4, 5):
             for alg, knob in (("MTSS", mtss_knob), ("SpannerSampling", span_knob)):
                 k = knob(H)
-                rows.append({"algorithm": alg, "H": H, "knob": k, "reached": reached or H < 5,
-                             "t_comp_tokens": 100 * k * H, "t_data": 10 * H * H, "clip_envelope": 2.0 ** (0.3 * H)})
+                rows.append(
+                    {
+                        "algorithm": alg,
+                        "H": H,
+                        "knob": k,
+                        "reached": reached or H < 5,
+                        "t_comp_tokens": 100 * k * H,
+                        "t_data": 10 * H * H,
+                        "clip_envelope": 2.0 ** (0.3 * H),
+                    }
+                )
         out.append({"rows": rows})
     return out
 
@@ -191,9 +209,19 @@ def _dnf_results(dpo, xpo, spanner, h2_slack=1.0):
     out = []
     for _s in range(3):
         opt = 0.8
-        row = {"coverage": 50.0, "val": 10, "m": 40, "opt_clause_mass": opt, "ref_clause_mass": 0.001,
-               "base_regret": 1.0,
-               "spanner": {"clause_mass": spanner * opt, "regret": 0.1, "ledger": {"t_data": 100, "t_comp": 5000}}}
+        row = {
+            "coverage": 50.0,
+            "val": 10,
+            "m": 40,
+            "opt_clause_mass": opt,
+            "ref_clause_mass": 0.001,
+            "base_regret": 1.0,
+            "spanner": {
+                "clause_mass": spanner * opt,
+                "regret": 0.1,
+                "ledger": {"t_data": 100, "t_comp": 5000},
+            },
+        }
         for alg, frac in (("online-dpo", dpo), ("xpo", xpo)):
             row[alg] = {"clause_mass": frac * opt, "h2_bound": frac * opt + h2_slack, "val_sgn": 3}
         out.append(row)
@@ -233,17 +261,32 @@ def test_coverage_token_vs_sequence_controls():
     assert [c.verdict for c in bad.values()][2:] == ["does not hold"] * 2
 
 
-@pytest.mark.parametrize("name", ["spanner-coverage", "spanner-rates", "coverage-lower-bound", "mtss-vs-spanner",
-                                  "dnf-proper", "coverage-token-vs-sequence"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "spanner-coverage",
+        "spanner-rates",
+        "coverage-lower-bound",
+        "mtss-vs-spanner",
+        "dnf-proper",
+        "coverage-token-vs-sequence",
+    ],
+)
 def test_identity_checks_fail_on_a_planted_violation(name):
     """Identity checks are exact: a planted violation of the identity flips them."""
-    planted = {"coverage-lower-bound": _lower_bound_results(lambda p: p, lambda p: p, lambda p: p, lambda p: 18),
-               "dnf-proper": _dnf_results(0.01, 0.02, 0.9, h2_slack=-1e-3),
-               "coverage-token-vs-sequence": _token_results(0.4, 0.02)}
+    planted = {
+        "coverage-lower-bound": _lower_bound_results(lambda p: p, lambda p: p, lambda p: p, lambda p: 18),
+        "dnf-proper": _dnf_results(0.01, 0.02, 0.9, h2_slack=-1e-3),
+        "coverage-token-vs-sequence": _token_results(0.4, 0.02),
+    }
     if name not in planted:
-        claims = {"spanner-coverage": _coverage_results(lambda c: 70, lambda c: c / 2, lambda c: 10 * c, lambda c: 90),
-                  "spanner-rates": _rates_results(-1.0, lambda d: 3 * d * d, lambda d: 20 * d * d),
-                  "mtss-vs-spanner": _mtss_results(lambda H: 2.0 ** H, lambda H: 2.0)}[name]
+        claims = {
+            "spanner-coverage": _coverage_results(
+                lambda c: 70, lambda c: c / 2, lambda c: 10 * c, lambda c: 90
+            ),
+            "spanner-rates": _rates_results(-1.0, lambda d: 3 * d * d, lambda d: 20 * d * d),
+            "mtss-vs-spanner": _mtss_results(lambda H: 2.0**H, lambda H: 2.0),
+        }[name]
         assert not [c for c in verdicts(name, claims).values() if c.kind == "identity"]
         return
     res = planted[name]

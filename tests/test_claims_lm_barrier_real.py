@@ -2,9 +2,9 @@
 
 Each claim is fed, through the same ``claims()`` the report uses, per-problem correct counts in which the
 prediction holds, then the alternative's counterfactual counts (outcome PG lowering pass@1; outcome PG finding
-the answers the base model never found, so pass@64 rises with pass@1; outcome rewards solving the base-unsolved
-problems that process rewards miss): the verdict must flip to "does not hold". Also: a skipped run (no model)
-gives n/a claims that carry the reason, and the verdict functions' undecided cases.
+the answers the base model never found, so pass@64 rises with pass@1; outcome rewards solving the
+base-unsolved problems that process rewards miss): the verdict must flip to "does not hold". Also: a skipped
+run (no model) gives n/a claims that carry the reason, and the verdict functions' undecided cases.
 """
 
 import numpy as np
@@ -59,7 +59,8 @@ def test_gain_flips_when_outcome_pg_lowers_pass1():
 
 def test_barrier_flips_when_outcome_pg_finds_new_answers():
     c0 = np.asarray([10, 0, 5, 0, 0, 0, 40, 0])
-    out = np.where(c0 == 0, 8, c0 + 6)  # every unsolved problem becomes solved: pass@64 rises more than pass@1
+    # every unsolved problem becomes solved: pass@64 rises more than pass@1
+    out = np.where(c0 == 0, 8, c0 + 6)
     v = _verdicts([_result(c0=c0, out=out)])
     assert v[GAIN] == "holds" and v[BARRIER] == "does not hold"
     mixed = np.where(c0 == 0, np.array([8, 0, 0, 0, 0, 0, 0, 0])[np.cumsum(c0 == 0) - 1], c0 + 6)

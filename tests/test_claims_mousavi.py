@@ -2,8 +2,8 @@
 
 Counterfactual measurements (the paper's prediction, then its alternative: a base model that learned nothing,
 ORM costing what PRM costs, a policy that learns off-support contexts under outcome rewards) are fed to each
-experiment's own verdict code; the prediction must hold and the alternative must not. pg-figure1's controls are
-with that experiment. docs/experiments/NAME.md says why each window is what it is.
+experiment's own verdict code; the prediction must hold and the alternative must not. pg-figure1's controls
+are with that experiment. docs/experiments/NAME.md says why each window is what it is.
 """
 
 from __future__ import annotations
@@ -40,10 +40,13 @@ def test_lq_pretraining_controls():
     cfg = get_experiment("lq-pretraining").make_config("quick", {"N": "100", "k": "10"})
     good = verdicts("lq-pretraining", _lq_results(-5.0, -40.0), cfg)
     assert [(c.kind, c.verdict) for c in good] == [("identity", "holds")] * 2 + [("empirical", "holds")]
-    assert verdicts("lq-pretraining", _lq_results(-90.0, -95.0), cfg)[2].holds is False   # pre-training stalled
-    assert verdicts("lq-pretraining", _lq_results(-5.0, -5.5), cfg)[2].holds is False     # no low-likelihood tail
+    # pre-training stalled
+    assert verdicts("lq-pretraining", _lq_results(-90.0, -95.0), cfg)[2].holds is False
+    # no low-likelihood tail
+    assert verdicts("lq-pretraining", _lq_results(-5.0, -5.5), cfg)[2].holds is False
     bad = _lq_results(-5.0, -40.0)
-    bad[0]["checkpoints"][0]["lq_log10"][3] = -99.0                                      # Q(ε) ≠ k^{-N} at w = 0
+    # Q(ε) ≠ k^{-N} at w = 0
+    bad[0]["checkpoints"][0]["lq_log10"][3] = -99.0
     bad[0]["checkpoints"][1]["alpha_tail"] = [0.6]                                       # above E q = 0.5
     assert [c.holds for c in verdicts("lq-pretraining", bad, cfg)][:2] == [False, False]
 
@@ -53,13 +56,25 @@ def _pg_results(alpha_rate, eps_rate, orm_rate, prm_degree):
     for s in range(2):
         j = 1.0 + 0.02 * s
         alphas, epss = [0.3, 0.1, 0.03, 0.01], [0.1, 0.03, 0.01, 0.003, 0.001]
-        out.append({
-            "gamma": 1.0,
-            "alpha_rows": [{"alpha": a, "queries": 50 * j * (1 / a) ** alpha_rate, "censored": False} for a in alphas],
-            "eps_rows": [{"eps": e, "iters": 20 * j * (1 / e) ** eps_rate, "censored": False} for e in epss],
-            "offsupport_rows": [{"N": n, "outcome": {"queries": 30 * j * math.exp(orm_rate * n), "censored": False},
-                                 "process": {"queries": 12 * j * n ** prm_degree, "censored": False}}
-                                for n in (1, 2, 3, 4, 5)]})
+        out.append(
+            {
+                "gamma": 1.0,
+                "alpha_rows": [
+                    {"alpha": a, "queries": 50 * j * (1 / a) ** alpha_rate, "censored": False} for a in alphas
+                ],
+                "eps_rows": [
+                    {"eps": e, "iters": 20 * j * (1 / e) ** eps_rate, "censored": False} for e in epss
+                ],
+                "offsupport_rows": [
+                    {
+                        "N": n,
+                        "outcome": {"queries": 30 * j * math.exp(orm_rate * n), "censored": False},
+                        "process": {"queries": 12 * j * n**prm_degree, "censored": False},
+                    }
+                    for n in (1, 2, 3, 4, 5)
+                ],
+            }
+        )
     return out
 
 
@@ -76,7 +91,8 @@ def test_pg_theory_controls():
         for row in r["offsupport_rows"]:
             row["outcome"]["queries"] = row["process"]["queries"]
     assert verdicts("pg-theory", same)[2].holds is False
-    # ORM polynomial of degree 2 (its ln-rate over all N ∈ 1..5 is ≈ 0.79 ≥ 0.7·ln 3, so an all-N fit would pass it)
+    # ORM polynomial of degree 2 (its ln-rate over all N ∈ 1..5 is ≈ 0.79 ≥ 0.7·ln 3, so an all-N fit would
+    # pass it)
     quad = _pg_results(1.0, 1.0, 0.0, 1.0)
     for r in quad:
         for row in r["offsupport_rows"]:

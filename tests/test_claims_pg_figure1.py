@@ -92,8 +92,9 @@ CONTROLS = {
     # ORM brings as many rare centres (q₀ < 1/queries) above 1/2 as PRM: no barrier
     "PRM lifts centres": [_seed(BASE, orm=_final(r, "process"), prm=_final(r, "process")) for r in GOOD],
     # ORM's pass@4096 well above the base model's (ORM extended the support)
-    "ORM sharpens pass@1": [_seed(BASE, _final(r, "outcome"), _final(r, "process"), orm_pass=0.95, prm_pass=0.96)
-                            for r in GOOD],
+    "ORM sharpens pass@1": [
+        _seed(BASE, _final(r, "outcome"), _final(r, "process"), orm_pass=0.95, prm_pass=0.96) for r in GOOD
+    ],
     # ORM does not sharpen in the support (in-support centres stay at their base likelihood)
     "ORM sharpens inside": [_seed(BASE, orm=BASE, prm=_final(r, "process")) for r in GOOD],
 }
@@ -107,8 +108,8 @@ def test_counterfactual_flips_its_claim(prefix):
 
 
 def test_prm_lift_counts_per_seed_and_per_centre():
-    """The lift claim reports how many centres and seeds, not pass/fail on every seed: one seed without any lift
-    does not make it fail, and a seed with no off-support centre is left out of the count."""
+    """The lift claim reports how many centres and seeds, not pass/fail on every seed: one seed without any
+    lift does not make it fail, and a seed with no off-support centre is left out of the count."""
     no_lift = _seed(BASE, orm=_final(GOOD[0], "outcome"), prm=[1e-30, 1e-25] + _final(GOOD[0], "process")[2:])
     no_off = _seed([1e-3, 1e-2] + BASE[2:], orm=[1e-3, 1e-2] + [0.9] * 6, prm=[1e-3, 1e-2] + [0.9] * 6)
     mixed = [GOOD[0], no_lift, no_off]
@@ -117,4 +118,6 @@ def test_prm_lift_counts_per_seed_and_per_centre():
     assert "PRM lifted 1/4 off-support centres, on 1/2 seeds that have any (ORM: 0/4)" in c.measured
     assert "seed 2: none below threshold" in c.measured
     none = [_seed([0.5] * M, orm=[0.9] * M, prm=[0.9] * M)]
-    assert next(c for c in EXP.claims(none, CFG) if c.claim.startswith("PRM lifts off-support")).verdict == "n/a"
+    assert (
+        next(c for c in EXP.claims(none, CFG) if c.claim.startswith("PRM lifts off-support")).verdict == "n/a"
+    )

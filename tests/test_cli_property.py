@@ -24,13 +24,42 @@ VALUES = st.one_of(
     _number.map(str),
     st.lists(_number, min_size=0, max_size=4).map(lambda xs: ",".join(map(str, xs))),
     st.lists(_number, min_size=0, max_size=3).map(lambda xs: "[" + ", ".join(map(str, xs)) + "]"),
-    st.sampled_from(["inf", "-inf", "nan", "1e400", "-0", "", " ", "[", "[1, [2]]", "true", "null", "none", "{}",
-                     "0x10", "1_000", "1e3", "2.5", "-1", "10000000000", ";", "1;2", "a=b"]),
+    st.sampled_from(
+        [
+            "inf",
+            "-inf",
+            "nan",
+            "1e400",
+            "-0",
+            "",
+            " ",
+            "[",
+            "[1, [2]]",
+            "true",
+            "null",
+            "none",
+            "{}",
+            "0x10",
+            "1_000",
+            "1e3",
+            "2.5",
+            "-1",
+            "10000000000",
+            ";",
+            "1;2",
+            "a=b",
+        ]
+    ),
 )
 
 
 @pytest.mark.slow
-@settings(max_examples=300, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=300,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 @given(field=st.sampled_from(FIELDS), value=VALUES, command=st.sampled_from(["run", "sweep"]))
 def test_random_set_values_exit_0_or_one_line_2(tmp_path_factory, capsys, field, value, command):
     name, key = field
@@ -44,9 +73,12 @@ def test_random_set_values_exit_0_or_one_line_2(tmp_path_factory, capsys, field,
     assert not runs.exists()
     if rc == 0:
         assert "valid" in cap.out and not cap.err
-        if command == "run":  # what was accepted is finite (inf and nan are rejected, like every out-of-range value)
+        # what was accepted is finite (inf and nan are rejected, like every out-of-range value)
+        if command == "run":
             cfg = get_experiment(name).make_config("quick", {key: value})
-            leaves = [x for v in dataclasses.asdict(cfg).values() for x in (v if isinstance(v, list) else [v])]
+            leaves = [
+                x for v in dataclasses.asdict(cfg).values() for x in (v if isinstance(v, list) else [v])
+            ]
             assert all(math.isfinite(x) for x in leaves if isinstance(x, float)), (argv, cfg)
         return
     lines = cap.err.strip().splitlines()
@@ -71,16 +103,21 @@ def test_every_float_field_rejects_inf_and_nan(capsys, tmp_path):
             if not _is_float_field(e, f.name):
                 continue
             for value in ("inf", "-inf", "nan", "1e400"):
-                rc = main(["run", e.name, f"--set={f.name}={value}", "--dry-run", "--out", str(tmp_path / "runs")])
+                rc = main(
+                    ["run", e.name, f"--set={f.name}={value}", "--dry-run", "--out", str(tmp_path / "runs")]
+                )
                 err = capsys.readouterr().err.strip()
-                assert rc == 2 and err.startswith(f"oraclerl: error: {f.name}: ") and len(err.splitlines()) == 1, err
+                assert (
+                    rc == 2 and err.startswith(f"oraclerl: error: {f.name}: ") and len(err.splitlines()) == 1
+                ), err
                 checked += 1
     assert checked >= 40 and not (tmp_path / "runs").exists()
 
 
 @pytest.mark.parametrize("value", ["", "abc", "1e30", "-1"])
 def test_every_field_of_every_experiment_survives_nasty_values(capsys, tmp_path, value):
-    """Each field at least once (the random test samples them): exit 0 or 2 with one line, no run directory."""
+    """Each field at least once (the random test samples them): exit 0 or 2 with one line, no run
+    directory."""
     for name, key in FIELDS:
         rc = main(["run", name, f"--set={key}={value}", "--dry-run", "--out", str(tmp_path / "runs")])
         cap = capsys.readouterr()

@@ -23,9 +23,13 @@ def test_construction_and_brute_force_maximiser():
     assert inst.meta["val"] == best == _val_loop(inst.theta_star, v, s)
     assert int(dnf_value(inst.theta_star, v, s)) == best
     phi = inst.base.phi[0]
-    assert torch.all(phi[0] == 0) and torch.allclose(phi[1:].norm(dim=-1), torch.full((15,), 1 / math.sqrt(2), dtype=phi.dtype))
+    assert torch.all(phi[0] == 0) and torch.allclose(
+        phi[1:].norm(dim=-1), torch.full((15,), 1 / math.sqrt(2), dtype=phi.dtype)
+    )
     ref = inst.base.log_ref[0].exp()
-    assert float(ref[0]) == pytest.approx(1 - math.exp(-4.0)) and torch.allclose(ref[1:], torch.full((15,), math.exp(-4.0) / 15, dtype=ref.dtype))
+    assert float(ref[0]) == pytest.approx(1 - math.exp(-4.0)) and torch.allclose(
+        ref[1:], torch.full((15,), math.exp(-4.0) / 15, dtype=ref.dtype)
+    )
     r = inst.reward.table[0]
     for i in range(15):                                         # r⋆(i) = 1 iff θ⋆ satisfies clause i
         sat = _val_loop(inst.theta_star, v[i:i + 1], s[i:i + 1]) == 1
@@ -42,7 +46,9 @@ def test_lemma_h2():
         inst = max_k_dnf(num_vars=8, num_clauses=30, k=3, beta=0.2, seed=seed)
         m = 30
         assert float(clause_mass(inst.base.log_policy(inst.theta_star))) >= inst.meta["val"] / (2 * m)
-        thetas = torch.rand(500, 8, generator=torch.Generator().manual_seed(seed), dtype=torch.float64) * 2 - 1
+        thetas = (
+            torch.rand(500, 8, generator=torch.Generator().manual_seed(seed), dtype=torch.float64) * 2 - 1
+        )
         thetas[:100] = torch.sign(thetas[:100])                 # vertices of the box too
         masses = torch.stack([clause_mass(inst.base.log_policy(t))[0] for t in thetas])
         assert torch.all(masses <= lemma_h2_upper(thetas, inst) + 1e-12)
@@ -58,7 +64,8 @@ def test_bad_input():
 
 
 def test_dnf_proper_same_seed_bit_identical_and_seeds_differ():
-    """dnf-proper is bit-reproducible (issue 16 §4: the FITSA warm start used lstsq's non-deterministic driver)."""
+    """dnf-proper is bit-reproducible (issue 16 §4: the FITSA warm start used lstsq's non-deterministic
+    driver)."""
     import json
 
     from oraclerl.runtime.run.registry import get_experiment

@@ -99,7 +99,9 @@ def test_unbiasedness_identities_and_autograd():
     (auto,) = torch.autograd.grad((model.log_policy(th).exp() * R).sum(1).mean(), th)
     assert torch.allclose(gJ, auto, atol=TOL)
     n = 4
-    mom = {e: group_gradient_moments(t.seq_log_q, R, t.seq_score, n, e, **_kw(e)).mean for e in ALL_ESTIMATORS}
+    mom = {
+        e: group_gradient_moments(t.seq_log_q, R, t.seq_score, n, e, **_kw(e)).mean for e in ALL_ESTIMATORS
+    }
     assert torch.allclose(mom["none"], gJ, atol=TOL) and torch.allclose(mom["leave_one_out"], gJ, atol=TOL)
     assert torch.allclose(mom["dr_grpo"], (n - 1) / n * gJ, atol=TOL)
     assert torch.allclose(mom["batch_mean"], mom["dr_grpo"], atol=TOL)         # one-prompt batch
@@ -124,8 +126,17 @@ def test_max_of_k_with_real_rewards_matches_autograd():
     th = theta.clone().requires_grad_(True)
     q = model.log_policy(th).exp()
     k = 3  # E max of k = Σ over ordered k-tuples, written out
-    emax = sum(torch.stack([q[:, i] * q[:, j] * q[:, l] * torch.maximum(torch.maximum(R[:, i], R[:, j]), R[:, l])
-                            for i, j, l in itertools.product(range(q.shape[1]), repeat=3)]).sum(0)) / q.shape[0]
+    emax = (
+        sum(
+            torch.stack(
+                [
+                    q[:, i] * q[:, j] * q[:, l] * torch.maximum(torch.maximum(R[:, i], R[:, j]), R[:, l])
+                    for i, j, l in itertools.product(range(q.shape[1]), repeat=3)
+                ]
+            ).sum(0)
+        )
+        / q.shape[0]
+    )
     (auto,) = torch.autograd.grad(emax.sum(), th)
     assert torch.allclose(max_of_k_gradient(t.seq_log_q, R, t.seq_score, k), auto, atol=TOL)
 
@@ -175,9 +186,9 @@ def test_bad_input_and_limits():
 
 
 def test_sampled_groups_beyond_enumeration():
-    """6^16 groups cannot be enumerated; RLOO's Monte Carlo mean still matches the exact ∇J (identity: unbiased)
-    and Dr. GRPO's matches (n−1)/n·∇J, |z| ≤ 4.5 per coordinate; GRPO's is rejected as ∇J. At an enumerable n the
-    sampled and enumerated moments agree."""
+    """6^16 groups cannot be enumerated; RLOO's Monte Carlo mean still matches the exact ∇J (identity:
+    unbiased) and Dr. GRPO's matches (n−1)/n·∇J, |z| ≤ 4.5 per coordinate; GRPO's is rejected as ∇J. At an
+    enumerable n the sampled and enumerated moments agree."""
     _, _, t, R = _instance(seed=7, X=3, Y=6)
     gJ = policy_gradient_exact(t.seq_log_q, R, t.seq_score)
     gen = torch.Generator().manual_seed(2)

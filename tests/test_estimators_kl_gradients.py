@@ -66,7 +66,9 @@ def test_true_gradients_match_autograd_of_exact_kl():
     lq = _ar_seq_logq(pol, w, x, t.sequences).sum(-1)
     (g_qp,) = torch.autograd.grad(kl_divergence(lq, t.seq_log_p).mean(), w)
     w2 = pol.w.clone().requires_grad_(True)
-    (g_pq,) = torch.autograd.grad(kl_divergence(t.seq_log_p, _ar_seq_logq(pol, w2, x, t.sequences).sum(-1)).mean(), w2)
+    (g_pq,) = torch.autograd.grad(
+        kl_divergence(t.seq_log_p, _ar_seq_logq(pol, w2, x, t.sequences).sum(-1)).mean(), w2
+    )
     assert torch.allclose(m.grad_kl_qp, g_qp, atol=TOL) and torch.allclose(m.grad_kl_pq, g_pq, atol=TOL)
 
 
@@ -101,7 +103,8 @@ def test_exact_identities(instance):
     assert close(m.mean["loss/sequence/k2"], m.grad_kl_qp)
     assert close(m.mean["loss/sequence/k3"], m.grad_kl_pq)
     assert close(m.mean["reward/sequence/k3"], m.grad_kl_qp - m.grad_kl_pq)
-    assert m.var["loss/sequence/k2"] == pytest.approx(m.var["reward/sequence/k1"], rel=1e-9)  # same g per sample
+    # same g per sample
+    assert m.var["loss/sequence/k2"] == pytest.approx(m.var["reward/sequence/k1"], rel=1e-9)
     # negative controls on the same instance: the wrong pairings are far from equal
     assert not close(m.mean["loss/sequence/k3"], m.grad_kl_qp)
     assert not close(m.mean["reward/sequence/k2"], m.grad_kl_qp)
@@ -128,7 +131,8 @@ def test_monte_carlo_through_the_oracle():
     y = sampler.sample(prompts, 1, torch.Generator().manual_seed(0)).responses[:, 0]
     cell = prompts * model.num_responses + y
     for k in ("k1", "k2", "k3"):
-        # autograd of the loss kl_estimate(log π_θ(y|x), log π_ref(y|x)) once per distinct (x, y), then per sample
+        # autograd of the loss kl_estimate(log π_θ(y|x), log π_ref(y|x)) once per distinct (x, y), then per
+        # sample
         per_cell = torch.autograd.functional.jacobian(
             lambda th, k=k: kl_estimate(model.log_policy(th), model.log_ref, k).reshape(-1), theta)
         per = per_cell[cell]                                              # [M, d]

@@ -39,8 +39,14 @@ def _brute(lq, lp, name):
                 continue
             r = math.exp(lp[x, y] - lq[x, y])
             lr = math.log(r)
-            v = {"k1": -lr, "k2": 0.5 * lr * lr, "k3": r - 1 - lr, "k1_is": r * lr, "k2_is": 0.5 * r * lr * lr,
-                 "k3_is": r * lr - (r - 1)}[name]
+            v = {
+                "k1": -lr,
+                "k2": 0.5 * lr * lr,
+                "k3": r - 1 - lr,
+                "k1_is": r * lr,
+                "k2_is": 0.5 * r * lr * lr,
+                "k3_is": r * lr - (r - 1),
+            }[name]
             vals.append((q, v))
         m = sum(q * v for q, v in vals)
         means.append(m)
@@ -62,10 +68,13 @@ def test_closed_forms():
     mom = kl_estimator_moments(lq, lp)
     kl = kl_divergence(lq, lp)
     assert torch.allclose(mom.mean["k1"], kl, atol=1e-13)                                   # unbiased
-    assert torch.allclose(mom.var["k1"], 2 * mom.mean["k2"] - kl ** 2, atol=1e-12)          # Var k1 = E(log r)² − KL²
+    # Var k1 = E(log r)² − KL²
+    assert torch.allclose(mom.var["k1"], 2 * mom.mean["k2"] - kl ** 2, atol=1e-12)
     p_on = torch.where(lq > -math.inf, lp.exp(), torch.zeros_like(lp)).sum(-1)
-    assert (p_on < 1 - 1e-3).all()                                                          # the planted missing mass
-    assert torch.allclose(mom.mean["k3"], kl + p_on - 1, atol=1e-13)                        # biased by the missed mass
+    # the planted missing mass
+    assert (p_on < 1 - 1e-3).all()
+    # biased by the missed mass
+    assert torch.allclose(mom.mean["k3"], kl + p_on - 1, atol=1e-13)
     assert torch.allclose(mom.mean["k3_is"], mom.mean["k1_is"] + 1 - p_on, atol=1e-13)
     full_q, full_p = _laws(zeros=False)
     full = kl_estimator_moments(full_q, full_p)
@@ -85,7 +94,9 @@ def test_zero_mass_conventions_and_chunking():
     assert math.isinf(mom.kl_qp[0]) and torch.isfinite(mom.mean["k3_is"]).all()
     chunked = kl_estimator_moments(lq, lp, chunk_elements=7)   # one prompt per block
     for name in VALUE_ESTIMATORS:
-        assert torch.equal(chunked.mean[name], mom.mean[name]) and torch.equal(chunked.var[name], mom.var[name])
+        assert torch.equal(chunked.mean[name], mom.mean[name]) and torch.equal(
+            chunked.var[name], mom.var[name]
+        )
     batched = kl_estimator_moments(lq.reshape(2, 2, -1), lp.reshape(2, 2, -1))
     assert torch.equal(batched.mean["k3"].reshape(-1), mom.mean["k3"])
 

@@ -26,11 +26,16 @@ def _setup(seed=0, X=3, d=2, k=3, H=3):
     g = torch.Generator().manual_seed(seed)
     fm = ContextBigramFeatures(d, k)
     ctx = torch.randn(X, d, generator=g, dtype=torch.float64)
-    pol = ExactLMPolicy(LinearARModel(fm, H, 0.8 * torch.randn(fm.dim, generator=g), dtype=torch.float64), ctx)
-    ref = ExactLMPolicy(LinearARModel(fm, H, 0.8 * torch.randn(fm.dim, generator=g), dtype=torch.float64), ctx)
+    pol = ExactLMPolicy(
+        LinearARModel(fm, H, 0.8 * torch.randn(fm.dim, generator=g), dtype=torch.float64), ctx
+    )
+    ref = ExactLMPolicy(
+        LinearARModel(fm, H, 0.8 * torch.randn(fm.dim, generator=g), dtype=torch.float64), ctx
+    )
     table = exact_table(pol, ref)
     outcome = (torch.rand(X, k ** H, generator=g) < 0.3).double()
-    target = table.sequences[torch.randint(k ** H, (X,), generator=g)]                  # [X, H] a correct answer
+    # [X, H] a correct answer
+    target = table.sequences[torch.randint(k ** H, (X,), generator=g)]
     prefix_ok = torch.cumprod((table.sequences[None] == target[:, None]).double(), -1)  # [X, S, H] {0,1} PRM
     return pol, ref, table, outcome, prefix_ok
 
@@ -69,4 +74,6 @@ def test_lm_step_matches_exact_expectation(reward_kind, advantage, kl_coef, kl_e
     # k1 in the loss has zero expected gradient (identity), so dropping it is *not* detectable
     assert (_z(grads, exact - kl_coef * own / H) > Z_MAX) == (kl_estimator != "k1")
     other = "leave_one_out" if advantage == "group_normalised" else "dr_grpo"
-    assert _z(grads, exact_step_gradient(table, outcome, n, other, kl_coef, kl_estimator, process=proc)) > Z_MAX
+    assert (
+        _z(grads, exact_step_gradient(table, outcome, n, other, kl_coef, kl_estimator, process=proc)) > Z_MAX
+    )

@@ -57,7 +57,11 @@ def test_best_of_n_on_lm_matches_exact_law(gen):
     lm, ledger, weak, reward = _setup()
     prompts = torch.tensor([0, 1])
     out = BestOfN(BestOfNConfig(n=4, num_samples=1500)).run(weak, reward, prompts, gen)
-    assert ledger.t_comp == 2 * 4 * 1500 and ledger.t_data == 2 * 4 * 1500 and out.ledger["t_comp"] == ledger.t_comp
+    assert (
+        ledger.t_comp == 2 * 4 * 1500
+        and ledger.t_data == 2 * 4 * 1500
+        and out.ledger["t_comp"] == ledger.t_comp
+    )
     ys = lm.enumerate_responses()
     log_p = lm.ref_log_prob(prompts, ys.expand(2, -1, -1))
     r = TRLReward(lm, count_a).mean(prompts, ys.expand(2, -1, -1))
@@ -99,8 +103,18 @@ def test_spanner_sampling_runs_with_lm_features(gen):
 
     lm, ledger, weak, reward = _setup(L=3, beta=0.5)
     prompts = PromptSource(2, ledger)
-    cfg = SpannerSamplingConfig(B=1.0, nu=0.5, lam=1.0, T_prompt=6, T_span=4, T_exp=4, M_rej=4.0, delta_rej=0.5,
-                                span_block=6, span_chunk=4)
+    cfg = SpannerSamplingConfig(
+        B=1.0,
+        nu=0.5,
+        lam=1.0,
+        T_prompt=6,
+        T_span=4,
+        T_exp=4,
+        M_rej=4.0,
+        delta_rej=0.5,
+        span_block=6,
+        span_chunk=4,
+    )
     out = SpannerSampling(cfg).run(weak, reward, prompts, gen)
     snap = ledger.snapshot()
     assert snap["t_data"] <= out.schedule.t_data_bound and snap["t_comp"] <= out.schedule.t_comp_bound
@@ -124,13 +138,20 @@ def test_pg_with_process_rewards_improves_task_reward():
     ledger = Ledger()
     reward = RewardOracle(task.token_reward(lm, values=(-1.0, 1.0)), ledger)
     prompts = PromptSource(task.weights, ledger)
-    cfg = LMPGConfig(steps=40, batch_size=8, group_size=4, reward="process", advantage="none", lr=5e-3, eval_every=40)
+    cfg = LMPGConfig(
+        steps=40, batch_size=8, group_size=4, reward="process", advantage="none", lr=5e-3, eval_every=40
+    )
     res = LMPolicyGradient(cfg).run(lm, reward, prompts, torch.Generator().manual_seed(0),
                                     evaluate=lambda pol: {"success": _success(pol, task)})
     before, after = res.history[0]["success"], res.history[-1]["success"]
-    # mean exact success probability E_x p(y⋆|x): ≈ 4e-4 at the random init, ≈ 0.74 after 40 steps (PG seeds 0-1)
+    # mean exact success probability E_x p(y⋆|x): ≈ 4e-4 at the random init, ≈ 0.74 after 40 steps (PG seeds
+    # 0-1)
     assert after > 0.3 > 100 * before, (before, after)
-    assert res.ledger["t_comp"] == 40 * 8 * 4 and res.ledger["t_data"] == 40 * 8 * 4 * 3 and res.ledger["prompts"] == 320
+    assert (
+        res.ledger["t_comp"] == 40 * 8 * 4
+        and res.ledger["t_data"] == 40 * 8 * 4 * 3
+        and res.ledger["prompts"] == 320
+    )
     assert _success(lm, task) == before  # the base model is untouched (the policy is a trainable copy)
 
 
@@ -141,8 +162,12 @@ def test_pg_is_reproducible_per_seed(advantage):
     def params(seed, reward_kind):
         ledger = Ledger()
         reward = RewardOracle(task.token_reward(lm), ledger)
-        cfg = LMPGConfig(steps=2, batch_size=4, group_size=3, reward=reward_kind, advantage=advantage, lr=1e-2)
-        res = LMPolicyGradient(cfg).run(lm, reward, PromptSource(task.weights, ledger), torch.Generator().manual_seed(seed))
+        cfg = LMPGConfig(
+            steps=2, batch_size=4, group_size=3, reward=reward_kind, advantage=advantage, lr=1e-2
+        )
+        res = LMPolicyGradient(cfg).run(
+            lm, reward, PromptSource(task.weights, ledger), torch.Generator().manual_seed(seed)
+        )
         return torch.cat([p.detach().flatten() for p in res.policy.model.parameters()])
 
     a, b, c = params(0, "process"), params(0, "process"), params(1, "process")
@@ -162,10 +187,11 @@ def test_pg_config_is_validated():
 @pytest.mark.parametrize("kind", ["outcome", "process"])
 def test_lm_pg_runs_against_strict_oracles_and_every_count_is_charged_by_an_oracle(kind):
     """The LM policy gradient (issue 16 §5) against strict oracles: the reward oracle and the prompt source
-    expose only their documented interface, and through the ledger view only oracle code (``oraclerl.oracles.*``)
-    may count. The learner holds its own trainable copy of the network (the model-access regime of PG); every
-    count is charged by oracle code: prompts by the prompt source, T_comp by the sampler, T_data by the reward
-    oracle, and nothing is granted (every scored response was drawn on the ledger)."""
+    expose only their documented interface, and through the ledger view only oracle code
+    (``oraclerl.oracles.*``) may count. The learner holds its own trainable copy of the network (the
+    model-access regime of PG); every count is charged by oracle code: prompts by the prompt source, T_comp
+    by the sampler, T_data by the reward oracle, and nothing is granted (every scored response was drawn on
+    the ledger)."""
     from test_oracle_enforcement import REWARD, OracleCountedStrict, Strict, _audit_charges
 
     task, lm = _teacher(1)
@@ -175,8 +201,12 @@ def test_lm_pg_runs_against_strict_oracles_and_every_count_is_charged_by_an_orac
     prompts = PromptSource(task.weights, ledger)
     steps, B, G = 2, 4, 3
     cfg = LMPGConfig(steps=steps, batch_size=B, group_size=G, reward=kind, advantage="leave_one_out", lr=1e-2)
-    res = LMPolicyGradient(cfg).run(lm, OracleCountedStrict(reward, REWARD), Strict(prompts, {"draw", "num_prompts"}),
-                                    torch.Generator().manual_seed(0))
+    res = LMPolicyGradient(cfg).run(
+        lm,
+        OracleCountedStrict(reward, REWARD),
+        Strict(prompts, {"draw", "num_prompts"}),
+        torch.Generator().manual_seed(0),
+    )
     callers = {(mod, counter) for mod, _, counter, _ in calls}
     assert callers == {("oraclerl.oracles.samplers", "prompts"), ("oraclerl.oracles.samplers", "t_comp"),
                        ("oraclerl.oracles.rewards", "t_data")}, callers

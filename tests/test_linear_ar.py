@@ -48,7 +48,8 @@ def _model(d=3, k=3, N=4, seed=0, fast=True, scale=1.0):
 
 
 def _brute_force(model, x):
-    """p(y|x) for every y ∈ Y^N from the definition: Π_i exp⟨w, ϕ(x, y_<i, y_i)⟩ / Σ_y' exp⟨w, ϕ(x, y_<i, y')⟩."""
+    """p(y|x) for every y ∈ Y^N from the definition: Π_i exp⟨w, ϕ(x, y_<i, y_i)⟩ / Σ_y' exp⟨w, ϕ(x, y_<i,
+    y')⟩."""
     k, N, d = model.num_actions, model.horizon, model.context_dim
     fm = GenericBigram(d, k)
     seqs = list(itertools.product(range(k), repeat=N))
@@ -120,7 +121,8 @@ def _both(fn, monkeypatch):
 def test_compiled_kernels_equal_their_torch_definitions(monkeypatch):
     """Bit-identical outputs on inputs made to expose order, tie and boundary differences (issue 15)."""
     g = torch.Generator().manual_seed(0)
-    # cdf_walk: rows with exact ties between the uniforms and the CDF entries; 13 sequences (not a multiple of 8)
+    # cdf_walk: rows with exact ties between the uniforms and the CDF entries; 13 sequences (not a multiple of
+    # 8)
     k, R, M, L = 5, 7, 13, 9
     cdf = torch.tensor([[0.25, 0.5, 0.5, 0.75, 2.0]], dtype=torch.float64).repeat(R, 1)
     cdf[1] = torch.tensor([0.0, 0.0, 0.5, 1.0, 2.0])
@@ -129,7 +131,8 @@ def test_compiled_kernels_equal_their_torch_definitions(monkeypatch):
     base = torch.arange(M) % 3
     a, b = _both(lambda: kernels.cdf_walk(cdf, base, u, 3), monkeypatch)
     assert torch.equal(a, b) and set(a.unique().tolist()) == set(range(k))
-    # bigram_walk: 13 contexts × 3 sequences (contexts straddle the compiled blocks of 8), peaked and flat rows
+    # bigram_walk: 13 contexts × 3 sequences (contexts straddle the compiled blocks of 8), peaked and flat
+    # rows
     B, n, k = 13, 3, 6
     E1 = torch.rand(B, k, generator=g, dtype=torch.float64) ** 4
     E2 = torch.rand(k + 1, k, generator=g, dtype=torch.float64) ** 4
@@ -159,8 +162,9 @@ def test_compiled_kernels_equal_their_torch_definitions(monkeypatch):
 
 
 def test_sampler_paths_bit_identical_at_paper_shape(monkeypatch):
-    """The Figure-1 shape (d = k = 32, N = 128) samples the same tokens with and without numba; logits so large that
-    the factorised normaliser underflows take the joint-logit table (same law: here the greedy walk)."""
+    """The Figure-1 shape (d = k = 32, N = 128) samples the same tokens with and without numba; logits so
+    large that the factorised normaliser underflows take the joint-logit table (same law: here the greedy
+    walk)."""
     g = torch.Generator().manual_seed(1)
     model = LinearARModel(ContextBigramFeatures(32, 32), 128)
     model.w.normal_(generator=g)
@@ -178,7 +182,8 @@ def test_sampler_paths_bit_identical_at_paper_shape(monkeypatch):
 
 @pytest.mark.parametrize("fast", [True, False])
 def test_sampling_follows_exact_law(fast, accel):
-    """Pearson χ² goodness of fit over all k^N sequences (fixed seed; level 1e-3), compiled and torch kernels."""
+    """Pearson χ² goodness of fit over all k^N sequences (fixed seed; level 1e-3), compiled and torch
+    kernels."""
     model, x = _model(k=3, N=3, seed=5, fast=fast, scale=0.7)
     n = 20000
     y = model.sample(x, n, torch.Generator().manual_seed(11))
@@ -269,7 +274,11 @@ def test_prompt_bound_policy_through_oracles():
     assert torch.allclose(s.log_probs, model.log_likelihood(x, s.responses))
     assert s.features.shape == (2, 3, model.feature_dim)
     auto = AutoregressiveSampler(bound, ledger, reveal={"features", "log_probs"})
-    t = auto.next_token(torch.tensor([0, 1]), torch.tensor([[1], [2]]), 4, generator=torch.Generator().manual_seed(1))
+    t = auto.next_token(
+        torch.tensor([0, 1]), torch.tensor([[1], [2]]), 4, generator=torch.Generator().manual_seed(1)
+    )
     assert t.responses.shape == (2, 4) and ledger.t_comp_token == 8
-    assert torch.allclose(t.log_probs, model.next_log_probs(x, torch.tensor([[1], [2]])).gather(1, t.responses))
+    assert torch.allclose(
+        t.log_probs, model.next_log_probs(x, torch.tensor([[1], [2]])).gather(1, t.responses)
+    )
     assert t.features.shape == (2, 4, model.feature_dim)

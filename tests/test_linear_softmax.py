@@ -39,7 +39,9 @@ def test_log_policy_matches_brute_force():
 
 def test_optimum_is_pi_theta_star_under_realisability():
     inst = linear_softmax(d=5, num_prompts=8, num_responses=32, beta=0.3, target_coverage=10.0, seed=2)
-    torch.testing.assert_close(inst.optimal_log_policy(), inst.base.log_policy(inst.theta_star), atol=1e-10, rtol=0)
+    torch.testing.assert_close(
+        inst.optimal_log_policy(), inst.base.log_policy(inst.theta_star), atol=1e-10, rtol=0
+    )
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -62,7 +64,9 @@ def test_J_beta_matches_enumeration():
     inst = linear_softmax(d=2, num_prompts=3, num_responses=4, beta=0.5, target_coverage=2.0, seed=3)
     log_pi = inst.base.log_policy(torch.tensor([0.2, 0.1], dtype=torch.float64))
     p, ref, r = log_pi.exp().numpy(), inst.base.log_ref.exp().numpy(), inst.reward.table.numpy()
-    want = np.mean([sum(p[x, y] * (r[x, y] - 0.5 * math.log(p[x, y] / ref[x, y])) for y in range(4)) for x in range(3)])
+    want = np.mean(
+        [sum(p[x, y] * (r[x, y] - 0.5 * math.log(p[x, y] / ref[x, y])) for y in range(4)) for x in range(3)]
+    )
     assert J_beta(log_pi, inst) == pytest.approx(want, rel=1e-12)
 
 
@@ -96,7 +100,9 @@ def test_weak_and_strong_samplers_follow_exact_laws(gen):
     prompts = torch.arange(2).repeat_interleave(1)
     s = strong.sample(prompts, theta, 20000, gen)
     r = inst.reward.mean(prompts, s.responses)
-    logratio = inst.base.tilted_log_prob(prompts, s.responses, theta) - inst.base.ref_log_prob(prompts, s.responses)
+    logratio = inst.base.tilted_log_prob(prompts, s.responses, theta) - inst.base.ref_log_prob(
+        prompts, s.responses
+    )
     mc = (r - inst.beta * logratio).mean().item()
     exact = J_beta(inst.base.log_policy(theta), inst)
     se = (r - inst.beta * logratio).std().item() / math.sqrt(r.numel())

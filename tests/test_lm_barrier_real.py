@@ -1,5 +1,6 @@
-"""lm-barrier-real end to end: on the tiny in-process model (always), without a model (skipped, claims n/a with the
-reason, a run key that changes once the model appears), and at toy scale on Gemma-3-270M (``real_lm``)."""
+"""lm-barrier-real end to end: on the tiny in-process model (always), without a model (skipped, claims n/a
+with the reason, a run key that changes once the model appears), and at toy scale on Gemma-3-270M
+(``real_lm``)."""
 
 import json
 
@@ -41,8 +42,9 @@ def test_runs_end_to_end_on_the_tiny_model(tmp_path):
     _check_result(r, cfg)
     json.dumps(r)  # plain JSON for the run store
     claims = EXP.claims([r], cfg)
-    assert len(claims) == 4 and all(c.verdict in ("holds", "does not hold", "not informative at this scale", "n/a")
-                                    for c in claims)
+    assert len(claims) == 4 and all(
+        c.verdict in ("holds", "does not hold", "not informative at this scale", "n/a") for c in claims
+    )
     figs = EXP.plot([r], cfg, tmp_path)
     assert len(figs) == 1 and figs[0].stat().st_size > 1000
 
@@ -74,7 +76,7 @@ def test_toy_scale_on_gemma(real_lm_dir):
     cfg = EXP.make_config("toy", {"model": str(real_lm_dir)})
     r = EXP.run(cfg, RunContext(seed=0))
     _check_result(r, cfg)
-    # The canonical answer tokens are what Gemma writes after the prompt: their likelihood is not tiny (a wrong
-    # tokenisation, e.g. a missing lead space or stop string, gives < 1e-4; measured here: > 1e-2).
+    # The canonical answer tokens are what Gemma writes after the prompt: their likelihood is not tiny (a
+    # wrong tokenisation, e.g. a missing lead space or stop string, gives < 1e-4; measured here: > 1e-2).
     assert min(r["base"]["log_q"]) > torch.log(torch.tensor(1e-3)).item(), r["base"]["log_q"]
     assert r["base"]["truncated"] < 0.5  # Gemma ends its answers with the newline of the few-shot format

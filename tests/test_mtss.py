@@ -30,10 +30,14 @@ def test_fit_value_regression_matches_a_generic_solver():
         th = constrained_least_squares(Phi.T @ Phi, Phi.T @ z, 0.0, radius)
         assert float(th.norm()) <= radius + 1e-9
         P, Z = Phi.numpy(), z.numpy()
-        res = minimize(lambda t, P=P, Z=Z: np.sum((P @ t - Z) ** 2), np.zeros(d),
-                       jac=lambda t, P=P, Z=Z: 2 * P.T @ (P @ t - Z),
-                       constraints=[{"type": "ineq", "fun": lambda t, r=radius: r ** 2 - t @ t}], method="SLSQP",
-                       options={"ftol": 1e-14, "maxiter": 1000})
+        res = minimize(
+            lambda t, P=P, Z=Z: np.sum((P @ t - Z) ** 2),
+            np.zeros(d),
+            jac=lambda t, P=P, Z=Z: 2 * P.T @ (P @ t - Z),
+            constraints=[{"type": "ineq", "fun": lambda t, r=radius: r**2 - t @ t}],
+            method="SLSQP",
+            options={"ftol": 1e-14, "maxiter": 1000},
+        )
         loss = float(((Phi @ th - z) ** 2).sum())
         assert loss <= res.fun + 1e-6 * max(1.0, res.fun)
 
@@ -55,13 +59,15 @@ def _tiny(seed=11):
     gen = torch.Generator().manual_seed(0)
     theta = 0.3 * torch.randn(3, 3, generator=gen, dtype=torch.float64)
     # M = 20 ≥ 4·C_∞² for this policy (C_∞ ≈ 2.0), the condition of Theorem F.1 for the density estimate.
-    pol = TruncatedSoftmaxPolicy(theta, 0.3 * torch.eye(3, dtype=torch.float64).repeat(3, 1, 1), 1.0, inst.beta, 0,
-                                 M=20.0, delta=0.05)
+    pol = TruncatedSoftmaxPolicy(
+        theta, 0.3 * torch.eye(3, dtype=torch.float64).repeat(3, 1, 1), 1.0, inst.beta, 0, M=20.0, delta=0.05
+    )
     return inst, pol
 
 
 def _grant_core(o, core):
-    """A hand-made core set was never visited by the oracle: grant its states explicitly (counted in t_grant)."""
+    """A hand-made core set was never visited by the oracle: grant its states explicitly (counted in
+    t_grant)."""
     for k in range(len(core)):
         pre = core.prefixes[k]
         for j in range(1, pre.numel() + 1):
@@ -85,7 +91,11 @@ def test_fit_value_targets_are_unbiased_for_soft_q_differences():
     s0 = int(m.init_state[0])
     gen = torch.Generator().manual_seed(1)
     for layer, prefix in [(0, []), (1, [1])]:
-        s = int(m.states(torch.tensor([0]), torch.tensor([prefix], dtype=torch.long).reshape(1, -1))[0]) if prefix else s0
+        s = (
+            int(m.states(torch.tensor([0]), torch.tensor([prefix], dtype=torch.long).reshape(1, -1))[0])
+            if prefix
+            else s0
+        )
         exact = float(Q[layer][s, 2] - Q[layer][s, 0])
         rel = m.phi[layer][s, 2] - m.phi[layer][s, 0]
         core = CoreSet.empty(layer, 3, torch.float64)
@@ -125,7 +135,9 @@ def test_mtss_reaches_small_regret_within_budget(seed):
     inst = random_token_mdp(num_actions=3, horizon=4, d=4, num_prompts=2, seed=seed)
     budget = Budget(t_comp_token=20_000_000, t_data=60_000, t_reset=40_000, t_feature=80_000, prompts=500)
     o = inst.oracles(budget=budget)
-    res = MTSS(MTSSConfig(T=24, B=inst.B)).run(o.auto, o.step_reward, o.prompts, torch.Generator().manual_seed(100 + seed))
+    res = MTSS(MTSSConfig(T=24, B=inst.B)).run(
+        o.auto, o.step_reward, o.prompts, torch.Generator().manual_seed(100 + seed)
+    )
     assert inst.regret(inst.model.log_ref) > 0.2
     assert inst.regret(res.policy) <= 0.004
     assert res.ledger["t_comp"] == 0 and res.ledger["t_comp_token"] > 0
@@ -142,7 +154,11 @@ def test_mtss_is_reproducible_and_seed_dependent():
         return MTSS(cfg).run(o.auto, o.step_reward, o.prompts, torch.Generator().manual_seed(seed))
 
     a, b, c = go(5), go(5), go(6)
-    assert torch.equal(a.policy.theta, b.policy.theta) and a.ledger == b.ledger and a.uncertainty == b.uncertainty
+    assert (
+        torch.equal(a.policy.theta, b.policy.theta)
+        and a.ledger == b.ledger
+        and a.uncertainty == b.uncertainty
+    )
     assert not torch.equal(a.policy.theta, c.policy.theta)
 
 
@@ -150,10 +166,14 @@ def test_oracle_discipline_and_budgets():
     inst = random_token_mdp(num_actions=3, horizon=3, d=3, num_prompts=2, seed=3)
     o = inst.oracles(allow_anchor_features=False)
     with pytest.raises(RevealError):
-        MTSS(MTSSConfig(T=2, N_reg=2, N_span=2)).run(o.auto, o.step_reward, o.prompts, torch.Generator().manual_seed(0))
+        MTSS(MTSSConfig(T=2, N_reg=2, N_span=2)).run(
+            o.auto, o.step_reward, o.prompts, torch.Generator().manual_seed(0)
+        )
     o = inst.oracles(budget=Budget(t_data=10))
     with pytest.raises(BudgetExceeded):
-        MTSS(MTSSConfig(T=3, N_reg=2, N_span=2)).run(o.auto, o.step_reward, o.prompts, torch.Generator().manual_seed(0))
+        MTSS(MTSSConfig(T=3, N_reg=2, N_span=2)).run(
+            o.auto, o.step_reward, o.prompts, torch.Generator().manual_seed(0)
+        )
     assert o.ledger.t_data <= 10
 
 
@@ -190,9 +210,16 @@ def test_sampler_law_matches_the_real_sampler_when_the_envelope_clips():
     n = 20000
     o = inst.oracles()
     prompts = torch.zeros(n, dtype=torch.long)
-    out = softmax_sampler(autoregressive_draw(o.auto, prompts, torch.zeros(n, 0, dtype=torch.long), torch.Generator().manual_seed(3)),
-                          lambda s, rows=None: f.expand(s.responses.shape[0], 4).gather(1, s.responses),
-                          inst.beta, M, delta, generator=torch.Generator().manual_seed(4))
+    out = softmax_sampler(
+        autoregressive_draw(
+            o.auto, prompts, torch.zeros(n, 0, dtype=torch.long), torch.Generator().manual_seed(3)
+        ),
+        lambda s, rows=None: f.expand(s.responses.shape[0], 4).gather(1, s.responses),
+        inst.beta,
+        M,
+        delta,
+        generator=torch.Generator().manual_seed(4),
+    )
     freq = torch.bincount(out.samples.responses[:, 0], minlength=4).double() / n
     # N = 4M log(4/δ) = 85 draws make Ẑ accurate to a few %; 5-sigma band plus 0.01 for its fluctuation
     assert ((freq - law).abs() <= 5 * (law * (1 - law) / n).sqrt() + 0.01).all()

@@ -40,9 +40,12 @@ def test_kl_entropy_expected_against_python_sums():
     assert kl0.tolist() == pytest.approx(kl.tolist(), rel=1e-12)
     assert kl_divergence(_log(Q), _log(P))[0].item() == math.inf
     H = entropy(_log(P))
-    assert H.tolist() == pytest.approx([-sum(p * math.log(p) for p in row if p > 0) for row in P.tolist()], rel=1e-12)
+    assert H.tolist() == pytest.approx(
+        [-sum(p * math.log(p) for p in row if p > 0) for row in P.tolist()], rel=1e-12
+    )
     assert entropy(_log(P.T), dim=0).tolist() == pytest.approx(H.tolist(), rel=1e-12)
-    v = torch.tensor([[1.0, 2.0, NEG], [1.0, 2.0, 3.0]], dtype=torch.float64)     # -inf where p = 0 is ignored
+    # -inf where p = 0 is ignored
+    v = torch.tensor([[1.0, 2.0, NEG], [1.0, 2.0, 3.0]], dtype=torch.float64)
     E = expected(_log(P), v)
     assert E.tolist() == pytest.approx([1.5, 0.2 + 0.6 + 1.5], rel=1e-12)
     assert expected(_log(P.T), v.T, dim=0).tolist() == pytest.approx(E.tolist(), rel=1e-12)
@@ -50,9 +53,13 @@ def test_kl_entropy_expected_against_python_sums():
 
 def test_kl_regularised_objective_uniform_and_weighted():
     beta = 0.7
-    per_x = [sum(p * r for p, r in zip(P[i].tolist(), R[i].tolist())) - beta * _kl(P[i].tolist(), Q[i].tolist())
-             for i in range(2)]
-    assert float(kl_regularised_objective(_log(P), R, _log(Q), beta)) == pytest.approx(sum(per_x) / 2, rel=1e-12)
+    per_x = [
+        sum(p * r for p, r in zip(P[i].tolist(), R[i].tolist())) - beta * _kl(P[i].tolist(), Q[i].tolist())
+        for i in range(2)
+    ]
+    assert float(kl_regularised_objective(_log(P), R, _log(Q), beta)) == pytest.approx(
+        sum(per_x) / 2, rel=1e-12
+    )
     w = torch.tensor([0.9, 0.1], dtype=torch.float32)                             # cast to the tables' dtype
     got = float(kl_regularised_objective(_log(P), R, _log(Q), beta, w))
     assert got == pytest.approx(0.9 * per_x[0] + 0.1 * per_x[1], rel=1e-7)
@@ -103,15 +110,20 @@ def test_regret_and_J_against_the_direct_difference_with_a_weighted_prompt_law()
 
 def test_policy_log_table_errors_name_the_field():
     inst = _instance()
-    with pytest.raises(ConfigError, match=r"^policy: must be a \[X, Y\] log-probability tensor or have log_prob_table\(\); got str$"):
+    with pytest.raises(
+        ConfigError,
+        match=r"^policy: must be a \[X, Y\] log-probability tensor or have log_prob_table\(\); got str$",
+    ):
         policy_log_table("pi", inst)
-    with pytest.raises(ConfigError, match=r"^policy: log-probability table must have shape \(2, 3\), got \(3, 2\)$"):
+    with pytest.raises(
+        ConfigError, match=r"^policy: log-probability table must have shape \(2, 3\), got \(3, 2\)$"
+    ):
         policy_log_table(_log(P).T, inst)
 
 
 def test_coverage_of_an_instance_uses_its_prompt_law():
-    """C_cov(π⋆_β) = sup over prompts with ρ(x) > 0 of max_y e^{r/β}/Σ_y' π_ref e^{r/β}: a zero-weight prompt with a
-    larger ratio must not count."""
+    """C_cov(π⋆_β) = sup over prompts with ρ(x) > 0 of max_y e^{r/β}/Σ_y' π_ref e^{r/β}: a zero-weight
+    prompt with a larger ratio must not count."""
     beta = 0.5
 
     def cov(i):
@@ -132,21 +144,31 @@ def test_pass_at_k_boundaries_branches_and_messages():
     )
 
     # both branches of log(1 − e^a), each where the other one loses everything
-    assert _log1mexp(torch.tensor(-1e-20, dtype=torch.float64)).item() == pytest.approx(math.log(1e-20), rel=1e-12)
-    assert _log1mexp(torch.tensor(-50.0, dtype=torch.float64)).item() == pytest.approx(-math.exp(-50.0), rel=1e-12)
+    assert _log1mexp(torch.tensor(-1e-20, dtype=torch.float64)).item() == pytest.approx(
+        math.log(1e-20), rel=1e-12
+    )
+    assert _log1mexp(torch.tensor(-50.0, dtype=torch.float64)).item() == pytest.approx(
+        -math.exp(-50.0), rel=1e-12
+    )
     for a in (-0.5, -0.6931471805599453, -0.9):
-        assert _log1mexp(torch.tensor(a, dtype=torch.float64)).item() == pytest.approx(math.log(1 - math.exp(a)),
-                                                                                        rel=1e-14)
+        assert _log1mexp(torch.tensor(a, dtype=torch.float64)).item() == pytest.approx(
+            math.log(1 - math.exp(a)), rel=1e-14
+        )
     # the edges of the allowed ranges are allowed
     p = torch.tensor([0.0, 0.25, 1.0], dtype=torch.float64)
     assert pass_at_k_exact(p, 1).tolist() == pytest.approx([0.0, 0.25, 1.0], abs=1e-15)
-    assert pass_at_k_exact(p).tolist() == pytest.approx([0.0, 0.25, 1.0], abs=1e-15)          # default k = 1
-    assert pass_at_k_exact(log_p=torch.tensor([0.0, math.log(0.25)], dtype=torch.float64), k=3).tolist() == pytest.approx(
-        [1.0, 1 - 0.75 ** 3], rel=1e-12)
-    assert pass_at_k_exact(p, torch.tensor([1.0, 2.0, 3.0])).tolist() == pytest.approx([0.0, 1 - 0.75 ** 2, 1.0])
+    assert pass_at_k_exact(p).tolist() == pytest.approx([0.0, 0.25, 1.0], abs=1e-15)  # default k = 1
+    assert pass_at_k_exact(
+        log_p=torch.tensor([0.0, math.log(0.25)], dtype=torch.float64), k=3
+    ).tolist() == pytest.approx([1.0, 1 - 0.75**3], rel=1e-12)
+    assert pass_at_k_exact(p, torch.tensor([1.0, 2.0, 3.0])).tolist() == pytest.approx(
+        [0.0, 1 - 0.75**2, 1.0]
+    )
     assert pass_at_k_unbiased(4, torch.tensor([0, 4]), 4).tolist() == [0.0, 1.0]
-    assert pass_at_k_unbiased(4, 2, 2).item() == pytest.approx(1 - 1 / 6, rel=1e-12)      # n − c = k exactly
-    assert pass_at_k_unbiased(torch.tensor([4, 6]), torch.tensor([1, 1]), 1).tolist() == pytest.approx([0.25, 1 / 6])
+    assert pass_at_k_unbiased(4, 2, 2).item() == pytest.approx(1 - 1 / 6, rel=1e-12)  # n − c = k exactly
+    assert pass_at_k_unbiased(torch.tensor([4, 6]), torch.tensor([1, 1]), 1).tolist() == pytest.approx(
+        [0.25, 1 / 6]
+    )
     msgs = [
         (lambda: pass_at_k_exact(k=2), r"^p: give exactly one of p or log_p$"),
         (lambda: pass_at_k_exact(p, 2, log_p=p.log()), r"^p: give exactly one of p or log_p$"),
@@ -155,16 +177,25 @@ def test_pass_at_k_boundaries_branches_and_messages():
         (lambda: pass_at_k_exact(torch.tensor([-0.1]), 1), r"^p: must be probabilities in \[0, 1\]$"),
         (lambda: pass_at_k_exact(torch.tensor([1.1]), 1), r"^p: must be probabilities in \[0, 1\]$"),
         (lambda: pass_at_k_exact(torch.tensor([math.nan]), 1), r"^p: must be probabilities in \[0, 1\]$"),
-        (lambda: pass_at_k_exact(log_p=torch.tensor([0.1]), k=1), r"^log_p: must be log-probabilities \(<= 0\)$"),
-        (lambda: pass_at_k_exact(log_p=torch.tensor([math.nan]), k=1), r"^log_p: must be log-probabilities \(<= 0\)$"),
+        (
+            lambda: pass_at_k_exact(log_p=torch.tensor([0.1]), k=1),
+            r"^log_p: must be log-probabilities \(<= 0\)$",
+        ),
+        (
+            lambda: pass_at_k_exact(log_p=torch.tensor([math.nan]), k=1),
+            r"^log_p: must be log-probabilities \(<= 0\)$",
+        ),
         (lambda: pass_at_k_unbiased(4, -1, 1), r"^c: must be integers with 0 <= c <= n$"),
         (lambda: pass_at_k_unbiased(4, 5, 1), r"^c: must be integers with 0 <= c <= n$"),
         (lambda: pass_at_k_unbiased(4, 1.5, 1), r"^c: must be integers with 0 <= c <= n$"),
         (lambda: pass_at_k_unbiased(4, 1, 0), r"^k: must be integers with 1 <= k <= n$"),
         (lambda: pass_at_k_unbiased(4, 1, 5), r"^k: must be integers with 1 <= k <= n$"),
         (lambda: pass_at_k_unbiased(4, 1, 1.5), r"^k: must be integers with 1 <= k <= n$"),
-        (lambda: pass_at_k_from_samples(torch.ones(4, dtype=torch.bool), 1), r"^correct: must be \[problems, samples\], "
-                                                                             r"got \(4,\)$"),
+        (
+            lambda: pass_at_k_from_samples(torch.ones(4, dtype=torch.bool), 1),
+            r"^correct: must be \[problems, samples\], "
+            r"got \(4,\)$",
+        ),
     ]
     for call, pattern in msgs:
         with pytest.raises(ConfigError, match=pattern):
@@ -175,7 +206,8 @@ def test_pass_at_k_boundaries_branches_and_messages():
 
 
 def test_pass_at_k_computes_in_float64_whatever_the_input_dtype():
-    """float32 inputs are promoted before log1p / lgamma: the results are float64 and keep float64 accuracy."""
+    """float32 inputs are promoted before log1p / lgamma: the results are float64 and keep float64
+    accuracy."""
     from oraclerl.diagnostics.pass_at_k import pass_at_k_exact, pass_at_k_unbiased
 
     p32 = torch.tensor([1e-3, 0.3], dtype=torch.float32)
@@ -238,19 +270,38 @@ def test_likelihood_quantile_against_the_definition_with_ties_weights_and_edges(
     assert log_token_level_quantile(tok, 0.5).item() == -0.5              # min per row: (−2.0, −0.5)
     correct = torch.tensor([[True, False, False, False], [True, True, True, False], [False] * 4])
     assert empirical_likelihoods(correct).tolist() == [0.25, 0.75, 0.0]
-    assert empirical_likelihood_quantile(correct, torch.tensor([0.0, 0.34, 0.67])).tolist() == [0.0, 0.25, 0.75]
+    assert empirical_likelihood_quantile(correct, torch.tensor([0.0, 0.34, 0.67])).tolist() == [
+        0.0,
+        0.25,
+        0.75,
+    ]
     bad = [
         (lambda: log_likelihood_quantile(torch.tensor([]), 0.5), r"^log_q: must be non-empty$"),
-        (lambda: log_likelihood_quantile(torch.tensor([1e-3]), 0.5), r"^log_q: must be log-likelihoods \(<= 0, no NaN\)$"),
+        (
+            lambda: log_likelihood_quantile(torch.tensor([1e-3]), 0.5),
+            r"^log_q: must be log-likelihoods \(<= 0, no NaN\)$",
+        ),
         (lambda: log_likelihood_quantile(torch.tensor([math.nan]), 0.5), r"^log_q: must be log-likelihoods"),
-        (lambda: log_likelihood_quantile(lq, 0.5, torch.ones(5)), r"^weights: must be non-negative, non-zero and match log_q$"),
+        (
+            lambda: log_likelihood_quantile(lq, 0.5, torch.ones(5)),
+            r"^weights: must be non-negative, non-zero and match log_q$",
+        ),
         (lambda: log_likelihood_quantile(lq, 0.5, -torch.ones(6)), r"^weights: must be non-negative"),
         (lambda: log_likelihood_quantile(lq, 0.5, torch.zeros(6)), r"^weights: must be non-negative"),
-        (lambda: log_likelihood_quantile(lq, torch.tensor([0.5, 1.5])), r"^eps: must be probability levels in \[0, 1\], got \[0.5, 1.5\]$"),
+        (
+            lambda: log_likelihood_quantile(lq, torch.tensor([0.5, 1.5])),
+            r"^eps: must be probability levels in \[0, 1\], got \[0.5, 1.5\]$",
+        ),
         (lambda: log_likelihood_quantile(lq, -0.1), r"^eps: must be probability levels"),
         (lambda: log_likelihood_quantile(lq, math.nan), r"^eps: must be probability levels"),
-        (lambda: empirical_likelihoods(torch.ones(3, dtype=torch.bool)), r"^correct: must be \[problems, samples\], got \(3,\)$"),
-        (lambda: empirical_likelihoods(torch.ones(3, 0, dtype=torch.bool)), r"^correct: must be \[problems, samples\], got \(3, 0\)$"),
+        (
+            lambda: empirical_likelihoods(torch.ones(3, dtype=torch.bool)),
+            r"^correct: must be \[problems, samples\], got \(3,\)$",
+        ),
+        (
+            lambda: empirical_likelihoods(torch.ones(3, 0, dtype=torch.bool)),
+            r"^correct: must be \[problems, samples\], got \(3, 0\)$",
+        ),
     ]
     for call, pattern in bad:
         with pytest.raises(ConfigError, match=pattern):
@@ -273,13 +324,18 @@ def test_likelihood_quantile_against_the_definition_with_ties_weights_and_edges(
     assert likelihood_cdf(six, 0.0, torch.full((6,), 0.1, dtype=torch.float64)).item() == 1.0
     # a Python float α is read in float64: log(0.01) rounded to float32 falls below the atom at 0.01
     assert likelihood_cdf(lq, math.log(0.01), torch.tensor(w)).item() == pytest.approx(0.3125, rel=1e-12)
-    assert alpha_tail(lq, [math.log(0.01)], torch.tensor(w)).tolist() == pytest.approx([0.01 * 0.6875], rel=1e-12)
-    # float32 weights are normalised in float64: 1/3 in float32 (0.33333334327) would put ε = 0.33333334 past it
+    assert alpha_tail(lq, [math.log(0.01)], torch.tensor(w)).tolist() == pytest.approx(
+        [0.01 * 0.6875], rel=1e-12
+    )
+    # float32 weights are normalised in float64: 1/3 in float32 (0.33333334327) would put ε = 0.33333334 past
+    # it
     two = torch.tensor([0.1, 0.9], dtype=torch.float64).log()
     assert likelihood_quantile(two, 0.33333334, torch.tensor([1.0, 2.0], dtype=torch.float32)).item() == \
         pytest.approx(0.9)
     # a zero weight on one context is allowed (finite laws with empty cells)
-    assert likelihood_quantile(lq, 0.0, torch.tensor([1.0, 1.0, 1.0, 1.0, 0.0, 1.0])).item() == pytest.approx(0.01)
+    assert likelihood_quantile(lq, 0.0, torch.tensor([1.0, 1.0, 1.0, 1.0, 0.0, 1.0])).item() == pytest.approx(
+        0.01
+    )
 
 
 def test_token_coverage_defaults_and_instance_wrappers():
@@ -306,9 +362,14 @@ def test_token_coverage_defaults_and_instance_wrappers():
     per = {f: [f(m, lp, torch.tensor(w, dtype=torch.float64)) for w in ((1.0, 0.0), (0.0, 1.0))]
            for f in (log_conditional_coverage, log_sequence_coverage)}
     lo = {f: min(range(2), key=lambda i, f=f: per[f][i]) for f in per}
-    for f, wrap in ((log_sequence_coverage, sequence_coverage), (log_conditional_coverage, conditional_coverage)):
+    for f, wrap in (
+        (log_sequence_coverage, sequence_coverage),
+        (log_conditional_coverage, conditional_coverage),
+    ):
         assert per[f][0] != per[f][1]
-        inst.prompt_weights = torch.tensor([1.0 if i == lo[f] else 0.0 for i in range(2)], dtype=torch.float64)
+        inst.prompt_weights = torch.tensor(
+            [1.0 if i == lo[f] else 0.0 for i in range(2)], dtype=torch.float64
+        )
         assert wrap(inst) == pytest.approx(math.exp(per[f][lo[f]]), rel=1e-12)
         inst.prompt_weights = ones / 2
         assert wrap(inst) == pytest.approx(math.exp(max(per[f])), rel=1e-12)

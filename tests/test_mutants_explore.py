@@ -637,8 +637,9 @@ def test_linf_branch_iterates_are_fista_written_out():
         t_new = 0.5 * (1.0 + math.sqrt(1.0 + 4.0 * t * t))
         y = [x_new[i] + ((t - 1.0) / t_new) * (x_new[i] - x[i]) for i in range(3)]
         x, t = x_new, t_new
-        got = constrained_least_squares(torch.tensor(G, dtype=F64), torch.tensor(h, dtype=F64), lam, B, "linf",
-                                        iters=k, tol=0.0)
+        got = constrained_least_squares(
+            torch.tensor(G, dtype=F64), torch.tensor(h, dtype=F64), lam, B, "linf", iters=k, tol=0.0
+        )
         assert got.tolist() == pytest.approx(x, rel=1e-12, abs=1e-14), k
         assert len({round(v, 6) for v in x}) == 3                  # not stuck at a corner of the box
 

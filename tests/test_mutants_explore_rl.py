@@ -42,7 +42,9 @@ def _close(got: torch.Tensor, want: torch.Tensor, rtol: float, atol: float) -> N
 
 def _tiny(seed: int = 0, noise: float = 0.3):
     """d = 2, 3 prompts, 8 responses: every quantity can be enumerated or solved by hand."""
-    return linear_softmax(d=2, num_prompts=3, num_responses=8, beta=0.5, target_coverage=3.0, noise=noise, seed=seed)
+    return linear_softmax(
+        d=2, num_prompts=3, num_responses=8, beta=0.5, target_coverage=3.0, noise=noise, seed=seed
+    )
 
 
 def _solve2(G, h):
@@ -65,7 +67,8 @@ def _separate_oracles(inst):
     return strong, reward, prompts
 
 
-# ---------------------------------------------------------------------------------------------------- OnlineDPO
+# ----------------------------------------------------------------------------------------------------
+# OnlineDPO
 
 
 def test_online_dpo_default_config_and_given_config():
@@ -177,7 +180,8 @@ def test_online_dpo_objective_batched_and_float32():
     assert math.isfinite(float(got32))
 
 
-# ---------------------------------------------------------------------------------------------------------- XPO
+# ----------------------------------------------------------------------------------------------------------
+# XPO
 
 
 def _plain_partition(inst, x: int, th: list[float]):
@@ -244,7 +248,11 @@ class _PlainXPO:
         A = [[self.G[a][b] + (c.lam if a == b else 0.0) for b in range(2)] for a in range(2)]
         Ath = [A[a][0] * th[0] + A[a][1] * th[1] for a in range(2)]
         lin, glin = self._lin(th)
-        val = sum(th[a] * Ath[a] for a in range(2)) - 2.0 * sum(th[a] * self.h[a] for a in range(2)) + c.alpha * lin
+        val = (
+            sum(th[a] * Ath[a] for a in range(2))
+            - 2.0 * sum(th[a] * self.h[a] for a in range(2))
+            + c.alpha * lin
+        )
         grad = [2.0 * (Ath[a] - self.h[a]) + c.alpha * glin[a] for a in range(2)]
         return val, grad
 
@@ -269,8 +277,11 @@ class _PlainXPO:
                 new = _project([th[k] - step * grad[k] for k in range(2)], c.B, c.theta_set)
                 diff = [new[k] - th[k] for k in range(2)]
                 new_val, new_grad = self.value_grad(new)
-                armijo = val + sum(grad[k] * diff[k] for k in range(2)) + sum(v * v for v in diff) / (2.0 * step)
-                if any(diff):                       # diff = 0 (a corner of the box) is an exact tie in both codes
+                armijo = (
+                    val + sum(grad[k] * diff[k] for k in range(2)) + sum(v * v for v in diff) / (2.0 * step)
+                )
+                # diff = 0 (a corner of the box) is an exact tie in both codes
+                if any(diff):
                     self.margin = min(self.margin, abs(new_val - armijo) / max(1.0, abs(val)))
                 if new_val <= armijo or step < 1e-12 / L:
                     break
@@ -287,8 +298,12 @@ class _PlainXPO:
 
 def _xpo_oracles(inst):
     """strong, weak, reward and prompts; strong and weak on distinct ledgers, rewards granted on a third."""
-    return (StrongSampler(inst.base, Ledger()), WeakSampler(inst.base, Ledger()),
-            RewardOracle(inst.reward, Ledger(), inst.noise, grant_all=True), PromptSource(inst.prompt_weights, Ledger()))
+    return (
+        StrongSampler(inst.base, Ledger()),
+        WeakSampler(inst.base, Ledger()),
+        RewardOracle(inst.reward, Ledger(), inst.noise, grant_all=True),
+        PromptSource(inst.prompt_weights, Ledger()),
+    )
 
 
 def _xpo_replay(inst, cfg, seed):
@@ -306,7 +321,9 @@ def _xpo_replay(inst, cfg, seed):
         s2 = weak.sample(xs, 1, gen)
         r = reward.outcome(xs, torch.cat([s1.responses, s2.responses], dim=1), gen)
         for i in range(nb):
-            ref.add(int(xs[i]), s1.features[i, 0].tolist(), s2.features[i, 0].tolist(), float(r[i, 0] - r[i, 1]))
+            ref.add(
+                int(xs[i]), s1.features[i, 0].tolist(), s2.features[i, 0].tolist(), float(r[i, 0] - r[i, 1])
+            )
     final = ref.fit(theta)
     thetas.append(final)
     return ref, thetas
@@ -319,32 +336,37 @@ def _scaled(inst, c: float):
     from oraclerl.models.linear_softmax import LinearSoftmaxModel
 
     base = LinearSoftmaxModel(inst.base.log_ref, inst.base.phi * c, inst.base.beta)
-    return SimpleNamespace(base=base, reward=inst.reward, noise=inst.noise, prompt_weights=inst.prompt_weights)
+    return SimpleNamespace(
+        base=base, reward=inst.reward, noise=inst.noise, prompt_weights=inst.prompt_weights
+    )
 
 
 @pytest.mark.parametrize("theta_set,B,scale,opt_iters,opt_tol,seed", [
-    ("l2", 2.0, 1.0, 6, 1e-7, 4),        # Θ does not bind; 6 steps: every iterate depends on the step schedule
+    # Θ does not bind; 6 steps: every iterate depends on the step schedule
+    ("l2", 2.0, 1.0, 6, 1e-7, 4),
     ("l2", 0.5, 1.0, 10, 1e-3, 4),       # Θ binds (projected steps); opt_tol stops each fit early
     ("linf", 0.5, 1.0, 10, 1e-5, 5),     # the box; both opt_tol and opt_iters stop some fits
     ("l2", 0.02, 1000.0, 6, 1e-9, 4),    # features ×1000: L = 2λ_max(G + λI) ≈ 1e7 > 1e6, so 1e-12·L > 1/L
 ])
 def test_xpo_rounds_equal_a_plain_python_replay(theta_set, B, scale, opt_iters, opt_tol, seed):
     """Every θ^t of XPO (and its output, objective, partition-call count, ledger and history) equals the
-    plain-Python projected-gradient method on the same draws (:class:`_PlainXPO`), to 1e-11 relative (the two
-    agree to ~1e-16 here). Kills ``xǁXPOǁfit__mutmut_18``, ``_20`` (λI built in float32: λ = 0.02 rounded),
-    ``_26``, ``_28`` (call count), ``_45`` (gradient factor), ``_56``, ``_57`` (L), ``_62``, ``_65``, ``_66``,
-    ``_109`` (initial step, warm start), ``_75``, ``_78`` (theta_set dropped from the projection), ``_93``
-    (Armijo constant), ``_95`` (step floor 1e-12·L: above 1/L when L > 1e6), ``_104``, ``_106`` (step growth);
-    ``xǁXPOǁobjective__mutmut_3`` to ``_33`` (stats["objective"]; ``_23`` to ``_25`` through the count
-    ``XPO.partition_calls`` after the run); ``xǁXPOǁ__init____mutmut_4``; and
-    ``xǁXPOǁrun__mutmut_78``, ``_83`` (history), ``_86``, ``_88`` (the output samples through the strong oracle),
-    ``_91`` to ``_98`` (every distinct ledger summed), ``_101``, ``_102`` (the "objective" key)."""
+    plain-Python projected-gradient method on the same draws (:class:`_PlainXPO`), to 1e-11 relative (the
+    two agree to ~1e-16 here). Kills ``xǁXPOǁfit__mutmut_18``, ``_20`` (λI built in float32: λ = 0.02
+    rounded), ``_26``, ``_28`` (call count), ``_45`` (gradient factor), ``_56``, ``_57`` (L), ``_62``,
+    ``_65``, ``_66``, ``_109`` (initial step, warm start), ``_75``, ``_78`` (theta_set dropped from the
+    projection), ``_93`` (Armijo constant), ``_95`` (step floor 1e-12·L: above 1/L when L > 1e6), ``_104``,
+    ``_106`` (step growth); ``xǁXPOǁobjective__mutmut_3`` to ``_33`` (stats["objective"]; ``_23`` to
+    ``_25`` through the count ``XPO.partition_calls`` after the run); ``xǁXPOǁ__init____mutmut_4``; and
+    ``xǁXPOǁrun__mutmut_78``, ``_83`` (history), ``_86``, ``_88`` (the output samples through the strong
+    oracle), ``_91`` to ``_98`` (every distinct ledger summed), ``_101``, ``_102`` (the "objective" key)."""
     inst = _tiny(2) if scale == 1.0 else _scaled(_tiny(2), scale)
     cfg = XPOConfig(T=7, alpha=0.3, B=B, theta_set=theta_set, lam=0.02, batch=2, opt_iters=opt_iters,
                     opt_tol=opt_tol)
     strong, weak, reward, prompts = _xpo_oracles(inst)
     algo = XPO(cfg)
-    out = algo.run(strong, weak, reward, prompts, exact_partition(inst.base), torch.Generator().manual_seed(seed))
+    out = algo.run(
+        strong, weak, reward, prompts, exact_partition(inst.base), torch.Generator().manual_seed(seed)
+    )
     ref, thetas = _xpo_replay(inst, cfg, seed)
     assert ref.margin > 1e-12             # no decision of the replay is a near-tie that rounding could flip
     assert out.thetas.shape == (len(thetas), 2)
@@ -367,14 +389,22 @@ def test_xpo_rounds_equal_a_plain_python_replay(theta_set, B, scale, opt_iters, 
 
 
 def test_xpo_on_a_float32_instance():
-    """On a ``linear_softmax(dtype=torch.float32)`` instance: ``exact_partition`` casts θ (float64) to the model's
-    dtype and equals enumeration (kills ``x_exact_partition__mutmut_4``, ``theta.to(None)``: a float32 @
-    float64 matmul error); XPO runs (kills ``xǁXPOǁfit__mutmut_50``, ``mean_phi.to(None)``: float64 @ float32)
-    and stats["objective"] is the float64 objective of the float32 statistics: Σ ϕ(y₂) summed in float64 and
-    Σ n_x log Z_θ(x) with float64 counts (kills ``xǁ_XPODataǁadd__mutmut_9`` and ``xǁXPOǁobjective__mutmut_14``,
-    ``_16``: float32 sums, off by ~1e-7 relative)."""
-    inst = linear_softmax(d=2, num_prompts=3, num_responses=8, beta=0.5, target_coverage=3.0, noise=0.3, seed=2,
-                          dtype=torch.float32)
+    """On a ``linear_softmax(dtype=torch.float32)`` instance: ``exact_partition`` casts θ (float64) to the
+    model's dtype and equals enumeration (kills ``x_exact_partition__mutmut_4``, ``theta.to(None)``: a
+    float32 @ float64 matmul error); XPO runs (kills ``xǁXPOǁfit__mutmut_50``, ``mean_phi.to(None)``:
+    float64 @ float32) and stats["objective"] is the float64 objective of the float32 statistics: Σ ϕ(y₂)
+    summed in float64 and Σ n_x log Z_θ(x) with float64 counts (kills ``xǁ_XPODataǁadd__mutmut_9`` and
+    ``xǁXPOǁobjective__mutmut_14``, ``_16``: float32 sums, off by ~1e-7 relative)."""
+    inst = linear_softmax(
+        d=2,
+        num_prompts=3,
+        num_responses=8,
+        beta=0.5,
+        target_coverage=3.0,
+        noise=0.3,
+        seed=2,
+        dtype=torch.float32,
+    )
     part = exact_partition(inst.base)
     theta = torch.tensor([0.3, -0.7], dtype=torch.float64)
     log_z, mean = part(torch.tensor([0, 2]), theta)
@@ -383,7 +413,8 @@ def test_xpo_on_a_float32_instance():
         lz, m = _plain_partition(inst, x, th32)
         assert float(log_z[i]) == pytest.approx(lz, rel=1e-6)
         assert mean[i].tolist() == pytest.approx(m, rel=1e-5, abs=1e-6)
-    cfg = XPOConfig(T=9, alpha=0.3, B=2.0, lam=0.02, batch=3, opt_iters=5)   # T = 9: a float32 Σ n log Z rounds
+    # T = 9: a float32 Σ n log Z rounds
+    cfg = XPOConfig(T=9, alpha=0.3, B=2.0, lam=0.02, batch=3, opt_iters=5)
     strong, weak, reward, prompts = _xpo_oracles(inst)
     out = XPO(cfg).run(strong, weak, reward, prompts, part, torch.Generator().manual_seed(1))
     # the data: replay the draws with the θ^t XPO used
@@ -411,13 +442,14 @@ def test_xpo_on_a_float32_instance():
     assert out.stats["objective"] == pytest.approx(want, rel=1e-11)
 
 
-# --------------------------------------------------------------------------------------------------------- MTSS
+# ---------------------------------------------------------------------------------------------------------
+# MTSS
 
 
 def test_mtss_theory_schedule_every_field_against_app_j14():
-    """``MTSSConfig.theory`` = the table of App. J.1.4 for every field, at 𝔠 = 2.5 (not 1) and on both sides of
-    δ_rej's cap at ½. Kills the ``theory`` mutants (an operand or a power changed in delta_rej, N_bar_span, B,
-    or anywhere 𝔠 enters)."""
+    """``MTSSConfig.theory`` = the table of App. J.1.4 for every field, at 𝔠 = 2.5 (not 1) and on both
+    sides of δ_rej's cap at ½. Kills the ``theory`` mutants (an operand or a power changed in delta_rej,
+    N_bar_span, B, or anywhere 𝔠 enters)."""
     d, H, B, eps, cc, fc = 3, 3, 1.5, 0.05, 3.0, 2.5            # H = 3: H² ≠ 2H (and B⁴ ≠ 4B, ...)
     th = MTSSConfig.theory(d=d, H=H, B=B, epsilon=eps, c_cond=cc, frak_c=fc)
     T = math.ceil(d * H * H * fc)
@@ -454,7 +486,9 @@ def _mtss_replay(inst, cfg, seed):
                                      cfg.anchor, cfg.M_rej, cfg.delta_rej, cfg.sampler_chunk)
         for h in range(H - 1, -1, -1):
             pol.theta[h] = fit_value(h, cores[h], pol, o.auto, o.step_reward, cfg.N_reg, cfg.B, gen, counts)
-        picks = uncertain_state_actions(cores, pol, o.auto, o.prompts, cfg.N_span, cfg.N_bar_span, gen, counts)
+        picks = uncertain_state_actions(
+            cores, pol, o.auto, o.prompts, cfg.N_span, cfg.N_bar_span, gen, counts
+        )
         for h, p in enumerate(picks):
             cores[h].add(p.prompt, p.prefix, p.action, p.rel, cfg.anchor)
             grams[h].add(p.rel)
@@ -472,17 +506,19 @@ def _mtss_replay(inst, cfg, seed):
 
 @pytest.mark.parametrize("nu,in_span", [(1.0, False), (1.5, True)])
 def test_mtss_run_equals_the_outer_loop_written_out(nu, in_span):
-    """MTSS.run against :func:`_mtss_replay` on the same draws: every iterate's θ_h and Σ_h⁻¹ (Σ_h = λI + Σ φφᵀ
-    of the earlier picks, checked against a direct inverse), its ν, β, 𝔞 = |A| − 1 (the largest allowed
-    anchor), M, δ and chunk; κ² per iteration; j and j_in_span (J_span non-empty at ν = 1.5, empty at ν = 1 where
-    j minimises κ² at t = 2 < T); the ledger and the transitions. Kills the ``run`` mutants listed in
-    docs/testing.md (arguments of the policy, FitValue and UncertainStateAction swapped or dropped, the layer
-    order, the j rules, the result fields)."""
+    """MTSS.run against :func:`_mtss_replay` on the same draws: every iterate's θ_h and Σ_h⁻¹ (Σ_h = λI + Σ
+    φφᵀ of the earlier picks, checked against a direct inverse), its ν, β, 𝔞 = |A| − 1 (the largest allowed
+    anchor), M, δ and chunk; κ² per iteration; j and j_in_span (J_span non-empty at ν = 1.5, empty at ν = 1
+    where j minimises κ² at t = 2 < T); the ledger and the transitions. Kills the ``run`` mutants listed in
+    docs/testing.md (arguments of the policy, FitValue and UncertainStateAction swapped or dropped, the
+    layer order, the j rules, the result fields)."""
     inst = random_token_mdp(num_actions=3, horizon=2, d=2, num_prompts=2, seed=1)
     cfg = MTSSConfig(T=5, B=inst.B, N_reg=2, N_span=2, N_bar_span=1, M_rej=2.0, delta_rej=0.5, nu=nu, lam=0.5,
                      anchor=2, sampler_chunk=3)
     o = inst.oracles()
-    res = MTSS(cfg).run(o.auto, o.step_reward, o.prompts, torch.Generator().manual_seed(0), keep_iterates=True)
+    res = MTSS(cfg).run(
+        o.auto, o.step_reward, o.prompts, torch.Generator().manual_seed(0), keep_iterates=True
+    )
     iters, kappas, j, span, rels, ledger, transitions = _mtss_replay(inst, cfg, 0)
     assert res.uncertainty == pytest.approx(kappas, rel=1e-12, abs=0.0)
     assert (res.j, res.j_in_span) == (j, span) and span is in_span
@@ -502,8 +538,9 @@ def test_mtss_run_equals_the_outer_loop_written_out(nu, in_span):
 
 
 def test_mtss_without_iterates_and_its_errors():
-    """keep_iterates=False keeps none; an oracle that reveals no features and an anchor ≥ |A| are rejected with
-    their field and exact message. Kills the ``run`` mutants of both checks (condition, field, message)."""
+    """keep_iterates=False keeps none; an oracle that reveals no features and an anchor ≥ |A| are rejected
+    with their field and exact message. Kills the ``run`` mutants of both checks (condition, field,
+    message)."""
     inst = random_token_mdp(num_actions=3, horizon=2, d=2, num_prompts=2, seed=1)
     cfg = MTSSConfig(T=1, B=inst.B, N_reg=1, N_span=1, N_bar_span=0, M_rej=1.0, delta_rej=0.5)
     o = inst.oracles()
@@ -517,16 +554,18 @@ def test_mtss_without_iterates_and_its_errors():
     assert o.ledger.snapshot() == Ledger().snapshot()                # rejected before any query
     o = inst.oracles()
     with pytest.raises(ConfigError) as e:
-        MTSS(MTSSConfig(T=1, anchor=3)).run(o.auto, o.step_reward, o.prompts, torch.Generator().manual_seed(0))
+        MTSS(MTSSConfig(T=1, anchor=3)).run(
+            o.auto, o.step_reward, o.prompts, torch.Generator().manual_seed(0)
+        )
     assert e.value.field == "anchor"
     assert str(e.value) == "anchor: must be in [0, 2] (|A| = 3), got 3"
     assert o.ledger.snapshot() == Ledger().snapshot()
 
 
 def test_mtss_span_rule_at_its_boundary():
-    """j ∈ J_span iff max_h κ²_h ≤ ν²/4, *including equality*: at t = 1 every θ_h is 0 (no core pairs yet), so
-    κ²₁ does not depend on ν, and ν = 2√κ²₁ (to the ulp) puts κ²₁ exactly on the boundary; one ulp less puts it
-    outside. Kills ``xǁMTSSǁrun__mutmut_136`` (``<``) and ``_140`` (ν²/5)."""
+    """j ∈ J_span iff max_h κ²_h ≤ ν²/4, *including equality*: at t = 1 every θ_h is 0 (no core pairs yet),
+    so κ²₁ does not depend on ν, and ν = 2√κ²₁ (to the ulp) puts κ²₁ exactly on the boundary; one ulp less
+    puts it outside. Kills ``xǁMTSSǁrun__mutmut_136`` (``<``) and ``_140`` (ν²/5)."""
     inst = random_token_mdp(num_actions=3, horizon=2, d=2, num_prompts=2, seed=1)
 
     def run(nu):
@@ -536,7 +575,8 @@ def test_mtss_span_rule_at_its_boundary():
 
     k = run(0.5).uncertainty[0]
     nu = 2.0 * math.sqrt(k)
-    for _ in range(4):                                   # the float ν with ν²/4 == κ² exactly (found at ± 1 ulp)
+    # the float ν with ν²/4 == κ² exactly (found at ± 1 ulp)
+    for _ in range(4):
         if nu ** 2 / 4 == k:
             break
         nu = math.nextafter(nu, math.inf if nu ** 2 / 4 < k else -math.inf)
@@ -557,10 +597,10 @@ def test_mtss_default_config():
 
 
 def test_xpo_default_config_and_data_sums_float32_features_in_float64():
-    """``XPO()`` uses ``XPOConfig()`` and starts with 0 partition calls and no step (kills ``xǁXPOǁ__init____*``);
-    ``_XPOData.add`` (the private statistics of the objective) accumulates Σ ϕ(y₂) in float64 when the features
-    are float32, as a ``linear_softmax(dtype=torch.float32)`` instance gives them (kills
-    ``xǁ_XPODataǁadd__mutmut_9``, ``phi2.to(None)``: a float32 sum), and counts prompts n_x."""
+    """``XPO()`` uses ``XPOConfig()`` and starts with 0 partition calls and no step (kills
+    ``xǁXPOǁ__init____*``); ``_XPOData.add`` (the private statistics of the objective) accumulates Σ ϕ(y₂)
+    in float64 when the features are float32, as a ``linear_softmax(dtype=torch.float32)`` instance gives
+    them (kills ``xǁ_XPODataǁadd__mutmut_9``, ``phi2.to(None)``: a float32 sum), and counts prompts n_x."""
     algo = XPO()
     assert algo.config == XPOConfig() and algo.partition_calls == 0 and algo._step is None
     cfg = XPOConfig(T=3, alpha=0.5)

@@ -1,8 +1,8 @@
 """Tests written to kill mutmut survivors in ``oraclerl.inference.best_of_n`` (docs/testing.md, "Triage").
 
 Every value is checked against an independent computation: brute-force enumeration of the n-tuples, the closed
-forms of P(top) = 1 − (1 − ε)ⁿ and of D̂_n(ε) in plain Python (``math.log1p`` / ``math.expm1``), the conditional
-law p(·| r ≥ τ) summed by hand, and a plain-Python inverse-CDF sampler fed the same uniforms as
+forms of P(top) = 1 − (1 − ε)ⁿ and of D̂_n(ε) in plain Python (``math.log1p`` / ``math.expm1``), the
+conditional law p(·| r ≥ τ) summed by hand, and a plain-Python inverse-CDF sampler fed the same uniforms as
 :func:`sample_best_of_n`. Errors are checked by their exact message and field.
 """
 
@@ -69,14 +69,21 @@ def test_wrappers_with_log_p_and_log_n_match_brute_force():
     kw = dict(r=R, log_n=math.log(n), log_p=log_w)
     assert float(best_of_n_kl(**kw)) == pytest.approx(kl, abs=1e-12)
     assert float(best_of_n_win_rate(**kw)) == pytest.approx(_win(bf, P, R), abs=1e-12)
-    assert float(best_of_n_expected_reward(**kw)) == pytest.approx(sum(b * float(x) for b, x in zip(bf, R)), abs=1e-12)
+    assert float(best_of_n_expected_reward(**kw)) == pytest.approx(
+        sum(b * float(x) for b, x in zip(bf, R)), abs=1e-12
+    )
     assert float(best_of_n_win_rate(P, R, n)) == pytest.approx(_win(bf, P, R), abs=1e-12)
-    assert float(best_of_n_expected_reward(P, R, n)) == pytest.approx(sum(b * float(x) for b, x in zip(bf, R)),
-                                                                      abs=1e-12)
-    assert float(best_of_n_kl_formula(log_n=math.log(n))) == pytest.approx(math.log(n) - (n - 1) / n, abs=1e-15)
+    assert float(best_of_n_expected_reward(P, R, n)) == pytest.approx(
+        sum(b * float(x) for b, x in zip(bf, R)), abs=1e-12
+    )
+    assert float(best_of_n_kl_formula(log_n=math.log(n))) == pytest.approx(
+        math.log(n) - (n - 1) / n, abs=1e-15
+    )
     rd = R + torch.arange(5, dtype=torch.float64) * 1e-3
     want = float(best_of_n_expected_estimate(P, rd, n))
-    assert float(best_of_n_expected_estimate(r=rd, log_n=math.log(n), log_p=log_w)) == pytest.approx(want, abs=1e-12)
+    assert float(best_of_n_expected_estimate(r=rd, log_n=math.log(n), log_p=log_w)) == pytest.approx(
+        want, abs=1e-12
+    )
     assert float(calibrated_reward(log_p=log_w, r=R)[0]) == pytest.approx(0.75 + 0.5 * 0.25, abs=1e-14)
 
 
@@ -87,7 +94,9 @@ def test_batched_summaries_are_per_row():
     for b in range(2):
         bf = _brute(Pb[b], R, 2)
         assert float(law.win_rate[b]) == pytest.approx(_win(bf, Pb[b], R), abs=1e-12)
-        assert float(law.expected_reward[b]) == pytest.approx(sum(x * float(y) for x, y in zip(bf, R)), abs=1e-12)
+        assert float(law.expected_reward[b]) == pytest.approx(
+            sum(x * float(y) for x, y in zip(bf, R)), abs=1e-12
+        )
     est = best_of_n_expected_estimate(Pb, R + torch.arange(5, dtype=torch.float64) * 1e-3, 2)
     assert est.shape == (2,)
     for b in range(2):
@@ -143,8 +152,9 @@ def _estimate_ref(eps, n):
 def test_kl_estimate_against_the_closed_form_and_log_eps_range():
     for eps, n in ((math.exp(-20.5), 10), (math.exp(-20.5), 10 ** 9), (0.3, 4)):
         assert float(best_of_n_kl_estimate(eps, n)) == pytest.approx(_estimate_ref(eps, n), rel=1e-12)
-        assert float(best_of_n_kl_estimate(log_eps=math.log(eps), n=n)) == pytest.approx(_estimate_ref(eps, n),
-                                                                                       rel=1e-12)
+        assert float(best_of_n_kl_estimate(log_eps=math.log(eps), n=n)) == pytest.approx(
+            _estimate_ref(eps, n), rel=1e-12
+        )
     assert float(best_of_n_kl_estimate(log_eps=math.log(0.01), n=7)) == pytest.approx(_estimate_ref(0.01, 7),
                                                                                      rel=1e-14)
     assert float(best_of_n_kl_estimate(log_eps=1e-12, n=4)) == 0.0      # rounding above 0 accepted, clamped
@@ -169,8 +179,10 @@ def test_best_of_poisson_mu_range_and_precision():
         _raises("mu", f"must be finite and >= 0, got {mu!r}", best_of_poisson_law, P, R, mu)
     assert torch.allclose(best_of_poisson_law(P, R, 0.0).probs, P, atol=1e-15)      # n' = 1
     mu = 0.3
-    mix = sum(math.exp(-mu) * mu ** k / math.factorial(k) * torch.tensor(_brute(P, R, k + 1), dtype=torch.float64)
-              for k in range(5))
+    mix = sum(
+        math.exp(-mu) * mu**k / math.factorial(k) * torch.tensor(_brute(P, R, k + 1), dtype=torch.float64)
+        for k in range(5)
+    )
     tail = 1 - sum(math.exp(-mu) * mu ** k / math.factorial(k) for k in range(5))  # ≈ 2.6e-6 beyond k = 4
     assert torch.allclose(best_of_poisson_law(log_p=torch.log(P), r=R, mu=mu).probs, mix, atol=tail + 1e-12)
     ref = best_of_poisson_law(P, R, torch.tensor(mu, dtype=torch.float64)).probs
@@ -190,7 +202,9 @@ def test_rewind_and_repeat_edges():
             assert torch.allclose(law.log_p, torch.log(p), atol=1e-15)
             s = rewind_and_repeat_summary(r=r, threshold=tau, **kw)
             assert float(s.kl) == pytest.approx(-math.log(mass), abs=1e-14)
-            assert float(s.expected_reward) == pytest.approx(sum(a * float(b) for a, b in zip(pi, r)), abs=1e-14)
+            assert float(s.expected_reward) == pytest.approx(
+                sum(a * float(b) for a, b in zip(pi, r)), abs=1e-14
+            )
             assert float(s.win_rate) == pytest.approx(_win(pi, p, r.tolist()), abs=1e-14)
     msg = "must be <= the largest reward with positive mass"
     _raises("threshold", msg, rewind_and_repeat_law, p, r, 1.0)          # only the zero-mass outcome is above
@@ -204,13 +218,20 @@ def test_rewind_and_repeat_memory_message_counts_the_batch():
     r = torch.tensor([0.0, 1.0], dtype=torch.float64)
     tau = torch.zeros(1100, 1, dtype=torch.float64)
     need = 8 * 8 * 1100 * 16384 * 2
-    _raises("threshold", f"(1100, 1) thresholds × 2 outcomes would need ≈ {need / 2 ** 30:.1f} GiB (limit 2 GiB); "
-            "use rewind_and_repeat_summary (linear memory) for KL, win rate and reward",
-            rewind_and_repeat_law, p, r, tau)
+    _raises(
+        "threshold",
+        f"(1100, 1) thresholds × 2 outcomes would need ≈ {need / 2**30:.1f} GiB (limit 2 GiB); "
+        "use rewind_and_repeat_summary (linear memory) for KL, win rate and reward",
+        rewind_and_repeat_law,
+        p,
+        r,
+        tau,
+    )
 
 
 def _sample_ref(p, r, n, u1, u2):
-    """Inverse-CDF best-of-n draw in plain Python: V = U₁^{1/n} picks the level, U₂ the outcome inside it ∝ p."""
+    """Inverse-CDF best-of-n draw in plain Python: V = U₁^{1/n} picks the level, U₂ the outcome inside it ∝
+    p."""
     order = sorted(range(len(p)), key=lambda i: r[i])                    # stable, like the module's sort
     ps, rs = [p[i] for i in order], [r[i] for i in order]
     Y = len(p)

@@ -1,11 +1,12 @@
-"""Tests written to kill mutmut survivors in ``oraclerl.inference.tilt``, ``oraclerl.inference.softmax_sampler``,
-``oraclerl.inference.sample_based`` and ``oraclerl.diagnostics.large_deviations`` (docs/testing.md, "Triage").
+"""Tests written to kill mutmut survivors in ``oraclerl.inference.tilt``,
+``oraclerl.inference.softmax_sampler``, ``oraclerl.inference.sample_based`` and
+``oraclerl.diagnostics.large_deviations`` (docs/testing.md, "Triage").
 
 Every value is checked against an independent computation in plain Python (``math`` on lists of floats): the
-tilted law π_ref·e^{λr}/Z and its KL / reward / log-MGF, λ_Δ by bisection on KL(φ_λ‖p) = Δ, the SoftmaxSampler's
-law by enumeration of its rejection loop on a tiny instance, the samplers replayed draw for draw from the same
-random streams, the rate function by a grid supremum. Errors are checked by their exact message and field.
-Mutant names are mutmut's (``x_<function>__mutmut_<k>``, written ``<function>_<k>`` below).
+tilted law π_ref·e^{λr}/Z and its KL / reward / log-MGF, λ_Δ by bisection on KL(φ_λ‖p) = Δ, the
+SoftmaxSampler's law by enumeration of its rejection loop on a tiny instance, the samplers replayed draw for
+draw from the same random streams, the rate function by a grid supremum. Errors are checked by their exact
+message and field. Mutant names are mutmut's (``x_<function>__mutmut_<k>``, written ``<function>_<k>`` below).
 """
 
 from __future__ import annotations
@@ -64,12 +65,13 @@ def _raises(field, msg, fn, *a, **kw):
     assert str(e.value) == f"{field}: {msg}"
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 # plain-Python references of the tilt
 
 
 def _py_tilt(p, r, lam):
-    """(φ_λ, KL(φ_λ‖p), E_φλ r, log Σ p e^{λ(r − r_max)}) for lists p, r and a finite λ ≥ 0 (r_max on the support)."""
+    """(φ_λ, KL(φ_λ‖p), E_φλ r, log Σ p e^{λ(r − r_max)}) for lists p, r and a finite λ ≥ 0 (r_max on the
+    support)."""
     top = max(ri for pi, ri in zip(p, r) if pi > 0)
     w = [pi * math.exp(lam * (ri - top)) if pi > 0 else 0.0 for pi, ri in zip(p, r)]
     z = sum(w)
@@ -101,15 +103,18 @@ P4 = [0.4, 0.3, 0.2, 0.1]
 R4 = [0.1, 1.0 / 3.0, -0.7, 1.3]
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 # inference/tilt.py
 
 
 def test_tilt_error_messages_name_their_field():
-    """Kills reference_inputs_8-11, _53-58, _69-75, _80-85, _92, _103-108 and tilt_5, _10-12, _45, _48-54, _62-69,
-    kl_reward_frontier_11-17, _24-29 (message / field mutants): exact field and message of every error."""
+    """Kills reference_inputs_8-11, _53-58, _69-75, _80-85, _92, _103-108 and tilt_5, _10-12, _45, _48-54,
+    _62-69, kl_reward_frontier_11-17, _24-29 (message / field mutants): exact field and message of every
+    error."""
     p, r = [0.5, 0.3, 0.2], [0.0, 1.0, 2.0]
-    _raises("p", "pass exactly one of p= (probabilities) or log_p= (log-probabilities)", reference_inputs, None, r)
+    _raises(
+        "p", "pass exactly one of p= (probabilities) or log_p= (log-probabilities)", reference_inputs, None, r
+    )
     _raises("q", "pass exactly one of q= (probabilities) or log_q= (log-probabilities)", reference_inputs,
             p, r, log_p=[0.0, 0.0, 0.0], p_name="q")
     _raises("r", "rewards are required", reference_inputs, p, None)
@@ -139,8 +144,8 @@ def test_tilt_error_messages_name_their_field():
 
 
 def test_tilt_small_beta_is_accepted_and_matches_the_gibbs_form():
-    """Kills tilt_43 (β ≤ 1 rejected) and tilt_178 (Δ_max ≤ 1 treated as saturated in the β form): β = 0.25 on a
-    law whose top outcome has mass 0.4 (Δ_max = 0.92) is the finite tilt p·e^{r/β}/Z."""
+    """Kills tilt_43 (β ≤ 1 rejected) and tilt_178 (Δ_max ≤ 1 treated as saturated in the β form): β = 0.25
+    on a law whose top outcome has mass 0.4 (Δ_max = 0.92) is the finite tilt p·e^{r/β}/Z."""
     p, r = [0.4, 0.35, 0.25], [1.0, 0.25, -0.5]
     for beta in (0.25, 1.0, 3.0):
         res = tilt(p, r, beta=beta)
@@ -153,8 +158,9 @@ def test_tilt_small_beta_is_accepted_and_matches_the_gibbs_form():
 
 
 def test_tilt_constant_reward_in_the_beta_form_reports_lambda_zero():
-    """Kills tilt_175 / _177 (the β form does not treat a constant reward as saturated): Δ_max = 0 leaves p unchanged
-    for every β and λ is reported as 0, KL as 0; a β that overflows 1/β (1e-310) is the saturated law p(·|argmax r)."""
+    """Kills tilt_175 / _177 (the β form does not treat a constant reward as saturated): Δ_max = 0 leaves p
+    unchanged for every β and λ is reported as 0, KL as 0; a β that overflows 1/β (1e-310) is the saturated
+    law p(·|argmax r)."""
     p = [0.5, 0.3, 0.2]
     res = tilt(p, [0.7, 0.7, 0.7], beta=0.5)
     assert float(res.lam) == 0.0 and float(res.kl) == 0.0
@@ -169,9 +175,10 @@ def test_tilt_constant_reward_in_the_beta_form_reports_lambda_zero():
 
 
 def test_tilt_input_dtypes_and_normalisation():
-    """Kills reference_inputs_19 / _21 / _38 / _40 / _61 / _63 (p, log p or r read as float32 from Python lists),
-    _24 / _28 / _31 (p not divided by its sum, or by a sum without keepdim), _42 / _49 (log p not normalised, or
-    along dim 1): inputs off by 5e-7 of normalised, in [Y], [3, Y] and [2, 3, Y], against the normalised law."""
+    """Kills reference_inputs_19 / _21 / _38 / _40 / _61 / _63 (p, log p or r read as float32 from Python
+    lists), _24 / _28 / _31 (p not divided by its sum, or by a sum without keepdim), _42 / _49 (log p not
+    normalised, or along dim 1): inputs off by 5e-7 of normalised, in [Y], [3, Y] and [2, 3, Y], against
+    the normalised law."""
     delta = 0.35
     q = [x * (1 + 5e-7) for x in P4]                              # sums to 1 + 5e-7 (within the 1e-6 check)
     qn = [x / sum(q) for x in q]
@@ -196,7 +203,8 @@ def test_tilt_input_dtypes_and_normalisation():
     got = tilt(torch.tensor(rows, dtype=torch.float64), R4, kl=delta).probs
     for g, w in zip(got, want):
         _close(g, w, 1e-12)
-    lrows = torch.tensor([[[math.log(x) for x in row] for row in rows]] * 2, dtype=torch.float64)   # [2, 3, Y]
+    # [2, 3, Y]
+    lrows = torch.tensor([[[math.log(x) for x in row] for row in rows]] * 2, dtype=torch.float64)
     got = tilt(log_p=lrows, r=R4, kl=delta).probs
     for b in range(2):
         for g, w in zip(got[b], want):
@@ -239,9 +247,9 @@ def test_tilt_reward_edges_single_outcome_and_broadcasting():
 
 
 def test_tilt_zero_mass_outcome_with_the_top_reward():
-    """Kills tilt_82 (`log_p >= -inf`: a zero-mass outcome counted in the support) and kl_reward_frontier_31 / _42
-    (the same in the frontier's Δ_max): the zero-mass outcome carries the largest reward, so r_max, Δ_max and the
-    saturated law are those of the support only."""
+    """Kills tilt_82 (`log_p >= -inf`: a zero-mass outcome counted in the support) and
+    kl_reward_frontier_31 / _42 (the same in the frontier's Δ_max): the zero-mass outcome carries the
+    largest reward, so r_max, Δ_max and the saturated law are those of the support only."""
     p, r = [0.5, 0.3, 0.2, 0.0], [0.0, 1.0, 2.0, 5.0]
     res = tilt(p, r, kl=0.5)
     lam = _py_lam(p, r, 0.5)
@@ -260,9 +268,9 @@ def test_tilt_zero_mass_outcome_with_the_top_reward():
 
 
 def test_tilt_batched_rows_keep_their_own_reward_range():
-    """Kills tilt_85 / _87 / _104 / _106 (r_max / r_min over the whole batch instead of per row): two rows with
-    different reward ranges, one of them saturated, and two rows of reward ranges 1e-60 and 12 (a batch-wide
-    scale would need λ ≈ 1e61 in the first row), against the per-row references."""
+    """Kills tilt_85 / _87 / _104 / _106 (r_max / r_min over the whole batch instead of per row): two rows
+    with different reward ranges, one of them saturated, and two rows of reward ranges 1e-60 and 12 (a
+    batch-wide scale would need λ ≈ 1e61 in the first row), against the per-row references."""
     p = torch.tensor([P4, [0.1, 0.2, 0.3, 0.4]], dtype=torch.float64)
     r = torch.tensor([R4, [10.0, 20.0, 15.0, 12.0]], dtype=torch.float64)
     kl = torch.tensor([0.3, 5.0], dtype=torch.float64)                    # row 1: Δ ≥ Δ_max = −log 0.2
@@ -286,9 +294,9 @@ def test_tilt_batched_rows_keep_their_own_reward_range():
 
 
 def test_tilt_is_invariant_under_affine_rewards_at_extreme_scales():
-    """Kills tilt_124 and tilt_to_mean_17 (the reward range clamped at 1 instead of 1e-300: a range of 1e-60 then
-    needs λ ≈ 1e60, beyond the bracket) and tilt_to_mean_16 (`top + low`: negative rewards): the tilt of
-    c·r + b is the tilt of r with λ/c, for c ∈ {1e-60, 1, 1e60} and b = −3."""
+    """Kills tilt_124 and tilt_to_mean_17 (the reward range clamped at 1 instead of 1e-300: a range of
+    1e-60 then needs λ ≈ 1e60, beyond the bracket) and tilt_to_mean_16 (`top + low`: negative rewards): the
+    tilt of c·r + b is the tilt of r with λ/c, for c ∈ {1e-60, 1, 1e60} and b = −3."""
     base = tilt(P4, R4, kl=0.4)
     th = tilt_to_mean(torch.tensor(P4, dtype=torch.float64).log(), torch.tensor(R4, dtype=torch.float64),
                       torch.tensor([0.0, 0.9], dtype=torch.float64))
@@ -305,9 +313,10 @@ def test_tilt_is_invariant_under_affine_rewards_at_extreme_scales():
 
 
 def test_kl_reward_frontier_grid_log_p_and_lambda():
-    """Kills kl_reward_frontier_1 (default num 102), _5 / _8 (log_p= dropped), _19 / _20 (a float num accepted),
-    _22 / _23 (num = 2 rejected), _49 / _53 / _57 / _59 (the Δ grid in float32), _54 (grid from 1) and _73 (λ
-    dropped): the default grid has 101 points from 0 to Δ_max in float64, λ by bisection in plain Python."""
+    """Kills kl_reward_frontier_1 (default num 102), _5 / _8 (log_p= dropped), _19 / _20 (a float num
+    accepted), _22 / _23 (num = 2 rejected), _49 / _53 / _57 / _59 (the Δ grid in float32), _54 (grid from
+    1) and _73 (λ dropped): the default grid has 101 points from 0 to Δ_max in float64, λ by bisection in
+    plain Python."""
     p, r = [0.6, 0.3, 0.1], [0.0, 1.0, 2.0]
     kmax = -math.log(0.1)
     fr = kl_reward_frontier(p, r)
@@ -337,8 +346,8 @@ def _counting(fn):
 
 
 def test_tilt_to_mean_batched_and_dtype():
-    """Kills tilt_to_mean_3 / _5 (x read in float32), _7 / _11 (r_max / r_min over the batch: rows of scales 1e-60
-    and 1), _37 (the variance summed along dim 1 for an x of shape [2, 3])."""
+    """Kills tilt_to_mean_3 / _5 (x read in float32), _7 / _11 (r_max / r_min over the batch: rows of
+    scales 1e-60 and 1), _37 (the variance summed along dim 1 for an x of shape [2, 3])."""
     lp = torch.tensor(P4, dtype=torch.float64).log()
     r = torch.tensor(R4, dtype=torch.float64)
     x = [0.1, 1.0 / 3.0, -0.5, 1.2]
@@ -360,9 +369,9 @@ def test_tilt_to_mean_batched_and_dtype():
 
 
 def test_tilt_saturates_at_and_one_ulp_below_delta_max():
-    """Kills tilt_181 (Δ = Δ_max exactly not saturated) and tilt_182 (the rounding allowance 1e-14·Δ_max written
-    1e-14/Δ_max): with Δ_max = −log(4e-18) ≈ 40, Δ_max and its float64 predecessor both give λ = ∞ and
-    p(·|argmax r); 1e-12 below Δ_max is a finite tilt (KL = Δ)."""
+    """Kills tilt_181 (Δ = Δ_max exactly not saturated) and tilt_182 (the rounding allowance 1e-14·Δ_max
+    written 1e-14/Δ_max): with Δ_max = −log(4e-18) ≈ 40, Δ_max and its float64 predecessor both give λ = ∞
+    and p(·|argmax r); 1e-12 below Δ_max is a finite tilt (KL = Δ)."""
     p, r = [0.6, 0.4, 4e-18], [0.0, 1.0, 2.0]
     kmax = -math.log(4e-18)
     for d in (kmax, math.nextafter(kmax, 0.0)):
@@ -375,12 +384,12 @@ def test_tilt_saturates_at_and_one_ulp_below_delta_max():
 
 
 def test_tilt_tiny_delta_and_newton_evaluations(monkeypatch):
-    """Kills monotone_root_39 (the residual tolerance clamped at 1 instead of 1e-300: Δ = 1e-12 stops 1e-3 early)
-    and tilt_205 / _207 (Var_φλ(r) written `* 2` or `** 3`: Newton's derivative is wrong, the safeguard falls
-    back to bisection): λ_{1e-20} against the plain-Python bisection, and the root search of Δ ∈ {0.1, 0.9}
-    takes at most 15 evaluations of the tilted law (measured: 10 and 8; bisection needs more than 40).
-    Small Δ: KL(φ_λ‖p) = λ²Var_p(r)/2 + O(λ³), so λ_Δ = √(2Δ/Var_p r)·(1 + O(10⁻⁶)) at Δ = 1e-12 (the float64
-    cancellation in λΛ' − Λ, about 1e-17, adds 5e-6)."""
+    """Kills monotone_root_39 (the residual tolerance clamped at 1 instead of 1e-300: Δ = 1e-12 stops 1e-3
+    early) and tilt_205 / _207 (Var_φλ(r) written `* 2` or `** 3`: Newton's derivative is wrong, the
+    safeguard falls back to bisection): λ_{1e-20} against the plain-Python bisection, and the root search
+    of Δ ∈ {0.1, 0.9} takes at most 15 evaluations of the tilted law (measured: 10 and 8; bisection needs
+    more than 40). Small Δ: KL(φ_λ‖p) = λ²Var_p(r)/2 + O(λ³), so λ_Δ = √(2Δ/Var_p r)·(1 + O(10⁻⁶)) at Δ =
+    1e-12 (the float64 cancellation in λΛ' − Λ, about 1e-17, adds 5e-6)."""
     mean = sum(pi * ri for pi, ri in zip(P4, R4))
     var = sum(pi * (ri - mean) ** 2 for pi, ri in zip(P4, R4))
     res = tilt(P4, R4, kl=1e-12)
@@ -409,12 +418,13 @@ def _T(*v):
 
 
 def test_monotone_root_bracket_doubling_safeguard_and_stall():
-    """Kills monotone_root_7 (bracket widened while value(hi) = target), _11 / _27 / _28 (the width not doubled:
-    `hi + lo`, `2 / width`, `3 * width`), _31 (first iterate 1.5·(lo + hi), outside the bracket), _77 / _78 (a
-    Newton step outside the bracket accepted), _73 / _75 (Newton step of the wrong sign), _98 / _99 / _105 (the
-    stall exit never taken, or returning None), _1 (max_iter 201). Documented behaviour: the bracket [lo, hi] is
-    widened by doubling (hi = 1, 3, 7, 15, 31 from [0, 1]) until value(hi) ≥ target, every later iterate stays
-    inside the bracket, Newton converges in a few steps, at most max_iter = 200 iterations."""
+    """Kills monotone_root_7 (bracket widened while value(hi) = target), _11 / _27 / _28 (the width not
+    doubled: `hi + lo`, `2 / width`, `3 * width`), _31 (first iterate 1.5·(lo + hi), outside the bracket),
+    _77 / _78 (a Newton step outside the bracket accepted), _73 / _75 (Newton step of the wrong sign), _98
+    / _99 / _105 (the stall exit never taken, or returning None), _1 (max_iter 201). Documented behaviour:
+    the bracket [lo, hi] is widened by doubling (hi = 1, 3, 7, 15, 31 from [0, 1]) until value(hi) ≥
+    target, every later iterate stays inside the bracket, Newton converges in a few steps, at most max_iter
+    = 200 iterations."""
     # atan(x − 20): a Newton step from 23 lands at 10.5, outside [15, 31]: bisection instead
     g, pts = _recorded(lambda x: (torch.atan(x - 20), 1 / (1 + (x - 20) ** 2)))
     x = monotone_root(g, _T(0.0), _T(0.0), _T(1.0))
@@ -442,9 +452,9 @@ def test_monotone_root_bracket_doubling_safeguard_and_stall():
 
 
 def test_monotone_root_small_negative_and_symmetric_brackets():
-    """Kills monotone_root_39 / _65 / _70 / _101 (tolerances that stop early near a root of 1e-10: clamped at 1,
-    or divided by |hi| / |x|), _63 (`hi + lo`: a negative bracket counts as converged) and _30 (first iterate
-    0.5/(lo + hi): infinite for a symmetric bracket)."""
+    """Kills monotone_root_39 / _65 / _70 / _101 (tolerances that stop early near a root of 1e-10: clamped
+    at 1, or divided by |hi| / |x|), _63 (`hi + lo`: a negative bracket counts as converged) and _30 (first
+    iterate 0.5/(lo + hi): infinite for a symmetric bracket)."""
     cube = lambda x: (x**3, 3 * x**2)  # noqa: E731
     assert float(monotone_root(cube, _T(1e-30), _T(0.0), _T(1.0))[0]) == pytest.approx(1e-10, rel=1e-13)
     assert float(monotone_root(cube, _T(-8.0), _T(-5.0), _T(-1.0))[0]) == pytest.approx(-2.0, rel=1e-15)
@@ -454,7 +464,7 @@ def test_monotone_root_small_negative_and_symmetric_brackets():
     got = monotone_root(cube, _T(1e-30, 8.0, 1e30), _T(0.0, 0.0, 0.0), _T(1.0, 1.0, 1.0))
     _close(got / _T(1e-10, 2.0, 1e10), [1.0, 1.0, 1.0], 1e-13)
 
-# ---------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 # inference/softmax_sampler.py
 
 
@@ -473,7 +483,8 @@ class _TableDraw:
         p = self.prompts if rows is None else self.prompts[rows]
         y = torch.multinomial(self.log_ref[p].exp(), n, replacement=True, generator=self.gen)
         self.calls.append((n, None if rows is None else rows.tolist(), y.clone()))
-        resp = torch.stack([y, 10 + y], -1) if self.pairs else y              # [B, n, 2] token pairs, or [B, n]
+        # [B, n, 2] token pairs, or [B, n]
+        resp = torch.stack([y, 10 + y], -1) if self.pairs else y
         return Samples(p, resp, self.feats[p[:, None], y], self.log_ref[p[:, None], y], self.reveal, "Table")
 
 
@@ -544,7 +555,8 @@ def _check_replay(res, rec, out, draws, prompts):
         assert torch.equal(res.samples.features[b, 0], rec.feats[x, y])
         assert float(res.samples.log_probs[b, 0]) == float(rec.log_ref[x, y])
     assert torch.equal(res.samples.prompts, prompts)
-    assert res.samples.features.shape == (B, 1, 2) and res.samples.log_probs.shape == (B, 1)   # softmax_sampler_202
+    # softmax_sampler_202
+    assert res.samples.features.shape == (B, 1, 2) and res.samples.log_probs.shape == (B, 1)
     assert res.log_density.dtype == torch.float64 and res.draws.dtype == torch.long
 
 
@@ -553,39 +565,55 @@ F_TAB = torch.tensor([[0.0, 0.4, -0.3, 1.5], [0.2, -0.6, 0.9, 0.1]], dtype=torch
 
 
 @pytest.mark.parametrize("row_aware", [True, False])
-@pytest.mark.parametrize("chunk, M, delta, beta", [(None, 2.5, 0.3, 0.4), (2, 1.0, 0.9, 0.1), (1, 1.7, 0.5, 0.4),
-                                                   (50, 1.2, 0.6, 0.4), (None, 1.0, 0.9, 0.3), (4, 1.0, 0.9, 0.1)])
+@pytest.mark.parametrize(
+    "chunk, M, delta, beta",
+    [
+        (None, 2.5, 0.3, 0.4),
+        (2, 1.0, 0.9, 0.1),
+        (1, 1.7, 0.5, 0.4),
+        (50, 1.2, 0.6, 0.4),
+        (None, 1.0, 0.9, 0.3),
+        (4, 1.0, 0.9, 0.1),
+    ],
+)
 def test_softmax_sampler_replays_algorithm_1_draw_for_draw(row_aware, chunk, M, delta, beta):
-    """Kills the softmax_sampler mutants of the candidate loop, the chunk size (default ceil(M) capped at N), the
-    acceptance min{1, e^{f/β}/(Ẑ M)}, the draw counts, the failure branch, _store (responses, features and log π_ref
-    of the accepted candidate, log ρ = f/β − log Ẑ), and the non-row-aware draw path (`pick`): the output equals
-    a plain-Python transcription fed the same responses and coins, for 12 rows on 2 prompts (responses [B, n] or
-    token pairs [B, n, 2]: softmax_sampler_165)."""
+    """Kills the softmax_sampler mutants of the candidate loop, the chunk size (default ceil(M) capped at
+    N), the acceptance min{1, e^{f/β}/(Ẑ M)}, the draw counts, the failure branch, _store (responses,
+    features and log π_ref of the accepted candidate, log ρ = f/β − log Ẑ), and the non-row-aware draw path
+    (`pick`): the output equals a plain-Python transcription fed the same responses and coins, for 12 rows
+    on 2 prompts (responses [B, n] or token pairs [B, n, 2]: softmax_sampler_165)."""
     prompts = torch.tensor([0, 1] * 6)
     rec = _TableDraw(LOG_REF, prompts, seed=3, pairs=not row_aware)
     f_of = lambda b, y: float(F_TAB[int(prompts[b]), y])  # noqa: E731
-    score = lambda s: F_TAB[s.prompts[:, None], s.responses if s.responses.dim() == 2 else s.responses[..., 0]]  # noqa: E731
+    def score(s):
+        return F_TAB[s.prompts[:, None], s.responses if s.responses.dim() == 2 else s.responses[..., 0]]
+
     draw = rec if row_aware else (lambda n: rec(n))
-    res = softmax_sampler(draw, score, beta, M, delta, generator=torch.Generator().manual_seed(11), chunk=chunk)
+    res = softmax_sampler(
+        draw, score, beta, M, delta, generator=torch.Generator().manual_seed(11), chunk=chunk
+    )
     out, draws = _replay(rec, f_of, beta, M, delta, 11, chunk, row_aware)
     _check_replay(res, rec, out, draws, prompts)
     if (chunk, M) in ((2, 1.0), (4, 1.0)):
         assert not res.accepted.all() and res.accepted.any()       # both branches are exercised
-    if chunk == 4:                                                  # N = 6: a last chunk of 2 (softmax_sampler_231)
+    # N = 6: a last chunk of 2 (softmax_sampler_231)
+    if chunk == 4:
         assert any(c[0] == 2 for c in rec.calls)
 
 
 def test_softmax_sampler_failure_branch_of_every_row_and_of_some_rows():
-    """Kills softmax_sampler_299 (the failure branch asks for rows=[all] instead of all rows) and _310 (the failure
-    branch scored without its rows): one row over 30 seeds (failures included), and 7 rows with a row-aware score
-    some of which fail."""
+    """Kills softmax_sampler_299 (the failure branch asks for rows=[all] instead of all rows) and _310 (the
+    failure branch scored without its rows): one row over 30 seeds (failures included), and 7 rows with a
+    row-aware score some of which fail."""
     fails = 0
     for seed in range(30):
         prompts = torch.tensor([seed % 2])
         rec = _TableDraw(LOG_REF, prompts, seed=seed)
         res = softmax_sampler(rec, lambda s: F_TAB[s.prompts[:, None], s.responses], 0.1, 1.0, 0.9,
                               generator=torch.Generator().manual_seed(seed), chunk=2)
-        out, draws = _replay(rec, lambda b, y, p=prompts: float(F_TAB[int(p[b]), y]), 0.1, 1.0, 0.9, seed, 2, True)
+        out, draws = _replay(
+            rec, lambda b, y, p=prompts: float(F_TAB[int(p[b]), y]), 0.1, 1.0, 0.9, seed, 2, True
+        )
         _check_replay(res, rec, out, draws, prompts)
         fails += int(not res.accepted[0])
     assert fails >= 1
@@ -598,18 +626,22 @@ def test_softmax_sampler_failure_branch_of_every_row_and_of_some_rows():
     mixed = 0
     for seed in range(20):
         rec = _TableDraw(LOG_REF, prompts, seed=seed)
-        res = softmax_sampler(rec, score, 0.05, 1.0, 0.9, generator=torch.Generator().manual_seed(seed), chunk=2)
-        out, draws = _replay(rec, lambda b, y: float(F_TAB[int(prompts[b]), y] + bias[b]), 0.05, 1.0, 0.9, seed, 2,
-                             True)
+        res = softmax_sampler(
+            rec, score, 0.05, 1.0, 0.9, generator=torch.Generator().manual_seed(seed), chunk=2
+        )
+        out, draws = _replay(
+            rec, lambda b, y: float(F_TAB[int(prompts[b]), y] + bias[b]), 0.05, 1.0, 0.9, seed, 2, True
+        )
         _check_replay(res, rec, out, draws, prompts)
         mixed += int(bool(res.accepted.any() and not res.accepted.all()))
     assert mixed >= 1
 
 
 def test_softmax_sampler_row_aware_score_float32_and_config_classes():
-    """Kills the mutants of the row-aware score path (`score(s, rows)` given the active rows, and all rows for the
-    Ẑ draws), of the float64 casts of a float32 score (`f.double()` in log Ẑ, the acceptance and log ρ), and of
-    SoftmaxSampler / SoftmaxSamplerDensity passing their config (M, δ, chunk) and generator on."""
+    """Kills the mutants of the row-aware score path (`score(s, rows)` given the active rows, and all rows
+    for the Ẑ draws), of the float64 casts of a float32 score (`f.double()` in log Ẑ, the acceptance and
+    log ρ), and of SoftmaxSampler / SoftmaxSamplerDensity passing their config (M, δ, chunk) and generator
+    on."""
     prompts = torch.tensor([0, 1, 1, 0, 0, 1, 0])
     B = len(prompts)
     bias = torch.linspace(-0.5, 0.5, B, dtype=torch.float64)
@@ -624,7 +656,8 @@ def test_softmax_sampler_row_aware_score_float32_and_config_classes():
     for cls in (SoftmaxSampler, SoftmaxSamplerDensity):
         seen.clear()
         rec = _TableDraw(LOG_REF, prompts, seed=5)
-        cfg = SoftmaxSamplerConfig(M=1.5, delta=0.4, chunk=1)                 # not the default chunk ceil(M) = 2
+        # not the default chunk ceil(M) = 2
+        cfg = SoftmaxSamplerConfig(M=1.5, delta=0.4, chunk=1)
         res = cls(cfg).sample(rec, score, 0.3, torch.Generator().manual_seed(8))
         out, draws = _replay(rec, f_of, 0.3, 1.5, 0.4, 8, 1, True)
         _check_replay(res, rec, out, draws, prompts)
@@ -636,7 +669,9 @@ def test_softmax_sampler_row_aware_score_float32_and_config_classes():
     def score_rows(s, rows):
         return score(s, rows)
 
-    res2 = softmax_sampler(lambda n: rec(n), score_rows, 0.3, 1.5, 0.4, generator=torch.Generator().manual_seed(2))
+    res2 = softmax_sampler(
+        lambda n: rec(n), score_rows, 0.3, 1.5, 0.4, generator=torch.Generator().manual_seed(2)
+    )
     out, draws = _replay(rec, f_of, 0.3, 1.5, 0.4, 2, None, False)
     _check_replay(res2, rec, out, draws, prompts)
     assert seen == [None] * len(rec.calls)
@@ -673,13 +708,14 @@ def _py_sampler_law(ref, f, beta, M, delta, normaliser):
 @pytest.mark.parametrize("ref, f, beta, M, delta", [
     ([0.5, 0.3, 0.2], [0.0, 0.8, -0.4], 0.5, 1.0, 0.9),       # N = 6, clipping (M below the density ratio)
     ([0.6, 0.4, 0.0], [0.3, -0.2, 2.0], 0.7, 1.2, 0.9),       # N = 8, a zero-mass outcome
-    ([0.25, 0.25, 0.5], [0.1, 0.1, 0.1], 1.0, 1.0, 0.9),      # constant f with M = 1: every candidate accepted
+    # constant f with M = 1: every candidate accepted
+    ([0.25, 0.25, 0.5], [0.1, 0.1, 0.1], 1.0, 1.0, 0.9),
 ])
 def test_sampler_log_law_against_enumeration_of_the_rejection_loop(ref, f, beta, M, delta):
-    """Kills the mutants of sampler_log_law, _conditional_log_law and _compositions (no test reached them): the
-    law with Ẑ = Z and the law averaged over the sampler's own Ẑ equal the plain-Python enumeration of the N-tuples
-    of the Ẑ draws and of the rejection loop, to 1e-13; f in float32 is read in the dtype of log π_ref; a
-    [2, Y] batch of f broadcasts against one log π_ref [Y]."""
+    """Kills the mutants of sampler_log_law, _conditional_log_law and _compositions (no test reached them):
+    the law with Ẑ = Z and the law averaged over the sampler's own Ẑ equal the plain-Python enumeration of
+    the N-tuples of the Ẑ draws and of the rejection loop, to 1e-13; f in float32 is read in the dtype of
+    log π_ref; a [2, Y] batch of f broadcasts against one log π_ref [Y]."""
     lr = torch.log(torch.tensor(ref, dtype=torch.float64))
     for norm in ("exact", "estimated"):
         got = sampler_log_law(lr, torch.tensor(f, dtype=torch.float64), beta, M, delta, normaliser=norm)
@@ -698,33 +734,63 @@ def test_sampler_log_law_against_enumeration_of_the_rejection_loop(ref, f, beta,
 
 
 def test_sampler_log_law_default_is_exact_and_its_errors():
-    """Kills the default normaliser ("exact"), the max_compositions default (200 000) and limit (`>`: exactly the
-    limit is allowed) and the error-message mutants of sampler_log_law."""
+    """Kills the default normaliser ("exact"), the max_compositions default (200 000) and limit (`>`:
+    exactly the limit is allowed) and the error-message mutants of sampler_log_law."""
     ref, f = [0.5, 0.3, 0.2], [0.0, 0.8, -0.4]
     lr = torch.log(torch.tensor(ref, dtype=torch.float64))
     ft = torch.tensor(f, dtype=torch.float64)
-    assert torch.equal(sampler_log_law(lr, ft, 0.5, 1.0, 0.9), sampler_log_law(lr, ft, 0.5, 1.0, 0.9, "exact"))
-    _raises("normaliser", "must be 'exact' or 'estimated', got 'Exact'", sampler_log_law, lr, ft, 0.5, 1.0, 0.9,
-            normaliser="Exact")
+    assert torch.equal(
+        sampler_log_law(lr, ft, 0.5, 1.0, 0.9), sampler_log_law(lr, ft, 0.5, 1.0, 0.9, "exact")
+    )
+    _raises(
+        "normaliser",
+        "must be 'exact' or 'estimated', got 'Exact'",
+        sampler_log_law,
+        lr,
+        ft,
+        0.5,
+        1.0,
+        0.9,
+        normaliser="Exact",
+    )
     # N = 6, Y = 3: C(8, 2) = 28 count vectors
     sampler_log_law(lr, ft, 0.5, 1.0, 0.9, normaliser="estimated", max_compositions=28)
-    _raises("normaliser", "'estimated' enumerates C(N+Y-1, Y-1) = 28 count vectors (N = 6, Y = 3) > "
-            "max_compositions = 27; use 'exact'", sampler_log_law, lr, ft, 0.5, 1.0, 0.9, normaliser="estimated",
-            max_compositions=27)
+    _raises(
+        "normaliser",
+        "'estimated' enumerates C(N+Y-1, Y-1) = 28 count vectors (N = 6, Y = 3) > "
+        "max_compositions = 27; use 'exact'",
+        sampler_log_law,
+        lr,
+        ft,
+        0.5,
+        1.0,
+        0.9,
+        normaliser="estimated",
+        max_compositions=27,
+    )
     # M = 4, δ = 0.05: N = 71, Y = 3 gives C(73, 2) = 2628 vectors (allowed by default); Y = 6: C(76, 5) > 2e5
     sampler_log_law(lr, ft, 0.5, 4.0, 0.05, normaliser="estimated")
     lr6 = torch.full((6,), -math.log(6), dtype=torch.float64)
     n6 = math.comb(76, 5)
-    _raises("normaliser", f"'estimated' enumerates C(N+Y-1, Y-1) = {n6} count vectors (N = 71, Y = 6) > "
-            "max_compositions = 200000; use 'exact'", sampler_log_law, lr6, torch.zeros(6, dtype=torch.float64),
-            0.5, 4.0, 0.05, normaliser="estimated")
+    _raises(
+        "normaliser",
+        f"'estimated' enumerates C(N+Y-1, Y-1) = {n6} count vectors (N = 71, Y = 6) > "
+        "max_compositions = 200000; use 'exact'",
+        sampler_log_law,
+        lr6,
+        torch.zeros(6, dtype=torch.float64),
+        0.5,
+        4.0,
+        0.05,
+        normaliser="estimated",
+    )
 
 
 def test_softmax_sampler_constants_config_and_errors():
-    """Kills num_normaliser_draws / max_draws mutants, the SoftmaxSamplerConfig defaults (M = 4, δ = 0.05, chunk
-    None), its N / max_draws properties and __post_init__ checks, SoftmaxSampler's default config, the
-    softmax_sampler argument checks and the score-shape message, and _accepts_rows on a builtin without a
-    signature."""
+    """Kills num_normaliser_draws / max_draws mutants, the SoftmaxSamplerConfig defaults (M = 4, δ = 0.05,
+    chunk None), its N / max_draws properties and __post_init__ checks, SoftmaxSampler's default config,
+    the softmax_sampler argument checks and the score-shape message, and _accepts_rows on a builtin without
+    a signature."""
     for M, delta in ((1.0, 0.9), (2.5, 0.3), (4.0, 0.05), (37.3, 1e-3)):
         n = math.ceil(4.0 * M * math.log(4.0 / delta))
         assert num_normaliser_draws(M, delta) == n and max_draws(M, delta) == 2 * n + 1
@@ -757,8 +823,8 @@ def test_softmax_sampler_constants_config_and_errors():
 
 @pytest.mark.parametrize("reveal", [(), ("features",), ("log_probs",)])
 def test_softmax_sampler_reveals_what_the_draws_reveal(reveal):
-    """Kills _maybe / reveal-set mutants: the output reveals exactly the fields its draws revealed (reading any
-    other raises RevealError), with the values of the chosen candidate."""
+    """Kills _maybe / reveal-set mutants: the output reveals exactly the fields its draws revealed (reading
+    any other raises RevealError), with the values of the chosen candidate."""
     prompts = torch.tensor([0, 1, 0])
     rec = _TableDraw(LOG_REF, prompts, seed=2, reveal=reveal)
     res = softmax_sampler(rec, lambda s: F_TAB[s.prompts[:, None], s.responses], 0.5, 2.0, 0.2,
@@ -769,7 +835,8 @@ def test_softmax_sampler_reveals_what_the_draws_reveal(reveal):
             want = rec.feats[prompts, y] if field == "features" else rec.log_ref[prompts, y]
             assert torch.equal(getattr(res.samples, field)[:, 0], want)
         else:
-            with pytest.raises(RevealError, match="^SoftmaxSampler does not reveal"):   # softmax_sampler_344-354
+            # softmax_sampler_344-354
+            with pytest.raises(RevealError, match="^SoftmaxSampler does not reveal"):
                 getattr(res.samples, field)
 
 
@@ -789,8 +856,9 @@ class _FakeOracle:
 
 
 def test_weak_and_autoregressive_draws_pass_the_rows_on():
-    """Kills the weak_draw / autoregressive_draw mutants (no test reached autoregressive_draw's rows): all rows
-    when rows is None, else prompts[rows] (and prefixes[rows]), n and the generator passed on, ids as int64."""
+    """Kills the weak_draw / autoregressive_draw mutants (no test reached autoregressive_draw's rows): all
+    rows when rows is None, else prompts[rows] (and prefixes[rows]), n and the generator passed on, ids as
+    int64."""
     g = torch.Generator().manual_seed(0)
     weak = _FakeOracle()
     d = weak_draw(weak, [2, 0, 1], g)
@@ -816,7 +884,7 @@ def test_row_select_keeps_none_and_all_rows():
     assert torch.equal(ss_mod._row_select(t, torch.tensor([2, 0])), t[[2, 0]])
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 # diagnostics/large_deviations.py
 
 
@@ -829,7 +897,10 @@ def _py_log_mgf(p, r, s):
 def _py_theta(p, r, x):
     """θ with Λ'(θ) = x (r_min < x < r_max on the support), plain-Python bisection."""
     def mean(th):
-        w = [math.exp(math.log(pi) + th * ri - _py_log_mgf(p, r, th)) if pi > 0 else 0.0 for pi, ri in zip(p, r)]
+        w = [
+            math.exp(math.log(pi) + th * ri - _py_log_mgf(p, r, th)) if pi > 0 else 0.0
+            for pi, ri in zip(p, r)
+        ]
         return sum(wi * ri for wi, ri in zip(w, r))
     lo, hi = -1.0, 1.0
     while mean(lo) > x:
@@ -885,8 +956,8 @@ def test_large_deviation_errors_name_their_field():
 
 
 def test_log_mgf_and_scgf_against_python_with_zero_mass_and_shapes():
-    """Kills log_mgf / scgf mutants (s read in float32 from a list, the broadcast of s [2, 3] against r, λ + t):
-    Λ(s) and Λ(λ + t) − Λ(λ) against plain-Python sums, zero-mass outcome included."""
+    """Kills log_mgf / scgf mutants (s read in float32 from a list, the broadcast of s [2, 3] against r, λ
+    + t): Λ(s) and Λ(λ + t) − Λ(λ) against plain-Python sums, zero-mass outcome included."""
     s = [[-1.5, 0.0, 0.1], [0.7, 2.0, -0.3]]
     got = log_mgf(PL, RL, s)
     assert got.shape == (2, 3) and got.dtype == torch.float64
@@ -894,13 +965,17 @@ def test_log_mgf_and_scgf_against_python_with_zero_mass_and_shapes():
     lam, t = [0.3, -0.8], [[0.1], [1.7]]
     got = scgf(PL, RL, lam, t)
     assert got.shape == (2, 2)
-    _close(got.reshape(-1), [_py_log_mgf(PL, RL, a + b[0]) - _py_log_mgf(PL, RL, a) for b in t for a in lam], 1e-14)
+    _close(
+        got.reshape(-1),
+        [_py_log_mgf(PL, RL, a + b[0]) - _py_log_mgf(PL, RL, a) for b in t for a in lam],
+        1e-14,
+    )
 
 
 def test_rate_function_against_python_end_points_ties_and_broadcasting():
-    """Kills rate_function mutants (the support `log_p > -inf`, the end points r_max / r_min of the support and
-    their tied mass, `x == hi` / `x == lo`, +∞ outside, the midpoint substituted for the end points, λ·x, Λ(λ),
-    the clamp at 0, the broadcast of λ [3, 1] against x [8]) and legendre_transform (λ = 0)."""
+    """Kills rate_function mutants (the support `log_p > -inf`, the end points r_max / r_min of the support
+    and their tied mass, `x == hi` / `x == lo`, +∞ outside, the midpoint substituted for the end points,
+    λ·x, Λ(λ), the clamp at 0, the broadcast of λ [3, 1] against x [8]) and legendre_transform (λ = 0)."""
     xs = [0.0, 0.3, 1.0, 1.6, 2.0, 2.5, -0.1, 3.0]
     lams = (0.0, 0.6, -1.1)
     got = rate_function(PL, RL, torch.tensor(lams, dtype=torch.float64)[:, None], xs)      # λ [3, 1], x [8]
@@ -909,8 +984,10 @@ def test_rate_function_against_python_end_points_ties_and_broadcasting():
         want = [_py_rate(PL, RL, lam, x) for x in xs]
         for g, w in zip(row, want):
             assert (math.isinf(g) and math.isinf(w)) or g == pytest.approx(w, abs=1e-11), (lam, row, want)
-    assert got[1, 4] == pytest.approx(-math.log(0.4) - 1.2 + _py_log_mgf(PL, RL, 0.6), abs=1e-13)   # x = r_max
-    assert got[1, 0] == pytest.approx(-math.log(0.35) + _py_log_mgf(PL, RL, 0.6), abs=1e-13)        # x = r_min
+    # x = r_max
+    assert got[1, 4] == pytest.approx(-math.log(0.4) - 1.2 + _py_log_mgf(PL, RL, 0.6), abs=1e-13)
+    # x = r_min
+    assert got[1, 0] == pytest.approx(-math.log(0.35) + _py_log_mgf(PL, RL, 0.6), abs=1e-13)
     _close(legendre_transform(PL, RL, xs[:5]), [_py_rate(PL, RL, 0.0, b) for b in xs[:5]], 1e-11)
     # the tilted mean has rate 0 exactly (the clamp removes a −1e-17)
     th = 0.9
@@ -921,9 +998,9 @@ def test_rate_function_against_python_end_points_ties_and_broadcasting():
 
 
 def test_renyi_cross_entropy_and_scgf_renyi_against_python():
-    """Kills renyi_cross_entropy mutants (φ = 0 entries left out, the α = 1 cross-entropy branch, the safe α,
-    1/(1 − α), inputs read in float64, an α tensor) and scgf_renyi mutants (the tilt φ_λ, ψ = softmax(r), 1 + t,
-    the broadcast of λ and t)."""
+    """Kills renyi_cross_entropy mutants (φ = 0 entries left out, the α = 1 cross-entropy branch, the safe
+    α, 1/(1 − α), inputs read in float64, an α tensor) and scgf_renyi mutants (the tilt φ_λ, ψ =
+    softmax(r), 1 + t, the broadcast of λ and t)."""
     phi = [0.5, 0.0, 0.3, 0.2]
     psi = [0.1, 0.4, 0.25, 0.25]
     alphas = [0.5, 1.0, 2.0, 3.5, -1.0]
@@ -947,19 +1024,25 @@ def test_renyi_cross_entropy_and_scgf_renyi_against_python():
     _close(got.reshape(-1), want, 1e-13)
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 # inference/sample_based.py
 
 PROBS = torch.tensor([[0.3, 0.1, 0.2, 0.25, 0.15], [0.05, 0.4, 0.2, 0.15, 0.2]], dtype=torch.float64)
-REW = torch.tensor([[1.0, 3.0, 3.0, 2.0, 0.0], [0.5, -1.0, 2.5, 2.5, 2.5]], dtype=torch.float64)   # ties at the top
+# ties at the top
+REW = torch.tensor([[1.0, 3.0, 3.0, 2.0, 0.0], [0.5, -1.0, 2.5, 2.5, 2.5]], dtype=torch.float64)
 
 
 class _Weak:
-    """A weak oracle over the table PROBS (its own random stream, not the algorithm's generator): responses are
-    token pairs (y, 10 + y) [B, n, 2]; log π_ref revealed or not; every call recorded and charged."""
+    """A weak oracle over the table PROBS (its own random stream, not the algorithm's generator): responses
+    are token pairs (y, 10 + y) [B, n, 2]; log π_ref revealed or not; every call recorded and charged."""
 
     def __init__(self, ledger, seed=0, reveal=True):
-        self.ledger, self.gen, self.reveal, self.calls = ledger, torch.Generator().manual_seed(seed), reveal, []
+        self.ledger, self.gen, self.reveal, self.calls = (
+            ledger,
+            torch.Generator().manual_seed(seed),
+            reveal,
+            [],
+        )
         self.gens = []
 
     def sample(self, prompts, n, generator=None):
@@ -994,17 +1077,18 @@ def _eps32(x, y):
 
 
 def test_best_of_n_replayed_with_its_tie_breaking_keys():
-    """Kills best_of_n / argmax_random_ties / select / ledger_totals / revealed_log_probs mutants: the winners of
-    each group of n (ties broken by the largest float64 key drawn from the algorithm's generator), their rewards
-    and token pairs, D̂_n averaged over the m winners, log n − (n−1)/n, and both ledgers summed; no log π_ref
-    revealed: no estimate."""
+    """Kills best_of_n / argmax_random_ties / select / ledger_totals / revealed_log_probs mutants: the
+    winners of each group of n (ties broken by the largest float64 key drawn from the algorithm's
+    generator), their rewards and token pairs, D̂_n averaged over the m winners, log n − (n−1)/n, and both
+    ledgers summed; no log π_ref revealed: no estimate."""
     prompts = [0, 1, 1]
     n, m = 4, 3
     la, lb = Ledger(), Ledger()
     weak, reward = _Weak(la), _Reward(lb)
     gen = torch.Generator().manual_seed(5)
     out = BestOfN(BestOfNConfig(n=n, num_samples=m)).run(weak, reward, prompts, gen)
-    assert weak.gens == [gen] and reward.gens == [gen]                  # the oracles get the caller's generator
+    # the oracles get the caller's generator
+    assert weak.gens == [gen] and reward.gens == [gen]
     keys = torch.rand((3, m, n), generator=torch.Generator().manual_seed(5), dtype=torch.float64).tolist()
     y = weak.calls[0][2]
     assert weak.calls[0][:2] == (prompts, n * m)
@@ -1047,7 +1131,9 @@ def test_soft_best_of_n_replayed_with_its_gumbel_noise():
             grp = [int(y[b, j * n + i]) for i in range(n)]
             lg = [float(REW[x, g]) / tau for g in grp]
             w = max(range(n), key=lambda i: lg[i] - math.log(-math.log(max(u[b][j][i], 1e-300))))
-            assert out.responses[b, j].tolist() == [grp[w], 10 + grp[w]] and float(out.rewards[b, j]) == float(REW[x, grp[w]])
+            assert out.responses[b, j].tolist() == [grp[w], 10 + grp[w]] and float(
+                out.rewards[b, j]
+            ) == float(REW[x, grp[w]])
             z = sum(math.exp(v) for v in lg)
             bound += sum(math.exp(v) / z * math.log(n * math.exp(v) / z) for v in lg) / m
         assert float(out.kl_estimate[b]) == pytest.approx(bound, abs=1e-13)
@@ -1095,13 +1181,16 @@ def _py_rejection(weak, prompts, beta, m, k, r_max, max_prop, seed):
     return out
 
 
-@pytest.mark.parametrize("beta, m, k, max_prop, from_reward", [(0.8, 3, 4, 1000, False), (0.05, 4, 3, 6, True),
-                                                               (0.3, 2, 2, 4, False)])
+@pytest.mark.parametrize(
+    "beta, m, k, max_prop, from_reward",
+    [(0.8, 3, 4, 1000, False), (0.05, 4, 3, 6, True), (0.3, 2, 2, 4, False)],
+)
 def test_rejection_sampling_replayed_round_by_round(beta, m, k, max_prop, from_reward):
-    """Kills rejection_sampling mutants: acceptance log u < (r − r_max)/β with the algorithm's coins, slots filled
-    in order up to m, rounds of k proposals for the rows still short while the cap allows another round, the
-    fallback to the first best proposal seen (flagged inexact), the proposal counts, the KL estimate from the
-    accepted rewards or (nothing accepted) the self-normalised one, r_max from the reward oracle."""
+    """Kills rejection_sampling mutants: acceptance log u < (r − r_max)/β with the algorithm's coins, slots
+    filled in order up to m, rounds of k proposals for the rows still short while the cap allows another
+    round, the fallback to the first best proposal seen (flagged inexact), the proposal counts, the KL
+    estimate from the accepted rewards or (nothing accepted) the self-normalised one, r_max from the reward
+    oracle."""
     prompts = [0, 1, 1, 0]
     la, lb = Ledger(), Ledger()
     weak = _Weak(la, seed=4)
@@ -1120,45 +1209,49 @@ def test_rejection_sampling_replayed_round_by_round(beta, m, k, max_prop, from_r
         assert float(out.kl_estimate[b]) == pytest.approx(kl, abs=1e-12)
     assert out.ledger["t_comp"] == out.ledger["t_data"] == int(out.proposals.sum()) == la.t_comp
     if max_prop == 6:
-        assert not out.kl_from_accepted.all()                                # the self-normalised branch is used
+        # the self-normalised branch is used
+        assert not out.kl_from_accepted.all()
 
 
 def test_rejection_sampling_bound_checks():
-    """Kills the r_max mutants: a missing or infinite bound, a reward above it (tolerance 1e-9·max(1, |r_max|)),
-    exact messages."""
+    """Kills the r_max mutants: a missing or infinite bound, a reward above it (tolerance 1e-9·max(1,
+    |r_max|)), exact messages."""
     cfg = RejectionSamplingConfig(beta=1.0, proposals_per_round=8)
     msg = "needs a finite reward upper bound (config.r_max or reward.r_max)"
     _raises("r_max", msg, RejectionSampling(cfg).run, _Weak(Ledger()), _Reward(Ledger()), [0])
     _raises("r_max", msg, RejectionSampling(cfg).run, _Weak(Ledger()), _Reward(Ledger(), r_max=math.inf), [0])
-    _raises("r_max", "observed reward 3.5 above the bound 3.0; rejection sampling is exact only with a true upper "
-            "bound", RejectionSampling(RejectionSamplingConfig(r_max=3.0, proposals_per_round=30)).run,
-            _Weak(Ledger()), _Reward(Ledger(), shift=0.5), [0])
+    _raises(
+        "r_max",
+        "observed reward 3.5 above the bound 3.0; rejection sampling is exact only with a true upper bound",
+        RejectionSampling(RejectionSamplingConfig(r_max=3.0, proposals_per_round=30)).run,
+        _Weak(Ledger()),
+        _Reward(Ledger(), shift=0.5),
+        [0],
+    )
     # rewards up to 3 + 2e-9 against r_max = 3 are within the tolerance 3e-9
-    out = RejectionSampling(RejectionSamplingConfig(r_max=3.0, proposals_per_round=30)).run(_Weak(Ledger()),
-                                                                                            _Reward(Ledger(), shift=2e-9),
-                                                                                            [0],
-                                                                                            torch.Generator().manual_seed(0))
+    out = RejectionSampling(RejectionSamplingConfig(r_max=3.0, proposals_per_round=30)).run(
+        _Weak(Ledger()), _Reward(Ledger(), shift=2e-9), [0], torch.Generator().manual_seed(0)
+    )
     assert out.exact.all()
-    out = RejectionSampling(RejectionSamplingConfig(r_max=-1.5 + 3.0, proposals_per_round=30)).run(_Weak(Ledger()),
-                                                                                                   _Reward(Ledger(), shift=-1.5),
-                                                                                                   [0],
-                                                                                                   torch.Generator().manual_seed(0))
+    out = RejectionSampling(RejectionSamplingConfig(r_max=-1.5 + 3.0, proposals_per_round=30)).run(
+        _Weak(Ledger()), _Reward(Ledger(), shift=-1.5), [0], torch.Generator().manual_seed(0)
+    )
     assert out.exact.all()
     # r_max = −7: the tolerance is 7e-9 (it scales with |r_max|)
-    out = RejectionSampling(RejectionSamplingConfig(r_max=-7.0, proposals_per_round=30)).run(_Weak(Ledger()),
-                                                                                             _Reward(Ledger(), shift=-10.0 + 4e-9),
-                                                                                             [0])
+    out = RejectionSampling(RejectionSamplingConfig(r_max=-7.0, proposals_per_round=30)).run(
+        _Weak(Ledger()), _Reward(Ledger(), shift=-10.0 + 4e-9), [0]
+    )
     assert out.exact.all()
     with pytest.raises(ConfigError):
-        RejectionSampling(RejectionSamplingConfig(r_max=-7.0, proposals_per_round=30)).run(_Weak(Ledger()),
-                                                                                           _Reward(Ledger(), shift=-10.0 + 8e-9),
-                                                                                           [0])
+        RejectionSampling(RejectionSamplingConfig(r_max=-7.0, proposals_per_round=30)).run(
+            _Weak(Ledger()), _Reward(Ledger(), shift=-10.0 + 8e-9), [0]
+        )
 
 
 def test_best_of_poisson_replayed():
-    """Kills best_of_poisson mutants: n' = 1 + Poisson(μ) from the algorithm's generator, one weak call for all
-    Σ n' candidates (prompts repeated), the best of each segment with ties broken by the largest key, n_drawn,
-    D̂_{n'} averaged over the m selections."""
+    """Kills best_of_poisson mutants: n' = 1 + Poisson(μ) from the algorithm's generator, one weak call for
+    all Σ n' candidates (prompts repeated), the best of each segment with ties broken by the largest key,
+    n_drawn, D̂_{n'} averaged over the m selections."""
     prompts = [0, 1]
     m, mu = 5, 2.5
     weak, rew = _Weak(Ledger(), seed=7), _Reward(Ledger())
@@ -1194,7 +1287,8 @@ def test_best_of_poisson_replayed():
 
 def test_renyi_cross_entropy_zero_mass_in_both_laws_and_batched_phi():
     """Kills renyi_cross_entropy_37 / _51 (`φ >= 0` in the Rényi sum or the cross-entropy: an outcome with
-    φ = ψ = 0 gives −∞ + ∞ or 0·(−∞) = NaN) and _44 (the cross-entropy summed over the whole batch): φ [2, V]."""
+    φ = ψ = 0 gives −∞ + ∞ or 0·(−∞) = NaN) and _44 (the cross-entropy summed over the whole batch): φ [2,
+    V]."""
     phi = [0.5, 0.0, 0.5]
     psi = [0.25, 0.0, 0.75]
     for a in (0.5, 1.0, 2.0):
@@ -1207,9 +1301,9 @@ def test_renyi_cross_entropy_zero_mass_in_both_laws_and_batched_phi():
 
 
 def test_sampler_log_law_acceptance_probability_rounded_above_one():
-    """Kills _conditional_log_law_21 (P(accept) clamped at 2 instead of 1): with every candidate accepted (f constant,
-    M = 1) P(accept) = Σ π_ref rounds to 1 + 4e-16 for this normalised π_ref, log(1 − P) would be NaN; the law is
-    π_ref itself."""
+    """Kills _conditional_log_law_21 (P(accept) clamped at 2 instead of 1): with every candidate accepted
+    (f constant, M = 1) P(accept) = Σ π_ref rounds to 1 + 4e-16 for this normalised π_ref, log(1 − P) would
+    be NaN; the law is π_ref itself."""
     lr = torch.tensor([-3.496305175207401, -1.6863714171170336, -4.047777378169595, -3.969796495991308,
                        -0.5504697301202828, -2.478576528671317, -2.4347373651991076], dtype=torch.float64)
     assert float(torch.logsumexp(lr, 0).exp()) > 1.0                      # the rounding this test is about
@@ -1224,13 +1318,16 @@ class _WeakRoundedUp(_Weak):
 
     def sample(self, prompts, n, generator=None):
         s = super().sample(prompts, n, generator)
-        return Samples(s.prompts, s.responses, None, torch.full(s.responses.shape[:2], 1e-7), s._reveal, "Weak")
+        return Samples(
+            s.prompts, s.responses, None, torch.full(s.responses.shape[:2], 1e-7), s._reveal, "Weak"
+        )
 
 
 def test_sample_based_small_edges():
-    """Kills best_of_n_55 / best_of_poisson's clamp (a revealed log π_ref of +1e-7 clamped at 1 instead of 0:
-    D̂_n then rejects it), _prompts_3 / _5 (float prompt ids not cast to int64), rejection_sampling_44 / _46 (the
-    proposal counts not int64) and _93 (reward tolerance 1e-9·max(2, |r_max|): at r_max = 1.5 it is 1.5e-9)."""
+    """Kills best_of_n_55 / best_of_poisson's clamp (a revealed log π_ref of +1e-7 clamped at 1 instead of
+    0: D̂_n then rejects it), _prompts_3 / _5 (float prompt ids not cast to int64), rejection_sampling_44 /
+    _46 (the proposal counts not int64) and _93 (reward tolerance 1e-9·max(2, |r_max|): at r_max = 1.5 it
+    is 1.5e-9)."""
     out = BestOfN(BestOfNConfig(n=4, num_samples=2)).run(_WeakRoundedUp(Ledger()), _Reward(Ledger()), [0, 1])
     assert out.kl_estimate.tolist() == [0.0, 0.0]                          # ε = 1: D̂_n(1) = 0
     out = BestOfPoisson(BestOfPoissonConfig(mu=1.0)).run(_WeakRoundedUp(Ledger()), _Reward(Ledger()), [0])
@@ -1240,9 +1337,14 @@ def test_sample_based_small_edges():
     out = RejectionSampling(RejectionSamplingConfig(r_max=3.0)).run(_Weak(Ledger()), _Reward(Ledger()), [0],
                                                                     torch.Generator().manual_seed(0))
     assert out.proposals.dtype == torch.long
-    _raises("r_max", "observed reward 1.5 above the bound 1.5; rejection sampling is exact only with a true upper "
-            "bound", RejectionSampling(RejectionSamplingConfig(r_max=1.5, proposals_per_round=30)).run,
-            _Weak(Ledger()), _Reward(Ledger(), shift=-1.5 + 1.7e-9), [0])
+    _raises(
+        "r_max",
+        "observed reward 1.5 above the bound 1.5; rejection sampling is exact only with a true upper bound",
+        RejectionSampling(RejectionSamplingConfig(r_max=1.5, proposals_per_round=30)).run,
+        _Weak(Ledger()),
+        _Reward(Ledger(), shift=-1.5 + 1.7e-9),
+        [0],
+    )
 
 
 class _WeakFixed(_Weak):

@@ -1,10 +1,11 @@
-"""Tests written to kill the surviving mutants of `explore/mtss_subroutines.py` (issue 16 §3; docs/testing.md).
+"""Tests written to kill the surviving mutants of `explore/mtss_subroutines.py` (issue 16 §3;
+docs/testing.md).
 
 Each test checks the subroutines against an independent computation: a plain-Python/NumPy reference of the
-formula (truncated scores, the sampler law, FitValue's least squares, UncertainStateAction's argmax), a replay of
-the public SoftmaxSampler with the same generator, or deterministic stand-in oracles that record every query (so
-the targets, resets, rewards and roll-in rows are known exactly). The mutants each test kills are named in its
-docstring (mutmut names, `x...__mutmut_N`, abbreviated as `function_N`).
+formula (truncated scores, the sampler law, FitValue's least squares, UncertainStateAction's argmax), a replay
+of the public SoftmaxSampler with the same generator, or deterministic stand-in oracles that record every
+query (so the targets, resets, rewards and roll-in rows are known exactly). The mutants each test kills are
+named in its docstring (mutmut names, `x...__mutmut_N`, abbreviated as `function_N`).
 """
 
 import math
@@ -49,12 +50,14 @@ def _ref_score(theta, sigma_inv, nu, phi, phi_anchor):
     return out
 
 
-# -- scores / token_scores / elliptic_norm2 ------------------------------------------------------------------------
+# -- scores / token_scores / elliptic_norm2
+# ------------------------------------------------------------------------
 
 def test_scores_and_token_scores_equal_the_plain_formula_on_every_layer():
-    """scores (layer indexing of θ and Σ⁻¹, ν) and token_scores (the [B, |A|, d] table, repeated and missing tokens,
-    the n ≤ |A| path) against a plain-Python double loop. A guard: the scores_* / token_scores_* mutants were
-    already killed by the law tests (token_scores_2 is equivalent: docs/testing.md)."""
+    """scores (layer indexing of θ and Σ⁻¹, ν) and token_scores (the [B, |A|, d] table, repeated and
+    missing tokens, the n ≤ |A| path) against a plain-Python double loop. A guard: the scores_* /
+    token_scores_* mutants were already killed by the law tests (token_scores_2 is equivalent:
+    docs/testing.md)."""
     pol = _policy(H=3, d=3, nu=0.8)
     gen = torch.Generator().manual_seed(5)
     A = 4
@@ -66,13 +69,18 @@ def test_scores_and_token_scores_equal_the_plain_formula_on_every_layer():
         phi = table[torch.arange(B)[:, None], tokens]                      # a function of (row, token)
         anchor = table[:, 0]
         ref = _ref_score(pol.theta[layer], pol.sigma_inv[layer], pol.nu, phi, anchor)
-        assert (ref == 0).any() and (ref != 0).any()                       # the truncation bites and not everywhere
+        # the truncation bites and not everywhere
+        assert (ref == 0).any() and (ref != 0).any()
         assert np.allclose(pol.scores(layer, phi, anchor).numpy(), ref, atol=1e-12, rtol=0)
         assert np.allclose(pol.token_scores(layer, tokens, phi, anchor, A).numpy(), ref, atol=1e-12, rtol=0)
-        few = tokens[:, :3]                                                # n = 3 < |A|: the direct path
-        assert np.allclose(pol.token_scores(layer, few, phi[:, :3], anchor, A).numpy(), ref[:, :3], atol=1e-12)
-        five = tokens[:, :5]                                               # n = 5 = |A| + 1 with A = 4
-        assert np.allclose(pol.token_scores(layer, five, phi[:, :5], anchor, A).numpy(), ref[:, :5], atol=1e-12)
+        few = tokens[:, :3]  # n = 3 < |A|: the direct path
+        assert np.allclose(
+            pol.token_scores(layer, few, phi[:, :3], anchor, A).numpy(), ref[:, :3], atol=1e-12
+        )
+        five = tokens[:, :5]  # n = 5 = |A| + 1 with A = 4
+        assert np.allclose(
+            pol.token_scores(layer, five, phi[:, :5], anchor, A).numpy(), ref[:, :5], atol=1e-12
+        )
 
 
 def test_token_scores_with_two_actions_and_many_rows():
@@ -97,7 +105,8 @@ def test_elliptic_norm2_is_the_quadratic_form():
     assert elliptic_norm2(rel, S).shape == (1, 3)
 
 
-# -- log_prob_rows / log_prob_tables -------------------------------------------------------------------------------
+# -- log_prob_rows / log_prob_tables
+# -------------------------------------------------------------------------------
 
 def _law_ref(log_ref, f, beta, M, delta):
     """Exact-Ẑ sampler law (Alg. 1 given Ẑ = Z), plain NumPy: π_ref·a/p w.p. 1 − (1 − p)^N, else π_ref."""
@@ -115,10 +124,10 @@ def _law_ref(log_ref, f, beta, M, delta):
 
 
 def test_log_prob_rows_and_tables_against_the_plain_sampler_law():
-    """log_prob_rows at law='sampler' (β, M, δ passed; the scores against the anchor feature) and law='target'
-    (log-softmax of log π_ref + f/β) against NumPy references; normaliser passed on ('estimated' differs);
-    log_prob_tables = rows per layer; the law's error message. Kills log_prob_rows_1, _2, _10–_15, _39, _44, _45 and
-    log_prob_tables_14."""
+    """log_prob_rows at law='sampler' (β, M, δ passed; the scores against the anchor feature) and
+    law='target' (log-softmax of log π_ref + f/β) against NumPy references; normaliser passed on
+    ('estimated' differs); log_prob_tables = rows per layer; the law's error message. Kills
+    log_prob_rows_1, _2, _10–_15, _39, _44, _45 and log_prob_tables_14."""
     inst = random_token_mdp(num_actions=3, horizon=2, d=3, num_prompts=1, seed=11, reward_scale=1.5)
     m = inst.model
     pol = _policy(H=2, d=3, nu=0.4, beta=inst.beta, M=1.5, delta=0.3, anchor=1)
@@ -149,8 +158,8 @@ def test_log_prob_rows_and_tables_against_the_plain_sampler_law():
 
 
 def test_log_prob_rows_casts_float32_features_to_the_policy_dtype():
-    """float32 features are scored in θ's float64 (the cast in log_prob_rows): equal to the float64 computation.
-    Kills log_prob_rows_17."""
+    """float32 features are scored in θ's float64 (the cast in log_prob_rows): equal to the float64
+    computation. Kills log_prob_rows_17."""
     inst = random_token_mdp(num_actions=3, horizon=1, d=3, num_prompts=1, seed=2)
     pol = _policy(H=1, d=3, nu=0.7, beta=inst.beta)
     phi32 = inst.model.phi[0].float()
@@ -159,10 +168,12 @@ def test_log_prob_rows_casts_float32_features_to_the_policy_dtype():
     assert a.dtype == F64 and torch.equal(a, b)
 
 
-# -- step / sample: the real SoftmaxSampler, replayed --------------------------------------------------------------
+# -- step / sample: the real SoftmaxSampler, replayed
+# --------------------------------------------------------------
 
 def _replay_step(pol, inst, prompts, prefixes, seed):
-    """A reference for TruncatedSoftmaxPolicy.step: the public softmax_sampler on the dense model's features."""
+    """A reference for TruncatedSoftmaxPolicy.step: the public softmax_sampler on the dense model's
+    features."""
     m = inst.model
     layer = prefixes.shape[1]
     s = m.states(prompts, prefixes)
@@ -170,7 +181,8 @@ def _replay_step(pol, inst, prompts, prefixes, seed):
     gen = torch.Generator().manual_seed(seed)
     o = inst.oracles()
     if layer:
-        o.step_reward.grant(prompts, prefixes[:, None, :])         # the local simulator continues visited prefixes
+        # the local simulator continues visited prefixes
+        o.step_reward.grant(prompts, prefixes[:, None, :])
 
     def draw(n, rows=None):
         if rows is None:
@@ -186,9 +198,9 @@ def _replay_step(pol, inst, prompts, prefixes, seed):
 
 @pytest.mark.parametrize("chunk", [None, 1, 3])
 def test_step_replays_the_public_sampler_draw_for_draw(chunk):
-    """step = SoftmaxSampler_{β,M,δ}(⟨φ̄_h, θ_h⟩) with the policy's chunk and generator: tokens, φ_h = ϕ(x, a) −
-    ϕ(x, 𝔞), log ρ and ϕ(x, 𝔞) equal a replay with the same seed (1e-12), and t_feature = B, t_comp_token as the
-    replay's. Kills step_40, _47 (chunk not passed), _57 (φ sign)."""
+    """step = SoftmaxSampler_{β,M,δ}(⟨φ̄_h, θ_h⟩) with the policy's chunk and generator: tokens, φ_h = ϕ(x,
+    a) − ϕ(x, 𝔞), log ρ and ϕ(x, 𝔞) equal a replay with the same seed (1e-12), and t_feature = B,
+    t_comp_token as the replay's. Kills step_40, _47 (chunk not passed), _57 (φ sign)."""
     inst = random_token_mdp(num_actions=3, horizon=3, d=3, num_prompts=2, seed=4, reward_scale=1.5)
     pol = _policy(H=3, d=3, nu=0.9, beta=inst.beta, anchor=2, M=2.5, delta=0.2, chunk=chunk, seed=3)
     gen0 = torch.Generator().manual_seed(0)
@@ -200,10 +212,14 @@ def test_step_replays_the_public_sampler_draw_for_draw(chunk):
         o = inst.oracles()
         if layer:
             o.step_reward.grant(prompts, prefixes[:, None, :])
-        tok, rel, log_rho, anc = pol.step(o.auto, prompts, prefixes, torch.Generator().manual_seed(10 + layer))
+        tok, rel, log_rho, anc = pol.step(
+            o.auto, prompts, prefixes, torch.Generator().manual_seed(10 + layer)
+        )
         assert torch.equal(tok, ref.samples.responses[:, 0])
         s = inst.model.states(prompts, prefixes)
-        assert torch.allclose(anc, anchor, atol=0) and torch.allclose(rel, inst.model.phi[layer][s, tok] - anchor)
+        assert torch.allclose(anc, anchor, atol=0) and torch.allclose(
+            rel, inst.model.phi[layer][s, tok] - anchor
+        )
         assert torch.allclose(log_rho, ref.log_density, atol=1e-12, rtol=0)
         assert o.ledger.t_feature == B
         assert o.ledger.t_comp_token == o_ref.ledger.t_comp_token
@@ -211,8 +227,8 @@ def test_step_replays_the_public_sampler_draw_for_draw(chunk):
 
 
 def test_step_uses_the_policy_temperature_envelope_and_failure_probability():
-    """The same states and seed with β, M or δ changed give another draw count or density (each parameter reaches
-    the sampler). A guard for step_* dropping self.beta / self.M / self.delta / self.chunk."""
+    """The same states and seed with β, M or δ changed give another draw count or density (each parameter
+    reaches the sampler). A guard for step_* dropping self.beta / self.M / self.delta / self.chunk."""
     inst = random_token_mdp(num_actions=3, horizon=1, d=3, num_prompts=1, seed=4, reward_scale=1.5)
     base = dict(H=1, d=3, nu=9.0, beta=inst.beta, anchor=0, M=2.0, delta=0.3, chunk=3, seed=3)
     prompts, prefixes = torch.zeros(200, dtype=torch.long), torch.zeros(200, 0, dtype=torch.long)
@@ -231,8 +247,9 @@ def test_step_uses_the_policy_temperature_envelope_and_failure_probability():
 
 
 def test_sample_is_the_step_loop_over_the_horizon():
-    """sample(auto, prompts) = H successive steps, each continuing the prefix: equal to a hand loop of step with
-    the same seed, shape [B, H], int prompts accepted, t_feature = B·H. Kills sample_19, _23 (generator dropped)."""
+    """sample(auto, prompts) = H successive steps, each continuing the prefix: equal to a hand loop of step
+    with the same seed, shape [B, H], int prompts accepted, t_feature = B·H. Kills sample_19, _23
+    (generator dropped)."""
     inst = random_token_mdp(num_actions=3, horizon=3, d=3, num_prompts=2, seed=4)
     pol = _policy(H=3, d=3, nu=0.9, beta=inst.beta, anchor=1, M=2.0, delta=0.4, seed=2)
     prompts = [0, 1, 1, 0, 1]
@@ -250,8 +267,8 @@ def test_sample_is_the_step_loop_over_the_horizon():
 
 def test_sample_draws_the_sampler_law_of_its_tables():
     """Whole sequences drawn by sample vs the exact sampler law of log_prob_tables(normaliser='estimated')
-    (chi-square, 9 cells, 4000 draws; level 1e-4), and not the target law. A guard for sample_* / step_* that break
-    the law (e.g. the wrong layer's θ)."""
+    (chi-square, 9 cells, 4000 draws; level 1e-4), and not the target law. A guard for sample_* / step_*
+    that break the law (e.g. the wrong layer's θ)."""
     from scipy.stats import chisquare
 
     inst = random_token_mdp(num_actions=3, horizon=2, d=3, num_prompts=1, seed=11, reward_scale=1.5)
@@ -266,13 +283,17 @@ def test_sample_draws_the_sampler_law_of_its_tables():
     assert chisquare(counts.numpy(), (t * n).numpy()).pvalue < 1e-4
 
 
-# -- CoreSet ---------------------------------------------------------------------------------------------------------
+# -- CoreSet
+# ---------------------------------------------------------------------------------------------------------
 
 def test_core_set_empty_and_add():
-    """CoreSet.empty has the layer's prefix width, d columns and the dtype; add appends (x, a) and (x, 𝔞) with φ and
+    """CoreSet.empty has the layer's prefix width, d columns and the dtype; add appends (x, a) and (x, 𝔞) with
+    φ and
     0. Kills CoreSet.empty_24, _27 (rel dtype)."""
     c = CoreSet.empty(2, 3, torch.float32)
-    assert len(c) == 0 and c.prefixes.shape == (0, 2) and c.rel.shape == (0, 3) and c.rel.dtype == torch.float32
+    assert (
+        len(c) == 0 and c.prefixes.shape == (0, 2) and c.rel.shape == (0, 3) and c.rel.dtype == torch.float32
+    )
     assert c.prompts.dtype == torch.long and c.actions.dtype == torch.long and c.prefixes.dtype == torch.long
     assert c.actions.shape == (0,)
     rel = torch.tensor([0.5, -1.0, 2.0], dtype=torch.float32)
@@ -283,13 +304,17 @@ def test_core_set_empty_and_add():
     assert c.prefixes.tolist() == [[2, 0], [2, 0], [1, 1], [1, 1]]
     assert c.actions.tolist() == [2, 1, 0, 1]
     assert torch.equal(c.rel, torch.stack([rel, torch.zeros(3), -rel, torch.zeros(3)]))
-    assert CoreSet.empty(1, 2, F64).rel.dtype == F64 and CoreSet.empty(0, 2, torch.float16).rel.dtype == torch.float16
+    assert (
+        CoreSet.empty(1, 2, F64).rel.dtype == F64
+        and CoreSet.empty(0, 2, torch.float16).rel.dtype == torch.float16
+    )
     c0 = CoreSet.empty(0, 2, F64)
     c0.add(torch.tensor(3), torch.zeros(0, dtype=torch.long), torch.tensor(1), torch.ones(2, dtype=F64), 0)
     assert c0.prefixes.shape == (2, 0) and c0.actions.tolist() == [1, 0] and c0.rel.dtype == F64
 
 
-# -- FitValue and UncertainStateAction with recording stand-in oracles ----------------------------------------------
+# -- FitValue and UncertainStateAction with recording stand-in oracles
+# ----------------------------------------------
 
 class _Auto:
     """A deterministic stand-in for the weak autoregressive oracle: records resets; next_token returns tokens
@@ -317,7 +342,8 @@ class _Auto:
 
 
 class _Reward:
-    """Deterministic per-step reward r(x, a_{1:h}) = 0.1·x + 0.05·h + 0.3·a_h + 0.02·Σ a; records the queries."""
+    """Deterministic per-step reward r(x, a_{1:h}) = 0.1·x + 0.05·h + 0.3·a_h + 0.02·Σ a; records the
+    queries."""
 
     def __init__(self):
         self.calls = []
@@ -325,7 +351,12 @@ class _Reward:
 
     @staticmethod
     def value(prompts, pre):
-        return 0.1 * prompts.double() + 0.05 * pre.shape[1] + 0.3 * pre[:, -1].double() + 0.02 * pre.sum(1).double()
+        return (
+            0.1 * prompts.double()
+            + 0.05 * pre.shape[1]
+            + 0.3 * pre[:, -1].double()
+            + 0.02 * pre.sum(1).double()
+        )
 
     def outcome(self, prompts, prefixes, generator=None):
         self.calls.append(prefixes.shape)
@@ -334,8 +365,8 @@ class _Reward:
 
 
 class _Policy:
-    """A stand-in π̂: step returns a deterministic token (x + len + 2·Σ prefix) mod A, its φ, log ρ = 0.1·(a + 1)·len
-    and the anchor features (from the stand-in oracle's features)."""
+    """A stand-in π̂: step returns a deterministic token (x + len + 2·Σ prefix) mod A, its φ, log ρ =
+    0.1·(a + 1)·len and the anchor features (from the stand-in oracle's features)."""
 
     def __init__(self, auto, H, d, beta=0.5, anchor=0, sigma_inv=None):
         self.auto, self.horizon, self.beta, self.anchor = auto, H, beta, anchor
@@ -354,8 +385,8 @@ class _Policy:
 
 
 def _fit_value_reference(layer, core, pol, n_reg, radius):
-    """Plain-Python FitValue: per kept pair and repetition, z = return(a) − return(𝔞), returns with r − β log ρ
-    along the stand-in roll-out; then the min-norm least-squares solution (radius large)."""
+    """Plain-Python FitValue: per kept pair and repetition, z = return(a) − return(𝔞), returns with r − β
+    log ρ along the stand-in roll-out; then the min-norm least-squares solution (radius large)."""
     H = pol.horizon
     rows, zs = [], []
     for k in range(len(core)):
@@ -384,17 +415,23 @@ def _fit_value_reference(layer, core, pol, n_reg, radius):
 def _core(layer, d, pairs):
     c = CoreSet.empty(layer, d, F64)
     for x, pre, a, rel in pairs:
-        c.add(torch.tensor(x), torch.tensor(pre, dtype=torch.long), torch.tensor(a), torch.tensor(rel, dtype=F64), 0)
+        c.add(
+            torch.tensor(x),
+            torch.tensor(pre, dtype=torch.long),
+            torch.tensor(a),
+            torch.tensor(rel, dtype=F64),
+            0,
+        )
     return c
 
 
 @pytest.mark.parametrize("layer", [0, 1, 2])
 def test_fit_value_targets_regression_and_counts_against_a_plain_reference(layer):
-    """fit_value with stand-in oracles: θ̂ = the plain-Python least squares of the soft-Bellman targets (r_h and
-    r_ℓ − β log ρ_ℓ for ℓ > h, the a-roll-out minus the 𝔞-roll-out, N repetitions, anchor pairs skipped), 2R resets
-    at x_h, 2R reward queries per step, transitions += 2R·(H − h), roll-outs of the stated shapes, the run's
-    generator in every reward query. Kills fit_value_2, _45, _48, _50, _51, _54, _55, _61, _78, _79, _82, _85, _88,
-    _89, _92, _93, _95, _110."""
+    """fit_value with stand-in oracles: θ̂ = the plain-Python least squares of the soft-Bellman targets
+    (r_h and r_ℓ − β log ρ_ℓ for ℓ > h, the a-roll-out minus the 𝔞-roll-out, N repetitions, anchor pairs
+    skipped), 2R resets at x_h, 2R reward queries per step, transitions += 2R·(H − h), roll-outs of the
+    stated shapes, the run's generator in every reward query. Kills fit_value_2, _45, _48, _50, _51, _54,
+    _55, _61, _78, _79, _82, _85, _88, _89, _92, _93, _95, _110."""
     H, d, A = 4, 3, 3
     auto, rew = _Auto(A, H, d), _Reward()
     pol = _Policy(auto, H, d, beta=0.7, anchor=0)
@@ -416,7 +453,8 @@ def test_fit_value_targets_regression_and_counts_against_a_plain_reference(layer
     assert counts["transitions"] == 5 + 2 * R * (H - layer)
     assert rew.calls == [torch.Size([2 * R, 1, layer + 1 + j]) for j in range(H - layer)]
     assert pol.steps == [torch.Size([2 * R, layer + 1 + j]) for j in range(H - layer - 1)]
-    assert len(rew.gens) == H - layer and all(g is gen for g in rew.gens)   # reward noise uses the run's generator
+    # reward noise uses the run's generator
+    assert len(rew.gens) == H - layer and all(g is gen for g in rew.gens)
 
 
 def test_fit_value_radius_and_degenerate_cores():
@@ -446,9 +484,10 @@ class _Prompts:
 
 
 def _usa_reference(cores, pol, auto, xs, n_span, n_bar):
-    """Plain-Python UncertainStateAction over all layers with the stand-in oracles: rows = N_span root roll-ins
-    plus N_span per core pair of each earlier layer; candidates the policy's token and N̄ reference tokens; the
-    argmax of ‖φ‖²_{Σ_h⁻¹} over rows and candidates (first maximum in row-major order)."""
+    """Plain-Python UncertainStateAction over all layers with the stand-in oracles: rows = N_span root
+    roll-ins plus N_span per core pair of each earlier layer; candidates the policy's token and N̄
+    reference tokens; the argmax of ‖φ‖²_{Σ_h⁻¹} over rows and candidates (first maximum in row-major
+    order)."""
     H = pol.horizon
     rows = []          # (prompt, prefix list)
     picks = []
@@ -482,11 +521,11 @@ def _usa_reference(cores, pol, auto, xs, n_span, n_bar):
 
 @pytest.mark.parametrize("n_bar", [0, 1, 2])
 def test_uncertain_state_actions_against_a_plain_reference(n_bar):
-    """uncertain_state_actions with stand-in oracles: for every layer the pick (x̂, prefix, â, φ, κ²) equals the
-    plain-Python search over the root roll-ins and the restarts at every core pair of the previous layer (reset
-    there), with the policy's token and N̄ reference tokens as candidates; N_span prompts drawn once; transitions
-    counted per roll-in step, the run's generator in every draw. Kills uncertain_state_actions_6, _8, _24, _26, _66,
-    _67, _71, _72, _77, _80, _81, _93."""
+    """uncertain_state_actions with stand-in oracles: for every layer the pick (x̂, prefix, â, φ, κ²)
+    equals the plain-Python search over the root roll-ins and the restarts at every core pair of the
+    previous layer (reset there), with the policy's token and N̄ reference tokens as candidates; N_span
+    prompts drawn once; transitions counted per roll-in step, the run's generator in every draw. Kills
+    uncertain_state_actions_6, _8, _24, _26, _66, _67, _71, _72, _77, _80, _81, _93."""
     H, d, A = 3, 3, 4
     auto = _Auto(A, H, d)
     gen = torch.Generator().manual_seed(0)
@@ -513,4 +552,5 @@ def test_uncertain_state_actions_against_a_plain_reference(n_bar):
     refq = [q for q in auto.queries if q[2] == n_bar] if n_bar else []
     assert [q[0].numel() for q in refq] == (n_rows if n_bar else [])
     assert len(auto.queries) == (H if n_bar else 0)                   # N̄ = 0: no reference draws at all
-    assert src.gens == [gen] and all(g is gen for g in auto.gens)      # the run's generator reaches every draw
+    # the run's generator reaches every draw
+    assert src.gens == [gen] and all(g is gen for g in auto.gens)

@@ -18,7 +18,9 @@ from oraclerl.oracles.ledger import COUNTERS, Budget, Ledger
 
 @pytest.mark.parametrize("bad", [-1, 1.5, True, "3"])
 def test_budget_rejects_non_integers_and_negatives_naming_the_field(bad):
-    with pytest.raises(ConfigError, match=rf"budget\.t_data: must be a non-negative integer or None, got {bad!r}"):
+    with pytest.raises(
+        ConfigError, match=rf"budget\.t_data: must be a non-negative integer or None, got {bad!r}"
+    ):
         Budget(t_data=bad)
 
 
@@ -81,9 +83,9 @@ def test_repr_lists_the_non_zero_counters():
 
 
 def test_response_keys_are_prefix_consistent_dtype_invariant_and_collision_free():
-    """Keys of every prefix equal the keys of the truncated responses; int32/float responses key like int64 ones;
-    10⁴ distinct (prompt, response) pairs get 10⁴ distinct keys (a weakened mix, e.g. + for · with the
-    position multipliers, collides)."""
+    """Keys of every prefix equal the keys of the truncated responses; int32/float responses key like int64
+    ones; 10⁴ distinct (prompt, response) pairs get 10⁴ distinct keys (a weakened mix, e.g. + for · with
+    the position multipliers, collides)."""
     import torch
 
     from oraclerl.oracles.ledger import response_keys
@@ -113,8 +115,9 @@ def test_response_keys_are_prefix_consistent_dtype_invariant_and_collision_free(
 
 
 def test_provenance_set_semantics_len_dedup_and_prefixes():
-    """Provenance is a set: re-adding the same pairs does not grow it, disjoint batches are all found, pairs never
-    added are not, and ``prefixes=True`` registers every prefix (a reset/extend must find them)."""
+    """Provenance is a set: re-adding the same pairs does not grow it, disjoint batches are all found,
+    pairs never added are not, and ``prefixes=True`` registers every prefix (a reset/extend must find
+    them)."""
     import torch
 
     from oraclerl.oracles.ledger import Provenance
@@ -133,10 +136,12 @@ def test_provenance_set_semantics_len_dedup_and_prefixes():
     assert len(p) == 24 + 32
     assert p.contains(prompts, a).all() and p.contains(prompts, b).all()
     assert not p.contains(prompts, a + 100).any()
-    p.add(prompts, a[:, :1])                             # known pairs, smaller than the last block: no new block
+    # known pairs, smaller than the last block: no new block
+    p.add(prompts, a[:, :1])
     assert len(p) == 24 + 32
     assert not p.contains(prompts, a[:, :, :3]).any()                  # prefixes were not registered
-    for _ in range(5):                                                   # many blocks: merging keeps everything
+    # many blocks: merging keeps everything
+    for _ in range(5):
         p.add(prompts, torch.randint(100, 10**6, (8, 16, 5), generator=g))
         assert p.contains(prompts, a).all() and p.contains(prompts, b).all()
     q = Provenance()
@@ -148,7 +153,8 @@ def test_provenance_set_semantics_len_dedup_and_prefixes():
 
 
 def _distinct_pairs(prompts, seqs, lengths):
-    """Exact number of distinct (prompt, y_{1:ℓ}) triples, independently of the hash (tokens padded with −1)."""
+    """Exact number of distinct (prompt, y_{1:ℓ}) triples, independently of the hash (tokens padded with
+    −1)."""
     import torch
 
     pos = torch.arange(seqs.shape[1])
@@ -157,11 +163,12 @@ def _distinct_pairs(prompts, seqs, lengths):
 
 
 def test_response_keys_distinct_on_adversarial_inputs():
-    """No collision among (a) every prefix of 600 binary sequences of length 128 under 3 prompts (76 800 pairs, half of
-    them sharing 100-token prefixes), (b) all 8! permutations of 0..7, (c) all 2¹⁶ binary strings, (d) every single-token
-    substitution of a length-128 sequence, (e) the Thue–Morse string of length 2048 and its complement — which
-    collide under a plain polynomial hash mod 2⁶⁴ for every odd base (checked here). Position-free terms make (b)
-    collide, dropping the prompt term makes (a) collide, a polynomial hash makes (e) collide."""
+    """No collision among (a) every prefix of 600 binary sequences of length 128 under 3 prompts (76 800
+    pairs, half of them sharing 100-token prefixes), (b) all 8! permutations of 0..7, (c) all 2¹⁶ binary
+    strings, (d) every single-token substitution of a length-128 sequence, (e) the Thue–Morse string of
+    length 2048 and its complement — which collide under a plain polynomial hash mod 2⁶⁴ for every odd base
+    (checked here). Position-free terms make (b) collide, dropping the prompt term makes (a) collide, a
+    polynomial hash makes (e) collide."""
     import itertools
 
     import torch
@@ -177,7 +184,9 @@ def test_response_keys_distinct_on_adversarial_inputs():
     expect = _distinct_pairs(prompts.repeat_interleave(128), y.repeat_interleave(128, 0), L)
     assert torch.unique(keys).numel() == expect and expect > 40_000
     perms = torch.tensor(list(itertools.permutations(range(8))))
-    assert torch.unique(response_keys(torch.zeros(1, dtype=torch.long), perms[None])).numel() == perms.shape[0]
+    assert (
+        torch.unique(response_keys(torch.zeros(1, dtype=torch.long), perms[None])).numel() == perms.shape[0]
+    )
     bits = (torch.arange(1 << 16)[:, None] >> torch.arange(16)) & 1
     assert torch.unique(response_keys(torch.zeros(1, dtype=torch.long), bits[None])).numel() == 1 << 16
     base = torch.randint(0, 5, (128,), generator=g)
@@ -198,8 +207,8 @@ def test_response_keys_distinct_on_adversarial_inputs():
 
 
 def test_provenance_memory_is_one_key_per_drawn_response_not_per_prefix():
-    """Sequence samplers store the whole response only (Provenance's bound: ≤ t_comp + t_comp_token + t_feature +
-    t_grant keys); re-registering every prefix (L = 6 keys per response) breaks the bound."""
+    """Sequence samplers store the whole response only (Provenance's bound: ≤ t_comp + t_comp_token +
+    t_feature + t_grant keys); re-registering every prefix (L = 6 keys per response) breaks the bound."""
     import torch
 
     from oraclerl.problems.token_mdp import random_token_mdp
@@ -219,34 +228,36 @@ def test_provenance_memory_is_one_key_per_drawn_response_not_per_prefix():
 
 
 def test_provenance_long_probe_chains_duplicates_and_growth():
-    """Keys that share their hash-table slot form a chain far longer than one probe window: every one is found,
-    absent keys of the same slot are not, re-adding any of them (or a batch with repeats) does not grow the set,
-    and the set survives the table doubling (a lookup that stops at a full window, or a rehash that drops the old
-    keys, fails here)."""
+    """Keys that share their hash-table slot form a chain far longer than one probe window: every one is
+    found, absent keys of the same slot are not, re-adding any of them (or a batch with repeats) does not
+    grow the set, and the set survives the table doubling (a lookup that stops at a full window, or a
+    rehash that drops the old keys, fails here)."""
     import torch
 
     from oraclerl.oracles.ledger import Provenance
 
-    chain = (torch.arange(1, 41) << 24) | 7                          # 40 odd keys, one slot in any table < 2²⁴
+    # 40 odd keys, one slot in any table < 2²⁴
+    chain = (torch.arange(1, 41) << 24) | 7
     p = Provenance()
     p.add_keys(chain[:30])
     p.add_keys(torch.cat([chain[:30], chain[30:], chain[30:]]))    # known ones and repeats within the batch
     assert len(p) == 40 and p.contains_keys(chain).all()
     assert not p.contains_keys((torch.arange(41, 60) << 24) | 7).any()
     big = torch.randint(-(2**62), 2**62, (5000,), generator=torch.Generator().manual_seed(4)) | 1
-    p.add_keys(big)                                                  # forces the table to double (≥ 2·5040 slots)
+    # forces the table to double (≥ 2·5040 slots)
+    p.add_keys(big)
     assert len(p) == 5040 and p.contains_keys(chain).all() and p.contains_keys(big).all()
     assert p._table.numel() >= 2 * len(p)                            # at most half full
 
 
-# ------------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 # oracles/rewards.py
-# ------------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 
 
 class _TableFn:
-    """A reward function r⋆(x, y) = table[x, y] with process rewards r⋆(x, y_{1:i}) = Σ_{s≤i} table[x, y_s] (plain
-    indexing, the reference for every oracle output below)."""
+    """A reward function r⋆(x, y) = table[x, y] with process rewards r⋆(x, y_{1:i}) = Σ_{s≤i} table[x, y_s]
+    (plain indexing, the reference for every oracle output below)."""
 
     def __init__(self, table, r_max=None, process=True):
         import torch
@@ -277,10 +288,10 @@ def _drawn(ledger, prompts, responses):
 
 
 def test_reward_noise_draws_exactly_its_stated_law_from_the_given_generator():
-    """Gaussian: mean + scale·randn(shape, generator, mean's dtype); Bernoulli: r_max·[rand(...) < mean/r_max]; none: the
-    mean itself. Compared draw for draw with torch's own stream (kills apply_5/6/7 (kind, sign), _10/_14 (generator
-    dropped), _11/_15 (randn in float32 for a float64 mean), _44/_48 (rand without the generator), _45/_49 (rand in
-    float32))."""
+    """Gaussian: mean + scale·randn(shape, generator, mean's dtype); Bernoulli: r_max·[rand(...) <
+    mean/r_max]; none: the mean itself. Compared draw for draw with torch's own stream (kills apply_5/6/7
+    (kind, sign), _10/_14 (generator dropped), _11/_15 (randn in float32 for a float64 mean), _44/_48 (rand
+    without the generator), _45/_49 (rand in float32))."""
     import torch
 
     from oraclerl.oracles import RewardNoise
@@ -302,9 +313,9 @@ def test_reward_noise_draws_exactly_its_stated_law_from_the_given_generator():
 
 
 def test_bernoulli_noise_accepts_rounding_at_the_ends_and_rejects_the_rest():
-    """r⋆/r_max ∈ [−1e-9, 1 + 1e-9] is accepted (both ends included; 0 and 1 too), anything beyond is rejected with the
-    exact message (kills apply_28 (`and`), _29/_32 (strict ends), _30/_31/_33/_34/_35 (constants), _18.._25 and
-    _36.._41 (field / message))."""
+    """r⋆/r_max ∈ [−1e-9, 1 + 1e-9] is accepted (both ends included; 0 and 1 too), anything beyond is
+    rejected with the exact message (kills apply_28 (`and`), _29/_32 (strict ends), _30/_31/_33/_34/_35
+    (constants), _18.._25 and _36.._41 (field / message))."""
     import torch
 
     from oraclerl.oracles import RewardNoise
@@ -321,14 +332,16 @@ def test_bernoulli_noise_accepts_rounding_at_the_ends_and_rejects_the_rest():
             noise.apply(torch.tensor([[0.5, bad]], dtype=torch.float64), 1.0, g)
     with pytest.raises(ConfigError, match=r"^reward: bernoulli noise needs rewards in \[0, 4\.0\]$"):
         noise.apply(torch.tensor([[5.0]], dtype=torch.float64), 4.0, g)
-    with pytest.raises(ConfigError, match=r"^noise\.kind: bernoulli noise needs a reward function with a known r_max$"):
+    with pytest.raises(
+        ConfigError, match=r"^noise\.kind: bernoulli noise needs a reward function with a known r_max$"
+    ):
         noise.apply(torch.tensor([[0.5]], dtype=torch.float64), None, g)
 
 
 def test_bernoulli_of_zero_never_fires_even_when_the_uniform_is_exactly_zero():
-    """Seed 34 draws an exact 0.0 at index 298 484 of a float32 uniform stream (P = 2⁻²⁴ per draw): Bernoulli(0) must
-    still return 0 there, the Bradley–Terry comparison with P(first ≻ second) = 0 must return 0 (`u < p`, not
-    `u <= p`: kills apply_53 and compare_69)."""
+    """Seed 34 draws an exact 0.0 at index 298 484 of a float32 uniform stream (P = 2⁻²⁴ per draw):
+    Bernoulli(0) must still return 0 there, the Bradley–Terry comparison with P(first ≻ second) = 0 must
+    return 0 (`u < p`, not `u <= p`: kills apply_53 and compare_69)."""
     import torch
 
     from oraclerl.oracles import PreferenceOracle, RewardNoise
@@ -349,8 +362,11 @@ def test_reward_noise_config_errors_name_their_field():
     """Kills __post_init___7 (kind's field name) and _15/_19/_20 (scale's field name)."""
     from oraclerl.oracles import RewardNoise
 
-    with pytest.raises(ConfigError, match=r"^noise\.kind: must be one of \['none', 'gaussian', 'bernoulli'\], "
-                                          r"got 'laplace'$"):
+    with pytest.raises(
+        ConfigError,
+        match=r"^noise\.kind: must be one of \['none', 'gaussian', 'bernoulli'\], "
+        r"got 'laplace'$",
+    ):
         RewardNoise("laplace")
     with pytest.raises(ConfigError, match=r"^noise\.scale: must be >= 0, got -1\.0$"):
         RewardNoise("gaussian", -1.0)
@@ -358,20 +374,27 @@ def test_reward_noise_config_errors_name_their_field():
 
 
 def test_reward_oracle_errors_name_their_field_and_the_offending_shape():
-    """Exact messages of the constructor (kills RewardOracle.__init___8.._14), of ``_check_shape`` (grant and process:
-    a [B] tensor and a wrong B are both rejected: kills _check_shape_1 (`and`) and _6.._12), of ``outcome``'s first-dim
-    check (kills outcome_8.._14) and of ``process`` without process rewards (kills process_2/_6/_7)."""
+    """Exact messages of the constructor (kills RewardOracle.__init___8.._14), of ``_check_shape`` (grant
+    and process: a [B] tensor and a wrong B are both rejected: kills _check_shape_1 (`and`) and _6.._12),
+    of ``outcome``'s first-dim check (kills outcome_8.._14) and of ``process`` without process rewards
+    (kills process_2/_6/_7)."""
     import torch
 
     from oraclerl.oracles import RewardOracle
 
-    with pytest.raises(ConfigError, match=r"^reward: _NoMean does not provide RewardFunction \(missing mean, r_max\)$"):
+    with pytest.raises(
+        ConfigError, match=r"^reward: _NoMean does not provide RewardFunction \(missing mean, r_max\)$"
+    ):
         RewardOracle(_NoMean())
     ora = RewardOracle(_TableFn(torch.zeros(3, 4)))
     x = torch.tensor([0, 1])
-    with pytest.raises(ConfigError, match=r"^responses: must be \[B, n, \.\.\.\] with B = 2 prompts, got \(2,\)$"):
-        ora.grant(x, torch.tensor([0, 1]))                               # dim 1 with the right B: still refused
-    with pytest.raises(ConfigError, match=r"^responses: must be \[B, n, \.\.\.\] with B = 2 prompts, got \(3, 1\)$"):
+    with pytest.raises(
+        ConfigError, match=r"^responses: must be \[B, n, \.\.\.\] with B = 2 prompts, got \(2,\)$"
+    ):
+        ora.grant(x, torch.tensor([0, 1]))  # dim 1 with the right B: still refused
+    with pytest.raises(
+        ConfigError, match=r"^responses: must be \[B, n, \.\.\.\] with B = 2 prompts, got \(3, 1\)$"
+    ):
         ora.process(x, torch.zeros(3, 1, dtype=torch.long))
     with pytest.raises(ConfigError, match=r"^responses: first dim must match prompts \(2\), got \(3, 1\)$"):
         ora.outcome(x, torch.zeros(3, 1, dtype=torch.long))
@@ -382,9 +405,10 @@ def test_reward_oracle_errors_name_their_field_and_the_offending_shape():
 
 
 def test_reward_oracles_read_prompts_as_integer_ids_whatever_their_dtype():
-    """Prompts given as a float tensor are ids (cast to int64), not float bits: a pair drawn with int64 prompts is
-    found, the reward function gets int64 ids, and a grant with float prompts registers the int64 pair (kills
-    grant_3/_5, outcome_3/_5, process_10/_12, compare_3/_5: without the cast the provenance key differs)."""
+    """Prompts given as a float tensor are ids (cast to int64), not float bits: a pair drawn with int64
+    prompts is found, the reward function gets int64 ids, and a grant with float prompts registers the
+    int64 pair (kills grant_3/_5, outcome_3/_5, process_10/_12, compare_3/_5: without the cast the
+    provenance key differs)."""
     import torch
 
     from oraclerl.oracles import Ledger, PreferenceOracle, RewardOracle
@@ -400,17 +424,19 @@ def test_reward_oracles_read_prompts_as_integer_ids_whatever_their_dtype():
     assert all(c[1] == torch.int64 for c in fn.calls)
     won = PreferenceOracle(fn, led).compare(xf, y, y.flip(1), torch.Generator().manual_seed(0))
     p = torch.sigmoid(table[x[:, None], y] - table[x[:, None], y.flip(1)])
-    assert torch.equal(won, (torch.rand((2, 2), generator=torch.Generator().manual_seed(0), dtype=torch.float64) < p)
-                       .double())
+    assert torch.equal(
+        won,
+        (torch.rand((2, 2), generator=torch.Generator().manual_seed(0), dtype=torch.float64) < p).double(),
+    )
     assert ora.grant(torch.tensor([1.0]), torch.tensor([[3]])) == 1
     ora.outcome(torch.tensor([1]), torch.tensor([[3]]))                  # found under its int64 prompt
     assert led.t_grant == 1
 
 
 def test_outcome_checks_the_data_budget_before_granting_anything():
-    """The T_data budget is checked before the provenance check/grant: a refused query grants nothing (t_grant stays 0)
-    and exactly reaching the limit is allowed (kills outcome_21 (B/n) and _22 (n·n), compare_21/_22, with B = 3 > n = 2
-    so that both wrong counts pass the limit of 5)."""
+    """The T_data budget is checked before the provenance check/grant: a refused query grants nothing
+    (t_grant stays 0) and exactly reaching the limit is allowed (kills outcome_21 (B/n) and _22 (n·n),
+    compare_21/_22, with B = 3 > n = 2 so that both wrong counts pass the limit of 5)."""
     import torch
 
     from oraclerl.errors import BudgetExceeded
@@ -430,8 +456,8 @@ def test_outcome_checks_the_data_budget_before_granting_anything():
 
 
 def test_provenance_errors_name_the_query_the_pair_and_the_remedy():
-    """Exact message of a refused pair: the oracle method, [b, j], the prompt and the grant remedy (kills outcome_34/_35/
-    _36, process_27/_28/_29, compare_34/_35/_36, _require_drawn_19.._23)."""
+    """Exact message of a refused pair: the oracle method, [b, j], the prompt and the grant remedy (kills
+    outcome_34/_35/ _36, process_27/_28/_29, compare_34/_35/_36, _require_drawn_19.._23)."""
     import torch
 
     from oraclerl.oracles import Ledger, PreferenceOracle, RewardOracle
@@ -441,21 +467,30 @@ def test_provenance_errors_name_the_query_the_pair_and_the_remedy():
     fn = _TableFn(torch.zeros(3, 4))
     x, y = _drawn(led, torch.tensor([2, 1]), torch.tensor([[0, 1], [2, 3]]))
     bad = y.clone()
-    bad[1, 1] = 0                                                        # response [1, 1] of prompt 1: not drawn
+    # response [1, 1] of prompt 1: not drawn
+    bad[1, 1] = 0
     for meth, arg in (("outcome", bad), ("process", bad[..., None])):
-        msg = (rf"^RewardOracle\.{meth}: response \[1, 1\] of prompt 1 was not drawn by a sampler on this ledger; "
-               r"score only sampled responses, or grant it explicitly \(RewardOracle\.grant\(prompts, responses\), "
-               r"counted in t_grant\)$")
+        msg = (
+            rf"^RewardOracle\.{meth}: response \[1, 1\] of prompt 1 was not drawn by a sampler on this "
+            r"ledger; "
+            r"score only sampled responses, or grant it explicitly \(RewardOracle\.grant\(prompts, "
+            r"responses\), "
+            r"counted in t_grant\)$"
+        )
         with pytest.raises(ProvenanceError, match=msg):
             getattr(RewardOracle(fn, led), meth)(x, arg)
-    with pytest.raises(ProvenanceError, match=r"^PreferenceOracle\.compare: response \[1, 1\] of prompt 1 was not "
-                                              r"drawn by a sampler on this ledger; "):
+    with pytest.raises(
+        ProvenanceError,
+        match=r"^PreferenceOracle\.compare: response \[1, 1\] of prompt 1 was not "
+        r"drawn by a sampler on this ledger; ",
+    ):
         PreferenceOracle(fn, led).compare(x, y, bad)
     assert led.t_data == 0
 
 
 def test_nan_rewards_are_refused_naming_the_reward_method():
-    """Kills _check_finite_rewards_2.._7, outcome_48/_55/_56, process_32/_39/_40; ±∞ is passed through unchanged."""
+    """Kills _check_finite_rewards_2.._7, outcome_48/_55/_56, process_32/_39/_40; ±∞ is passed through
+    unchanged."""
     import torch
 
     from oraclerl.oracles import RewardOracle
@@ -471,9 +506,10 @@ def test_nan_rewards_are_refused_naming_the_reward_method():
 
 
 def test_outcome_and_process_pass_r_max_and_the_generator_to_the_noise():
-    """Outcome and process rewards with Bernoulli noise equal r_max·[u < r⋆/r_max] for u drawn from the caller's
-    generator (kills outcome_59, process_48 (r_max dropped: 'known r_max' error) and _49 (generator dropped)); a
-    grant_all oracle's process query grants the pair (kills process_20) and counts B·n·H queries."""
+    """Outcome and process rewards with Bernoulli noise equal r_max·[u < r⋆/r_max] for u drawn from the
+    caller's generator (kills outcome_59, process_48 (r_max dropped: 'known r_max' error) and _49
+    (generator dropped)); a grant_all oracle's process query grants the pair (kills process_20) and counts
+    B·n·H queries."""
     import torch
 
     from oraclerl.oracles import RewardNoise, RewardOracle
@@ -495,10 +531,11 @@ def test_outcome_and_process_pass_r_max_and_the_generator_to_the_noise():
 
 
 def test_preference_oracle_is_bradley_terry_draw_for_draw():
-    """compare = [u < σ((r⋆(x, y₁) − r⋆(x, y₂))/τ)] with u from the caller's generator in the rewards' dtype (kills
-    compare_58 (·τ), _61/_65 (generator dropped), _62/_66 (float32 u)); the default private ledger exists, grants
-    everything and counts (kills __init___5 (no ledger) and _15 (grant_all default)); a given ledger does not grant
-    unless asked, and grant_all=1 is read as True; τ's error names the field (kills __init___8/_12/_13)."""
+    """compare = [u < σ((r⋆(x, y₁) − r⋆(x, y₂))/τ)] with u from the caller's generator in the rewards'
+    dtype (kills compare_58 (·τ), _61/_65 (generator dropped), _62/_66 (float32 u)); the default private
+    ledger exists, grants everything and counts (kills __init___5 (no ledger) and _15 (grant_all default));
+    a given ledger does not grant unless asked, and grant_all=1 is read as True; τ's error names the field
+    (kills __init___8/_12/_13)."""
     import torch
 
     from oraclerl.oracles import Ledger, PreferenceOracle
@@ -523,19 +560,21 @@ def test_preference_oracle_is_bradley_terry_draw_for_draw():
     assert PreferenceOracle(_TableFn(table), led, grant_all=1).grant_all is True
     with pytest.raises(ConfigError, match=r"^temperature: must be > 0, got 0\.0$"):
         PreferenceOracle(_TableFn(table), temperature=0.0)
-    with pytest.raises(ConfigError, match=r"^second: must have the shape of first \(1, 500\), got \(1, 499\)$"):
+    with pytest.raises(
+        ConfigError, match=r"^second: must have the shape of first \(1, 500\), got \(1, 499\)$"
+    ):
         pref.compare(x, first, second[:, 1:])
 
 
-# ------------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 # oracles/samplers.py
-# ------------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 
 
 class _SeqFake:
-    """A sequence-level model over 3 prompts and 5 responses with d = 2 that records every call. Responses come from
-    the generator it is given; features ϕ(x, y) = (x, y), log π_ref(y|x) = −(x + y/10), log π_θ(y|x) = log π_ref +
-    θ₀·y − θ₁ (θ per prompt), so a wrong argument anywhere changes a value."""
+    """A sequence-level model over 3 prompts and 5 responses with d = 2 that records every call. Responses
+    come from the generator it is given; features ϕ(x, y) = (x, y), log π_ref(y|x) = −(x + y/10), log
+    π_θ(y|x) = log π_ref + θ₀·y − θ₁ (θ per prompt), so a wrong argument anywhere changes a value."""
 
     num_prompts, feature_dim, beta, default_reveal = 3, 2, 0.5, None
     device = torch.device("cpu")
@@ -605,10 +644,10 @@ def _names(model):
 
 
 def test_weak_sampler_passes_its_arguments_and_computes_only_what_it_reveals():
-    """Responses are the model's draws from the caller's generator (kills WeakSampler.sample_28/_31), n defaults to 1
-    (kills _1), features / log-probabilities are computed only when revealed (kills _package_7/_18, which call the
-    model anyway) and equal the model's; the error names the oracle (kills _package_27); T_comp = B·n and the drawn
-    pairs are in the ledger's provenance."""
+    """Responses are the model's draws from the caller's generator (kills WeakSampler.sample_28/_31), n
+    defaults to 1 (kills _1), features / log-probabilities are computed only when revealed (kills
+    _package_7/_18, which call the model anyway) and equal the model's; the error names the oracle (kills
+    _package_27); T_comp = B·n and the drawn pairs are in the ledger's provenance."""
     import torch
 
     from oraclerl.errors import RevealError
@@ -623,8 +662,11 @@ def test_weak_sampler_passes_its_arguments_and_computes_only_what_it_reveals():
     assert torch.equal(s.responses, torch.randint(0, 5, (2, 1), generator=torch.Generator().manual_seed(11)))
     with pytest.raises(RevealError, match=r"^WeakSampler does not reveal features \(reveal=\[\]\)$"):
         _ = s.features
-    with pytest.raises(RevealError, match=r"^WeakSampler does not reveal log-probabilities \(reveal=\[\]\); construct it "
-                                          r"with reveal=\{'features', 'log_probs'\} \(the generalised oracle, Def\. C\.1\)$"):
+    with pytest.raises(
+        RevealError,
+        match=r"^WeakSampler does not reveal log-probabilities \(reveal=\[\]\); construct it "
+        r"with reveal=\{'features', 'log_probs'\} \(the generalised oracle, Def\. C\.1\)$",
+    ):
         _ = s.log_probs
     m.calls.clear()
     w = WeakSampler(m, reveal={"features", "log_probs"})
@@ -641,17 +683,21 @@ def test_weak_sampler_passes_its_arguments_and_computes_only_what_it_reveals():
 
 
 def test_strong_sampler_passes_theta_and_the_generator_and_reveals_tilted_log_probs():
-    """sample_tilted gets θ and the caller's generator (kills StrongSampler.sample_58/_60/_64); log π_θ of the drawn
-    responses under that θ (kills _68, _74.._81); ``reveal`` is honoured (kills __init___17); the messages name the
-    oracle and the field (kills _69, _82.._84, __init___8.._14); n defaults to 1 and n = 0 is refused (kills _1, _3,
-    _5, _8, _9, _10); prompt ids are range-checked against the model (kills _14)."""
+    """sample_tilted gets θ and the caller's generator (kills StrongSampler.sample_58/_60/_64); log π_θ of
+    the drawn responses under that θ (kills _68, _74.._81); ``reveal`` is honoured (kills __init___17); the
+    messages name the oracle and the field (kills _69, _82.._84, __init___8.._14); n defaults to 1 and n =
+    0 is refused (kills _1, _3, _5, _8, _9, _10); prompt ids are range-checked against the model (kills
+    _14)."""
     import torch
 
     from oraclerl.errors import RevealError
     from oraclerl.oracles import StrongSampler
 
-    with pytest.raises(ConfigError, match=r"^model: _WeakOnly does not provide TiltedModel \(missing sample_tilted, "
-                                          r"tilted_log_prob\)$"):
+    with pytest.raises(
+        ConfigError,
+        match=r"^model: _WeakOnly does not provide TiltedModel \(missing sample_tilted, "
+        r"tilted_log_prob\)$",
+    ):
         StrongSampler(_WeakOnly())
     m = _SeqFake()
     st = StrongSampler(m, reveal={"features", "log_probs"})
@@ -664,10 +710,14 @@ def test_strong_sampler_passes_theta_and_the_generator_and_reveals_tilted_log_pr
     assert call[0] == "sample_tilted" and call[2] is theta and call[3] == 1 and call[4] is g
     assert torch.equal(s.responses, torch.randint(0, 5, (2, 1), generator=torch.Generator().manual_seed(5)))
     y = s.responses.tolist()
-    want = [[-(int(x[b]) + y[b][0] / 10) + float(theta[b, 0]) * y[b][0] - float(theta[b, 1])] for b in range(2)]
+    want = [
+        [-(int(x[b]) + y[b][0] / 10) + float(theta[b, 0]) * y[b][0] - float(theta[b, 1])] for b in range(2)
+    ]
     assert s.log_probs.tolist() == want
     s1 = StrongSampler(m).sample(x, theta[0], 2, torch.Generator().manual_seed(6))
-    with pytest.raises(RevealError, match=r"^StrongSampler does not reveal log-probabilities \(reveal=\['features'\]\)"):
+    with pytest.raises(
+        RevealError, match=r"^StrongSampler does not reveal log-probabilities \(reveal=\['features'\]\)"
+    ):
         _ = s1.log_probs
     for bad_n in (0, -1):
         with pytest.raises(ConfigError, match=rf"^n: must be >= 1, got {bad_n}$"):
@@ -676,12 +726,23 @@ def test_strong_sampler_passes_theta_and_the_generator_and_reveals_tilted_log_pr
         st.sample(torch.tensor([1, 3]), theta)
 
 
-@pytest.mark.parametrize("shape,ok", [((2,), True), ((3, 2), True), ((3,), False), ((4, 2), False), ((2, 2), False),
-                                      ((3, 3), False), ((1, 3, 2), False), ((), False)])
+@pytest.mark.parametrize(
+    "shape,ok",
+    [
+        ((2,), True),
+        ((3, 2), True),
+        ((3,), False),
+        ((4, 2), False),
+        ((2, 2), False),
+        ((3, 3), False),
+        ((1, 3, 2), False),
+        ((), False),
+    ],
+)
 def test_strong_sampler_theta_shape_is_d_or_b_by_d(shape, ok):
     """θ is [d] or [B, d] with B = 3 prompts and d = 2 (B ≠ d so that a swapped axis is seen): kills
-    StrongSampler.sample_29 (`and`: [4, 2] accepted), _30 ([3] accepted), _32 ([-2:]: [3, 2] refused), _36 (dims
-    {1, 3}), _39 (dim 3), _40 (shape[1]), _41 (`==`), _43/_46 (field / message)."""
+    StrongSampler.sample_29 (`and`: [4, 2] accepted), _30 ([3] accepted), _32 ([-2:]: [3, 2] refused), _36
+    (dims {1, 3}), _39 (dim 3), _40 (shape[1]), _41 (`==`), _43/_46 (field / message)."""
     import torch
 
     from oraclerl.oracles import StrongSampler
@@ -692,13 +753,16 @@ def test_strong_sampler_theta_shape_is_d_or_b_by_d(shape, ok):
     if ok:
         assert st.sample(x, theta, 2).responses.shape == (3, 2)
     else:
-        with pytest.raises(ConfigError, match=rf"^theta: must have shape \(2,\) or \(3, 2\), got {re.escape(str(shape))}$"):
+        with pytest.raises(
+            ConfigError, match=rf"^theta: must have shape \(2,\) or \(3, 2\), got {re.escape(str(shape))}$"
+        ):
             st.sample(x, theta, 2)
         assert st.ledger.t_comp == 0
 
 
 def test_strong_sampler_of_a_model_without_features_refuses_every_theta():
-    """``feature_dim = None``: d is None and every θ is refused with the field named (kills StrongSampler.sample_25)."""
+    """``feature_dim = None``: d is None and every θ is refused with the field named (kills
+    StrongSampler.sample_25)."""
     import torch
 
     from oraclerl.oracles import StrongSampler
@@ -712,11 +776,12 @@ def test_strong_sampler_of_a_model_without_features_refuses_every_theta():
 
 
 def test_oracle_properties_come_from_the_model_and_the_reveal_set():
-    """feature_dim only when features are revealed, β, the number of prompts and the device of the model; a model
-    without features reveals none by default and refuses reveal={'features'} (kills _Oracle.__init___11, _30, _32.._42),
-    one with ``num_prompts = None`` is sampled without a range check on its device (kills _as_prompts_25, _49, _52,
-    _53), ``default_reveal`` lowers the default (kills _16, _22, _23); an unknown field is named (kills _reveal_set_9,
-    _12); a model that does not declare an attribute of the protocol is refused, the attribute named."""
+    """feature_dim only when features are revealed, β, the number of prompts and the device of the model; a
+    model without features reveals none by default and refuses reveal={'features'} (kills
+    _Oracle.__init___11, _30, _32.._42), one with ``num_prompts = None`` is sampled without a range check
+    on its device (kills _as_prompts_25, _49, _52, _53), ``default_reveal`` lowers the default (kills _16,
+    _22, _23); an unknown field is named (kills _reveal_set_9, _12); a model that does not declare an
+    attribute of the protocol is refused, the attribute named."""
     import torch
 
     from oraclerl.oracles import WeakSampler
@@ -737,13 +802,25 @@ def test_oracle_properties_come_from_the_model_and_the_reveal_set():
             raise AssertionError("not reached")
 
     p = WeakSampler(Plain())
-    assert p.reveal == frozenset() and p.beta is None and p.num_prompts is None and p.device == torch.device("cpu")
-    s = p.sample(torch.tensor([7, 0]), 2)               # num_prompts None: no range check
-    assert s.prompts.tolist() == [7, 0] and s.prompts.device == torch.device("cpu") and s.responses.shape == (2, 2)
+    assert (
+        p.reveal == frozenset()
+        and p.beta is None
+        and p.num_prompts is None
+        and p.device == torch.device("cpu")
+    )
+    s = p.sample(torch.tensor([7, 0]), 2)  # num_prompts None: no range check
+    assert (
+        s.prompts.tolist() == [7, 0]
+        and s.prompts.device == torch.device("cpu")
+        and s.responses.shape == (2, 2)
+    )
     with pytest.raises(ConfigError, match=r"^reveal: Plain has no features to reveal$"):
         WeakSampler(Plain(), reveal={"features"})
-    with pytest.raises(ConfigError, match=r"^reveal: must be a subset of \['features', 'log_probs'\], got unknown "
-                                          r"\['logits', 'weights'\]$"):
+    with pytest.raises(
+        ConfigError,
+        match=r"^reveal: must be a subset of \['features', 'log_probs'\], got unknown "
+        r"\['logits', 'weights'\]$",
+    ):
         WeakSampler(_SeqFake(), reveal={"weights", "logits", "features"})
 
     class Quiet(_SeqFake):
@@ -754,14 +831,16 @@ def test_oracle_properties_come_from_the_model_and_the_reveal_set():
     class Undeclared(Plain):
         device = property(lambda self: (_ for _ in ()).throw(AttributeError("device")))
 
-    with pytest.raises(ConfigError, match=r"^model: Undeclared does not provide BaseModel \(missing device\)$"):
+    with pytest.raises(
+        ConfigError, match=r"^model: Undeclared does not provide BaseModel \(missing device\)$"
+    ):
         WeakSampler(Undeclared())
 
 
 def test_prompt_ids_are_a_checked_one_d_tensor():
-    """A scalar id is one prompt (kills _as_prompts_8.._10), a 2-D tensor is refused (kills _13.._19), ids are checked
-    against [0, X − 1] at both ends (0 and X − 1 accepted, −1 and X refused: kills _34, _36, _39, _41, _42) and
-    returned as int64 (kills _3, _5)."""
+    """A scalar id is one prompt (kills _as_prompts_8.._10), a 2-D tensor is refused (kills _13.._19), ids
+    are checked against [0, X − 1] at both ends (0 and X − 1 accepted, −1 and X refused: kills _34, _36,
+    _39, _41, _42) and returned as int64 (kills _3, _5)."""
     import torch
 
     from oraclerl.oracles import WeakSampler
@@ -771,18 +850,23 @@ def test_prompt_ids_are_a_checked_one_d_tensor():
     assert s.prompts.tolist() == [2] and s.prompts.dtype == torch.int64 and s.responses.shape == (1, 2)
     assert w.sample([0.0, 2.0], 1).prompts.dtype == torch.int64
     for bad, lo, hi in (([0, 3], 0, 3), ([-1, 2], -1, 2)):
-        with pytest.raises(ConfigError, match=rf"^prompts: ids must be in \[0, 2\], got range \[{lo}, {hi}\]$"):
+        with pytest.raises(
+            ConfigError, match=rf"^prompts: ids must be in \[0, 2\], got range \[{lo}, {hi}\]$"
+        ):
             w.sample(torch.tensor(bad), 1)
-    with pytest.raises(ConfigError, match=r"^prompts: must be a 1-D tensor of prompt ids, got shape \(1, 2\)$"):
+    with pytest.raises(
+        ConfigError, match=r"^prompts: must be a 1-D tensor of prompt ids, got shape \(1, 2\)$"
+    ):
         w.sample(torch.tensor([[0, 1]]), 1)
     assert w.sample(torch.zeros(0, dtype=torch.long), 1).responses.shape == (0, 1)
 
 
 def test_autoregressive_sampler_passes_its_arguments_and_computes_only_what_it_reveals():
-    """Tokens are the model's draws from the caller's generator with the caller's θ (kills next_token_73/_74); n
-    defaults to 1 (kills _1); ϕ and log π are computed only when revealed and equal the model's for these
-    prompts, prefixes, tokens and θ (kills _89, _100.._114); the returned Samples carry the prompts and the oracle's
-    name (kills _115, _118, _120, _127.._129); ``reveal`` and ``strong`` are honoured (kills __init___21, _29)."""
+    """Tokens are the model's draws from the caller's generator with the caller's θ (kills
+    next_token_73/_74); n defaults to 1 (kills _1); ϕ and log π are computed only when revealed and equal
+    the model's for these prompts, prefixes, tokens and θ (kills _89, _100.._114); the returned Samples
+    carry the prompts and the oracle's name (kills _115, _118, _120, _127.._129); ``reveal`` and ``strong``
+    are honoured (kills __init___21, _29)."""
     import torch
 
     from oraclerl.errors import RevealError
@@ -794,9 +878,13 @@ def test_autoregressive_sampler_passes_its_arguments_and_computes_only_what_it_r
     x, pre = torch.tensor([2, 1]), torch.tensor([[1, 3], [0, 2]])
     g = torch.Generator().manual_seed(21)
     s = auto.next_token(x, pre, generator=g)
-    assert _names(m) == ["sample_next"] and m.calls[0][3] == 1 and m.calls[0][4] is g and m.calls[0][5] is None
+    assert (
+        _names(m) == ["sample_next"] and m.calls[0][3] == 1 and m.calls[0][4] is g and m.calls[0][5] is None
+    )
     assert torch.equal(s.responses, torch.randint(0, 4, (2, 1), generator=torch.Generator().manual_seed(21)))
-    with pytest.raises(RevealError, match=r"^AutoregressiveSampler does not reveal features \(reveal=\[\]\)$"):
+    with pytest.raises(
+        RevealError, match=r"^AutoregressiveSampler does not reveal features \(reveal=\[\]\)$"
+    ):
         _ = s.features
     m.calls.clear()
     auto = AutoregressiveSampler(m, reveal={"features", "log_probs"}, strong=True)
@@ -813,20 +901,27 @@ def test_autoregressive_sampler_passes_its_arguments_and_computes_only_what_it_r
 
 
 def test_autoregressive_sampler_errors_name_the_field_and_the_shape():
-    """Exact messages: not autoregressive (each missing method; kills __init___12.._18), n (kills next_token_3, _5, _8,
-    _9, _10), prefixes of the wrong rank or batch (kills _25 (`and`), _30.._36, reset_14, _19.._25), too long (kills
-    _40, _43), θ on a weak oracle (kills _50, _51), anchor queries not allowed (kills anchor_features_3, _4); prompt ids
-    are range-checked against the model (kills next_token_14, reset_3, anchor_features_8); nothing is counted."""
+    """Exact messages: not autoregressive (each missing method; kills __init___12.._18), n (kills
+    next_token_3, _5, _8, _9, _10), prefixes of the wrong rank or batch (kills _25 (`and`), _30.._36,
+    reset_14, _19.._25), too long (kills _40, _43), θ on a weak oracle (kills _50, _51), anchor queries not
+    allowed (kills anchor_features_3, _4); prompt ids are range-checked against the model (kills
+    next_token_14, reset_3, anchor_features_8); nothing is counted."""
     import torch
 
     from oraclerl.errors import RevealError
     from oraclerl.oracles import AutoregressiveSampler
 
-    with pytest.raises(ConfigError, match=r"^model: _SeqFake does not provide AutoregressiveModel \(missing horizon, "
-                                          r"next_log_prob, num_actions, sample_next, step_features\)$"):
+    with pytest.raises(
+        ConfigError,
+        match=r"^model: _SeqFake does not provide AutoregressiveModel \(missing horizon, "
+        r"next_log_prob, num_actions, sample_next, step_features\)$",
+    ):
         AutoregressiveSampler(_SeqFake())
-    with pytest.raises(ConfigError, match=r"^model: _NoStepFeatures does not provide AutoregressiveModel \(missing "
-                                          r"step_features\)$"):
+    with pytest.raises(
+        ConfigError,
+        match=r"^model: _NoStepFeatures does not provide AutoregressiveModel \(missing "
+        r"step_features\)$",
+    ):
         AutoregressiveSampler(_NoStepFeatures())
     auto = AutoregressiveSampler(_ARFake())
     x = torch.tensor([0, 1])
@@ -842,11 +937,17 @@ def test_autoregressive_sampler_errors_name_the_field_and_the_shape():
             auto.reset(x, pre)
     with pytest.raises(ConfigError, match=r"^prefixes: length must be < horizon 3, got 3$"):
         auto.next_token(x, torch.zeros(2, 3, dtype=torch.long))
-    with pytest.raises(RevealError, match=r"^this AutoregressiveSampler is weak: it samples π_ref only \(pass "
-                                          r"strong=True for π_θ\)$"):
+    with pytest.raises(
+        RevealError,
+        match=r"^this AutoregressiveSampler is weak: it samples π_ref only \(pass "
+        r"strong=True for π_θ\)$",
+    ):
         auto.next_token(x, e, theta=torch.zeros(2))
-    with pytest.raises(RevealError, match=r"^feature queries for unsampled actions need allow_anchor_features=True "
-                                          r"\(MDP oracle, Def\. I\.3\)$"):
+    with pytest.raises(
+        RevealError,
+        match=r"^feature queries for unsampled actions need allow_anchor_features=True "
+        r"\(MDP oracle, Def\. I\.3\)$",
+    ):
         auto.anchor_features(x, e, torch.tensor([0, 1]))
     x3 = torch.tensor([0, 3])
     with pytest.raises(ConfigError, match=r"^prompts: ids must be in \[0, 2\], got range \[0, 3\]$"):
@@ -860,39 +961,48 @@ def test_autoregressive_sampler_errors_name_the_field_and_the_shape():
 
 
 def test_local_simulator_flag_and_its_messages_name_the_query_and_the_row():
-    """``local_simulator`` defaults to ``allow_anchor_features`` and an explicit value wins either way (kills
-    __init___33, _35); a refused prefix is the first unvisited row (row 1 here: kills _require_visited_14, reset_41)
-    and the message names the query (kills _require_visited_21.._23, next_token_55, _59.._61, anchor_features_31,
-    _35.._37)."""
+    """``local_simulator`` defaults to ``allow_anchor_features`` and an explicit value wins either way
+    (kills __init___33, _35); a refused prefix is the first unvisited row (row 1 here: kills
+    _require_visited_14, reset_41) and the message names the query (kills _require_visited_21.._23,
+    next_token_55, _59.._61, anchor_features_31, _35.._37)."""
     import torch
 
     from oraclerl.oracles import AutoregressiveSampler
     from oraclerl.oracles.ledger import ProvenanceError
 
     assert AutoregressiveSampler(_ARFake(), allow_anchor_features=True).local_simulator
-    assert not AutoregressiveSampler(_ARFake(), allow_anchor_features=True, local_simulator=False).local_simulator
+    assert not AutoregressiveSampler(
+        _ARFake(), allow_anchor_features=True, local_simulator=False
+    ).local_simulator
     auto = AutoregressiveSampler(_ARFake(), local_simulator=1)
     assert auto.local_simulator is True and not auto.allow_anchor_features
     x = torch.tensor([0, 1])
-    a = auto.next_token(x, torch.zeros(2, 0, dtype=torch.long), 1, generator=torch.Generator().manual_seed(0)).responses
+    a = auto.next_token(
+        x, torch.zeros(2, 0, dtype=torch.long), 1, generator=torch.Generator().manual_seed(0)
+    ).responses
     pre = a.clone()
     pre[1, 0] = (pre[1, 0] + 1) % 4                                    # row 0 visited, row 1 not
     tail = "(the local simulator only continues or resets to visited states, Def. I.3)"
     msg = rf"prefix \[{int(pre[1, 0])}\] of prompt 1 was never visited"
-    with pytest.raises(ProvenanceError, match=rf"^AutoregressiveSampler\.next_token: {msg} {re.escape(tail)}$"):
+    with pytest.raises(
+        ProvenanceError, match=rf"^AutoregressiveSampler\.next_token: {msg} {re.escape(tail)}$"
+    ):
         auto.next_token(x, pre)
     with pytest.raises(ProvenanceError, match=rf"^AutoregressiveSampler\.reset: {msg}$"):
         auto.reset(x, pre)
     anchored = AutoregressiveSampler(_ARFake(), auto.ledger, allow_anchor_features=True)
-    with pytest.raises(ProvenanceError, match=rf"^AutoregressiveSampler\.anchor_features: {msg} {re.escape(tail)}$"):
+    with pytest.raises(
+        ProvenanceError, match=rf"^AutoregressiveSampler\.anchor_features: {msg} {re.escape(tail)}$"
+    ):
         anchored.anchor_features(x, pre, torch.tensor([0, 0]))
     assert auto.ledger.t_reset == 0 and auto.ledger.t_feature == 0 and auto.ledger.t_comp_token == 2
 
 
 def test_prefixes_and_actions_are_read_as_integer_tokens():
-    """Prefixes and anchor actions given as float tensors are token ids (cast to int64) for the provenance check and for
-    the model (kills next_token_20/_23, reset_9/_12, anchor_features_14/_17/_21/_24: a float prefix is keyed by its
-    bits and is never 'visited'); an anchor query counts one t_feature per action and registers x∘a_{1:h−1}∘𝔞."""
+    """Prefixes and anchor actions given as float tensors are token ids (cast to int64) for the provenance
+    check and for the model (kills next_token_20/_23, reset_9/_12, anchor_features_14/_17/_21/_24: a float
+    prefix is keyed by its bits and is never 'visited'); an anchor query counts one t_feature per action
+    and registers x∘a_{1:h−1}∘𝔞."""
     import torch
 
     from oraclerl.oracles import AutoregressiveSampler
@@ -917,11 +1027,11 @@ def test_prefixes_and_actions_are_read_as_integer_tokens():
 
 
 def test_prompt_source_weights_and_draws():
-    """An int gives the uniform law on that many prompts (kills CategoricalPrompts.__init___1.._3, _5, _6, _8.._16); weights are
-    float64 whatever their input dtype and normalised (kills _21, _23, _45); zero entries are allowed, an all-zero,
-    negative, infinite, NaN or 2-D vector is refused with the exact message (kills _24, _29, _33, _36.._43); draws are
-    torch.multinomial's from the caller's generator (kills draw_20, _24) and n ≥ 1 is checked by name (kills draw_2,
-    _4, _7.._10)."""
+    """An int gives the uniform law on that many prompts (kills CategoricalPrompts.__init___1.._3, _5, _6,
+    _8.._16); weights are float64 whatever their input dtype and normalised (kills _21, _23, _45); zero
+    entries are allowed, an all-zero, negative, infinite, NaN or 2-D vector is refused with the exact
+    message (kills _24, _29, _33, _36.._43); draws are torch.multinomial's from the caller's generator
+    (kills draw_20, _24) and n ≥ 1 is checked by name (kills draw_2, _4, _7.._10)."""
     import torch
 
     from oraclerl.oracles import PromptSource
@@ -953,9 +1063,9 @@ def test_prompt_source_weights_and_draws():
     assert src.ledger.prompts == 51
 
 
-# ------------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 # oracles/ledger.py (re-run after the provenance rework)
-# ------------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 
 _M64 = 1 << 64
 
@@ -970,15 +1080,19 @@ def _ref_fmix(x):
 
 
 def _ref_key(prompt, tokens):
-    """The documented key of (x, y_{1:ℓ}): spread(Σ_s y_s·m_s + fmix(x·G) + ℓ·G') mod 2⁶⁴ with m_s = fmix(s·G + P) | 1,
-    spread(z) = ((z ^ z >> 32)·F1 mod 2⁶⁴) | 1; float tokens enter as fmix of their float64 bits. Plain Python ints,
-    returned as a signed int64."""
+    """The documented key of (x, y_{1:ℓ}): spread(Σ_s y_s·m_s + fmix(x·G) + ℓ·G') mod 2⁶⁴ with m_s =
+    fmix(s·G + P) | 1, spread(z) = ((z ^ z >> 32)·F1 mod 2⁶⁴) | 1; float tokens enter as fmix of their
+    float64 bits. Plain Python ints, returned as a signed int64."""
     import struct
 
     G, P, G2 = 0x9E3779B97F4A7C15, 0x2545F4914F6CDD1D, 0xBF58476D1CE4E5B9
     s = 0
     for i, y in enumerate(tokens, start=1):
-        w = _ref_fmix(struct.unpack("<Q", struct.pack("<d", float(y)))[0]) if isinstance(y, float) else y % _M64
+        w = (
+            _ref_fmix(struct.unpack("<Q", struct.pack("<d", float(y)))[0])
+            if isinstance(y, float)
+            else y % _M64
+        )
         s += w * (_ref_fmix((i * G + P) % _M64) | 1)
     z = (s + _ref_fmix(prompt * G % _M64) + len(tokens) * G2) % _M64
     z = ((z ^ (z >> 32)) * 0xFF51AFD7ED558CCD % _M64) | 1
@@ -986,19 +1100,24 @@ def _ref_key(prompt, tokens):
 
 
 def test_response_keys_equal_the_documented_formula_computed_in_plain_python():
-    """Every key (whole responses, every prefix, float tokens, negative and large token ids) equals the formula of
-    :func:`response_keys`' docstring computed with Python integers mod 2⁶⁴. The multiplier cache is emptied first:
-    a process that already keyed responses of these lengths would otherwise never run the code that builds the
-    multipliers (mutmut forks its test processes after a clean run). Kills _fmix_2.._18 (a shift, mask or xor
-    changed), _spread_3.._7, _multipliers_3 (`key in`), _6.._12, _15, _16, _19.._22, response_keys_57.._61 (the
-    prefix path), _65.._80 (the length term), _as_int64_1/_2 (float bits)."""
+    """Every key (whole responses, every prefix, float tokens, negative and large token ids) equals the
+    formula of :func:`response_keys`' docstring computed with Python integers mod 2⁶⁴. The multiplier cache
+    is emptied first: a process that already keyed responses of these lengths would otherwise never run the
+    code that builds the multipliers (mutmut forks its test processes after a clean run). Kills
+    _fmix_2.._18 (a shift, mask or xor changed), _spread_3.._7, _multipliers_3 (`key in`), _6.._12, _15,
+    _16, _19.._22, response_keys_57.._61 (the prefix path), _65.._80 (the length term), _as_int64_1/_2
+    (float bits)."""
     from oraclerl.oracles import ledger as L
 
     L._MULTIPLIERS.clear()
     prompts = torch.tensor([0, 5, 2**40])
-    y = torch.tensor([[[3, 0, 7, 1], [2**62, -1, 5, 9]], [[1, 1, 1, 1], [0, 0, 0, 0]], [[4, 3, 2, 1], [9, 8, 7, 6]]])
+    y = torch.tensor(
+        [[[3, 0, 7, 1], [2**62, -1, 5, 9]], [[1, 1, 1, 1], [0, 0, 0, 0]], [[4, 3, 2, 1], [9, 8, 7, 6]]]
+    )
     keys = L.response_keys(prompts, y)
-    assert keys.tolist() == [[_ref_key(int(prompts[b]), y[b, j].tolist()) for j in range(2)] for b in range(3)]
+    assert keys.tolist() == [
+        [_ref_key(int(prompts[b]), y[b, j].tolist()) for j in range(2)] for b in range(3)
+    ]
     pre = L.response_keys(prompts, y, prefixes=True)
     assert pre.tolist() == [[[_ref_key(int(prompts[b]), y[b, j, :ell].tolist()) for ell in range(1, 5)]
                              for j in range(2)] for b in range(3)]
@@ -1006,7 +1125,8 @@ def test_response_keys_equal_the_documented_formula_computed_in_plain_python():
     yf = torch.tensor([[[0.5, -2.0, 1e300]], [[0.0, 3.0, 7.25]]], dtype=torch.float32).double()
     kf = L.response_keys(torch.tensor([1, 0]), yf)
     assert kf.tolist() == [[_ref_key(1, yf[0, 0].tolist())], [_ref_key(0, yf[1, 0].tolist())]]
-    assert torch.equal(kf, L.response_keys(torch.tensor([1, 0]), yf.float()))     # float32 keyed by its float64 value
+    # float32 keyed by its float64 value
+    assert torch.equal(kf, L.response_keys(torch.tensor([1, 0]), yf.float()))
 
 
 def test_multiplier_cache_holds_at_most_65_lengths():
@@ -1026,8 +1146,9 @@ def test_multiplier_cache_holds_at_most_65_lengths():
 
 
 def test_provenance_lookup_of_a_long_chain_mixed_with_short_ones():
-    """One lookup batch mixing keys at the end of a probe chain longer than a window with keys whose window has an
-    empty slot: each row follows its own chain (kills contains_keys_44, `.all(None)` over the whole batch)."""
+    """One lookup batch mixing keys at the end of a probe chain longer than a window with keys whose window
+    has an empty slot: each row follows its own chain (kills contains_keys_44, `.all(None)` over the whole
+    batch)."""
     from oraclerl.oracles.ledger import Provenance
 
     chain = (torch.arange(1, 41) << 24) | 7                          # one slot, a 40-key chain
@@ -1039,10 +1160,11 @@ def test_provenance_lookup_of_a_long_chain_mixed_with_short_ones():
 
 
 def test_provenance_table_grows_by_doubling_exactly_when_a_batch_would_pass_half_full():
-    """The documented layout rule, replayed in plain Python: the table starts at 1024 slots and, when a batch of b
-    distinct keys arrives with n stored, doubles while 2·(n + b) > size (n + b exactly half is fine; a batch of known
-    keys counts in b, so a rebuilt table is never shrunk later). Kills add_keys_15 (the size recomputed from 1024:
-    shrinks after a batch of repeats), _19.._26 (2/·, 3·, n − b, `>=`), _29 (×3: not a power of two)."""
+    """The documented layout rule, replayed in plain Python: the table starts at 1024 slots and, when a
+    batch of b distinct keys arrives with n stored, doubles while 2·(n + b) > size (n + b exactly half is
+    fine; a batch of known keys counts in b, so a rebuilt table is never shrunk later). Kills add_keys_15
+    (the size recomputed from 1024: shrinks after a batch of repeats), _19.._26 (2/·, 3·, n − b, `>=`), _29
+    (×3: not a power of two)."""
     from oraclerl.oracles.ledger import Provenance
 
     g = torch.Generator().manual_seed(5)
@@ -1062,8 +1184,8 @@ def test_provenance_table_grows_by_doubling_exactly_when_a_batch_would_pass_half
 
 
 def test_provenance_keeps_every_odd_key_through_a_rebuild_including_one():
-    """``add_keys`` takes any int64 words (made odd): the word 1 (from 0 or 1) is a key like any other and survives the
-    table's doubling (kills add_keys_41, a rebuild that re-inserts ``old[old != 1]``)."""
+    """``add_keys`` takes any int64 words (made odd): the word 1 (from 0 or 1) is a key like any other and
+    survives the table's doubling (kills add_keys_41, a rebuild that re-inserts ``old[old != 1]``)."""
     from oraclerl.oracles.ledger import Provenance
 
     p = Provenance()
@@ -1076,9 +1198,9 @@ def test_provenance_keeps_every_odd_key_through_a_rebuild_including_one():
 
 
 def test_provenance_contains_answers_a_bool_mask_on_the_last_batch_shortcut():
-    """``Provenance.contains`` is a bool [B, n] mask on both paths: the last-batch shortcut (the batch a sampler
-    just returned) and the key lookup (a copy with another dtype). Kills ``xǁProvenanceǁcontains__mutmut_6`` and
-    ``_9`` (the shortcut's mask built as float ones)."""
+    """``Provenance.contains`` is a bool [B, n] mask on both paths: the last-batch shortcut (the batch a
+    sampler just returned) and the key lookup (a copy with another dtype). Kills
+    ``xǁProvenanceǁcontains__mutmut_6`` and ``_9`` (the shortcut's mask built as float ones)."""
     from oraclerl.problems import linear_softmax
 
     inst = linear_softmax(d=2, num_prompts=3, num_responses=5, beta=0.5, target_coverage=2.0, seed=0)

@@ -1,5 +1,6 @@
 """Tests written to kill mutmut survivors in ``oraclerl.posttrain`` (docs/testing.md, "Triage"), grouped by
-module: advantages.py, then behaviour.py, kl_penalty.py, optim.py, pretrain.py, reference.py, policy_gradient.py.
+module: advantages.py, then behaviour.py, kl_penalty.py, optim.py, pretrain.py, reference.py,
+policy_gradient.py.
 
 Every value is checked against an independent computation (plain-Python loops over the entries, or the
 subset definition of the pass@k weights); every error is checked by its exact message and field, at the edges
@@ -60,7 +61,9 @@ def test_pass_at_k_in_float32_keeps_the_dtype_and_matches_the_subsets():
     for k in (1, 2, 4):
         got = advantages(r32, "pass_at_k", k=k)
         assert got.dtype == torch.float32
-        assert torch.allclose(got.double(), torch.tensor(_pass_at_k_ref(R, k), dtype=torch.float64), atol=1e-5)
+        assert torch.allclose(
+            got.double(), torch.tensor(_pass_at_k_ref(R, k), dtype=torch.float64), atol=1e-5
+        )
 
 
 def test_integer_rewards_are_cast_to_the_default_dtype():
@@ -97,7 +100,9 @@ def test_group_estimators_need_two_responses_and_two_are_enough(est):
     r = torch.tensor([[1.0, 0.0], [3.0, 3.0]], dtype=torch.float64)
     got = advantages(r, est)
     scale = {"leave_one_out": 2.0, "dr_grpo": 1.0, "group_normalised": 1 / (math.sqrt(0.5) + 1e-4)}[est]
-    assert torch.allclose(got, torch.tensor([[0.5, -0.5], [0.0, 0.0]], dtype=torch.float64) * scale, atol=1e-12)
+    assert torch.allclose(
+        got, torch.tensor([[0.5, -0.5], [0.0, 0.0]], dtype=torch.float64) * scale, atol=1e-12
+    )
 
 
 def test_error_messages_name_the_field():
@@ -108,7 +113,9 @@ def test_error_messages_name_the_field():
     _raises("rewards", "contains NaN", advantages, torch.tensor([[0.0, math.nan]]), "none")
     _raises("mask", "must have the shape of rewards (3, 2), got (3, 3)",
             advantages, torch.zeros(3, 2), "none", mask=torch.ones(3, 3, dtype=torch.bool))
-    _raises("rewards", "outcome rewards must be [B, n], got (3, 2, 2)", outcome_advantages, torch.zeros(3, 2, 2))
+    _raises(
+        "rewards", "outcome rewards must be [B, n], got (3, 2, 2)", outcome_advantages, torch.zeros(3, 2, 2)
+    )
     _raises("rewards", "process rewards must be [B, n, H], got (3, 2)", process_advantages, torch.zeros(3, 2))
 
 
@@ -124,7 +131,9 @@ def test_pass_at_k_rejects_masks_process_rewards_and_bad_k():
     _raises("estimator", msg, advantages, R, "pass_at_k", mask=torch.ones(2, 5, dtype=torch.bool), k=2)
     _raises("estimator", msg, advantages, torch.zeros(2, 5, 3), "pass_at_k", k=2)
     for k in (0, 6, -1, 2.0, True, "2"):
-        _raises("k", f"must be an integer in [1, n=5] for 'pass_at_k', got {k!r}", advantages, R, "pass_at_k", k=k)
+        _raises(
+            "k", f"must be an integer in [1, n=5] for 'pass_at_k', got {k!r}", advantages, R, "pass_at_k", k=k
+        )
     assert torch.allclose(advantages(R, "pass_at_k", k=5),
                           torch.tensor(_pass_at_k_ref(R, 5), dtype=torch.float64), atol=1e-12)
 # --- behaviour.py (Algorithms 1-2: best-of-m exploration) ---------------------------------------------------
@@ -659,7 +668,9 @@ def test_pretrain_sgd_steps_equal_the_log_loss_gradient_by_autograd(norm):
     task, ctx, model = _teacher()
     B, N, T, lr = 5, 4, 3, 0.3
     seen = []
-    res = Pretrain(PretrainConfig(steps=T, batch_size=B, optimizer="sgd", lr=lr, loss_normalisation=norm)).run(
+    res = Pretrain(
+        PretrainConfig(steps=T, batch_size=B, optimizer="sgd", lr=lr, loss_normalisation=norm)
+    ).run(
         model,
         ctx,
         torch.Generator().manual_seed(4),
@@ -805,7 +816,9 @@ def test_reference_pretrain_is_sgd_on_the_token_mean_log_loss():
     _raises("optimizer", msg, reference_pretrain, model, ctx, PretrainConfig(steps=1, random_iterate=True))
 
 
-@pytest.mark.parametrize("kind,baseline", [("outcome", "none"), ("outcome", "batch_mean"), ("process", "batch_mean")])
+@pytest.mark.parametrize(
+    "kind,baseline", [("outcome", "none"), ("outcome", "batch_mean"), ("process", "batch_mean")]
+)
 def test_reference_policy_gradient_replayed_with_closed_form_gradients(kind, baseline):
     """Kills ``reference_policy_gradient`` mutants: the draws (contexts, then the per-token sampler, same
     generator), the rewards and advantages (ORM [B, 1] broadcast over tokens, PRM per token), the loss
@@ -819,7 +832,9 @@ def test_reference_policy_gradient_replayed_with_closed_form_gradients(kind, bas
     from oraclerl.problems.teacher import TeacherReward
 
     task, ctx, model = _teacher(k=2, N=3)
-    model.w = torch.randn(model.feature_dim, generator=torch.Generator().manual_seed(5), dtype=torch.float64) * 0.1
+    model.w = (
+        torch.randn(model.feature_dim, generator=torch.Generator().manual_seed(5), dtype=torch.float64) * 0.1
+    )
     start = model.w.clone()
     B, T, lr, N = 16, 3, 0.5, 3
     led = Ledger()
@@ -1032,7 +1047,9 @@ def test_policy_gradient_track_stops_early_and_random_iterate():
         torch.Generator().manual_seed(0),
         track=lambda t, p: seen.append((t, p is model)) or t == 2,
     )
-    assert seen == [(0, True), (1, True), (2, True)] and len(res.mean_reward) == 2 and res.ledger["prompts"] == 4
+    assert (
+        seen == [(0, True), (1, True), (2, True)] and len(res.mean_reward) == 2 and res.ledger["prompts"] == 4
+    )
     seen.clear()
     res = _pg(
         model, ctx, reward, cfg, torch.Generator().manual_seed(0), track=lambda t, p: seen.append(t)
@@ -1040,7 +1057,13 @@ def test_policy_gradient_track_stops_early_and_random_iterate():
     assert seen == list(range(6)) and len(res.mean_reward) == 5
     ws = []
     cfg_r = PGConfig(
-        steps=6, batch_size=2, reward="process", advantage="none", optimizer="sgd", lr=0.3, random_iterate=True
+        steps=6,
+        batch_size=2,
+        reward="process",
+        advantage="none",
+        optimizer="sgd",
+        lr=0.3,
+        random_iterate=True,
     )
     w_start = model.w.clone()
     res = _pg(
@@ -1048,7 +1071,8 @@ def test_policy_gradient_track_stops_early_and_random_iterate():
     )
     tau = int(torch.randint(0, 6, (1,), generator=torch.Generator().manual_seed(3)))
     assert res.iterate is not None and res.iterate is not model and torch.equal(res.iterate.w, ws[tau])
-    # τ is drawn from the generator before the data: without the random iterate the same seed gives other weights
+    # τ is drawn from the generator before the data: without the random iterate the same seed gives other
+    # weights
     w_end = model.w.clone()
     model.w = w_start
     cfg_n = PGConfig(steps=6, batch_size=2, reward="process", advantage="none", optimizer="sgd", lr=0.3)
@@ -1070,7 +1094,9 @@ def test_policy_gradient_is_bit_identical_under_reward_noise():
         for _ in range(2):
             torch.rand(5)
             task, ctx, model = _teacher(k=2, N=3)
-            rew = RewardOracle(TeacherReward(ctx, kind, "signed"), Ledger(), noise=RewardNoise("gaussian", 1.0))
+            rew = RewardOracle(
+                TeacherReward(ctx, kind, "signed"), Ledger(), noise=RewardNoise("gaussian", 1.0)
+            )
             cfg = PGConfig(steps=2, batch_size=4, reward=kind, advantage="none", optimizer="sgd", lr=0.5)
             _pg(model, ctx, rew, cfg, torch.Generator().manual_seed(3))
             ws.append(model.w)
@@ -1217,13 +1243,17 @@ def test_best_of_m_pg_feeds_the_explored_responses_to_the_update(kind):
                 Aw = r
             ref.w = ref.w + lr * _autograd_ll(ref, ref.w, x, y, Aw) / B
         assert torch.allclose(model.w, ref.w, atol=1e-12, rtol=0) and not torch.allclose(model.w, w0)
-        assert res.mean_reward == pytest.approx(hist, abs=1e-15) and {**res.ledger, "prompts": 0} == led2.snapshot() and res.ledger["prompts"] == T * B
+        assert (
+            res.mean_reward == pytest.approx(hist, abs=1e-15)
+            and {**res.ledger, "prompts": 0} == led2.snapshot()
+            and res.ledger["prompts"] == T * B
+        )
         assert led2.t_grant > 0 and (led2.t_comp > T * B if kind == "outcome" else led2.t_comp_token > 0)
 
 
 def test_reference_casts_float32_contexts_to_the_model_dtype():
-    """Kills ``reference_pretrain_39`` and ``reference_policy_gradient_56`` (``x.to(w.dtype)`` dropped): float32
-    contexts of a teacher task with a float64 model (x @ W₁ would raise on mixed dtypes)."""
+    """Kills ``reference_pretrain_39`` and ``reference_policy_gradient_56`` (``x.to(w.dtype)`` dropped):
+    float32 contexts of a teacher task with a float64 model (x @ W₁ would raise on mixed dtypes)."""
     from oraclerl.models.linear_ar import ContextBigramFeatures, LinearARModel
     from oraclerl.oracles.ledger import Ledger
     from oraclerl.oracles.rewards import RewardOracle
@@ -1259,7 +1289,9 @@ def test_reference_rewards_use_the_generator_and_a_sure_token_is_drawn():
         for _ in range(2):
             torch.rand(5)
             task, ctx, model = _teacher(k=2, N=3)
-            rew = RewardOracle(TeacherReward(ctx, kind, "signed"), Ledger(), noise=RewardNoise("gaussian", 1.0))
+            rew = RewardOracle(
+                TeacherReward(ctx, kind, "signed"), Ledger(), noise=RewardNoise("gaussian", 1.0)
+            )
             reference_policy_gradient(model, ctx, rew, PromptSource(ctx, rew.ledger),
                                       PGConfig(steps=2, batch_size=4, reward=kind, advantage="none",
                                                optimizer="sgd", lr=0.5),

@@ -1,4 +1,5 @@
-"""OnlineDPO (Foster et al. Eq. 16): its fit agrees with a brute-force minimiser of its objective; accounting."""
+"""OnlineDPO (Foster et al. Eq. 16): its fit agrees with a brute-force minimiser of its objective;
+accounting."""
 
 import pytest
 import torch
@@ -32,7 +33,9 @@ class Spy:
 
 
 def tiny(seed=0, noise=0.3):
-    return linear_softmax(d=2, num_prompts=3, num_responses=8, beta=0.5, target_coverage=3.0, noise=noise, seed=seed)
+    return linear_softmax(
+        d=2, num_prompts=3, num_responses=8, beta=0.5, target_coverage=3.0, noise=noise, seed=seed
+    )
 
 
 def grid(B, n=601):
@@ -62,7 +65,9 @@ def test_fit_matches_brute_force(seed):
 
 
 def test_accounting_learning_and_reproducibility():
-    inst = linear_softmax(d=4, num_prompts=8, num_responses=64, beta=0.5, target_coverage=8.0, noise=0.5, seed=0)
+    inst = linear_softmax(
+        d=4, num_prompts=8, num_responses=64, beta=0.5, target_coverage=8.0, noise=0.5, seed=0
+    )
 
     def once(seed):
         o = inst.oracles()

@@ -2,10 +2,12 @@
 
 * A reward oracle scores only (prompt, response) pairs that a sampler on the *same ledger* drew, or pairs the
   caller granted (counted in ``t_grant``); anything else raises ``ProvenanceError`` before any work or count.
-* The local-simulator autoregressive oracle (MTSS's MDP oracle, Def. I.3) continues only from visited prefixes,
+* The local-simulator autoregressive oracle (MTSS's MDP oracle, Def. I.3) continues only from visited
+  prefixes,
   and resets are made and counted by the oracle (``reset``), not by the algorithm.
 * The model behind an oracle is not an attribute an algorithm can reach.
-* Every algorithm runs against *strict* oracles that expose only the documented interface (anything else raises)
+* Every algorithm runs against *strict* oracles that expose only the documented interface (anything else
+  raises)
   and a read-only view of the ledger (an algorithm charging a counter itself raises).
 """
 
@@ -62,7 +64,8 @@ class ReadOnlyLedger:
 
 
 class Strict:
-    """A proxy exposing only ``allowed`` attributes of an oracle; its ledger is read-only (one view per ledger)."""
+    """A proxy exposing only ``allowed`` attributes of an oracle; its ledger is read-only (one view per
+    ledger)."""
 
     _views: dict = {}
 
@@ -94,7 +97,13 @@ PROMPTS = {"draw", "num_prompts"}
 
 def _strict_sequence_oracles(inst):
     o = inst.oracles()
-    return o, Strict(o.weak, WEAK), Strict(o.strong, STRONG), Strict(o.reward, REWARD), Strict(o.prompts, PROMPTS)
+    return (
+        o,
+        Strict(o.weak, WEAK),
+        Strict(o.strong, STRONG),
+        Strict(o.reward, REWARD),
+        Strict(o.prompts, PROMPTS),
+    )
 
 
 @pytest.fixture
@@ -110,7 +119,9 @@ def test_every_sequence_algorithm_runs_against_strict_oracles(inst):
     out.policy.sample(torch.arange(3), 2, gen)
     out.policy.sample_prompts(4, gen)
     OnlineDPO(OnlineDPOConfig(T=16, B=inst.B, batch=4)).run(strong, reward, prompts, gen)
-    XPO(XPOConfig(T=16, B=inst.B, batch=4)).run(strong, weak, reward, prompts, exact_partition(inst.base), gen)
+    XPO(XPOConfig(T=16, B=inst.B, batch=4)).run(
+        strong, weak, reward, prompts, exact_partition(inst.base), gen
+    )
     BestOfNPolicy(4, weak, reward).sample(torch.arange(3), 2, gen)
     ReferencePolicy(weak).sample(torch.arange(3), 2, gen)
     x = torch.arange(3)
@@ -127,11 +138,13 @@ def test_mtss_runs_against_strict_oracles_and_its_resets_are_counted_by_the_orac
     cfg = MTSSConfig(T=3, B=inst.B, N_reg=2, N_span=2, N_bar_span=1)
     res = MTSS(cfg).run(Strict(o.auto, AUTO), Strict(o.step_reward, REWARD), Strict(o.prompts, PROMPTS),
                         torch.Generator().manual_seed(0))
-    res.policy.sample(Strict(o.auto, AUTO), torch.zeros(4, dtype=torch.long), torch.Generator().manual_seed(1))
+    res.policy.sample(
+        Strict(o.auto, AUTO), torch.zeros(4, dtype=torch.long), torch.Generator().manual_seed(1)
+    )
     assert o.ledger.t_grant == 0
-    # the oracle's own count brackets Alg. 5/6's restarts: iteration t has 2(t−1) core pairs per layer (half of
-    # them anchor pairs); UncertainStateAction restarts N_span roll-ins at each core pair of layers 0..H−2, and
-    # FitValue 2·N_reg roll-outs at each non-anchor core pair (between 0 and t−1 of them per layer)
+    # the oracle's own count brackets Alg. 5/6's restarts: iteration t has 2(t−1) core pairs per layer (half
+    # of them anchor pairs); UncertainStateAction restarts N_span roll-ins at each core pair of layers 0..H−2,
+    # and FitValue 2·N_reg roll-outs at each non-anchor core pair (between 0 and t−1 of them per layer)
     H, T = 3, cfg.T
     span = sum((H - 1) * 2 * (t - 1) * cfg.N_span for t in range(1, T + 1))
     fit_max = sum(H * 2 * cfg.N_reg * (t - 1) for t in range(1, T + 1))
@@ -164,7 +177,9 @@ def test_reward_oracle_scores_only_what_was_drawn_on_its_ledger(inst):
     assert o.ledger.t_grant == 1
     pref = PreferenceOracle(inst.reward, o.ledger)
     with pytest.raises(ProvenanceError):
-        pref.compare(torch.tensor([1]), s.responses[1:, :1], torch.tensor([[5 if 5 not in s.responses[1] else 4]]), gen)
+        pref.compare(
+            torch.tensor([1]), s.responses[1:, :1], torch.tensor([[5 if 5 not in s.responses[1] else 4]]), gen
+        )
     # evaluation code may grant everything (counted); an oracle on a private ledger does so by default
     ev = RewardOracle(inst.reward, Ledger(), grant_all=True)
     ev.outcome(torch.tensor([0]), torch.tensor([[0, 1, 1]]), gen)
@@ -173,15 +188,17 @@ def test_reward_oracle_scores_only_what_was_drawn_on_its_ledger(inst):
 
 
 def test_token_sequences_register_whole_responses_and_visited_states_only():
-    """A weakly drawn sequence is scored whole (outcome and process); its prefixes queried alone are refused unless
-    granted (Provenance stores one key per response, not L); states the autoregressive oracle returned are
-    accepted. Registering prefixes again (the old design, L keys per response) makes the refusals pass through."""
+    """A weakly drawn sequence is scored whole (outcome and process); its prefixes queried alone are
+    refused unless granted (Provenance stores one key per response, not L); states the autoregressive
+    oracle returned are accepted. Registering prefixes again (the old design, L keys per response) makes
+    the refusals pass through."""
     inst = random_token_mdp(num_actions=3, horizon=3, d=3, num_prompts=2, seed=1)
     o = inst.oracles()
     y = o.weak.sample(torch.tensor([0]), 2, torch.Generator().manual_seed(0)).responses
     assert len(o.ledger.provenance) <= 2                                    # one key per drawn response
     o.step_reward.outcome(torch.tensor([0]), y)                             # the whole sequence: drawn
-    o.reward.process(torch.tensor([0]), y)                                  # scores its prefixes, checked whole
+    # scores its prefixes, checked whole
+    o.reward.process(torch.tensor([0]), y)
     before = o.ledger.snapshot()
     for h in (1, 2):
         with pytest.raises(ProvenanceError, match="not drawn"):
@@ -193,7 +210,9 @@ def test_token_sequences_register_whole_responses_and_visited_states_only():
     o.step_reward.outcome(torch.tensor([0]), y[:, :1, :1])
     # the autoregressive oracle's states x∘a_1, x∘a_1∘a_2 are drawn as such: accepted, without a grant
     gen = torch.Generator().manual_seed(1)
-    a1 = o.auto.next_token(torch.tensor([1]), torch.zeros(1, 0, dtype=torch.long), generator=gen).responses[:, 0]
+    a1 = o.auto.next_token(torch.tensor([1]), torch.zeros(1, 0, dtype=torch.long), generator=gen).responses[
+        :, 0
+    ]
     a2 = o.auto.next_token(torch.tensor([1]), a1[:, None], generator=gen).responses[:, 0]
     state = torch.stack([a1, a2], 1)[:, None, :]
     o.step_reward.outcome(torch.tensor([1]), a1[:, None, None])
@@ -210,7 +229,9 @@ def test_local_simulator_continues_only_from_visited_prefixes_and_counts_resets(
     o = inst.oracles()
     assert o.auto.local_simulator
     gen = torch.Generator().manual_seed(0)
-    a = o.auto.next_token(torch.tensor([0, 1]), torch.zeros(2, 0, dtype=torch.long), 1, generator=gen).responses
+    a = o.auto.next_token(
+        torch.tensor([0, 1]), torch.zeros(2, 0, dtype=torch.long), 1, generator=gen
+    ).responses
     o.auto.next_token(torch.tensor([0, 1]), a, 1, generator=gen)                   # visited states: fine
     unvisited = (a[:1] + 1) % 3                                                    # prompt 0 drew only a[0]
     with pytest.raises(ProvenanceError, match="never visited"):
@@ -222,8 +243,10 @@ def test_local_simulator_continues_only_from_visited_prefixes_and_counts_resets(
     before = o.ledger.t_reset
     o.auto.reset(torch.tensor([0, 0, 1]), torch.cat([a[:1], a[:1], a[1:]]))
     assert o.ledger.t_reset == before + 3
-    o.auto.anchor_features(torch.tensor([0]), a[:1], torch.tensor([0]))             # x∘𝔞 is visited now
-    o.auto.next_token(torch.tensor([0]), torch.cat([a[:1], torch.zeros(1, 1, dtype=torch.long)], 1), 1, generator=gen)
+    o.auto.anchor_features(torch.tensor([0]), a[:1], torch.tensor([0]))  # x∘𝔞 is visited now
+    o.auto.next_token(
+        torch.tensor([0]), torch.cat([a[:1], torch.zeros(1, 1, dtype=torch.long)], 1), 1, generator=gen
+    )
     # the plain autoregressive oracle of Def. 5.1 (an LM fed any prefix) keeps accepting any prefix
     free = inst.oracles(allow_anchor_features=False).auto
     assert not free.local_simulator
@@ -233,7 +256,9 @@ def test_local_simulator_continues_only_from_visited_prefixes_and_counts_resets(
 def test_the_model_is_not_reachable_from_an_oracle(inst):
     o = inst.oracles()
     for oracle in (o.weak, o.strong, o.reward):
-        assert not hasattr(oracle, "_model") and not hasattr(oracle, "model") and not hasattr(oracle, "_reward")
+        assert (
+            not hasattr(oracle, "_model") and not hasattr(oracle, "model") and not hasattr(oracle, "_reward")
+        )
         public = {k: v for k, v in vars(oracle).items() if not k.startswith("_")}
         assert not any(v is inst.base or v is inst.reward for v in public.values())
 # --- policy-gradient post-training (Mousavi-Hosseini & Erdogdu) against strict oracles ----------------------
@@ -292,7 +317,8 @@ def _audit_charges(ledger: Ledger) -> list[tuple[str, str, str, int]]:
 
 
 def _teacher_setup(kind: str):
-    """d = 3, k = 2, N = 3 teacher task (8 responses per context); its contexts and reward oracle, one ledger."""
+    """d = 3, k = 2, N = 3 teacher task (8 responses per context); its contexts and reward oracle, one
+    ledger."""
     task = teacher_task(3, 2, 3, num_mix=2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     led = Ledger()
     calls = _audit_charges(led)
@@ -306,11 +332,12 @@ ALL_SEQS = torch.tensor(list(itertools.product(range(2), repeat=3)))  # the k^N 
 
 @pytest.mark.parametrize("kind", ["outcome", "process"])
 def test_policy_gradient_runs_against_strict_oracles_and_every_count_is_charged_by_an_oracle(kind):
-    """ORM and PRM, on-policy, 3 steps of B = 4 contexts × n = 2 responses: PG draws the contexts only through
-    the prompt oracle (``PromptSource`` over the TeacherContexts) and reads their x through ``lookup``, and the reward oracle only through its interface (no ``grant``: on-policy
-    responses are drawn on the ledger); every count is charged by oracle code, exactly B·n per step of T_comp
-    and B·n (ORM) or B·n·N (PRM, one per prefix) of T_data; afterwards the reward oracle still refuses
-    responses never drawn."""
+    """ORM and PRM, on-policy, 3 steps of B = 4 contexts × n = 2 responses: PG draws the contexts only
+    through the prompt oracle (``PromptSource`` over the TeacherContexts) and reads their x through
+    ``lookup``, and the reward oracle only through its interface (no ``grant``: on-policy responses are
+    drawn on the ledger); every count is charged by oracle code, exactly B·n per step of T_comp and B·n
+    (ORM) or B·n·N (PRM, one per prefix) of T_data; afterwards the reward oracle still refuses responses
+    never drawn."""
     led, calls, ctx, rew, model = _teacher_setup(kind)
     T, B, n, N = 3, 4, 2, 3
     cfg = PGConfig(
@@ -330,7 +357,8 @@ def test_policy_gradient_runs_against_strict_oracles_and_every_count_is_charged_
         ("oraclerl.oracles.samplers", "sample", "t_comp"): T * B * n,
         ("oraclerl.oracles.rewards", kind, "t_data"): want["t_data"],
     }
-    # the last step's prompts (ids are a running counter): only the n drawn responses are known, the rest refused
+    # the last step's prompts (ids are a running counter): only the n drawn responses are known, the rest
+    # refused
     ids = torch.arange((T - 1) * B, T * B)
     known = led.provenance.contains(ids, ALL_SEQS[None].expand(B, 8, 3))
     assert known.sum(1).le(n).all() and known.any(1).all()

@@ -81,7 +81,9 @@ def test_reward_noise_is_unbiased(inst, gen):
     prompts = torch.zeros(1, dtype=torch.long)
     resp = torch.zeros(1, 40000, dtype=torch.long)
     mean = inst.reward.mean(prompts, resp[:, :1]).item()
-    g = RewardOracle(inst.reward, noise=RewardNoise("gaussian", 0.5), grant_all=True).outcome(prompts, resp, gen)
+    g = RewardOracle(inst.reward, noise=RewardNoise("gaussian", 0.5), grant_all=True).outcome(
+        prompts, resp, gen
+    )
     assert abs(g.mean().item() - mean) < 5 * 0.5 / math.sqrt(40000)
     b = RewardOracle(inst.reward, noise=RewardNoise("bernoulli"), grant_all=True).outcome(prompts, resp, gen)
     assert set(b.unique().tolist()) <= {0.0, inst.r_max}
@@ -129,17 +131,25 @@ class _TinyAutoregressive:
 def test_autoregressive_oracle_counts_and_anchor_rules(gen):
     model = _TinyAutoregressive()
     auto = AutoregressiveSampler(model)
-    s = auto.next_token(torch.zeros(4, dtype=torch.long), torch.zeros(4, 1, dtype=torch.long), 3, generator=gen)
+    s = auto.next_token(
+        torch.zeros(4, dtype=torch.long), torch.zeros(4, 1, dtype=torch.long), 3, generator=gen
+    )
     assert s.responses.shape == (4, 3) and s.features.shape == (4, 3, 3)
     assert auto.ledger.t_comp_token == 12
     with pytest.raises(RevealError, match="anchor"):
-        auto.anchor_features(torch.zeros(1, dtype=torch.long), torch.zeros(1, 0, dtype=torch.long), torch.zeros(1))
+        auto.anchor_features(
+            torch.zeros(1, dtype=torch.long), torch.zeros(1, 0, dtype=torch.long), torch.zeros(1)
+        )
     with pytest.raises(RevealError, match="weak"):
-        auto.next_token(torch.zeros(1, dtype=torch.long), torch.zeros(1, 0, dtype=torch.long), theta=torch.zeros(3))
+        auto.next_token(
+            torch.zeros(1, dtype=torch.long), torch.zeros(1, 0, dtype=torch.long), theta=torch.zeros(3)
+        )
     with pytest.raises(ConfigError, match="prefixes"):
         auto.next_token(torch.zeros(1, dtype=torch.long), torch.zeros(1, 2, dtype=torch.long))
     auto = AutoregressiveSampler(model, allow_anchor_features=True)
-    f = auto.anchor_features(torch.zeros(2, dtype=torch.long), torch.zeros(2, 0, dtype=torch.long), torch.tensor([1, 2]))
+    f = auto.anchor_features(
+        torch.zeros(2, dtype=torch.long), torch.zeros(2, 0, dtype=torch.long), torch.tensor([1, 2])
+    )
     assert f.shape == (2, 1, 3) and auto.ledger.t_feature == 2
 
 
@@ -160,8 +170,8 @@ class _CountingProcess:
 
 
 def test_process_rewards_check_the_budget_before_any_grant_or_work():
-    """A process query over budget raises before it grants its pairs or evaluates the reward (it used to grant,
-    evaluate, then raise, with t_grant already charged)."""
+    """A process query over budget raises before it grants its pairs or evaluates the reward (it used to
+    grant, evaluate, then raise, with t_grant already charged)."""
     reward = _CountingProcess()
     led = Ledger(Budget(t_data=5))
     oracle = RewardOracle(reward, led, grant_all=True)
@@ -177,8 +187,12 @@ def test_malformed_responses_get_one_config_error_line():
     oracle, pref = RewardOracle(reward), PreferenceOracle(reward)
     with pytest.raises(ConfigError, match=r"^responses: must be \[B, n, \.\.\.\], got \(2,\)$"):
         oracle.outcome(torch.tensor([0, 1]), torch.zeros(2, dtype=torch.long))
-    with pytest.raises(ConfigError, match=r"^responses: must be \[B, n, \.\.\.\] with B = 2 prompts, got \(3, 1\)$"):
-        pref.compare(torch.tensor([0, 1]), torch.zeros(3, 1, dtype=torch.long), torch.zeros(3, 1, dtype=torch.long))
+    with pytest.raises(
+        ConfigError, match=r"^responses: must be \[B, n, \.\.\.\] with B = 2 prompts, got \(3, 1\)$"
+    ):
+        pref.compare(
+            torch.tensor([0, 1]), torch.zeros(3, 1, dtype=torch.long), torch.zeros(3, 1, dtype=torch.long)
+        )
 
 
 def test_preference_provenance_error_names_the_grant_that_exists(inst, gen):

@@ -14,7 +14,12 @@ def test_exact_matches_monte_carlo_and_log_form():
     k = 5
     exact = pass_at_k_exact(p, k)
     g = torch.Generator().manual_seed(0)
-    hits = (torch.rand(200000, 5, k, generator=g, dtype=torch.float64) < p[None, :, None]).any(-1).double().mean(0)
+    hits = (
+        (torch.rand(200000, 5, k, generator=g, dtype=torch.float64) < p[None, :, None])
+        .any(-1)
+        .double()
+        .mean(0)
+    )
     assert torch.allclose(hits, exact, atol=4e-3)
     assert torch.allclose(pass_at_k_exact(log_p=torch.log(p), k=k), exact, atol=1e-15)
 
@@ -38,7 +43,9 @@ def test_unbiased_is_unbiased():
     """E over c ∼ Bin(n, p) of the estimator equals 1 − (1 − p)^k exactly."""
     n, k, p = 16, 4, 0.23
     c = torch.arange(n + 1)
-    pmf = torch.tensor([math.comb(n, int(j)) * p ** int(j) * (1 - p) ** (n - int(j)) for j in c], dtype=torch.float64)
+    pmf = torch.tensor(
+        [math.comb(n, int(j)) * p ** int(j) * (1 - p) ** (n - int(j)) for j in c], dtype=torch.float64
+    )
     assert (pmf * pass_at_k_unbiased(n, c, k)).sum().item() == pytest.approx(1 - (1 - p) ** k, abs=1e-12)
 
 
@@ -47,7 +54,9 @@ def test_large_n_stable_and_from_samples():
     assert val[0].item() == pytest.approx(0.01, abs=1e-9)
     assert val[1].item() == pytest.approx(1.0, abs=1e-12)
     correct = torch.tensor([[True, False, False, False], [False] * 4])
-    assert torch.allclose(pass_at_k_from_samples(correct, [1, 4]), torch.tensor([0.125, 0.5], dtype=torch.float64))
+    assert torch.allclose(
+        pass_at_k_from_samples(correct, [1, 4]), torch.tensor([0.125, 0.5], dtype=torch.float64)
+    )
 
 
 def test_bad_input():

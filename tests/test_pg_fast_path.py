@@ -1,5 +1,5 @@
-"""The fast path of the paper-scale policy-gradient step (issue 15 item 2): each shortcut gives exactly the answer
-of the code it shortcuts, checked against plain-Python references and against the torch definitions.
+"""The fast path of the paper-scale policy-gradient step (issue 15 item 2): each shortcut gives exactly the
+answer of the code it shortcuts, checked against plain-Python references and against the torch definitions.
 
 * compiled kernels: the greedy walk that computes a row on its first visit and copies the cycle, the bigram
   walk's most-likely-token interval, the gradient counts that take float32 and per-response weights;
@@ -36,7 +36,8 @@ def _torch_def(fn, monkeypatch):
 
 
 def _python_greedy_walk(s, t, N):
-    """y_1 = argmax_j s[j] + t[P−1, j], y_i = argmax_j s[j] + t[y_{i−1}, j] (first maximum), one step at a time."""
+    """y_1 = argmax_j s[j] + t[P−1, j], y_i = argmax_j s[j] + t[y_{i−1}, j] (first maximum), one step at a
+    time."""
     out, prev = [], t.shape[0] - 1
     for _ in range(N):
         v = [float(s[j] + t[prev, j]) for j in range(s.shape[0])]
@@ -46,15 +47,16 @@ def _python_greedy_walk(s, t, N):
 
 
 def test_greedy_walk_with_cycle_copy_matches_the_step_by_step_walk(monkeypatch):
-    """Long walks (N = 128 over 9 or 33 rows, so every walk enters a cycle early and the rest is copied), short
-    cycles forced by ties, a walk shorter than its cycle; compiled = torch definition = plain Python."""
+    """Long walks (N = 128 over 9 or 33 rows, so every walk enters a cycle early and the rest is copied),
+    short cycles forced by ties, a walk shorter than its cycle; compiled = torch definition = plain Python."""
     _numba_or_skip()
     g = torch.Generator().manual_seed(0)
     for k, N, B in ((8, 128, 40), (32, 128, 24), (5, 3, 7), (4, 1, 3)):
         s = torch.randn(B, k, generator=g)
         t = torch.randn(k + 1, k, generator=g)
         s[0] = 0.0
-        t[:3] = torch.randint(0, 2, (3, k), generator=g).float()       # ties in the first rows: first max wins
+        # ties in the first rows: first max wins
+        t[:3] = torch.randint(0, 2, (3, k), generator=g).float()
         a = kernels.greedy_walk(s, t, N)
         b = _torch_def(lambda s=s, t=t, N=N: kernels.greedy_walk(s, t, N), monkeypatch)
         assert torch.equal(a, b)
@@ -78,8 +80,9 @@ def _bigram_table(E1, E2, dtype):
 
 
 def test_bigram_walk_mode_interval_gives_the_count_on_boundaries(monkeypatch):
-    """Peaked rows (most tokens take the most-likely-token shortcut) and uniforms placed exactly on the rows'
-    CDF entries (the shortcut's interval ends): tokens = the count of entries ≤ u (plain-Python walk) = torch."""
+    """Peaked rows (most tokens take the most-likely-token shortcut) and uniforms placed exactly on the
+    rows' CDF entries (the shortcut's interval ends): tokens = the count of entries ≤ u (plain-Python walk)
+    = torch."""
     _numba_or_skip()
     g = torch.Generator().manual_seed(1)
     for dt in (torch.float32, torch.float64):
@@ -87,10 +90,12 @@ def test_bigram_walk_mode_interval_gives_the_count_on_boundaries(monkeypatch):
         E1 = torch.rand(B, k, generator=g, dtype=torch.float64) ** 8
         E2 = torch.rand(k + 1, k, generator=g, dtype=torch.float64) ** 8
         E1[:, 0] += 3.0                                                # token 0 the most likely
-        E2[2, k - 1] += 50.0                                           # after token 2: token k−1 the most likely
+        # after token 2: token k−1 the most likely
+        E2[2, k - 1] += 50.0
         cdf = _bigram_table(E1, E2, dt)
         u = torch.rand(B * n, L, generator=g, dtype=dt)
-        vals = cdf[..., :-1].reshape(B, -1)                            # every CDF entry of the context's table
+        # every CDF entry of the context's table
+        vals = cdf[..., :-1].reshape(B, -1)
         pick = torch.randint(0, vals.shape[1], (B * n, L), generator=g)
         on = torch.rand(B * n, L, generator=g) < 0.5
         u = torch.where(on, vals.repeat_interleave(n, 0).gather(1, pick).clamp(max=0.999), u)
@@ -126,8 +131,8 @@ def _python_counts(y, a, k):
 
 
 def test_bigram_counts_take_float32_and_per_response_weights(monkeypatch):
-    """float32 per-token, float32 per-response ([B, n, 1] and expanded) and float64 weights: the compiled pass, the
-    torch definition and a plain-Python sum in the same order agree to the bit."""
+    """float32 per-token, float32 per-response ([B, n, 1] and expanded) and float64 weights: the compiled
+    pass, the torch definition and a plain-Python sum in the same order agree to the bit."""
     _numba_or_skip()
     g = torch.Generator().manual_seed(2)
     B, n, L, k = 5, 3, 19, 6
@@ -151,9 +156,9 @@ def _model(seed=0, B=16, d=5, k=4, N=9):
 
 
 def test_factor_cache_changes_no_result_and_sees_every_write():
-    """Sample then differentiate at the same (x, w) (the cache serves the gradient): the gradient equals a fresh
-    model's. After writes into w or x — in place, and through ``.numpy()``, which no version counter sees — the
-    results equal a fresh model's at the new values, not the cached ones."""
+    """Sample then differentiate at the same (x, w) (the cache serves the gradient): the gradient equals a
+    fresh model's. After writes into w or x — in place, and through ``.numpy()``, which no version counter
+    sees — the results equal a fresh model's at the new values, not the cached ones."""
     model, x, g = _model()
     y = model.sample(x, 2, g)
     a = torch.randn(16, 2, 9, generator=g)
@@ -181,8 +186,8 @@ def _teacher(capacity=1 << 15, N=12, k=5):
 
 @pytest.mark.parametrize("form", ["signed", "binary"])
 def test_process_reward_is_the_prefix_match_indicator(form):
-    """r_i = 1[y_{1:i} = y*_{1:i}] (±1 when signed) against a plain-Python prefix comparison, including an exact
-    response, a wrong first token and a wrong last token; float32 like the contexts."""
+    """r_i = 1[y_{1:i} = y*_{1:i}] (±1 when signed) against a plain-Python prefix comparison, including an
+    exact response, a wrong first token and a wrong last token; float32 like the contexts."""
     task, ctx = _teacher()
     ids = ctx.sample(6, torch.Generator().manual_seed(1))
     x = ctx.lookup(ids)
@@ -221,7 +226,8 @@ def test_ring_buffer_by_slice_and_across_the_wrap():
 
 
 def test_nan_checks_unchanged():
-    """NaN is refused by ``advantages`` and the reward oracle's check; ±inf together (a NaN sum, no NaN) is not."""
+    """NaN is refused by ``advantages`` and the reward oracle's check; ±inf together (a NaN sum, no NaN) is
+    not."""
     r = torch.tensor([[1.0, float("inf")], [float("-inf"), 0.0]])
     assert torch.equal(advantages(r, "none"), r)
     with pytest.raises(ConfigError, match="NaN"):
@@ -288,5 +294,6 @@ def test_provenance_shortcut_answers_what_the_keys_answer():
     assert prov._is_last(p, y)                                          # the float batch was not remembered
     negz = torch.tensor([[[-0.0, 1.0]]])
     assert not bool(prov.contains(torch.tensor([0]), negz)) and bool(prov.contains(torch.tensor([0]), f))
-    prov.add(torch.tensor([1]), torch.tensor([[[3, 4]]]))               # remember=False keeps the previous copy
+    # remember=False keeps the previous copy
+    prov.add(torch.tensor([1]), torch.tensor([[[3, 4]]]))
     assert prov._is_last(p, y)

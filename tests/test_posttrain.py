@@ -73,7 +73,11 @@ def test_orm_all_failure_batches():
     {0,1} without baseline ⇒ no update."""
     task, ledger, ctx, model = _setup(d=4, k=8, N=12)
     # y* has likelihood 8^-12 ≈ 1e-11 under w = 0: every response fails (checked below)
-    for baseline, form, moves in (("batch_mean", "signed", False), ("none", "binary", False), ("none", "signed", True)):
+    for baseline, form, moves in (
+        ("batch_mean", "signed", False),
+        ("none", "binary", False),
+        ("none", "signed", True),
+    ):
         pol = model.copy()
         reward = RewardOracle(TeacherReward(ctx, "outcome", form), Ledger())
         cfg = PGConfig(steps=1, batch_size=32, reward_form=form, advantage=baseline, optimizer="sgd", lr=1.0)
@@ -88,7 +92,8 @@ def test_orm_all_failure_batches():
             y = model.sample(x, 1, g)
             want = -model.grad_log_likelihood(x, y) / (32 * 12)
             assert torch.allclose(pol.w, want, atol=1e-12)
-            assert pol.log_likelihood(x, y).sum() < model.log_likelihood(x, y).sum()   # first order: pushed down
+            # first order: pushed down
+            assert pol.log_likelihood(x, y).sum() < model.log_likelihood(x, y).sum()
 
 
 def test_pg_step_matches_definition_with_oracle_counts():
@@ -142,14 +147,21 @@ def test_adaptive_step_size():
 
 def test_reference_sampler_law_and_log_probs():
     task, ledger, ctx, model = _setup(d=3, k=3, N=3)
-    model.w = torch.randn(model.feature_dim, generator=torch.Generator().manual_seed(2), dtype=torch.float64) * 0.7
+    model.w = (
+        torch.randn(model.feature_dim, generator=torch.Generator().manual_seed(2), dtype=torch.float64) * 0.7
+    )
     x = task.sample_contexts(1, torch.Generator().manual_seed(0)).expand(20000, 3).contiguous()
     y = reference_sample(model.w, x, 3, 3, torch.Generator().manual_seed(1))
     code = y[:, 0] * 9 + y[:, 1] * 3 + y[:, 2]
     seqs = torch.tensor([[a, b, c] for a in range(3) for b in range(3) for c in range(3)])
     p = model.log_likelihood(x[:1], seqs[None]).exp()[0]
-    assert stats.chisquare(torch.bincount(code, minlength=27).double().numpy(), (p * 20000).numpy()).pvalue > 1e-3
-    assert torch.allclose(reference_token_log_probs(model.w, x[:5], y[:5], 3), model.token_log_probs(x[:5], y[:5]))
+    assert (
+        stats.chisquare(torch.bincount(code, minlength=27).double().numpy(), (p * 20000).numpy()).pvalue
+        > 1e-3
+    )
+    assert torch.allclose(
+        reference_token_log_probs(model.w, x[:5], y[:5], 3), model.token_log_probs(x[:5], y[:5])
+    )
 
 
 def test_fast_and_reference_pg_are_statistically_equivalent():
@@ -183,7 +195,9 @@ def test_explore_outcome_finds_target_and_counts():
     y = (1 - task.target(x))[:, None, :]                        # all wrong
     r = reward.outcome(ids, y)
     before_data, before_comp = ledger.t_data, ledger.t_comp
-    y2, r2 = explore_outcome(ids, y, r, reward, base, 2, m=400, mix=0.5, generator=torch.Generator().manual_seed(1))
+    y2, r2 = explore_outcome(
+        ids, y, r, reward, base, 2, m=400, mix=0.5, generator=torch.Generator().manual_seed(1)
+    )
     assert (r2 == 1).all() and torch.equal(y2[:, 0], task.target(x))
     # one reward query per candidate; q₀ queried only for the q₀ half of the mixture
     queries = ledger.t_data - before_data
@@ -223,9 +237,19 @@ def test_best_of_m_pg_learns_single_context():
     for kind in ("outcome", "process"):
         pol = model.copy()
         reward = RewardOracle(TeacherReward(ctx, kind, "binary"), Ledger())
-        cfg = PGConfig(steps=60, batch_size=4, reward=kind, reward_form="binary", advantage="none",
-                       behaviour="best_of_m", m=200, optimizer="adaptive", lr=1.0, loss_normalisation="sequence_sum",
-                       random_iterate=True)
+        cfg = PGConfig(
+            steps=60,
+            batch_size=4,
+            reward=kind,
+            reward_form="binary",
+            advantage="none",
+            behaviour="best_of_m",
+            m=200,
+            optimizer="adaptive",
+            lr=1.0,
+            loss_normalisation="sequence_sum",
+            random_iterate=True,
+        )
         res = _pg(pol, ctx, reward, cfg, torch.Generator().manual_seed(0), base=model)
         x = task.sample_contexts(200, torch.Generator().manual_seed(1))
         assert pol.log_likelihood(x, task.target(x)).exp().mean() > 0.2 > math.exp(-4 * math.log(3))
@@ -283,7 +307,11 @@ def test_bad_config():
 def test_any_torch_optimiser_by_name():
     task, ledger, ctx, model = _setup()
     pol = model.copy()
-    _pg(pol, ctx, RewardOracle(TeacherReward(ctx, "process", "signed"), Ledger()),
-                    PGConfig(steps=2, batch_size=8, reward="process", advantage="none", optimizer="RMSprop", lr=0.01),
-                    torch.Generator().manual_seed(0))
+    _pg(
+        pol,
+        ctx,
+        RewardOracle(TeacherReward(ctx, "process", "signed"), Ledger()),
+        PGConfig(steps=2, batch_size=8, reward="process", advantage="none", optimizer="RMSprop", lr=0.01),
+        torch.Generator().manual_seed(0),
+    )
     assert (pol.w != 0).any()

@@ -108,11 +108,22 @@ def test_trainer_choices_are_a_subset():
 
 @pytest.mark.parametrize("k", [1, 2, 3, 5])
 def test_pass_at_k_matches_subset_definition(k):
-    """A_j = n/C(n,k)·Σ_{K ∋ j, |K|=k} max_K r, by enumerating the subsets (ties and real rewards included)."""
+    """A_j = n/C(n,k)·Σ_{K ∋ j, |K|=k} max_K r, by enumerating the subsets (ties and real rewards
+    included)."""
     r = torch.tensor([[0.0, 1.0, 1.0, 0.0, 0.3], [2.0, -1.0, 0.5, 0.5, 1.0]], dtype=torch.float64)
     n = r.shape[1]
-    ref = torch.tensor([[n * sum(max(float(r[b, l]) for l in K) for K in itertools.combinations(range(n), k) if j in K)
-                         / math.comb(n, k) for j in range(n)] for b in range(2)], dtype=torch.float64)
+    ref = torch.tensor(
+        [
+            [
+                n
+                * sum(max(float(r[b, l]) for l in K) for K in itertools.combinations(range(n), k) if j in K)
+                / math.comb(n, k)
+                for j in range(n)
+            ]
+            for b in range(2)
+        ],
+        dtype=torch.float64,
+    )
     assert torch.allclose(advantages(r, "pass_at_k", k=k), ref, atol=1e-12)
     if k == 1:
         assert torch.allclose(advantages(r, "pass_at_k", k=1), r, atol=1e-12)   # pass@1 is REINFORCE

@@ -1,4 +1,5 @@
-"""The Mousavi-Hosseini & Erdogdu experiments: qualitative claims on a short run, determinism, config errors."""
+"""The Mousavi-Hosseini & Erdogdu experiments: qualitative claims on a short run, determinism, config
+errors."""
 
 import json
 
@@ -27,7 +28,11 @@ def test_pg_figure1_short_run_reproduces_the_qualitative_claims():
     for r in res:
         assert r["runs"]["outcome"]["ledger"]["t_data"] == cfg.pg_steps * cfg.pg_batch
         assert r["runs"]["process"]["ledger"]["t_data"] == cfg.pg_steps * cfg.pg_batch * cfg.N
-        assert r["runs"]["process"]["ledger"]["prompts"] == r["runs"]["process"]["ledger"]["t_comp"] == cfg.pg_steps * cfg.pg_batch
+        assert (
+            r["runs"]["process"]["ledger"]["prompts"]
+            == r["runs"]["process"]["ledger"]["t_comp"]
+            == cfg.pg_steps * cfg.pg_batch
+        )
         assert r["pretrain_ledger"]["prompts"] == cfg.pretrain_steps * cfg.pretrain_batch
     json.dumps(res)
 
@@ -46,13 +51,24 @@ def test_pg_figure1_authors_instance_is_deterministic_and_not_the_default():
 
 @pytest.mark.slow
 def test_pg_figure1_authors_instance_seed0_matches_their_code():
-    """instance=authors, seed 0, the paper's pre-training (1000 steps × 256, Adagrad 0.1): the authors' code
-    (GitHub mousavih/rlvr-base-model-barrier, CPU) gives base test error 0.4596 and exactly one centre below
-    1e-12 (centre 8 at 3.3e-13; our re-run of their code: 0.459630 and 3.29508e-13). Catches a change of the
-    call order (W⋆ before the test set before pre-training, one stream), W⋆ drawn in float64, the rounding order
-    of the contexts, or a pre-training that draws anything else from the stream. About 8 s of CPU."""
-    _, _, (r,) = _runs("pg-figure1", [0], "quick", instance="authors", pretrain_steps=1000, pretrain_batch=256,
-                       pg_steps=1, pg_batch=8, test_every=1, device="cpu")
+    """instance=authors, seed 0, the paper's pre-training (1000 steps × 256, Adagrad 0.1): the authors'
+    code (GitHub mousavih/rlvr-base-model-barrier, CPU) gives base test error 0.4596 and exactly one centre
+    below 1e-12 (centre 8 at 3.3e-13; our re-run of their code: 0.459630 and 3.29508e-13). Catches a change
+    of the call order (W⋆ before the test set before pre-training, one stream), W⋆ drawn in float64, the
+    rounding order of the contexts, or a pre-training that draws anything else from the stream. About 8 s
+    of CPU."""
+    _, _, (r,) = _runs(
+        "pg-figure1",
+        [0],
+        "quick",
+        instance="authors",
+        pretrain_steps=1000,
+        pretrain_batch=256,
+        pg_steps=1,
+        pg_batch=8,
+        test_every=1,
+        device="cpu",
+    )
     assert abs(r["base"]["test_error"] - 0.45963) < 5e-5
     assert r["off_support"] == [8] and not r["off_support_fallback"]
     assert 10 ** r["base"]["centre_log10"][8] == pytest.approx(3.295e-13, rel=2e-3)
@@ -62,7 +78,8 @@ def test_lq_pretraining_claims_and_determinism():
     exp, cfg, res = _runs("lq-pretraining", [0, 0])
     assert res[0] == res[1]
     cl = exp.claims(res[:1], cfg)
-    assert cl[0].holds is True and cl[1].holds is True          # exact uniform LQ; Markov / Q^TL ≥ Q identities
+    # exact uniform LQ; Markov / Q^TL ≥ Q identities
+    assert cl[0].holds is True and cl[1].holds is True
     cps = res[0]["checkpoints"]
     assert [c["step"] for c in cps] == [0, 20, 40, 60]
     assert cps[-1]["lq_log10"][-3] > cps[0]["lq_log10"][-3]      # the median LQ rises with pre-training

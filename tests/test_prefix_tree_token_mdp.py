@@ -1,9 +1,9 @@
 """The implicit prefix-tree token MDP (issue 15 item 4: MTSS at H = 12, |A| = 4 in bounded memory).
 
-`prefix_tree_token_mdp` computes every per-prefix table on demand and evaluates the exact DP in blocks of states.
-Each test checks it against an independent computation on the same instance: its materialised dense tables
-(`dense()`, the `AutoregressiveSoftmaxModel` / `soft_bellman` / `policy_value` code path), brute-force enumeration
-of A^H, and MTSS run on both models with the same seed (bit-identical oracles).
+`prefix_tree_token_mdp` computes every per-prefix table on demand and evaluates the exact DP in blocks of
+states. Each test checks it against an independent computation on the same instance: its materialised dense
+tables (`dense()`, the `AutoregressiveSoftmaxModel` / `soft_bellman` / `policy_value` code path), brute-force
+enumeration of A^H, and MTSS run on both models with the same seed (bit-identical oracles).
 """
 
 import math
@@ -25,8 +25,9 @@ def _inst(pool=16, chunk=7, **kw):
 
 @pytest.mark.parametrize("pool", [1 << 14, 16, 5])
 def test_exact_values_match_dense_tables_and_enumeration(pool):
-    """J⋆, J(π_ref) and J(π⋆) of the chunked DP equal the dense DP's and the enumeration of all 3^4 sequences
-    (1e-12); π⋆ is realisable with θ⋆ (Assumption I.1) on the dense tables; chunking changes nothing (bitwise)."""
+    """J⋆, J(π_ref) and J(π⋆) of the chunked DP equal the dense DP's and the enumeration of all 3^4
+    sequences (1e-12); π⋆ is realisable with θ⋆ (Assumption I.1) on the dense tables; chunking changes
+    nothing (bitwise)."""
     imp = _inst(pool=pool)
     den = imp.dense()
     m = den.model
@@ -49,8 +50,9 @@ def test_exact_values_match_dense_tables_and_enumeration(pool):
 
 
 def test_types_pool_and_stored_memory():
-    """Layers with S_h ≤ pool give every prefix its own row; beyond, rows are hashed into the pool (all in range,
-    several used); the last feature coordinate still differs per prefix; one float64 per prefix is stored."""
+    """Layers with S_h ≤ pool give every prefix its own row; beyond, rows are hashed into the pool (all in
+    range, several used); the last feature coordinate still differs per prefix; one float64 per prefix is
+    stored."""
     imp = _inst(pool=8, num_actions=2, horizon=6, d=3, num_prompts=1)
     m = imp.model
     assert m.num_states == [1, 2, 4, 8, 16, 32]
@@ -62,7 +64,8 @@ def test_types_pool_and_stored_memory():
         assert m.log_ref_pool[h].shape[0] == 8 and int(k.min()) >= 0 and int(k.max()) < 8
         assert k.unique().numel() >= 4
     k4 = m.types(4, torch.arange(16))
-    assert m.values[4].unique().numel() > k4.unique().numel()      # V⋆ sums the subtree: per prefix, not per type
+    # V⋆ sums the subtree: per prefix, not per type
+    assert m.values[4].unique().numel() > k4.unique().numel()
     r = m.rows(3, torch.arange(8))
     assert torch.equal(r.phi[:, :, -1].reshape(-1), (m.values[4] - m.centre[3]) / m.coef)
     assert [v.numel() for v in m.values] == m.num_states
@@ -90,8 +93,8 @@ def test_oracles_and_mtss_are_bit_identical_on_the_implicit_and_dense_models():
 
 
 def test_model_protocol_matches_the_dense_model():
-    """States, features, log-probabilities, weak and strong draws (same generator) and step rewards agree with the
-    dense model at random prefixes of every length."""
+    """States, features, log-probabilities, weak and strong draws (same generator) and step rewards agree
+    with the dense model at random prefixes of every length."""
     imp = _inst(pool=5)
     den = imp.dense()
     gen = torch.Generator().manual_seed(3)
@@ -103,13 +106,19 @@ def test_model_protocol_matches_the_dense_model():
         theta = torch.randn(4, generator=gen, dtype=torch.float64)
         im, dm = imp.model, den.model
         assert torch.equal(im.states(prompts, prefixes), dm.states(prompts, prefixes))
-        assert torch.equal(im.step_features(prompts, prefixes, tokens), dm.step_features(prompts, prefixes, tokens))
-        assert torch.equal(im.next_log_prob(prompts, prefixes, tokens), dm.next_log_prob(prompts, prefixes, tokens))
+        assert torch.equal(
+            im.step_features(prompts, prefixes, tokens), dm.step_features(prompts, prefixes, tokens)
+        )
+        assert torch.equal(
+            im.next_log_prob(prompts, prefixes, tokens), dm.next_log_prob(prompts, prefixes, tokens)
+        )
         assert torch.allclose(im.next_log_prob(prompts, prefixes, tokens, theta),
                               dm.next_log_prob(prompts, prefixes, tokens, theta), atol=1e-12, rtol=0)
         for th in (None, theta):
             g1, g2 = torch.Generator().manual_seed(L), torch.Generator().manual_seed(L)
-            assert torch.equal(im.sample_next(prompts, prefixes, 7, g1, th), dm.sample_next(prompts, prefixes, 7, g2, th))
+            assert torch.equal(
+                im.sample_next(prompts, prefixes, 7, g1, th), dm.sample_next(prompts, prefixes, 7, g2, th)
+            )
         full = torch.cat([prefixes, tokens[:, :1]], 1)[:, None, :]
         assert torch.equal(imp.step_reward.mean(prompts, full), den.step_reward.mean(prompts, full))
     assert imp.step_reward.r_max == pytest.approx(den.step_reward.r_max)

@@ -10,7 +10,9 @@ from oraclerl.errors import ConfigError
 from oraclerl.problems import coverage_lower_bound, linear_softmax
 
 
-@pytest.mark.parametrize("target,beta,seed", [(2.0, 0.5, 0), (16.0, 0.5, 1), (64.0, 0.25, 2), (256.0, 0.1, 3)])
+@pytest.mark.parametrize(
+    "target,beta,seed", [(2.0, 0.5, 0), (16.0, 0.5, 1), (64.0, 0.25, 2), (256.0, 0.1, 3)]
+)
 def test_linear_softmax_hits_coverage_target(target, beta, seed):
     inst = linear_softmax(d=6, num_prompts=8, num_responses=512, beta=beta, target_coverage=target, seed=seed)
     assert coverage_coefficient(inst) == pytest.approx(target, rel=0.05)
@@ -58,5 +60,7 @@ def test_coverage_lower_bound_instance(c_star, beta):
     # The optimum puts most of its mass on y⋆ and J_β(π⋆_β) = β log E_ref e^{r/β} ≥ 1/2 (App. E).
     from oraclerl.diagnostics import J_beta
 
-    assert J_beta(inst.optimal_log_policy(), inst) == pytest.approx(beta * math.log(1 - eps + eps * math.exp(1 / beta)))
+    assert J_beta(inst.optimal_log_policy(), inst) == pytest.approx(
+        beta * math.log(1 - eps + eps * math.exp(1 / beta))
+    )
     assert J_beta(inst.optimal_log_policy(), inst) >= 0.5

@@ -18,5 +18,7 @@ def test_readme_example_runs(capsys):
 def test_readme_quick_start_has_exactly_two_commands():
     text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     quick = text.split("## Quick start", 1)[1].split("##", 1)[0]
-    cmds = [ln.split("#")[0].strip() for ln in re.findall(r"```bash\n(.*?)```", quick, flags=re.S)[0].splitlines()]
+    cmds = [
+        ln.split("#")[0].strip() for ln in re.findall(r"```bash\n(.*?)```", quick, flags=re.S)[0].splitlines()
+    ]
     assert [c for c in cmds if c] == ["make report", "make test"]

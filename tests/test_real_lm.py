@@ -1,8 +1,8 @@
-"""The transformers backend on a real pretrained model (Gemma-3-270M, ``make real-model``): sampler, log-probs,
-memory, terminal tokens, what an oracle computes, and ``oraclerl diagnose`` end to end with resume.
+"""The transformers backend on a real pretrained model (Gemma-3-270M, ``make real-model``): sampler,
+log-probs, memory, terminal tokens, what an oracle computes, and ``oraclerl diagnose`` end to end with resume.
 
-Short by design (a few prompts, a few samples, a few tokens). Skipped with the reason when the model is absent;
-CI sets ``ORACLERL_REQUIRE_REAL_LM=1`` so that an absent model fails there instead.
+Short by design (a few prompts, a few samples, a few tokens). Skipped with the reason when the model is
+absent; CI sets ``ORACLERL_REQUIRE_REAL_LM=1`` so that an absent model fails there instead.
 """
 
 import json
@@ -18,7 +18,8 @@ from oraclerl.oracles import Ledger, WeakSampler  # noqa: E402
 
 pytestmark = [pytest.mark.hf, pytest.mark.real_lm]
 
-PROMPTS = ["The capital of France is", "1, 2, 3, 4,", "Q: What is 2+3?\nA:"]  # different lengths: left padding
+# different lengths: left padding
+PROMPTS = ["The capital of France is", "1, 2, 3, 4,", "Q: What is 2+3?\nA:"]
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +78,9 @@ def test_teacher_forced_logits_only_at_response_positions(gemma):
     lm = _lm(gemma, max_new_tokens=8)
     assert lm.forward_batch_size == LOGITS_BUDGET // (9 * 262144)  # the documented automatic choice
     shapes = []
-    hook = lm.model.get_output_embeddings().register_forward_hook(lambda m, i, o: shapes.append(tuple(o.shape)))
+    hook = lm.model.get_output_embeddings().register_forward_hook(
+        lambda m, i, o: shapes.append(tuple(o.shape))
+    )
     try:
         y = lm.sample(torch.arange(3), 2, torch.Generator().manual_seed(2))
         assert all(s[1] == 1 for s in shapes)  # sampling: the last position only, prompt pass included
@@ -147,11 +150,14 @@ def test_diagnose_on_gemma_end_to_end_and_resume(real_lm_dir, tmp_path, capsys):
     assert main(args) == 0
     assert "resuming: 2 of 3" in capsys.readouterr().err
     again = [json.loads(line) for line in (out / "completions.jsonl").read_text().splitlines()]
-    assert again == comps and json.loads((out / "summary.json").read_text())["pass_at_k"] == summary["pass_at_k"]
+    assert (
+        again == comps and json.loads((out / "summary.json").read_text())["pass_at_k"] == summary["pass_at_k"]
+    )
 
 
 def test_spanner_sampling_preset_and_best_of_n_on_gemma(gemma):
-    """SpannerSampling sized from a sampling budget, and best-of-n with revealed log-probs, on Gemma features."""
+    """SpannerSampling sized from a sampling budget, and best-of-n with revealed log-probs, on Gemma
+    features."""
     from oraclerl.explore.spanner_sampling import SpannerSampling
     from oraclerl.inference.sample_based import BestOfN, BestOfNConfig
     from oraclerl.models.hf.rewards import TRLReward, answer_match

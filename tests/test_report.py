@@ -30,7 +30,9 @@ def _fakes():
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
     root = tmp_path_factory.mktemp("report")
-    rep = run_report(only=ONLY, out=root / "report", runs=root / "runs", quiet=True, executor=LocalExecutor(0))
+    rep = run_report(
+        only=ONLY, out=root / "report", runs=root / "runs", quiet=True, executor=LocalExecutor(0)
+    )
     return root, rep
 
 
@@ -45,8 +47,11 @@ def test_report_content(report):
     assert "boom on seed 1" in md and "boom on seed 1" in page
     # Per paper, in the registry's paper order, with claims, intervals over seeds and verdicts.
     heads = [line for line in md.splitlines() if line.startswith("## ")]
-    assert [h.split(":")[0] for h in heads] == ["## Foster, Mhammedi & Rohatgi (COLT 2025)",
-                                                "## Yang et al. (ISIT 2024)", "## Mousavi-Hosseini & Erdogdu (ICML 2026)"]
+    assert [h.split(":")[0] for h in heads] == [
+        "## Foster, Mhammedi & Rohatgi (COLT 2025)",
+        "## Yang et al. (ISIT 2024)",
+        "## Mousavi-Hosseini & Erdogdu (ICML 2026)",
+    ]
     counter = by["fake-counter"]
     assert counter.seeds == [0, 1, 2] and counter.ran == 3 and len(counter.claims) == 1
     means = [r.result["mean"] for r in rep.summary.records if r.spec.experiment.name == "fake-counter"]
@@ -65,11 +70,15 @@ def test_report_content(report):
 
 def test_second_call_reuses_every_finished_run(report):
     root, rep = report
-    again = run_report(only=ONLY, out=root / "report", runs=root / "runs", quiet=True, executor=LocalExecutor(0))
+    again = run_report(
+        only=ONLY, out=root / "report", runs=root / "runs", quiet=True, executor=LocalExecutor(0)
+    )
     s = again.summary
     assert not s.ran and len(s.reused) == 3 + 1 + 2
     assert [r.state for r in s.records if r.spec.experiment.name == "fake-fails"] == ["reused", "failed"]
-    assert [c.measured for o in again.outcomes for c in o.claims] == [c.measured for o in rep.outcomes for c in o.claims]
+    assert [c.measured for o in again.outcomes for c in o.claims] == [
+        c.measured for o in rep.outcomes for c in o.claims
+    ]
 
 
 def test_only_scale_and_seeds_via_cli(tmp_path, capsys):
@@ -84,7 +93,9 @@ def test_only_scale_and_seeds_via_cli(tmp_path, capsys):
     assert "experiment: unknown experiment 'no-such'" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
     with pytest.raises(ConfigError, match="--scale"):
-        run_report(scale="huge", only=["fake-counter"], out=tmp_path / "y", runs=tmp_path / "runs", quiet=True)
+        run_report(
+            scale="huge", only=["fake-counter"], out=tmp_path / "y", runs=tmp_path / "runs", quiet=True
+        )
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (Debian: apt-get install chromium); "
@@ -95,16 +106,21 @@ def test_html_renders_in_headless_chromium(report, tmp_path):
              "--disable-background-networking", "--disable-component-update", "--disable-sync",
              "--disable-dev-shm-usage", f"--user-data-dir={tmp_path / 'profile'}"]
     url = rep.html.resolve().as_uri()
-    dom = subprocess.run([*flags, "--virtual-time-budget=5000", "--dump-dom", url], capture_output=True, text=True,
-                         timeout=120)
+    dom = subprocess.run(
+        [*flags, "--virtual-time-budget=5000", "--dump-dom", url], capture_output=True, text=True, timeout=120
+    )
     assert dom.returncode == 0, dom.stderr[-2000:]
     status = re.search(r"<p id=\"figure-status\"[^>]*>", dom.stdout)
     assert status, dom.stdout[:2000]
     attrs = dict(re.findall(r"data-(\w+)=\"(\d+)\"", status.group(0)))
     assert attrs["errors"] == "0" and int(attrs["total"]) == 2 and attrs["loaded"] == attrs["total"], attrs
     shot = tmp_path / "report.png"
-    res = subprocess.run([*flags, "--window-size=1200,3000", f"--screenshot={shot}", url], capture_output=True,
-                         text=True, timeout=120)
+    res = subprocess.run(
+        [*flags, "--window-size=1200,3000", f"--screenshot={shot}", url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert res.returncode == 0 and shot.exists(), res.stderr[-2000:]
     import matplotlib.image as mpimg
 
@@ -116,6 +132,8 @@ def test_import_failures_are_shown_in_the_page(report, tmp_path):
     from oraclerl.runtime.reporting.report import write_report
 
     _, rep = report
-    md, page = write_report(rep.outcomes, tmp_path, "quick", 1.0, load_errors={"broken_exp": "ImportError: nope"})
+    md, page = write_report(
+        rep.outcomes, tmp_path, "quick", 1.0, load_errors={"broken_exp": "ImportError: nope"}
+    )
     assert "`broken_exp`: `ImportError: nope`" in md.read_text()
     assert "<code>broken_exp</code>: ImportError: nope" in page.read_text()

@@ -87,16 +87,42 @@ def tiny_coverage_run(cfg, ctx) -> dict:
 
 
 FAKES = [
-    Experiment("fake-counter", "Gaussian draws (test fake)", "yang_bon", CounterConfig, counter_run, counter_claims,
-               counter_plot, scales={"quick": {}, "paper": {"steps": 64}}, seeds=3,
-               description="A fast fake experiment for the runtime tests."),
-    Experiment("fake-fails", "Raises on one seed (test fake)", "mousavi", FailsConfig, fails_run,
-               lambda results, cfg: [], lambda results, cfg, outdir: [], seeds=2,
-               description="A fake experiment whose run raises."),
+    Experiment(
+        "fake-counter",
+        "Gaussian draws (test fake)",
+        "yang_bon",
+        CounterConfig,
+        counter_run,
+        counter_claims,
+        counter_plot,
+        scales={"quick": {}, "paper": {"steps": 64}},
+        seeds=3,
+        description="A fast fake experiment for the runtime tests.",
+    ),
+    Experiment(
+        "fake-fails",
+        "Raises on one seed (test fake)",
+        "mousavi",
+        FailsConfig,
+        fails_run,
+        lambda results, cfg: [],
+        lambda results, cfg, outdir: [],
+        seeds=2,
+        description="A fake experiment whose run raises.",
+    ),
     # The real coverage-lower-bound experiment's code at a tiny size (its own quick scale takes longer).
-    Experiment("fake-coverage-tiny", "coverage-lower-bound at a tiny size (test)", "foster",
-               CLB.config, tiny_coverage_run, CLB.claims, CLB.plot, scales={"quick": CLB.scales["toy"], "paper": {}},
-               seeds=2, description="coverage-lower-bound with 20 trials and two C⋆."),
+    Experiment(
+        "fake-coverage-tiny",
+        "coverage-lower-bound at a tiny size (test)",
+        "foster",
+        CLB.config,
+        tiny_coverage_run,
+        CLB.claims,
+        CLB.plot,
+        scales={"quick": CLB.scales["toy"], "paper": {}},
+        seeds=2,
+        description="coverage-lower-bound with 20 trials and two C⋆.",
+    ),
 ]
 NAMES = [e.name for e in FAKES]
 

@@ -36,7 +36,9 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 @dataclass
 class OddConfig:
     text: str = param("plain", "raised as the run's error when it is not 'plain'")
-    size_gb: float = param(0.0, "claimed peak memory of one run in GiB (for the memory check)", low=0.0, high=1e6)
+    size_gb: float = param(
+        0.0, "claimed peak memory of one run in GiB (for the memory check)", low=0.0, high=1e6
+    )
     offset: float = param(0.0, "a number with no declared range")
 
 
@@ -48,8 +50,14 @@ def odd_run(cfg: OddConfig, ctx) -> dict:
 
 def odd_claims(results: list[dict], cfg: OddConfig) -> list[Claim]:
     r = results[0]
-    return [Claim("an infinite result stays a float <script>alert(1)</script> | a pipe", "fake",
-                  f"top={r['top']} low={r['low']}", r["top"] > 0 and r["low"] < 0 and math.isnan(r["series"][1]))]
+    return [
+        Claim(
+            "an infinite result stays a float <script>alert(1)</script> | a pipe",
+            "fake",
+            f"top={r['top']} low={r['low']}",
+            r["top"] > 0 and r["low"] < 0 and math.isnan(r["series"][1]),
+        )
+    ]
 
 
 ODD = Experiment("fake-odd", "Non-finite results and hostile strings (test fake)", "lm", OddConfig, odd_run,
@@ -137,8 +145,14 @@ def test_poisoned_working_directory_is_never_imported(tmp_path):
     gate = tmp_path / "gate"
     gate.touch()
     env = {**ENV, "ORACLERL_TEST_GATE": str(gate)}
-    proc = subprocess.run([sys.executable, str(DRIVER), "both", str(tmp_path / "out"), str(tmp_path / "runs")],
-                          env=env, cwd=cwd, capture_output=True, text=True, timeout=240)
+    proc = subprocess.run(
+        [sys.executable, str(DRIVER), "both", str(tmp_path / "out"), str(tmp_path / "runs")],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert not list(tmp_path.glob("IMPORTED-*")), proc.stderr[-2000:]
     assert proc.returncode == 0, proc.stderr[-2000:]
     # The report's two runs (steps=3) are two of the sweep's four: the sweep re-used them.
@@ -219,8 +233,9 @@ time.sleep(float(sys.argv[2]))
 
 def _holder(rd: RunDir, seconds: float) -> subprocess.Popen:
     """Another process holding ``rd``'s lock (a plain flock, as RunDir.lock takes it) for ``seconds``."""
-    proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(rd.lock_path), str(seconds)], stdout=subprocess.PIPE,
-                            text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(rd.lock_path), str(seconds)], stdout=subprocess.PIPE, text=True
+    )
     assert proc.stdout.readline().strip() == "locked"
     return proc
 
@@ -349,10 +364,20 @@ def test_unwritable_output_folders_are_rejected_before_any_run(tmp_path, capsys,
         bad = _output_targets(tmp_path)[target]
     good = {"runs": tmp_path / "runs-ok", "out": tmp_path / "out-ok"}
     good[which] = bad
-    base = {"run": ["run", "fake-counter", "--out", str(good["runs"])],
-            "sweep": ["sweep", "fake-counter", "--runs", str(good["runs"]), "--out", str(good["out"]), "-q"],
-            "report": ["report", "--only", "fake-counter", "--runs", str(good["runs"]), "--out", str(good["out"]),
-                       "-q"]}[command]
+    base = {
+        "run": ["run", "fake-counter", "--out", str(good["runs"])],
+        "sweep": ["sweep", "fake-counter", "--runs", str(good["runs"]), "--out", str(good["out"]), "-q"],
+        "report": [
+            "report",
+            "--only",
+            "fake-counter",
+            "--runs",
+            str(good["runs"]),
+            "--out",
+            str(good["out"]),
+            "-q",
+        ],
+    }[command]
     flag = "--out" if command == "run" else f"--{which}"
     assert main(base) == 2
     assert _one_error_line(capsys).startswith(f"oraclerl: error: {flag}")

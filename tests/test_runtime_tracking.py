@@ -73,7 +73,10 @@ def test_wandb_and_trackio_receive_namespaced_metrics(tmp_path, monkeypatch):
     init = [c for c in calls if c[0] == "wandb.init"][0][1]
     assert init["name"] == "exp-run" and init["config"] == {"steps": 2} and init["project"] == "oraclerl"
     first = {"reward/reward_mean": 1.5, "oracle/t_comp": 4.0, "regret/mean": 0.25, "nested/kl": 2.0}
-    assert [c for c in calls if c[0] == "wandb.log"] == [("wandb.log", first, 0), ("wandb.log", {"regret/mean": 0.125}, 1)]
+    assert [c for c in calls if c[0] == "wandb.log"] == [
+        ("wandb.log", first, 0),
+        ("wandb.log", {"regret/mean": 0.125}, 1),
+    ]
     assert [c for c in calls if c[0] == "trackio.log"] == [("trackio.log", first, 0),
                                                           ("trackio.log", {"regret/mean": 0.125}, 1)]
     assert ("wandb.finish",) in calls and ("trackio.finish",) in calls

@@ -49,8 +49,17 @@ def test_expand_grid_scalars_and_lists():
     assert [c.c_stars for c in plan.configs] == [[4.0, 16.0], [64.0]] and plan.configs[0].trials == 5
 
 
-@pytest.mark.parametrize("items, field", [(["nope=1"], "nope"), (["steps=0"], "steps"), (["steps=2,5000"], "steps"),
-                                          (["scale=-1"], "scale"), (["steps=two"], "steps"), (["steps"], "--set")])
+@pytest.mark.parametrize(
+    "items, field",
+    [
+        (["nope=1"], "nope"),
+        (["steps=0"], "steps"),
+        (["steps=2,5000"], "steps"),
+        (["scale=-1"], "scale"),
+        (["steps=two"], "steps"),
+        (["steps"], "--set"),
+    ],
+)
 def test_plan_rejects_bad_config(items, field):
     with pytest.raises(ConfigError) as ei:
         plan_sweep(fakes.FAKES[0], items, [0])
@@ -160,7 +169,9 @@ def test_aggregate_intervals_match_independent_computation(tmp_path):
 def test_flatten_metrics_and_names():
     res = {"a": 1, "b": {"c": 2.5, "s": "text"}, "l": [1, {"x": True}], "elapsed_s": 3.0, "bad": "nan"}
     flat = flatten_metrics(res)
-    assert flat == {"a": 1.0, "b/c": 2.5, "l/0": 1.0, "l/1/x": 1.0, "bad": flat["bad"]} and math.isnan(flat["bad"])
+    assert flat == {"a": 1.0, "b/c": 2.5, "l/0": 1.0, "l/1/x": 1.0, "bad": flat["bad"]} and math.isnan(
+        flat["bad"]
+    )
     assert flatten_metrics({"long": list(range(100))}) == {}
     assert metric_name("regret/mean") == "regret/mean"
     assert metric_name("t_comp") == "oracle/t_comp"

@@ -1,11 +1,11 @@
 """Law tests of what every algorithm really samples, stage by stage (issue 16 §1).
 
-Each test enumerates the exact law of one stage on a tiny instance — the SoftmaxSampler averaged exactly over its
-own normaliser estimate Ẑ (``normaliser="estimated"``), the truncated scores, the mixture over components — and
-compares it with the oracle-counted draws of the real code by a chi-square goodness-of-fit test at level
+Each test enumerates the exact law of one stage on a tiny instance — the SoftmaxSampler averaged exactly over
+its own normaliser estimate Ẑ (``normaliser="estimated"``), the truncated scores, the mixture over components
+— and compares it with the oracle-counted draws of the real code by a chi-square goodness-of-fit test at level
 α = 1e-4 (cells with expected count < 5 are pooled). Seeds are fixed, so each test is deterministic; the level
-says how unlikely a failure of the correct code is for a fresh seed. The mutants each test catches are listed in
-docs/testing.md ("Hand-planted mutants: explore/ and oracles/").
+says how unlikely a failure of the correct code is for a fresh seed. The mutants each test catches are listed
+in docs/testing.md ("Hand-planted mutants: explore/ and oracles/").
 """
 
 import math
@@ -38,7 +38,8 @@ ALPHA = 1e-4
 
 
 def chi2_pvalue(counts: torch.Tensor, probs: torch.Tensor) -> float:
-    """p-value of Pearson's chi-square test of ``counts`` against cell probabilities ``probs`` (same shape)."""
+    """p-value of Pearson's chi-square test of ``counts`` against cell probabilities ``probs`` (same
+    shape)."""
     counts, probs = counts.reshape(-1).double(), probs.reshape(-1).double()
     n = float(counts.sum())
     probs = probs / probs.sum()
@@ -80,13 +81,14 @@ def _expected(prompts, table_log):
     return out.reshape(-1)
 
 
-# -- SoftmaxSampler (Alg. 1) ----------------------------------------------------------------------------------
+# -- SoftmaxSampler (Alg. 1)
+# ----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("f,M,delta", [([1.2, 0.0, -0.4], 2.0, 0.6), ([1.5, -2.0, -2.0], 1.0, 0.99)])
 def test_softmax_sampler_draws_its_exact_law_including_the_normaliser_estimate(f, M, delta):
-    """Clipping envelope (M < ‖π_f/π_ref‖_∞): the draws follow sampler_log_law(normaliser="estimated") (exact over
-    Ẑ's multinomial), and *not* the Ẑ = Z law. The second case (a rare high-reward response, M = 1, N = 6) takes
-    the failure branch with probability ≈ 0.3, so a law without it fails too."""
+    """Clipping envelope (M < ‖π_f/π_ref‖_∞): the draws follow sampler_log_law(normaliser="estimated")
+    (exact over Ẑ's multinomial), and *not* the Ẑ = Z law. The second case (a rare high-reward response, M
+    = 1, N = 6) takes the failure branch with probability ≈ 0.3, so a law without it fails too."""
     inst = linear_softmax(d=2, num_prompts=1, num_responses=3, beta=0.5, target_coverage=2.0, seed=1)
     lr = inst.base.log_ref[0]
     f = torch.tensor(f, dtype=torch.float64)
@@ -95,8 +97,14 @@ def test_softmax_sampler_draws_its_exact_law_including_the_normaliser_estimate(f
     law = sampler_log_law(lr, f, 0.5, M, delta, "estimated").exp()
     o = inst.oracles()
     rows = torch.zeros(n, dtype=torch.long)
-    out = softmax_sampler(weak_draw(o.weak, rows, torch.Generator().manual_seed(3)),
-                          lambda s, r=None: f[s.responses], 0.5, M, delta, generator=torch.Generator().manual_seed(4))
+    out = softmax_sampler(
+        weak_draw(o.weak, rows, torch.Generator().manual_seed(3)),
+        lambda s, r=None: f[s.responses],
+        0.5,
+        M,
+        delta,
+        generator=torch.Generator().manual_seed(4),
+    )
     counts = torch.bincount(out.samples.responses[:, 0], minlength=3)
     assert chi2_pvalue(counts, law) > ALPHA
     exact_z = sampler_log_law(lr, f, 0.5, M, delta, "exact").exp()
@@ -104,7 +112,8 @@ def test_softmax_sampler_draws_its_exact_law_including_the_normaliser_estimate(f
     assert float((law - exact_z).abs().max()) > 5e-3
 
 
-# -- SpannerSampling (Alg. 3) ---------------------------------------------------------------------------------
+# -- SpannerSampling (Alg. 3)
+# ---------------------------------------------------------------------------------
 
 def _spanner_policy(M=1.2, delta=0.5):
     inst = linear_softmax(d=2, num_prompts=2, num_responses=4, beta=0.5, target_coverage=3.0, seed=2)
@@ -122,8 +131,9 @@ def test_spanner_truncation_is_active_on_the_law_test_instance():
 
 
 def test_spanner_output_samples_the_mixture_of_all_components_at_the_sampler_law():
-    """SpannerSamplingPolicy.sample vs the exact sampler law of the mixture over every component (t ~ Unif[T],
-    y′ ~ π_ref, SoftmaxSampler with Ẑ estimated); the default log_prob_table is that law up to Ẑ's fluctuation."""
+    """SpannerSamplingPolicy.sample vs the exact sampler law of the mixture over every component (t ~
+    Unif[T], y′ ~ π_ref, SoftmaxSampler with Ẑ estimated); the default log_prob_table is that law up to Ẑ's
+    fluctuation."""
     inst, pol = _spanner_policy()
     o = inst.oracles()
     pol.weak = o.weak
@@ -135,16 +145,16 @@ def test_spanner_output_samples_the_mixture_of_all_components_at_the_sampler_law
     mix = torch.logsumexp(tab, 0) - math.log(pol.num_components)
     counts = torch.bincount(_cells(prompts, s.responses, 4), minlength=8)
     assert chi2_pvalue(counts, _expected(prompts, mix)) > ALPHA
-    # the evaluation's default law (Ẑ = Z) is within Ẑ's fluctuation of it (measured TV·2 = 0.028; threshold 2×)
-    # and far from the ideal law π̄_θ here (measured 0.167; threshold 0.1 ≈ 0.6×), since M_rej = 1.2 clips
+    # the evaluation's default law (Ẑ = Z) is within Ẑ's fluctuation of it (measured TV·2 = 0.028; threshold
+    # 2×) and far from the ideal law π̄_θ here (measured 0.167; threshold 0.1 ≈ 0.6×), since M_rej = 1.2 clips
     dflt = pol.log_prob_table(inst).exp()
     assert float((dflt - mix.exp()).abs().sum(-1).max()) < 0.06
     assert float((pol.log_prob_table(inst, law="ideal").exp() - dflt).abs().sum(-1).max()) > 0.1
 
 
 def test_spanner_exploration_rounds_draw_y2_from_ref_and_y1_from_the_truncated_sampler():
-    """Exploration phase (lines 15–19): y₂ ~ π_ref, then y₁ ~ SoftmaxSampler(r^t(x, ·, y₂)); joint law of (y₂, y₁)
-    per prompt, with one θ for every round (exp_batch = T_exp)."""
+    """Exploration phase (lines 15–19): y₂ ~ π_ref, then y₁ ~ SoftmaxSampler(r^t(x, ·, y₂)); joint law of
+    (y₂, y₁) per prompt, with one θ for every round (exp_batch = T_exp)."""
     inst = linear_softmax(d=2, num_prompts=2, num_responses=4, beta=0.5, target_coverage=3.0, seed=2)
     o = inst.oracles()
     rec = Recorder(o.reward)
@@ -170,7 +180,8 @@ def test_spanner_exploration_rounds_draw_y2_from_ref_and_y1_from_the_truncated_s
     assert chi2_pvalue(torch.bincount(cells, minlength=32), exp) > ALPHA
 
 
-# -- OnlineDPO and XPO ----------------------------------------------------------------------------------------
+# -- OnlineDPO and XPO
+# ----------------------------------------------------------------------------------------
 
 def _proper_inst():
     return linear_softmax(d=3, num_prompts=3, num_responses=5, beta=0.5, target_coverage=4.0, seed=4)
@@ -184,8 +195,8 @@ def _second_batch(rec, n):
 
 @pytest.mark.parametrize("algo", ["online_dpo", "xpo"])
 def test_proper_baselines_draw_their_pairs_from_the_stated_laws(algo):
-    """OnlineDPO: y₁, y₂ ~ π_{θ^t} (Eq. 16); XPO: y₁ ~ π_{θ^t}, y₂ ~ π_ref (Eq. 17). θ^t is the fit on the first
-    batch (not θ = 0), checked per column on the second batch."""
+    """OnlineDPO: y₁, y₂ ~ π_{θ^t} (Eq. 16); XPO: y₁ ~ π_{θ^t}, y₂ ~ π_ref (Eq. 17). θ^t is the fit on the
+    first batch (not θ = 0), checked per column on the second batch."""
     inst = _proper_inst()
     o = inst.oracles()
     rec = Recorder(o.reward)
@@ -198,7 +209,8 @@ def test_proper_baselines_draw_their_pairs_from_the_stated_laws(algo):
                                                                         exact_partition(inst.base), gen)
     theta = out.thetas[1]
     pol = inst.base.log_policy(theta)
-    assert float((pol.exp() - inst.base.log_ref.exp()).abs().sum(-1).max()) > 0.1   # θ^2 moved away from π_ref
+    # θ^2 moved away from π_ref
+    assert float((pol.exp() - inst.base.log_ref.exp()).abs().sum(-1).max()) > 0.1
     xs, resp = _second_batch(rec, n)
     laws = [pol, pol] if algo == "online_dpo" else [pol, inst.base.log_ref]
     for col, law in enumerate(laws):
@@ -206,7 +218,8 @@ def test_proper_baselines_draw_their_pairs_from_the_stated_laws(algo):
         assert chi2_pvalue(counts, _expected(xs, law)) > ALPHA, col
 
 
-# -- MTSS (Algs. 4–6) -----------------------------------------------------------------------------------------
+# -- MTSS (Algs. 4–6)
+# -----------------------------------------------------------------------------------------
 
 def _mtss_policy(beta_scale=1.0):
     inst = random_token_mdp(num_actions=3, horizon=2, d=3, num_prompts=1, seed=11, reward_scale=1.5)
@@ -218,8 +231,9 @@ def _mtss_policy(beta_scale=1.0):
 
 
 def test_mtss_rollouts_follow_the_sampler_law_at_beta_layer_by_layer():
-    """π̂ roll-outs (the policy step of Alg. 4, used by FitValue and UncertainStateAction) through the weak oracle:
-    whole sequences vs the product over layers of the exact sampler law (Ẑ estimated), truncation active."""
+    """π̂ roll-outs (the policy step of Alg. 4, used by FitValue and UncertainStateAction) through the weak
+    oracle: whole sequences vs the product over layers of the exact sampler law (Ẑ estimated), truncation
+    active."""
     inst, pol = _mtss_policy()
     m = inst.model
     phi = m.phi[1].to(torch.float64)
@@ -237,10 +251,11 @@ def test_mtss_rollouts_follow_the_sampler_law_at_beta_layer_by_layer():
 
 @pytest.mark.slow
 def test_fit_value_targets_include_every_soft_bellman_term():
-    """FitValue (Alg. 5) targets z = [r′_h + Σ_{ℓ>h}(r′_ℓ − β log ρ′_ℓ)] − [r″_h + ...]: E[z] = Q^π̂_h(x, a) − Q^π̂_h(x, 𝔞)
-    by the exact soft DP of the sampler law, at layer 1 of an instance where the KL term moves that difference
-    by 0.29 — beyond 6 standard errors of the Monte Carlo mean, so a target missing −β log ρ (or with its sign
-    flipped, or missing r_h) fails. M = 110 ≥ 4·C_∞² = 103 (Theorem F.1's condition for ρ)."""
+    """FitValue (Alg. 5) targets z = [r′_h + Σ_{ℓ>h}(r′_ℓ − β log ρ′_ℓ)] − [r″_h + ...]: E[z] = Q^π̂_h(x,
+    a) − Q^π̂_h(x, 𝔞) by the exact soft DP of the sampler law, at layer 1 of an instance where the KL term
+    moves that difference by 0.29 — beyond 6 standard errors of the Monte Carlo mean, so a target missing
+    −β log ρ (or with its sign flipped, or missing r_h) fails. M = 110 ≥ 4·C_∞² = 103 (Theorem F.1's
+    condition for ρ)."""
     from oraclerl.explore.mtss_subroutines import CoreSet, fit_value
     from oraclerl.models.autoregressive_softmax import policy_value
     from test_mtss import _grant_core
@@ -248,8 +263,9 @@ def test_fit_value_targets_include_every_soft_bellman_term():
     inst = random_token_mdp(num_actions=3, horizon=3, d=3, num_prompts=1, seed=3, reward_scale=1.5)
     m = inst.model
     theta = 2.0 * torch.randn(3, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-    pol = TruncatedSoftmaxPolicy(theta, 0.3 * torch.eye(3, dtype=torch.float64).repeat(3, 1, 1), 1.0, inst.beta, 0,
-                                 M=110.0, delta=0.05)
+    pol = TruncatedSoftmaxPolicy(
+        theta, 0.3 * torch.eye(3, dtype=torch.float64).repeat(3, 1, 1), 1.0, inst.beta, 0, M=110.0, delta=0.05
+    )
     tables = pol.log_prob_tables(m)
     assert 4 * max(float((t - lr).exp().max()) for t, lr in zip(tables, m.log_ref)) ** 2 <= pol.M
     Q, _ = policy_value(m, inst.step_rewards, tables)

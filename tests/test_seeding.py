@@ -8,8 +8,12 @@ from oraclerl.runtime import SeedTree, derive_seed
 def test_named_streams_are_reproducible_and_distinct():
     a, b = SeedTree(7), SeedTree(7)
     assert torch.equal(torch.rand(5, generator=a.torch("oracle")), torch.rand(5, generator=b.torch("oracle")))
-    assert not torch.equal(torch.rand(5, generator=a.torch("oracle")), torch.rand(5, generator=a.torch("reward")))
-    assert not torch.equal(torch.rand(5, generator=SeedTree(7).torch("x")), torch.rand(5, generator=SeedTree(8).torch("x")))
+    assert not torch.equal(
+        torch.rand(5, generator=a.torch("oracle")), torch.rand(5, generator=a.torch("reward"))
+    )
+    assert not torch.equal(
+        torch.rand(5, generator=SeedTree(7).torch("x")), torch.rand(5, generator=SeedTree(8).torch("x"))
+    )
     assert (a.numpy("x").random(3) == b.numpy("x").random(3)).all()
 
 

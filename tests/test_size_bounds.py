@@ -61,12 +61,19 @@ def test_every_experiment_validates_at_quick_and_paper_scale(scale, capsys, tmp_
     assert not (tmp_path / "runs").exists()
 
 
-@pytest.mark.parametrize(("name", "sets"), [
-    ("transformer-barrier", ["n_layer=24", "n_embd=1024", "n_head=32", "pretrain_batch=4096", "length=256"]),
-    ("pg-figure1", ["N=4096", "k=1024", "test_size=262144", "pg_batch=16384"]),
-])
-def test_sizes_each_within_bounds_but_too_big_together_are_stopped_by_the_memory_estimate(capsys, tmp_path, name,
-                                                                                         sets):
+@pytest.mark.parametrize(
+    ("name", "sets"),
+    [
+        (
+            "transformer-barrier",
+            ["n_layer=24", "n_embd=1024", "n_head=32", "pretrain_batch=4096", "length=256"],
+        ),
+        ("pg-figure1", ["N=4096", "k=1024", "test_size=262144", "pg_batch=16384"]),
+    ],
+)
+def test_sizes_each_within_bounds_but_too_big_together_are_stopped_by_the_memory_estimate(
+    capsys, tmp_path, name, sets
+):
     """The upper bound of every size field at once: the experiment's memory(config) estimate (calibrated in
     its docstring) rejects it in one line with the estimate, before any run directory."""
     argv = ["run", name, *[f"--set={s}" for s in sets], "--out", str(tmp_path / "runs")]

@@ -134,7 +134,9 @@ def test_same_seed_bit_identical_and_different_seed_differs():
     def once(seed):
         _, _, weak, _, prompts, _, c_inf, score = _setup(500)
         gen = torch.Generator().manual_seed(seed)
-        return SoftmaxSampler(SoftmaxSamplerConfig(M=8.0, delta=0.1)).sample(weak_draw(weak, prompts, gen), score, 0.5, gen)
+        return SoftmaxSampler(SoftmaxSamplerConfig(M=8.0, delta=0.1)).sample(
+            weak_draw(weak, prompts, gen), score, 0.5, gen
+        )
 
     a, b, c = once(1), once(1), once(2)
     assert torch.equal(a.samples.responses, b.samples.responses) and torch.equal(a.draws, b.draws)
@@ -153,10 +155,14 @@ def test_row_aware_score_gets_rows():
         return torch.einsum("bnd,bd->bn", s.features, th)
 
     gen = torch.Generator().manual_seed(1)
-    out = softmax_sampler(weak_draw(weak, prompts, gen), score, beta, 4 * math.exp(2 / beta), 0.05, generator=gen)
+    out = softmax_sampler(
+        weak_draw(weak, prompts, gen), score, beta, 4 * math.exp(2 / beta), 0.05, generator=gen
+    )
     y = out.samples.responses[:, 0]
     # rows with θ pointing at the response have higher probability: compare mean log π_θ(y) with π_ref
-    log_pt = torch.log_softmax(model.log_ref[prompts] + torch.einsum("byd,bd->by", model.phi[prompts], theta) / beta, -1)
+    log_pt = torch.log_softmax(
+        model.log_ref[prompts] + torch.einsum("byd,bd->by", model.phi[prompts], theta) / beta, -1
+    )
     got = log_pt.gather(1, y[:, None]).mean()
     expect = (log_pt.exp() * log_pt).sum(-1).mean()
     assert abs(float(got - expect)) < 0.1
@@ -168,14 +174,16 @@ def test_bad_input(field, kw):
     _, _, weak, _, prompts, _, _, score = _setup(4)
     args = {"beta": 0.5, "M": 2.0, "delta": 0.1} | kw
     with pytest.raises(ConfigError, match=field):
-        softmax_sampler(weak_draw(weak, prompts), score, args.pop("beta"), args.pop("M"), args.pop("delta"), **args)
+        softmax_sampler(
+            weak_draw(weak, prompts), score, args.pop("beta"), args.pop("M"), args.pop("delta"), **args
+        )
     with pytest.raises(ConfigError, match="M"):
         SoftmaxSamplerConfig(M=0.0)
 
 
 def test_chunk1_reproduces_the_sequential_algorithm_exactly():
-    """One row, chunk = 1: the same random stream through a literal transcription of Algorithm 1 gives the same
-    response, the same acceptance flag and the same number of oracle calls."""
+    """One row, chunk = 1: the same random stream through a literal transcription of Algorithm 1 gives the
+    same response, the same acceptance flag and the same number of oracle calls."""
     beta, M, delta = 0.5, 2.0, 0.3
     model, _, _, f_table, _, _, _, score = _setup(1)
     N = num_normaliser_draws(M, delta)

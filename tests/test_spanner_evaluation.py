@@ -1,4 +1,5 @@
-"""Evaluation helpers (regret curves, first-reach), the baselines, and the registered experiments at toy scale."""
+"""Evaluation helpers (regret curves, first-reach), the baselines, and the registered experiments at toy
+scale."""
 
 import json
 
@@ -25,9 +26,13 @@ def test_first_reach_semantics():
 
 
 def test_spanner_curve_is_prefix_average_of_component_regrets():
-    inst = linear_softmax(d=3, num_prompts=4, num_responses=16, beta=0.5, target_coverage=4.0, noise=0.3, seed=0)
+    inst = linear_softmax(
+        d=3, num_prompts=4, num_responses=16, beta=0.5, target_coverage=4.0, noise=0.3, seed=0
+    )
     o = inst.oracles()
-    cfg = SpannerSamplingConfig(coverage_bound=4.0, B=inst.B, nu=0.5, T_prompt=16, T_span=16, T_exp=20, M_rej=16, exp_batch=8)
+    cfg = SpannerSamplingConfig(
+        coverage_bound=4.0, B=inst.B, nu=0.5, T_prompt=16, T_span=16, T_exp=20, M_rej=16, exp_batch=8
+    )
     out = SpannerSampling(cfg).run(o.weak, o.reward, o.prompts, torch.Generator().manual_seed(0))
     curve = spanner_curve(out, inst, 8)
     comps = [regret(out.policy.component(t), inst) for t in range(20)]    # one by one, 20 rounds
@@ -66,9 +71,13 @@ def test_needle_instance_hits_coverage():
         needle_instance(coverage=1e6, gap=1.0)
 
 
-KINDS = {"spanner-coverage": ["empirical"] * 5, "spanner-rates": ["empirical"] * 3,
-         "dnf-proper": ["empirical", "empirical", "identity", "empirical"],
-         "coverage-token-vs-sequence": ["identity", "identity", "empirical"], "mtss-vs-spanner": ["empirical"] * 4}
+KINDS = {
+    "spanner-coverage": ["empirical"] * 5,
+    "spanner-rates": ["empirical"] * 3,
+    "dnf-proper": ["empirical", "empirical", "identity", "empirical"],
+    "coverage-token-vs-sequence": ["identity", "identity", "empirical"],
+    "mtss-vs-spanner": ["empirical"] * 4,
+}
 
 
 @pytest.mark.parametrize("name", sorted(KINDS))
@@ -80,8 +89,10 @@ def test_experiments_run_at_toy_scale(name, tmp_path):
     claims = exp.claims(results, cfg)
     kinds = KINDS[name]
     assert [c.kind for c in claims] == kinds
-    assert all(c.holds is True for c in claims if c.kind == "identity")   # exact at any scale (e.g. Lemma H.2)
+    # exact at any scale (e.g. Lemma H.2)
+    assert all(c.holds is True for c in claims if c.kind == "identity")
     again = exp.run(cfg, RunContext(seed=0))
-    assert json.dumps(again, sort_keys=True) == json.dumps(results[0], sort_keys=True)   # same seed, same result
+    # same seed, same result
+    assert json.dumps(again, sort_keys=True) == json.dumps(results[0], sort_keys=True)
     paths = exp.plot(results, cfg, tmp_path)
     assert all(p.exists() for p in paths)

@@ -75,7 +75,8 @@ def test_mixture_and_average_regret():
     avg = sum(regret(t.log(), inst) for t in tabs) / 3
     assert pol.average_regret(inst, law="ideal") == pytest.approx(avg, rel=1e-9)
     assert regret(pol.log_prob_table(inst, law="ideal"), inst) <= avg                 # convexity of KL
-    assert regret(pol, inst) <= pol.average_regret(inst) + 1e-12                      # same for the sampler law
+    # same for the sampler law
+    assert regret(pol, inst) <= pol.average_regret(inst) + 1e-12
     # duplicated components are weighted by multiplicity
     dup = SpannerSamplingPolicy(thetas[[0, 0, 1]], sigma_inv, nu, inst.beta, 8.0, 0.01)
     torch.testing.assert_close(dup.log_prob_table(inst, law="ideal").exp(), (2 * tabs[0] + tabs[1]) / 3,
@@ -134,7 +135,11 @@ def test_constrained_least_squares_vs_grid(theta_set):
     phi = torch.randn(30, 2, generator=g, dtype=torch.float64)
     for B, scale in ((0.5, 3.0), (5.0, 1.0)):          # constraint binding, then inactive
         ls = LeastSquaresState(2)
-        ls.add(phi, phi @ torch.tensor([scale, -scale], dtype=torch.float64) + 0.1 * torch.randn(30, generator=g, dtype=torch.float64))
+        ls.add(
+            phi,
+            phi @ torch.tensor([scale, -scale], dtype=torch.float64)
+            + 0.1 * torch.randn(30, generator=g, dtype=torch.float64),
+        )
         lam = 0.2
         th = constrained_least_squares(ls.G, ls.h, lam, B, theta_set)
         assert torch.allclose(project(th, B, theta_set), th, atol=1e-9)

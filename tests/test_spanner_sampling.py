@@ -1,4 +1,5 @@
-"""SpannerSampling (Foster et al. Alg. 3): end-to-end regret, accounting, oracle discipline, reproducibility."""
+"""SpannerSampling (Foster et al. Alg. 3): end-to-end regret, accounting, oracle discipline,
+reproducibility."""
 
 import math
 
@@ -22,7 +23,9 @@ torch.set_num_threads(1)
 
 
 def _instance(seed=0, noise=0.5):
-    return linear_softmax(d=4, num_prompts=8, num_responses=64, beta=0.5, target_coverage=16.0, noise=noise, seed=seed)
+    return linear_softmax(
+        d=4, num_prompts=8, num_responses=64, beta=0.5, target_coverage=16.0, noise=noise, seed=seed
+    )
 
 
 def _config(inst, **kw):
@@ -35,8 +38,8 @@ def _config(inst, **kw):
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_reaches_small_regret_within_predicted_t_data(seed):
     """d = 4, β = 0.5, noisy rewards: averaged regret (Thm 3.1, of the law the sampler draws) ≤ 0.015 and
-    T_data ≤ 2(|Ψ| bound + T_exp). Threshold: 2× the mean 0.0073 measured on seeds 0–4 (0.0047, 0.0098, 0.0089,
-    0.0102, 0.0031: this test run over seeds 0–4)."""
+    T_data ≤ 2(|Ψ| bound + T_exp). Threshold: 2× the mean 0.0073 measured on seeds 0–4 (0.0047, 0.0098,
+    0.0089, 0.0102, 0.0031: this test run over seeds 0–4)."""
     inst = _instance(seed)
     o = inst.oracles()
     out = SpannerSampling(_config(inst)).run(o.weak, o.reward, o.prompts, torch.Generator().manual_seed(seed))
@@ -60,7 +63,9 @@ def test_oracle_discipline_weak_only_no_logprobs():
     weak = WeakSampler(inst.base, ledger, reveal={"features"})
     reward = RewardOracle(inst.reward, ledger, inst.noise)
     prompts = PromptSource(inst.prompt_weights, ledger)
-    out = SpannerSampling(_config(inst, T_exp=16, T_prompt=32)).run(weak, reward, prompts, torch.Generator().manual_seed(0))
+    out = SpannerSampling(_config(inst, T_exp=16, T_prompt=32)).run(
+        weak, reward, prompts, torch.Generator().manual_seed(0)
+    )
     assert ledger.t_comp > 0 and ledger.t_feature == 0
     with pytest.raises(RevealError, match="log-prob"):
         _ = weak.sample(torch.tensor([0]), 1).log_probs
@@ -89,7 +94,12 @@ class _SequenceModel:
 
     def __init__(self, base, A, H):
         self.base, self.A, self.H = base, A, H
-        self.num_prompts, self.feature_dim, self.device, self.beta = base.num_prompts, base.feature_dim, base.device, base.beta
+        self.num_prompts, self.feature_dim, self.device, self.beta = (
+            base.num_prompts,
+            base.feature_dim,
+            base.device,
+            base.beta,
+        )
         self.default_reveal = None
         self._pow = A ** torch.arange(H - 1, -1, -1)
 
@@ -184,16 +194,26 @@ def test_theory_schedule_values():
     assert sch2.nu == 0.5 and sch2.T_exp == 10 and sch2.theory["T_exp"] != 10
 
 
-@pytest.mark.parametrize("kw,field", [({"nu": 0.0}, "nu"), ({"delta": 1.0}, "delta"), ({"T_exp": 0}, "T_exp"),
-                                      ({"coverage_bound": 0.5}, "coverage_bound"), ({"theta_set": "l1"}, "theta_set"),
-                                      ({"M_rej": 0.5}, "M_rej")])
+@pytest.mark.parametrize(
+    "kw,field",
+    [
+        ({"nu": 0.0}, "nu"),
+        ({"delta": 1.0}, "delta"),
+        ({"T_exp": 0}, "T_exp"),
+        ({"coverage_bound": 0.5}, "coverage_bound"),
+        ({"theta_set": "l1"}, "theta_set"),
+        ({"M_rej": 0.5}, "M_rej"),
+    ],
+)
 def test_bad_config(kw, field):
     with pytest.raises(ConfigError, match=field):
         SpannerSamplingConfig(**kw)
 
 
 def test_spanner_size_bound_is_the_elliptic_potential_fixed_point():
-    sch = theory_schedule(SpannerSamplingConfig(nu=0.5, T_prompt=10**6, T_exp=10, lam=0.5), d=4, beta=0.5, r_max=1.0)
+    sch = theory_schedule(
+        SpannerSamplingConfig(nu=0.5, T_prompt=10**6, T_exp=10, lam=0.5), d=4, beta=0.5, r_max=1.0
+    )
     n = sch.spanner_size_bound
 
     def ok(m):

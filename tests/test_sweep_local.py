@@ -124,7 +124,8 @@ def test_corrupted_run_dirs_are_reported_and_rerun(tmp_path, reference):
     store = RunStore(tmp_path / "runs")
     first = run_sweep(_plan(), store, LocalExecutor(0), tmp_path / "out")
     a, b, c = (first.summary.records[i].run_dir.path for i in (0, 3, 5))
-    (a / "result.json").write_text((a / "result.json").read_text().replace('"mean": ', '"mean": 1'))  # valid JSON
+    # valid JSON
+    (a / "result.json").write_text((a / "result.json").read_text().replace('"mean": ', '"mean": 1'))
     (b / "result.json").write_text("{ truncated")
     (c / "status.json").unlink()
     outcome = run_sweep(_plan(), store, LocalExecutor(0), tmp_path / "out")

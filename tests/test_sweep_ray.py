@@ -57,7 +57,9 @@ def test_ray_and_local_give_identical_results(tmp_path):
     # The run directories were written by the Ray workers themselves: same layout, same metrics.
     for a, b in zip(local.summary.records, remote.summary.records):
         assert a.run_dir.path.name == b.run_dir.path.name and b.run_dir.state()[0] == "done"
-        assert (a.run_dir.path / "metrics.jsonl").read_text() == (b.run_dir.path / "metrics.jsonl").read_text()
+        assert (a.run_dir.path / "metrics.jsonl").read_text() == (
+            b.run_dir.path / "metrics.jsonl"
+        ).read_text()
         assert json.loads((b.run_dir.path / "config.json").read_text())["seed"] == b.spec.seed
 
 
@@ -70,7 +72,10 @@ def test_cli_sweep_on_ray_resumes(tmp_path, capsys):
     assert "0 ran, 8 re-used, 0 failed" in capsys.readouterr().out
     ref = run_sweep(plan_sweep(fakes.FAKES[0], ["steps=3,5"], [0, 1, 2, 3]), RunStore(tmp_path / "ref"),
                     LocalExecutor(0), tmp_path / "ref-out")
-    assert ref.ok and (tmp_path / "ref-out" / "runs.csv").read_text() == (tmp_path / "out" / "runs.csv").read_text()
+    assert (
+        ref.ok
+        and (tmp_path / "ref-out" / "runs.csv").read_text() == (tmp_path / "out" / "runs.csv").read_text()
+    )
 
 
 # One method of each Ray gRPC service that listens (GCS, raylet node manager and object manager, core worker).
@@ -79,7 +84,8 @@ _RAY_METHODS = ["/ray.rpc.NodeInfoGcsService/GetClusterId", "/ray.rpc.NodeManage
 
 
 def _unauthenticated_answers(ip: str, port: int, http: bool) -> list[str]:
-    """What a client without the token gets from each service at ``ip:port`` (gRPC status names, or HTTP codes)."""
+    """What a client without the token gets from each service at ``ip:port`` (gRPC status names, or HTTP
+    codes)."""
     host = "127.0.0.1" if ip in ("::", "0.0.0.0") else f"[{ip}]" if ":" in ip else ip
     if http:
         import urllib.error
@@ -111,7 +117,9 @@ def test_ray_listens_only_on_loopback_and_behind_its_token():
     ray.get(ray.remote(lambda: 1).remote())  # a worker is up too
     me = psutil.Process()
     procs = {p.pid: p for p in [me, *me.children(recursive=True)]}
-    listening = [c for c in psutil.net_connections(kind="inet") if c.status == psutil.CONN_LISTEN and c.pid in procs]
+    listening = [
+        c for c in psutil.net_connections(kind="inet") if c.status == psutil.CONN_LISTEN and c.pid in procs
+    ]
     assert len(listening) >= 3  # the GCS, the raylet, the workers
     for c in listening:
         ip = ipaddress.ip_address(c.laddr.ip)

@@ -15,8 +15,14 @@ from oraclerl.problems.teacher import TeacherContexts, TeacherReward, teacher_ta
 
 
 def _task(**kw):
-    args = dict(context_dim=6, num_actions=5, horizon=7, num_mix=6, generator=torch.Generator().manual_seed(0),
-                dtype=torch.float64)
+    args = dict(
+        context_dim=6,
+        num_actions=5,
+        horizon=7,
+        num_mix=6,
+        generator=torch.Generator().manual_seed(0),
+        dtype=torch.float64,
+    )
     args.update(kw)
     return teacher_task(**args)
 
@@ -75,7 +81,8 @@ def test_rewards_and_counts():
     ids = PromptSource(ctx, ledger).draw(3, torch.Generator().manual_seed(4))   # served like any prompt law
     x = ctx.lookup(ids)
     assert ledger.prompts == 3 and torch.equal(x, task.sample_contexts(3, torch.Generator().manual_seed(4)))
-    assert ctx.sample(2).tolist() == [3, 4] and ledger.prompts == 3              # the law itself counts nothing
+    # the law itself counts nothing
+    assert ctx.sample(2).tolist() == [3, 4] and ledger.prompts == 3
     ystar = task.target(x)
     y = ystar[:, None, :].repeat(1, 2, 1)
     y[0, 1, 2] = (y[0, 1, 2] + 1) % 5           # first mistake at position 3 (index 2)

@@ -46,9 +46,15 @@ def test_exact_coverages_equal_brute_force(make):
     inst = make()
     m = inst.model
     log_ref_seq = sequence_log_probs(m)
-    for log_pi in (inst.optimal.log_policy,
-                   [torch.log_softmax(lr + torch.randn(lr.shape, generator=torch.Generator().manual_seed(h),
-                                                        dtype=lr.dtype), -1) for h, lr in enumerate(m.log_ref)]):
+    for log_pi in (
+        inst.optimal.log_policy,
+        [
+            torch.log_softmax(
+                lr + torch.randn(lr.shape, generator=torch.Generator().manual_seed(h), dtype=lr.dtype), -1
+            )
+            for h, lr in enumerate(m.log_ref)
+        ],
+    ):
         log_pi_seq = sequence_log_probs(m, log_pi)
         brute_cov = float((log_pi_seq - log_ref_seq).max())
         assert log_sequence_coverage(m, log_pi, inst.prompt_weights) == pytest.approx(brute_cov, abs=1e-9)

@@ -40,7 +40,8 @@ def test_dp_optimum_equals_brute_force_over_sequences(make):
     dp_seq = sequence_log_probs(inst.model, inst.optimal.log_policy)
     assert torch.allclose(dp_seq, brute_logpi, atol=1e-10)
     assert torch.allclose(inst.optimal.V[0][inst.model.init_state], brute_v, atol=1e-10)
-    J_brute = float((inst.prompt_weights * brute_v).sum())  # J_β(π⋆) = E_x V⋆(x) (Gibbs variational principle)
+    # J_β(π⋆) = E_x V⋆(x) (Gibbs variational principle)
+    J_brute = float((inst.prompt_weights * brute_v).sum())
     assert inst.J_star() == pytest.approx(J_brute, abs=1e-10)
     assert inst.J(inst.optimal.log_policy) == pytest.approx(J_brute, abs=1e-10)
 
@@ -49,14 +50,19 @@ def test_dp_optimum_equals_brute_force_over_sequences(make):
 def test_policy_value_and_regret_identity_against_enumeration(make):
     inst = make()
     gen = torch.Generator().manual_seed(7)
-    tables = [torch.log_softmax(2 * torch.randn(lr.shape, generator=gen, dtype=lr.dtype), -1) for lr in inst.model.log_ref]
+    tables = [
+        torch.log_softmax(2 * torch.randn(lr.shape, generator=gen, dtype=lr.dtype), -1)
+        for lr in inst.model.log_ref
+    ]
     log_pi = sequence_log_probs(inst.model, tables)
     brute_logpi, _, log_ref, r = _brute_optimum(inst)
     p = log_pi.exp()
     J_x = (p * (r - inst.beta * (log_pi - log_ref))).sum(-1)
     assert inst.J(tables) == pytest.approx(float((inst.prompt_weights * J_x).sum()), abs=1e-10)
     kl = (p * (log_pi - brute_logpi)).sum(-1)  # Lemma H.3: regret = β E_x KL(π ‖ π⋆)
-    assert inst.regret(tables) == pytest.approx(inst.beta * float((inst.prompt_weights * kl).sum()), abs=1e-10)
+    assert inst.regret(tables) == pytest.approx(
+        inst.beta * float((inst.prompt_weights * kl).sum()), abs=1e-10
+    )
     # Monte Carlo roll-outs agree with the DP (4 standard errors)
     mc, se = monte_carlo_value(inst.model, inst.step_rewards, tables, inst.prompt_weights, 40000, gen)
     assert abs(mc - inst.J(tables)) <= 4 * se
@@ -131,7 +137,9 @@ def test_oracles_sample_the_model_law_and_count():
     o.auto.anchor_features(torch.tensor([0, 1]), torch.zeros(2, 0, dtype=torch.long), torch.tensor([0, 0]))
     assert o.ledger.t_feature == 2
     with pytest.raises(RevealError):
-        inst.oracles(allow_anchor_features=False).auto.anchor_features(torch.tensor([0]), torch.zeros(1, 0, dtype=torch.long), torch.tensor([0]))
+        inst.oracles(allow_anchor_features=False).auto.anchor_features(
+            torch.tensor([0]), torch.zeros(1, 0, dtype=torch.long), torch.tensor([0])
+        )
 
 
 def test_step_and_sequence_rewards_agree():
@@ -148,7 +156,12 @@ def test_step_and_sequence_rewards_agree():
         assert torch.allclose(step, proc[..., h - 1])
     assert o.ledger.t_data == 3 * 5 * 4 * 2
     # one grant per distinct proper (prompt, prefix); repeats and the drawn whole sequences (h = 4) are free
-    distinct = {(int(prompts[b]), tuple(y[b, j, :h].tolist())) for b in range(3) for j in range(5) for h in range(1, 4)}
+    distinct = {
+        (int(prompts[b]), tuple(y[b, j, :h].tolist()))
+        for b in range(3)
+        for j in range(5)
+        for h in range(1, 4)
+    }
     assert o.ledger.t_grant == len(distinct)
     assert torch.allclose(o.reward.outcome(prompts, y), proc.sum(-1))
     seqs = enumerate_sequences(3, 4)
@@ -171,7 +184,9 @@ def test_reproducible_and_seed_dependent():
     assert all(torch.equal(x, y) for x, y in zip(a.model.phi, b.model.phi))
     assert not torch.equal(a.model.phi[0], c.model.phi[0])
     g1, g2 = torch.Generator().manual_seed(9), torch.Generator().manual_seed(9)
-    assert torch.equal(a.model.sample(torch.tensor([0, 1]), 4, g1), b.model.sample(torch.tensor([0, 1]), 4, g2))
+    assert torch.equal(
+        a.model.sample(torch.tensor([0, 1]), 4, g1), b.model.sample(torch.tensor([0, 1]), 4, g2)
+    )
 
 
 def test_bad_input_fails_fast():

@@ -91,7 +91,9 @@ def test_block_plans_are_what_the_tests_force():
 @pytest.mark.parametrize("budget", list(BUDGETS))
 def test_blocked_ideal_law_matches_the_dense_form(budget):
     base, sigma_inv, thetas, nu = _setup()
-    tab = truncated_log_marginal(base.log_ref, base.phi, thetas, sigma_inv, nu, base.beta, block_bytes=BUDGETS[budget])
+    tab = truncated_log_marginal(
+        base.log_ref, base.phi, thetas, sigma_inv, nu, base.beta, block_bytes=BUDGETS[budget]
+    )
     ref = _dense_ideal(base, sigma_inv, thetas, nu)
     assert float((tab - ref).abs().max()) < 1e-12
     keep, _ = _dense_rows(base, sigma_inv, thetas[0], nu)
@@ -101,7 +103,8 @@ def test_blocked_ideal_law_matches_the_dense_form(budget):
 @pytest.mark.parametrize("budget", list(BUDGETS))
 @pytest.mark.parametrize("M", [1.0, 30.0, 1e4])
 def test_blocked_sampler_law_matches_the_dense_law(budget, M):
-    """M = 1: every row clips; M = 30: 70% of the rows clip (elementwise rows and product rows mixed); M = 1e4: none."""
+    """M = 1: every row clips; M = 30: 70% of the rows clip (elementwise rows and product rows mixed); M =
+    1e4: none."""
     base, sigma_inv, thetas, nu = _setup()
     frac = _clip_fraction(base, sigma_inv, thetas, nu, M)
     assert {1.0: frac == 1.0, 30.0: 0.05 < frac < 0.95, 1e4: frac == 0.0}[M], frac
@@ -124,8 +127,9 @@ def test_blocked_equals_unblocked_and_is_bit_identical_across_calls():
 
 @pytest.mark.parametrize("quantile", [0.003, 0.995])
 def test_sparse_masks_match_the_dense_laws(quantile):
-    """ν² at the 0.3% / 99.5% quantile of the pair distances: K, resp. K̄, has ≤ 1% of each block's entries (but
-    not none) and is added entry by entry instead of as a product; both laws still equal the dense forms."""
+    """ν² at the 0.3% / 99.5% quantile of the pair distances: K, resp. K̄, has ≤ 1% of each block's entries
+    (but not none) and is added entry by entry instead of as a product; both laws still equal the dense
+    forms."""
     base, sigma_inv, thetas, _ = _setup(seed=7, Y=150)
     rel = base.phi[:, None, :, :] - base.phi[:, :, None, :]
     sq = torch.einsum("xabi,ij,xabj->xab", rel, sigma_inv, rel)
@@ -137,9 +141,12 @@ def test_sparse_masks_match_the_dense_laws(quantile):
     assert 0.0 < min(kept, 1 - kept) < 0.01, kept
     for budget in ("one block", "stored mask"):
         bb = BUDGETS[budget]
-        ideal = truncated_log_marginal(base.log_ref, base.phi, thetas, sigma_inv, nu, base.beta, block_bytes=bb)
+        ideal = truncated_log_marginal(
+            base.log_ref, base.phi, thetas, sigma_inv, nu, base.beta, block_bytes=bb
+        )
         assert float((ideal - _dense_ideal(base, sigma_inv, thetas, nu)).abs().max()) < 1e-12
         for M in (1.0, 30.0):
-            tab = truncated_sampler_log_marginal(base.log_ref, base.phi, thetas, sigma_inv, nu, base.beta, M, 0.05,
-                                                 block_bytes=bb)
+            tab = truncated_sampler_log_marginal(
+                base.log_ref, base.phi, thetas, sigma_inv, nu, base.beta, M, 0.05, block_bytes=bb
+            )
             assert float((tab - _dense_sampler(base, sigma_inv, thetas, nu, M, 0.05)).abs().max()) < 1e-12

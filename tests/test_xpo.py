@@ -1,4 +1,5 @@
-"""XPO (Eq. 17) with an exact partition oracle: partition vs enumeration, fit vs brute-force grid minimiser."""
+"""XPO (Eq. 17) with an exact partition oracle: partition vs enumeration, fit vs brute-force grid
+minimiser."""
 
 import pytest
 import torch
@@ -28,7 +29,8 @@ def test_exact_partition_vs_enumeration():
 def _xpo_objective(pts, inst, phi, dr, xs2, phi2, alpha, lam):
     """Brute force Eq. 17: α Σ_i log π_θ(y₂ⁱ|xⁱ) + Σ (⟨θ, φ_i⟩ − Δr_i)² + λ‖θ‖² (log π_θ by enumeration)."""
     base = inst.base
-    logits = base.log_ref[xs2][None] + torch.einsum("xyd,kd->kxy", base.phi[xs2], pts) / base.beta  # [K, n, Y]
+    # [K, n, Y]
+    logits = base.log_ref[xs2][None] + torch.einsum("xyd,kd->kxy", base.phi[xs2], pts) / base.beta
     # log π_θ(y₂) − log π_ref(y₂) = ⟨θ, ϕ(y₂)⟩/β − log Z_θ(x); log π_ref(y₂) is constant in θ and dropped
     log_pi_y2 = (pts @ phi2.T) / base.beta - torch.logsumexp(logits, -1)
     return alpha * log_pi_y2.sum(1) + ((pts @ phi.T - dr) ** 2).sum(1) + lam * (pts ** 2).sum(1)
@@ -41,7 +43,9 @@ def test_fit_matches_brute_force(seed, alpha):
     strong, weak, reward = Spy(o.strong, "sample"), Spy(o.weak, "sample"), Spy(o.reward, "outcome")
     B = inst.B
     cfg = XPOConfig(T=10, alpha=alpha, B=B, lam=0.01, opt_iters=2000, opt_tol=1e-12)
-    out = XPO(cfg).run(strong, weak, reward, o.prompts, exact_partition(inst.base), torch.Generator().manual_seed(seed))
+    out = XPO(cfg).run(
+        strong, weak, reward, o.prompts, exact_partition(inst.base), torch.Generator().manual_seed(seed)
+    )
     f1 = torch.cat([s.features[:, 0] for s in strong.calls])
     f2 = torch.cat([s.features[:, 0] for s in weak.calls])
     xs2 = torch.cat([s.prompts for s in weak.calls])
@@ -57,12 +61,20 @@ def test_fit_matches_brute_force(seed, alpha):
 
 
 def test_learns_and_is_reproducible():
-    inst = linear_softmax(d=4, num_prompts=8, num_responses=64, beta=0.5, target_coverage=8.0, noise=0.5, seed=0)
+    inst = linear_softmax(
+        d=4, num_prompts=8, num_responses=64, beta=0.5, target_coverage=8.0, noise=0.5, seed=0
+    )
 
     def once(seed):
         o = inst.oracles()
         return XPO(XPOConfig(T=160, alpha=0.1, B=inst.B, batch=8)).run(
-            o.strong, o.weak, o.reward, o.prompts, exact_partition(inst.base), torch.Generator().manual_seed(seed))
+            o.strong,
+            o.weak,
+            o.reward,
+            o.prompts,
+            exact_partition(inst.base),
+            torch.Generator().manual_seed(seed),
+        )
 
     a, b, c = once(0), once(0), once(1)
     assert torch.equal(a.thetas, b.thetas) and not torch.equal(a.thetas, c.thetas)
@@ -76,10 +88,12 @@ def test_bad_config():
 
 
 def test_a_second_run_of_the_same_object_is_the_same_run():
-    """The step-size warm start and the partition-call count are per run: running one XPO object twice with the
-    same seed on fresh oracles gives bit-identical θ's and the same count (before the fix the second run
-    started from the first run's step size, θ differed by up to 0.1, and the count was cumulative)."""
-    inst = linear_softmax(d=2, num_prompts=3, num_responses=8, beta=0.5, target_coverage=3.0, noise=0.3, seed=2)
+    """The step-size warm start and the partition-call count are per run: running one XPO object twice with
+    the same seed on fresh oracles gives bit-identical θ's and the same count (before the fix the second
+    run started from the first run's step size, θ differed by up to 0.1, and the count was cumulative)."""
+    inst = linear_softmax(
+        d=2, num_prompts=3, num_responses=8, beta=0.5, target_coverage=3.0, noise=0.3, seed=2
+    )
     algo = XPO(XPOConfig(T=7, alpha=0.3, B=2.0, lam=0.02, batch=2, opt_iters=6))
     outs = []
     for _ in range(2):

@@ -1,5 +1,6 @@
-"""The command line, one module per entry point: ``main`` (``oraclerl list | run | report``, and the parser that
-adds the others), ``sweep`` (``oraclerl sweep``) and ``diagnose`` (``oraclerl diagnose``, extra ``[hf]``)."""
+"""The command line, one module per entry point: ``main`` (``oraclerl list | run | report``, and the parser
+that adds the others), ``sweep`` (``oraclerl sweep``) and ``diagnose`` (``oraclerl diagnose``, extra
+``[hf]``)."""
 
 from .main import build_parser, main
 

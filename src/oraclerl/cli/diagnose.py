@@ -48,7 +48,9 @@ DEFAULTS = {"temperature": 1.0, "top_p": 1.0, "top_k": 0, "samples": 64}
 
 
 def add_parser(subparsers) -> None:
-    p = subparsers.add_parser("diagnose", help="pass@k, likelihood quantile and coverage of a local causal LM")
+    p = subparsers.add_parser(
+        "diagnose", help="pass@k, likelihood quantile and coverage of a local causal LM"
+    )
     p.add_argument("--model", required=True, help="local transformers directory, or a .gguf file")
     p.add_argument("--data", required=True, help="JSONL file (UTF-8), one problem per line")
     p.add_argument("--preset", choices=sorted(PRESETS), default=None,
@@ -57,21 +59,29 @@ def add_parser(subparsers) -> None:
     p.add_argument("--out", default="diagnose", help="output directory (default: diagnose/)")
     p.add_argument("--prompt-key", default="prompt", help="JSON key of the prompt (default: prompt)")
     p.add_argument("--answer-key", default="answer", help="JSON key of the answer (default: answer)")
-    p.add_argument("--match", default="exact", metavar="KIND",
-                   help="answer extraction: exact (default), contains, first-line, last-number, regex:PATTERN "
-                        "or module:function (imported by name, never from the working directory)")
+    p.add_argument(
+        "--match",
+        default="exact",
+        metavar="KIND",
+        help="answer extraction: exact (default), contains, first-line, last-number, regex:PATTERN "
+        "or module:function (imported by name, never from the working directory)",
+    )
     p.add_argument("--max-new-tokens", type=int, default=64)
     p.add_argument("--temperature", type=float, default=None, help="default 1.0")
     p.add_argument("--top-p", type=float, default=None, help="default 1.0 (off)")
     p.add_argument("--top-k", type=int, default=None, help="default 0 (off)")
     p.add_argument("--stop", action="append", default=None, metavar="STR",
                    help=r"stop string, escapes as typed: '\n' is a newline (repeatable)")
-    p.add_argument("--chat-template", action="store_true", help="wrap prompts with the tokenizer's chat template")
+    p.add_argument(
+        "--chat-template", action="store_true", help="wrap prompts with the tokenizer's chat template"
+    )
     p.add_argument("--batch", type=int, default=8, help="problems per sampling call (memory knob)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda when available)")
     p.add_argument("--pad-eos", action="store_true", help="pad with EOS when the tokenizer has no pad token")
-    p.add_argument("--restart", action="store_true", help="discard a previous run in --out instead of resuming")
+    p.add_argument(
+        "--restart", action="store_true", help="discard a previous run in --out instead of resuming"
+    )
     p.set_defaults(func=run_diagnose)
 
 
@@ -99,7 +109,10 @@ def resolve_settings(args) -> dict:
     from ..models.hf.answers import make_matcher
 
     preset = PRESETS.get(args.preset, {})
-    pick = {k: (getattr(args, k) if getattr(args, k) is not None else preset.get(k, DEFAULTS[k])) for k in DEFAULTS}
+    pick = {
+        k: (getattr(args, k) if getattr(args, k) is not None else preset.get(k, DEFAULTS[k]))
+        for k in DEFAULTS
+    }
     check_int("--samples", pick["samples"], low=1, high=1 << 20)
     check_positive("--temperature", pick["temperature"])
     check_range("--top-p", pick["top_p"], 0.0, 1.0, low_open=True)
@@ -118,7 +131,9 @@ def resolve_settings(args) -> dict:
             "prompt_key": args.prompt_key, "answer_key": args.answer_key, "pad_eos": bool(args.pad_eos)}
 
 
-def read_problems(path, prompt_key: str = "prompt", answer_key: str = "answer") -> tuple[list[str], list[str]]:
+def read_problems(
+    path, prompt_key: str = "prompt", answer_key: str = "answer"
+) -> tuple[list[str], list[str]]:
     """Prompts and answers from a UTF-8 JSONL file; a malformed line is a ConfigError naming the line."""
     p = Path(path)
     if not p.is_file():
@@ -179,7 +194,9 @@ def sample_batches(lm, answers: list[str], samples: int, match: str = "exact", b
 
     ledger = ledger if ledger is not None else Ledger()
     weak = WeakSampler(lm, ledger, reveal=())
-    reward = RewardOracle(TRLReward(lm, answer_match(match), dataset_columns={"answer": answers}, r_max=1.0), ledger)
+    reward = RewardOracle(
+        TRLReward(lm, answer_match(match), dataset_columns={"answer": answers}, r_max=1.0), ledger
+    )
     for s in range(skip, lm.num_prompts, batch):
         x = torch.arange(s, min(s + batch, lm.num_prompts))
         gen = generator if generator is not None else torch.Generator().manual_seed(batch_seed(seed, s))
@@ -206,14 +223,23 @@ def summarize(correct, samples: int, match: str, truncated_fraction: float, ledg
         warnings.append(f"{100 * truncated_fraction:.0f}% of completions were cut at --max-new-tokens before "
                         "ending: raise --max-new-tokens or add a --stop string (e.g. --stop '\\n')")
     if not bool(correct.any()):
-        warnings.append(f"no completion matched any answer with --match {match}: look at completions.jsonl and "
-                        "choose the answer extraction (first-line, last-number, regex:...)")
-    return {"problems": int(correct.shape[0]), "samples": samples, "match": match,
-            "correct": correct.sum(1).tolist(), "accuracy": float(correct.double().mean()),
-            "pass_at_k": {str(k): float(v) for k, v in zip(ks, pak)},
-            "likelihood_quantile": {f"{e:g}": float(v) for e, v in zip(eps, lq)},
-            "coverage": float(correct.any(1).double().mean()), "truncated_fraction": float(truncated_fraction),
-            "warnings": warnings, "ledger": ledger}
+        warnings.append(
+            f"no completion matched any answer with --match {match}: look at completions.jsonl and "
+            "choose the answer extraction (first-line, last-number, regex:...)"
+        )
+    return {
+        "problems": int(correct.shape[0]),
+        "samples": samples,
+        "match": match,
+        "correct": correct.sum(1).tolist(),
+        "accuracy": float(correct.double().mean()),
+        "pass_at_k": {str(k): float(v) for k, v in zip(ks, pak)},
+        "likelihood_quantile": {f"{e:g}": float(v) for e, v in zip(eps, lq)},
+        "coverage": float(correct.any(1).double().mean()),
+        "truncated_fraction": float(truncated_fraction),
+        "warnings": warnings,
+        "ledger": ledger,
+    }
 
 
 def diagnose(lm, answers: list[str], samples: int, match: str = "exact", batch: int = 8, generator=None,
@@ -224,7 +250,9 @@ def diagnose(lm, answers: list[str], samples: int, match: str = "exact", batch: 
     from ..oracles import Ledger
 
     ledger = Ledger()
-    rows = list(sample_batches(lm, answers, samples, match, batch, generator=generator, seed=seed, ledger=ledger))
+    rows = list(
+        sample_batches(lm, answers, samples, match, batch, generator=generator, seed=seed, ledger=ledger)
+    )
     correct = torch.cat([r[1] for r in rows])
     truncated = torch.cat([r[3] for r in rows])
     return summarize(correct, samples, match, float(truncated.double().mean()), ledger.snapshot())
@@ -247,9 +275,14 @@ def _resume(out: Path, settings: dict, restart: bool) -> list[dict]:
         except (ValueError, UnicodeDecodeError, OSError):
             prev = None
         if prev != settings:
-            diff = sorted(k for k in set(settings) | set(prev or {}) if (prev or {}).get(k) != settings.get(k))
-            raise ConfigError("--out", f"{str(out)!r} holds a diagnose run with other settings ({', '.join(diff)} "
-                              "differ): use another --out, or --restart to discard it")
+            diff = sorted(
+                k for k in set(settings) | set(prev or {}) if (prev or {}).get(k) != settings.get(k)
+            )
+            raise ConfigError(
+                "--out",
+                f"{str(out)!r} holds a diagnose run with other settings ({', '.join(diff)} "
+                "differ): use another --out, or --restart to discard it",
+            )
         if prog.is_file():
             for line in prog.read_text(encoding="utf-8", errors="replace").splitlines():
                 try:
@@ -296,8 +329,10 @@ def _write_outputs(out: Path, summary: dict, model: str) -> list[Path]:
     k = summary["samples"]
     atomic_write_text(out / "problems.csv", "\n".join(
         ["id,correct,accuracy"] + [f"{i},{c},{c / k:.6g}" for i, c in enumerate(summary["correct"])]) + "\n")
-    atomic_write_text(out / "summary.json", json.dumps({kk: v for kk, v in summary.items() if kk != "correct"},
-                                                       indent=2) + "\n")
+    atomic_write_text(
+        out / "summary.json",
+        json.dumps({kk: v for kk, v in summary.items() if kk != "correct"}, indent=2) + "\n",
+    )
     atomic_write_text(out / "summary.md", "\n".join(summary_markdown(summary, model)) + "\n")
     fd, tmp = tempfile.mkstemp(prefix=".diagnose-", suffix=".png", dir=out)
     os.close(fd)
@@ -307,7 +342,9 @@ def _write_outputs(out: Path, summary: dict, model: str) -> list[Path]:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-    return [out / n for n in ("summary.md", "summary.json", "problems.csv", "completions.jsonl", "diagnose.png")]
+    return [
+        out / n for n in ("summary.md", "summary.json", "problems.csv", "completions.jsonl", "diagnose.png")
+    ]
 
 
 def summary_markdown(summary: dict, model: str) -> list[str]:
@@ -316,7 +353,9 @@ def summary_markdown(summary: dict, model: str) -> list[str]:
           f"{summary['coverage']:.4f}; truncated {100 * summary['truncated_fraction']:.1f}%", ""]
     md += [f"**WARNING**: {w}" for w in summary["warnings"]] + ([""] if summary["warnings"] else [])
     md += ["| k | pass@k |", "|---|---|"] + [f"| {k} | {v:.4f} |" for k, v in summary["pass_at_k"].items()]
-    md += ["", "| ε | Q̂(ε) |", "|---|---|"] + [f"| {e} | {v:.4f} |" for e, v in summary["likelihood_quantile"].items()]
+    md += ["", "| ε | Q̂(ε) |", "|---|---|"] + [
+        f"| {e} | {v:.4f} |" for e, v in summary["likelihood_quantile"].items()
+    ]
     return md
 
 
@@ -340,9 +379,13 @@ def _plot(summary: dict, path: Path) -> None:
 
 def _chat_prompts(tok, prompts: list[str], model: str) -> list[str]:
     if not getattr(tok, "chat_template", None):
-        raise ConfigError("--chat-template", f"the tokenizer of {model!r} has no chat template (a base model?)")
-    return [tok.apply_chat_template([{"role": "user", "content": p}], tokenize=False, add_generation_prompt=True)
-            for p in prompts]
+        raise ConfigError(
+            "--chat-template", f"the tokenizer of {model!r} has no chat template (a base model?)"
+        )
+    return [
+        tok.apply_chat_template([{"role": "user", "content": p}], tokenize=False, add_generation_prompt=True)
+        for p in prompts
+    ]
 
 
 def run_diagnose(args) -> int:
@@ -352,7 +395,9 @@ def run_diagnose(args) -> int:
         from ..models.hf.causal_lm import CausalLM
         from ..models.hf.loading import check_model_dir, load_pretrained
     except ModuleNotFoundError as exc:  # pragma: no cover - only without the [hf] extra
-        raise ConfigError("--model", f"oraclerl diagnose needs the [hf] extra ({exc.name} is missing)") from None
+        raise ConfigError(
+            "--model", f"oraclerl diagnose needs the [hf] extra ({exc.name} is missing)"
+        ) from None
     settings = resolve_settings(args)
     model_path = check_model_dir(args.model)
     data = Path(args.data)
@@ -378,14 +423,34 @@ def run_diagnose(args) -> int:
     bar, task = _progress(len(prompts), len(done))
     with bar, open(out / "completions.jsonl", "a", encoding="utf-8") as comp, \
             open(out / "progress.jsonl", "a", encoding="utf-8") as prog:
-        for ids, correct, texts, trunc in sample_batches(lm, answers, k, settings["match"], settings["batch"],
-                                                         seed=settings["seed"], skip=len(done), ledger=ledger):
+        for ids, correct, texts, trunc in sample_batches(
+            lm,
+            answers,
+            k,
+            settings["match"],
+            settings["batch"],
+            seed=settings["seed"],
+            skip=len(done),
+            ledger=ledger,
+        ):
             recs = []
             for b, i in enumerate(ids):
                 for j in range(k):
-                    comp.write(json.dumps({"problem": i, "sample": j, "completion": texts[b][j],
-                                           "correct": bool(correct[b, j]), "truncated": bool(trunc[b, j])}) + "\n")
-                recs.append({"problem": i, "correct": correct[b].int().tolist(), "truncated": int(trunc[b].sum())})
+                    comp.write(
+                        json.dumps(
+                            {
+                                "problem": i,
+                                "sample": j,
+                                "completion": texts[b][j],
+                                "correct": bool(correct[b, j]),
+                                "truncated": bool(trunc[b, j]),
+                            }
+                        )
+                        + "\n"
+                    )
+                recs.append(
+                    {"problem": i, "correct": correct[b].int().tolist(), "truncated": int(trunc[b].sum())}
+                )
             comp.flush()
             prog.write("".join(json.dumps(r) + "\n" for r in recs))
             prog.flush()
@@ -393,8 +458,13 @@ def run_diagnose(args) -> int:
             bar.advance(task, len(ids))
     correct = [r["correct"] for r in done]
     trunc_frac = sum(r["truncated"] for r in done) / (len(done) * k)
-    summary = summarize(correct, k, settings["match"], trunc_frac,
-                        {**ledger.snapshot(), "resumed_problems": len(done) - ledger.snapshot().get("t_comp", 0) // k})
+    summary = summarize(
+        correct,
+        k,
+        settings["match"],
+        trunc_frac,
+        {**ledger.snapshot(), "resumed_problems": len(done) - ledger.snapshot().get("t_comp", 0) // k},
+    )
     written = _write_outputs(out, summary, args.model)
     md = summary_markdown(summary, args.model)
     print("\n".join(md[2:md.index("| ε | Q̂(ε) |") - 1]))

@@ -81,8 +81,18 @@ def _cmd_report(args) -> int:
 
     seeds = _parse_seeds(args.seeds)
     executor = make_executor(args.executor, args.workers, args.address)
-    rep = run_report(scale=args.scale, only=args.only, seeds=seeds, out=Path(args.out), runs=Path(args.runs),
-                     force=args.force, quiet=args.quiet, executor=executor, log=args.log, dry_run=args.dry_run)
+    rep = run_report(
+        scale=args.scale,
+        only=args.only,
+        seeds=seeds,
+        out=Path(args.out),
+        runs=Path(args.runs),
+        force=args.force,
+        quiet=args.quiet,
+        executor=executor,
+        log=args.log,
+        dry_run=args.dry_run,
+    )
     if rep is None:  # --dry-run: everything checked, nothing run
         return 0
     claims = [c for o in rep.outcomes for c in o.claims]
@@ -111,14 +121,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     pr = sub.add_parser("run", help="run one experiment for one seed")
     pr.add_argument("experiment")
-    pr.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config field (repeatable)")
+    pr.add_argument(
+        "--set", action="append", metavar="KEY=VALUE", help="override a config field (repeatable)"
+    )
     pr.add_argument("--seed", type=int, default=0)
     pr.add_argument("--scale", default="quick", help="quick (default) or paper")
     pr.add_argument("--out", default="runs", help="run store root (default: runs/)")
     pr.add_argument("--force", action="store_true", help="re-run even if a finished run exists")
     pr.add_argument("--print-result", action="store_true")
-    pr.add_argument("--dry-run", action="store_true", help="check every input and say what would run; run nothing")
-    pr.add_argument("--log", action="append", metavar="TRACKER", help="also log to tensorboard, wandb or trackio")
+    pr.add_argument(
+        "--dry-run", action="store_true", help="check every input and say what would run; run nothing"
+    )
+    pr.add_argument(
+        "--log", action="append", metavar="TRACKER", help="also log to tensorboard, wandb or trackio"
+    )
     pr.set_defaults(func=_cmd_run)
 
     rp = sub.add_parser("report", help="run every experiment and write report/index.html + report/report.md")
@@ -153,11 +169,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"oraclerl: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("oraclerl: interrupted (finished runs are kept; run the command again to resume)", file=sys.stderr)
+        print(
+            "oraclerl: interrupted (finished runs are kept; run the command again to resume)", file=sys.stderr
+        )
         return 130
     except Exception as exc:
-        if isinstance(exc.__cause__ or exc.__context__, KeyboardInterrupt):  # e.g. an import cut short by Ctrl-C
-            print("oraclerl: interrupted (finished runs are kept; run the command again to resume)", file=sys.stderr)
+        # e.g. an import cut short by Ctrl-C
+        if isinstance(exc.__cause__ or exc.__context__, KeyboardInterrupt):
+            print(
+                "oraclerl: interrupted (finished runs are kept; run the command again to resume)",
+                file=sys.stderr,
+            )
             return 130
         raise
 

@@ -1,4 +1,5 @@
-"""Typed configs (experiments and algorithms alike): dataclasses whose fields carry a one-line doc and an allowed range.
+"""Typed configs (experiments and algorithms alike): dataclasses whose fields carry a one-line doc and an
+allowed range.
 
 ``param(default, doc, low=..., high=..., choices=...)`` declares a field; :func:`validate` checks every
 field against its declaration and :func:`apply_overrides` parses ``--set key=value`` strings by the
@@ -22,7 +23,14 @@ from .validation import in_interval, interval
 def param(default: Any, doc: str, *, low: float | None = None, high: float | None = None,
           low_open: bool = False, high_open: bool = False, choices: tuple | None = None):
     """A config field with a docstring and an allowed range (applied element-wise to lists)."""
-    meta = {"doc": doc, "low": low, "high": high, "low_open": low_open, "high_open": high_open, "choices": choices}
+    meta = {
+        "doc": doc,
+        "low": low,
+        "high": high,
+        "low_open": low_open,
+        "high_open": high_open,
+        "choices": choices,
+    }
     if isinstance(default, (list, dict, set)):
         return field(default_factory=lambda d=default: type(d)(d), metadata=meta)
     return field(default=default, metadata=meta)

@@ -1,6 +1,6 @@
-"""The one validation system: checks that fail fast with a one-line :class:`~oraclerl.errors.ConfigError` naming
-the field and what is allowed (used by :func:`oraclerl.common.config.validate` for config fields, and directly by
-models, oracles and the command line), and the memory check run before any run starts."""
+"""The one validation system: checks that fail fast with a one-line :class:`~oraclerl.errors.ConfigError`
+naming the field and what is allowed (used by :func:`oraclerl.common.config.validate` for config fields,
+and directly by models, oracles and the command line), and the memory check run before any run starts."""
 
 from __future__ import annotations
 
@@ -48,7 +48,9 @@ def check_int(name: str, value: int, low: int | None = None, high: int | None = 
     return value
 
 
-def interval(low: float | None, high: float | None, *, low_open: bool = False, high_open: bool = False) -> str:
+def interval(
+    low: float | None, high: float | None, *, low_open: bool = False, high_open: bool = False
+) -> str:
     """An interval as text, e.g. ``[0, inf)``: the one wording every range error uses."""
     return f"{'(' if low_open else '['}{'-inf' if low is None else low}, {'inf' if high is None else high}" \
            f"{')' if high_open else ']'}"
@@ -117,7 +119,9 @@ def check_log_probabilities(name: str, logp: torch.Tensor, dim: int = -1, atol: 
         raise ConfigError(name, "log-probabilities must be <= 0")
     s = torch.logsumexp(logp, dim)
     if not torch.allclose(s, torch.zeros_like(s), atol=atol, rtol=0):
-        raise ConfigError(name, f"must be normalised along dim {dim} (max |logsumexp| {s.abs().max().item():.3g})")
+        raise ConfigError(
+            name, f"must be normalised along dim {dim} (max |logsumexp| {s.abs().max().item():.3g})"
+        )
     return logp
 
 
@@ -181,15 +185,19 @@ def _gib(n: float) -> str:
 
 
 def check_memory(name: str, estimate: int, available: int | None = None) -> None:
-    """Raise a one-line :class:`ConfigError` when one run of ``name`` would need more memory than is available.
+    """Raise a one-line :class:`ConfigError` when one run of ``name`` would need more memory than is
+    available.
 
     ``estimate`` comes from the experiment's ``memory(config)`` hook (bytes); ``available`` defaults to
     :func:`available_memory`. Checked before any run starts, so the sizes are reduced before allocating.
     """
     available = available_memory() if available is None else available
     if available is not None and estimate > available:
-        raise ConfigError(name, f"one run needs about {_gib(estimate)} of memory at this config, more than the "
-                                f"{_gib(available)} available on this machine; reduce its size fields")
+        raise ConfigError(
+            name,
+            f"one run needs about {_gib(estimate)} of memory at this config, more than the "
+            f"{_gib(available)} available on this machine; reduce its size fields",
+        )
 
 
 def power_exceeds(base: int, exponent: int, limit: int) -> bool:

@@ -33,7 +33,9 @@ def coverage_coefficient(instance_or_log_target, log_ref: torch.Tensor | None = 
     """
     if log_ref is None:
         inst = instance_or_log_target
-        return math.exp(log_coverage_coefficient(inst.optimal_log_policy(), inst.base.log_ref, inst.prompt_weights))
+        return math.exp(
+            log_coverage_coefficient(inst.optimal_log_policy(), inst.base.log_ref, inst.prompt_weights)
+        )
     return math.exp(log_coverage_coefficient(instance_or_log_target, log_ref, prompt_weights))
 
 

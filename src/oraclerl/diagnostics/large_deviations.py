@@ -1,4 +1,5 @@
-"""Large deviations of the reward under the KL-RL solution (Yang et al. 2024; docs/papers/bon_vs_kl_rl.md §3.3–3.4).
+"""Large deviations of the reward under the KL-RL solution (Yang et al. 2024; docs/papers/bon_vs_kl_rl.md
+§3.3–3.4).
 
 Token law p over a finite vocabulary, token reward r, tilt φ_λ ∝ p·e^{λr}, and the log-MGF
 Λ(s) = log Σ_v p(v) e^{s r(v)}. Under y ~ φ_λ^{⊗m}, (1/m)·Σ r(y_i) satisfies an LDP with rate
@@ -95,7 +96,8 @@ def renyi_cross_entropy(phi, psi, alpha) -> torch.Tensor:
 
 
 def scgf_renyi(p, r, lam, t) -> torch.Tensor:
-    """t·[log Σ_v e^{r(v)} − H_{1+t}(φ_λ; ψ_r)], ψ_r = softmax(r): equals :func:`scgf` (docs/papers/bon_vs_kl_rl.md §3.4)."""
+    """t·[log Σ_v e^{r(v)} − H_{1+t}(φ_λ; ψ_r)], ψ_r = softmax(r): equals :func:`scgf`
+    (docs/papers/bon_vs_kl_rl.md §3.4)."""
     log_p, r = _token(p, r)
     lam, t = torch.broadcast_tensors(_num("lam", lam), _num("t", t))
     log_phi = log_p + lam[..., None] * r

@@ -61,7 +61,9 @@ def token_level_log_likelihood(token_log_probs: torch.Tensor) -> torch.Tensor:
     return torch.as_tensor(token_log_probs).min(-1).values
 
 
-def log_token_level_quantile(token_log_probs: torch.Tensor, eps, weights: torch.Tensor | None = None) -> torch.Tensor:
+def log_token_level_quantile(
+    token_log_probs: torch.Tensor, eps, weights: torch.Tensor | None = None
+) -> torch.Tensor:
     """log Q^TL_q(ε) from per-token log-probabilities of y* [M, N]."""
     return log_likelihood_quantile(token_level_log_likelihood(token_log_probs), eps, weights)
 

@@ -62,8 +62,10 @@ def pass_at_k_unbiased(n: int | torch.Tensor, c: torch.Tensor, k: int | torch.Te
         raise ConfigError("k", "must be integers with 1 <= k <= n")
     n, c, k = torch.broadcast_tensors(n, c, k)
     safe = (n - c) >= k
-    nc = torch.where(safe, n - c, k)       # placeholder where the ratio is 0
-    log_ratio = (torch.lgamma(nc + 1) - torch.lgamma(nc - k + 1)) - (torch.lgamma(n + 1) - torch.lgamma(n - k + 1))
+    nc = torch.where(safe, n - c, k)  # placeholder where the ratio is 0
+    log_ratio = (torch.lgamma(nc + 1) - torch.lgamma(nc - k + 1)) - (
+        torch.lgamma(n + 1) - torch.lgamma(n - k + 1)
+    )
     return torch.where(safe, -torch.expm1(log_ratio), torch.ones_like(log_ratio))
 
 

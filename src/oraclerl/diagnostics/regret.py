@@ -21,10 +21,15 @@ def policy_log_table(policy, instance) -> torch.Tensor:
     elif isinstance(policy, ExactPolicy):
         table = policy.log_prob_table(instance)
     else:
-        raise ConfigError("policy", f"must be a [X, Y] log-probability tensor or have log_prob_table(); got {type(policy).__name__}")
+        raise ConfigError(
+            "policy",
+            f"must be a [X, Y] log-probability tensor or have log_prob_table(); got {type(policy).__name__}",
+        )
     expected = tuple(instance.base.log_ref.shape)
     if tuple(table.shape) != expected:
-        raise ConfigError("policy", f"log-probability table must have shape {expected}, got {tuple(table.shape)}")
+        raise ConfigError(
+            "policy", f"log-probability table must have shape {expected}, got {tuple(table.shape)}"
+        )
     return table.to(instance.base.log_ref.dtype)
 
 

@@ -1,7 +1,7 @@
 """Token-level and sequence-level coverage on token MDPs, exact (Foster et al. 2025, Eq. 3, Eq. 13, Def. I.4).
 
-    C_cond(π) = max_h sup_x sup_{a_{1:h}} π_h(a_h|x, a_{1:h−1}) / π_{h,ref}(a_h|x, a_{1:h−1})      (Eq. 13)
-    C_cov(π)  = sup_x sup_{a_{1:H}} π(a_{1:H}|x) / π_ref(a_{1:H}|x) = sup Π_h (π_h/π_{h,ref})(a_h|x_h)  (Eq. 3)
+    C_cond(π) = max_h sup_x sup_{a_{1:h}} π_h(a_h|x, a_{1:h−1}) / π_{h,ref}(a_h|x, a_{1:h−1})     (Eq. 13)
+    C_cov(π)  = sup_x sup_{a_{1:H}} π(a_{1:H}|x) / π_ref(a_{1:H}|x) = sup Π_h (π_h/π_{h,ref})(a_h|x_h) (Eq. 3)
 
 The suprema run over prompts with ρ(x) > 0 and over prefixes that π_ref can produce (so every state the
 supremum visits is a real prefix). C_cond is a max over the reachable states of each layer; C_cov is a

@@ -26,7 +26,8 @@ def proper_curve(result, instance) -> list[dict]:
 
 
 def spanner_curve(result, instance, exp_batch: int) -> list[dict]:
-    """[{t_data, t_comp, regret}] after each exploration batch: regret = prefix average of component regrets."""
+    """[{t_data, t_comp, regret}] after each exploration batch: regret = prefix average of component
+    regrets."""
     regs = result.policy.regret_curve(instance, stride=exp_batch)
     sizes = torch.tensor([min(exp_batch, result.schedule.T_exp - k * exp_batch) for k in range(regs.numel())],
                          dtype=regs.dtype)
@@ -46,10 +47,22 @@ def first_reach(curve: list[dict], epsilon: float) -> dict:
     return dict(curve[k], censored=False)
 
 
-def spanner_at(inst, c_knob: float, *, nu: float, T_prompt: int, span_factor: float, m_factor: float, T_exp: int,
-               exp_batch: int, epsilon: float, gen, theta_set: str = "l2"):
-    """SpannerSampling at coverage knob Ĉ = ``c_knob`` with the theory's Ĉ-schedule, for measuring the sampling
-    *need* (the smallest Ĉ that still reaches ε) rather than the schedule's spend.
+def spanner_at(
+    inst,
+    c_knob: float,
+    *,
+    nu: float,
+    T_prompt: int,
+    span_factor: float,
+    m_factor: float,
+    T_exp: int,
+    exp_batch: int,
+    epsilon: float,
+    gen,
+    theta_set: str = "l2",
+):
+    """SpannerSampling at coverage knob Ĉ = ``c_knob`` with the theory's Ĉ-schedule, for measuring the
+    sampling *need* (the smallest Ĉ that still reaches ε) rather than the schedule's spend.
 
     Alg. 3 line 3 and App. G.4.2 of Foster et al. (2025) set M_rej ∝ Ĉ and T_span ∝ Ĉ, so T_comp ∝ Ĉ by
     construction: T_span = ⌈κĈ⌉, M_rej = max(1, mĈ). Returns (output, :func:`first_reach` of ε on its regret
@@ -63,8 +76,9 @@ def spanner_at(inst, c_knob: float, *, nu: float, T_prompt: int, span_factor: fl
 
 
 def spanner_sampler_log_table(policy, seq_inst) -> torch.Tensor:
-    """Exact law [X, Y] of SpannerSampling's output sampler (Foster et al. 2025, Alg. 3 output): the mixture over
-    its components θ^t and y′ ~ π_ref of SoftmaxSampler_{β,M_rej,δ_rej}(r^t(x, ·, y′)), with a known normaliser."""
+    """Exact law [X, Y] of SpannerSampling's output sampler (Foster et al. 2025, Alg. 3 output): the
+    mixture over its components θ^t and y′ ~ π_ref of SoftmaxSampler_{β,M_rej,δ_rej}(r^t(x, ·, y′)), with a
+    known normaliser."""
     base = seq_inst.base
     thetas, counts = policy.distinct_components()
     w = counts.to(base.dtype) / counts.sum()
@@ -73,8 +87,11 @@ def spanner_sampler_log_table(policy, seq_inst) -> torch.Tensor:
     for k in range(thetas.shape[0]):
         for x in range(X):
             phi = base.phi[x]                                   # [Y, D]
-            f = truncated_score(thetas[k], policy.sigma_inv, policy.nu, phi[None].expand(Y, Y, D), phi)  # [y′, y]
-            law = sampler_log_law(base.log_ref[x][None].expand(Y, Y), f, policy.beta, policy.M_rej, policy.delta_rej)
+            # [y′, y]
+            f = truncated_score(thetas[k], policy.sigma_inv, policy.nu, phi[None].expand(Y, Y, D), phi)
+            law = sampler_log_law(
+                base.log_ref[x][None].expand(Y, Y), f, policy.beta, policy.M_rej, policy.delta_rej
+            )
             marg = torch.logsumexp(base.log_ref[x][:, None] + law, dim=0)
             out[x] = torch.logaddexp(out[x], marg + math.log(float(w[k])))
     return out

@@ -121,7 +121,8 @@ def _psd_solve(A: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
 
 
 class InverseGram:
-    """Σ⁻¹ for Σ = λI_d + Σ_i φ_i φ_iᵀ, kept by Sherman–Morrison: (Σ + φφᵀ)⁻¹ = Σ⁻¹ − Σ⁻¹φφᵀΣ⁻¹/(1 + φᵀΣ⁻¹φ)."""
+    """Σ⁻¹ for Σ = λI_d + Σ_i φ_i φ_iᵀ, kept by Sherman–Morrison: (Σ + φφᵀ)⁻¹ = Σ⁻¹ − Σ⁻¹φφᵀΣ⁻¹/(1 +
+    φᵀΣ⁻¹φ)."""
 
     def __init__(self, d: int, lam: float, dtype: torch.dtype = torch.float64, device=None):
         lam = check_positive("lam", lam)

@@ -40,23 +40,32 @@ from .mtss_subroutines import CoreSet, TruncatedSoftmaxPolicy, fit_value, uncert
 
 @dataclass
 class MTSSConfig:
-    """Parameters of MTSS (Algorithm 4); theory values from App. J.1.4 with 𝔠 = polylog(d, C_cond, 1/δ, 1/ε, H, B)."""
+    """Parameters of MTSS (Algorithm 4); theory values from App. J.1.4 with 𝔠 = polylog(d, C_cond, 1/δ,
+    1/ε, H, B)."""
 
     T: int = param(16, "outer iterations T (= T_prompt); theory dH²𝔠", low=1)
     nu: float = param(0.5, "truncation radius ν of φ̄; theory 1/2", low=0.0, low_open=True)
     lam: float = param(1.0, "ridge λ of Σ_h = λI + Σ φφᵀ; theory ε/(𝔠B²)", low=0.0, low_open=True)
     B: float = param(1.0, "radius of Θ_h = B_d(B) (problem input, ‖θ⋆_h‖ ≤ B)", low=0.0, low_open=True)
-    M_rej: float = param(16.0, "envelope M of SoftmaxSamplerDensity; theory C_cond²T²H²B⁴𝔠/ε (≥ 4C_cond² for Thm F.1)", low=1.0)
+    M_rej: float = param(
+        16.0, "envelope M of SoftmaxSamplerDensity; theory C_cond²T²H²B⁴𝔠/ε (≥ 4C_cond² for Thm F.1)", low=1.0
+    )
     delta_rej: float = param(0.05, "failure probability δ of SoftmaxSamplerDensity; theory ε/(H²B³T𝔠)",
                              low=0.0, high=1.0, low_open=True, high_open=True)
     N_reg: int = param(8, "FitValue repetitions per core pair; theory H²B⁴dT𝔠/ε", low=1)
     N_span: int = param(8, "UncertainStateAction roll-ins per core pair; theory TH²B⁴𝔠/ε", low=1)
-    N_bar_span: int = param(4, "UncertainStateAction π_ref actions per reached state; theory TH⁴B⁴C_cond𝔠/ε", low=0)
+    N_bar_span: int = param(
+        4, "UncertainStateAction π_ref actions per reached state; theory TH⁴B⁴C_cond𝔠/ε", low=0
+    )
     anchor: int = param(0, "anchor action 𝔞 (features queried explicitly, Remark J.4)", low=0)
-    sampler_chunk: int | None = param(None, "SoftmaxSampler candidates per row per step (None = ceil(M)); not in the paper")
+    sampler_chunk: int | None = param(
+        None, "SoftmaxSampler candidates per row per step (None = ceil(M)); not in the paper"
+    )
 
     @classmethod
-    def theory(cls, d: int, H: int, B: float, epsilon: float, c_cond: float, frak_c: float = 1.0) -> MTSSConfig:
+    def theory(
+        cls, d: int, H: int, B: float, epsilon: float, c_cond: float, frak_c: float = 1.0
+    ) -> MTSSConfig:
         """The parameter table of App. J.1.4 (ε_reg² = ε, ν = 1/2), rounded up to integers where needed."""
         T = math.ceil(d * H ** 2 * frak_c)
         return cls(T=T, nu=0.5, lam=epsilon / (frak_c * B ** 2), B=B,
@@ -72,12 +81,13 @@ class MTSSResult:
     """What MTSS returns."""
 
     policy: TruncatedSoftmaxPolicy
-    """π̂^j: sampleable token by token through the weak oracle; exact law of that sampler via ``log_prob_tables``
-    (``law="target"`` for the ideal truncated softmax)."""
+    """π̂^j: sampleable token by token through the weak oracle; exact law of that sampler via
+    ``log_prob_tables`` (``law="target"`` for the ideal truncated softmax)."""
     j: int
     """The returned iteration (1-based)."""
     j_in_span: bool
-    """True when j ∈ J_span (max_h κ²_h ≤ ν²/4, Lemma M.1); False: J_span was empty and j minimises max_h κ²_h."""
+    """True when j ∈ J_span (max_h κ²_h ≤ ν²/4, Lemma M.1); False: J_span was empty and j minimises max_h
+    κ²_h."""
     uncertainty: list = field(default_factory=list)
     """Per iteration t: max_h ‖φ_h(x^t_h, a^t_h)‖²_{(Σ^t_h)⁻¹}."""
     iterates: list = field(default_factory=list)
@@ -103,9 +113,9 @@ class MTSS:
 
     def run(self, auto, step_reward, prompt_source, generator: torch.Generator | None = None,
             keep_iterates: bool = False) -> MTSSResult:
-        """Run MTSS with a weak :class:`~oraclerl.oracles.AutoregressiveSampler` (``allow_anchor_features``),
-        a per-step :class:`~oraclerl.oracles.RewardOracle` (``outcome(prompts, prefixes [B, 1, h])`` = r_h of the
-        last token) and a :class:`~oraclerl.oracles.PromptSource`."""
+        """Run MTSS with a weak :class:`~oraclerl.oracles.AutoregressiveSampler`
+        (``allow_anchor_features``), a per-step :class:`~oraclerl.oracles.RewardOracle` (``outcome(prompts,
+        prefixes [B, 1, h])`` = r_h of the last token) and a :class:`~oraclerl.oracles.PromptSource`."""
         cfg = self.config
         H, d, A = auto.horizon, auto.feature_dim, auto.num_actions
         if d is None:
@@ -122,10 +132,20 @@ class MTSS:
         uncertainty, iterates = [], []
         for t in range(1, cfg.T + 1):
             sigma_inv = torch.stack([g.inv for g in grams])
-            policy = TruncatedSoftmaxPolicy(torch.zeros(H, d, dtype=dtype), sigma_inv, cfg.nu, beta, cfg.anchor,
-                                            cfg.M_rej, cfg.delta_rej, cfg.sampler_chunk)
+            policy = TruncatedSoftmaxPolicy(
+                torch.zeros(H, d, dtype=dtype),
+                sigma_inv,
+                cfg.nu,
+                beta,
+                cfg.anchor,
+                cfg.M_rej,
+                cfg.delta_rej,
+                cfg.sampler_chunk,
+            )
             for h in reversed(range(H)):  # FitValue, dynamic programming from the last layer
-                policy.theta[h] = fit_value(h, cores[h], policy, auto, step_reward, cfg.N_reg, cfg.B, generator, counts)
+                policy.theta[h] = fit_value(
+                    h, cores[h], policy, auto, step_reward, cfg.N_reg, cfg.B, generator, counts
+                )
             picks = uncertain_state_actions(cores, policy, auto, prompt_source, cfg.N_span, cfg.N_bar_span,
                                             generator, counts)
             kappa = max(p.kappa2 for p in picks)

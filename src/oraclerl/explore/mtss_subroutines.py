@@ -58,9 +58,9 @@ class TruncatedSoftmaxPolicy:
         """:meth:`scores` of n draws per row [B, n] (features [B, n, d]), computed once per (row, token).
 
         ϕ_h(x, a) is a function of the state and the token, so the n ≫ |A| draws of a row carry at most |A|
-        distinct feature vectors: they are written into a [B, |A|, d] table (equal values where tokens repeat),
-        scored there and gathered back. Same values as ``scores(layer, phi, phi_anchor)``, with the per-draw work a
-        copy and a gather instead of the quadratic form.
+        distinct feature vectors: they are written into a [B, |A|, d] table (equal values where tokens
+        repeat), scored there and gathered back. Same values as ``scores(layer, phi, phi_anchor)``, with the
+        per-draw work a copy and a gather instead of the quadratic form.
         """
         B, n = tokens.shape
         if n <= num_actions:
@@ -77,7 +77,9 @@ class TruncatedSoftmaxPolicy:
         """
         layer = prefixes.shape[1]
         B = prompts.numel()
-        anchor_feat = auto.anchor_features(prompts, prefixes, torch.full((B,), self.anchor, dtype=torch.long))[:, 0]
+        anchor_feat = auto.anchor_features(
+            prompts, prefixes, torch.full((B,), self.anchor, dtype=torch.long)
+        )[:, 0]
 
         num_actions = auto.num_actions
 
@@ -87,10 +89,16 @@ class TruncatedSoftmaxPolicy:
 
         out = softmax_sampler(autoregressive_draw(auto, prompts, prefixes, generator), score, self.beta,
                               self.M, self.delta, generator=generator, chunk=self.chunk)
-        return out.samples.responses[:, 0], out.samples.features[:, 0] - anchor_feat, out.log_density, anchor_feat
+        return (
+            out.samples.responses[:, 0],
+            out.samples.features[:, 0] - anchor_feat,
+            out.log_density,
+            anchor_feat,
+        )
 
     def sample(self, auto, prompts: torch.Tensor, generator=None) -> torch.Tensor:
-        """Sample whole responses token by token through the weak oracle (inference-time, improper): [B, H]."""
+        """Sample whole responses token by token through the weak oracle (inference-time, improper): [B,
+        H]."""
         prompts = torch.as_tensor(prompts, dtype=torch.long)
         prefixes = torch.zeros(prompts.numel(), 0, dtype=torch.long)
         for _ in range(self.horizon):
@@ -101,12 +109,16 @@ class TruncatedSoftmaxPolicy:
     def log_prob_tables(self, model, law: str = "sampler", normaliser: str = "exact") -> list:
         """log π̂_h(a|s) per automaton state, [S_h, A] per layer (evaluation code: reads the model).
 
-        ``law="sampler"`` (default, issue 16 §1): the law :meth:`step` really draws, SoftmaxSampler_{β,M,δ} with its
-        clipping at M and failure branch (:func:`~oraclerl.inference.softmax_sampler.sampler_log_law`; Ẑ = Z
-        with ``normaliser="exact"``, averaged over the sampler's own Ẑ with ``"estimated"``, tiny instances
-        only); ``law="target"``: the ideal truncated softmax π_ref·e^{f/β}/Z.
+        ``law="sampler"`` (default, issue 16 §1): the law :meth:`step` really draws, SoftmaxSampler_{β,M,δ}
+        with its clipping at M and failure branch
+        (:func:`~oraclerl.inference.softmax_sampler.sampler_log_law`; Ẑ = Z with ``normaliser="exact"``,
+        averaged over the sampler's own Ẑ with ``"estimated"``, tiny instances only); ``law="target"``: the
+        ideal truncated softmax π_ref·e^{f/β}/Z.
         """
-        return [self.log_prob_rows(h, model.log_ref[h], model.phi[h], law, normaliser) for h in range(self.horizon)]
+        return [
+            self.log_prob_rows(h, model.log_ref[h], model.phi[h], law, normaliser)
+            for h in range(self.horizon)
+        ]
 
     def log_prob_rows(self, layer: int, log_ref: torch.Tensor, phi: torch.Tensor, law: str = "sampler",
                       normaliser: str = "exact") -> torch.Tensor:
@@ -157,11 +169,12 @@ def fit_value(layer: int, core: CoreSet, policy: TruncatedSoftmaxPolicy, auto, s
     """FitValue_h (Algorithm 5): θ̂_h from Monte-Carlo soft-Q differences against the anchor.
 
     For each core pair (x_h, a_h) and each of the N repetitions, two roll-outs restart at x_h (reset): one
-    takes a_h, the other 𝔞; both then follow π̂_{h+1:H} with SoftmaxSamplerDensity, and the target is
-    z_h = [r′_h + Σ_{ℓ>h}(r′_ℓ − β log ρ′_ℓ)] − [r″_h + Σ_{ℓ>h}(r″_ℓ − β log ρ″_ℓ)], whose mean is
-    Q^π̂_h(x_h, a_h) − Q^π̂_h(x_h, 𝔞) up to the density-estimate error. Rewards at h are redrawn per
-    repetition (docs/papers/foster2025_exploration.md §6.1 [impl]). Anchor pairs have φ_h = 0: their squared loss does not depend on θ,
-    so they are skipped (the argmin is unchanged). ``policy`` supplies θ_{h+1:H} and Σ_{h+1:H}.
+    takes a_h, the other 𝔞; both then follow π̂_{h+1:H} with SoftmaxSamplerDensity, and the target is z_h =
+    [r′_h + Σ_{ℓ>h}(r′_ℓ − β log ρ′_ℓ)] − [r″_h + Σ_{ℓ>h}(r″_ℓ − β log ρ″_ℓ)], whose mean is Q^π̂_h(x_h, a_h)
+    − Q^π̂_h(x_h, 𝔞) up to the density-estimate error. Rewards at h are redrawn per repetition
+    (docs/papers/foster2025_exploration.md §6.1 [impl]). Anchor pairs have φ_h = 0: their squared loss does
+    not depend on θ, so they are skipped (the argmin is unchanged). ``policy`` supplies θ_{h+1:H} and
+    Σ_{h+1:H}.
     """
     keep = core.actions != policy.anchor
     d = core.rel.shape[1]
@@ -173,7 +186,8 @@ def fit_value(layer: int, core: CoreSet, policy: TruncatedSoftmaxPolicy, auto, s
     first = torch.cat([core.actions[keep].repeat_interleave(n_reg), torch.full((R,), policy.anchor)])
     prompts2 = torch.cat([prompts, prompts])
     states = torch.cat([torch.cat([prefixes, prefixes]), first[:, None]], dim=1)  # x′_{h+1}, x″_{h+1}
-    auto.reset(prompts2, torch.cat([prefixes, prefixes]))               # 2R restarts at x_h, counted by the oracle
+    # 2R restarts at x_h, counted by the oracle
+    auto.reset(prompts2, torch.cat([prefixes, prefixes]))
     ret = step_reward.outcome(prompts2, states[:, None, :], generator)[:, 0]
     counts["transitions"] += 2 * R
     for _ in range(layer + 1, policy.horizon):
@@ -220,7 +234,8 @@ def uncertain_state_actions(cores: list, policy: TruncatedSoftmaxPolicy, auto, p
             c = cores[layer - 1]
             new_p = c.prompts.repeat_interleave(n_span)
             new_s = torch.cat([c.prefixes, c.actions[:, None]], dim=1).repeat_interleave(n_span, dim=0)
-            auto.reset(new_p, new_s)                                   # restarts at x_ℓ∘a_ℓ, counted by the oracle
+            # restarts at x_ℓ∘a_ℓ, counted by the oracle
+            auto.reset(new_p, new_s)
         prompts, states = torch.cat([prompts, new_p]), torch.cat([states, new_s])
         a, rel, _, anchor_feat = policy.step(auto, prompts, states, generator)
         counts["transitions"] += prompts.numel()

@@ -1,4 +1,5 @@
-"""OnlineDPO with reward feedback (Foster et al. 2025, App. B.1, Eq. 6/16), a proper, passively exploring baseline.
+"""OnlineDPO with reward feedback (Foster et al. 2025, App. B.1, Eq. 6/16), a proper, passively exploring
+baseline.
 
     θ^t = argmin_{θ∈Θ} Σ_{i<t} (⟨θ, ϕ(x^i, y^i_1) − ϕ(x^i, y^i_2)⟩ − (r^i_1 − r^i_2))² (+ λ‖θ‖²)
     y^t_1, y^t_2 ~ π_{θ^t}(·|x^t) through the strong oracle;  query r^t_1, r^t_2.
@@ -28,10 +29,16 @@ from .proper import LinearSoftmaxPolicy, ProperResult, pairwise_rounds
 class OnlineDPOConfig:
     """OnlineDPO (reward-based, Eq. 16)."""
 
-    T: int = param(512, "rounds; each draws one prompt and two responses from π_{θ^t} and queries two rewards", low=1)
+    T: int = param(
+        512, "rounds; each draws one prompt and two responses from π_{θ^t} and queries two rewards", low=1
+    )
     B: float = param(1.0, "radius of Θ", low=0.0, low_open=True)
     theta_set: str = param("l2", "shape of Θ: l2 ball or linf box", choices=("l2", "linf"))
-    lam: float = param(1e-6, "ridge λ added to the least squares (theory: 0, Eq. 16; a tiny λ makes the argmin unique)", low=0.0)
+    lam: float = param(
+        1e-6,
+        "ridge λ added to the least squares (theory: 0, Eq. 16; a tiny λ makes the argmin unique)",
+        low=0.0,
+    )
     batch: int = param(1, "rounds sharing one θ (theory 1: refit every round)", low=1)
 
     def __post_init__(self):

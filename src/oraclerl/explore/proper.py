@@ -1,4 +1,5 @@
-"""Shared pieces of the *proper* pairwise baselines OnlineDPO and XPO (Foster et al. 2025, App. B.1, Def. 4.1).
+"""Shared pieces of the *proper* pairwise baselines OnlineDPO and XPO (Foster et al. 2025, App. B.1, Def.
+4.1).
 
 Both run rounds t = 1..T: fit θ^t ∈ Θ on the data so far, draw a prompt x^t ~ ρ and two responses
 (y₁, y₂) whose law depends on the algorithm, query both rewards, and store
@@ -49,8 +50,17 @@ class ProperResult:
     stats: dict = field(default_factory=dict)
 
 
-def pairwise_rounds(fit: Callable[[], torch.Tensor], sample_pair: Callable, record: Callable, reward, prompts,
-                    T: int, batch: int, generator: torch.Generator | None, oracles: tuple) -> tuple[list, list]:
+def pairwise_rounds(
+    fit: Callable[[], torch.Tensor],
+    sample_pair: Callable,
+    record: Callable,
+    reward,
+    prompts,
+    T: int,
+    batch: int,
+    generator: torch.Generator | None,
+    oracles: tuple,
+) -> tuple[list, list]:
     """The round loop shared by OnlineDPO and XPO.
 
     ``fit()`` returns θ^t from the data recorded so far; ``sample_pair(xs, θ, gen)`` returns the two

@@ -23,10 +23,10 @@ API::
     out.ledger, out.spanner_size, out.history, out.schedule
 
 The algorithm touches the world only through ``weak.sample`` (and the ``.features`` of what it drew),
-``reward.outcome`` and ``prompts.draw``; responses may be ids or token sequences [B, n, H] (Corollary 5.1:
-a weak autoregressive oracle wrapped as a sequence sampler). ``β`` and ``d`` come from the config or the
-oracle's ``beta`` / ``feature_dim``; R_max from the config or ``reward.r_max`` (give all three in the config for
-oracles that expose none of them, e.g. an LM with a learned feature map).
+``reward.outcome`` and ``prompts.draw``; responses may be ids or token sequences [B, n, H] (Corollary 5.1: a
+weak autoregressive oracle wrapped as a sequence sampler). ``β`` and ``d`` come from the config or the
+oracle's ``beta`` / ``feature_dim``; R_max from the config or ``reward.r_max`` (give all three in the config
+for oracles that expose none of them, e.g. an LM with a learned feature map).
 
 Implementation notes (vectorisation, not in the paper): the spanner phase handles ``span_block`` prompts at
 a time and draws ``span_chunk`` trials per prompt per oracle call; decisions are taken in prompt order and
@@ -58,25 +58,55 @@ class SpannerSamplingConfig:
     """Theory schedule (from ε, δ, Ĉ) plus practical knobs; ``None`` knobs take their theory value."""
 
     epsilon: float = param(0.05, "target regret ε of the theory schedule (Thm 3.1)", low=0.0, low_open=True)
-    delta: float = param(0.1, "failure probability δ of the theory schedule", low=0.0, high=1.0, low_open=True, high_open=True)
-    coverage_bound: float = param(16.0, "Ĉ ≥ C_cov(π⋆_β), an upper bound on the coverage (e^{R_max/β} always works)", low=1.0)
+    delta: float = param(
+        0.1, "failure probability δ of the theory schedule", low=0.0, high=1.0, low_open=True, high_open=True
+    )
+    coverage_bound: float = param(
+        16.0, "Ĉ ≥ C_cov(π⋆_β), an upper bound on the coverage (e^{R_max/β} always works)", low=1.0
+    )
     B: float = param(1.0, "radius of Θ (‖θ‖ ≤ B, Assumption 2.1)", low=0.0, low_open=True)
     theta_set: str = param("l2", "shape of Θ: l2 ball or linf box (the ETH instance)", choices=("l2", "linf"))
     r_max: float | None = param(None, "R_max; None = reward.r_max", low=0.0, low_open=True)
     beta: float | None = param(None, "β; None = weak.beta", low=0.0, low_open=True)
     d: int | None = param(None, "feature dimension; None = weak.feature_dim", low=1)
-    c_stat: float = param(1.0, "absolute constant c in ε_stat = c·sqrt(d R_max² log(B T_exp/(R_max δ))) (Alg. 3 line 1; unspecified in the paper)", low=0.0, low_open=True)
-    nu: float | None = param(None, "truncation / spanner radius ν; theory β/ε_stat (line 2)", low=0.0, low_open=True)
-    lam: float | None = param(None, "ridge λ of Σ_span = λI + Σφφᵀ; theory (R_max/B)² (line 2)", low=0.0, low_open=True)
-    reg_lam: float = param(1e-6, "ridge added to the regression of Eq. 49 (theory 0: constrained least squares over Θ; a tiny value makes the argmin unique)", low=0.0)
+    c_stat: float = param(
+        1.0,
+        "absolute constant c in ε_stat = c·sqrt(d R_max² log(B T_exp/(R_max δ))) (Alg. 3 line 1; "
+        "unspecified in the paper)",
+        low=0.0,
+        low_open=True,
+    )
+    nu: float | None = param(
+        None, "truncation / spanner radius ν; theory β/ε_stat (line 2)", low=0.0, low_open=True
+    )
+    lam: float | None = param(
+        None, "ridge λ of Σ_span = λI + Σφφᵀ; theory (R_max/B)² (line 2)", low=0.0, low_open=True
+    )
+    reg_lam: float = param(
+        1e-6,
+        "ridge added to the regression of Eq. 49 (theory 0: constrained least squares over Θ; a tiny value "
+        "makes the argmin unique)",
+        low=0.0,
+    )
     T_prompt: int | None = param(None, "spanner prompts; theory ⌈(R_max/β)²·T_exp⌉ (App. G.4.2)", low=1)
     T_span: int | None = param(None, "trials (pairs) per spanner prompt; theory ⌈Ĉ·T_exp⌉", low=1)
     T_exp: int | None = param(None, "exploration rounds; theory ⌈d² R_max² log²(1/δ)/(β·min(ε, β))⌉", low=1)
     M_rej: float | None = param(None, "rejection envelope; theory 8e²·Ĉ (line 3, Lemma G.6)", low=1.0)
-    delta_rej: float | None = param(None, "rejection failure prob.; theory 1/T_exp (line 3)", low=0.0, high=1.0, low_open=True, high_open=True)
+    delta_rej: float | None = param(
+        None,
+        "rejection failure prob.; theory 1/T_exp (line 3)",
+        low=0.0,
+        high=1.0,
+        low_open=True,
+        high_open=True,
+    )
     exp_batch: int = param(1, "exploration rounds sharing one θ (theory 1: θ refit every round)", low=1)
     span_block: int = param(64, "spanner prompts processed together (implementation; exact)", low=1)
-    span_chunk: int = param(16, "spanner trials drawn per prompt per call (costs ≤ span_chunk−1 extra trials per spanner element)", low=1)
+    span_chunk: int = param(
+        16,
+        "spanner trials drawn per prompt per call (costs ≤ span_chunk−1 extra trials per spanner element)",
+        low=1,
+    )
     chunk: int | None = param(None, "SoftmaxSampler candidates per chunk (None = ceil(M_rej))", low=1)
 
     def __post_init__(self):
@@ -102,9 +132,10 @@ class SpannerSchedule:
 
     @property
     def spanner_size_bound(self) -> int:
-        """Deterministic |Ψ_span| bound (Lemma G.8 via the elliptic potential lemma with ‖φ‖ ≤ 2): every added φ has
-        ‖φ‖²_{Σ⁻¹} > ν², so n·min(1, ν²) ≤ 2d·log(1 + 4n/(dλ)); the largest such n (the left side minus the right
-        is convex in n, so the feasible n form an interval found by bisection), capped at T_prompt."""
+        """Deterministic |Ψ_span| bound (Lemma G.8 via the elliptic potential lemma with ‖φ‖ ≤ 2): every
+        added φ has ‖φ‖²_{Σ⁻¹} > ν², so n·min(1, ν²) ≤ 2d·log(1 + 4n/(dλ)); the largest such n (the left
+        side minus the right is convex in n, so the feasible n form an interval found by bisection), capped
+        at T_prompt."""
         a = min(1.0, self.nu ** 2)
 
         def ok(n: int) -> bool:
@@ -125,18 +156,32 @@ class SpannerSchedule:
 
     @property
     def t_comp_bound(self) -> int:
-        """T_comp ≤ 2·T_prompt·T_span + T_exp·(2⌈4M_rej log(4/δ_rej)⌉ + 2) (every trial 2 draws; round: y₂ + Alg. 1)."""
+        """T_comp ≤ 2·T_prompt·T_span + T_exp·(2⌈4M_rej log(4/δ_rej)⌉ + 2) (every trial 2 draws; round: y₂
+        + Alg. 1)."""
         n = math.ceil(4 * self.M_rej * math.log(4 / self.delta_rej))
         return 2 * self.T_prompt * self.T_span + self.T_exp * (2 * n + 2)
 
     def as_dict(self) -> dict:
-        keys = ("d", "beta", "r_max", "eps_stat", "nu", "lam", "T_prompt", "T_span", "T_exp", "M_rej", "delta_rej")
+        keys = (
+            "d",
+            "beta",
+            "r_max",
+            "eps_stat",
+            "nu",
+            "lam",
+            "T_prompt",
+            "T_span",
+            "T_exp",
+            "M_rej",
+            "delta_rej",
+        )
         return {k: getattr(self, k) for k in keys} | {"theory": dict(self.theory),
                                                        "t_data_bound": self.t_data_bound}
 
 
 def theory_schedule(cfg: SpannerSamplingConfig, d: int, beta: float, r_max: float) -> SpannerSchedule:
-    """Theorem 3.1's parameter choices (App. G.4.2, constants 1), overridden by the config's practical knobs."""
+    """Theorem 3.1's parameter choices (App. G.4.2, constants 1), overridden by the config's practical
+    knobs."""
     eps, dl, C = cfg.epsilon, cfg.delta, cfg.coverage_bound
     t_exp = math.ceil(d * d * r_max ** 2 * math.log(1 / dl) ** 2 / (beta * min(eps, beta)))
     T_exp = cfg.T_exp or t_exp
@@ -176,7 +221,8 @@ class SpannerSamplingResult:
 
 
 def spanner_block(pairs, num: int, T_span: int, nu: float, gram: InverseGram, chunk: int):
-    """Spanner construction (Alg. 3, lines 5-13) for ``num`` prompts in prompt order, updating ``gram`` in place.
+    """Spanner construction (Alg. 3, lines 5-13) for ``num`` prompts in prompt order, updating ``gram`` in
+    place.
 
     ``pairs(pos, c)`` draws c trials (y₁, y₂) for each block position in ``pos`` and returns
     (φ [len(pos), c, d], responses [len(pos), c, 2, ...]); trials of one position come in order over calls.
@@ -284,7 +330,9 @@ class SpannerSampling:
             phi2 = ref.features[:, 0]
 
             def score(s, rows=None, theta=theta, phi2=phi2):
-                return truncated_score(theta, sigma_inv, sch.nu, s.features, phi2 if rows is None else phi2[rows])
+                return truncated_score(
+                    theta, sigma_inv, sch.nu, s.features, phi2 if rows is None else phi2[rows]
+                )
 
             out = softmax_sampler(weak_draw(weak, xs, gen), score, sch.beta, sch.M_rej, sch.delta_rej,
                                   generator=gen, chunk=cfg.chunk)
@@ -292,10 +340,26 @@ class SpannerSampling:
             ls.add(out.samples.features[:, 0] - phi2, r1 - r2)
             thetas.append(theta.expand(nb, -1))
             tot = ledger_totals(weak, reward, prompts)
-            history.append({"round": t0 + nb, "t_data": tot.get("t_data", 0), "t_comp": tot.get("t_comp", 0),
-                            "prompts": tot.get("prompts", 0), "rejection_failures": int((~out.accepted).sum())})
-        policy = SpannerSamplingPolicy(torch.cat(thetas), sigma_inv, sch.nu, sch.beta, sch.M_rej, sch.delta_rej,
-                                       weak=weak, prompt_source=prompts, chunk=cfg.chunk)
+            history.append(
+                {
+                    "round": t0 + nb,
+                    "t_data": tot.get("t_data", 0),
+                    "t_comp": tot.get("t_comp", 0),
+                    "prompts": tot.get("prompts", 0),
+                    "rejection_failures": int((~out.accepted).sum()),
+                }
+            )
+        policy = SpannerSamplingPolicy(
+            torch.cat(thetas),
+            sigma_inv,
+            sch.nu,
+            sch.beta,
+            sch.M_rej,
+            sch.delta_rej,
+            weak=weak,
+            prompt_source=prompts,
+            chunk=cfg.chunk,
+        )
         return SpannerSamplingResult(policy=policy, ledger=ledger_totals(weak, reward, prompts),
                                      spanner_size=0 if sx is None else sx.shape[0], schedule=sch,
                                      history=history, span_phase=span_ledger)

@@ -1,4 +1,5 @@
-"""Truncated softmax policies and the improper output of SpannerSampling (Foster et al. 2025, Eq. 9, App. G.3).
+"""Truncated softmax policies and the improper output of SpannerSampling (Foster et al. 2025, Eq. 9, App.
+G.3).
 
 For Σ ≻ 0, ν > 0 and θ, the truncated softmax policy is the joint law over (y, y′)::
 
@@ -11,16 +12,17 @@ with φ(x, y, y′) = ϕ(x, y) − ϕ(x, y′), and its marginal π̄_θ(y|x) = 
 * :meth:`SpannerSamplingPolicy.sample` samples it for new prompts through the weak oracle only (t ~ Unif[T],
   y′ ~ π_ref, y ~ SoftmaxSampler_{β,M_rej,δ_rej}(r^t(x, ·, y′))), counting every draw in the oracle's ledger;
   this is the inference-time cost Õ(C_cov) per prompt of Theorem 3.1.
-* :meth:`SpannerSamplingPolicy.log_prob_table` gives, on an exact instance (evaluation code: it reads the whole
+* :meth:`SpannerSamplingPolicy.log_prob_table` gives, on an exact instance (evaluation code: it reads the
+  whole
   feature table), the exact law of the mixture over **every** component. ``law="sampler"`` (default, issue 16
   §1) is the law :meth:`~SpannerSamplingPolicy.sample` really draws: per component and y′ ~ π_ref, the law of
   SoftmaxSampler_{β,M_rej,δ_rej} with its envelope clipping at M_rej and its failure branch
-  (:func:`truncated_sampler_log_marginal`, with Ẑ = Z by default, or averaged exactly over the sampler's own
-  Ẑ with ``normaliser="estimated"`` on tiny instances); ``law="ideal"`` is the mixture of the ideal marginals
-  π̄_{θ^t} (:func:`truncated_log_marginal`, BLAS matrix products with the truncation mask).
-  Both exact laws process the pair axis (y, y′) in [b, b] blocks whose temporaries stay within ``block_bytes``
-  (default :data:`BLOCK_BYTES` = 256 MiB), as float64 matrix products (:func:`_exact_laws`; issue 15 item 4:
-  64 prompts × 16,384 responses at d = 64 in ≤ 256 MiB of temporaries instead of several 2 GiB [Y, Y] tensors).
+  (:func:`truncated_sampler_log_marginal`, with Ẑ = Z by default, or averaged exactly over the sampler's own Ẑ
+  with ``normaliser="estimated"`` on tiny instances); ``law="ideal"`` is the mixture of the ideal marginals
+  π̄_{θ^t} (:func:`truncated_log_marginal`, BLAS matrix products with the truncation mask). Both exact laws
+  process the pair axis (y, y′) in [b, b] blocks whose temporaries stay within ``block_bytes`` (default
+  :data:`BLOCK_BYTES` = 256 MiB), as float64 matrix products (:func:`_exact_laws`; issue 15 item 4: 64 prompts
+  × 16,384 responses at d = 64 in ≤ 256 MiB of temporaries instead of several 2 GiB [Y, Y] tensors).
 * :meth:`SpannerSamplingPolicy.average_regret` is the quantity bounded by Theorem 3.1,
   E_{t~Unif[T]}[J_β(π⋆_β) − J_β(π̂^t)], exact on an exact instance, for either law.
 
@@ -57,28 +59,29 @@ def truncated_score(theta: torch.Tensor, sigma_inv: torch.Tensor, nu: float, phi
 
 
 BLOCK_BYTES = 1 << 28
-"""Default memory budget (bytes) of the exact evaluation's temporaries: the [b, b] blocks of the pair axis (three
-float64 buffers) plus, when it fits in the same budget, the prompt's boolean truncation mask (upper block triangle,
-reused by the second pass instead of recomputing the distances)."""
+"""Default memory budget (bytes) of the exact evaluation's temporaries: the [b, b] blocks of the pair axis
+(three float64 buffers) plus, when it fits in the same budget, the prompt's boolean truncation mask (upper
+block triangle, reused by the second pass instead of recomputing the distances)."""
 
 
 BLOCK_SIDE = 512
-"""Largest side of the [b, b] pair blocks: a float64 block of 2 MiB stays in a core's L2 cache, where the block
-products run ≈ 2× faster per pair than with blocks of 2048 (measured on the 2-core development machine)."""
+"""Largest side of the [b, b] pair blocks: a float64 block of 2 MiB stays in a core's L2 cache, where the
+block products run ≈ 2× faster per pair than with blocks of 2048 (measured on the 2-core development
+machine)."""
 
 
 SPARSE = 0.01
-"""A block's K (or K̄) with at most this fraction of its entries is applied entry by entry instead of as a product
-(at d = 64 with ν = 0.5, 99.9% of the pairs are kept and K̄ is almost empty)."""
+"""A block's K (or K̄) with at most this fraction of its entries is applied entry by entry instead of as a
+product (at d = 64 with ν = 0.5, 99.9% of the pairs are kept and K̄ is almost empty)."""
 
 
 def _block_plan(Y: int, block_bytes: int) -> tuple[int, bool]:
     """(side b of the square [b, b] pair blocks, whether the boolean mask is stored between the two passes).
 
-    Three float64 [b, b] buffers (distances, K, K̄) take 24·b² bytes; the stored mask of the upper block triangle
-    takes ≤ (Y² + Y·b)/2 bytes. The mask is stored when both fit in ``block_bytes`` with b ≥ min(Y, 64) (the
-    largest such b ≤ :data:`BLOCK_SIDE`), else b = min(⌊√(block_bytes/24)⌋, BLOCK_SIDE) and the distances are
-    recomputed in the second pass."""
+    Three float64 [b, b] buffers (distances, K, K̄) take 24·b² bytes; the stored mask of the upper block
+    triangle takes ≤ (Y² + Y·b)/2 bytes. The mask is stored when both fit in ``block_bytes`` with b ≥
+    min(Y, 64) (the largest such b ≤ :data:`BLOCK_SIDE`), else b = min(⌊√(block_bytes/24)⌋, BLOCK_SIDE) and
+    the distances are recomputed in the second pass."""
     full = max(1, min(Y, BLOCK_SIDE, int((block_bytes / 24) ** 0.5)))
     room = block_bytes - Y * Y / 2                                  # 24·b² + Y·b/2 ≤ room
     if room > 0:
@@ -88,24 +91,33 @@ def _block_plan(Y: int, block_bytes: int) -> tuple[int, bool]:
     return full, False
 
 
-def _exact_laws(log_ref: torch.Tensor, phi: torch.Tensor, thetas: torch.Tensor, sigma_inv: torch.Tensor, nu: float,
-                beta: float, ideal: bool, sampler: tuple[float, float] | None,
-                block_bytes: int = BLOCK_BYTES) -> dict[str, torch.Tensor]:
-    """The exact laws [K, X, Y] of the truncated softmax policies: ``"ideal"`` (π̄_θ) and/or ``"sampler"`` (the law
-    of SoftmaxSampler_{β,M,δ} with Ẑ = Z, ``sampler = (M, δ)``), in bounded memory.
+def _exact_laws(
+    log_ref: torch.Tensor,
+    phi: torch.Tensor,
+    thetas: torch.Tensor,
+    sigma_inv: torch.Tensor,
+    nu: float,
+    beta: float,
+    ideal: bool,
+    sampler: tuple[float, float] | None,
+    block_bytes: int = BLOCK_BYTES,
+) -> dict[str, torch.Tensor]:
+    """The exact laws [K, X, Y] of the truncated softmax policies: ``"ideal"`` (π̄_θ) and/or ``"sampler"``
+    (the law of SoftmaxSampler_{β,M,δ} with Ẑ = Z, ``sampler = (M, δ)``), in bounded memory.
 
-    The pair axis (y, y′) is processed in square blocks [b, b] of the upper block triangle (the truncation mask is
-    symmetric: block (j, i) is block (i, j) transposed), two passes per prompt: pass 1 builds the normalisers
-    Z(y′) (a sum over y), pass 2 the marginals (a sum over y′). Distances come from one matrix product per block,
-    ‖ϕ_y − ϕ_y′‖²_{Σ⁻¹} = [−2ϕ_yᵀΣ⁻¹, q_y, 1]·[ϕ_y′, 1, q_y′] with q = ϕᵀΣ⁻¹ϕ; the boolean mask of pass 1 is kept
-    for pass 2 when it fits in ``block_bytes`` (else recomputed, bit for bit the same). Every sum over the pair
-    axis is a float64 matrix product of a {0, 1} block with per-column max-shifted exponentials.
+    The pair axis (y, y′) is processed in square blocks [b, b] of the upper block triangle (the truncation
+    mask is symmetric: block (j, i) is block (i, j) transposed), two passes per prompt: pass 1 builds the
+    normalisers Z(y′) (a sum over y), pass 2 the marginals (a sum over y′). Distances come from one matrix
+    product per block, ‖ϕ_y − ϕ_y′‖²_{Σ⁻¹} = [−2ϕ_yᵀΣ⁻¹, q_y, 1]·[ϕ_y′, 1, q_y′] with q = ϕᵀΣ⁻¹ϕ; the boolean
+    mask of pass 1 is kept for pass 2 when it fits in ``block_bytes`` (else recomputed, bit for bit the same).
+    Every sum over the pair axis is a float64 matrix product of a {0, 1} block with per-column max-shifted
+    exponentials.
 
-    The sampler's acceptance min{1, e^{f/β}/(ZM)} is not a product form on rows y′ where clipping occurs. A row y′
-    can clip only if max_{y kept} a_y > c(y′) = a_y′ + log Z(y′) + log M (a = ⟨θ, ϕ⟩/β); with the two upper bounds
-    max_y a_y and a_y′ + ν‖θ‖_Σ/β (Cauchy–Schwarz on kept pairs) rows below both are exact as products, and the
-    others (the "clip rows", listed per component) are evaluated elementwise over their whole mask row, exactly
-    as :func:`~oraclerl.inference.softmax_sampler.sampler_log_law` does.
+    The sampler's acceptance min{1, e^{f/β}/(ZM)} is not a product form on rows y′ where clipping occurs. A
+    row y′ can clip only if max_{y kept} a_y > c(y′) = a_y′ + log Z(y′) + log M (a = ⟨θ, ϕ⟩/β); with the two
+    upper bounds max_y a_y and a_y′ + ν‖θ‖_Σ/β (Cauchy–Schwarz on kept pairs) rows below both are exact as
+    products, and the others (the "clip rows", listed per component) are evaluated elementwise over their
+    whole mask row, exactly as :func:`~oraclerl.inference.softmax_sampler.sampler_log_law` does.
     """
     X, Y, d = phi.shape
     K = thetas.shape[0]
@@ -152,7 +164,8 @@ def _exact_laws(log_ref: torch.Tensor, phi: torch.Tensor, thetas: torch.Tensor, 
         if sampler is not None:
             c = a + log_z + log_m                                               # clipping threshold on a_y
             log_alpha = (-log_z - log_m).clamp(max=0.0)                         # acceptance off the mask
-            log_p = torch.logaddexp(log_s1 - c, log_alpha + log_s0)              # acceptance prob., no clipping
+            # acceptance prob., no clipping
+            log_p = torch.logaddexp(log_s1 - c, log_alpha + log_s0)
             top = a.max(0).values                                               # [K]
             reach = theta_norm * math.sqrt(nu2 * (1 + 1e-9) + 1e-12 * float(q.max())) / beta
             bound = torch.minimum(top[None, :], a + reach[None, :]) + 1e-9 * (1 + a.abs().max(0).values)
@@ -183,9 +196,9 @@ def _exact_laws(log_ref: torch.Tensor, phi: torch.Tensor, thetas: torch.Tensor, 
 
 
 class _PairBlocks:
-    """The truncation mask of one prompt as [b, b] blocks of its upper block triangle (block (j, i) is block (i, j)
-    transposed): distances lhs_i·rhs_jᵀ ≤ ν², the boolean block kept in ``masks`` when ``store``, else recomputed
-    (the same product, so the same bits)."""
+    """The truncation mask of one prompt as [b, b] blocks of its upper block triangle (block (j, i) is
+    block (i, j) transposed): distances lhs_i·rhs_jᵀ ≤ ν², the boolean block kept in ``masks`` when
+    ``store``, else recomputed (the same product, so the same bits)."""
 
     def __init__(self, lhs, rhs, nu2, span, store, buf):
         self.lhs, self.rhs, self.nu2, self.span, self.store, self.buf = lhs, rhs, nu2, span, store, buf
@@ -206,8 +219,9 @@ class _PairBlocks:
 
     def _add(self, t: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None, dense: torch.Tensor | None,
              i: int, j: int) -> None:
-        """t[y] += Σ_y′ mask[y, y′]·v[y′] over block (i, j) and, off the diagonal, its transpose: a float64 product
-        with the {0, 1} block ``dense``, or index additions over the entries of a sparse boolean ``mask``."""
+        """t[y] += Σ_y′ mask[y, y′]·v[y′] over block (i, j) and, off the diagonal, its transpose: a float64
+        product with the {0, 1} block ``dense``, or index additions over the entries of a sparse boolean
+        ``mask``."""
         (i0, i1), (j0, j1) = self.span[i], self.span[j]
         if dense is not None:
             t[i0:i1] += dense @ v[j0:j1]
@@ -243,7 +257,8 @@ class _PairBlocks:
         return tk, tb
 
     def kept(self, i: int, j: int, keep: torch.Tensor) -> int:
-        """Number of kept pairs in block (i, j) (cached: it decides the dense or sparse form of each product)."""
+        """Number of kept pairs in block (i, j) (cached: it decides the dense or sparse form of each
+        product)."""
         n = self.counts.get((i, j))
         if n is None:
             n = self.counts[(i, j)] = int(keep.sum())
@@ -260,9 +275,9 @@ class _PairBlocks:
 
 
 def _clip_rows(pb: _PairBlocks, rows, clip, a, c, log_alpha, lr, log_p, contrib, N) -> None:
-    """Exact acceptance probability ``log_p`` and contribution Σ_{y′} w(y′)·acc(y′, y) (``contrib``) of the clip
-    rows, elementwise over their mask rows, written in place: acc = min{1, e^{a_y − c(y′)}} on the mask,
-    α(y′) = min{1, 1/(Z M)} off it, w = π_ref(y′)·(1 − (1 − P)^N)/P."""
+    """Exact acceptance probability ``log_p`` and contribution Σ_{y′} w(y′)·acc(y′, y) (``contrib``) of the
+    clip rows, elementwise over their mask rows, written in place: acc = min{1, e^{a_y − c(y′)}} on the
+    mask, α(y′) = min{1, 1/(Z M)} off it, w = π_ref(y′)·(1 − (1 − P)^N)/P."""
     for i, (i0, i1) in enumerate(pb.span):
         sel = rows[(rows >= i0) & (rows < i1)]
         if not sel.numel():
@@ -293,15 +308,16 @@ def truncated_log_marginal(log_ref: torch.Tensor, phi: torch.Tensor, thetas: tor
         π̄_θ(y) = e^{u_y}·Σ_{y′} K[y, y′] p_{y′} e^{−a_{y′}/β}/Z(y′) + p_y·Σ_{y′} K̄[y, y′] p_{y′}/Z(y′)
 
     Each sum is a [Y, Y] × [Y, K] product evaluated with a max-shift per column (log-sum-exp style), so the
-    O(|Y|²) work per prompt runs as BLAS matrix products, in [b, b] blocks of the pair axis whose temporaries stay
-    within ``block_bytes`` (see :func:`_exact_laws`); terms below e^{−745} of their column's maximum underflow to
-    0 (negligible unless R_max/β is in the hundreds).
+    O(|Y|²) work per prompt runs as BLAS matrix products, in [b, b] blocks of the pair axis whose temporaries
+    stay within ``block_bytes`` (see :func:`_exact_laws`); terms below e^{−745} of their column's maximum
+    underflow to 0 (negligible unless R_max/β is in the hundreds).
     """
     return _exact_laws(log_ref, phi, thetas, sigma_inv, nu, beta, True, None, block_bytes)["ideal"]
 
 
 def _dense_sampler_log_marginal(log_ref, phi, thetas, sigma_inv, nu, beta, M, delta, normaliser, max_cells):
-    """The sampler law by a dense [k, y′, y] score tensor per prompt (any normaliser; O(K·Y²) memory in chunks)."""
+    """The sampler law by a dense [k, y′, y] score tensor per prompt (any normaliser; O(K·Y²) memory in
+    chunks)."""
     X, Y, d = phi.shape
     K = thetas.shape[0]
     thetas = thetas.to(phi.dtype)
@@ -316,7 +332,8 @@ def _dense_sampler_log_marginal(log_ref, phi, thetas, sigma_inv, nu, beta, M, de
         a = (ph @ thetas.T).T                                                  # [K, Y]: ⟨θ, ϕ_y⟩
         for k0 in range(0, K, step):
             ak = a[k0:k0 + step]
-            f = torch.where(keep, ak[:, None, :] - ak[:, :, None], torch.zeros((), dtype=ph.dtype))  # [k, y′, y]
+            # [k, y′, y]
+            f = torch.where(keep, ak[:, None, :] - ak[:, :, None], torch.zeros((), dtype=ph.dtype))
             law = sampler_log_law(lr, f, beta, M, delta, normaliser)
             out[k0:k0 + step, x] = torch.logsumexp(lr[None, :, None] + law, dim=1)
     return out
@@ -328,27 +345,35 @@ def truncated_sampler_log_marginal(log_ref: torch.Tensor, phi: torch.Tensor, the
                                    block_bytes: int = BLOCK_BYTES) -> torch.Tensor:
     """log P(y|x) [K, X, Y] of the sampler SpannerSamplingPolicy.sample runs for each θ in ``thetas`` [K, d]:
     y′ ~ π_ref(x), then y ~ SoftmaxSampler_{β,M,δ}(r_θ(x, ·, y′)) with r_θ the truncated score (Eq. 50), i.e.
-    Σ_{y′} π_ref(y′|x)·:func:`~oraclerl.inference.softmax_sampler.sampler_log_law` (clipping at M, failure branch;
-    ``normaliser`` as there).
+    Σ_{y′} π_ref(y′|x)·:func:`~oraclerl.inference.softmax_sampler.sampler_log_law` (clipping at M, failure
+    branch; ``normaliser`` as there).
 
-    ``normaliser="exact"`` (Ẑ = Z): matrix products over [b, b] blocks of the pair axis within ``block_bytes``,
-    elementwise only on the rows y′ where the envelope may clip (:func:`_exact_laws`). ``"estimated"``: a dense
-    [k, y′, y] score tensor per prompt in chunks of at most ``max_cells`` entries (tiny instances only)."""
+    ``normaliser="exact"`` (Ẑ = Z): matrix products over [b, b] blocks of the pair axis within
+    ``block_bytes``, elementwise only on the rows y′ where the envelope may clip (:func:`_exact_laws`).
+    ``"estimated"``: a dense [k, y′, y] score tensor per prompt in chunks of at most ``max_cells`` entries
+    (tiny instances only)."""
     if normaliser == "exact":
-        return _exact_laws(log_ref, phi, thetas, sigma_inv, nu, beta, False, (M, delta), block_bytes)["sampler"]
-    return _dense_sampler_log_marginal(log_ref, phi, thetas, sigma_inv, nu, beta, M, delta, normaliser, max_cells)
+        return _exact_laws(log_ref, phi, thetas, sigma_inv, nu, beta, False, (M, delta), block_bytes)[
+            "sampler"
+        ]
+    return _dense_sampler_log_marginal(
+        log_ref, phi, thetas, sigma_inv, nu, beta, M, delta, normaliser, max_cells
+    )
 
 
 LAWS = ("sampler", "ideal")
 
 
 class SpannerSamplingPolicy:
-    """The improper output π̂ ~ Unif(π̂^1..π̂^T) of SpannerSampling (Alg. 3, line 21). See the module docstring."""
+    """The improper output π̂ ~ Unif(π̂^1..π̂^T) of SpannerSampling (Alg. 3, line 21). See the module
+    docstring."""
 
     def __init__(self, thetas: torch.Tensor, sigma_inv: torch.Tensor, nu: float, beta: float, M_rej: float,
                  delta_rej: float, weak=None, prompt_source=None, chunk: int | None = None):
         if thetas.dim() != 2 or thetas.shape[1] != sigma_inv.shape[0]:
-            raise ConfigError("thetas", f"must have shape (T, {sigma_inv.shape[0]}), got {tuple(thetas.shape)}")
+            raise ConfigError(
+                "thetas", f"must have shape (T, {sigma_inv.shape[0]}), got {tuple(thetas.shape)}"
+            )
         self.thetas, self.sigma_inv = thetas, sigma_inv
         self.nu, self.beta, self.M_rej, self.delta_rej = nu, beta, M_rej, delta_rej
         self.weak, self.prompt_source, self.chunk = weak, prompt_source, chunk
@@ -393,23 +418,28 @@ class SpannerSamplingPolicy:
         feats = s.features.reshape(prompts.numel(), n, -1)
         return Samples(prompts, resp, feats, None, frozenset({"features"}), "SpannerSamplingPolicy")
 
-    def sample_prompts(self, num: int, generator: torch.Generator | None = None, prompt_source=None) -> Samples:
+    def sample_prompts(
+        self, num: int, generator: torch.Generator | None = None, prompt_source=None
+    ) -> Samples:
         """Draw ``num`` new prompts x ~ ρ and one response each from π̂."""
         src = prompt_source or self.prompt_source
         if src is None:
             raise ConfigError("prompt_source", "needs a PromptSource to draw new prompts")
         return self.sample(src.draw(num, generator), 1, generator)
 
-    # -- exact evaluation (evaluation code: reads the instance) ------------------------------------------------
+    # -- exact evaluation (evaluation code: reads the instance)
+    # ------------------------------------------------
     def _component_tables(self, instance, thetas: torch.Tensor, law: str) -> torch.Tensor:
-        """Exact log-law [K, X, Y] of the components with parameters ``thetas`` under ``law`` (see :data:`LAWS`)."""
+        """Exact log-law [K, X, Y] of the components with parameters ``thetas`` under ``law`` (see
+        :data:`LAWS`)."""
         if law not in LAWS:
             raise ConfigError("law", f"must be one of {LAWS}, got {law!r}")
         base = instance.base
         if law == "ideal":
             return truncated_log_marginal(base.log_ref, base.phi, thetas, self.sigma_inv, self.nu, base.beta)
-        return truncated_sampler_log_marginal(base.log_ref, base.phi, thetas, self.sigma_inv, self.nu, self.beta,
-                                              self.M_rej, self.delta_rej)
+        return truncated_sampler_log_marginal(
+            base.log_ref, base.phi, thetas, self.sigma_inv, self.nu, self.beta, self.M_rej, self.delta_rej
+        )
 
     def _tables(self, instance, components, law: str = "sampler") -> tuple[torch.Tensor, torch.Tensor]:
         key = (id(instance), components, law)
@@ -420,7 +450,11 @@ class SpannerSamplingPolicy:
             thetas, w = self.distinct_components()
         else:
             components = check_int("components", components, low=1)
-            idx = torch.linspace(0, self.num_components - 1, min(components, self.num_components)).round().long()
+            idx = (
+                torch.linspace(0, self.num_components - 1, min(components, self.num_components))
+                .round()
+                .long()
+            )
             thetas, w = self.thetas[idx], torch.ones(idx.numel(), dtype=torch.long)
         tab = self._component_tables(instance, thetas, law)
         self._cache = (key, tab, w.to(tab.dtype))
@@ -431,8 +465,8 @@ class SpannerSamplingPolicy:
 
         ``law="sampler"``: the law :meth:`sample` draws (clipping at M_rej, failure branch, Ẑ = Z);
         ``law="ideal"``: the mixture of the ideal marginals π̄_{θ^t}. ``components=None`` uses every component
-        exactly (deduplicated θ's, weighted by multiplicity); an int uses that many evenly spaced components (a
-        systematic subsample, for large T).
+        exactly (deduplicated θ's, weighted by multiplicity); an int uses that many evenly spaced components
+        (a systematic subsample, for large T).
         """
         tab, w = self._tables(instance, components, law)
         return torch.logsumexp(tab + torch.log(w / w.sum())[:, None, None], dim=0)
@@ -445,18 +479,22 @@ class SpannerSamplingPolicy:
         return regs, w
 
     def regret_curve(self, instance, stride: int = 1, law: str = "sampler") -> torch.Tensor:
-        """Exact regrets of the components t = 0, stride, 2·stride, ... in round order (θ is constant within an
-        ``exp_batch``, so ``stride = exp_batch`` gives every distinct component once), under ``law``."""
+        """Exact regrets of the components t = 0, stride, 2·stride, ... in round order (θ is constant
+        within an ``exp_batch``, so ``stride = exp_batch`` gives every distinct component once), under
+        ``law``."""
         stride = check_int("stride", stride, low=1)
         tab = self._component_tables(instance, self.thetas[::stride], law)
         return torch.tensor([regret(tab[k], instance) for k in range(tab.shape[0])], dtype=tab.dtype)
 
     def average_regret(self, instance, components: int | None = None, law: str = "sampler") -> float:
-        """E_{t~Unif[T]}[J_β(π⋆_β) − J_β(π̂^t)], the quantity of Theorem 3.1 (≥ the mixture's regret), under ``law``
-        (``"ideal"``: π̂^t = π̄_{θ^t}, the theorem's own quantity; ``"sampler"``: what is drawn)."""
+        """E_{t~Unif[T]}[J_β(π⋆_β) − J_β(π̂^t)], the quantity of Theorem 3.1 (≥ the mixture's regret),
+        under ``law`` (``"ideal"``: π̂^t = π̄_{θ^t}, the theorem's own quantity; ``"sampler"``: what is
+        drawn)."""
         regs, w = self.component_regrets(instance, components, law)
         return float((regs * w).sum() / w.sum())
 
     def __repr__(self) -> str:
-        return (f"SpannerSamplingPolicy(T={self.num_components}, d={self.sigma_inv.shape[0]}, ν={self.nu:.3g}, "
-                f"β={self.beta:g}, M_rej={self.M_rej:.3g}, δ_rej={self.delta_rej:.3g})")
+        return (
+            f"SpannerSamplingPolicy(T={self.num_components}, d={self.sigma_inv.shape[0]}, ν={self.nu:.3g}, "
+            f"β={self.beta:g}, M_rej={self.M_rej:.3g}, δ_rej={self.delta_rej:.3g})"
+        )

@@ -1,4 +1,5 @@
-"""XPO, exploratory preference optimisation with reward feedback (Xie et al. 2024; Foster et al. 2025, Eq. 17).
+"""XPO, exploratory preference optimisation with reward feedback (Xie et al. 2024; Foster et al. 2025, Eq.
+17).
 
     θ^t = argmin_{θ∈Θ}  α Σ_{i<t} log π_θ(y^i_2|x^i) + Σ_{i<t} (⟨θ, φ(x^i, y^i_1, y^i_2)⟩ − (r^i_1 − r^i_2))²
     y^t_1 ~ π_{θ^t}(·|x^t) (strong oracle),  y^t_2 ~ π_ref(·|x^t) (weak oracle);  query r^t_1, r^t_2.
@@ -20,7 +21,8 @@ and step, for at most ``opt_iters`` steps or until a step moves θ by < ``opt_to
 decreases the objective (descent lemma), so it converges to a stationary point; the tests compare it with a
 brute-force grid minimiser on tiny instances.
 
-    out = XPO(XPOConfig(T=512, alpha=0.1, B=inst.B)).run(strong, weak, reward, prompts, exact_partition(inst.base), gen)
+    out = XPO(XPOConfig(T=512, alpha=0.1, B=inst.B)).run(strong, weak, reward, prompts,
+    exact_partition(inst.base), gen)
 """
 
 from __future__ import annotations
@@ -52,8 +54,15 @@ def exact_partition(model) -> Callable[[torch.Tensor, torch.Tensor], tuple[torch
 class XPOConfig:
     """XPO (reward-based, Eq. 17) with an exact partition oracle and projected gradient descent."""
 
-    T: int = param(512, "rounds; each draws a prompt, y₁ ~ π_{θ^t}, y₂ ~ π_ref and queries two rewards", low=1)
-    alpha: float = param(0.1, "optimism weight α > 0 of Σ log π_θ(y₂) (a tuning knob; Foster et al. only require α > 0)", low=0.0, low_open=True)
+    T: int = param(
+        512, "rounds; each draws a prompt, y₁ ~ π_{θ^t}, y₂ ~ π_ref and queries two rewards", low=1
+    )
+    alpha: float = param(
+        0.1,
+        "optimism weight α > 0 of Σ log π_θ(y₂) (a tuning knob; Foster et al. only require α > 0)",
+        low=0.0,
+        low_open=True,
+    )
     B: float = param(1.0, "radius of Θ", low=0.0, low_open=True)
     theta_set: str = param("l2", "shape of Θ: l2 ball or linf box", choices=("l2", "linf"))
     lam: float = param(1e-6, "ridge λ added to the squared loss (theory 0)", low=0.0)
@@ -90,7 +99,8 @@ class XPO:
         self._step: float | None = None
 
     def objective(self, data: _XPOData, theta: torch.Tensor, partition) -> float:
-        """α Σ_i (⟨θ, ϕ(y₂ⁱ)⟩/β − log Z_θ(xⁱ)) + Σ (⟨θ, φ_i⟩ − Δr_i)² + λ‖θ‖² (Eq. 17 up to Σ log π_ref(y₂))."""
+        """α Σ_i (⟨θ, ϕ(y₂ⁱ)⟩/β − log Z_θ(xⁱ)) + Σ (⟨θ, φ_i⟩ − Δr_i)² + λ‖θ‖² (Eq. 17 up to Σ log
+        π_ref(y₂))."""
         c = self.config
         val = data.ls.loss(theta) + c.lam * float((theta ** 2).sum())
         if data.counts:
@@ -116,7 +126,10 @@ class XPO:
             self.partition_calls += 1
             lin = float(theta @ data.sum_phi2) / data.beta - float((n * log_z).sum())
             val = float(theta @ (A @ theta) - 2.0 * theta @ data.ls.h) + c.alpha * lin
-            grad = 2.0 * (A @ theta - data.ls.h) + c.alpha * (data.sum_phi2 - n @ mean_phi.to(torch.float64)) / data.beta
+            grad = (
+                2.0 * (A @ theta - data.ls.h)
+                + c.alpha * (data.sum_phi2 - n @ mean_phi.to(torch.float64)) / data.beta
+            )
             return val, grad
 
         L = max(2.0 * float(torch.linalg.eigvalsh(A).max()), 1e-12)
@@ -128,7 +141,10 @@ class XPO:
                 new = project(theta - step * grad, c.B, c.theta_set)
                 diff = new - theta
                 new_val, new_grad = value_grad(new)
-                if new_val <= val + float(grad @ diff) + float(diff @ diff) / (2.0 * step) or step < 1e-12 / L:
+                if (
+                    new_val <= val + float(grad @ diff) + float(diff @ diff) / (2.0 * step)
+                    or step < 1e-12 / L
+                ):
                     break
                 step *= 0.5
             moved = float(diff.abs().max())
@@ -139,7 +155,9 @@ class XPO:
         self._step = step
         return theta
 
-    def run(self, strong, weak, reward, prompts, partition, generator: torch.Generator | None = None) -> ProperResult:
+    def run(
+        self, strong, weak, reward, prompts, partition, generator: torch.Generator | None = None
+    ) -> ProperResult:
         c = self.config
         self.partition_calls, self._step = 0, None      # per run: a second run of this object is the same run
         data = _XPOData(strong.feature_dim, float(strong.beta))

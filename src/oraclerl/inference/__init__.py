@@ -1,7 +1,7 @@
 """Inference-time alignment (Yang et al. 2024; Beirami et al. 2024; Foster et al. 2025, Algorithms 1–2).
 
-Exact laws on plain tensors (``tilt``, ``best_of_n_law`` and friends) and sample-based algorithms that reach the
-base model only through a ``WeakSampler`` and a ``RewardOracle`` (``oraclerl.inference.sample_based``:
+Exact laws on plain tensors (``tilt``, ``best_of_n_law`` and friends) and sample-based algorithms that reach
+the base model only through a ``WeakSampler`` and a ``RewardOracle`` (``oraclerl.inference.sample_based``:
 ``BestOfN``, ``SoftBestOfN``, ``RejectionSampling``, ``BestOfPoisson``, each ``X(XConfig).run(weak, reward,
 prompts, generator) -> XResult``) — those run unchanged on exact models and on real causal LMs.
 """

@@ -1,10 +1,10 @@
 """Best-of-n, exactly: law with uniform tie-breaking, KL, the Beirami et al. estimator, win rate, sampling.
 
-Beirami et al. (2024/2025) and docs/papers/bon_vs_kl_rl.md §2, §4. Best-of-n draws y₁..y_n ~ p i.i.d. and returns the one
-with the highest reward (ties broken uniformly). With F(v) = P_p(r ≤ v) and F⁻(v) = P_p(r < v), the
-reward level v gets mass F(v)^n − F⁻(v)^n and each outcome of the level its p-proportional share
-(BOND, Sessa et al. 2024, Thm 1): π⁽ⁿ⁾(y) = p(y)·(F^n − F⁻^n)/(F − F⁻). Quantile representation:
-y = F⁻¹(V) with V = U^{1/n} ~ Beta(n, 1).
+Beirami et al. (2024/2025) and docs/papers/bon_vs_kl_rl.md §2, §4. Best-of-n draws y₁..y_n ~ p i.i.d. and
+returns the one with the highest reward (ties broken uniformly). With F(v) = P_p(r ≤ v) and F⁻(v) = P_p(r <
+v), the reward level v gets mass F(v)^n − F⁻(v)^n and each outcome of the level its p-proportional share
+(BOND, Sessa et al. 2024, Thm 1): π⁽ⁿ⁾(y) = p(y)·(F^n − F⁻^n)/(F − F⁻). Quantile representation: y = F⁻¹(V)
+with V = U^{1/n} ~ Beta(n, 1).
 
 Everything is computed in log space from the survival S(v) = P(r > v) at the top and the CDF at the bottom
 (log F^n = n·log1p(−S) without forming F^n), so n may be as large as e^{10^300} (pass ``log_n``).
@@ -49,7 +49,9 @@ def as_log_n(n=None, log_n=None, name: str = "n") -> torch.Tensor:
             return torch.tensor(math.log(n), dtype=torch.float64)
         t = torch.as_tensor(n, dtype=torch.float64)
         if torch.isnan(t).any() or (t < 1).any() or torch.isinf(t).any():
-            raise ConfigError(name, f"must be finite and >= 1 (use log_{name}= beyond 1e308), got {t.tolist()}")
+            raise ConfigError(
+                name, f"must be finite and >= 1 (use log_{name}= beyond 1e308), got {t.tolist()}"
+            )
         return torch.log(t)
     t = torch.as_tensor(log_n, dtype=torch.float64)
     if torch.isnan(t).any() or (t < 0).any() or torch.isinf(t).any():
@@ -274,12 +276,14 @@ def best_of_poisson_law(p=None, r=None, mu=None, *, log_p=None) -> SelectionLaw:
 
 
 _LAW_BYTES_MAX = 2 << 30
-"""Largest memory (bytes, ≈ 8 float64 arrays of the law's [..., Y] shape) :func:`rewind_and_repeat_law` allocates."""
+"""Largest memory (bytes, ≈ 8 float64 arrays of the law's [..., Y] shape) :func:`rewind_and_repeat_law`
+allocates."""
 
 
 @dataclass
 class SelectionSummary:
-    """KL, win rate and expected reward of a family of selection laws, without their [..., Y] probabilities."""
+    """KL, win rate and expected reward of a family of selection laws, without their [..., Y]
+    probabilities."""
 
     kl: torch.Tensor
     """KL(π ‖ p) [...]."""
@@ -318,14 +322,22 @@ def rewind_and_repeat_summary(p=None, r=None, threshold=None, *, log_p=None) -> 
     with torch.no_grad():
         pos = torch.where(rs > 0, torch.log(rs.clamp_min(0)), _NEG_INF)
         neg = torch.where(rs < 0, torch.log((-rs).clamp_min(0)), _NEG_INF)
-    tails = [lv.log_tail, _log_suffix(lv.log_p + log_c), _log_suffix(lv.log_p + pos), _log_suffix(lv.log_p + neg)]
+    tails = [
+        lv.log_tail,
+        _log_suffix(lv.log_p + log_c),
+        _log_suffix(lv.log_p + pos),
+        _log_suffix(lv.log_p + neg),
+    ]
     if rs.dim() == 1:
         i0 = torch.searchsorted(rs, tau.reshape(-1), right=False).reshape(tau.shape)
         mass, win, rp, rn = (t[i0] for t in tails)
     else:
         shape = torch.broadcast_shapes(rs.shape[:-1], tau.shape)
-        i0 = torch.searchsorted(rs.expand(shape + rs.shape[-1:]).contiguous(), tau.expand(shape)[..., None].contiguous(),
-                                right=False)
+        i0 = torch.searchsorted(
+            rs.expand(shape + rs.shape[-1:]).contiguous(),
+            tau.expand(shape)[..., None].contiguous(),
+            right=False,
+        )
         mass, win, rp, rn = (t.expand(shape + t.shape[-1:]).gather(-1, i0)[..., 0] for t in tails)
     if bool((mass == _NEG_INF).any()):
         raise ConfigError("threshold", "must be <= the largest reward with positive mass")
@@ -343,9 +355,12 @@ def rewind_and_repeat_law(p=None, r=None, threshold=None, *, log_p=None) -> Sele
     shape = torch.broadcast_shapes(log_p.shape[:-1], tau.shape) + log_p.shape[-1:]
     need = 8 * 8 * math.prod(shape)
     if need > _LAW_BYTES_MAX:
-        raise ConfigError("threshold", f"{tuple(tau.shape)} thresholds × {log_p.shape[-1]} outcomes would need "
-                                       f"≈ {need / 2 ** 30:.1f} GiB (limit {_LAW_BYTES_MAX / 2 ** 30:.0f} GiB); use "
-                                       "rewind_and_repeat_summary (linear memory) for KL, win rate and reward")
+        raise ConfigError(
+            "threshold",
+            f"{tuple(tau.shape)} thresholds × {log_p.shape[-1]} outcomes would need "
+            f"≈ {need / 2**30:.1f} GiB (limit {_LAW_BYTES_MAX / 2**30:.0f} GiB); use "
+            "rewind_and_repeat_summary (linear memory) for KL, win rate and reward",
+        )
     keep = (r >= tau[..., None]) & (log_p > _NEG_INF)
     if not keep.any(-1).all():
         raise ConfigError("threshold", "must be <= the largest reward with positive mass")
@@ -354,7 +369,9 @@ def rewind_and_repeat_law(p=None, r=None, threshold=None, *, log_p=None) -> Sele
     lv = levels(log_p, r)
     log_pi = lp_keep - log_mass[..., None]
     pi = torch.exp(log_pi)
-    win = (pi.gather(-1, lv.order.expand(pi.shape)) * (torch.exp(lv.log_Fm) + 0.5 * torch.exp(lv.log_level))).sum(-1)
+    win = (
+        pi.gather(-1, lv.order.expand(pi.shape)) * (torch.exp(lv.log_Fm) + 0.5 * torch.exp(lv.log_level))
+    ).sum(-1)
     return SelectionLaw(log_pi, -log_mass, win, (pi * r).sum(-1), log_p)
 
 
@@ -365,13 +382,22 @@ def calibrated_reward(p=None, r=None, *, log_p=None) -> torch.Tensor:
     return _unsort(torch.exp(lv.log_Fm) + 0.5 * torch.exp(lv.log_level), lv.order)
 
 
-def sample_best_of_n(p=None, r=None, n=None, num_samples: int = 1, generator: torch.Generator | None = None, *,
-                     log_n=None, log_p=None) -> torch.Tensor:
+def sample_best_of_n(
+    p=None,
+    r=None,
+    n=None,
+    num_samples: int = 1,
+    generator: torch.Generator | None = None,
+    *,
+    log_n=None,
+    log_p=None,
+) -> torch.Tensor:
     """Exact draws from π⁽ⁿ⁾ without drawing n candidates: outcome indices [..., num_samples].
 
     V = U^{1/n} ~ Beta(n, 1) picks the reward level through 1 − V = −expm1(log U / n) compared with the
     survival S (accurate for n up to e^{1e300}); a second uniform picks the outcome inside the level ∝ p
-    (uniform tie-breaking). ``n``/``log_n`` may vary per sample ([..., num_samples]), e.g. n' = 1 + Poisson(μ).
+    (uniform tie-breaking). ``n``/``log_n`` may vary per sample ([..., num_samples]), e.g. n' = 1 +
+    Poisson(μ).
     """
     if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
         raise ConfigError("num_samples", f"must be an integer >= 1, got {num_samples!r}")

@@ -94,7 +94,8 @@ def candidate_groups(weak, reward, prompts, n: int, m: int, generator: torch.Gen
 
 
 def group_winners(win: torch.Tensor, n: int) -> torch.Tensor:
-    """Flat candidate indices [B, m] (into the m·n of :func:`candidate_groups`) of the winners ``win`` [B, m]."""
+    """Flat candidate indices [B, m] (into the m·n of :func:`candidate_groups`) of the winners ``win`` [B,
+    m]."""
     return torch.arange(win.shape[1], device=win.device)[None, :] * n + win
 
 
@@ -139,8 +140,13 @@ class BestOfN(_SampleBased):
         est = None
         if logp is not None:
             est = best_of_n_kl_estimate(log_eps=select(logp, flat).double().clamp(max=0.0), n=n).mean(-1)
-        return BestOfNResult(select(s.responses, flat), select(rew.flatten(1), flat), ledger_totals(weak, reward),
-                             est, float(best_of_n_kl_formula(n)))
+        return BestOfNResult(
+            select(s.responses, flat),
+            select(rew.flatten(1), flat),
+            ledger_totals(weak, reward),
+            est,
+            float(best_of_n_kl_formula(n)),
+        )
 
 
 @dataclass
@@ -148,7 +154,9 @@ class SoftBestOfNConfig:
     """Soft best-of-n (Verdun et al. 2025): pick y_i with probability ∝ e^{r(y_i)/τ} among n samples."""
 
     n: int = param(16, "candidates per selection n (n → ∞ gives the tilt π_ref·e^{r/τ})", low=1)
-    temperature: float = param(1.0, "softmax temperature τ (Verdun et al.'s λ; τ → 0 is best-of-n)", low=0.0, low_open=True)
+    temperature: float = param(
+        1.0, "softmax temperature τ (Verdun et al.'s λ; τ → 0 is best-of-n)", low=0.0, low_open=True
+    )
     num_samples: int = param(1, "independent selections m per prompt", low=1)
 
     def __post_init__(self):
@@ -181,13 +189,18 @@ class SoftBestOfN(_SampleBased):
 
 @dataclass
 class RejectionSamplingConfig:
-    """Exact rejection sampling of π_ref·exp(r/β) with a known reward bound (docs/papers/bon_vs_kl_rl.md §6)."""
+    """Exact rejection sampling of π_ref·exp(r/β) with a known reward bound (docs/papers/bon_vs_kl_rl.md
+    §6)."""
 
-    beta: float = param(1.0, "KL-regularisation β of the target π_ref·e^{r/β} (λ = 1/β)", low=0.0, low_open=True)
+    beta: float = param(
+        1.0, "KL-regularisation β of the target π_ref·e^{r/β} (λ = 1/β)", low=0.0, low_open=True
+    )
     num_samples: int = param(1, "accepted samples m per prompt", low=1)
     r_max: float | None = param(None, "upper bound on the reward; None: use reward.r_max (must be known)")
     proposals_per_round: int = param(16, "proposals drawn per prompt per oracle call", low=1)
-    max_proposals: int = param(100_000, "proposal cap per prompt (expected need m·e^{r_max/β − Λ(1/β)})", low=1)
+    max_proposals: int = param(
+        100_000, "proposal cap per prompt (expected need m·e^{r_max/β − Λ(1/β)})", low=1
+    )
 
     def __post_init__(self):
         validate(self)
@@ -284,7 +297,9 @@ class RejectionSampling(_SampleBased):
 class BestOfPoissonConfig:
     """Best-of-Poisson (Khalaf et al. 2025): best-of-n' with n' = 1 + Poisson(μ) drawn per selection."""
 
-    mu: float = param(8.0, "Poisson mean μ (density (1+μu)e^{μ(u−1)} on calibrated reward u ≈ the tilt e^{μu})", low=0.0)
+    mu: float = param(
+        8.0, "Poisson mean μ (density (1+μu)e^{μ(u−1)} on calibrated reward u ≈ the tilt e^{μu})", low=0.0
+    )
     num_samples: int = param(1, "independent selections m per prompt", low=1)
 
     def __post_init__(self):

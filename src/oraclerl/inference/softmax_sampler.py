@@ -50,8 +50,16 @@ from ..errors import ConfigError, RevealError
 from ..oracles.samplers import Samples
 
 __all__ = [
-    "SoftmaxSample", "SoftmaxSamplerConfig", "SoftmaxSampler", "SoftmaxSamplerDensity",
-    "softmax_sampler", "num_normaliser_draws", "max_draws", "weak_draw", "autoregressive_draw", "sampler_log_law",
+    "SoftmaxSample",
+    "SoftmaxSamplerConfig",
+    "SoftmaxSampler",
+    "SoftmaxSamplerDensity",
+    "softmax_sampler",
+    "num_normaliser_draws",
+    "max_draws",
+    "weak_draw",
+    "autoregressive_draw",
+    "sampler_log_law",
 ]
 
 
@@ -60,14 +68,16 @@ class SoftmaxSample:
     """Output of :func:`softmax_sampler` for B rows."""
 
     samples: Samples
-    """The chosen responses as a Samples object with n = 1: ``.responses`` [B, 1, ...], ``.features`` [B, 1, d] when revealed."""
+    """The chosen responses as a Samples object with n = 1: ``.responses`` [B, 1, ...], ``.features`` [B,
+    1, d] when revealed."""
     log_density: torch.Tensor
     """[B] log ρ = f(x, y)/β − log Ẑ, the density-ratio estimate of π_f/π_ref at the output (Alg. 2)."""
     accepted: torch.Tensor
     """[B] bool, False where the failure branch (fresh y ~ π_ref) was taken."""
     draws: torch.Tensor
-    """[B] long, proposals drawn from the oracle for this row (including the N draws of the Ẑ estimate). With a
-    draw that is not row-aware, the ledger also counts the draws made for rows that had already finished."""
+    """[B] long, proposals drawn from the oracle for this row (including the N draws of the Ẑ estimate).
+    With a draw that is not row-aware, the ledger also counts the draws made for rows that had already
+    finished."""
 
 
 def num_normaliser_draws(M: float, delta: float) -> int:
@@ -150,7 +160,11 @@ def softmax_sampler(draw: Callable[..., Samples], score: Callable[..., torch.Ten
     resp0 = first.responses
     out_resp = torch.empty((B, 1, *resp0.shape[2:]), dtype=resp0.dtype, device=resp0.device)
     feat0, logp0 = _maybe(first, "features"), _maybe(first, "log_probs")
-    out_feat = None if feat0 is None else torch.empty((B, 1, feat0.shape[-1]), dtype=feat0.dtype, device=feat0.device)
+    out_feat = (
+        None
+        if feat0 is None
+        else torch.empty((B, 1, feat0.shape[-1]), dtype=feat0.dtype, device=feat0.device)
+    )
     out_logp = None if logp0 is None else torch.empty((B, 1), dtype=logp0.dtype, device=logp0.device)
     reveal = {k for k, v in (("features", feat0), ("log_probs", logp0)) if v is not None}
 
@@ -198,9 +212,12 @@ def softmax_sampler(draw: Callable[..., Samples], score: Callable[..., torch.Ten
     return SoftmaxSample(samples=samples, log_density=log_density, accepted=accepted, draws=draws)
 
 
-def _conditional_log_law(log_ref: torch.Tensor, log_w: torch.Tensor, log_zm: torch.Tensor, N: int) -> torch.Tensor:
-    """Law of the sampler's output given log(Ẑ·M) (broadcast against ``log_w`` [..., Y] without its last axis):
-    candidates y ~ π_ref accepted w.p. a(y) = min{1, w(y)/(Ẑ M)}, N of them, then a fresh π_ref draw."""
+def _conditional_log_law(
+    log_ref: torch.Tensor, log_w: torch.Tensor, log_zm: torch.Tensor, N: int
+) -> torch.Tensor:
+    """Law of the sampler's output given log(Ẑ·M) (broadcast against ``log_w`` [..., Y] without its last
+    axis): candidates y ~ π_ref accepted w.p. a(y) = min{1, w(y)/(Ẑ M)}, N of them, then a fresh π_ref
+    draw."""
     log_a = (log_w - log_zm[..., None]).clamp(max=0.0)
     log_p = torch.logsumexp(log_ref + log_a, dim=-1, keepdim=True)
     log_fail = N * torch.log1p(-log_p.exp().clamp(max=1.0))
@@ -225,17 +242,19 @@ def sampler_log_law(log_ref: torch.Tensor, f: torch.Tensor, beta: float, M: floa
                     normaliser: str = "exact", max_compositions: int = 200_000) -> torch.Tensor:
     """The law of SoftmaxSampler_{β,M,δ}(f) (Alg. 1) over the last axis (log-probabilities, shape of ``f``).
 
-    Each of the N = ⌈4M log(4/δ)⌉ candidates y ~ π_ref is accepted with a(y) = min{1, e^{f(y)/β}/(Ẑ M)}, so given Ẑ
-    the output is π_ref·a/p with probability 1 − (1 − p)^N (p = E_{π_ref} a) and a fresh π_ref draw otherwise. A
-    small M clips the density ratio at M (the output is not π_f); with M ≥ 4‖π_f/π_ref‖_∞ it is π_f up to the
-    failure branch and the fluctuation of Ẑ (Theorem F.2).
+    Each of the N = ⌈4M log(4/δ)⌉ candidates y ~ π_ref is accepted with a(y) = min{1, e^{f(y)/β}/(Ẑ M)}, so
+    given Ẑ the output is π_ref·a/p with probability 1 − (1 − p)^N (p = E_{π_ref} a) and a fresh π_ref draw
+    otherwise. A small M clips the density ratio at M (the output is not π_f); with M ≥ 4‖π_f/π_ref‖_∞ it is
+    π_f up to the failure branch and the fluctuation of Ẑ (Theorem F.2).
 
     ``normaliser="exact"``: Ẑ = Z = E_{π_ref} e^{f/β} (clipping and failure branch only; cheap, any size).
-    ``normaliser="estimated"``: the law the sampler really draws, Ẑ = (1/N) Σ_{i≤N} e^{f(y_i)/β} over its own N
-    draws, averaged exactly over the multinomial law of their counts (C(N+Y−1, Y−1) compositions, at most
+    ``normaliser="estimated"``: the law the sampler really draws, Ẑ = (1/N) Σ_{i≤N} e^{f(y_i)/β} over its own
+    N draws, averaged exactly over the multinomial law of their counts (C(N+Y−1, Y−1) compositions, at most
     ``max_compositions``: tiny instances only). ``log_ref`` broadcasts against ``f`` ([..., Y]).
     """
-    log_ref, f = torch.broadcast_tensors(torch.as_tensor(log_ref), torch.as_tensor(f).to(torch.as_tensor(log_ref).dtype))
+    log_ref, f = torch.broadcast_tensors(
+        torch.as_tensor(log_ref), torch.as_tensor(f).to(torch.as_tensor(log_ref).dtype)
+    )
     N = num_normaliser_draws(M, delta)
     log_w = f / beta
     if normaliser == "exact":
@@ -245,8 +264,11 @@ def sampler_log_law(log_ref: torch.Tensor, f: torch.Tensor, beta: float, M: floa
         raise ConfigError("normaliser", f"must be 'exact' or 'estimated', got {normaliser!r}")
     Y = f.shape[-1]
     if math.comb(N + Y - 1, Y - 1) > max_compositions:
-        raise ConfigError("normaliser", f"'estimated' enumerates C(N+Y-1, Y-1) = {math.comb(N + Y - 1, Y - 1)} count "
-                          f"vectors (N = {N}, Y = {Y}) > max_compositions = {max_compositions}; use 'exact'")
+        raise ConfigError(
+            "normaliser",
+            f"'estimated' enumerates C(N+Y-1, Y-1) = {math.comb(N + Y - 1, Y - 1)} count "
+            f"vectors (N = {N}, Y = {Y}) > max_compositions = {max_compositions}; use 'exact'",
+        )
     c = _compositions(N, Y).to(f.dtype)                                         # [C, Y]
     log_mult = math.lgamma(N + 1) - torch.lgamma(c + 1).sum(-1)                 # [C]
     lr, lw = log_ref[..., None, :], log_w[..., None, :]                         # [..., 1, Y]
@@ -256,7 +278,9 @@ def sampler_log_law(log_ref: torch.Tensor, f: torch.Tensor, beta: float, M: floa
     return torch.logsumexp(log_pc[..., None] + cond, dim=-2)
 
 
-def weak_draw(weak, prompts: torch.Tensor, generator: torch.Generator | None = None) -> Callable[..., Samples]:
+def weak_draw(
+    weak, prompts: torch.Tensor, generator: torch.Generator | None = None
+) -> Callable[..., Samples]:
     """A row-aware ``draw(n, rows=None)`` from a weak sampling oracle for the rows ``prompts`` [B]."""
     prompts = torch.as_tensor(prompts, dtype=torch.long)
 
@@ -286,11 +310,15 @@ class SoftmaxSamplerConfig:
     """Parameters of SoftmaxSampler_{β,M,δ} (Foster et al. App. F)."""
 
     M: float = 4.0
-    """Envelope constant M ≥ 1. Theory: M ≥ 4·C_∞ with C_∞ = ‖π_f/π_ref‖_∞ for exact sampling (Thm F.2); M ≥ 4·C_∞² for the density estimate of Alg. 2 (Thm F.1); SpannerSampling uses M_rej = 8e²·C_cov (Alg. 3, line 3)."""
+    """Envelope constant M ≥ 1. Theory: M ≥ 4·C_∞ with C_∞ = ‖π_f/π_ref‖_∞ for exact sampling (Thm F.2); M
+    ≥ 4·C_∞² for the density estimate of Alg. 2 (Thm F.1); SpannerSampling uses M_rej = 8e²·C_cov (Alg. 3,
+    line 3)."""
     delta: float = 0.05
-    """Failure probability δ ∈ (0, 1) of the good event. Theory: δ_rej = 1/T_exp inside SpannerSampling (Alg. 3, line 3)."""
+    """Failure probability δ ∈ (0, 1) of the good event. Theory: δ_rej = 1/T_exp inside SpannerSampling
+    (Alg. 3, line 3)."""
     chunk: int | None = None
-    """Candidates drawn per active row per step; None = ceil(M) (capped at N); 1 = the sequential algorithm. Not in the paper (an implementation knob; it only changes the draw count, not the law)."""
+    """Candidates drawn per active row per step; None = ceil(M) (capped at N); 1 = the sequential
+    algorithm. Not in the paper (an implementation knob; it only changes the draw count, not the law)."""
 
     def __post_init__(self):
         check_range("M", self.M, 1.0, None)

@@ -37,7 +37,9 @@ def reference_inputs(p=None, r=None, *, log_p=None, p_name: str = "p", r_name: s
     """Validate a reference law (``p`` or ``log_p``, [..., Y]) and rewards ``r`` [..., Y]; return float64
     (log_p, r) broadcast to a common shape. Zero-mass outcomes get log_p = −inf."""
     if (p is None) == (log_p is None):
-        raise ConfigError(p_name, f"pass exactly one of {p_name}= (probabilities) or log_{p_name}= (log-probabilities)")
+        raise ConfigError(
+            p_name, f"pass exactly one of {p_name}= (probabilities) or log_{p_name}= (log-probabilities)"
+        )
     if p is not None:
         p = check_probabilities(p_name, torch.as_tensor(p, dtype=torch.float64))
         log_p = torch.log(p / p.sum(-1, keepdim=True))
@@ -56,7 +58,9 @@ def reference_inputs(p=None, r=None, *, log_p=None, p_name: str = "p", r_name: s
     try:
         shape = torch.broadcast_shapes(log_p.shape, r.shape)
     except RuntimeError:
-        raise ConfigError(r_name, f"shape {tuple(r.shape)} does not broadcast with {p_name} {tuple(log_p.shape)}") from None
+        raise ConfigError(
+            r_name, f"shape {tuple(r.shape)} does not broadcast with {p_name} {tuple(log_p.shape)}"
+        ) from None
     return log_p.expand(shape), r.expand(shape)
 
 
@@ -95,7 +99,9 @@ def monotone_root(fn: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]
         below = val < target
         lo = torch.where(below, x, lo)
         hi = torch.where(below, hi, x)
-        done = ((val - target).abs() <= tol) | (hi - lo <= 4 * torch.finfo(torch.float64).eps * hi.abs().clamp_min(1e-300))
+        done = ((val - target).abs() <= tol) | (
+            hi - lo <= 4 * torch.finfo(torch.float64).eps * hi.abs().clamp_min(1e-300)
+        )
         if done.all():
             break
         step = x - (val - target) / grad
@@ -109,7 +115,8 @@ def monotone_root(fn: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]
 
 @dataclass
 class LogLaw:
-    """A law over Y outcomes held by its log-probabilities (exact in the tails); ``probs`` exponentiates them."""
+    """A law over Y outcomes held by its log-probabilities (exact in the tails); ``probs`` exponentiates
+    them."""
 
     log_probs: torch.Tensor
     """log π [..., Y] (−inf off the support)."""
@@ -151,7 +158,9 @@ def tilt(p=None, r=None, *, kl=None, beta=None, log_p=None) -> TiltResult:
     try:
         batch = torch.broadcast_shapes(log_p.shape[:-1], val.shape)
     except RuntimeError:
-        raise ConfigError(name, f"shape {tuple(val.shape)} does not broadcast with the batch {tuple(log_p.shape[:-1])}") from None
+        raise ConfigError(
+            name, f"shape {tuple(val.shape)} does not broadcast with the batch {tuple(log_p.shape[:-1])}"
+        ) from None
     log_p, r = log_p.expand(batch + log_p.shape[-1:]), r.expand(batch + r.shape[-1:])
     val = val.expand(batch)
     support = log_p > -math.inf
@@ -187,12 +196,15 @@ def tilt(p=None, r=None, *, kl=None, beta=None, log_p=None) -> TiltResult:
     # a constant reward (Δ_max = 0) leaves p unchanged for every λ: report λ = 0 there
     lam = torch.where(saturated & (kl_max > 0), torch.full_like(finite, math.inf), finite / scale[..., 0])
     log_shifted = torch.where(saturated, log_top, big)
-    return TiltResult(log_phi, lam, torch.where(saturated, kl_max, kl_fin.clamp_min(0.0)), reward, log_shifted)
+    return TiltResult(
+        log_phi, lam, torch.where(saturated, kl_max, kl_fin.clamp_min(0.0)), reward, log_shifted
+    )
 
 
 @dataclass
 class Frontier:
-    """The optimal KL–reward curve R⋆(Δ) = Λ'(λ_Δ) (concave, slope 1/λ_Δ; docs/papers/bon_vs_kl_rl.md §1.2)."""
+    """The optimal KL–reward curve R⋆(Δ) = Λ'(λ_Δ) (concave, slope 1/λ_Δ; docs/papers/bon_vs_kl_rl.md
+    §1.2)."""
 
     kl: torch.Tensor
     reward: torch.Tensor
@@ -203,7 +215,9 @@ def kl_reward_frontier(p=None, r=None, *, num: int = 101, kl=None, log_p=None) -
     """R⋆(Δ) for Δ on a grid (``num`` points on [0, Δ_max], or the given ``kl`` values): [num] per curve."""
     log_p, r = reference_inputs(p, r, log_p=log_p)
     if log_p.dim() != 1:
-        raise ConfigError("p", f"kl_reward_frontier takes one reference law [Y], got shape {tuple(log_p.shape)}")
+        raise ConfigError(
+            "p", f"kl_reward_frontier takes one reference law [Y], got shape {tuple(log_p.shape)}"
+        )
     if kl is None:
         if isinstance(num, bool) or not isinstance(num, int) or num < 2:
             raise ConfigError("num", f"must be an integer >= 2, got {num!r}")

@@ -1,5 +1,5 @@
-"""Base models behind the oracles: exact models (linear softmax, memoryless, autoregressive linear softmax, linear
-autoregressive) and, with the ``[hf]`` extra, real causal LMs (:mod:`oraclerl.models.hf`)."""
+"""Base models behind the oracles: exact models (linear softmax, memoryless, autoregressive linear softmax,
+linear autoregressive) and, with the ``[hf]`` extra, real causal LMs (:mod:`oraclerl.models.hf`)."""
 
 from .autoregressive_softmax import AutoregressiveSoftmaxModel, soft_bellman
 from .linear_ar import ContextBigramFeatures, FeatureMap, LinearARModel, PromptBoundPolicy
@@ -15,8 +15,20 @@ from .memoryless import (
 from .rewards import LinearReward, TableReward
 
 __all__ = [
-    "LinearSoftmaxModel", "sample_from_log_probs", "TableReward", "LinearReward",
-    "MemorylessModel", "AdditiveReward", "reward_distribution", "memoryless_alignment", "sample_bon_sequences",
-    "sample_tilted_sequences", "AutoregressiveSoftmaxModel", "soft_bellman",
-    "LinearARModel", "FeatureMap", "ContextBigramFeatures", "PromptBoundPolicy",
+    "LinearSoftmaxModel",
+    "sample_from_log_probs",
+    "TableReward",
+    "LinearReward",
+    "MemorylessModel",
+    "AdditiveReward",
+    "reward_distribution",
+    "memoryless_alignment",
+    "sample_bon_sequences",
+    "sample_tilted_sequences",
+    "AutoregressiveSoftmaxModel",
+    "soft_bellman",
+    "LinearARModel",
+    "FeatureMap",
+    "ContextBigramFeatures",
+    "PromptBoundPolicy",
 ]

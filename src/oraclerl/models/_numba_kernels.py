@@ -59,9 +59,9 @@ def greedy_table(s, tT, out):  # pragma: no cover - compiled
 @numba.njit(cache=True, nogil=True)
 def greedy_walk(s, t, out):  # pragma: no cover - compiled
     # The walk y_1 = nxt[P−1], y_i = nxt[y_{i−1}] of greedy_table's map for one context at a time, each nxt[p]
-    # computed on the first visit of row p only, with greedy_table's sums s[b, j] + t[p, j] in the inputs' dtype and
-    # its first strict maximum. The walk is deterministic, so once a token repeats (y_i = y_f, f < i) the rest is
-    # the cycle y_f..y_{i−1} repeated: it is copied instead of walked.
+    # computed on the first visit of row p only, with greedy_table's sums s[b, j] + t[p, j] in the inputs'
+    # dtype and its first strict maximum. The walk is deterministic, so once a token repeats (y_i = y_f, f <
+    # i) the rest is the cycle y_f..y_{i−1} repeated: it is copied instead of walked.
     B, N = out.shape
     P, k = t.shape
     nxt = np.empty(P, np.int64)
@@ -101,11 +101,10 @@ def greedy_walk(s, t, out):  # pragma: no cover - compiled
 def bigram_walk(E1, E2, u, n, out):  # pragma: no cover - compiled
     # Sequence m = b·n + j uses context b's table; a row is built on its first visit (a trained policy visits
     # few of the k+1), exactly as the torch definition: float64 products, running sum, division by the total,
-    # rounding to u's dtype.
-    # G consecutive sequences advance together so that their dependency chains overlap; context b keeps
-    # table slot b mod G (at most G consecutive contexts meet in one block).
-    # Each built row also keeps the interval [lo, hi) = [cdf[q−1], cdf[q]) of its most likely token q: a uniform
-    # in it has exactly q entries ≤ it (the row is nondecreasing), so the count is skipped (the same answer).
+    # rounding to u's dtype. G consecutive sequences advance together so that their dependency chains overlap;
+    # context b keeps table slot b mod G (at most G consecutive contexts meet in one block). Each built row
+    # also keeps the interval [lo, hi) = [cdf[q−1], cdf[q]) of its most likely token q: a uniform in it has
+    # exactly q entries ≤ it (the row is nondecreasing), so the count is skipped (the same answer).
     B, k = E1.shape
     P = E2.shape[0]
     M, L = u.shape
@@ -151,7 +150,8 @@ def bigram_walk(E1, E2, u, n, out):  # pragma: no cover - compiled
                                 q0 = q
                         for q in range(k - 1):
                             cdf[s, r, q] = run[q] / acc
-                        # the most likely token q0 owns [cdf[q0−1], cdf[q0]) (q0 = 0: from −1; q0 = k−1: up to 3)
+                        # the most likely token q0 owns [cdf[q0−1], cdf[q0]) (q0 = 0: from −1; q0 = k−1: up to
+                        # 3)
                         lo[s, r] = cdf[s, r, q0 - 1] if q0 > 0 else -1.0
                         hi[s, r] = cdf[s, r, q0] if q0 < k - 1 else 3.0
                         mode[s, r] = q0
@@ -165,10 +165,10 @@ def bigram_walk(E1, E2, u, n, out):  # pragma: no cover - compiled
 
 @numba.njit(cache=True, nogil=True)
 def bigram_counts(y, a, c, obs1, obs2):  # pragma: no cover - compiled
-    # the three scatter-adds of the torch definition in its order: row b, then response j, then position i;
-    # a is [B, n, L] or [B, n, 1] (one weight per response) of float32 or float64, each weight converted to
-    # float64 (exact) before it is added, as the definition's a.to(float64). A run of repeats (y_i = y_{i−1}: a
-    # trained policy's fixed points) adds to the same three cells, in the same order, in registers.
+    # the three scatter-adds of the torch definition in its order: row b, then response j, then position i; a
+    # is [B, n, L] or [B, n, 1] (one weight per response) of float32 or float64, each weight converted to
+    # float64 (exact) before it is added, as the definition's a.to(float64). A run of repeats (y_i = y_{i−1}:
+    # a trained policy's fixed points) adds to the same three cells, in the same order, in registers.
     B, n, L = y.shape
     k = obs1.shape[1]
     per_token = a.shape[2] != 1

@@ -1,9 +1,10 @@
-"""Autoregressive linear-softmax token MDPs with exact soft Bellman dynamic programming (Foster et al. 2025, §5, App. I).
+"""Autoregressive linear-softmax token MDPs with exact soft Bellman dynamic programming (Foster et al. 2025,
+§5, App. I).
 
 Responses are token sequences y = a_{1:H} ∈ A^H. The base model factorises,
 π_ref(a_{1:H}|x) = Π_h π_{h,ref}(a_h | x, a_{1:h−1}), and carries step features ϕ_h(x, a_{1:h}) ∈ ℝ^d, so that
 
-    π^auto_{h,θ}(a_h | x, a_{1:h−1}) ∝ π_{h,ref}(a_h | x, a_{1:h−1}) · exp(⟨θ_h, ϕ_h(x, a_{1:h})⟩ / β)   (Eq. 11)
+    π^auto_{h,θ}(a_h|x, a_{1:h−1}) ∝ π_{h,ref}(a_h|x, a_{1:h−1}) · exp(⟨θ_h, ϕ_h(x, a_{1:h})⟩ / β)   (Eq. 11)
 
 and the sequence feature is ϕ^seq = (ϕ_1, …, ϕ_H) ∈ ℝ^{dH} (Eq. 12).
 
@@ -43,7 +44,9 @@ def _sample_from_cdf(cdf: torch.Tensor, n: int, generator) -> torch.Tensor:
     return idx.clamp_(max=cdf.shape[1] - 1)
 
 
-def prefix_tree_transitions(num_prompts: int, num_actions: int, horizon: int, device=None) -> tuple[torch.Tensor, list]:
+def prefix_tree_transitions(
+    num_prompts: int, num_actions: int, horizon: int, device=None
+) -> tuple[torch.Tensor, list]:
     """The prefix-tree automaton: state s_h = index of (x, a_{1:h−1}) = x·A^{h−1} + Σ a_i A^{h−1−i}.
 
     Returns (init_state [X], transitions: H−1 tensors [S_h, A] with S_h = X·A^{h−1}).
@@ -73,8 +76,8 @@ class AutoregressiveSoftmaxModel:
         KL-regularisation / temperature β > 0.
 
     It is an :class:`~oraclerl.oracles.protocols.AutoregressiveModel` (``feature_dim`` = the per-step d) and
-    draws whole sequences too (``sample`` → [B, n, H], ``features`` → ϕ^seq [B, n, d·H], ``ref_log_prob``); because
-    ``feature_dim`` is the per-step d, give :meth:`sequence_model` (a
+    draws whole sequences too (``sample`` → [B, n, H], ``features`` → ϕ^seq [B, n, d·H], ``ref_log_prob``);
+    because ``feature_dim`` is the per-step d, give :meth:`sequence_model` (a
     :class:`~oraclerl.oracles.protocols.FeatureModel` with ``feature_dim`` = d·H) to a sequence-level oracle.
     """
 
@@ -93,16 +96,28 @@ class AutoregressiveSoftmaxModel:
         if validate:
             for h in range(H):
                 if log_ref[h].dim() != 2 or log_ref[h].shape[1] != A:
-                    raise ConfigError("log_ref", f"layer {h + 1} must have shape (S_h, {A}), got {tuple(log_ref[h].shape)}")
+                    raise ConfigError(
+                        "log_ref", f"layer {h + 1} must have shape (S_h, {A}), got {tuple(log_ref[h].shape)}"
+                    )
                 check_log_probabilities(f"log_ref[{h}]", log_ref[h], dim=-1)
                 if tuple(phi[h].shape) != (log_ref[h].shape[0], A, d) or not torch.isfinite(phi[h]).all():
-                    raise ConfigError("phi", f"layer {h + 1} must be finite with shape ({log_ref[h].shape[0]}, {A}, {d})")
+                    raise ConfigError(
+                        "phi", f"layer {h + 1} must be finite with shape ({log_ref[h].shape[0]}, {A}, {d})"
+                    )
             for h in range(H - 1):
                 t = transitions[h]
-                if tuple(t.shape) != (log_ref[h].shape[0], A) or t.min() < 0 or t.max() >= log_ref[h + 1].shape[0]:
-                    raise ConfigError("transitions", f"layer {h + 1} must be [S_h, A] with values in [0, S_{{h+1}})")
+                if (
+                    tuple(t.shape) != (log_ref[h].shape[0], A)
+                    or t.min() < 0
+                    or t.max() >= log_ref[h + 1].shape[0]
+                ):
+                    raise ConfigError(
+                        "transitions", f"layer {h + 1} must be [S_h, A] with values in [0, S_{{h+1}})"
+                    )
             if init_state.dim() != 1 or init_state.min() < 0 or init_state.max() >= log_ref[0].shape[0]:
-                raise ConfigError("init_state", f"must be a 1-D tensor with values in [0, {log_ref[0].shape[0]})")
+                raise ConfigError(
+                    "init_state", f"must be a 1-D tensor with values in [0, {log_ref[0].shape[0]})"
+                )
         self.log_ref = list(log_ref)
         self.phi = [p.to(log_ref[0].dtype) for p in phi]
         self.transitions = [t.long() for t in transitions]
@@ -157,7 +172,9 @@ class AutoregressiveSoftmaxModel:
         if theta is None:
             return logits
         theta = torch.as_tensor(theta, dtype=self.dtype, device=self.device)
-        score = self.phi[h][s] @ theta if theta.dim() == 1 else torch.einsum("bad,bd->ba", self.phi[h][s], theta)
+        score = (
+            self.phi[h][s] @ theta if theta.dim() == 1 else torch.einsum("bad,bd->ba", self.phi[h][s], theta)
+        )
         return torch.log_softmax(logits + score / self.beta, dim=-1)
 
     def sample_next(self, prompts, prefixes, n: int, generator=None, theta=None) -> torch.Tensor:
@@ -204,7 +221,9 @@ class AutoregressiveSoftmaxModel:
     def features(self, prompts: torch.Tensor, responses: torch.Tensor) -> torch.Tensor:
         """ϕ^seq(x, y) = (ϕ_1, …, ϕ_H): [B, n, d·H]."""
         s = self.state_path(prompts, responses)
-        return torch.cat([self.phi[h][s[..., h], responses[..., h]] for h in range(responses.shape[-1])], dim=-1)
+        return torch.cat(
+            [self.phi[h][s[..., h], responses[..., h]] for h in range(responses.shape[-1])], dim=-1
+        )
 
     def ref_log_prob(self, prompts: torch.Tensor, responses: torch.Tensor) -> torch.Tensor:
         """log π_ref(y|x) = Σ_h log π_{h,ref}(a_h|x_h): [B, n]."""
@@ -271,7 +290,9 @@ def soft_bellman(model: AutoregressiveSoftmaxModel, step_rewards: list) -> tuple
     return Q, V, logpi
 
 
-def policy_value(model: AutoregressiveSoftmaxModel, step_rewards: list, log_policy: list) -> tuple[list, list]:
+def policy_value(
+    model: AutoregressiveSoftmaxModel, step_rewards: list, log_policy: list
+) -> tuple[list, list]:
     """Soft values of a Markov policy given as per-layer tables log π_h [S_h, A] (Eq. 69).
 
     Returns (Q^π_h [S_h, A], W^π_h [S_h]) with Q^π_h(x, a) = r_h(x, a) + W^π_{h+1}(x a) and
@@ -290,7 +311,9 @@ def policy_value(model: AutoregressiveSoftmaxModel, step_rewards: list, log_poli
     return Q, W
 
 
-def state_occupancy(model: AutoregressiveSoftmaxModel, log_policy: list, prompt_weights: torch.Tensor) -> list:
+def state_occupancy(
+    model: AutoregressiveSoftmaxModel, log_policy: list, prompt_weights: torch.Tensor
+) -> list:
     """d^π_h(s): probability of reaching state s at layer h under ρ and π (a list of [S_h])."""
     d = torch.zeros(model.num_states[0], dtype=model.dtype, device=model.device)
     d.index_add_(0, model.init_state, prompt_weights.to(model.dtype))

@@ -44,7 +44,8 @@ def accelerated(*tensors: torch.Tensor) -> bool:
 
 
 def cdf_walk(cdf: torch.Tensor, base: torch.Tensor, u: torch.Tensor, start: int) -> torch.Tensor:
-    """Inverse-CDF walk: tokens long [M, L] with tok[m, i] = searchsorted(cdf[base[m] + prev], u[m, i], right).
+    """Inverse-CDF walk: tokens long [M, L] with tok[m, i] = searchsorted(cdf[base[m] + prev], u[m, i],
+    right).
 
     Args:
         cdf: [R, k] row CDFs (float), each row nondecreasing (e.g. a ``cumsum`` of probabilities, which is
@@ -75,7 +76,12 @@ def greedy_table(s: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     Args:
         s: [B, k] per-context scores; t: [P, k] per-row scores (same dtype). Returns long [B, P].
     """
-    if accelerated(s, t) and s.dtype == t.dtype and bool(torch.isfinite(s).all()) and bool(torch.isfinite(t).all()):
+    if (
+        accelerated(s, t)
+        and s.dtype == t.dtype
+        and bool(torch.isfinite(s).all())
+        and bool(torch.isfinite(t).all())
+    ):
         out = torch.empty((s.shape[0], t.shape[0]), dtype=torch.long)
         _compiled().greedy_table(s.contiguous().numpy(), t.T.contiguous().numpy(), out.numpy())
         return out
@@ -85,25 +91,27 @@ def greedy_table(s: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
 def bigram_walk(E1: torch.Tensor, E2: torch.Tensor, u: torch.Tensor, n: int) -> torch.Tensor:
     """Autoregressive samples of a factorised bigram law: tokens long [B·n, L].
 
-    The law of the token after row p in context b is q(j | b, p) = E1[b, j]·E2[p, j] / Σ_j' E1[b, j']·E2[p, j']
-    (row P−1 is the first position); sequence m = b·n + r walks it with the uniforms u[m]. Definition: the
+    The law of the token after row p in context b is q(j | b, p) = E1[b, j]·E2[p, j] / Σ_j' E1[b, j']·E2[p,
+    j'] (row P−1 is the first position); sequence m = b·n + r walks it with the uniforms u[m]. Definition: the
     table cdf[b, p] = cumsum(E1[b]·E2[p]) / total in float64, rounded to u's dtype (last entry 2.0), and
     :func:`cdf_walk`.
 
     Args:
-        E1: [B, k] nonnegative float64 factors; E2: [P, k] nonnegative float64 factors (every row of E1E2ᵀ > 0).
-        u: [B·n, L] uniforms in [0, 1); n: sequences per context.
+        E1: [B, k] nonnegative float64 factors; E2: [P, k] nonnegative float64 factors (every row of E1E2ᵀ >
+        0). u: [B·n, L] uniforms in [0, 1); n: sequences per context.
     """
     B, k = E1.shape
     P = E2.shape[0]
     if accelerated(E1, E2, u):
         out = torch.empty(u.shape, dtype=torch.long)
-        _compiled().bigram_walk(E1.contiguous().numpy(), E2.contiguous().numpy(), u.contiguous().numpy(), int(n),
-                                out.numpy())
+        _compiled().bigram_walk(
+            E1.contiguous().numpy(), E2.contiguous().numpy(), u.contiguous().numpy(), int(n), out.numpy()
+        )
         return out
     W = torch.cumsum(E1[:, :, None] * E2.T[None, :, :], 1)                # [B, k, P]: running sums, in order
     W.div_(W[:, -1:, :].clone())
-    cdf = torch.empty((B, P, k), dtype=u.dtype, device=u.device).copy_(W.transpose(1, 2))  # rounding: still monotone
+    # rounding: still monotone
+    cdf = torch.empty((B, P, k), dtype=u.dtype, device=u.device).copy_(W.transpose(1, 2))
     cdf[..., -1] = 2.0
     base = (torch.arange(B, device=u.device) * P).repeat_interleave(n)
     return cdf_walk(cdf.view(B * P, k), base, u, P - 1)
@@ -112,12 +120,18 @@ def bigram_walk(E1: torch.Tensor, E2: torch.Tensor, u: torch.Tensor, n: int) -> 
 def greedy_walk(s: torch.Tensor, t: torch.Tensor, N: int) -> torch.Tensor:
     """The greedy walk y_1 = nxt[b, P−1], y_i = nxt[b, y_{i−1}] of :func:`greedy_table`'s map: long [B, N].
 
-    Definition: pointer doubling, from y_{1:L} and nxt^L, y_{L+1:2L} = nxt^L(y_{1:L}) and nxt^{2L} = nxt^L ∘ nxt^L
-    (⌈log₂ N⌉ rounds of gathers instead of N steps); compiled: the N steps per context, nxt[b, p] computed only
-    for the rows p the walk visits (it cycles after a few), with greedy_table's sums and first maximum.
+    Definition: pointer doubling, from y_{1:L} and nxt^L, y_{L+1:2L} = nxt^L(y_{1:L}) and nxt^{2L} = nxt^L ∘
+    nxt^L (⌈log₂ N⌉ rounds of gathers instead of N steps); compiled: the N steps per context, nxt[b, p]
+    computed only for the rows p the walk visits (it cycles after a few), with greedy_table's sums and first
+    maximum.
     """
     P = t.shape[0]
-    if accelerated(s, t) and s.dtype == t.dtype and bool(torch.isfinite(s).all()) and bool(torch.isfinite(t).all()):
+    if (
+        accelerated(s, t)
+        and s.dtype == t.dtype
+        and bool(torch.isfinite(s).all())
+        and bool(torch.isfinite(t).all())
+    ):
         out = torch.empty((s.shape[0], N), dtype=torch.long)
         _compiled().greedy_walk(s.contiguous().numpy(), t.contiguous().numpy(), out.numpy())
         return out
@@ -131,16 +145,17 @@ def greedy_walk(s: torch.Tensor, t: torch.Tensor, N: int) -> torch.Tensor:
 
 
 def bigram_counts(y: torch.Tensor, a: torch.Tensor, k: int):
-    """Weighted visit and transition counts of token sequences, the sufficient statistics of the bigram gradient.
+    """Weighted visit and transition counts of token sequences, the sufficient statistics of the bigram
+    gradient.
 
     Args:
         y: long [B, n, L] tokens in [0, k); a: float32 or float64 weights [B, n, L], or [B, n, 1] (or expanded
             from it) for one weight per response; prev of position 1 is row k.
     Returns:
-        (c [B, k+1], obs1 [B, k], obs2 [k, k+1]) float64: c[b, p] = Σ a·1[prev = p], obs1[b, j] = Σ a·1[y = j],
-        obs2[j, p] = Σ a·1[y = j, prev = p]. Definition: ``a.to(float64)`` broadcast to [B, n, L], then three
-        ``scatter_add_`` (sums in index order); the compiled pass converts each weight and adds in the same order
-        (per-response weights are read once per response, never materialised per token).
+        (c [B, k+1], obs1 [B, k], obs2 [k, k+1]) float64: c[b, p] = Σ a·1[prev = p], obs1[b, j] = Σ a·1[y =
+        j], obs2[j, p] = Σ a·1[y = j, prev = p]. Definition: ``a.to(float64)`` broadcast to [B, n, L], then
+        three ``scatter_add_`` (sums in index order); the compiled pass converts each weight and adds in the
+        same order (per-response weights are read once per response, never materialised per token).
     """
     B, n, L = y.shape
     f64 = torch.float64

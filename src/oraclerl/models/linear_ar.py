@@ -1,6 +1,7 @@
 """Linear autoregressive model over a fixed feature map (Mousavi-Hosseini & Erdogdu 2026, §2, Eq. 1).
 
-    p_w(y_i = y | x, y_{1:i−1}) = softmax_y ⟨w, ϕ(x, y_{1:i−1}, y)⟩,     p_w(y | x) = Π_{i=1}^N p_w(y_i | x, y_{<i}).
+    p_w(y_i = y | x, y_{1:i−1}) = softmax_y ⟨w, ϕ(x, y_{1:i−1}, y)⟩,
+    p_w(y | x) = Π_{i=1}^N p_w(y_i | x, y_{<i}).
 
 The paper's experiments use the context-bigram map (:class:`ContextBigramFeatures`)
 
@@ -39,7 +40,8 @@ class FeatureMap:
 
 
 class ContextBigramFeatures(FeatureMap):
-    """ϕ(x, y_{<i}, y) = concat(vec(x e_yᵀ), vec(e_y e_{y_{i−1}}ᵀ)) (paper §6; README of the authors' code)."""
+    """ϕ(x, y_{<i}, y) = concat(vec(x e_yᵀ), vec(e_y e_{y_{i−1}}ᵀ)) (paper §6; README of the authors'
+    code)."""
 
     def __init__(self, context_dim: int, num_actions: int):
         self.context_dim = check_int("context_dim", context_dim, low=1)
@@ -104,7 +106,9 @@ class LinearARModel:
 
     def copy(self, w: torch.Tensor | None = None) -> LinearARModel:
         """A model with the same features and a copy of ``w`` (or of these weights)."""
-        return LinearARModel(self.feature_map, self.horizon, self.w if w is None else w, self.dtype, self.device)
+        return LinearARModel(
+            self.feature_map, self.horizon, self.w if w is None else w, self.dtype, self.device
+        )
 
     def _check_x(self, x: torch.Tensor) -> torch.Tensor:
         x = torch.as_tensor(x, device=self.device)
@@ -118,8 +122,11 @@ class LinearARModel:
         if squeeze:
             y = y[:, None, :]
         if y.dim() != 3 or y.shape[0] != x.shape[0] or y.shape[2] > self.horizon or y.shape[2] < 1:
-            raise ConfigError("y", f"must be [B, L] or [B, n, L] with B={x.shape[0]}, 1 <= L <= {self.horizon}, "
-                                   f"got {tuple(y.shape)}")
+            raise ConfigError(
+                "y",
+                f"must be [B, L] or [B, n, L] with B={x.shape[0]}, 1 <= L <= {self.horizon}, "
+                f"got {tuple(y.shape)}",
+            )
         if y.dtype not in (torch.long, torch.int32, torch.int16, torch.uint8):
             raise ConfigError("y", f"must hold integer token ids, got dtype {y.dtype}")
         y = y.long()
@@ -139,7 +146,8 @@ class LinearARModel:
         d, k = self.context_dim, self.num_actions
         return self.w[d * k:].view(k, k)
 
-    # ---- exact distributions ----------------------------------------------------------------------------------
+    # ---- exact distributions
+    # ----------------------------------------------------------------------------------
     def transition_logits(self, x: torch.Tensor, w: torch.Tensor | None = None) -> torch.Tensor:
         """Bigram map: logits table [B, k+1, k]; row p < k follows token p, row k is position 1."""
         if not self.fast:
@@ -159,10 +167,16 @@ class LinearARModel:
         x = self._check_x(x)
         prefix = torch.as_tensor(prefix, dtype=torch.long, device=self.device)
         if prefix.dim() != 2 or prefix.shape[0] != x.shape[0] or prefix.shape[1] >= self.horizon:
-            raise ConfigError("prefix", f"must be [B, i-1] with i-1 < {self.horizon}, got {tuple(prefix.shape)}")
+            raise ConfigError(
+                "prefix", f"must be [B, i-1] with i-1 < {self.horizon}, got {tuple(prefix.shape)}"
+            )
         if self.fast:
             table = self.transition_log_probs(x)
-            row = prefix[:, -1] if prefix.shape[1] else torch.full((x.shape[0],), self.num_actions, device=self.device)
+            row = (
+                prefix[:, -1]
+                if prefix.shape[1]
+                else torch.full((x.shape[0],), self.num_actions, device=self.device)
+            )
             return table[torch.arange(x.shape[0], device=self.device), row]
         return torch.log_softmax(self.feature_map(x, prefix) @ self.w, dim=-1)
 
@@ -194,14 +208,15 @@ class LinearARModel:
         """Exact log p_w(y | x) (sum over positions): [B] or [B, n] like ``y``'s leading dims."""
         return self.token_log_probs(x, y).sum(-1)
 
-    # ---- sampling ----------------------------------------------------------------------------------------------
+    # ---- sampling
+    # ----------------------------------------------------------------------------------------------
     def sample(self, x: torch.Tensor, n: int = 1, generator: torch.Generator | None = None,
                length: int | None = None) -> torch.Tensor:
         """Draw ``n`` sequences of length ``length`` (default N) per context: long [B, n, L].
 
-        Bigram map: inverse-CDF walks over the per-context transition law (:meth:`_sample_bigram`; one compiled
-        pass with numba, else one vectorised step per position for all B·n sequences). Other maps: one feature
-        evaluation per position.
+        Bigram map: inverse-CDF walks over the per-context transition law (:meth:`_sample_bigram`; one
+        compiled pass with numba, else one vectorised step per position for all B·n sequences). Other maps:
+        one feature evaluation per position.
         """
         x = self._check_x(x)
         n = check_int("n", n, low=1)
@@ -217,14 +232,17 @@ class LinearARModel:
         for i in range(L):
             logits = self.feature_map(xs, yf[:, :i]) @ self.w
             cdf = torch.cumsum(torch.exp(logits - logits.max(-1, keepdim=True).values), -1)
-            yf[:, i] = torch.searchsorted(cdf, (uf[:, i] * cdf[:, -1])[:, None], right=True)[:, 0].clamp_(max=k - 1)
+            yf[:, i] = torch.searchsorted(cdf, (uf[:, i] * cdf[:, -1])[:, None], right=True)[:, 0].clamp_(
+                max=k - 1
+            )
         return y
 
     def _sample_bigram(self, x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
-        """Bigram map: inverse-CDF walks with the uniforms u [B, n, L], using exp(logits) = E₁[b, j]·E₂[prev, j].
+        """Bigram map: inverse-CDF walks with the uniforms u [B, n, L], using exp(logits) = E₁[b, j]·E₂[prev,
+        j].
 
-        E₁ = exp(xW₁ − max) and E₂ = exp([W₂ᵀ; 0] − max) (float64) are all the exponentials needed; the law of a
-        row is its normalised product (:func:`~oraclerl.models.kernels.bigram_walk`, compiled when numba is
+        E₁ = exp(xW₁ − max) and E₂ = exp([W₂ᵀ; 0] − max) (float64) are all the exponentials needed; the law of
+        a row is its normalised product (:func:`~oraclerl.models.kernels.bigram_walk`, compiled when numba is
         installed, with the same result). If a row's normaliser underflows (logit gaps beyond ≈ 640 in both
         factors), the whole table is built from the joint logits instead: the same law, another stream.
         """
@@ -245,10 +263,14 @@ class LinearARModel:
         """Draw ``n`` next tokens per (context, prefix) from the exact law: long [B, n]."""
         logp = self.next_log_probs(x, prefix)
         cdf = torch.cumsum(torch.exp(logp - logp.max(-1, keepdim=True).values), -1)
-        u = torch.rand((logp.shape[0], n), generator=generator, dtype=cdf.dtype, device=cdf.device) * cdf[:, -1:]
+        u = (
+            torch.rand((logp.shape[0], n), generator=generator, dtype=cdf.dtype, device=cdf.device)
+            * cdf[:, -1:]
+        )
         return torch.searchsorted(cdf, u, right=True).clamp_(max=self.num_actions - 1)
 
-    # ---- features and gradients --------------------------------------------------------------------------------
+    # ---- features and gradients
+    # --------------------------------------------------------------------------------
     def sequence_features(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Σ_i ϕ(x, y_{<i}, y_i) ([B, D] or [B, n, D]): log p_w(y|x) = ⟨w, Σϕ⟩ − Σ_i log Z_i."""
         x = self._check_x(x)
@@ -262,12 +284,15 @@ class LinearARModel:
         out = out.reshape(B, n, -1)
         return out[:, 0] if squeeze else out
 
-    def grad_log_likelihood(self, x: torch.Tensor, y: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
+    def grad_log_likelihood(
+        self, x: torch.Tensor, y: torch.Tensor, weights: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """∇_w Σ_{b,j,i} a_{bji} log p_w(y_{bji} | x_b, y_{bj,<i}) in closed form: [D].
 
         ``weights`` a is [B, n, L] (per token, e.g. process advantages), [B, n] (per sequence, e.g. outcome
-        advantages) or None (all ones). Each token contributes a·(ϕ(x, y_{<i}, y_i) − E_{y'∼p_w}ϕ(x, y_{<i}, y')).
-        Bigram map: see :meth:`_grad_bigram` (weighted counts and two small matmuls, no [B, k+1, k] table).
+        advantages) or None (all ones). Each token contributes a·(ϕ(x, y_{<i}, y_i) − E_{y'∼p_w}ϕ(x, y_{<i},
+        y')). Bigram map: see :meth:`_grad_bigram` (weighted counts and two small matmuls, no [B, k+1, k]
+        table).
         """
         x = self._check_x(x)
         y, squeeze = self._check_y(x, y)
@@ -298,10 +323,10 @@ class LinearARModel:
     def _factors(self, x: torch.Tensor):
         """Bigram map: (xW₁, [W₂ᵀ; 0], E₁, E₂) in float64 with exp(logits[b, prev, j]) ∝ E₁[b, j]·E₂[prev, j].
 
-        The last result is kept with copies of its x and w and returned again while both are equal to them (a PG
-        step samples and then differentiates at the same (x, w)): equal inputs give these very values, so the
-        cache changes no result; it holds one [B, d] and a few [B, k] tensors. The returned tensors are shared:
-        callers must not write into them (none does).
+        The last result is kept with copies of its x and w and returned again while both are equal to them (a
+        PG step samples and then differentiates at the same (x, w)): equal inputs give these very values, so
+        the cache changes no result; it holds one [B, d] and a few [B, k] tensors. The returned tensors are
+        shared: callers must not write into them (none does).
         """
         c = self._factor_cache
         if c is not None and all(a.shape == b.shape and a.dtype == b.dtype and a.device == b.device
@@ -338,7 +363,8 @@ class LinearARModel:
         c, obs1, obs2 = bigram_counts(y, a, k)                 # one compiled pass with numba (a in float64)
         cz = c / Z
         exp1 = E1 * (cz @ E2)                                                               # [B, k]
-        exp2 = E2 * (cz.T @ E1)                                                             # [k+1 (prev), k (j)]
+        # [k+1 (prev), k (j)]
+        exp2 = E2 * (cz.T @ E1)
         g1 = x.to(f64).T @ (obs1 - exp1)                                                    # [d, k]
         g2 = obs2[:, :k] - exp2[:k].T                                                       # [j, prev]
         return torch.cat([g1.reshape(-1), g2.reshape(-1)]).to(self.dtype)
@@ -399,6 +425,7 @@ class PromptBoundPolicy:
         return logp.gather(1, tokens)
 
     def step_features(self, prompts, prefixes, tokens):
-        phi = self.model.feature_map(self.contexts.lookup(prompts).to(self.model.dtype), prefixes)  # [B, k, D]
+        # [B, k, D]
+        phi = self.model.feature_map(self.contexts.lookup(prompts).to(self.model.dtype), prefixes)
         return phi.gather(1, tokens[..., None].expand(*tokens.shape, phi.shape[-1]))
 

@@ -85,7 +85,10 @@ class LinearSoftmaxModel:
     def _theta(self, theta: torch.Tensor) -> torch.Tensor:
         theta = torch.as_tensor(theta, dtype=self.dtype, device=self.device)
         if theta.shape[-1] != self.feature_dim or theta.dim() not in (1, 2):
-            raise ConfigError("theta", f"must have shape ({self.feature_dim},) or (B, {self.feature_dim}), got {tuple(theta.shape)}")
+            raise ConfigError(
+                "theta",
+                f"must have shape ({self.feature_dim},) or (B, {self.feature_dim}), got {tuple(theta.shape)}",
+            )
         return theta
 
     def scores(self, theta: torch.Tensor, prompts: torch.Tensor | None = None) -> torch.Tensor:
@@ -104,7 +107,9 @@ class LinearSoftmaxModel:
             return s[inv, torch.arange(prompts.numel(), device=prompts.device)]
         return torch.einsum("byd,bd->by", self.phi[prompts], theta)
 
-    def log_policy(self, theta: torch.Tensor | None = None, prompts: torch.Tensor | None = None) -> torch.Tensor:
+    def log_policy(
+        self, theta: torch.Tensor | None = None, prompts: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """log π_θ(·|x) for all responses: [X, Y] (or [B, Y]). ``theta=None`` gives π_ref."""
         log_ref = self.log_ref if prompts is None else self.log_ref[prompts]
         if theta is None:
@@ -134,6 +139,8 @@ class LinearSoftmaxModel:
         """log π_ref(y|x): [B, n]."""
         return self.log_ref[prompts[:, None], responses]
 
-    def tilted_log_prob(self, prompts: torch.Tensor, responses: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+    def tilted_log_prob(
+        self, prompts: torch.Tensor, responses: torch.Tensor, theta: torch.Tensor
+    ) -> torch.Tensor:
         """log π_θ(y|x): [B, n]."""
         return self.log_policy(theta, prompts).gather(1, responses)

@@ -9,7 +9,8 @@ API:
 * :class:`MemorylessModel` ``(p, length)``: base model behind :class:`~oraclerl.oracles.WeakSampler`
   (``sample(prompts, n, gen) -> tokens [B, n, m]``, ``ref_log_prob``, ``num_prompts = 1``,
   ``feature_dim = None``); :class:`AdditiveReward` ``(r, length)`` with ``mean``, ``process_mean``, ``r_max``.
-* :func:`reward_distribution` ``(p, r, length, method="auto"|"types"|"lattice")`` -> :class:`RewardDistribution`
+* :func:`reward_distribution` ``(p, r, length, method="auto"|"types"|"lattice")`` ->
+  :class:`RewardDistribution`
   (values ascending, log-probabilities): type enumeration (counts c with Σc = m; any real rewards) or
   log-space lattice convolution (integer rewards; keeps the table for backward sampling).
 * :func:`memoryless_alignment` ``(p, r, length, delta, log_n=None)`` -> :class:`MemorylessAlignment`: the
@@ -123,7 +124,8 @@ class RewardDistribution:
 
 def _enumerate_types(length: int, log_p: torch.Tensor, r: torch.Tensor):
     """All count vectors c ∈ ℕ^k with Σc = length (vectorised stars and bars), with log P(c) and Σ c_v r_v
-    accumulated coordinate by coordinate (no [T, k] gathers): returns (counts [T, k], log P [T], reward [T])."""
+    accumulated coordinate by coordinate (no [T, k] gathers): returns (counts [T, k], log P [T], reward
+    [T])."""
     k = log_p.numel()
     ar = torch.arange(length + 1, dtype=torch.float64)
     # per-coordinate term of log P(c): −log c! + c·log p_v  (0·log p = 0 for the zero-count case)
@@ -230,10 +232,22 @@ def reward_distribution(p, r, length: int, method: str = "auto", max_types: int 
             values = torch.cat([torch.tensor([pseudo[0]], dtype=torch.float64), values])
             level_lp = torch.cat([torch.tensor([pseudo[1]], dtype=torch.float64), level_lp])
             level = level + 1
-        return RewardDistribution(values, level_lp, length, "types", log_p, r, (c[order], sup), lp[order], level,
-                                  None if pseudo is None else (float(focus[0]), float(focus[1]), focus_tol))
+        return RewardDistribution(
+            values,
+            level_lp,
+            length,
+            "types",
+            log_p,
+            r,
+            (c[order], sup),
+            lp[order],
+            level,
+            None if pseudo is None else (float(focus[0]), float(focus[1]), focus_tol),
+        )
     if not integer:
-        raise ConfigError("method", "lattice needs integer token rewards (on the support); use method='types'")
+        raise ConfigError(
+            "method", "lattice needs integer token rewards (on the support); use method='types'"
+        )
     rs = r[sup].long()
     low, span = int(rs.min()), int(rs.max() - rs.min())
     L = length * span + 1
@@ -306,7 +320,9 @@ def memoryless_alignment(p=None, r=None, length: int | None = None, delta: float
     m = dist.length
     ln = as_log_n(log_n=m * delta if log_n is None else log_n)
     if dist.focus is not None and (dist.focus[0] != float(ln) or dist.focus[1] != lam):
-        raise ConfigError("dist", "was built with focus=(log N, λ) for another N or δ; rebuild it without focus")
+        raise ConfigError(
+            "dist", "was built with focus=(log N, λ) for another N or δ; rebuild it without focus"
+        )
     v, lp = dist.values, dist.log_probs
     if math.isinf(lam):
         tilt_lp = torch.where(v == v.max(), 0.0, _NEG_INF).double()
@@ -322,8 +338,14 @@ def memoryless_alignment(p=None, r=None, length: int | None = None, delta: float
                                tilt_lp, dist)
 
 
-def sample_bon_sequences(dist: RewardDistribution, num_samples: int, generator: torch.Generator | None = None, *,
-                         n=None, log_n=None) -> torch.Tensor:
+def sample_bon_sequences(
+    dist: RewardDistribution,
+    num_samples: int,
+    generator: torch.Generator | None = None,
+    *,
+    n=None,
+    log_n=None,
+) -> torch.Tensor:
     """Exact best-of-N winner sequences [S, m] (token ids) without drawing N candidates."""
     num_samples = check_int("num_samples", num_samples, low=1)
     ln = as_log_n(n, log_n)
@@ -338,7 +360,9 @@ def sample_bon_sequences(dist: RewardDistribution, num_samples: int, generator: 
         first = torch.searchsorted(dist.type_level, lev)
         last = torch.searchsorted(dist.type_level, lev, right=True) - 1
         if bool((last < first).any()):  # the folded pseudo-level (BoN mass < e^{-tol}) was drawn
-            raise ConfigError("dist", "drew the folded pseudo-level of a focused distribution; use focus=None")
+            raise ConfigError(
+                "dist", "drew the folded pseudo-level of a focused distribution; use focus=None"
+            )
         base = torch.where(first > 0, cum[(first - 1).clamp_min(0)], 0.0)
         u = torch.rand(num_samples, generator=generator, dtype=torch.float64)
         t = torch.searchsorted(cum, base + u * (cum[last] - base)).clamp(first, last)
@@ -362,7 +386,9 @@ def sample_bon_sequences(dist: RewardDistribution, num_samples: int, generator: 
         prev_j = j[:, None] - shift[None, :]
         ok = prev_j >= 0
         logits = torch.where(ok, dist.table[i - 1][prev_j.clamp_min(0)] + lps[None, :], _NEG_INF)
-        g = -torch.log(-torch.log(torch.rand(logits.shape, generator=generator, dtype=torch.float64).clamp_min(1e-300)))
+        g = -torch.log(
+            -torch.log(torch.rand(logits.shape, generator=generator, dtype=torch.float64).clamp_min(1e-300))
+        )
         a = (logits + g).argmax(1)
         tokens[:, i - 1] = sup[a]
         j = j - shift[a]
@@ -374,4 +400,6 @@ def sample_tilted_sequences(p, r, length: int, delta: float, num_samples: int,
     """Exact draws from φ_Δ = φ_λ^{⊗m} (i.i.d. tokens from the token-level tilt): [S, m]."""
     tok = tilt(p, r, kl=delta)
     model = MemorylessModel(tok.probs, length)
-    return model.sample(torch.zeros(1, dtype=torch.long), check_int("num_samples", num_samples, low=1), generator)[0]
+    return model.sample(
+        torch.zeros(1, dtype=torch.long), check_int("num_samples", num_samples, low=1), generator
+    )[0]

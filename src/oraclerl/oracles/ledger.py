@@ -16,9 +16,9 @@ Counters (Foster et al. 2025, §2 and Definition 2.1):
   reward oracle explicitly (:meth:`~oraclerl.oracles.RewardOracle.grant`), e.g. evaluation code or a learner
   that samples its own policy outside the oracles.
 
-Provenance (issue 16 §5): the ledger also remembers which (prompt, response) pairs its samplers have returned —
-whole responses of the sequence-level samplers, states x∘a_{1:h} of the autoregressive one — and which were granted
-(:class:`Provenance`, one 8-byte key each), so the reward oracle can refuse to score anything else.
+Provenance (issue 16 §5): the ledger also remembers which (prompt, response) pairs its samplers have returned
+— whole responses of the sequence-level samplers, states x∘a_{1:h} of the autoregressive one — and which were
+granted (:class:`Provenance`, one 8-byte key each), so the reward oracle can refuse to score anything else.
 """
 
 from __future__ import annotations
@@ -139,8 +139,8 @@ class Ledger:
 
 
 def ledger_totals(*oracles) -> dict[str, int]:
-    """The counters of the distinct ledgers behind ``oracles``, summed key by key (one shared ledger, the usual
-    case, is counted once; an oracle without a ledger is skipped)."""
+    """The counters of the distinct ledgers behind ``oracles``, summed key by key (one shared ledger, the
+    usual case, is counted once; an oracle without a ledger is skipped)."""
     seen = {id(o.ledger): o.ledger for o in oracles if getattr(o, "ledger", None) is not None}
     tot: dict[str, int] = {}
     for led in seen.values():
@@ -149,11 +149,13 @@ def ledger_totals(*oracles) -> dict[str, int]:
     return tot
 
 
-_LOW31 = (1 << 31) - 1                        # low 31 bits: (x >> 33) & _LOW31 is the logical shift of int64 x
+# low 31 bits: (x >> 33) & _LOW31 is the logical shift of int64 x
+_LOW31 = (1 << 31) - 1
 _LOW32 = (1 << 32) - 1
 _F1 = 0xFF51AFD7ED558CCD - (1 << 64)          # the MurmurHash3 64-bit finaliser's odd multipliers, as int64
 _F2 = 0xC4CEB9FE1A85EC53 - (1 << 64)
-_GOLD = 0x9E3779B97F4A7C15 - (1 << 64)        # odd constants (golden ratio, splitmix64) seeding positions/prompts
+# odd constants (golden ratio, splitmix64) seeding positions/prompts
+_GOLD = 0x9E3779B97F4A7C15 - (1 << 64)
 _SEED_POS = 0x2545F4914F6CDD1D
 _SEED_LEN = 0xBF58476D1CE4E5B9 - (1 << 64)
 
@@ -168,8 +170,9 @@ def _fmix(x: torch.Tensor) -> torch.Tensor:
 
 
 def _spread(x: torch.Tensor) -> torch.Tensor:
-    """One xorshift-multiply round (a bijection) that carries the high bits into the low ones, which pick a key's
-    hash-table slot; the lowest bit is then set (odd keys: 0 marks an empty slot, 63 bits distinguish keys)."""
+    """One xorshift-multiply round (a bijection) that carries the high bits into the low ones, which pick a
+    key's hash-table slot; the lowest bit is then set (odd keys: 0 marks an empty slot, 63 bits distinguish
+    keys)."""
     return (x ^ ((x >> 32) & _LOW32)) * _F1 | 1
 
 
@@ -188,37 +191,43 @@ def _multipliers(L: int, device) -> torch.Tensor:
     if key not in _MULTIPLIERS:
         if len(_MULTIPLIERS) > 64:
             _MULTIPLIERS.clear()
-        _MULTIPLIERS[key] = _fmix(torch.arange(1, L + 1, dtype=torch.int64, device=device) * _GOLD + _SEED_POS) | 1
+        _MULTIPLIERS[key] = (
+            _fmix(torch.arange(1, L + 1, dtype=torch.int64, device=device) * _GOLD + _SEED_POS) | 1
+        )
     return _MULTIPLIERS[key]
 
 
 def response_keys(prompts: torch.Tensor, responses: torch.Tensor, prefixes: bool = False) -> torch.Tensor:
-    """64-bit keys of the pairs (x_b, y_{b,j}) for prompts [B] and responses [B, n, ...] (trailing axes flattened
-    to one token axis of length L): [B, n], or [B, n, L] keys of every prefix y_{1:ℓ}, ℓ = 1..L, with
-    ``prefixes=True`` (the last one is the whole response).
+    """64-bit keys of the pairs (x_b, y_{b,j}) for prompts [B] and responses [B, n, ...] (trailing axes
+    flattened to one token axis of length L): [B, n], or [B, n, L] keys of every prefix y_{1:ℓ}, ℓ = 1..L,
+    with ``prefixes=True`` (the last one is the whole response).
 
     The key of (x, y_{1:ℓ}) is spread(S_ℓ + fmix(x·G) + ℓ·G') with the multilinear sum S_ℓ = Σ_{s≤ℓ} y_s·m_s
-    mod 2⁶⁴ (m_s: :func:`_multipliers`; fmix: MurmurHash3's finaliser; :func:`_spread`: a bijection, then the lowest
-    bit set, which costs one bit: double the bounds below; G, G' odd constants); float
-    tokens enter as fmix of their float64 bits. A fixed number of tensor operations whatever B, n and L (one
-    multiply and one ``sum``/``cumsum`` over the tokens, the rest on [B, n]).
+    mod 2⁶⁴ (m_s: :func:`_multipliers`; fmix: MurmurHash3's finaliser; :func:`_spread`: a bijection, then the
+    lowest bit set, which costs one bit: double the bounds below; G, G' odd constants); float tokens enter as
+    fmix of their float64 bits. A fixed number of tensor operations whatever B, n and L (one multiply and one
+    ``sum``/``cumsum`` over the tokens, the rest on [B, n]).
 
-    Collisions, for a prompt and length in common (Carter–Wegman universal hashing, with the m_s as the random
-    keys): S(y) − S(y') = Σ_s (y_s − y'_s)·m_s; if 2^v is the largest power of two dividing every token difference,
-    P[collision] ≤ 2^{v+1−64}, and 0 when only one position has the lowest valuation v (in particular when y, y'
-    differ in a single token: an odd multiplier is a bijection). Token ids below 2^b differ by less than 2^b, so
-    v < b = log₂ vocabulary (≤ 2⁻⁴⁶ per pair at the worst with a 2¹⁷ vocabulary, ~2⁻⁶⁴ for a difference with an
-    odd entry). Another prompt shifts S by a pseudo-random word (~2⁻⁶⁴); the same prompt and another length by a
-    non-zero multiple of the odd G', which S's difference matches with probability ≤ 2^{v+1−64} as above. Unlike a
-    polynomial hash y_s·P^s mod 2⁶⁴, independent multipliers have no Thue–Morse collisions (a known attack on
-    64-bit rolling hashes: the Thue–Morse string of length 2048 and its complement collide for every odd P)."""
+    Collisions, for a prompt and length in common (Carter–Wegman universal hashing, with the m_s as the
+    random keys): S(y) − S(y') = Σ_s (y_s − y'_s)·m_s; if 2^v is the largest power of two dividing every
+    token difference, P[collision] ≤ 2^{v+1−64}, and 0 when only one position has the lowest valuation v
+    (in particular when y, y' differ in a single token: an odd multiplier is a bijection). Token ids below
+    2^b differ by less than 2^b, so v < b = log₂ vocabulary (≤ 2⁻⁴⁶ per pair at the worst with a 2¹⁷
+    vocabulary, ~2⁻⁶⁴ for a difference with an odd entry). Another prompt shifts S by a pseudo-random word
+    (~2⁻⁶⁴); the same prompt and another length by a non-zero multiple of the odd G', which S's difference
+    matches with probability ≤ 2^{v+1−64} as above. Unlike a polynomial hash y_s·P^s mod 2⁶⁴, independent
+    multipliers have no Thue–Morse collisions (a known attack on 64-bit rolling hashes: the Thue–Morse
+    string of length 2048 and its complement collide for every odd P)."""
     B, n = responses.shape[:2]
     L = math.prod(responses.shape[2:])
     if L == 0:
-        raise ConfigError("responses", f"must have at least one token per response, got shape {tuple(responses.shape)}")
+        raise ConfigError(
+            "responses", f"must have at least one token per response, got shape {tuple(responses.shape)}"
+        )
     flat = _as_int64(responses).reshape(B, n, L)
     if responses.is_floating_point():
-        flat = _fmix(flat)                          # float bits differ high up: spread them over the word first
+        # float bits differ high up: spread them over the word first
+        flat = _fmix(flat)
     dev = flat.device
     terms = flat * _multipliers(L, dev)                                             # [B, n, L]
     tag = _fmix(_as_int64(torch.as_tensor(prompts)).reshape(B, 1).to(dev) * _GOLD)
@@ -230,20 +239,20 @@ def response_keys(prompts: torch.Tensor, responses: torch.Tensor, prefixes: bool
 
 
 class Provenance:
-    """The set of (prompt, response) keys that the samplers of one ledger returned or its reward oracles were granted
-    (see :func:`response_keys`).
+    """The set of (prompt, response) keys that the samplers of one ledger returned or its reward oracles were
+    granted (see :func:`response_keys`).
 
-    What is stored (issue 16 §5), one key per pair: a response drawn by a sequence-level sampler (its prefixes are
-    *not* stored: a process-reward query takes the whole response and is checked on it), a state x∘a_{1:h}
+    What is stored (issue 16 §5), one key per pair: a response drawn by a sequence-level sampler (its prefixes
+    are *not* stored: a process-reward query takes the whole response and is checked on it), a state x∘a_{1:h}
     returned by the autoregressive oracle (one per token drawn or anchor-queried), and a granted pair. Hence
     ``len(self) ≤ t_comp + t_comp_token + t_feature + t_grant`` of the ledger (fewer with repeats).
 
-    Layout: an open-addressing hash table (linear probing) in one int64 tensor whose size is a power of two kept
-    at most ½ full and doubled when a batch would pass that, so the memory is at most 32 bytes per key or per
-    key of the largest batch added (≥ 8 KiB), 1.5 times that while it doubles. Lookups and inserts are vectorised
-    over the batch and probe 8 slots at a time; their Python loop runs once per 8 probes (once or twice at this
-    load), never per key. Keys are stored with their lowest bit set (:func:`response_keys` makes them odd): 0 marks
-    an empty slot.
+    Layout: an open-addressing hash table (linear probing) in one int64 tensor whose size is a power of two
+    kept at most ½ full and doubled when a batch would pass that, so the memory is at most 32 bytes per key or
+    per key of the largest batch added (≥ 8 KiB), 1.5 times that while it doubles. Lookups and inserts are
+    vectorised over the batch and probe 8 slots at a time; their Python loop runs once per 8 probes (once or
+    twice at this load), never per key. Keys are stored with their lowest bit set (:func:`response_keys` makes
+    them odd): 0 marks an empty slot.
     """
 
     _MIN = 1024
@@ -263,7 +272,8 @@ class Provenance:
         return self._table[(pos[:, None] + offs) & (self._table.numel() - 1)]
 
     def _insert(self, keys: torch.Tensor) -> int:
-        """Place the distinct non-zero ``keys`` that are not in the table yet; returns how many were placed."""
+        """Place the distinct non-zero ``keys`` that are not in the table yet; returns how many were
+        placed."""
         mask, W = self._table.numel() - 1, self._W
         pos, placed = keys & mask, torch.zeros((), dtype=torch.int64, device=keys.device)
         while keys.numel():
@@ -274,7 +284,8 @@ class Provenance:
             present = ((win == keys[:, None]) & before).any(1)
             claim = ~present & (first < W)
             slot = (pos + first) & mask
-            self._table[slot[claim]] = keys[claim]              # a slot claimed twice: one key wins, the other probes on
+            # a slot claimed twice: one key wins, the other probes on
+            self._table[slot[claim]] = keys[claim]
             won = claim & (self._table[slot] == keys)
             placed += won.sum()
             keep = ~present & ~won
@@ -316,11 +327,12 @@ class Provenance:
         return found.reshape(keys.shape).to(keys.device)
 
     def add(self, prompts, responses, prefixes: bool = False, remember: bool = False) -> None:
-        """Remember the pairs (prompts [B], responses [B, n, ...]); with ``prefixes`` every prefix of each too (L keys
-        per response: only for a caller whose prefixes may legitimately be queried alone; no oracle does so).
+        """Remember the pairs (prompts [B], responses [B, n, ...]); with ``prefixes`` every prefix of each too
+        (L keys per response: only for a caller whose prefixes may legitimately be queried alone; no oracle
+        does so).
 
-        ``remember`` (the sequence-level samplers) also keeps a private copy of this batch when its prompts and
-        tokens are integers, replacing the previous copy: see :meth:`contains`."""
+        ``remember`` (the sequence-level samplers) also keeps a private copy of this batch when its prompts
+        and tokens are integers, replacing the previous copy: see :meth:`contains`."""
         if responses.numel():
             self.add_keys(response_keys(prompts, responses, prefixes))
             p = torch.as_tensor(prompts)
@@ -328,7 +340,8 @@ class Provenance:
                 self._last = (p.clone(), responses.clone())
 
     def _is_last(self, prompts, responses) -> bool:
-        """True when (prompts, responses) equal the remembered batch in dtype, shape, device and every value."""
+        """True when (prompts, responses) equal the remembered batch in dtype, shape, device and every
+        value."""
         p = torch.as_tensor(prompts)
         return self._last is not None and all(
             a.dtype == b.dtype and a.shape == b.shape and a.device == b.device and torch.equal(a, b)
@@ -337,11 +350,12 @@ class Provenance:
     def contains(self, prompts, responses) -> torch.Tensor:
         """[B, n] bool: which (prompt, response) pairs were added.
 
-        A query equal to the remembered batch (:meth:`add` with ``remember``: the reward query that follows a
-        sampler's draw) answers all True without computing its keys. That is the answer of the key lookup: the
-        batch was added pair by pair and keys are never removed. The comparison is against a private copy, so
-        it cannot be fooled by writes into the tensors the sampler returned (even through ``.numpy()``, which
-        ``_version`` does not see); integer tensors only, where equal values are equal keys (floats: −0.0 = 0.0)."""
+        A query equal to the remembered batch (:meth:`add` with ``remember``: the reward query that follows
+        a sampler's draw) answers all True without computing its keys. That is the answer of the key
+        lookup: the batch was added pair by pair and keys are never removed. The comparison is against a
+        private copy, so it cannot be fooled by writes into the tensors the sampler returned (even through
+        ``.numpy()``, which ``_version`` does not see); integer tensors only, where equal values are equal
+        keys (floats: −0.0 = 0.0)."""
         if self._is_last(prompts, responses):
             return torch.ones(responses.shape[:2], dtype=torch.bool, device=responses.device)
         return self.contains_keys(response_keys(prompts, responses))

@@ -1,12 +1,13 @@
 """What the oracle layer needs from the objects behind it, written down as :class:`typing.Protocol` s.
 
-The oracles of Foster et al. 2025 (arXiv:2503.07453; docs/papers/foster2025_exploration.md §2) are queries to a
-base model π_ref, to a reward r⋆ and to the prompt law ρ. Each protocol below is the interface one oracle of
-:mod:`oraclerl.oracles` calls, so a class is a base model, an autoregressive model, a reward function or a prompt
-law exactly when it provides these members; every one is ``runtime_checkable``, so ``isinstance`` checks them
-(by presence of the members, not their signatures). A model *declares* every attribute its protocol names, with
-``None`` where it has no such thing (a memoryless model has no features, a prompt-bound policy no β), so oracle
-code reads them directly and an optional capability is a declared value or a protocol of its own, never a guess.
+The oracles of Foster et al. 2025 (arXiv:2503.07453; docs/papers/foster2025_exploration.md §2) are queries to
+a base model π_ref, to a reward r⋆ and to the prompt law ρ. Each protocol below is the interface one oracle of
+:mod:`oraclerl.oracles` calls, so a class is a base model, an autoregressive model, a reward function or a
+prompt law exactly when it provides these members; every one is ``runtime_checkable``, so ``isinstance``
+checks them (by presence of the members, not their signatures). A model *declares* every attribute its
+protocol names, with ``None`` where it has no such thing (a memoryless model has no features, a prompt-bound
+policy no β), so oracle code reads them directly and an optional capability is a declared value or a protocol
+of its own, never a guess.
 
 * :class:`ModelInfo` — the declared attributes an oracle reads once and re-exposes (its ``num_prompts``,
   ``beta``, ``device``, and ``feature_dim`` when it reveals features).
@@ -15,9 +16,11 @@ code reads them directly and an optional capability is a declared value or a pro
   (strong oracle, Def. 2.1) for :class:`~oraclerl.oracles.StrongSampler`.
 * :class:`AutoregressiveModel` — π_{h,ref} and ϕ_h behind :class:`~oraclerl.oracles.AutoregressiveSampler`
   (Def. 5.1; the MDP oracle of Def. I.3).
-* :class:`RewardFunction` / :class:`ProcessRewardFunction` — r⋆ behind :class:`~oraclerl.oracles.RewardOracle`;
+* :class:`RewardFunction` / :class:`ProcessRewardFunction` — r⋆ behind
+  :class:`~oraclerl.oracles.RewardOracle`;
   :class:`RewardQueries` — what an algorithm asks of that oracle.
-* :class:`PromptDistribution` — ρ behind :class:`~oraclerl.oracles.PromptSource` (a finite law over [X], or the
+* :class:`PromptDistribution` — ρ behind :class:`~oraclerl.oracles.PromptSource` (a finite law over [X], or
+  the
   unbounded context law of a teacher task).
 * :class:`OutputPolicy`, :class:`ExactPolicy`, :class:`ExactTokenPolicy` — what evaluation code needs from a
   learned policy π̂: sampling through the oracles, and its exact law where it is known (Def. 2.2's regret).
@@ -72,23 +75,33 @@ class TiltedModel(FeatureModel, Protocol):
     def sample_tilted(self, prompts: torch.Tensor, theta: torch.Tensor, n: int,
                       generator: torch.Generator | None) -> torch.Tensor: ...
 
-    def tilted_log_prob(self, prompts: torch.Tensor, responses: torch.Tensor, theta: torch.Tensor) -> torch.Tensor: ...
+    def tilted_log_prob(
+        self, prompts: torch.Tensor, responses: torch.Tensor, theta: torch.Tensor
+    ) -> torch.Tensor: ...
 
 
 @runtime_checkable
 class AutoregressiveModel(ModelInfo, Protocol):
-    """The autoregressive oracle's model (Def. 5.1): a_h ∼ π_{h,ref}(·|x, a_{1:h−1}) (or π^auto_{h,θ}, Eq. 11, when
-    θ_h is given), the step features ϕ_h(x, a_{1:h}) [B, n, d] and log π_h of given tokens [B, n]."""
+    """The autoregressive oracle's model (Def. 5.1): a_h ∼ π_{h,ref}(·|x, a_{1:h−1}) (or π^auto_{h,θ}, Eq.
+    11, when θ_h is given), the step features ϕ_h(x, a_{1:h}) [B, n, d] and log π_h of given tokens [B, n]."""
 
     horizon: int
     """H: responses are a_{1:H}."""
     num_actions: int
     """|A|."""
 
-    def sample_next(self, prompts: torch.Tensor, prefixes: torch.Tensor, n: int, generator: torch.Generator | None,
-                    theta: torch.Tensor | None) -> torch.Tensor: ...
+    def sample_next(
+        self,
+        prompts: torch.Tensor,
+        prefixes: torch.Tensor,
+        n: int,
+        generator: torch.Generator | None,
+        theta: torch.Tensor | None,
+    ) -> torch.Tensor: ...
 
-    def step_features(self, prompts: torch.Tensor, prefixes: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor: ...
+    def step_features(
+        self, prompts: torch.Tensor, prefixes: torch.Tensor, tokens: torch.Tensor
+    ) -> torch.Tensor: ...
 
     def next_log_prob(self, prompts: torch.Tensor, prefixes: torch.Tensor, tokens: torch.Tensor,
                       theta: torch.Tensor | None) -> torch.Tensor: ...
@@ -131,21 +144,24 @@ class PromptDistribution(Protocol):
     :class:`~oraclerl.oracles.PromptSource` serving it counts them)."""
 
     num_prompts: int | None
-    """|X| of a finite law over [X], or None (e.g. fresh contexts of a teacher task, ids a running counter)."""
+    """|X| of a finite law over [X], or None (e.g. fresh contexts of a teacher task, ids a running
+    counter)."""
 
     def sample(self, n: int, generator: torch.Generator | None) -> torch.Tensor: ...
 
 
 @runtime_checkable
 class OutputPolicy(Protocol):
-    """A learned policy π̂ served through the oracles: n responses per prompt (:class:`~oraclerl.oracles.Samples`)."""
+    """A learned policy π̂ served through the oracles: n responses per prompt
+    (:class:`~oraclerl.oracles.Samples`)."""
 
     def sample(self, prompts: torch.Tensor, n: int, generator: torch.Generator | None): ...
 
 
 @runtime_checkable
 class ExactPolicy(Protocol):
-    """A policy whose exact law on a finite instance is known: log π̂(y|x) [X, Y] (evaluation code, Def. 2.2)."""
+    """A policy whose exact law on a finite instance is known: log π̂(y|x) [X, Y] (evaluation code, Def.
+    2.2)."""
 
     def log_prob_table(self, instance) -> torch.Tensor: ...
 
@@ -157,7 +173,9 @@ class ExactTokenPolicy(Protocol):
 
     def log_prob_tables(self, model, law: str = "sampler") -> list: ...
 
-    def log_prob_rows(self, layer: int, log_ref: torch.Tensor, phi: torch.Tensor, law: str = "sampler") -> torch.Tensor:
+    def log_prob_rows(
+        self, layer: int, log_ref: torch.Tensor, phi: torch.Tensor, law: str = "sampler"
+    ) -> torch.Tensor:
         ...
 
 

@@ -3,18 +3,19 @@
 A reward *function* is a :class:`~oraclerl.oracles.protocols.RewardFunction`: ``mean(prompts, responses) ->
 Tensor[B, n]`` (the expected reward r⋆(x, y)) and ``r_max`` (None when unknown); a
 :class:`~oraclerl.oracles.protocols.ProcessRewardFunction` also has ``process_mean(prompts, responses) ->
-Tensor[B, n, H]`` (one value per prefix y_{1:i}). The oracle adds the configured noise and counts every query in T_data:
-one per (prompt, response) for outcome rewards, one per (prompt, prefix) for process rewards
-(Mousavi-Hosseini & Erdogdu 2026 count a reward query per verifier call), one per pair for
-preferences (Foster et al. Eq. 14).
+Tensor[B, n, H]`` (one value per prefix y_{1:i}). The oracle adds the configured noise and counts every query
+in T_data: one per (prompt, response) for outcome rewards, one per (prompt, prefix) for process rewards
+(Mousavi-Hosseini & Erdogdu 2026 count a reward query per verifier call), one per pair for preferences (Foster
+et al. Eq. 14).
 
 Provenance (issue 16 §5): an oracle scores only (prompt, response) pairs that a sampler on the *same ledger*
-returned (:class:`~oraclerl.oracles.ledger.Provenance`), or pairs the caller granted with :meth:`RewardOracle.grant`
-(counted in ``t_grant``). A process-reward query is checked on the whole response (it scores that response's
-prefixes); a prefix of a drawn sequence queried *alone* counts as drawn only if a sampler returned it as such (a
-state of the autoregressive oracle) — otherwise grant it (the exploration of Algorithm 2 does). Anything else raises
-:class:`~oraclerl.oracles.ledger.ProvenanceError` before any work. ``grant_all=True`` grants every unknown
-pair as it is queried (still counted): for evaluation code that legitimately scores arbitrary responses.
+returned (:class:`~oraclerl.oracles.ledger.Provenance`), or pairs the caller granted with
+:meth:`RewardOracle.grant` (counted in ``t_grant``). A process-reward query is checked on the whole response
+(it scores that response's prefixes); a prefix of a drawn sequence queried *alone* counts as drawn only if a
+sampler returned it as such (a state of the autoregressive oracle) — otherwise grant it (the exploration of
+Algorithm 2 does). Anything else raises :class:`~oraclerl.oracles.ledger.ProvenanceError` before any work.
+``grant_all=True`` grants every unknown pair as it is queried (still counted): for evaluation code that
+legitimately scores arbitrary responses.
 """
 
 from __future__ import annotations
@@ -50,7 +51,9 @@ class RewardNoise:
         if self.kind == "none":
             return mean
         if self.kind == "gaussian":
-            return mean + self.scale * torch.randn(mean.shape, generator=generator, dtype=mean.dtype, device=mean.device)
+            return mean + self.scale * torch.randn(
+                mean.shape, generator=generator, dtype=mean.dtype, device=mean.device
+            )
         if r_max is None:
             raise ConfigError("noise.kind", "bernoulli noise needs a reward function with a known r_max")
         p = mean / r_max
@@ -61,13 +64,15 @@ class RewardNoise:
 
 
 def _check_finite_rewards(r: torch.Tensor, what: str) -> torch.Tensor:
-    if bool(torch.isnan(r.sum())) and bool(torch.isnan(r).any()):     # a NaN makes the sum NaN: one cheap pass first
+    # a NaN makes the sum NaN: one cheap pass first
+    if bool(torch.isnan(r.sum())) and bool(torch.isnan(r).any()):
         raise ConfigError("reward", f"{what} returned NaN")
     return r
 
 
 def _grant(ledger: Ledger, prompts, responses) -> int:
-    """Register the pairs no sampler on ``ledger`` drew, charging ``t_grant`` once per new pair; returns it."""
+    """Register the pairs no sampler on ``ledger`` drew, charging ``t_grant`` once per new pair; returns
+    it."""
     prov = ledger.provenance
     keys = response_keys(prompts, responses)
     known = prov.contains_keys(keys)
@@ -87,7 +92,8 @@ def _require_drawn(ledger: Ledger, prompts, responses, grant_all: bool, who: str
     if not bool(known.all()):
         b, j = (~known).nonzero()[0].tolist()
         raise ProvenanceError(
-            f"{who}: response [{b}, {j}] of prompt {int(prompts[b])} was not drawn by a sampler on this ledger; "
+            f"{who}: response [{b}, {j}] of prompt {int(prompts[b])} was not drawn by a sampler on this "
+            "ledger; "
             f"score only sampled responses, or grant it explicitly (RewardOracle.grant(prompts, responses), "
             "counted in t_grant)")
 
@@ -123,9 +129,9 @@ class RewardOracle:
         return type(self.__reward).__name__
 
     def grant(self, prompts, responses) -> int:
-        """Allow this ledger's reward oracles to score ``responses`` [B, n, ...] of ``prompts`` [B] although no sampler
-        drew them (e.g. a learner's own samples, evaluation code); counts each pair not already known in
-        ``t_grant`` and returns that number."""
+        """Allow this ledger's reward oracles to score ``responses`` [B, n, ...] of ``prompts`` [B]
+        although no sampler drew them (e.g. a learner's own samples, evaluation code); counts each pair not
+        already known in ``t_grant`` and returns that number."""
         prompts = torch.as_tensor(prompts, dtype=torch.long)
         self._check_shape(prompts, responses)
         return _grant(self.ledger, prompts, responses)
@@ -133,7 +139,10 @@ class RewardOracle:
     @staticmethod
     def _check_shape(prompts, responses):
         if responses.dim() < 2 or responses.shape[0] != prompts.numel():
-            raise ConfigError("responses", f"must be [B, n, ...] with B = {prompts.numel()} prompts, got {tuple(responses.shape)}")
+            raise ConfigError(
+                "responses",
+                f"must be [B, n, ...] with B = {prompts.numel()} prompts, got {tuple(responses.shape)}",
+            )
 
     def outcome(self, prompts, responses, generator: torch.Generator | None = None) -> torch.Tensor:
         """Outcome rewards for ``responses`` [B, n, ...] of ``prompts`` [B]: shape [B, n]."""
@@ -141,7 +150,9 @@ class RewardOracle:
         if responses.dim() < 2:
             raise ConfigError("responses", f"must be [B, n, ...], got {tuple(responses.shape)}")
         if responses.shape[0] != prompts.numel():
-            raise ConfigError("responses", f"first dim must match prompts ({prompts.numel()}), got {tuple(responses.shape)}")
+            raise ConfigError(
+                "responses", f"first dim must match prompts ({prompts.numel()}), got {tuple(responses.shape)}"
+            )
         self.ledger.check("t_data", responses.shape[0] * responses.shape[1])
         _require_drawn(self.ledger, prompts, responses, self.grant_all, "RewardOracle.outcome")
         self.ledger.charge("t_data", responses.shape[0] * responses.shape[1])
@@ -157,7 +168,10 @@ class RewardOracle:
         prompts = torch.as_tensor(prompts, dtype=torch.long)
         self._check_shape(prompts, responses)
         # one query per prefix; the budget is checked before any work or grant (the Ledger contract)
-        self.ledger.check("t_data", responses.shape[0] * responses.shape[1] * (responses.shape[2] if responses.dim() > 2 else 1))
+        self.ledger.check(
+            "t_data",
+            responses.shape[0] * responses.shape[1] * (responses.shape[2] if responses.dim() > 2 else 1),
+        )
         _require_drawn(self.ledger, prompts, responses, self.grant_all, "RewardOracle.process")
         mean = _check_finite_rewards(self.__reward.process_mean(prompts, responses), "reward.process_mean")
         self.ledger.charge("t_data", mean.numel())
@@ -180,7 +194,9 @@ class PreferenceOracle:
         """Return a {0,1} tensor [B, n]: 1 where ``first`` is preferred. Counts one query per pair."""
         prompts = torch.as_tensor(prompts, dtype=torch.long)
         if first.shape != second.shape:
-            raise ConfigError("second", f"must have the shape of first {tuple(first.shape)}, got {tuple(second.shape)}")
+            raise ConfigError(
+                "second", f"must have the shape of first {tuple(first.shape)}, got {tuple(second.shape)}"
+            )
         RewardOracle._check_shape(prompts, first)
         self.ledger.check("t_data", first.shape[0] * first.shape[1])
         for resp in (first, second):

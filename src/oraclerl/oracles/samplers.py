@@ -8,20 +8,20 @@
   e.g. :class:`CategoricalPrompts` over [X] or a teacher task's contexts) and counts them.
 
 What each oracle needs from its model is a protocol of :mod:`oraclerl.oracles.protocols` (checked when the
-oracle is built); the oracle reads the model's declared :class:`~oraclerl.oracles.protocols.ModelInfo` once and
-re-exposes it (:class:`_Declared`), ``feature_dim`` only when it reveals features.
+oracle is built); the oracle reads the model's declared :class:`~oraclerl.oracles.protocols.ModelInfo` once
+and re-exposes it (:class:`_Declared`), ``feature_dim`` only when it reveals features.
 
-What an oracle reveals is explicit. ``reveal`` is a subset of ``{"features", "log_probs"}``; the
-paper's oracles reveal features but no log-probabilities (the "generalised" oracle of Definition C.1
-reveals log-probabilities too). A model may lower the default with its ``default_reveal`` (a real
-LM reveals nothing unless asked, since its features cost a forward pass). Reading an unrevealed field of :class:`Samples` raises
+What an oracle reveals is explicit. ``reveal`` is a subset of ``{"features", "log_probs"}``; the paper's
+oracles reveal features but no log-probabilities (the "generalised" oracle of Definition C.1 reveals
+log-probabilities too). A model may lower the default with its ``default_reveal`` (a real LM reveals nothing
+unless asked, since its features cost a forward pass). Reading an unrevealed field of :class:`Samples` raises
 :class:`~oraclerl.errors.RevealError`. Algorithms never get a handle on the model itself: it is held in a
 name-mangled attribute, read only through this module's ``_model_of``.
 
 Provenance (issue 16 §5): every response a sampler returns is remembered by its ledger
-(:class:`~oraclerl.oracles.ledger.Provenance`: one key per whole response of a sequence-level sampler, its prefixes
-not included; one per state x∘a_{1:h} the autoregressive oracle returns), so the reward oracle on the same ledger
-scores only what was drawn, and the autoregressive oracle continues only from visited prefixes.
+(:class:`~oraclerl.oracles.ledger.Provenance`: one key per whole response of a sequence-level sampler, its
+prefixes not included; one per state x∘a_{1:h} the autoregressive oracle returns), so the reward oracle on the
+same ledger scores only what was drawn, and the autoregressive oracle continues only from visited prefixes.
 """
 
 from __future__ import annotations
@@ -95,7 +95,9 @@ def _as_prompts(prompts, model: ModelInfo) -> torch.Tensor:
         raise ConfigError("prompts", f"must be a 1-D tensor of prompt ids, got shape {tuple(p.shape)}")
     num = model.num_prompts
     if num is not None and p.numel() and (p.min() < 0 or p.max() >= num):
-        raise ConfigError("prompts", f"ids must be in [0, {num - 1}], got range [{p.min().item()}, {p.max().item()}]")
+        raise ConfigError(
+            "prompts", f"ids must be in [0, {num - 1}], got range [{p.min().item()}, {p.max().item()}]"
+        )
     return p.to(model.device)
 
 
@@ -116,7 +118,8 @@ class _Declared:
 
 
 class _Oracle:
-    #: The model's declared attributes that the oracle reveals (``feature_dim``: None unless it reveals features).
+    # : The model's declared attributes that the oracle reveals (``feature_dim``: None unless it reveals
+    # features).
     num_prompts = _Declared()
     beta = _Declared()
     device = _Declared()
@@ -167,18 +170,29 @@ class StrongSampler(_Oracle):
     def __init__(self, model: TiltedModel, ledger: Ledger | None = None, reveal: Iterable[str] | None = None):
         super().__init__(model, TiltedModel, ledger, reveal)
 
-    def sample(self, prompts, theta: torch.Tensor, n: int = 1, generator: torch.Generator | None = None) -> Samples:
+    def sample(
+        self, prompts, theta: torch.Tensor, n: int = 1, generator: torch.Generator | None = None
+    ) -> Samples:
         """Draw ``n`` responses per prompt from π_θ; ``theta`` is [d] or [B, d] (one per prompt)."""
         n = check_int("n", n, low=1)
         prompts = _as_prompts(prompts, _model_of(self))
         theta = torch.as_tensor(theta)
         d = _model_of(self).feature_dim
-        if theta.shape[-1:] != (d,) or theta.dim() not in (1, 2) or (theta.dim() == 2 and theta.shape[0] != prompts.numel()):
-            raise ConfigError("theta", f"must have shape ({d},) or ({prompts.numel()}, {d}), got {tuple(theta.shape)}")
+        if (
+            theta.shape[-1:] != (d,)
+            or theta.dim() not in (1, 2)
+            or (theta.dim() == 2 and theta.shape[0] != prompts.numel())
+        ):
+            raise ConfigError(
+                "theta", f"must have shape ({d},) or ({prompts.numel()}, {d}), got {tuple(theta.shape)}"
+            )
         self.ledger.charge("t_comp", prompts.numel() * n)
         responses = _model_of(self).sample_tilted(prompts, theta, n, generator)
         return self._package(
-            prompts, responses, lambda: _model_of(self).tilted_log_prob(prompts, responses, theta), "StrongSampler"
+            prompts,
+            responses,
+            lambda: _model_of(self).tilted_log_prob(prompts, responses, theta),
+            "StrongSampler",
         )
 
 
@@ -191,18 +205,25 @@ class AutoregressiveSampler(_Oracle):
     for an action that was not sampled (the anchor 𝔞 of MTSS) go through :meth:`anchor_features` and are
     only allowed with ``allow_anchor_features=True``; they count ``t_feature``.
 
-    Every returned state (x, a_{1:h}) — and (x, a_{1:h−1}∘𝔞) after an anchor query — is recorded in the ledger's
-    provenance, so a reward oracle on the same ledger may score it. ``local_simulator=True`` (the MDP oracle of
-    Definition I.3, default with ``allow_anchor_features``) also refuses queries at a non-empty prefix that was
-    never visited, and restarts of a roll-out at a visited state are made by :meth:`reset`, which checks the
-    state and counts ``t_reset``.
+    Every returned state (x, a_{1:h}) — and (x, a_{1:h−1}∘𝔞) after an anchor query — is recorded in the
+    ledger's provenance, so a reward oracle on the same ledger may score it. ``local_simulator=True`` (the MDP
+    oracle of Definition I.3, default with ``allow_anchor_features``) also refuses queries at a non-empty
+    prefix that was never visited, and restarts of a roll-out at a visited state are made by :meth:`reset`,
+    which checks the state and counts ``t_reset``.
     """
 
     horizon = _Declared()
     num_actions = _Declared()
 
-    def __init__(self, model: AutoregressiveModel, ledger: Ledger | None = None, reveal: Iterable[str] | None = None,
-                 strong: bool = False, allow_anchor_features: bool = False, local_simulator: bool | None = None):
+    def __init__(
+        self,
+        model: AutoregressiveModel,
+        ledger: Ledger | None = None,
+        reveal: Iterable[str] | None = None,
+        strong: bool = False,
+        allow_anchor_features: bool = False,
+        local_simulator: bool | None = None,
+    ):
         super().__init__(model, AutoregressiveModel, ledger, reveal, ("horizon", "num_actions"))
         self.strong = strong
         self.allow_anchor_features = allow_anchor_features
@@ -214,15 +235,19 @@ class AutoregressiveSampler(_Oracle):
         known = self.ledger.provenance.contains(prompts, prefixes[:, None, :])[:, 0]
         if not bool(known.all()):
             b = int((~known).nonzero()[0, 0])
-            raise ProvenanceError(f"{what}: prefix {prefixes[b].tolist()} of prompt {int(prompts[b])} was never visited "
-                                  "(the local simulator only continues or resets to visited states, Def. I.3)")
+            raise ProvenanceError(
+                f"{what}: prefix {prefixes[b].tolist()} of prompt {int(prompts[b])} was never visited "
+                "(the local simulator only continues or resets to visited states, Def. I.3)"
+            )
 
     def reset(self, prompts, prefixes: torch.Tensor) -> None:
         """Restart roll-outs at the visited states (prompts [B], prefixes [B, l]): one ``t_reset`` per row."""
         prompts = _as_prompts(prompts, _model_of(self))
         prefixes = torch.as_tensor(prefixes, dtype=torch.long, device=prompts.device)
         if prefixes.dim() != 2 or prefixes.shape[0] != prompts.numel():
-            raise ConfigError("prefixes", f"must have shape ({prompts.numel()}, l), got {tuple(prefixes.shape)}")
+            raise ConfigError(
+                "prefixes", f"must have shape ({prompts.numel()}, l), got {tuple(prefixes.shape)}"
+            )
         self.ledger.check("t_reset", prompts.numel())
         if prefixes.shape[1]:
             known = self.ledger.provenance.contains(prompts, prefixes[:, None, :])[:, 0]
@@ -239,16 +264,22 @@ class AutoregressiveSampler(_Oracle):
         prompts = _as_prompts(prompts, _model_of(self))
         prefixes = torch.as_tensor(prefixes, dtype=torch.long, device=prompts.device)
         if prefixes.dim() != 2 or prefixes.shape[0] != prompts.numel():
-            raise ConfigError("prefixes", f"must have shape ({prompts.numel()}, h-1), got {tuple(prefixes.shape)}")
+            raise ConfigError(
+                "prefixes", f"must have shape ({prompts.numel()}, h-1), got {tuple(prefixes.shape)}"
+            )
         if prefixes.shape[1] >= self.horizon:
             raise ConfigError("prefixes", f"length must be < horizon {self.horizon}, got {prefixes.shape[1]}")
         if theta is not None and not self.strong:
-            raise RevealError("this AutoregressiveSampler is weak: it samples π_ref only (pass strong=True for π_θ)")
+            raise RevealError(
+                "this AutoregressiveSampler is weak: it samples π_ref only (pass strong=True for π_θ)"
+            )
         self._require_visited(prompts, prefixes, "AutoregressiveSampler.next_token")
         self.ledger.charge("t_comp_token", prompts.numel() * n)
         tokens = _model_of(self).sample_next(prompts, prefixes, n, generator, theta)
         self._visit(prompts, prefixes, tokens)
-        feats = _model_of(self).step_features(prompts, prefixes, tokens) if "features" in self.reveal else None
+        feats = (
+            _model_of(self).step_features(prompts, prefixes, tokens) if "features" in self.reveal else None
+        )
         logp = (_model_of(self).next_log_prob(prompts, prefixes, tokens, theta)
                 if "log_probs" in self.reveal else None)
         return Samples(prompts, tokens, feats, logp, self.reveal, "AutoregressiveSampler")
@@ -256,7 +287,9 @@ class AutoregressiveSampler(_Oracle):
     def anchor_features(self, prompts, prefixes: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         """ϕ_h(x, a_{1:h-1}, a) for given (not sampled) actions, e.g. the anchor 𝔞 (Remark J.4)."""
         if not self.allow_anchor_features:
-            raise RevealError("feature queries for unsampled actions need allow_anchor_features=True (MDP oracle, Def. I.3)")
+            raise RevealError(
+                "feature queries for unsampled actions need allow_anchor_features=True (MDP oracle, Def. I.3)"
+            )
         prompts = _as_prompts(prompts, _model_of(self))
         prefixes = torch.as_tensor(prefixes, dtype=torch.long, device=prompts.device)
         actions = torch.as_tensor(actions, dtype=torch.long, device=prompts.device)
@@ -270,7 +303,9 @@ class AutoregressiveSampler(_Oracle):
     def _visit(self, prompts: torch.Tensor, prefixes: torch.Tensor, tokens: torch.Tensor) -> None:
         """Record the states prefix∘token ([B, n] tokens) in the ledger's provenance (whole states only)."""
         B, n = tokens.shape[:2]
-        states = torch.cat([prefixes[:, None, :].expand(B, n, prefixes.shape[1]), tokens.reshape(B, n, 1).to(prefixes)], 2)
+        states = torch.cat(
+            [prefixes[:, None, :].expand(B, n, prefixes.shape[1]), tokens.reshape(B, n, 1).to(prefixes)], 2
+        )
         self.ledger.provenance.add(prompts, states)
 
 
@@ -280,10 +315,19 @@ class CategoricalPrompts:
 
     def __init__(self, weights: torch.Tensor | int):
         if isinstance(weights, int):
-            weights = torch.full((check_int("num_prompts", weights, low=1),), 1.0 / weights, dtype=torch.float64)
+            weights = torch.full(
+                (check_int("num_prompts", weights, low=1),), 1.0 / weights, dtype=torch.float64
+            )
         weights = torch.as_tensor(weights, dtype=torch.float64)
-        if weights.dim() != 1 or (weights < 0).any() or not torch.isfinite(weights).all() or weights.sum() <= 0:
-            raise ConfigError("weights", "must be a 1-D non-negative, finite, non-zero vector (the prompt law ρ)")
+        if (
+            weights.dim() != 1
+            or (weights < 0).any()
+            or not torch.isfinite(weights).all()
+            or weights.sum() <= 0
+        ):
+            raise ConfigError(
+                "weights", "must be a 1-D non-negative, finite, non-zero vector (the prompt law ρ)"
+            )
         self.weights = weights / weights.sum()
 
     @property

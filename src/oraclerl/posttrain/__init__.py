@@ -1,6 +1,6 @@
-"""Post-training (Mousavi-Hosseini & Erdogdu 2026): supervised pre-training with Adagrad or the adaptive step,
-policy gradients with outcome (ORM) and process (PRM) rewards, advantage estimators, exploration behaviours, and
-full fine-tuning of small causal LMs (``oraclerl.posttrain.lm_pg``, extra ``[hf]``)."""
+"""Post-training (Mousavi-Hosseini & Erdogdu 2026): supervised pre-training with Adagrad or the adaptive
+step, policy gradients with outcome (ORM) and process (PRM) rewards, advantage estimators, exploration
+behaviours, and full fine-tuning of small causal LMs (``oraclerl.posttrain.lm_pg``, extra ``[hf]``)."""
 
 from .advantages import ESTIMATORS, outcome_advantages, process_advantages
 from .behaviour import explore_outcome, explore_process

@@ -32,7 +32,7 @@ Estimators (``estimator=``)
   gradient is (n−1)/n times the true one (computed exactly by :mod:`oraclerl.diagnostics.estimators`).
 * ``"pass_at_k"``: the unbiased pass@k policy gradient of Walder & Karkhanis (2025, "Pass@k policy
   optimization", arXiv 2505.15201, §3): with the n rewards of a group sorted increasingly, r_(1) ≤ … ≤ r_(n),
-  A_(i) = n / C(n, k) · [C(i−1, k−1)·r_(i) + Σ_{m>i} C(m−2, k−2)·r_(m)]  = n/C(n,k)·Σ_{K ∋ i, |K| = k} max_K r,
+  A_(i) = n / C(n, k) · [C(i−1, k−1)·r_(i) + Σ_{m>i} C(m−2, k−2)·r_(m)] = n/C(n,k)·Σ_{K ∋ i, |K| = k} max_K r,
   so that (1/n) Σ_j A_j ∇log π(y_j) is unbiased for ∇ E[max of k i.i.d. rewards] (= ∇ pass@k for {0,1}
   rewards). Outcome rewards only, no mask; needs 1 ≤ k ≤ n (k = 1 is REINFORCE).
 
@@ -65,7 +65,8 @@ def _masked_mean(x: torch.Tensor, m: torch.Tensor, dims) -> tuple[torch.Tensor, 
 
 
 def _pass_at_k(r: torch.Tensor, k: int) -> torch.Tensor:
-    """Walder & Karkhanis (2025) §3 weights for outcome rewards [B, n] (see the module doc); log-space binomials."""
+    """Walder & Karkhanis (2025) §3 weights for outcome rewards [B, n] (see the module doc); log-space
+    binomials."""
     n = r.shape[1]
     rs, order = torch.sort(r, dim=1)
     i = torch.arange(1, n + 1, dtype=torch.float64)
@@ -79,7 +80,8 @@ def _pass_at_k(r: torch.Tensor, k: int) -> torch.Tensor:
     log_norm = math.log(n) - (math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1))
     own = torch.exp(log_comb(i - 1, k - 1) + log_norm).to(r.dtype)                # C(i−1,k−1)·n/C(n,k)
     if k >= 2:
-        above = torch.exp(log_comb(i - 2, k - 2) + log_norm).to(r.dtype) * rs       # C(m−2,k−2)·r_(m)·n/C(n,k)
+        # C(m−2,k−2)·r_(m)·n/C(n,k)
+        above = torch.exp(log_comb(i - 2, k - 2) + log_norm).to(r.dtype) * rs
         tail = torch.flip(torch.cumsum(torch.flip(above, [1]), 1), [1])            # Σ_{m ≥ i}
         tail = torch.cat([tail[:, 1:], torch.zeros_like(tail[:, :1])], 1)          # Σ_{m > i}
     else:
@@ -106,10 +108,13 @@ def advantages(rewards: torch.Tensor, estimator: str = "none", *, mask: torch.Te
         raise ConfigError("estimator", f"must be one of {list(ALL_ESTIMATORS)}, got {estimator!r}")
     r = torch.as_tensor(rewards)
     if r.dim() not in (2, 3):
-        raise ConfigError("rewards", f"must have shape [B, n] (outcome) or [B, n, H] (process), got {tuple(r.shape)}")
+        raise ConfigError(
+            "rewards", f"must have shape [B, n] (outcome) or [B, n, H] (process), got {tuple(r.shape)}"
+        )
     if not torch.is_floating_point(r):
         r = r.to(torch.get_default_dtype())
-    if bool(torch.isnan(r.sum())) and bool(torch.isnan(r).any()):     # a NaN makes the sum NaN: one cheap pass first
+    # a NaN makes the sum NaN: one cheap pass first
+    if bool(torch.isnan(r.sum())) and bool(torch.isnan(r).any()):
         raise ConfigError("rewards", "contains NaN")
     if not eps > 0:
         raise ConfigError("eps", f"must be > 0, got {eps!r}")
@@ -118,11 +123,15 @@ def advantages(rewards: torch.Tensor, estimator: str = "none", *, mask: torch.Te
     else:
         mask = torch.as_tensor(mask, device=r.device)
         if mask.shape != r.shape:
-            raise ConfigError("mask", f"must have the shape of rewards {tuple(r.shape)}, got {tuple(mask.shape)}")
+            raise ConfigError(
+                "mask", f"must have the shape of rewards {tuple(r.shape)}, got {tuple(mask.shape)}"
+            )
         m = mask.to(r.dtype)
     n = r.shape[1]
     if estimator in ("leave_one_out", "group_normalised", "dr_grpo") and n < 2:
-        raise ConfigError("rewards", f"estimator {estimator!r} needs n >= 2 responses per prompt (dim 1), got n={n}")
+        raise ConfigError(
+            "rewards", f"estimator {estimator!r} needs n >= 2 responses per prompt (dim 1), got n={n}"
+        )
     if estimator == "pass_at_k":
         if r.dim() != 2 or mask is not None:
             raise ConfigError("estimator", "'pass_at_k' takes outcome rewards [B, n] without a mask")
@@ -153,12 +162,16 @@ def advantages(rewards: torch.Tensor, estimator: str = "none", *, mask: torch.Te
 def outcome_advantages(rewards: torch.Tensor, estimator: str = "none", **kw) -> torch.Tensor:
     """:func:`advantages` for outcome rewards; checks that ``rewards`` is ``[B, n]``."""
     if torch.as_tensor(rewards).dim() != 2:
-        raise ConfigError("rewards", f"outcome rewards must be [B, n], got {tuple(torch.as_tensor(rewards).shape)}")
+        raise ConfigError(
+            "rewards", f"outcome rewards must be [B, n], got {tuple(torch.as_tensor(rewards).shape)}"
+        )
     return advantages(rewards, estimator, **kw)
 
 
 def process_advantages(rewards: torch.Tensor, estimator: str = "none", **kw) -> torch.Tensor:
     """:func:`advantages` for process rewards; checks that ``rewards`` is ``[B, n, H]``."""
     if torch.as_tensor(rewards).dim() != 3:
-        raise ConfigError("rewards", f"process rewards must be [B, n, H], got {tuple(torch.as_tensor(rewards).shape)}")
+        raise ConfigError(
+            "rewards", f"process rewards must be [B, n, H], got {tuple(torch.as_tensor(rewards).shape)}"
+        )
     return advantages(rewards, estimator, **kw)

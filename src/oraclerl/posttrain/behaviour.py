@@ -20,7 +20,9 @@ from __future__ import annotations
 import torch
 
 
-def _mixture_tokens(rows: int, shape: tuple[int, ...], mix: float, k: int, draw_q0, generator) -> torch.Tensor:
+def _mixture_tokens(
+    rows: int, shape: tuple[int, ...], mix: float, k: int, draw_q0, generator
+) -> torch.Tensor:
     """Tokens from mix·q₀ + (1−mix)·Unif: a coin per row; q₀ is queried only for the rows that need it."""
     dev = generator.device if generator is not None else "cpu"
     coin = torch.rand(rows, generator=generator, device=dev) < mix
@@ -31,8 +33,17 @@ def _mixture_tokens(rows: int, shape: tuple[int, ...], mix: float, k: int, draw_
     return out
 
 
-def explore_outcome(ids: torch.Tensor, y: torch.Tensor, r: torch.Tensor, reward, base_sampler, num_actions: int,
-                    m: int, mix: float, generator: torch.Generator | None = None):
+def explore_outcome(
+    ids: torch.Tensor,
+    y: torch.Tensor,
+    r: torch.Tensor,
+    reward,
+    base_sampler,
+    num_actions: int,
+    m: int,
+    mix: float,
+    generator: torch.Generator | None = None,
+):
     """Algorithm 1's best-of-m search for every wrong response. Returns (y, r) with found ones replaced.
 
     Args:
@@ -51,10 +62,16 @@ def explore_outcome(ids: torch.Tensor, y: torch.Tensor, r: torch.Tensor, reward,
         if active.numel() == 0:
             break
         pid = flat_ids[active]
-        cand = _mixture_tokens(active.numel(), (N,), mix, k,
-                               lambda idx, pid=pid: base_sampler.sample(pid[idx], 1, generator).responses[:, 0],
-                               generator)
-        reward.grant(pid, cand[:, None, :])            # the uniform part of the mixture is the learner's own draw
+        cand = _mixture_tokens(
+            active.numel(),
+            (N,),
+            mix,
+            k,
+            lambda idx, pid=pid: base_sampler.sample(pid[idx], 1, generator).responses[:, 0],
+            generator,
+        )
+        # the uniform part of the mixture is the learner's own draw
+        reward.grant(pid, cand[:, None, :])
         rc = reward.outcome(pid, cand[:, None, :], generator)[:, 0]
         hit = rc >= success
         yf[active[hit]] = cand[hit].to(yf.dtype)

@@ -19,15 +19,16 @@ is computed exactly by the estimator lab (:mod:`oraclerl.diagnostics.estimators`
 instances); per-token k1 in the loss has zero expected gradient. The penalty is a regulariser here, not an
 unbiased KL gradient; k2 in the loss is the least biased per-token choice (7–28%).
 
-Defaults are those of LM RL fine-tuning, not of the paper's linear model: Adam with lr 1e-6 (the low end of the
-1e-6–1e-5 range of RLHF/RLVR fine-tuning of pretrained LMs) and the gradient norm clipped to 1.0. Adam's first
-steps move every weight by ≈ lr in the sign of its gradient, so the rate, not the clipping, bounds the damage:
-on Gemma-3-270M (few-shot addition, outcome rewards, RLOO, 16 responses per step) one step at 1e-6 raised the
-mean log-likelihood of held-out answers by 0.37 nats (0.90 after three), one at 1e-5 lowered it by 6.3 nats
-(and the batch reward to 0 by the second step); with process rewards one step at 1e-3 lowered it by ≈ 58 nats. Experiments that reproduce the paper's recipe on a tiny model
-pass ``max_grad_norm=0`` (no clipping) and their own learning rate. ``trainable="no_embeddings"`` freezes the
-token embedding and the LM head (one tensor when tied; on Gemma-3-270M: 168M of its 268M parameters), which cuts the optimiser
-state and the backward pass through the 262k-row output matrix.
+Defaults are those of LM RL fine-tuning, not of the paper's linear model: Adam with lr 1e-6 (the low end of
+the 1e-6–1e-5 range of RLHF/RLVR fine-tuning of pretrained LMs) and the gradient norm clipped to 1.0. Adam's
+first steps move every weight by ≈ lr in the sign of its gradient, so the rate, not the clipping, bounds the
+damage: on Gemma-3-270M (few-shot addition, outcome rewards, RLOO, 16 responses per step) one step at 1e-6
+raised the mean log-likelihood of held-out answers by 0.37 nats (0.90 after three), one at 1e-5 lowered it by
+6.3 nats (and the batch reward to 0 by the second step); with process rewards one step at 1e-3 lowered it by ≈
+58 nats. Experiments that reproduce the paper's recipe on a tiny model pass ``max_grad_norm=0`` (no clipping)
+and their own learning rate. ``trainable="no_embeddings"`` freezes the token embedding and the LM head (one
+tensor when tied; on Gemma-3-270M: 168M of its 268M parameters), which cuts the optimiser state and the
+backward pass through the 262k-row output matrix.
 
 Shape: ``LMPolicyGradient(LMPGConfig(...)).run(base, reward, prompts, generator) -> LMPGResult``; the knobs
 it shares with the linear-model trainer (:mod:`oraclerl.posttrain.policy_gradient`) have the same names there
@@ -65,22 +66,43 @@ class LMPGConfig:
     steps: int = param(100, "number of PG updates T (paper: 4000)", low=1)
     batch_size: int = param(16, "prompts per update B (paper: 1024)", low=1)
     group_size: int = param(4, "responses per prompt n (paper: 1; RLOO/GRPO need >= 2)", low=1)
-    reward: str = param("process", "outcome (one reward per response, PG-OR) or process (one per prefix, PG-PR)",
-                        choices=("outcome", "process"))
+    reward: str = param(
+        "process",
+        "outcome (one reward per response, PG-OR) or process (one per prefix, PG-PR)",
+        choices=("outcome", "process"),
+    )
     advantage: str = param("batch_mean", "advantage estimator (paper: batch_mean for ORM, none for PRM)",
                            choices=ESTIMATORS)
     optimizer: str = param("adam", "adam, adagrad (paper: Adagrad lr 0.1 on a linear model) or sgd",
                            choices=("adam", "adagrad", "sgd"))
-    lr: float = param(1e-6, "learning rate (Adam; LM RL fine-tuning uses 1e-6 to 1e-5; on Gemma-3-270M one step "
-                            "at 1e-5 already costs the held-out answers 6 nats)", low=0.0, low_open=True)
-    max_grad_norm: float = param(1.0, "clip the gradient norm to this value (0 = no clipping, as the paper)", low=0.0)
-    kl_coef: float = param(0.0, "β of the per-token KL penalty to the base model in the loss (0 = none, as the "
-                                "paper; > 0 costs one teacher-forced pass of the base model per update)", low=0.0)
-    kl_estimator: str = param("k3", "per-token KL estimator of the penalty (k3 as GRPO, biased as a KL gradient: see "
-                              "the module doc and estimators-exact)",
-                              choices=KL_ESTIMATORS)
-    trainable: str = param("all", "parameters updated: all, or no_embeddings (freeze the token embedding and the "
-                                  "LM head, one tensor when tied)", choices=("all", "no_embeddings"))
+    lr: float = param(
+        1e-6,
+        "learning rate (Adam; LM RL fine-tuning uses 1e-6 to 1e-5; on Gemma-3-270M one step "
+        "at 1e-5 already costs the held-out answers 6 nats)",
+        low=0.0,
+        low_open=True,
+    )
+    max_grad_norm: float = param(
+        1.0, "clip the gradient norm to this value (0 = no clipping, as the paper)", low=0.0
+    )
+    kl_coef: float = param(
+        0.0,
+        "β of the per-token KL penalty to the base model in the loss (0 = none, as the "
+        "paper; > 0 costs one teacher-forced pass of the base model per update)",
+        low=0.0,
+    )
+    kl_estimator: str = param(
+        "k3",
+        "per-token KL estimator of the penalty (k3 as GRPO, biased as a KL gradient: see "
+        "the module doc and estimators-exact)",
+        choices=KL_ESTIMATORS,
+    )
+    trainable: str = param(
+        "all",
+        "parameters updated: all, or no_embeddings (freeze the token embedding and the "
+        "LM head, one tensor when tied)",
+        choices=("all", "no_embeddings"),
+    )
     eval_every: int = param(10, "call the evaluation hook every this many updates (and at the end)", low=1)
 
     def __post_init__(self):
@@ -88,7 +110,9 @@ class LMPGConfig:
 
     def check(self):
         if self.advantage in ("leave_one_out", "group_normalised") and self.group_size < 2:
-            raise ConfigError("group_size", f"must be >= 2 for advantage={self.advantage!r}, got {self.group_size}")
+            raise ConfigError(
+                "group_size", f"must be >= 2 for advantage={self.advantage!r}, got {self.group_size}"
+            )
 
 
 @dataclass
@@ -109,9 +133,12 @@ def check_reward_oracle(reward, kind: str) -> None:
         raise ConfigError("reward", f"must be a RewardOracle (outcome/process queries and a ledger), got "
                           f"{type(reward).__name__}")
     if kind == "process" and not reward.has_process:
-        raise ConfigError("reward", f"reward='process' needs process rewards (one per prefix), but the oracle's "
-                          f"reward function {reward.reward_name} has no process_mean; pass reward='outcome' or a process "
-                          "verifier (e.g. TRLProcessReward with a per-prefix function)")
+        raise ConfigError(
+            "reward",
+            f"reward='process' needs process rewards (one per prefix), but the oracle's "
+            f"reward function {reward.reward_name} has no process_mean; pass reward='outcome' or a process "
+            "verifier (e.g. TRLProcessReward with a per-prefix function)",
+        )
 
 
 def freeze_embeddings(model) -> int:

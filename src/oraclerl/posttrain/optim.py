@@ -45,16 +45,20 @@ class AdaptiveStep(torch.optim.Optimizer):
 
 
 def check_optimizer(name: str) -> str:
-    """Raise a ConfigError unless ``name`` is one of :data:`OPTIMIZERS` or a ``torch.optim`` optimiser class."""
+    """Raise a ConfigError unless ``name`` is one of :data:`OPTIMIZERS` or a ``torch.optim`` optimiser
+    class."""
     cls = getattr(torch.optim, name, None)
     if name in OPTIMIZERS or (isinstance(cls, type) and issubclass(cls, torch.optim.Optimizer)
                                and cls is not torch.optim.Optimizer):
         return name
-    raise ConfigError("optimizer", f"must be one of {list(OPTIMIZERS)} or a torch.optim class name, got {name!r}")
+    raise ConfigError(
+        "optimizer", f"must be one of {list(OPTIMIZERS)} or a torch.optim class name, got {name!r}"
+    )
 
 
 def make_optimizer(name: str, params: list[torch.Tensor], lr: float) -> torch.optim.Optimizer:
-    """A fresh optimiser over ``params`` (the paper re-creates Adagrad at the start of PG, docs/papers/mousavi2026_pg_barrier.md §5.7 item 4)."""
+    """A fresh optimiser over ``params`` (the paper re-creates Adagrad at the start of PG,
+    docs/papers/mousavi2026_pg_barrier.md §5.7 item 4)."""
     if name == "adagrad":
         return torch.optim.Adagrad(params, lr=lr)
     if name == "adaptive":
@@ -89,12 +93,14 @@ class TrainingConfig:
         check_optimizer(self.optimizer)
 
     def loss_scale(self, sequences: int, tokens_per_sequence: int) -> float:
-        """1 / the loss's normaliser: every token of the batch (token_mean) or every sequence (sequence_sum)."""
+        """1 / the loss's normaliser: every token of the batch (token_mean) or every sequence
+        (sequence_sum)."""
         return 1.0 / (sequences * (tokens_per_sequence if self.loss_normalisation == "token_mean" else 1))
 
 
 def ascent_step(opt: torch.optim.Optimizer, w: torch.Tensor, grad_objective: torch.Tensor) -> None:
-    """One optimiser step that *increases* the objective whose gradient is ``grad_objective`` (loss = −objective)."""
+    """One optimiser step that *increases* the objective whose gradient is ``grad_objective`` (loss =
+    −objective)."""
     w.grad = -grad_objective
     opt.step()
     w.grad = None

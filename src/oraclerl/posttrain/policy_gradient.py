@@ -11,16 +11,17 @@ One step (docs/papers/mousavi2026_pg_barrier.md §3.5, exact for the experiments
     w ← optimiser step on the closed-form ∇loss
 
 Figure 1 uses ±1 rewards, Adagrad lr 0.1 (fresh state), B = 1024, token-mean loss; ORM with the batch-mean
-baseline (the ``baseline: fasle`` typo, docs/papers/mousavi2026_pg_barrier.md §5.7), PRM without baseline. The theory (Algorithms 1-2) uses
-{0,1} rewards, no baseline, the adaptive step on the sequence-sum loss, best-of-m exploration
-(``behaviour="best_of_m"``) and a random-iterate output. The PRM counts one query per prefix for all N
-prefixes of an on-policy response (what the authors' code evaluates), not only up to the first mistake.
+baseline (the ``baseline: fasle`` typo, docs/papers/mousavi2026_pg_barrier.md §5.7), PRM without baseline. The
+theory (Algorithms 1-2) uses {0,1} rewards, no baseline, the adaptive step on the sequence-sum loss, best-of-m
+exploration (``behaviour="best_of_m"``) and a random-iterate output. The PRM counts one query per prefix for
+all N prefixes of an on-policy response (what the authors' code evaluates), not only up to the first mistake.
 
 PG draws only through oracles that the caller builds (:func:`pg_oracles`, on the reward oracle's ledger) and
 hands over as :class:`PGOracles`: the prompt source over the contexts, the learner's sampler over p_w and q₀'s
-samplers; q₀ itself never reaches the algorithm (issue 16 §5). Shape: ``PolicyGradient(PGConfig(...)).run(policy, contexts, reward,
-oracles, generator) -> PGResult``; the knobs it shares with the LM trainer have the same names there
-(``batch_size``, ``group_size``, ``advantage``, ``optimizer``, ``lr``, ``steps``; :mod:`oraclerl.posttrain.lm_pg`).
+samplers; q₀ itself never reaches the algorithm (issue 16 §5). Shape:
+``PolicyGradient(PGConfig(...)).run(policy, contexts, reward, oracles, generator) -> PGResult``; the knobs it
+shares with the LM trainer have the same names there (``batch_size``, ``group_size``, ``advantage``,
+``optimizer``, ``lr``, ``steps``; :mod:`oraclerl.posttrain.lm_pg`).
 """
 
 from __future__ import annotations
@@ -52,9 +53,14 @@ class PGConfig(TrainingConfig):
                              choices=("signed", "binary"))
     advantage: str = param("batch_mean", "advantage estimator (paper: batch_mean for ORM, none for PRM)",
                            choices=ESTIMATORS)
-    behaviour: str = param("on_policy", "on_policy (experiments) | best_of_m (Algorithm 1 for ORM, 2 for PRM)",
-                           choices=("on_policy", "best_of_m"))
-    m: int = param(10, "exploration attempts per wrong response/token (theory: ⌈1/LQ⌉ ∧ k^N, resp. ∧ k)", low=1)
+    behaviour: str = param(
+        "on_policy",
+        "on_policy (experiments) | best_of_m (Algorithm 1 for ORM, 2 for PRM)",
+        choices=("on_policy", "best_of_m"),
+    )
+    m: int = param(
+        10, "exploration attempts per wrong response/token (theory: ⌈1/LQ⌉ ∧ k^N, resp. ∧ k)", low=1
+    )
     explore_mix: float = param(0.5, "weight of q₀ in the exploration law mix·q₀ + (1−mix)·Unif (theory: ½)",
                                low=0.0, high=1.0)
 
@@ -101,7 +107,8 @@ def pg_oracles(policy: LinearARModel, contexts, reward, base: LinearARModel | No
 
 
 class PolicyGradient:
-    """``PolicyGradient(PGConfig(...)).run(policy, contexts, reward, oracles, generator)`` -> :class:`PGResult`."""
+    """``PolicyGradient(PGConfig(...)).run(policy, contexts, reward, oracles, generator)`` ->
+    :class:`PGResult`."""
 
     def __init__(self, config: PGConfig | None = None):
         self.config = config if config is not None else PGConfig()
@@ -113,10 +120,12 @@ class PolicyGradient:
 
         Args:
             policy: the learner's model (its own weights: the learner may evaluate and differentiate it).
-            contexts: ``lookup(ids) -> x`` of the drawn prompt ids (the learner's own input; e.g. TeacherContexts).
-            reward: a :class:`~oraclerl.oracles.RewardOracle` on an outcome or process reward; its ledger counts
+            contexts: ``lookup(ids) -> x`` of the drawn prompt ids (the learner's own input; e.g.
+            TeacherContexts). reward: a :class:`~oraclerl.oracles.RewardOracle` on an outcome or process
+            reward; its ledger counts
                 every query and also receives the sampling counts.
-            oracles: the oracles, built by the caller with :func:`pg_oracles` on ``reward``'s ledger: the prompt
+            oracles: the oracles, built by the caller with :func:`pg_oracles` on ``reward``'s ledger: the
+            prompt
                 source, the learner's sampler over ``policy`` and, for ``best_of_m``, q₀'s sequence and token
                 samplers.
             track: ``track(t, policy)`` after every iteration (and at t = 0), for evaluation; returning True

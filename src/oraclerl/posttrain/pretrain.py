@@ -2,7 +2,8 @@
 
 Minimises the sequence log-loss −log p_w(y*|x) on fresh labelled pairs (x, y*(x)) with teacher forcing:
 
-* the experiments (docs/papers/mousavi2026_pg_barrier.md §3.5): Adagrad lr 0.1, batch 256, 1000 steps, loss = token mean of the
+* the experiments (docs/papers/mousavi2026_pg_barrier.md §3.5): Adagrad lr 0.1, batch 256, 1000 steps, loss =
+  token mean of the
   cross-entropy over batch × positions, w₀ = 0;
 * the theory (Prop. 2.2): one sample per step, the adaptive step η = 1/(4 + 2‖g‖²) on the *sequence* loss
   (sum over tokens), output a random iterate w_τ.

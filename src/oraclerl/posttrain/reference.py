@@ -1,4 +1,5 @@
-"""Straightforward per-token reference implementation, as the authors' code does it (docs/papers/mousavi2026_pg_barrier.md §3.5, §5.7 item 8).
+"""Straightforward per-token reference implementation, as the authors' code does it
+(docs/papers/mousavi2026_pg_barrier.md §3.5, §5.7 item 8).
 
 For every position i it recomputes the logits xᵀW₁ + W₂[:, y_{i−1}] from the weights, samples the token with
 ``torch.multinomial(softmax(logits))``, and differentiates the loss −mean(A·log p) with autograd. It exists
@@ -47,16 +48,23 @@ def reference_sample(w: torch.Tensor, x: torch.Tensor, N: int, k: int,
 def reference_token_log_probs(w: torch.Tensor, x: torch.Tensor, y: torch.Tensor, k: int) -> torch.Tensor:
     """log p_w(y_i | x, y_{i−1}) per position with autograd-able ops: [B, N]."""
     d = x.shape[1]
-    cols = [torch.log_softmax(_logits_at(w, x, None if i == 0 else y[:, i - 1], d, k), -1).gather(1, y[:, i:i + 1])
-            for i in range(y.shape[1])]
+    cols = [
+        torch.log_softmax(_logits_at(w, x, None if i == 0 else y[:, i - 1], d, k), -1).gather(
+            1, y[:, i : i + 1]
+        )
+        for i in range(y.shape[1])
+    ]
     return torch.cat(cols, 1)
 
 
-def reference_pretrain(model: LinearARModel, data, cfg: PretrainConfig, generator: torch.Generator | None = None
-                       ) -> PretrainResult:
+def reference_pretrain(
+    model: LinearARModel, data, cfg: PretrainConfig, generator: torch.Generator | None = None
+) -> PretrainResult:
     """Adagrad/SGD/Adam pre-training with autograd on the token-mean cross-entropy (teacher forcing)."""
     if cfg.optimizer == "adaptive" or cfg.random_iterate:
-        raise ConfigError("optimizer", "the reference implementation covers torch optimisers without random iterate")
+        raise ConfigError(
+            "optimizer", "the reference implementation covers torch optimisers without random iterate"
+        )
     w = model.w.clone().requires_grad_(True)
     opt = make_optimizer(cfg.optimizer, [w], cfg.lr)
     for _ in range(cfg.steps):
@@ -74,10 +82,12 @@ def reference_policy_gradient(policy: LinearARModel, contexts, reward, prompts: 
                               track: Callable[[int, LinearARModel], None] | None = None) -> PGResult:
     """On-policy PG with per-token multinomial sampling and an autograd loss (one response per context).
 
-    ``prompts`` draws the contexts' ids (``PromptSource(contexts, ledger)``, as :func:`~.policy_gradient.pg_oracles`
-    builds it) and ``contexts.lookup`` gives their x."""
+    ``prompts`` draws the contexts' ids (``PromptSource(contexts, ledger)``, as
+    :func:`~.policy_gradient.pg_oracles` builds it) and ``contexts.lookup`` gives their x."""
     if cfg.behaviour != "on_policy" or cfg.group_size != 1 or cfg.optimizer == "adaptive":
-        raise ConfigError("behaviour", "the reference implementation covers on-policy PG, n = 1, torch optimisers")
+        raise ConfigError(
+            "behaviour", "the reference implementation covers on-policy PG, n = 1, torch optimisers"
+        )
     if cfg.loss_normalisation != "token_mean":
         raise ConfigError("loss_normalisation", "the reference implementation uses the authors' token mean")
     k, N = policy.num_actions, policy.horizon

@@ -1,4 +1,5 @@
-"""The Max-k-DNF instance of the ETH lower bound for proper algorithms (Foster et al. 2025, App. H.2, Thm 4.1).
+"""The Max-k-DNF instance of the ETH lower bound for proper algorithms (Foster et al. 2025, App. H.2, Thm
+4.1).
 
 A k-DNF formula over d variables has m clauses; clause i is a conjunction of k literals on the variables
 S_i ⊂ [d] with signs f_i(j) ∈ {±1} (j ∈ S_i); an assignment z ∈ {±1}^d satisfies it iff f_i(j)·z_j = 1 for
@@ -32,7 +33,8 @@ __all__ = ["max_k_dnf", "dnf_value", "clause_mass", "lemma_h2_upper"]
 
 
 def dnf_value(assignments: torch.Tensor, variables: torch.Tensor, signs: torch.Tensor) -> torch.Tensor:
-    """val(φ; z) for assignments z [..., d] (entries with sign 0 satisfy no literal): number of satisfied clauses.
+    """val(φ; z) for assignments z [..., d] (entries with sign 0 satisfy no literal): number of satisfied
+    clauses.
 
     ``variables`` [m, k] (long) and ``signs`` [m, k] (±1) describe the clauses.
     """
@@ -55,14 +57,17 @@ def lemma_h2_upper(theta: torch.Tensor, inst: LinearSoftmaxInstance) -> torch.Te
 
 def max_k_dnf(num_vars: int = 10, num_clauses: int = 40, k: int = 3, beta: float = 0.25, seed: int = 0,
               noise: float = 0.0, dtype: torch.dtype = torch.float64) -> LinearSoftmaxInstance:
-    """A random k-DNF (clauses: uniform k-subsets of the variables, uniform signs) as the App. H.2 instance."""
+    """A random k-DNF (clauses: uniform k-subsets of the variables, uniform signs) as the App. H.2
+    instance."""
     d = check_int("num_vars", num_vars, low=1, high=22)
     m = check_int("num_clauses", num_clauses, low=1)
     k = check_int("k", k, low=1, high=d)
     beta = check_positive("beta", beta)
     noise = check_nonneg("noise", noise)
     if math.exp(-1.0 / beta) > 0.5:
-        raise ConfigError("beta", f"must be <= 1/log 2 ≈ {1 / math.log(2):.4f} so that π_ref(0) ≥ ½ (Lemma H.2), got {beta}")
+        raise ConfigError(
+            "beta", f"must be <= 1/log 2 ≈ {1 / math.log(2):.4f} so that π_ref(0) ≥ ½ (Lemma H.2), got {beta}"
+        )
     seed = check_int("seed", seed, low=0)
     gen = torch.Generator().manual_seed(seed)
     variables = torch.argsort(torch.rand(m, d, generator=gen), dim=1)[:, :k]          # S_i, uniform k-subsets

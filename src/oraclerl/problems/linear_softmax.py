@@ -55,16 +55,23 @@ def linear_softmax(d: int = 8, num_prompts: int = 16, num_responses: int = 256, 
     raw = torch.randn(num_prompts, num_responses, d, generator=gen, dtype=dtype)
     radii = 0.5 + 0.5 * torch.rand(num_prompts, num_responses, 1, generator=gen, dtype=dtype)
     phi = _unit_rows(raw) * radii
-    log_ref = torch.log_softmax(ref_spread * torch.randn(num_prompts, num_responses, generator=gen, dtype=dtype), -1)
+    log_ref = torch.log_softmax(
+        ref_spread * torch.randn(num_prompts, num_responses, generator=gen, dtype=dtype), -1
+    )
     e = _unit_rows(torch.randn(d, generator=gen, dtype=dtype))
     u = phi @ e
 
     target = math.log(target_coverage)
     top = (u == u.max(-1, keepdim=True).values)
-    reachable = float((-torch.logsumexp(torch.where(top, log_ref, torch.full_like(log_ref, -math.inf)), -1)).max())
+    reachable = float(
+        (-torch.logsumexp(torch.where(top, log_ref, torch.full_like(log_ref, -math.inf)), -1)).max()
+    )
     if target > reachable - 1e-3:
-        raise ConfigError("target_coverage", f"must be < {math.exp(reachable):.4g} for this instance "
-                          f"(num_responses={num_responses}, ref_spread={ref_spread}, seed={seed}); got {target_coverage}")
+        raise ConfigError(
+            "target_coverage",
+            f"must be < {math.exp(reachable):.4g} for this instance "
+            f"(num_responses={num_responses}, ref_spread={ref_spread}, seed={seed}); got {target_coverage}",
+        )
     lo, hi = 0.0, beta
     while _log_cov_per_scale(log_ref, u, hi, beta) < target:
         hi *= 2.0
@@ -87,8 +94,11 @@ def linear_softmax(d: int = 8, num_prompts: int = 16, num_responses: int = 256, 
     if r_max is None:
         r_max = reward_range
     elif reward_range > r_max + 1e-9:
-        raise ConfigError("r_max", f"must be >= {reward_range:.4g} to reach target_coverage={target_coverage} "
-                          f"at beta={beta}; got {r_max}")
+        raise ConfigError(
+            "r_max",
+            f"must be >= {reward_range:.4g} to reach target_coverage={target_coverage} "
+            f"at beta={beta}; got {r_max}",
+        )
     base = LinearSoftmaxModel(log_ref.to(device), phi.to(device), beta, validate=False)
     reward = LinearReward(theta_star.to(device), phi.to(device), offset.to(device), r_max=r_max)
     noise_spec = RewardNoise("gaussian", noise) if noise > 0 else RewardNoise()
@@ -134,14 +144,14 @@ def coverage_lower_bound(num_responses: int = 64, d: int = 16, beta: float = 0.1
 def needle_instance(d: int = 4, num_prompts: int = 4, num_responses: int = 64, beta: float = 0.5,
                     coverage: float = 16.0, gap: float = 6.0, hay_scale: float = 0.5, noise: float = 0.5,
                     seed: int = 0) -> LinearSoftmaxInstance:
-    """A realisable instance whose C_cov(π⋆_β) equals ``coverage`` through π_ref's mass on a needle response: the
-    mechanism of the coverage lower bounds (Foster et al. 2025, App. E; Xie et al.), nothing but the needle reveals
-    the e₁ direction, while R_max, B and the haystack stay fixed across coverage values.
+    """A realisable instance whose C_cov(π⋆_β) equals ``coverage`` through π_ref's mass on a needle response:
+    the mechanism of the coverage lower bounds (Foster et al. 2025, App. E; Xie et al.), nothing but the
+    needle reveals the e₁ direction, while R_max, B and the haystack stay fixed across coverage values.
 
     Response 0 of every prompt has ϕ = e₁; the others have ϕ = (0, u) with u uniform on a sphere shell of
-    radius [½, 1] in ℝ^{d−1}. θ⋆ = (gap, w) with ‖w‖ = hay_scale, r⋆ = ⟨θ⋆, ϕ⟩ + c(x) ∈ [0, R_max]. With
-    a = gap/β and m(x) = E_{hay} e^{⟨w, u⟩/β}, the needle's ratio π⋆/π_ref = e^a/(p e^a + (1−p) m) equals C for
-    p = (e^a − C m)/(C (e^a − m)); this is the sup over responses when e^a ≥ C·m·max_u e^{⟨w,u⟩/β}/m.
+    radius [½, 1] in ℝ^{d−1}. θ⋆ = (gap, w) with ‖w‖ = hay_scale, r⋆ = ⟨θ⋆, ϕ⟩ + c(x) ∈ [0, R_max]. With a =
+    gap/β and m(x) = E_{hay} e^{⟨w, u⟩/β}, the needle's ratio π⋆/π_ref = e^a/(p e^a + (1−p) m) equals C for p
+    = (e^a − C m)/(C (e^a − m)); this is the sup over responses when e^a ≥ C·m·max_u e^{⟨w,u⟩/β}/m.
     """
     g = torch.Generator().manual_seed(seed)
     X, Y = num_prompts, num_responses
@@ -157,14 +167,22 @@ def needle_instance(d: int = 4, num_prompts: int = 4, num_responses: int = 64, b
     a = gap / beta
     m = torch.logsumexp(hay + score[:, 1:] / beta, -1).exp()
     if not bool((math.exp(a) > coverage * m * (score[:, 1:] / beta).exp().max(-1).values / m).all()):
-        raise ConfigError("gap", f"must satisfy e^(gap/β) > C·max e^(⟨w,u⟩/β) (the needle must be the argmax ratio); "
-                          f"gap={gap} is too small for coverage={coverage} at beta={beta}")
+        raise ConfigError(
+            "gap",
+            f"must satisfy e^(gap/β) > C·max e^(⟨w,u⟩/β) (the needle must be the argmax ratio); "
+            f"gap={gap} is too small for coverage={coverage} at beta={beta}",
+        )
     p = (math.exp(a) - coverage * m) / (coverage * (math.exp(a) - m))
     log_ref = torch.cat([torch.log(p)[:, None], torch.log1p(-p)[:, None] + hay], -1)
     offset = -score.min(-1).values
     return LinearSoftmaxInstance(
-        base=LinearSoftmaxModel(log_ref, phi, beta), reward=LinearReward(theta, phi, offset), theta_star=theta,
+        base=LinearSoftmaxModel(log_ref, phi, beta),
+        reward=LinearReward(theta, phi, offset),
+        theta_star=theta,
         prompt_weights=torch.full((X,), 1.0 / X, dtype=torch.float64),
-        r_max=float((score + offset[:, None]).max()), B=float(theta.norm()),
-        noise=RewardNoise("gaussian", noise) if noise > 0 else RewardNoise(), name="needle",
-        meta={"coverage": coverage, "gap": gap, "seed": seed})
+        r_max=float((score + offset[:, None]).max()),
+        B=float(theta.norm()),
+        noise=RewardNoise("gaussian", noise) if noise > 0 else RewardNoise(),
+        name="needle",
+        meta={"coverage": coverage, "gap": gap, "seed": seed},
+    )

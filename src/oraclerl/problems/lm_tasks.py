@@ -59,7 +59,9 @@ class LMTask:
 
     def __post_init__(self):
         if len(self.prompts) != len(self.targets) or not self.prompts:
-            raise ConfigError("targets", f"need one target per prompt, got {len(self.targets)} for {len(self.prompts)}")
+            raise ConfigError(
+                "targets", f"need one target per prompt, got {len(self.targets)} for {len(self.prompts)}"
+            )
         self._target_of = dict(zip(self.prompts, self.targets))
 
     @property
@@ -84,8 +86,8 @@ class LMTask:
         return completion.split(self.stop, 1)[0].strip()
 
     def prefix_ok(self, prompt: str, prefix: str, ended: bool = False) -> bool:
-        """The exact process verifier r⋆(x, y_{1:i}) on a decoded prefix (see the module docstring); ``ended``:
-        the prefix contains the end of the response."""
+        """The exact process verifier r⋆(x, y_{1:i}) on a decoded prefix (see the module docstring);
+        ``ended``: the prefix contains the end of the response."""
         target = self._target(prompt)
         if self.stop is None:
             return prefix == target if ended else target.startswith(prefix)
@@ -101,8 +103,9 @@ class LMTask:
         return exact_match
 
     def process_fn(self):
-        """TRL-signature process verifier (:meth:`prefix_ok`): 1.0 if the partial completion can still become a
-        correct one (keyword ``prefix_ended``, passed by ``TRLProcessReward``, marks a finished response)."""
+        """TRL-signature process verifier (:meth:`prefix_ok`): 1.0 if the partial completion can still
+        become a correct one (keyword ``prefix_ended``, passed by ``TRLProcessReward``, marks a finished
+        response)."""
         def prefix_correct(prompts, completions, prefix_ended=None, **kwargs):
             ended = prefix_ended if prefix_ended is not None else [False] * len(completions)
             return [float(self.prefix_ok(p, c, bool(e))) for p, c, e in zip(prompts, completions, ended)]
@@ -115,14 +118,19 @@ class LMTask:
         ``lead + target + EOS``."""
         L = lm.max_new_tokens
         if self.fixed_length is not None and L != self.fixed_length:
-            raise ConfigError("max_new_tokens", f"task {self.name!r} has fixed-length responses: must be {self.fixed_length}, got {L}")
+            raise ConfigError(
+                "max_new_tokens",
+                f"task {self.name!r} has fixed-length responses: must be {self.fixed_length}, got {L}",
+            )
         out = torch.full((self.num_prompts, L), lm.pad_token_id, dtype=torch.long)
         for i, t in enumerate(self.targets):  # once per prompt, at construction
             ids = lm.tokenizer(self.lead + t + (self.stop or ""), add_special_tokens=False)["input_ids"]
             if self.fixed_length is None and self.stop is None:
                 ids = ids + [lm.eos_token_id]
             if len(ids) > L:
-                raise ConfigError("max_new_tokens", f"target {t!r} needs {len(ids)} tokens, the model allows {L}")
+                raise ConfigError(
+                    "max_new_tokens", f"target {t!r} needs {len(ids)} tokens, the model allows {L}"
+                )
             out[i, : len(ids)] = torch.tensor(ids, dtype=torch.long)
         return out.to(lm.device)
 
@@ -181,15 +189,22 @@ def _uniform(n: int) -> torch.Tensor:
     return torch.full((n,), 1.0 / n, dtype=torch.float64)
 
 
-def teacher_sequence_task(num_contexts: int = 16, length: int = 5, vocab: int = 6, rare_fraction: float = 0.25,
-                          rare_mass: float = 0.01, seed: int = 0) -> LMTask:
-    """The teacher-sequence task of Mousavi-Hosseini & Erdogdu (docs/papers/mousavi2026_pg_barrier.md §1.2) with one-hot contexts, as strings.
+def teacher_sequence_task(
+    num_contexts: int = 16,
+    length: int = 5,
+    vocab: int = 6,
+    rare_fraction: float = 0.25,
+    rare_mass: float = 0.01,
+    seed: int = 0,
+) -> LMTask:
+    """The teacher-sequence task of Mousavi-Hosseini & Erdogdu (docs/papers/mousavi2026_pg_barrier.md §1.2)
+    with one-hot contexts, as strings.
 
-    Context c ∈ [C] is the prompt ``f"{c:02d}:"``; the teacher is :func:`oraclerl.problems.teacher.teacher_task`
-    on the one-hot contexts e_c (W₁⋆ ∈ ℝ^{k×C}, W₂⋆ ∈ ℝ^{k×k}, N(0, 1) entries; y⋆₁ = argmax_j W₁⋆[j, c],
-    y⋆ᵢ = argmax_j (W₁⋆[j, c] + W₂⋆[j, y⋆ᵢ₋₁]), the greedy decode of the bigram-plus-context class), written
-    with the letters a, b, ... A random ``rare_fraction`` of the contexts
-    (``meta["rare"]``) shares total mass ``rare_mass`` under ρ; the others share the rest uniformly.
+    Context c ∈ [C] is the prompt ``f"{c:02d}:"``; the teacher is
+    :func:`oraclerl.problems.teacher.teacher_task` on the one-hot contexts e_c (W₁⋆ ∈ ℝ^{k×C}, W₂⋆ ∈ ℝ^{k×k},
+    N(0, 1) entries; y⋆₁ = argmax_j W₁⋆[j, c], y⋆ᵢ = argmax_j (W₁⋆[j, c] + W₂⋆[j, y⋆ᵢ₋₁]), the greedy decode
+    of the bigram-plus-context class), written with the letters a, b, ... A random ``rare_fraction`` of the
+    contexts (``meta["rare"]``) shares total mass ``rare_mass`` under ρ; the others share the rest uniformly.
     """
     C = check_int("num_contexts", num_contexts, low=2, high=100)
     N = check_int("length", length, low=1)
@@ -198,8 +213,15 @@ def teacher_sequence_task(num_contexts: int = 16, length: int = 5, vocab: int = 
     check_range("rare_mass", rare_mass, 0.0, 1.0, high_open=True)
     g = torch.Generator().manual_seed(int(seed))
     eye = torch.eye(C, dtype=torch.float64)  # one-hot contexts: the finite context law of problems.teacher
-    teacher = teacher_task(context_dim=C, num_actions=k, horizon=N, contexts="finite", support=eye, generator=g,
-                           dtype=torch.float64)
+    teacher = teacher_task(
+        context_dim=C,
+        num_actions=k,
+        horizon=N,
+        contexts="finite",
+        support=eye,
+        generator=g,
+        dtype=torch.float64,
+    )
     y = teacher.target(eye)  # [C, N], the greedy walk y⋆(c)
     num_rare = int(round(rare_fraction * C))
     rare = torch.zeros(C, dtype=torch.bool)
@@ -216,7 +238,8 @@ def teacher_sequence_task(num_contexts: int = 16, length: int = 5, vocab: int = 
 
 
 def arithmetic_task(num_prompts: int = 32, max_operand: int = 9, ops: str = "+-", seed: int = 0) -> LMTask:
-    """Prompts ``"a+b="`` / ``"a-b="`` / ``"a*b="`` with 0 ≤ a, b ≤ max_operand; target: the decimal result."""
+    """Prompts ``"a+b="`` / ``"a-b="`` / ``"a*b="`` with 0 ≤ a, b ≤ max_operand; target: the decimal
+    result."""
     n = check_int("num_prompts", num_prompts, low=1)
     m = check_int("max_operand", max_operand, low=1)
     if not ops or set(ops) - set("+-*"):
@@ -230,8 +253,9 @@ def arithmetic_task(num_prompts: int = 32, max_operand: int = 9, ops: str = "+-"
     return LMTask("arithmetic", prompts, targets, "0123456789+-*=", _uniform(n))
 
 
-def string_transform_task(kind: str = "reverse", num_prompts: int = 32, length: int = 4, alphabet: str = "abcd",
-                          seed: int = 0) -> LMTask:
+def string_transform_task(
+    kind: str = "reverse", num_prompts: int = 32, length: int = 4, alphabet: str = "abcd", seed: int = 0
+) -> LMTask:
     """Prompts ``"word>"``; targets: the word reversed, upper-cased, sorted, or rotated left by one."""
     check_choice("kind", kind, ("reverse", "upper", "sort", "rotate"))
     n = check_int("num_prompts", num_prompts, low=1)
@@ -267,15 +291,16 @@ def _distinct(draw, count: int, space: int, g: torch.Generator) -> list:
 
 def few_shot_task(kind: str = "add", num_train: int = 64, num_test: int = 16, shots: int = 3, size: int = 2,
                   size_b: int | None = None, seed: int = 0) -> LMTask:
-    """A few-shot task for a pretrained LM: ``num_train`` training and ``num_test`` held-out problems, disjoint.
+    """A few-shot task for a pretrained LM: ``num_train`` training and ``num_test`` held-out problems,
+    disjoint.
 
-    Every prompt is ``shots`` solved examples, one per line, followed by the problem: ``"23+45=68\n...\n17+30="``
-    (``kind`` = ``add`` / ``sub`` / ``mul``, a first operand of ``size`` digits and a second of ``size_b``
-    digits, default ``size``; one digit means 0-9) or
-    ``"abc -> cba\n...\nxyz ->"`` (``kind="reverse"``, words of ``size`` letters). The answer ends at the
-    newline (``stop="\n"``; see :meth:`LMTask.answer`). Prompt ids ``0 .. num_train-1`` are the training
-    problems (``meta["train_ids"]``; the prompt law ρ is uniform on them), the next ``num_test`` the held-out
-    ones (``meta["test_ids"]``, weight 0). The examples and all problems are distinct uniform draws (``seed``).
+    Every prompt is ``shots`` solved examples, one per line, followed by the problem:
+    ``"23+45=68\n...\n17+30="`` (``kind`` = ``add`` / ``sub`` / ``mul``, a first operand of ``size`` digits
+    and a second of ``size_b`` digits, default ``size``; one digit means 0-9) or ``"abc -> cba\n...\nxyz ->"``
+    (``kind="reverse"``, words of ``size`` letters). The answer ends at the newline (``stop="\n"``; see
+    :meth:`LMTask.answer`). Prompt ids ``0 .. num_train-1`` are the training problems (``meta["train_ids"]``;
+    the prompt law ρ is uniform on them), the next ``num_test`` the held-out ones (``meta["test_ids"]``,
+    weight 0). The examples and all problems are distinct uniform draws (``seed``).
     """
     check_choice("kind", kind, (*_FEW_SHOT, "reverse"))
     n_tr = check_int("num_train", num_train, low=1)
@@ -290,7 +315,9 @@ def few_shot_task(kind: str = "add", num_train: int = 64, num_test: int = 16, sh
         fmt, fn = _FEW_SHOT[kind]
 
         def draw(gen):
-            return int(torch.randint(lo, hi + 1, (), generator=gen)), int(torch.randint(lo_b, hi_b + 1, (), generator=gen))
+            return int(torch.randint(lo, hi + 1, (), generator=gen)), int(
+                torch.randint(lo_b, hi_b + 1, (), generator=gen)
+            )
 
         space = (hi - lo + 1) * (hi_b - lo_b + 1)
         problems = [(fmt.format(a=a, b=b), fn(a, b)) for a, b in _distinct(draw, total, space, g)]
@@ -304,8 +331,24 @@ def few_shot_task(kind: str = "add", num_train: int = 64, num_test: int = 16, sh
     sep = "" if kind in _FEW_SHOT else " "  # "23+45=68", "abc -> cba"
     header = "".join(f"{p}{sep}{t}\n" for p, t in problems[:k])
     rows = problems[k:]
-    weights = torch.cat([torch.full((n_tr,), 1.0 / n_tr, dtype=torch.float64), torch.zeros(n_te, dtype=torch.float64)])
-    return LMTask(f"few-shot-{kind}", [header + p for p, _ in rows], [t for _, t in rows],
-                  "".join(dict.fromkeys(chars)), weights, stop="\n", lead=sep,
-                  meta={"kind": kind, "shots": k, "size": m, "size_b": mb, "header": header, "train_ids": list(range(n_tr)),
-                        "test_ids": list(range(n_tr, n_tr + n_te))})
+    weights = torch.cat(
+        [torch.full((n_tr,), 1.0 / n_tr, dtype=torch.float64), torch.zeros(n_te, dtype=torch.float64)]
+    )
+    return LMTask(
+        f"few-shot-{kind}",
+        [header + p for p, _ in rows],
+        [t for _, t in rows],
+        "".join(dict.fromkeys(chars)),
+        weights,
+        stop="\n",
+        lead=sep,
+        meta={
+            "kind": kind,
+            "shots": k,
+            "size": m,
+            "size_b": mb,
+            "header": header,
+            "train_ids": list(range(n_tr)),
+            "test_ids": list(range(n_tr, n_tr + n_te)),
+        },
+    )

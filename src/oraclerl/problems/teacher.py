@@ -1,20 +1,22 @@
-"""Teacher sequence tasks of Mousavi-Hosseini & Erdogdu (2026), §6 and the authors' code (docs/papers/mousavi2026_pg_barrier.md §1.2, §2).
+"""Teacher sequence tasks of Mousavi-Hosseini & Erdogdu (2026), §6 and the authors' code
+(docs/papers/mousavi2026_pg_barrier.md §1.2, §2).
 
 * Contexts x ∈ R^d: the norm-clipped Gaussian mixture (centre μ_j = e_{j mod d}, noise ξ ∼ N(0, σ²I) clipped
   to ‖ξ‖ ≤ σ, x = √d (μ_j + ξ)/‖μ_j + ξ‖; its centres are √d e_j), the Rademacher cube x ∈ {±1}^d, or a
   finite uniform law on given contexts (``"finite"``, used by the single-context theory experiments).
 * The argmax teacher: W₁* ∈ R^{k×d}, W₂* ∈ R^{k×k} with i.i.d. N(0, 1) entries,
-  y*₁ = argmax_j (W₁*x)_j and y*_i = argmax_j [(W₁*x)_j + W₂*[j, y*_{i−1}]] (a greedy walk of the model class).
+  y*₁ = argmax_j (W₁*x)_j and y*_i = argmax_j [(W₁*x)_j + W₂*[j, y*_{i−1}]] (a greedy walk of the model
+  class).
 * Rewards through :class:`~oraclerl.oracles.RewardOracle`: outcome r = 1[y = y*] and process
   r_i = 1[y_{1:i} = y*_{1:i}], in the {0,1} form of the theory (``form="binary"``) or the ±1 form of the
   experiments (``form="signed"``, 2·1[·] − 1).
 
 The reward protocol takes prompt *ids* (long), so contexts are drawn through :class:`TeacherContexts`, the
 prompt distribution ρ (a :class:`~oraclerl.oracles.protocols.PromptDistribution`, served and counted by a
-:class:`~oraclerl.oracles.PromptSource` like any other prompt law): it keeps the last ``capacity`` (x, y*) pairs in
-a ring buffer, from which the reward functions read y* and the samplers (and the learner, for its own model) read
-x. Learners never see y* except through the reward oracle (or as supervised labels in pre-training,
-:meth:`TeacherContexts.draw_labelled`).
+:class:`~oraclerl.oracles.PromptSource` like any other prompt law): it keeps the last ``capacity`` (x, y*)
+pairs in a ring buffer, from which the reward functions read y* and the samplers (and the learner, for its own
+model) read x. Learners never see y* except through the reward oracle (or as supervised labels in
+pre-training, :meth:`TeacherContexts.draw_labelled`).
 """
 
 from __future__ import annotations
@@ -49,7 +51,8 @@ class TeacherTask:
     support: torch.Tensor | None = None
     """[M, d] contexts of a finite, uniform context law (``contexts="finite"``), e.g. a single context."""
     scale_last: bool = False
-    """Mixture rounding order: False x = √d·z/‖z‖; True x = (z/‖z‖)·√d, the authors' code (bit-exact replay)."""
+    """Mixture rounding order: False x = √d·z/‖z‖; True x = (z/‖z‖)·√d, the authors' code (bit-exact
+    replay)."""
 
     @property
     def context_dim(self) -> int:
@@ -67,7 +70,8 @@ class TeacherTask:
         """Draw B i.i.d. contexts [B, d] from the task's context law.
 
         The draws happen where ``generator`` lives (a CPU stream can feed a CUDA task); the result is on the
-        task's device. Mixture: ``randint`` for the component, then ``randn`` for the noise (the authors' order).
+        task's device. Mixture: ``randint`` for the component, then ``randn`` for the noise (the authors'
+        order).
         """
         B = check_int("B", B, low=1)
         d, dt, dev = self.context_dim, self.W1_star.dtype, self.device
@@ -141,17 +145,22 @@ def teacher_task(context_dim: int = 32, num_actions: int = 32, horizon: int = 12
         support = support.to(dtype=dtype, device=device)
     check_int("num_mix", num_mix, low=1)
     check_nonneg("sigma", sigma)
-    gdev = generator.device if generator is not None else "cpu"       # draw where the generator lives
-    W1 = torch.randn(k, d, generator=generator, dtype=torch.float64, device=gdev).to(dtype=dtype, device=device)
-    W2 = torch.randn(k, k, generator=generator, dtype=torch.float64, device=gdev).to(dtype=dtype, device=device)
+    gdev = generator.device if generator is not None else "cpu"  # draw where the generator lives
+    W1 = torch.randn(k, d, generator=generator, dtype=torch.float64, device=gdev).to(
+        dtype=dtype, device=device
+    )
+    W2 = torch.randn(k, k, generator=generator, dtype=torch.float64, device=gdev).to(
+        dtype=dtype, device=device
+    )
     return TeacherTask(W1, W2, N, contexts, num_mix, float(sigma), support)
 
 
 def authors_teacher_task(context_dim: int = 32, num_actions: int = 32, horizon: int = 128, num_mix: int = 32,
                          sigma: float = 0.05, generator: torch.Generator | None = None,
                          device: str | torch.device = "cpu") -> TeacherTask:
-    """The mixture teacher task exactly as the authors' code draws it (GitHub mousavih/rlvr-base-model-barrier,
-    ``utils/data_generator.py``; the call order is described in docs/experiments/pg-figure1.md).
+    """The mixture teacher task exactly as the authors' code draws it (GitHub
+    mousavih/rlvr-base-model-barrier, ``utils/data_generator.py``; the call order is described in
+    docs/experiments/pg-figure1.md).
 
     Their code draws everything from one stream: W₁* = ``randn(k, d)`` then W₂* = ``randn(k, k)`` in float32,
     lazily inside the first ``sample_batch`` (the test-set call), then that batch's contexts, then every
@@ -175,9 +184,10 @@ class TeacherContexts:
 
     :meth:`sample` draws fresh contexts and returns their ids (uncounted: serve it through
     ``PromptSource(contexts, ledger)``, which counts them); :meth:`lookup` gives the contexts x of ids and
-    :meth:`register` gives ids to fixed contexts (e.g. the mixture centres). The last ``capacity`` contexts stay
-    addressable (ids are a running counter, so ``num_prompts`` is None); reading an id that has been overwritten
-    raises a ConfigError. ``ledger`` counts the prompts of :meth:`draw_labelled` (pre-training's labelled data).
+    :meth:`register` gives ids to fixed contexts (e.g. the mixture centres). The last ``capacity`` contexts
+    stay addressable (ids are a running counter, so ``num_prompts`` is None); reading an id that has been
+    overwritten raises a ConfigError. ``ledger`` counts the prompts of :meth:`draw_labelled` (pre-training's
+    labelled data).
     """
 
     num_prompts = None
@@ -209,7 +219,9 @@ class TeacherContexts:
         """Draw n contexts x ∼ ρ and return their ids [n] (x: :meth:`lookup`); counts nothing."""
         return self.register(self.task.sample_contexts(n, generator))
 
-    def draw_labelled(self, B: int, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def draw_labelled(
+        self, B: int, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Supervised data for pre-training: (x [B, d], y*(x) [B, N]); counts B prompts."""
         self.ledger.charge("prompts", check_int("B", B, low=1))
         x = self.task.sample_contexts(B, generator)
@@ -251,8 +263,10 @@ class TeacherReward:
 
     def _map(self, ok: torch.Tensor) -> torch.Tensor:
         dt = self.contexts._x.dtype
-        if self.form == "signed":                                  # 2·1[ok] − 1 in one pass
-            return torch.where(ok, torch.ones((), dtype=dt, device=ok.device), -torch.ones((), dtype=dt, device=ok.device))
+        if self.form == "signed":  # 2·1[ok] − 1 in one pass
+            return torch.where(
+                ok, torch.ones((), dtype=dt, device=ok.device), -torch.ones((), dtype=dt, device=ok.device)
+            )
         return ok.to(dt)
 
     def _matches(self, prompts, responses: torch.Tensor) -> torch.Tensor:
@@ -273,4 +287,6 @@ class TeacherReward:
     def _process_mean(self, prompts, responses: torch.Tensor) -> torch.Tensor:
         """r(x, y_{1:i}) = 1[y_{1:i} = y*_{1:i}] for i = 1..L: [B, n, L]."""
         # cumulative product of the 0/1 matches in uint8 (exact; the default would accumulate in int64)
-        return self._map(torch.cumprod(self._matches(prompts, responses).to(torch.uint8), -1, dtype=torch.uint8).bool())
+        return self._map(
+            torch.cumprod(self._matches(prompts, responses).to(torch.uint8), -1, dtype=torch.uint8).bool()
+        )

@@ -6,7 +6,8 @@
 * :func:`random_token_mdp` — random realisable instances: any |A|, H, d, built backwards so that
   Q⋆_h(x, a) − Q⋆_h(x, a′) = ⟨θ⋆_h, ϕ_h(x, a) − ϕ_h(x, a′)⟩ (Eq. 73) holds exactly while the sequence reward
   stays linear in ϕ^seq (Eq. 12).
-* :func:`prefix_tree_token_mdp` — the same construction on the full prefix tree with per-prefix tables computed on
+* :func:`prefix_tree_token_mdp` — the same construction on the full prefix tree with per-prefix tables
+  computed on
   demand (one float64 stored per prefix) and the exact DP evaluated level by level in blocks: |A| = 4, H = 12
   (1.1·10^7 prefixes) in ≈ 85 MiB.
 
@@ -64,7 +65,8 @@ class TokenMDPReward:
 
 
 class StepReward:
-    """Per-step reward r_h(x, a_{1:h}) of the last token of a prefix: ``mean(prompts, prefixes [B, n, h])``."""
+    """Per-step reward r_h(x, a_{1:h}) of the last token of a prefix: ``mean(prompts, prefixes [B, n,
+    h])``."""
 
     def __init__(self, model: AutoregressiveSoftmaxModel, step_rewards: list):
         self.model, self.step_rewards = model, step_rewards
@@ -138,7 +140,11 @@ class TokenMDPInstance(_ModelShape):
             return list(policy)
         if isinstance(policy, ExactTokenPolicy):
             return policy.log_prob_tables(self.model)
-        raise ConfigError("policy", f"must be a list of [S_h, A] log-prob tables or have log_prob_tables(); got {type(policy).__name__}")
+        raise ConfigError(
+            "policy",
+            "must be a list of [S_h, A] log-prob tables or have log_prob_tables(); got "
+            f"{type(policy).__name__}",
+        )
 
     def J(self, policy) -> float:
         """Exact J_β(π) = E_{x~ρ}[E^π Σ_h r_h − β Σ_h KL(π_h ‖ π_{h,ref})] (Eq. 69) by DP."""
@@ -146,13 +152,17 @@ class TokenMDPInstance(_ModelShape):
         return float((self.prompt_weights.to(W[0].dtype) * W[0][self.model.init_state]).sum())
 
     def J_star(self) -> float:
-        return float((self.prompt_weights.to(self.model.dtype) * self.optimal.V[0][self.model.init_state]).sum())
+        return float(
+            (self.prompt_weights.to(self.model.dtype) * self.optimal.V[0][self.model.init_state]).sum()
+        )
 
     def regret(self, policy) -> float:
         """J_β(π⋆_β) − J_β(π̂), exact."""
         return self.J_star() - self.J(policy)
 
-    def oracles(self, budget: Budget | None = None, reveal=None, allow_anchor_features: bool = True) -> SimpleNamespace:
+    def oracles(
+        self, budget: Budget | None = None, reveal=None, allow_anchor_features: bool = True
+    ) -> SimpleNamespace:
         """Fresh oracles sharing one ledger.
 
         ``auto`` (weak autoregressive sampler with anchor feature queries, Definition I.3), ``step_reward``
@@ -164,17 +174,21 @@ class TokenMDPInstance(_ModelShape):
         return SimpleNamespace(
             ledger=ledger,
             prompts=PromptSource(self.prompt_weights, ledger),
-            auto=AutoregressiveSampler(self.model, ledger, reveal=reveal, allow_anchor_features=allow_anchor_features),
+            auto=AutoregressiveSampler(
+                self.model, ledger, reveal=reveal, allow_anchor_features=allow_anchor_features
+            ),
             step_reward=RewardOracle(self.step_reward, ledger, self.noise),
             reward=RewardOracle(self.reward, ledger, self.noise),
             weak=WeakSampler(self.model.sequence_model(1.0 / math.sqrt(self.horizon)), ledger, reveal=reveal),
         )
 
     def sequence_instance(self):
-        """The same problem as a sequence-level :class:`~oraclerl.problems.LinearSoftmaxInstance` over Y = A^H.
+        """The same problem as a sequence-level :class:`~oraclerl.problems.LinearSoftmaxInstance` over Y =
+        A^H.
 
-        Enumerates A^H (lexicographic order of :func:`~oraclerl.models.autoregressive_softmax.enumerate_sequences`);
-        features are ϕ^seq ∈ ℝ^{dH}. Sampling it is equal in law to sampling token by token.
+        Enumerates A^H (lexicographic order of
+        :func:`~oraclerl.models.autoregressive_softmax.enumerate_sequences`); features are ϕ^seq ∈ ℝ^{dH}.
+        Sampling it is equal in law to sampling token by token.
         """
         from ..models.autoregressive_softmax import enumerate_sequences
         from ..models.linear_softmax import LinearSoftmaxModel
@@ -192,9 +206,17 @@ class TokenMDPInstance(_ModelShape):
         base = LinearSoftmaxModel(sequence_log_probs(m), phi / scale, m.beta)
         reward = TableReward(sequence_sums(m, self.step_rewards), self.r_max)
         theta = self.theta_seq * scale
-        return LinearSoftmaxInstance(base=base, reward=reward, theta_star=theta, prompt_weights=self.prompt_weights,
-                                     r_max=self.r_max, B=float(theta.norm()), noise=self.noise,
-                                     name=f"{self.name}/sequence", meta={"feature_scale": scale, **self.meta})
+        return LinearSoftmaxInstance(
+            base=base,
+            reward=reward,
+            theta_star=theta,
+            prompt_weights=self.prompt_weights,
+            r_max=self.r_max,
+            B=float(theta.norm()),
+            noise=self.noise,
+            name=f"{self.name}/sequence",
+            meta={"feature_scale": scale, **self.meta},
+        )
 
     def describe(self) -> dict:
         from ..diagnostics.token_coverage import log_conditional_coverage, log_sequence_coverage
@@ -211,18 +233,26 @@ def _unit_rows(x: torch.Tensor) -> torch.Tensor:
     return x / x.norm(dim=-1, keepdim=True).clamp_min(1e-300)
 
 
-def coverage_gap_family(horizon: int, beta: float = 0.5, p_good: float = 0.25, d: int = 2, num_prompts: int = 1,
-                        signal: float = 0.6, noise: float = 0.0, seed: int = 0,
-                        dtype: torch.dtype = torch.float64) -> TokenMDPInstance:
+def coverage_gap_family(
+    horizon: int,
+    beta: float = 0.5,
+    p_good: float = 0.25,
+    d: int = 2,
+    num_prompts: int = 1,
+    signal: float = 0.6,
+    noise: float = 0.0,
+    seed: int = 0,
+    dtype: torch.dtype = torch.float64,
+) -> TokenMDPInstance:
     """Binary-token family with C_cond(π⋆_β) = 2 and C_cov(π⋆_β) = 2^H.
 
     At every prefix one of the two tokens is *good*: g_1 = k_1(x), g_{h+1} = k_{h+1}(x) XOR a_h for a hidden
     random key k (so the good token depends on the prefix). π_{h,ref}(good) = p_good ≤ 1/2 and the good token
     earns r_h = β·log(2(1 − p)/(1 − 2p)), which makes π⋆_{h,β}(good) = 2p exactly, hence a per-token density
-    ratio of 2 on the good token ((1 − 2p)/(1 − p) < 1 on the other) and 2^H on the all-good sequence.
-    Every state looks the same to the future, so V⋆_{h+1} is constant and π⋆_β is autoregressive linear with
-    θ⋆_h = (r_good/signal, 0, …): ϕ_h(x, a_{1:h}) = (signal·1[a_h good], distractor) with a random distractor of
-    norm √(1 − signal²) in the other d − 1 coordinates (‖ϕ_h‖ = 1; with d = 1 the signal is 1).
+    ratio of 2 on the good token ((1 − 2p)/(1 − p) < 1 on the other) and 2^H on the all-good sequence. Every
+    state looks the same to the future, so V⋆_{h+1} is constant and π⋆_β is autoregressive linear with θ⋆_h =
+    (r_good/signal, 0, …): ϕ_h(x, a_{1:h}) = (signal·1[a_h good], distractor) with a random distractor of norm
+    √(1 − signal²) in the other d − 1 coordinates (‖ϕ_h‖ = 1; with d = 1 the signal is 1).
     """
     H = check_int("horizon", horizon, low=1, high=64)
     beta = check_positive("beta", beta)
@@ -239,11 +269,13 @@ def coverage_gap_family(horizon: int, beta: float = 0.5, p_good: float = 0.25, d
     states = torch.arange(2 * X)                         # state 2x + g: prompt x, good token g
     x_of, g_of = states // 2, states % 2
     acts = torch.arange(2)
-    good = (acts[None, :] == g_of[:, None])              # [2X, 2]
-    log_ref = torch.where(good, torch.tensor(math.log(p), dtype=dtype), torch.tensor(math.log(1 - p), dtype=dtype))
+    good = (acts[None, :] == g_of[:, None])  # [2X, 2]
+    log_ref = torch.where(
+        good, torch.tensor(math.log(p), dtype=dtype), torch.tensor(math.log(1 - p), dtype=dtype)
+    )
     log_refs, phis, rewards, trans = [], [], [], []
     for h in range(H):
-        dist = _unit_rows(torch.randn(2 * X, 2, d - 1, generator=gen, dtype=dtype)) * math.sqrt(1 - signal ** 2)
+        dist = _unit_rows(torch.randn(2 * X, 2, d - 1, generator=gen, dtype=dtype)) * math.sqrt(1 - signal**2)
         phi = torch.cat([signal * good.to(dtype)[..., None], dist], dim=-1)
         log_refs.append(log_ref.clone())
         phis.append(phi)
@@ -254,16 +286,32 @@ def coverage_gap_family(horizon: int, beta: float = 0.5, p_good: float = 0.25, d
     model = AutoregressiveSoftmaxModel(log_refs, phis, trans, init, beta)
     theta = torch.zeros(H, d, dtype=dtype)
     theta[:, 0] = r_good / signal
-    return TokenMDPInstance(model=model, step_rewards=rewards, theta_star=theta, theta_seq=theta.reshape(-1),
-                            prompt_weights=torch.full((X,), 1.0 / X, dtype=dtype), B=r_good / signal,
-                            noise=RewardNoise("gaussian", noise) if noise > 0 else RewardNoise(),
-                            name=f"coverage-gap(H={H})",
-                            meta={"p_good": p, "r_good": r_good, "c_cond_theory": 2.0, "c_cov_theory": 2.0 ** H})
+    return TokenMDPInstance(
+        model=model,
+        step_rewards=rewards,
+        theta_star=theta,
+        theta_seq=theta.reshape(-1),
+        prompt_weights=torch.full((X,), 1.0 / X, dtype=dtype),
+        B=r_good / signal,
+        noise=RewardNoise("gaussian", noise) if noise > 0 else RewardNoise(),
+        name=f"coverage-gap(H={H})",
+        meta={"p_good": p, "r_good": r_good, "c_cond_theory": 2.0, "c_cov_theory": 2.0**H},
+    )
 
 
-def random_token_mdp(num_actions: int = 3, horizon: int = 4, d: int = 4, beta: float = 0.5, num_prompts: int = 2,
-                     reward_scale: float = 1.0, ref_spread: float = 1.0, num_states: int | None = None,
-                     noise: float = 0.0, seed: int = 0, dtype: torch.dtype = torch.float64) -> TokenMDPInstance:
+def random_token_mdp(
+    num_actions: int = 3,
+    horizon: int = 4,
+    d: int = 4,
+    beta: float = 0.5,
+    num_prompts: int = 2,
+    reward_scale: float = 1.0,
+    ref_spread: float = 1.0,
+    num_states: int | None = None,
+    noise: float = 0.0,
+    seed: int = 0,
+    dtype: torch.dtype = torch.float64,
+) -> TokenMDPInstance:
     """A random realisable token MDP (Assumption I.1 and sequence-level realisability both hold exactly).
 
     Construction, backwards in h: ψ_h(x, a_{1:h}) random with ‖ψ_h‖ ∈ [½, 1]/√2 in ℝ^{d−1}, u_h uniform on the
@@ -285,9 +333,12 @@ def random_token_mdp(num_actions: int = 3, horizon: int = 4, d: int = 4, beta: f
     gen = torch.Generator().manual_seed(check_int("seed", seed, low=0))
     if num_states is None:
         if X * A ** (H - 1) > 10 ** 6:
-            raise ConfigError("horizon", f"the prefix tree has X·|A|^(H−1) = {X * A ** (H - 1)} > 1e6 states at the "
-                              "last layer; pass num_states for an automaton model, or use prefix_tree_token_mdp (tables on "
-                              "demand)")
+            raise ConfigError(
+                "horizon",
+                f"the prefix tree has X·|A|^(H−1) = {X * A ** (H - 1)} > 1e6 states at the "
+                "last layer; pass num_states for an automaton model, or use prefix_tree_token_mdp (tables on "
+                "demand)",
+            )
         init, trans = prefix_tree_transitions(X, A, H)
         sizes = [X * A ** h for h in range(H)]
     else:
@@ -297,9 +348,13 @@ def random_token_mdp(num_actions: int = 3, horizon: int = 4, d: int = 4, beta: f
         trans = [torch.randint(0, S, (S, A), generator=gen) for _ in range(H - 1)]
     log_ref, psi, u = [], [], []
     for h in range(H):
-        log_ref.append(torch.log_softmax(ref_spread * torch.randn(sizes[h], A, generator=gen, dtype=dtype), -1))
+        log_ref.append(
+            torch.log_softmax(ref_spread * torch.randn(sizes[h], A, generator=gen, dtype=dtype), -1)
+        )
         radii = 0.5 + 0.5 * torch.rand(sizes[h], A, 1, generator=gen, dtype=dtype)
-        psi.append(_unit_rows(torch.randn(sizes[h], A, d - 1, generator=gen, dtype=dtype)) * radii / math.sqrt(2))
+        psi.append(
+            _unit_rows(torch.randn(sizes[h], A, d - 1, generator=gen, dtype=dtype)) * radii / math.sqrt(2)
+        )
         u.append(reward_scale * _unit_rows(torch.randn(d - 1, generator=gen, dtype=dtype)))
     lin = [psi[h] @ u[h] for h in range(H)]
     v_next, nxt = None, [None] * H
@@ -309,19 +364,28 @@ def random_token_mdp(num_actions: int = 3, horizon: int = 4, d: int = 4, beta: f
     centred = [n - 0.5 * (n.max() + n.min()) for n in nxt]
     v_max = max(float(c.abs().max()) for c in centred)
     coef = math.sqrt(2) * v_max
-    phis = [torch.cat([psi[h], (centred[h] / coef if v_max > 0 else centred[h])[..., None]], -1) for h in range(H)]
+    phis = [
+        torch.cat([psi[h], (centred[h] / coef if v_max > 0 else centred[h])[..., None]], -1) for h in range(H)
+    ]
     theta = torch.stack([torch.cat([u[h], torch.tensor([coef], dtype=dtype)]) for h in range(H)])
     theta_seq = torch.stack([torch.cat([u[h], torch.zeros(1, dtype=dtype)]) for h in range(H)]).reshape(-1)
     rewards = [lin[h] - lin[h].min() for h in range(H)]
     model = AutoregressiveSoftmaxModel(log_ref, phis, trans, init, beta)
-    return TokenMDPInstance(model=model, step_rewards=rewards, theta_star=theta, theta_seq=theta_seq,
-                            prompt_weights=torch.full((X,), 1.0 / X, dtype=dtype), B=float(theta.norm(dim=-1).max()),
-                            noise=RewardNoise("gaussian", noise) if noise > 0 else RewardNoise(),
-                            name=f"random-token-mdp(A={A},H={H},d={d})",
-                            meta={"reward_scale": reward_scale, "automaton_states": num_states})
+    return TokenMDPInstance(
+        model=model,
+        step_rewards=rewards,
+        theta_star=theta,
+        theta_seq=theta_seq,
+        prompt_weights=torch.full((X,), 1.0 / X, dtype=dtype),
+        B=float(theta.norm(dim=-1).max()),
+        noise=RewardNoise("gaussian", noise) if noise > 0 else RewardNoise(),
+        name=f"random-token-mdp(A={A},H={H},d={d})",
+        meta={"reward_scale": reward_scale, "automaton_states": num_states},
+    )
 
 
-# -- implicit prefix-tree instances: H = 12, |A| = 4 in bounded memory (issue 15 item 4) ----------------------------
+# -- implicit prefix-tree instances: H = 12, |A| = 4 in bounded memory (issue 15 item 4)
+# ----------------------------
 _LOW31 = (1 << 31) - 1
 _LOW62 = (1 << 62) - 1
 _GOLD = 0x9E3779B97F4A7C15 - (1 << 64)
@@ -341,16 +405,17 @@ class PrefixTreeTokenModel:
     """A prefix-tree token model whose per-prefix tables are computed on demand, never stored.
 
     State s_h = x·A^h + Σ_i a_i A^{h−i} (the prefix-tree numbering of
-    :func:`~oraclerl.models.autoregressive_softmax.prefix_tree_transitions`; its child by a is s·A + a). Each state
-    has a *type* k_h(s) ∈ [P_h]: k = s while the layer has S_h ≤ ``pool`` states (every prefix its own row), a
-    64-bit hash of (s, layer key) mod P_h beyond. π_{h,ref}(·|s) and ψ_h(s, ·) are row k of per-layer pools
-    [P_h, A] and [P_h, A, d−1]; the last feature coordinate carries the soft value of the child,
+    :func:`~oraclerl.models.autoregressive_softmax.prefix_tree_transitions`; its child by a is s·A + a). Each
+    state has a *type* k_h(s) ∈ [P_h]: k = s while the layer has S_h ≤ ``pool`` states (every prefix its own
+    row), a 64-bit hash of (s, layer key) mod P_h beyond. π_{h,ref}(·|s) and ψ_h(s, ·) are row k of per-layer
+    pools [P_h, A] and [P_h, A, d−1]; the last feature coordinate carries the soft value of the child,
     (V_{h+1}(s·A + a) − m_h)/c, from one stored float64 per prefix. Memory: Σ_h S_h·8 bytes of values plus the
     pools (Σ_h P_h·A·(d + 2)·8 bytes), against Σ_h S_h·A·(d + 3)·8 for dense tables.
 
-    It is an :class:`~oraclerl.oracles.protocols.AutoregressiveModel` (with ``states``) with the same draws as the dense
-    :class:`~oraclerl.models.autoregressive_softmax.AutoregressiveSoftmaxModel` of :meth:`dense` (inverse CDF on
-    the same rows, same generator calls), and :meth:`rows` (every table of a block of states) for the exact DP.
+    It is an :class:`~oraclerl.oracles.protocols.AutoregressiveModel` (with ``states``) with the same draws as
+    the dense :class:`~oraclerl.models.autoregressive_softmax.AutoregressiveSoftmaxModel` of :meth:`dense`
+    (inverse CDF on the same rows, same generator calls), and :meth:`rows` (every table of a block of states)
+    for the exact DP.
     """
 
     default_reveal = None
@@ -440,7 +505,8 @@ class PrefixTreeTokenModel:
 
 
 class PrefixTreeStepReward:
-    """Per-step reward r_h(x, a_{1:h}) = ⟨u_h, ψ_h⟩ − min_h of the last token of a prefix (implicit tables)."""
+    """Per-step reward r_h(x, a_{1:h}) = ⟨u_h, ψ_h⟩ − min_h of the last token of a prefix (implicit
+    tables)."""
 
     def __init__(self, model: PrefixTreeTokenModel, lin_min: list):
         self.model, self.lin_min = model, lin_min
@@ -459,11 +525,13 @@ class PrefixTreeStepReward:
 
 @dataclass
 class PrefixTreeTokenMDPInstance(_ModelShape):
-    """A realisable token MDP on the full prefix tree whose tables are never stored (:func:`prefix_tree_token_mdp`).
+    """A realisable token MDP on the full prefix tree whose tables are never stored
+    (:func:`prefix_tree_token_mdp`).
 
     Exact evaluation is the soft-Bellman / policy-value DP of
-    :func:`~oraclerl.models.autoregressive_softmax.policy_value`, level by level from the last layer and in blocks
-    of ``chunk`` states (:meth:`J_many`): memory is one float64 per prefix of two adjacent layers per policy.
+    :func:`~oraclerl.models.autoregressive_softmax.policy_value`, level by level from the last layer and in
+    blocks of ``chunk`` states (:meth:`J_many`): memory is one float64 per prefix of two adjacent layers per
+    policy.
     """
 
     model: PrefixTreeTokenModel
@@ -480,16 +548,24 @@ class PrefixTreeTokenMDPInstance(_ModelShape):
     def step_reward(self) -> PrefixTreeStepReward:
         return PrefixTreeStepReward(self.model, self.lin_min)
 
-    def oracles(self, budget: Budget | None = None, reveal=None, allow_anchor_features: bool = True) -> SimpleNamespace:
-        """Fresh ``auto`` (weak autoregressive MDP oracle), ``step_reward``, ``prompts`` and ``ledger`` (one ledger)."""
+    def oracles(
+        self, budget: Budget | None = None, reveal=None, allow_anchor_features: bool = True
+    ) -> SimpleNamespace:
+        """Fresh ``auto`` (weak autoregressive MDP oracle), ``step_reward``, ``prompts`` and ``ledger``
+        (one ledger)."""
         ledger = Ledger(budget)
         return SimpleNamespace(
-            ledger=ledger, prompts=PromptSource(self.prompt_weights, ledger),
-            auto=AutoregressiveSampler(self.model, ledger, reveal=reveal, allow_anchor_features=allow_anchor_features),
-            step_reward=RewardOracle(self.step_reward, ledger, self.noise))
+            ledger=ledger,
+            prompts=PromptSource(self.prompt_weights, ledger),
+            auto=AutoregressiveSampler(
+                self.model, ledger, reveal=reveal, allow_anchor_features=allow_anchor_features
+            ),
+            step_reward=RewardOracle(self.step_reward, ledger, self.noise),
+        )
 
     def J_star(self) -> float:
-        """J_β(π⋆_β) = E_ρ V⋆_1 (V⋆_h = the construction's soft values shifted by the reward offsets Σ_{ℓ≥h} min_ℓ)."""
+        """J_β(π⋆_β) = E_ρ V⋆_1 (V⋆_h = the construction's soft values shifted by the reward offsets
+        Σ_{ℓ≥h} min_ℓ)."""
         v0 = self.model.values[0][self.model.init_state] - sum(self.lin_min)
         return float((self.prompt_weights * v0).sum())
 
@@ -498,16 +574,21 @@ class PrefixTreeTokenMDPInstance(_ModelShape):
             if policy == "ref":
                 return lambda h, r: r.log_ref
             if policy == "optimal":
-                return lambda h, r: torch.log_softmax(r.log_ref + (r.phi @ self.theta_star[h]) / self.beta, dim=-1)
+                return lambda h, r: torch.log_softmax(
+                    r.log_ref + (r.phi @ self.theta_star[h]) / self.beta, dim=-1
+                )
             raise ConfigError("policy", f"must be 'ref', 'optimal' or have log_prob_rows(); got {policy!r}")
         if isinstance(policy, ExactTokenPolicy):
             return lambda h, r: policy.log_prob_rows(h, r.log_ref, r.phi, law=law)
         if callable(policy):
             return policy
-        raise ConfigError("policy", f"must be 'ref', 'optimal' or have log_prob_rows(); got {type(policy).__name__}")
+        raise ConfigError(
+            "policy", f"must be 'ref', 'optimal' or have log_prob_rows(); got {type(policy).__name__}"
+        )
 
     def J_many(self, policies: list) -> list:
-        """Exact J_β of each of ``policies`` (pairs (policy, law) or plain policies at the sampler law) in one DP pass."""
+        """Exact J_β of each of ``policies`` (pairs (policy, law) or plain policies at the sampler law) in
+        one DP pass."""
         rules = [self._rule(*(p if isinstance(p, tuple) else (p, "sampler"))) for p in policies]
         m, beta, A = self.model, self.beta, self.num_actions
         w_next = [None] * len(rules)
@@ -528,7 +609,8 @@ class PrefixTreeTokenMDPInstance(_ModelShape):
         return [float((self.prompt_weights * wi[m.init_state]).sum()) for wi in w_next]
 
     def J(self, policy, law: str = "sampler") -> float:
-        """Exact J_β(π) by the chunked DP (``policy``: 'ref', 'optimal' or an object with ``log_prob_rows``)."""
+        """Exact J_β(π) by the chunked DP (``policy``: 'ref', 'optimal' or an object with
+        ``log_prob_rows``)."""
         return self.J_many([(policy, law)])[0]
 
     def regret(self, policy, law: str = "sampler") -> float:
@@ -539,10 +621,14 @@ class PrefixTreeTokenMDPInstance(_ModelShape):
         """The same instance with its tables materialised (tests, small H): a :class:`TokenMDPInstance`."""
         m = self.model
         if sum(m.num_states) > max_states:
-            raise ConfigError("horizon", f"dense tables need {sum(m.num_states)} states > max_states = {max_states}")
+            raise ConfigError(
+                "horizon", f"dense tables need {sum(m.num_states)} states > max_states = {max_states}"
+            )
         rows = [m.rows(h, torch.arange(m.num_states[h])) for h in range(m.horizon)]
         init, trans = prefix_tree_transitions(m.num_prompts, m.num_actions, m.horizon)
-        model = AutoregressiveSoftmaxModel([r.log_ref for r in rows], [r.phi for r in rows], trans, init, m.beta)
+        model = AutoregressiveSoftmaxModel(
+            [r.log_ref for r in rows], [r.phi for r in rows], trans, init, m.beta
+        )
         rewards = [r.lin - self.lin_min[h] for h, r in enumerate(rows)]
         return TokenMDPInstance(model=model, step_rewards=rewards, theta_star=self.theta_star,
                                 theta_seq=torch.cat([self.theta_star[:, :-1], torch.zeros(m.horizon, 1,
@@ -551,19 +637,30 @@ class PrefixTreeTokenMDPInstance(_ModelShape):
                                 name=f"{self.name}/dense", meta=dict(self.meta))
 
 
-def prefix_tree_token_mdp(num_actions: int = 4, horizon: int = 12, d: int = 8, beta: float = 0.5, num_prompts: int = 2,
-                          reward_scale: float = 1.0, ref_spread: float = 1.0, pool: int = 1 << 14, noise: float = 0.0,
-                          seed: int = 0, chunk: int = 1 << 16) -> PrefixTreeTokenMDPInstance:
-    """A random realisable token MDP on the full prefix tree (X·|A|^{H−1} prefixes at the last layer) in bounded memory.
+def prefix_tree_token_mdp(
+    num_actions: int = 4,
+    horizon: int = 12,
+    d: int = 8,
+    beta: float = 0.5,
+    num_prompts: int = 2,
+    reward_scale: float = 1.0,
+    ref_spread: float = 1.0,
+    pool: int = 1 << 14,
+    noise: float = 0.0,
+    seed: int = 0,
+    chunk: int = 1 << 16,
+) -> PrefixTreeTokenMDPInstance:
+    """A random realisable token MDP on the full prefix tree (X·|A|^{H−1} prefixes at the last layer) in
+    bounded memory.
 
     The construction of :func:`random_token_mdp` (ψ_h with ‖ψ_h‖ ∈ [½, 1]/√2, u_h on the sphere of radius
     ``reward_scale``, r_h = ⟨u_h, ψ_h⟩ − min, ϕ_h = (ψ_h, (V⋆_{h+1}(x a_{1:h}) − m_h)/(√2·V_max)), θ⋆_h =
-    (u_h, √2·V_max)), so Assumption I.1 holds exactly, with π_{h,ref}(·|s) and ψ_h(s, ·) drawn per *type*: every
-    prefix its own row in layers with at most ``pool`` states, a hashed row of a pool of ``pool`` draws beyond (see
-    :class:`PrefixTreeTokenModel`). V⋆ still differs per prefix (it sums its whole subtree), so the features and the
-    optimal policy do too. The soft values are computed backwards in blocks of ``chunk`` states: one float64 per
-    prefix is kept (85 MiB at |A| = 4, H = 12, X = 2, d = 8, against ≈ 4.5 GiB of dense tables and soft-Bellman
-    tables).
+    (u_h, √2·V_max)), so Assumption I.1 holds exactly, with π_{h,ref}(·|s) and ψ_h(s, ·) drawn per *type*:
+    every prefix its own row in layers with at most ``pool`` states, a hashed row of a pool of ``pool`` draws
+    beyond (see :class:`PrefixTreeTokenModel`). V⋆ still differs per prefix (it sums its whole subtree), so
+    the features and the optimal policy do too. The soft values are computed backwards in blocks of ``chunk``
+    states: one float64 per prefix is kept (85 MiB at |A| = 4, H = 12, X = 2, d = 8, against ≈ 4.5 GiB of
+    dense tables and soft-Bellman tables).
     """
     A = check_int("num_actions", num_actions, low=2)
     H = check_int("horizon", horizon, low=1)
@@ -576,8 +673,11 @@ def prefix_tree_token_mdp(num_actions: int = 4, horizon: int = 12, d: int = 8, b
     noise = check_range("noise", noise, low=0.0)
     chunk = check_int("chunk", chunk, low=1)
     if X * A ** (H - 1) > 1 << 36:
-        raise ConfigError("horizon", f"X·|A|^(H−1) = {X * A ** (H - 1)} prefixes at the last layer > 2^36 (memory: 8 "
-                          "bytes per prefix)")
+        raise ConfigError(
+            "horizon",
+            f"X·|A|^(H−1) = {X * A ** (H - 1)} prefixes at the last layer > 2^36 (memory: 8 "
+            "bytes per prefix)",
+        )
     dtype = torch.float64
     gen = torch.Generator().manual_seed(check_int("seed", seed, low=0))
     sizes = [X * A ** h for h in range(H)]
@@ -603,7 +703,10 @@ def prefix_tree_token_mdp(num_actions: int = 4, horizon: int = 12, d: int = 8, b
             v[lo:hi] = beta * torch.logsumexp(log_ref[h][k] + q / beta, dim=-1)
             lmin = min(lmin, float(lh.min()))
         values[h], lin_min[h] = v, lmin
-    centre = [0.5 * (float(values[h + 1].max()) + float(values[h + 1].min())) if h + 1 < H else 0.0 for h in range(H)]
+    centre = [
+        0.5 * (float(values[h + 1].max()) + float(values[h + 1].min())) if h + 1 < H else 0.0
+        for h in range(H)
+    ]
     v_max = max([0.0] + [float((values[h + 1] - centre[h]).abs().max()) for h in range(H - 1)])
     coef = math.sqrt(2) * v_max
     model.values, model.centre, model.coef = values, centre, coef

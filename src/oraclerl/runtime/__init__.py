@@ -1,5 +1,5 @@
-"""Runtime, grouped by job: :mod:`~oraclerl.runtime.run` (what one run needs: seeding, registry, store, runner),
-:mod:`~oraclerl.runtime.execution` (engine, executors, workers, sweep plans, progress) and
+"""Runtime, grouped by job: :mod:`~oraclerl.runtime.run` (what one run needs: seeding, registry, store,
+runner), :mod:`~oraclerl.runtime.execution` (engine, executors, workers, sweep plans, progress) and
 :mod:`~oraclerl.runtime.reporting` (report, sweep tables and figures, stats, figure helpers, tracking)."""
 
 from .run.registry import PAPERS, Claim, Experiment, all_experiments, get_experiment, register

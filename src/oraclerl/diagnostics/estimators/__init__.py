@@ -2,7 +2,8 @@
 
 On a real LM no expectation can be computed; on oraclerl's exact models every one can. The lab takes the
 estimator code the trainers use (:func:`oraclerl.posttrain.kl_penalty.kl_estimate`,
-:func:`oraclerl.posttrain.advantages.advantages`) or any callable of the same shape, and returns exact moments:
+:func:`oraclerl.posttrain.advantages.advantages`) or any callable of the same shape, and returns exact
+moments:
 
 * :mod:`.kl_values`: :func:`kl_estimator_moments` — E and Var of k1, k2, k3 and their importance-corrected
   variants under q, next to KL(q‖p) and KL(p‖q), batched over prompts ([..., Y] tables).
@@ -14,7 +15,8 @@ estimator code the trainers use (:func:`oraclerl.posttrain.kl_penalty.kl_estimat
   :func:`max_of_k_gradient` (∇ pass@k); :func:`sampled_group_moments` (Monte Carlo beyond enumeration).
 * :mod:`.instances`: the lab's random instances (:func:`tilted_laws`, :func:`linear_ar_pair`,
   :func:`success_instance`), each drawn from one generator.
-* :mod:`.lm_path`: a test oracle that runs :meth:`oraclerl.posttrain.lm_pg.LMPolicyGradient.step` unchanged on an
+* :mod:`.lm_path`: a test oracle that runs :meth:`oraclerl.posttrain.lm_pg.LMPolicyGradient.step` unchanged on
+  an
   exact model (:class:`ExactLMPolicy`) and gives its exact expected gradient (:func:`exact_step_gradient`).
 
 The README section "Check your estimator exactly" shows a 20-line example; the experiment ``estimators-exact``

@@ -26,9 +26,9 @@ Closed forms (identities, checked in ``tests/test_estimators_groups.py``):
 ``"batch_mean"`` is evaluated for a batch of one prompt (B = 1), by running the estimator on the groups laid
 out along its per-position axis.
 
-Beyond enumeration (|Y|^n > ``max_groups``), :func:`sampled_group_moments` draws groups exactly from q (inverse
-CDF) and returns the Monte Carlo mean with its standard error, for a z-test against a closed form (e.g. RLOO's
-E ĝ = ∇J at any n; ``tests/test_estimators_groups.py`` uses |z| ≤ 4.5 per coordinate).
+Beyond enumeration (|Y|^n > ``max_groups``), :func:`sampled_group_moments` draws groups exactly from q
+(inverse CDF) and returns the Monte Carlo mean with its standard error, for a z-test against a closed form
+(e.g. RLOO's E ĝ = ∇J at any n; ``tests/test_estimators_groups.py`` uses |z| ≤ 4.5 per coordinate).
 """
 
 from __future__ import annotations
@@ -55,7 +55,9 @@ def _advantage_fn(estimator, kw) -> Callable[[torch.Tensor], torch.Tensor]:
     if callable(estimator):
         return estimator
     if estimator not in ALL_ESTIMATORS:
-        raise ConfigError("estimator", f"must be one of {list(ALL_ESTIMATORS)} or a callable, got {estimator!r}")
+        raise ConfigError(
+            "estimator", f"must be one of {list(ALL_ESTIMATORS)} or a callable, got {estimator!r}"
+        )
     if estimator != "batch_mean":
         return partial(advantages, estimator=estimator, **kw)
 
@@ -105,9 +107,13 @@ def group_gradient_moments(log_q: torch.Tensor, rewards: torch.Tensor, score: to
     X, Y = log_q.shape
     process = rewards.dim() == 3
     if rewards.shape[:2] != (X, Y) or rewards.dim() not in (2, 3):
-        raise ConfigError("rewards", f"must be [X, Y] or [X, Y, H] with X, Y = {X}, {Y}, got {tuple(rewards.shape)}")
+        raise ConfigError(
+            "rewards", f"must be [X, Y] or [X, Y, H] with X, Y = {X}, {Y}, got {tuple(rewards.shape)}"
+        )
     if process and (score.dim() != 4 or score.shape[:3] != rewards.shape):
-        raise ConfigError("score", f"process rewards need per-token scores [X, Y, H, D], got {tuple(score.shape)}")
+        raise ConfigError(
+            "score", f"process rewards need per-token scores [X, Y, H, D], got {tuple(score.shape)}"
+        )
     if score.dim() == 4 and not process:
         score = score.sum(2)
     if score.shape[:2] != (X, Y) or score.dim() != (4 if process else 3):
@@ -137,9 +143,17 @@ def group_gradient_moments(log_q: torch.Tensor, rewards: torch.Tensor, score: to
     return GroupMoments(mean, per_prompt, total, within, G)
 
 
-def sampled_group_moments(log_q: torch.Tensor, rewards: torch.Tensor, score: torch.Tensor, n: int,
-                          estimator: str | Callable = "none", *, groups: int = 10_000,
-                          generator: torch.Generator | None = None, **estimator_kw) -> tuple[torch.Tensor, torch.Tensor, float]:
+def sampled_group_moments(
+    log_q: torch.Tensor,
+    rewards: torch.Tensor,
+    score: torch.Tensor,
+    n: int,
+    estimator: str | Callable = "none",
+    *,
+    groups: int = 10_000,
+    generator: torch.Generator | None = None,
+    **estimator_kw,
+) -> tuple[torch.Tensor, torch.Tensor, float]:
     """Monte Carlo (mean [D], standard error [D], tr Cov) of ĝ over ``groups`` groups per prompt drawn exactly
     from q, prompts uniform: the same estimate as :func:`group_gradient_moments` without its size limit."""
     from ...models.linear_softmax import sample_from_log_probs
@@ -167,12 +181,14 @@ def policy_gradient_exact(log_q: torch.Tensor, rewards: torch.Tensor, score: tor
     return torch.einsum("xy,xy,xyd->d", q, rewards.to(q.dtype), score) / q.shape[0]
 
 
-def max_of_k_gradient(log_q: torch.Tensor, rewards: torch.Tensor, score: torch.Tensor, k: int) -> torch.Tensor:
+def max_of_k_gradient(
+    log_q: torch.Tensor, rewards: torch.Tensor, score: torch.Tensor, k: int
+) -> torch.Tensor:
     """∇_θ E_x E[max(R(y_1), …, R(y_k))], y_j ~ q i.i.d. (∇ pass@k for {0,1} rewards), in closed form.
 
-    With the responses sorted by reward and F_m the q-mass of the m lowest, E max = Σ_m R_(m)(F_m^k − F_{m−1}^k)
-    (ties telescope), so ∇E max = k Σ_m R_(m)(F_m^{k−1} ∇F_m − F_{m−1}^{k−1} ∇F_{m−1}) with
-    ∇F_m = Σ_{l ≤ m} q_(l) σ_(l).
+    With the responses sorted by reward and F_m the q-mass of the m lowest, E max = Σ_m R_(m)(F_m^k −
+    F_{m−1}^k) (ties telescope), so ∇E max = k Σ_m R_(m)(F_m^{k−1} ∇F_m − F_{m−1}^{k−1} ∇F_{m−1}) with ∇F_m =
+    Σ_{l ≤ m} q_(l) σ_(l).
     """
     q = torch.exp(log_q)
     R, order = torch.sort(rewards.to(q.dtype), dim=1)
@@ -186,7 +202,9 @@ def max_of_k_gradient(log_q: torch.Tensor, rewards: torch.Tensor, score: torch.T
     return k * torch.einsum("xm,xmd->d", R, term) / q.shape[0]
 
 
-def two_point_gain(estimator: str | Callable, n: int, p: torch.Tensor, values=(0.0, 1.0), **estimator_kw) -> torch.Tensor:
+def two_point_gain(
+    estimator: str | Callable, n: int, p: torch.Tensor, values=(0.0, 1.0), **estimator_kw
+) -> torch.Tensor:
     """c(p, n) = E[A_1 | r_1 = hi] − E[A_1 | r_1 = lo] for rewards in {lo, hi} with P(hi) = p (module doc):
     E[ĝ | x] = c(p_x, n)·∇p_x. Sums the binomial law of the others' successes; runs the estimator on the
     2n reward patterns. ``p`` may be a tensor of success probabilities."""

@@ -1,10 +1,10 @@
 """Exact expected gradient and variance of every way practitioners put a KL estimator into a policy gradient.
 
-Setting: samples s ~ q_θ(·|x) from the policy, a reference p, a :class:`~.score_tables.ScoreTable`. The penalty
-(to be *minimised*, i.e. β·penalty is added to the loss) uses an estimator k ∈ {k1, k2, k3} of
+Setting: samples s ~ q_θ(·|x) from the policy, a reference p, a :class:`~.score_tables.ScoreTable`. The
+penalty (to be *minimised*, i.e. β·penalty is added to the loss) uses an estimator k ∈ {k1, k2, k3} of
 :func:`oraclerl.posttrain.kl_penalty.kl_estimate`, evaluated on sequence log-probs (``sequence``) or on each
-token's log-probs and summed over tokens (``token``). Per sample, with σ_i = ∇_θ log q_θ(s_i|x, s_{<i}) and
-σ = Σ_i σ_i:
+token's log-probs and summed over tokens (``token``). Per sample, with σ_i = ∇_θ log q_θ(s_i|x, s_{<i}) and σ
+= Σ_i σ_i:
 
 * ``reward/sequence/k``: g = k(log q(s), log p(s)) · σ   (estimate in the reward, stop-gradient on it: the
   score-function term of REINFORCE with reward −β·k);

@@ -126,7 +126,9 @@ def kl_estimator_moments(log_q: torch.Tensor, log_p: torch.Tensor, estimators=VA
     """
     log_q, log_p = torch.as_tensor(log_q), torch.as_tensor(log_p)
     if log_q.shape != log_p.shape or log_q.dim() < 1:
-        raise ConfigError("log_p", f"must have the shape of log_q {tuple(log_q.shape)} (..., Y), got {tuple(log_p.shape)}")
+        raise ConfigError(
+            "log_p", f"must have the shape of log_q {tuple(log_q.shape)} (..., Y), got {tuple(log_p.shape)}"
+        )
     for name in estimators:
         target_of(name)
     if not chunk_elements >= 1:

@@ -4,10 +4,10 @@ exact linear autoregressive model, and compare its Monte Carlo expected gradient
 
 :class:`ExactLMPolicy` presents a :class:`~oraclerl.models.linear_ar.LinearARModel` with the part of the
 :class:`~oraclerl.models.hf.causal_lm.CausalLM` interface the step uses (``sample``, ``token_log_probs(...,
-processed, grad)``, ``response_mask``, ``model.parameters()``, ``trainable_copy``); every response has the full
-length H, so the step's token mean divides by B·n·H. :class:`SequenceTableReward` gives outcome / process
-rewards from tables over the enumerated sequences. :func:`step_gradients` records ∇loss of T independent
-steps (a recording optimiser, no update), and :func:`exact_step_gradient` is its exact expectation:
+processed, grad)``, ``response_mask``, ``model.parameters()``, ``trainable_copy``); every response has the
+full length H, so the step's token mean divides by B·n·H. :class:`SequenceTableReward` gives outcome / process
+rewards from tables over the enumerated sequences. :func:`step_gradients` records ∇loss of T independent steps
+(a recording optimiser, no update), and :func:`exact_step_gradient` is its exact expectation:
 
     E ∇loss = ( −E ĝ_advantage + β · E g_{loss/token/k} ) / H
 
@@ -108,8 +108,16 @@ class _Recorder:
         self.grads.append(torch.cat([p.grad.detach().reshape(-1).clone() for p in self.params]))
 
 
-def step_gradients(trainer, policy: ExactLMPolicy, sampler, reward, prompts, steps: int,
-                   generator: torch.Generator | None = None, reference: ExactLMPolicy | None = None) -> torch.Tensor:
+def step_gradients(
+    trainer,
+    policy: ExactLMPolicy,
+    sampler,
+    reward,
+    prompts,
+    steps: int,
+    generator: torch.Generator | None = None,
+    reference: ExactLMPolicy | None = None,
+) -> torch.Tensor:
     """∇loss of ``steps`` independent calls of ``trainer.step`` at the same weights: [steps, D]."""
     rec = _Recorder(policy.model.parameters())
     for _ in range(steps):
@@ -117,15 +125,25 @@ def step_gradients(trainer, policy: ExactLMPolicy, sampler, reward, prompts, ste
     return torch.stack(rec.grads)
 
 
-def exact_step_gradient(table: ScoreTable, outcome: torch.Tensor, n: int, advantage, kl_coef: float = 0.0,
-                        kl_estimator: str = "k3", process: torch.Tensor | None = None, **advantage_kw) -> torch.Tensor:
+def exact_step_gradient(
+    table: ScoreTable,
+    outcome: torch.Tensor,
+    n: int,
+    advantage,
+    kl_coef: float = 0.0,
+    kl_estimator: str = "k3",
+    process: torch.Tensor | None = None,
+    **advantage_kw,
+) -> torch.Tensor:
     """The exact E ∇loss of one ``LMPolicyGradient.step`` (module doc) on an enumerated model: [D].
 
     ``advantage`` is a name or callable as in :func:`~.groups.group_gradient_moments`; ``process`` [X, S, H]
     switches to process rewards (per-token scores)."""
     H = table.log_q.shape[-1]
     if process is None:
-        g = group_gradient_moments(table.seq_log_q, outcome, table.seq_score, n, advantage, **advantage_kw).mean
+        g = group_gradient_moments(
+            table.seq_log_q, outcome, table.seq_score, n, advantage, **advantage_kw
+        ).mean
     else:
         g = group_gradient_moments(table.seq_log_q, process, table.score, n, advantage, **advantage_kw).mean
     out = -g

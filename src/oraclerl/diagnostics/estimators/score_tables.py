@@ -41,8 +41,11 @@ class ScoreTable:
     def __post_init__(self):
         X, S, H = self.log_q.shape
         if self.log_p.shape != (X, S, H) or self.score.shape[:3] != (X, S, H) or self.score.dim() != 4:
-            raise ConfigError("score", f"log_q {tuple(self.log_q.shape)}, log_p {tuple(self.log_p.shape)} and "
-                                       f"score {tuple(self.score.shape)} must be [X, S, H] and [X, S, H, D]")
+            raise ConfigError(
+                "score",
+                f"log_q {tuple(self.log_q.shape)}, log_p {tuple(self.log_p.shape)} and "
+                f"score {tuple(self.score.shape)} must be [X, S, H] and [X, S, H, D]",
+            )
 
     @property
     def seq_log_q(self) -> torch.Tensor:

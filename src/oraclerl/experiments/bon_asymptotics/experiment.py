@@ -35,16 +35,22 @@ from ...oracles import Ledger, RewardOracle, WeakSampler
 class BonAsymptoticsConfig:
     p: list[float] = param([0.6, 0.3, 0.1], "token law p over the vocabulary", low=0.0)
     r: list[float] = param([0.0, 1.0, 2.0], "token rewards r(v)")
-    lengths: list[int] = param([1, 10, 100, 1000], "sequence lengths m for the per-token curves", low=1, high=10 ** 5)
+    lengths: list[int] = param(
+        [1, 10, 100, 1000], "sequence lengths m for the per-token curves", low=1, high=10**5
+    )
     num_delta: int = param(10, "per-token KL budgets δ on (0, 0.95·δ_max]", low=2, high=10 ** 4)
     delta: float = param(0.2, "fixed δ for KL(BoN ‖ tilt) vs m and the LDP check", low=0.0, low_open=True)
-    kl_lengths: list[int] = param([1, 3, 10, 30, 100, 300, 1000], "m values for KL(BoN ‖ tilt)", low=1, high=10 ** 5)
+    kl_lengths: list[int] = param(
+        [1, 3, 10, 30, 100, 300, 1000], "m values for KL(BoN ‖ tilt)", low=1, high=10**5
+    )
     ldp_x: float = param(1.4, "threshold x (> tilted mean) for the LDP tail −(1/m) log P(R/m ≥ x)")
-    ldp_lengths: list[int] = param([10, 30, 100, 300, 1000], "m values for the LDP check", low=1, high=10 ** 5)
+    ldp_lengths: list[int] = param([10, 30, 100, 300, 1000], "m values for the LDP check", low=1, high=10**5)
     mc_length: int = param(100, "m of the exact backward-sampling Monte Carlo check", low=1, high=10 ** 4)
     mc_samples: int = param(4000, "exact BoN winner sequences drawn", low=10, high=10 ** 6)
     oracle_length: int = param(10, "m of the sample-based BoN check through the oracles", low=1, high=10 ** 3)
-    oracle_selections: int = param(2000, "sample-based BoN selections (N = round(e^{mδ}))", low=10, high=10 ** 6)
+    oracle_selections: int = param(
+        2000, "sample-based BoN selections (N = round(e^{mδ}))", low=10, high=10**6
+    )
 
     def check(self):
         from ...common.validation import check_probabilities
@@ -100,7 +106,11 @@ def run(cfg: BonAsymptoticsConfig, ctx) -> dict:
     a = memoryless_alignment(dist=dist(m), delta=cfg.delta)
     seqs = sample_bon_sequences(dist(m), cfg.mc_samples, ctx.generator("bon-sequences"), log_n=m * cfg.delta)
     rew = r[seqs].sum(-1) / m
-    mc_exact = {"mean": float(rew.mean()), "se": float(rew.std() / math.sqrt(rew.numel())), "exact": a.bon_reward}
+    mc_exact = {
+        "mean": float(rew.mean()),
+        "se": float(rew.std() / math.sqrt(rew.numel())),
+        "exact": a.bon_reward,
+    }
     # Monte Carlo 2: sample-based BoN through the oracles, N = round(e^{mδ})
     m = cfg.oracle_length
     n = max(1, round(math.exp(m * cfg.delta)))

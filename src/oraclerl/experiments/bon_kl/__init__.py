@@ -1,4 +1,5 @@
-"""bon-kl: the KL divergence of best-of-n, exact vs the formula log n − (n−1)/n vs the Beirami et al. estimator."""
+"""bon-kl: the KL divergence of best-of-n, exact vs the formula log n − (n−1)/n vs the Beirami et al.
+estimator."""
 
 from ...runtime.run.registry import Experiment, register
 from . import analysis, experiment

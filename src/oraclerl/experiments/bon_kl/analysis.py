@@ -39,10 +39,14 @@ def saturation(results: list[dict], cfg) -> Claim:
     rows = _rows(results)
     n_max = max(x["n"] for x in rows)
     sat = [abs(r["kl"] - r["saturation"]) for r in rows if r["n"] == n_max and r["n_eps"] >= 20]
-    return Claim("KL saturates at log(1/ε_∞) once n·ε_∞ ≫ 1, while the formula keeps growing like log n",
-                 "Beirami et al. 2025, §3 (Thm 3.6); docs/papers/bon_vs_kl_rl.md §2.2",
-                 f"|KL(n_max) − log(1/ε_∞)| ≤ {max(sat):.2e} where n·ε_∞ ≥ 20" if sat else "no saturated point",
-                 bool(sat) and max(sat) <= 1e-3, "ε_∞ = p(argmax r)", kind=EMPIRICAL)
+    return Claim(
+        "KL saturates at log(1/ε_∞) once n·ε_∞ ≫ 1, while the formula keeps growing like log n",
+        "Beirami et al. 2025, §3 (Thm 3.6); docs/papers/bon_vs_kl_rl.md §2.2",
+        f"|KL(n_max) − log(1/ε_∞)| ≤ {max(sat):.2e} where n·ε_∞ ≥ 20" if sat else "no saturated point",
+        bool(sat) and max(sat) <= 1e-3,
+        "ε_∞ = p(argmax r)",
+        kind=EMPIRICAL,
+    )
 
 
 def estimator_upper_bounds(results: list[dict], cfg) -> Claim:
@@ -57,11 +61,14 @@ def staircase_estimator(results: list[dict], cfg) -> Claim:
     stair = [r for r in _rows(results) if r["instance"] == "staircase"]
     est_err = [abs(r["estimate_exact"] - r["kl"]) for r in stair]
     form_err = [r["formula"] - r["kl"] for r in stair]
-    return Claim("On the staircase reference the estimator is accurate where the formula fails",
-                 "Beirami et al. 2025, §4 (cherry-picked distributions)",
-                 f"max over n: |E D̂ − KL| = {max(est_err):.3f} nats vs formula − KL = {max(form_err):.2f} nats",
-                 max(est_err) <= 0.1 * max(form_err), "verdict: estimator's worst error ≤ 10% of the formula's worst",
-                 kind=EMPIRICAL)
+    return Claim(
+        "On the staircase reference the estimator is accurate where the formula fails",
+        "Beirami et al. 2025, §4 (cherry-picked distributions)",
+        f"max over n: |E D̂ − KL| = {max(est_err):.3f} nats vs formula − KL = {max(form_err):.2f} nats",
+        max(est_err) <= 0.1 * max(form_err),
+        "verdict: estimator's worst error ≤ 10% of the formula's worst",
+        kind=EMPIRICAL,
+    )
 
 
 def monte_carlo_winners(results: list[dict], cfg) -> Claim:
@@ -74,13 +81,20 @@ def monte_carlo_winners(results: list[dict], cfg) -> Claim:
 
 def oracle_estimate(results: list[dict], cfg) -> Claim:
     o = [res["oracle"] for res in results]
-    z = [abs(x["estimate"] - x["exact_estimate"]) / max(x["estimate_sd"] / math.sqrt(x["prompts"]), 1e-12) for x in o]
-    return Claim("Through the oracles, BoN's KL estimate from revealed π_ref(y|x) matches the exact expectation",
-                 "this library (oracle discipline); Beirami et al. 2025 §4",
-                 f"estimate {fmt_ci([x['estimate'] for x in o])} vs exact E D̂ = {o[0]['exact_estimate']:.4f} "
-                 f"(exact KL {o[0]['exact_kl']:.4f}); max |z| = {max(z):.2f}", max(z) <= 4.0,
-                 f"{cfg.oracle_prompts} selections per seed, n = {cfg.oracle_n}, Zipf reference over "
-                 f"L = {cfg.oracle_L}; |z| ≤ 4", kind=EMPIRICAL)
+    z = [
+        abs(x["estimate"] - x["exact_estimate"]) / max(x["estimate_sd"] / math.sqrt(x["prompts"]), 1e-12)
+        for x in o
+    ]
+    return Claim(
+        "Through the oracles, BoN's KL estimate from revealed π_ref(y|x) matches the exact expectation",
+        "this library (oracle discipline); Beirami et al. 2025 §4",
+        f"estimate {fmt_ci([x['estimate'] for x in o])} vs exact E D̂ = {o[0]['exact_estimate']:.4f} "
+        f"(exact KL {o[0]['exact_kl']:.4f}); max |z| = {max(z):.2f}",
+        max(z) <= 4.0,
+        f"{cfg.oracle_prompts} selections per seed, n = {cfg.oracle_n}, Zipf reference over "
+        f"L = {cfg.oracle_L}; |z| ≤ 4",
+        kind=EMPIRICAL,
+    )
 
 
 CLAIMS = (kl_below_formula, gap_bound, saturation, estimator_upper_bounds, staircase_estimator,

@@ -27,13 +27,18 @@ from ...oracles import Ledger, RewardOracle, WeakSampler
 
 @dataclass
 class BonWinRateConfig:
-    uniform_L: int = param(1000, "support size of the uniform reference (distinct rewards)", low=2, high=10 ** 6)
-    staircase: list[float] = param([0.5, 0.25, 0.2, 0.0499, 1e-4], "staircase masses, increasing reward", low=0.0,
-                                   low_open=True)
+    uniform_L: int = param(
+        1000, "support size of the uniform reference (distinct rewards)", low=2, high=10**6
+    )
+    staircase: list[float] = param(
+        [0.5, 0.25, 0.2, 0.0499, 1e-4], "staircase masses, increasing reward", low=0.0, low_open=True
+    )
     n_max: float = param(1e4, "largest n on the log grid", low=1.0, high=1000000000000.0)
     num_n: int = param(30, "number of n values", low=2, high=10 ** 4)
     frontier_points: int = param(60, "points on the optimal tilted curve", low=2, high=10 ** 4)
-    mc_n: list[int] = param([2, 8, 32], "n values checked by Monte Carlo through the oracles", low=1, high=2 ** 12)
+    mc_n: list[int] = param(
+        [2, 8, 32], "n values checked by Monte Carlo through the oracles", low=1, high=2**12
+    )
     mc_selections: int = param(4000, "BoN selections per Monte Carlo check", low=10, high=10 ** 6)
 
 

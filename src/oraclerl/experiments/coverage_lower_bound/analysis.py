@@ -30,7 +30,8 @@ def _algos(results) -> list[dict]:
 
 
 def _algo_slopes(results, alg, key):
-    """Per seed: log-log slope of ``key`` at the need against min(C⋆, e^{1/(2β)}); unreached points counted."""
+    """Per seed: log-log slope of ``key`` at the need against min(C⋆, e^{1/(2β)}); unreached points
+    counted."""
     slopes, missed = [], 0
     for res in results:
         rows = [r for r in res.get("algorithms", []) if r["algorithm"] == alg]
@@ -54,10 +55,14 @@ def weak_draws(results: list[dict], cfg) -> Claim | None:
         "Weak-oracle draws before a near-optimal response is seen grow as min(C⋆, e^{1/(2β)})",
         "Foster et al. 2025, Thm 2.1 (Eq. 7), App. E",
         f"log-log slope {fmt_ci(slopes)}; draws/prediction in [{min(ratios):.2f}, {max(ratios):.2f}]",
-        ok, f"{cfg.trials} searches per point; the first hit is geometric with mean 1/ε_ref, so the mean over "
-            f"{cfg.trials} searches is within ±{4 / math.sqrt(cfg.trials):.2f} relative (4 standard errors) of the "
-            "prediction. Verdict: slope in [0.9, 1.1] and ratios in [0.75, 1.33]; the alternative (an oracle "
-            "that finds y⋆ in O(1) draws) has slope 0", kind=EMPIRICAL)
+        ok,
+        f"{cfg.trials} searches per point; the first hit is geometric with mean 1/ε_ref, so the mean over "
+        f"{cfg.trials} searches is within ±{4 / math.sqrt(cfg.trials):.2f} relative (4 standard errors) of "
+        "the "
+        "prediction. Verdict: slope in [0.9, 1.1] and ratios in [0.75, 1.33]; the alternative (an oracle "
+        "that finds y⋆ in O(1) draws) has slope 0",
+        kind=EMPIRICAL,
+    )
 
 
 def search_reward_queries(results: list[dict], cfg) -> Claim | None:
@@ -65,17 +70,23 @@ def search_reward_queries(results: list[dict], cfg) -> Claim | None:
         return None
     t_data = max(r["max_t_data"] for res in results for r in res["rows"])
     return Claim(
-        "The search learner's reward queries are the distinct responses it saw: at most the two atoms of π_ref",
+        "The search learner's reward queries are the distinct responses it saw: at most the two atoms of "
+        "π_ref",
         "Foster et al. 2025, App. E (π_ref has two atoms); the learner asks once per distinct response",
-        f"max reward queries per search = {t_data}", t_data <= 2,
+        f"max reward queries per search = {t_data}",
+        t_data <= 2,
         "a ledger identity of this learner (it holds by construction, so it is no evidence about algorithms: "
-        "see the SpannerSampling claim below for reward vs sampling queries of a real algorithm)", kind=IDENTITY)
+        "see the SpannerSampling claim below for reward vs sampling queries of a real algorithm)",
+        kind=IDENTITY,
+    )
 
 
 def instance_coverage(results: list[dict], cfg) -> Claim | None:
     if not _by(results, "weak"):
         return None
-    cov_ratios = [r["coverage"] / r["predicted"] for res in results for r in res["rows"] if r["sampler"] == "weak"]
+    cov_ratios = [
+        r["coverage"] / r["predicted"] for res in results for r in res["rows"] if r["sampler"] == "weak"
+    ]
     return Claim(
         "The instance's exact C_cov(π⋆_β) is of order min(C⋆, e^{1/(2β)})",
         "Foster et al. 2025, App. E and Eq. 3",
@@ -95,7 +106,8 @@ def strong_uninformed(results: list[dict], cfg) -> Claim | None:
         f"strong/weak mean draws in [{min(ratio):.2f}, {max(ratio):.2f}]",
         all(0.6 <= q <= 1.6 for q in ratio),
         "within a factor 1.6 either way (the ratio of two geometric means over "
-        f"{cfg.trials} searches has ≈ ±{2.8 / math.sqrt(cfg.trials):.2f} relative noise at 2 standard errors); the "
+        f"{cfg.trials} searches has ≈ ±{2.8 / math.sqrt(cfg.trials):.2f} relative noise at 2 standard "
+        "errors); the "
         "negative control, a strong oracle at θ = θ⋆, finds y⋆ in ≈ 1 draw (ratio ≈ 1/C)", kind=EMPIRICAL)
 
 
@@ -125,12 +137,20 @@ def spanner_need(results: list[dict], cfg) -> Claim | None:
         f"slope of T_comp at the smallest Ĉ = 2^j reaching ε: {fmt_ci(sc)}; of T_data there: {fmt_ci(sd)}; "
         f"{missed} points not reached with Ĉ ≤ 2^{cfg.algo_max_log2}",
         (vc.holds and vd.holds and missed == 0) if sc else None,
-        f"Ĉ is doubled (T_span = ⌈{cfg.span_factor:g}Ĉ⌉, M_rej = max(1, {cfg.span_m_factor:g}Ĉ)) until the exact "
+        f"Ĉ is doubled (T_span = ⌈{cfg.span_factor:g}Ĉ⌉, M_rej = max(1, {cfg.span_m_factor:g}Ĉ)) until the "
+        "exact "
         f"regret reaches ε, so T_comp is the need, not a spend set by the experiment. T_comp: {vc.text}. "
         f"T_data: {vd.text}", kind=EMPIRICAL, informative=vc.informative and vd.informative)
 
 
-CLAIMS = (weak_draws, search_reward_queries, instance_coverage, strong_uninformed, best_of_n_need, spanner_need)
+CLAIMS = (
+    weak_draws,
+    search_reward_queries,
+    instance_coverage,
+    strong_uninformed,
+    best_of_n_need,
+    spanner_need,
+)
 
 
 def claims(results: list[dict], cfg) -> list[Claim]:

@@ -30,29 +30,53 @@ from ...problems import coverage_lower_bound
 
 @dataclass
 class CoverageLowerBoundConfig:
-    c_stars: list[float] = param([4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0], "coverage bounds C⋆ of the instance family", low=1.0, high=2.0 ** 24)
-    betas: list[float] = param([0.05, 0.125], "KL-regularisation β values (e^{1/(2β)} caps the hardness)", low=0.0, low_open=True)
-    num_responses: int = param(64, "|Y| of the instance (y⋆ hidden among |Y|−1 candidates)", low=2, high=2 ** 20)
-    d_min: int = param(16, "feature dimension is max(d_min, ⌈β⁻³⌉) so that e^{β²d/2} ≥ e^{1/(2β)}", low=1, high=2 ** 20)
+    c_stars: list[float] = param(
+        [4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0],
+        "coverage bounds C⋆ of the instance family",
+        low=1.0,
+        high=2.0**24,
+    )
+    betas: list[float] = param(
+        [0.05, 0.125], "KL-regularisation β values (e^{1/(2β)} caps the hardness)", low=0.0, low_open=True
+    )
+    num_responses: int = param(
+        64, "|Y| of the instance (y⋆ hidden among |Y|−1 candidates)", low=2, high=2**20
+    )
+    d_min: int = param(
+        16, "feature dimension is max(d_min, ⌈β⁻³⌉) so that e^{β²d/2} ≥ e^{1/(2β)}", low=1, high=2**20
+    )
     trials: int = param(200, "independent searches per (C⋆, β, sampler)", low=1, high=10 ** 6)
     chunk: int = param(256, "responses drawn per oracle call (batched)", low=1, high=2 ** 16)
     max_draws: int = param(2_000_000, "censoring limit on draws per search", low=1, high=10 ** 9)
-    samplers: list[str] = param(["weak", "strong-uninformed"], "which sampling oracles search (strong-informed, θ = θ⋆, "
-                                "is the negative control of the strong-oracle claim)",
-                                choices=("weak", "strong-uninformed", "strong-informed"))
+    samplers: list[str] = param(
+        ["weak", "strong-uninformed"],
+        "which sampling oracles search (strong-informed, θ = θ⋆, "
+        "is the negative control of the strong-oracle claim)",
+        choices=("weak", "strong-uninformed", "strong-informed"),
+    )
     algorithms: list[str] = param(["best-of-n", "spanner"], "exploration algorithms run on the hard instance",
                                   choices=("best-of-n", "spanner"))
     algo_d: int = param(4, "feature dimension of the instances the algorithms run on", low=1, high=2 ** 10)
     algo_epsilon: float = param(0.1, "regret ε the algorithms must reach (R_max = 1)", low=0.0, low_open=True)
-    algo_max_log2: int = param(13, "search limit: n and Ĉ take the values 1, 2, …, 2^this (≤ 24: 2^11× the default 2^13)",
-                                low=0, high=24)
+    algo_max_log2: int = param(
+        13,
+        "search limit: n and Ĉ take the values 1, 2, …, 2^this (≤ 24: 2^11× the default 2^13)",
+        low=0,
+        high=24,
+    )
     span_T_prompt: int = param(4, "SpannerSampling spanner prompts", low=1, high=2 ** 16)
     span_factor: float = param(1.0, "SpannerSampling T_span = ⌈κ·Ĉ⌉", low=0.0, low_open=True, high=1000.0)
-    span_m_factor: float = param(1.0, "SpannerSampling M_rej = max(1, m·Ĉ)", low=0.0, low_open=True, high=1000.0)
+    span_m_factor: float = param(
+        1.0, "SpannerSampling M_rej = max(1, m·Ĉ)", low=0.0, low_open=True, high=1000.0
+    )
     span_T_exp: int = param(16, "SpannerSampling exploration rounds", low=1, high=2 ** 16)
-    span_nu: float = param(0.8, "SpannerSampling ν: ϕ(y⋆) (‖·‖_{Σ⁻¹} = 1 at λ = 1) enters the spanner since 1 > ν, "
-                           "and one copy leaves 1/√2 ≈ 0.71 ≤ ν, so y⋆'s score is not truncated",
-                           low=0.0, low_open=True)
+    span_nu: float = param(
+        0.8,
+        "SpannerSampling ν: ϕ(y⋆) (‖·‖_{Σ⁻¹} = 1 at λ = 1) enters the spanner since 1 > ν, "
+        "and one copy leaves 1/√2 ≈ 0.71 ≤ ν, so y⋆'s score is not truncated",
+        low=0.0,
+        low_open=True,
+    )
 
 
 def _search(inst, sampler: str, trials: int, chunk: int, max_draws: int, gen: torch.Generator):
@@ -107,11 +131,15 @@ def run(cfg: CoverageLowerBoundConfig, ctx) -> dict:
     for beta in cfg.betas:
         d = max(cfg.d_min, math.ceil(beta ** -3))
         for c_star in cfg.c_stars:
-            inst = coverage_lower_bound(cfg.num_responses, d, beta, c_star, seed=ctx.seeds.int(f"inst/{beta}/{c_star}") % 2**31)
+            inst = coverage_lower_bound(
+                cfg.num_responses, d, beta, c_star, seed=ctx.seeds.int(f"inst/{beta}/{c_star}") % 2**31
+            )
             cov = coverage_coefficient(inst)
             for sampler in cfg.samplers:
                 gen = ctx.generator(f"search/{beta}/{c_star}/{sampler}")
-                hits, censored, data, ledger = _search(inst, sampler, cfg.trials, cfg.chunk, cfg.max_draws, gen)
+                hits, censored, data, ledger = _search(
+                    inst, sampler, cfg.trials, cfg.chunk, cfg.max_draws, gen
+                )
                 row = {
                     "beta": beta, "c_star": c_star, "d": d, "sampler": sampler,
                     "eps_ref": inst.meta["eps_ref"], "predicted": min(c_star, math.exp(1 / (2 * beta))),
@@ -128,7 +156,8 @@ def run(cfg: CoverageLowerBoundConfig, ctx) -> dict:
 
 
 def _algorithm_rows(cfg: CoverageLowerBoundConfig, ctx) -> list[dict]:
-    """Best-of-n (exact law) and SpannerSampling (doubling Ĉ) on the hard instance: what each needs to reach ε."""
+    """Best-of-n (exact law) and SpannerSampling (doubling Ĉ) on the hard instance: what each needs to
+    reach ε."""
     rows = []
     for beta in cfg.betas:
         for c_star in cfg.c_stars:
@@ -139,8 +168,16 @@ def _algorithm_rows(cfg: CoverageLowerBoundConfig, ctx) -> list[dict]:
                 n_reach = next((2 ** j for j in range(cfg.algo_max_log2 + 1)
                                 if regret(BestOfNPolicy(2 ** j), inst) <= cfg.algo_epsilon), None)
                 # n weak samples and n reward queries per prompt served
-                rows.append(base | {"algorithm": "best-of-n", "knob": n_reach, "t_comp": n_reach, "t_data": n_reach,
-                                    "reached": n_reach is not None})
+                rows.append(
+                    base
+                    | {
+                        "algorithm": "best-of-n",
+                        "knob": n_reach,
+                        "t_comp": n_reach,
+                        "t_data": n_reach,
+                        "reached": n_reach is not None,
+                    }
+                )
             if "spanner" in cfg.algorithms:
                 rec = None
                 for j in range(cfg.algo_max_log2 + 1):
@@ -163,8 +200,13 @@ def memory(cfg: CoverageLowerBoundConfig) -> int:
     Measured (ru_maxrss of ``run_one`` at betas=0.02, c_stars=4, trials=200, so d = 125000): 722 MiB above
     the process's start, 1.14× this count; checked before any run by ``Experiment.make_config``."""
     d = max(cfg.d_min, math.ceil(min(cfg.betas) ** -3))
-    count = (cfg.num_responses * d + 3 * cfg.trials * d + 2 * cfg.trials * cfg.chunk + cfg.trials * cfg.num_responses
-             + 3 * cfg.num_responses * cfg.algo_d)
+    count = (
+        cfg.num_responses * d
+        + 3 * cfg.trials * d
+        + 2 * cfg.trials * cfg.chunk
+        + cfg.trials * cfg.num_responses
+        + 3 * cfg.num_responses * cfg.algo_d
+    )
     return int(1.5 * 8 * count)
 
 

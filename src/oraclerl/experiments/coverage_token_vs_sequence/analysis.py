@@ -20,7 +20,8 @@ def _rows(results: list[dict]) -> list[dict]:
 
 
 def _rates(rows, kind):
-    """Per-token growth rates (slopes of log C_cond and log C_cov against H) and the R² of the log C_cov fit."""
+    """Per-token growth rates (slopes of log C_cond and log C_cov against H) and the R² of the log C_cov
+    fit."""
     sel = [r for r in rows if r["kind"] == kind]
     H = np.array([r["H"] for r in sel], float)
     if len(set(H)) < 2:
@@ -42,18 +43,24 @@ def gap_family(results: list[dict], cfg) -> Claim:
         f"max |C_cond − 2| = {cond_err:.2e}; C_cov/2^H in [{min(cov_ratio):.6f}, {max(cov_ratio):.6f}] "
         f"for H ≤ {max(cfg.horizons)}",
         cond_err <= 1e-9 and all(abs(q - 1) <= 1e-9 for q in cov_ratio),
-        "exact values (max over automaton states / max-product DP); π⋆(good) = 2p at every state", kind=IDENTITY)
+        "exact values (max over automaton states / max-product DP); π⋆(good) = 2p at every state",
+        kind=IDENTITY,
+    )
 
 
 def coverage_ordering(results: list[dict], cfg) -> Claim:
     rows = _rows(results)
     ordered = all(1 - 1e-12 <= r["c_cov"] <= r["c_cond"] ** r["H"] * (1 + 1e-9) for r in rows)
     above = sum(r["c_cov"] >= r["c_cond"] for r in rows)
-    return Claim("1 ≤ C_cov ≤ C_cond^H on every instance",
-                 "Eq. 3 and Eq. 13 (a sequence ratio is a product of H token ratios)",
-                 f"{len(rows)} instances checked; C_cov ≥ C_cond on {above} of them", ordered,
-                 "C_cov ≥ C_cond is not a theorem: the prefix leading to the largest token ratio may itself be "
-                 "down-weighted by π⋆_β", kind=IDENTITY)
+    return Claim(
+        "1 ≤ C_cov ≤ C_cond^H on every instance",
+        "Eq. 3 and Eq. 13 (a sequence ratio is a product of H token ratios)",
+        f"{len(rows)} instances checked; C_cov ≥ C_cond on {above} of them",
+        ordered,
+        "C_cov ≥ C_cond is not a theorem: the prefix leading to the largest token ratio may itself be "
+        "down-weighted by π⋆_β",
+        kind=IDENTITY,
+    )
 
 
 def random_growth(results: list[dict], cfg, A: int) -> Claim:
@@ -66,18 +73,25 @@ def random_growth(results: list[dict], cfg, A: int) -> Claim:
         "Foster et al. 2025, §5 (MTSS pays C_cond, SpannerSampling on sequences pays C_cov)",
         f"growth per token: log C_cov {fmt_ci(cov)} (R² ≥ {min(r for _, _, r in rates):.3f}), "
         f"log C_cond {fmt_ci(cond)}",
-        ok, f"verdict: on every seed the least-squares slope of log C_cov against H is positive and above that of "
-            f"log C_cond (R² reports how linear log C_cov is in H); {cfg.num_random} instances per (H, seed), "
-            f"automata with {cfg.num_states} states per layer. "
-            "C_cond grows slowly with H only because its supremum runs over more states (an extreme-value effect), "
-            "not by compounding over tokens", kind=EMPIRICAL)
+        ok,
+        "verdict: on every seed the least-squares slope of log C_cov against H is positive and above that "
+        "of "
+        f"log C_cond (R² reports how linear log C_cov is in H); {cfg.num_random} instances per (H, seed), "
+        f"automata with {cfg.num_states} states per layer. "
+        "C_cond grows slowly with H only because its supremum runs over more states (an extreme-value "
+        "effect), "
+        "not by compounding over tokens",
+        kind=EMPIRICAL,
+    )
 
 
 CLAIMS = (gap_family, coverage_ordering)
 
 
 def claims(results: list[dict], cfg) -> list[Claim]:
-    return [claim(results, cfg) for claim in CLAIMS] + [random_growth(results, cfg, A) for A in cfg.num_actions]
+    return [claim(results, cfg) for claim in CLAIMS] + [
+        random_growth(results, cfg, A) for A in cfg.num_actions
+    ]
 
 
 def plot(results: list[dict], cfg, outdir) -> list:
@@ -88,8 +102,12 @@ def plot(results: list[dict], cfg, outdir) -> list:
     xs = sorted(cfg.horizons)
     for kind in kinds:
         for key, ls, mk in (("c_cov", "-", "o"), ("c_cond", "--", "s")):
-            ys = [math.exp(np.mean([math.log(r[key]) for r in _rows(results) if r["kind"] == kind and r["H"] == H]))
-                  for H in xs]
+            ys = [
+                math.exp(
+                    np.mean([math.log(r[key]) for r in _rows(results) if r["kind"] == kind and r["H"] == H])
+                )
+                for H in xs
+            ]
             ax.plot(xs, ys, ls=ls, marker=mk, color=colors[kind],
                     label=f"{kind}: {'C_cov' if key == 'c_cov' else 'C_cond'}")
     ax.plot(xs, [2.0 ** h for h in xs], "k:", lw=1, label="2^H")

@@ -21,40 +21,59 @@ def _frac(results, alg):
 
 def _common(results, cfg) -> str:
     budget = [r["spanner"]["ledger"]["t_data"] for r in results]
-    return (f"β = {cfg.beta}, d = {cfg.num_vars}, m = {cfg.num_clauses}, k = {cfg.k}; same reward budget for all "
-            f"(T_data = {budget}); sampling queries not matched (SpannerSampling's T_comp ∝ C_cov is the price of "
-            "improper exploration; more rounds for a proper learner would also raise its reward budget, see "
-            f"docs/experiments/dnf-proper.md); ratio = output clause mass / π⋆_β's clause mass; {len(results)} "
-            "instances")
+    return (
+        f"β = {cfg.beta}, d = {cfg.num_vars}, m = {cfg.num_clauses}, k = {cfg.k}; same reward budget for all "
+        f"(T_data = {budget}); sampling queries not matched (SpannerSampling's T_comp ∝ C_cov is the price "
+        "of "
+        "improper exploration; more rounds for a proper learner would also raise its reward budget, see "
+        f"docs/experiments/dnf-proper.md); ratio = output clause mass / π⋆_β's clause mass; {len(results)} "
+        "instances"
+    )
 
 
 def online_dpo_stays(results: list[dict], cfg) -> Claim:
     dpo = _frac(results, "online-dpo")
     ref = fmt_ci([r["ref_clause_mass"] / r["opt_clause_mass"] for r in results])
-    return Claim("OnlineDPO (proper, passive) keeps its mass on the null response",
-                 "Foster et al. 2025, Thm 4.1, Lemma H.2", f"clause-mass ratio {fmt_ci(dpo)} (π_ref: {ref})",
-                 max(dpo) <= 0.25, _common(results, cfg) + ". Verdict: ratio ≤ 0.25 on every instance", kind=EMPIRICAL)
+    return Claim(
+        "OnlineDPO (proper, passive) keeps its mass on the null response",
+        "Foster et al. 2025, Thm 4.1, Lemma H.2",
+        f"clause-mass ratio {fmt_ci(dpo)} (π_ref: {ref})",
+        max(dpo) <= 0.25,
+        _common(results, cfg) + ". Verdict: ratio ≤ 0.25 on every instance",
+        kind=EMPIRICAL,
+    )
 
 
 def xpo_stays(results: list[dict], cfg) -> Claim:
     xpo = _frac(results, "xpo")
     return Claim(
-        "XPO (proper, exact partition function) keeps its mass on the null response", "Foster et al. 2025, Thm 4.1",
-        f"clause-mass ratio {fmt_ci(xpo)}; val(sgn θ)/val(φ) = {[r['xpo']['val_sgn'] / r['val'] for r in results]}",
+        "XPO (proper, exact partition function) keeps its mass on the null response",
+        "Foster et al. 2025, Thm 4.1",
+        f"clause-mass ratio {fmt_ci(xpo)}; val(sgn θ)/val(φ) = "
+        f"{[r['xpo']['val_sgn'] / r['val'] for r in results]}",
         max(xpo) <= 0.25,
         _common(results, cfg) + ". Does not hold at this scale: the optimism term −α Σ log Z_θ is a smooth "
-        "relaxation of Max-k-DNF, and with the exact partition function (|Y| = m + 1) and d = 10 projected gradient "
-        "finds a (near-)maximising assignment within a few fits. Theorem 4.1 is a computational statement under ETH "
-        "for large d and k(n) with gap instances; the needed computation (minimising XPO's non-convex objective) "
+        "relaxation of Max-k-DNF, and with the exact partition function (|Y| = m + 1) and d = 10 projected "
+        "gradient "
+        "finds a (near-)maximising assignment within a few fits. Theorem 4.1 is a computational statement "
+        "under ETH "
+        "for large d and k(n) with gap instances; the needed computation (minimising XPO's non-convex "
+        "objective) "
         "is exactly what the theorem says cannot be done efficiently in general. Verdict: ratio ≤ 0.25",
-        kind=EMPIRICAL)
+        kind=EMPIRICAL,
+    )
 
 
 def lemma_h2(results: list[dict], cfg) -> Claim:
     h2 = all(r[a]["clause_mass"] <= r[a]["h2_bound"] + 1e-12 for r in results for a in ("online-dpo", "xpo"))
-    return Claim("Every proper output obeys Lemma H.2: clause mass ≤ 2(val(sgn θ)/m + e^{−1/(βk)})",
-                 "Foster et al. 2025, Lemma H.2", f"holds on all {2 * len(results)} outputs" if h2 else "violated",
-                 h2, "exact clause masses", kind=IDENTITY)
+    return Claim(
+        "Every proper output obeys Lemma H.2: clause mass ≤ 2(val(sgn θ)/m + e^{−1/(βk)})",
+        "Foster et al. 2025, Lemma H.2",
+        f"holds on all {2 * len(results)} outputs" if h2 else "violated",
+        h2,
+        "exact clause masses",
+        kind=IDENTITY,
+    )
 
 
 def spanner_moves(results: list[dict], cfg) -> Claim:

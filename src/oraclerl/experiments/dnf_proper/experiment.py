@@ -32,10 +32,14 @@ class DNFProperConfig:
     num_vars: int = param(10, "DNF variables d (the feature dimension)", low=1, high=22)
     num_clauses: int = param(40, "clauses m (|Y| = m + 1)", low=1, high=2 ** 14)
     k: int = param(3, "literals per clause", low=1, high=22)
-    beta: float = param(0.15, "β (π_ref's clause mass is e^{−1/β}; theory β = 1/(k² log(16/δ)))", low=0.0, low_open=True)
+    beta: float = param(
+        0.15, "β (π_ref's clause mass is e^{−1/β}; theory β = 1/(k² log(16/δ)))", low=0.0, low_open=True
+    )
     noise: float = param(0.1, "std of the Gaussian reward noise", low=0.0)
     nu: float = param(0.5, "SpannerSampling ν", low=0.0, low_open=True)
-    T_prompt: int = param(64, "SpannerSampling spanner prompts (= trials on the single prompt)", low=1, high=2 ** 16)
+    T_prompt: int = param(
+        64, "SpannerSampling spanner prompts (= trials on the single prompt)", low=1, high=2**16
+    )
     span_factor: float = param(4.0, "T_span = ⌈κ·C_cov⌉", low=0.0, low_open=True, high=1000.0)
     m_factor: float = param(4.0, "M_rej = m·C_cov (theory 8e²)", low=0.25, high=1000.0)
     T_exp: int = param(64, "SpannerSampling exploration rounds", low=1, high=2 ** 16)
@@ -46,9 +50,14 @@ class DNFProperConfig:
 def _proper_row(inst, out) -> dict:
     th = out.policy.theta
     v = inst.meta
-    return {"clause_mass": float(clause_mass(inst.base.log_policy(th))[0]), "regret": regret(out.policy, inst),
-            "val_sgn": int(dnf_value(torch.sign(th), v["variables"], v["signs"])),
-            "h2_bound": float(lemma_h2_upper(th, inst)), "ledger": out.ledger, "stats": out.stats}
+    return {
+        "clause_mass": float(clause_mass(inst.base.log_policy(th))[0]),
+        "regret": regret(out.policy, inst),
+        "val_sgn": int(dnf_value(torch.sign(th), v["variables"], v["signs"])),
+        "h2_bound": float(lemma_h2_upper(th, inst)),
+        "ledger": out.ledger,
+        "stats": out.stats,
+    }
 
 
 def run(cfg: DNFProperConfig, ctx) -> dict:
@@ -56,8 +65,14 @@ def run(cfg: DNFProperConfig, ctx) -> dict:
                      noise=cfg.noise)
     C = coverage_coefficient(inst)
     opt = inst.optimal_log_policy()
-    row = {"coverage": C, "val": inst.meta["val"], "m": cfg.num_clauses, "opt_clause_mass": float(clause_mass(opt)[0]),
-           "ref_clause_mass": float(clause_mass(inst.base.log_ref)[0]), "base_regret": regret(inst.base.log_ref, inst)}
+    row = {
+        "coverage": C,
+        "val": inst.meta["val"],
+        "m": cfg.num_clauses,
+        "opt_clause_mass": float(clause_mass(opt)[0]),
+        "ref_clause_mass": float(clause_mass(inst.base.log_ref)[0]),
+        "base_regret": regret(inst.base.log_ref, inst),
+    }
     o = inst.oracles()
     sc = SpannerSamplingConfig(coverage_bound=C, B=1.0, theta_set="linf", nu=cfg.nu, T_prompt=cfg.T_prompt,
                                T_span=math.ceil(cfg.span_factor * C), T_exp=cfg.T_exp, M_rej=cfg.m_factor * C,

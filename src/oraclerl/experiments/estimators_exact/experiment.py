@@ -1,8 +1,9 @@
 """The exact estimator lab: KL value estimators, KL gradient placements and group advantage estimators,
 their bias and variance computed exactly on enumerable models (:mod:`oraclerl.diagnostics.estimators`).
 
-(a) k1, k2, k3 (and their importance-corrected variants) on finite laws q_t ∝ p·exp(t·z) whose divergence grows
-with t: exact bias and standard deviation against the true KL, and a Monte Carlo check through a weak sampler.
+(a) k1, k2, k3 (and their importance-corrected variants) on finite laws q_t ∝ p·exp(t·z) whose divergence
+    grows with t: exact bias and standard deviation against the true KL, and a Monte Carlo check through a
+    weak sampler.
 (b) The twelve KL placements (reward / loss × sequence / token × k1, k2, k3) on a linear autoregressive policy
 and reference at growing distance: cosine and relative bias of each expected gradient against ∇KL(q‖p) and
 ∇KL(p‖q), and the per-sample variance; and the Monte Carlo gradient of the LM trainer's own step
@@ -52,26 +53,42 @@ class EstimatorsExactConfig:
 
     kl_responses: int = param(50, "responses Y of the KL value instances", low=2, high=10 ** 5)
     kl_prompts: int = param(8, "prompts of the KL value instances", low=1, high=2 ** 12)
-    kl_scales: list[float] = param([0.05, 0.1, 0.2, 0.4, 0.7, 1.0, 1.5, 2.0, 3.0],
-                                   "t of q_t ∝ p·exp(t·z): the divergence grows with t", low=0.0, low_open=True)
-    kl_mc_samples: int = param(4000, "Monte Carlo samples per prompt of the oracle check of (a)", low=10, high=10 ** 6)
+    kl_scales: list[float] = param(
+        [0.05, 0.1, 0.2, 0.4, 0.7, 1.0, 1.5, 2.0, 3.0],
+        "t of q_t ∝ p·exp(t·z): the divergence grows with t",
+        low=0.0,
+        low_open=True,
+    )
+    kl_mc_samples: int = param(
+        4000, "Monte Carlo samples per prompt of the oracle check of (a)", low=10, high=10**6
+    )
     ar_actions: int = param(3, "tokens k of the linear AR instances", low=2, high=64)
-    ar_horizon: int = param(3, "horizon H of the linear AR instances (k^H sequences are enumerated)", low=2, high=16)
+    ar_horizon: int = param(
+        3, "horizon H of the linear AR instances (k^H sequences are enumerated)", low=2, high=16
+    )
     ar_context_dim: int = param(2, "context dimension d of the linear AR instances", low=1, high=2 ** 10)
     ar_prompts: int = param(4, "prompts of the linear AR instances", low=1, high=2 ** 10)
     ar_scales: list[float] = param([0.25, 0.5, 1.0, 1.5], "scale of the policy and reference weights (b)",
                                    low=0.0, low_open=True)
-    lm_batch: int = param(512, "prompts per LMPolicyGradient.step in the Monte Carlo check of (b)", low=1, high=2 ** 16)
+    lm_batch: int = param(
+        512, "prompts per LMPolicyGradient.step in the Monte Carlo check of (b)", low=1, high=2**16
+    )
     lm_steps: int = param(24, "independent steps averaged in that check", low=2, high=10 ** 4)
-    adv_responses: int = param(6, "responses Y of the advantage instance (|Y|^n groups are enumerated)", low=2, high=10 ** 3)
+    adv_responses: int = param(
+        6, "responses Y of the advantage instance (|Y|^n groups are enumerated)", low=2, high=10**3
+    )
     adv_features: int = param(4, "feature dimension of the advantage instance", low=1, high=2 ** 10)
     success_probs: list[float] = param([0.01, 0.05, 0.2, 0.5, 0.8, 0.95, 0.99],
                                        "base success probability of each prompt of (c)", low=0.0, high=1.0,
                                        low_open=True, high_open=True)
     group_sizes: list[int] = param([2, 3, 4, 6], "group sizes n enumerated in (c)", low=2, high=64)
     pass_k: int = param(2, "k of the pass@k advantage (min(k, n) is used)", low=1, high=2 ** 10)
-    gain_sizes: list[int] = param([2, 4, 8, 16], "n of the two-point weight curves c(p, n)", low=2, high=2 ** 12)
-    prm_group: int = param(3, "group size of the process-reward part ((k^H)^n groups are enumerated)", low=2, high=64)
+    gain_sizes: list[int] = param(
+        [2, 4, 8, 16], "n of the two-point weight curves c(p, n)", low=2, high=2**12
+    )
+    prm_group: int = param(
+        3, "group size of the process-reward part ((k^H)^n groups are enumerated)", low=2, high=64
+    )
 
     def check(self) -> None:
         """Refuse, before any work, sizes whose group enumeration exceeds 10^6 groups per prompt."""
@@ -98,7 +115,9 @@ def _kl_values(cfg, ctx) -> dict:
             row[f"{k}/bias"] = float(mom.bias(k)[i].mean())
             row[f"{k}/sd"] = float(mom.var[k][i].sqrt().mean())
             row[f"{k}/max_abs_bias"] = float(mom.bias(k)[i].abs().max())
-        row["k2_identity_err"] = float((mom.mean["k2"][i] - 0.5 * (mom.var["k1"][i] + mom.kl_qp[i] ** 2)).abs().max())
+        row["k2_identity_err"] = float(
+            (mom.mean["k2"][i] - 0.5 * (mom.var["k1"][i] + mom.kl_qp[i] ** 2)).abs().max()
+        )
         rows.append(row)
     # Monte Carlo through a weak sampler revealing log q (middle scale)
     mid = len(cfg.kl_scales) // 2
@@ -111,7 +130,11 @@ def _kl_values(cfg, ctx) -> dict:
     mc = {}
     for k in VALUE_ESTIMATORS:
         est = kl_value_estimates(smp.log_probs, lp_s, k)
-        mc[k] = {"mean": est.mean(1).tolist(), "exact": mom.mean[k][mid].tolist(), "var": mom.var[k][mid].tolist()}
+        mc[k] = {
+            "mean": est.mean(1).tolist(),
+            "exact": mom.mean[k][mid].tolist(),
+            "var": mom.var[k][mid].tolist(),
+        }
     mc["kl_qp"] = mom.kl_qp[mid].tolist()
     return {"rows": rows, "mc": mc, "mc_samples": M, "mc_t": cfg.kl_scales[mid]}
 
@@ -127,7 +150,11 @@ def _placements(cfg, ctx) -> dict:
         pol, ref, x = _ar_pair(cfg, s, ctx.generator("ar/instance"))  # same directions at every scale
         t = linear_ar_table(pol, ref, x)
         m = kl_gradient_moments(t)
-        kl_qp = float(torch.where(t.seq_log_q > -math.inf, t.seq_log_q.exp() * (t.seq_log_q - t.seq_log_p), 0).sum(1).mean())
+        kl_qp = float(
+            torch.where(t.seq_log_q > -math.inf, t.seq_log_q.exp() * (t.seq_log_q - t.seq_log_p), 0)
+            .sum(1)
+            .mean()
+        )
         for v in VARIANTS:
             rows.append({"scale": s, "kl_qp": kl_qp, "variant": v, "cos_qp": m.cosine(v, "kl_qp"),
                          "cos_pq": m.cosine(v, "kl_pq"), "bias_qp": m.relative_bias(v, "kl_qp"),
@@ -176,12 +203,19 @@ def _advantages(cfg, ctx) -> dict:
             kw = {"k": min(cfg.pass_k, n)} if est == "pass_at_k" else {}
             mom = group_gradient_moments(lq, R, sc, n, est, **kw)
             c = two_point_gain(est, n, p_x, **kw)
-            row = {"n": n, "estimator": est, "cos_J": cosine(mom.mean, gJ),
-                   "scale": float(mom.mean @ gJ / (gJ @ gJ)),
-                   "bias": float((mom.mean - gJ).norm() / gJ.norm()),
-                   "var": mom.var_total / float(gJ @ gJ), "var_within": mom.var_within / float(gJ @ gJ),
-                   "two_point_err": float((mom.per_prompt - c[:, None] * grad_p).abs().max() / grad_p.abs().max()),
-                   "groups": mom.groups}
+            row = {
+                "n": n,
+                "estimator": est,
+                "cos_J": cosine(mom.mean, gJ),
+                "scale": float(mom.mean @ gJ / (gJ @ gJ)),
+                "bias": float((mom.mean - gJ).norm() / gJ.norm()),
+                "var": mom.var_total / float(gJ @ gJ),
+                "var_within": mom.var_within / float(gJ @ gJ),
+                "two_point_err": float(
+                    (mom.per_prompt - c[:, None] * grad_p).abs().max() / grad_p.abs().max()
+                ),
+                "groups": mom.groups,
+            }
             if est == "pass_at_k":
                 gk = max_of_k_gradient(lq, R, sc, kw["k"])
                 row["k"] = kw["k"]
@@ -190,9 +224,22 @@ def _advantages(cfg, ctx) -> dict:
         ctx.progress(0.6 + 0.3 * (cfg.group_sizes.index(n) + 1) / len(cfg.group_sizes), f"advantages n={n}")
     grid = torch.cat([torch.logspace(-3, math.log10(0.5), 20, dtype=F64),
                       1 - torch.logspace(math.log10(0.5), -3, 20, dtype=F64)[1:]])
-    gains = {est: {str(n): two_point_gain(est, n, grid, **({"k": min(cfg.pass_k, n)} if est == "pass_at_k" else {}))
-                   .tolist() for n in cfg.gain_sizes} for est in ALL_ESTIMATORS}
-    return {"rows": rows, "p_x": p_x.tolist(), "grid": grid.tolist(), "gains": gains, "prm": _process(cfg, ctx)}
+    gains = {
+        est: {
+            str(n): two_point_gain(
+                est, n, grid, **({"k": min(cfg.pass_k, n)} if est == "pass_at_k" else {})
+            ).tolist()
+            for n in cfg.gain_sizes
+        }
+        for est in ALL_ESTIMATORS
+    }
+    return {
+        "rows": rows,
+        "p_x": p_x.tolist(),
+        "grid": grid.tolist(),
+        "gains": gains,
+        "prm": _process(cfg, ctx),
+    }
 
 
 def _process(cfg, ctx) -> dict:
@@ -224,11 +271,29 @@ def run(cfg: EstimatorsExactConfig, ctx) -> dict:
 
 
 SCALES = {
-    "toy": {"kl_responses": 20, "kl_prompts": 4, "kl_scales": [0.05, 0.1, 0.7, 1.5, 3.0],
-            "kl_mc_samples": 8000, "ar_scales": [0.5, 1.0], "lm_batch": 256, "lm_steps": 12, "adv_responses": 4,
-            "group_sizes": [2, 3, 4], "gain_sizes": [2, 8, 16]},
+    "toy": {
+        "kl_responses": 20,
+        "kl_prompts": 4,
+        "kl_scales": [0.05, 0.1, 0.7, 1.5, 3.0],
+        "kl_mc_samples": 8000,
+        "ar_scales": [0.5, 1.0],
+        "lm_batch": 256,
+        "lm_steps": 12,
+        "adv_responses": 4,
+        "group_sizes": [2, 3, 4],
+        "gain_sizes": [2, 8, 16],
+    },
     "quick": {},
-    "paper": {"kl_responses": 1000, "kl_prompts": 64, "kl_mc_samples": 20000, "ar_actions": 4,
-              "ar_horizon": 4, "lm_batch": 2048, "lm_steps": 40, "adv_responses": 10,
-              "group_sizes": [2, 3, 4, 5, 6], "prm_group": 2},
+    "paper": {
+        "kl_responses": 1000,
+        "kl_prompts": 64,
+        "kl_mc_samples": 20000,
+        "ar_actions": 4,
+        "ar_horizon": 4,
+        "lm_batch": 2048,
+        "lm_steps": 40,
+        "adv_responses": 10,
+        "group_sizes": [2, 3, 4, 5, 6],
+        "prm_group": 2,
+    },
 }

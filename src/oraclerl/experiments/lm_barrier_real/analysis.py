@@ -1,7 +1,8 @@
-"""lm-barrier-real analysis: the claims and the figure, read from the stored results only (one function per claim;
-every claim is n/a with the reason when the runs were skipped for want of the model).
+"""lm-barrier-real analysis: the claims and the figure, read from the stored results only (one function per
+claim; every claim is n/a with the reason when the runs were skipped for want of the model).
 
-The verdicts are on paired per-problem differences; why each window is what it is: docs/experiments/lm-barrier-real.md.
+The verdicts are on paired per-problem differences; why each window is what it is:
+docs/experiments/lm-barrier-real.md.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from .experiment import LQ_LEVELS, LMBarrierRealConfig
 
 
 def _pooled(results: list[dict], method: str | None) -> tuple[np.ndarray, np.ndarray]:
-    """Correct counts c [problems] (pooled over seeds) of the base model (``method=None``) or after ``method``."""
+    """Correct counts c [problems] (pooled over seeds) of the base model (``method=None``) or after
+    ``method``."""
     ev = [r["base"] if method is None else r["methods"][method]["eval"] for r in results]
     return np.concatenate([np.asarray(e["correct"], float) for e in ev]), np.asarray(ev[0]["ks"])
 
@@ -78,8 +80,11 @@ def verdict_process_on_unsolved(c0: np.ndarray, c_out: np.ndarray, c_proc: np.nd
         return None, True, f"no held-out problem has base pass@{n} = 0 at this scale"
     so, sp = int((c_out[u] >= 1).sum()), int((c_proc[u] >= 1).sum())
     po, pp = float(c_out[u].mean() / n), float(c_proc[u].mean() / n)
-    text = (f"{int(u.sum())} problems with base pass@{n} = 0; solved after outcome PG {so}, after process PG {sp}; "
-            f"pass@1 on them {po:.3f} vs {pp:.3f}")
+    text = (
+        f"{int(u.sum())} problems with base pass@{n} = 0; solved after outcome PG {so}, after process PG "
+        f"{sp}; "
+        f"pass@1 on them {po:.3f} vs {pp:.3f}"
+    )
     if sp != so:
         return sp > so, True, text
     if pp != po:
@@ -87,7 +92,10 @@ def verdict_process_on_unsolved(c0: np.ndarray, c_out: np.ndarray, c_proc: np.nd
     return None, False, text + " (neither separates the two at this scale)"
 
 
-GAIN = ("Outcome-reward PG on the real LM raises held-out pass@1", "issue 11; Mousavi-Hosseini & Erdogdu 2026, §3")
+GAIN = (
+    "Outcome-reward PG on the real LM raises held-out pass@1",
+    "issue 11; Mousavi-Hosseini & Erdogdu 2026, §3",
+)
 BARRIER = ("Outcome-reward PG moves pass@1 but not pass@k at large k (the base-model barrier)",
            "Mousavi-Hosseini & Erdogdu 2026, §6 (MATH-500, Qwen3), Cor. 3.4-3.6")
 PROCESS = ("Process rewards do better than outcome rewards on problems whose base pass@64 is 0",
@@ -101,7 +109,9 @@ def _not_run(results: list[dict], title: tuple[str, str]) -> Claim | None:
     skipped = [r["skipped"] for r in results if "skipped" in r]
     if not skipped:
         return None
-    return Claim(*title, f"not run: {skipped[0]}", None, "the experiment needs the real model", kind=EMPIRICAL)
+    return Claim(
+        *title, f"not run: {skipped[0]}", None, "the experiment needs the real model", kind=EMPIRICAL
+    )
 
 
 def pass1_gain(results: list[dict], cfg: LMBarrierRealConfig) -> Claim | None:
@@ -146,9 +156,14 @@ def base_model_curves(results: list[dict], cfg: LMBarrierRealConfig) -> Claim:
     pk = np.mean([r["base"]["pass_at_k"] for r in results], 0)
     curve = ", ".join(f"@{k} {v:.2f}" for k, v in zip(ks, pk))
     levels = ", ".join(f"LQ({e:g}) {v:.2g}" for e, v in zip(LQ_LEVELS, lq))
-    return Claim(*REPORTED, f"{levels}; pass{curve}", None,
-                 "q₀ = teacher-forced likelihood of the canonical answer tokens (a lower bound on the success "
-                 "probability: other tokenisations and spacings also verify)", kind=EMPIRICAL)
+    return Claim(
+        *REPORTED,
+        f"{levels}; pass{curve}",
+        None,
+        "q₀ = teacher-forced likelihood of the canonical answer tokens (a lower bound on the success "
+        "probability: other tokenisations and spacings also verify)",
+        kind=EMPIRICAL,
+    )
 
 
 CLAIMS = (pass1_gain, barrier, process_on_unsolved, base_model_curves)

@@ -1,18 +1,20 @@
-"""The base-model barrier on a real pretrained LM: Gemma-3-270M, few-shot arithmetic, outcome vs process rewards.
+"""The base-model barrier on a real pretrained LM: Gemma-3-270M, few-shot arithmetic, outcome vs process
+rewards.
 
-Mousavi-Hosseini & Erdogdu (2026, §6) observe on MATH-500 with Qwen3 that RL with outcome rewards raises pass@1
-but not pass@k at large k: it sharpens the base model's law on answers it already finds (the base-model
+Mousavi-Hosseini & Erdogdu (2026, §6) observe on MATH-500 with Qwen3 that RL with outcome rewards raises
+pass@1 but not pass@k at large k: it sharpens the base model's law on answers it already finds (the base-model
 barrier: an outcome-reward learner needs ≈ 1/q₀(y⋆|x) samples to see a correct answer once, Cor. 3.4-3.6),
 while process rewards need only ≈ N·min(1/LQ_TL, k) (Thm 4.1). Here the base model is Gemma-3-270M (base,
 converted by ``make real-model`` into ``models/gemma-3-270m``), the task few-shot addition of a two-digit and
-a one-digit number (``oraclerl.problems.lm_tasks.few_shot_task``: three solved examples, then the problem; exact
-verifiers: the answer before the newline must equal the sum; the process verifier accepts a prefix that can
-still become a correct answer). On held-out problems we measure the base model's per-problem likelihood q₀(y⋆|x) of the
-canonical answer (teacher-forced; its quantiles are the likelihood quantile LQ of §4.1) and its pass@k curve
-(k up to 64, the unbiased estimator of Chen et al. 2021 from 64 samples per problem), post-train with
-``LMPolicyGradient`` (leave-one-out advantages, Adam, the LM defaults: clipping on, embeddings frozen) with
-outcome rewards and, separately, with process rewards on the training problems for a few steps, and measure
-again with the same sampling uniforms (common random numbers, so per-problem differences are paired).
+a one-digit number (``oraclerl.problems.lm_tasks.few_shot_task``: three solved examples, then the problem;
+exact verifiers: the answer before the newline must equal the sum; the process verifier accepts a prefix that
+can still become a correct answer). On held-out problems we measure the base model's per-problem likelihood
+q₀(y⋆|x) of the canonical answer (teacher-forced; its quantiles are the likelihood quantile LQ of §4.1) and
+its pass@k curve (k up to 64, the unbiased estimator of Chen et al. 2021 from 64 samples per problem),
+post-train with ``LMPolicyGradient`` (leave-one-out advantages, Adam, the LM defaults: clipping on, embeddings
+frozen) with outcome rewards and, separately, with process rewards on the training problems for a few steps,
+and measure again with the same sampling uniforms (common random numbers, so per-problem differences are
+paired).
 
 What the quick scale showed, and what a 270M model at this scale can and cannot show:
 docs/experiments/lm-barrier-real.md.
@@ -37,7 +39,8 @@ AUTO = "auto"
 """``model="auto"``: the Gemma-3-270M directory ``make real-model`` prepares (``$ORACLERL_REAL_LM``, else
 ``models/gemma-3-270m`` of the checkout or of the working directory; see ``models.hf.real_model``)."""
 TINY = "tiny"
-"""``model="tiny"``: a random in-process GPT-2 over characters (exercises the code path; its pass rates are ≈ 0)."""
+"""``model="tiny"``: a random in-process GPT-2 over characters (exercises the code path; its pass rates are
+≈ 0)."""
 LQ_LEVELS = (0.1, 0.25, 0.5)
 
 
@@ -69,20 +72,34 @@ def model_fingerprint(model: str) -> str:
 
 @dataclass
 class LMBarrierRealConfig:
-    model: str = param(AUTO, "base model: auto (Gemma-3-270M from make real-model), a transformers directory, or "
-                             "tiny (a random in-process GPT-2: code-path tests only)")
-    model_fingerprint: str = param("", "set by the config check from the model directory (do not set): keys the "
-                                       "run store, so a run on another or an absent model is not re-used")
+    model: str = param(
+        AUTO,
+        "base model: auto (Gemma-3-270M from make real-model), a transformers directory, or "
+        "tiny (a random in-process GPT-2: code-path tests only)",
+    )
+    model_fingerprint: str = param(
+        "",
+        "set by the config check from the model directory (do not set): keys the "
+        "run store, so a run on another or an absent model is not re-used",
+    )
     task: str = param("add", "few-shot task: add, sub, mul (operands of `size` digits) or reverse (words)",
                       choices=("add", "sub", "mul", "reverse"))
-    size: int = param(2, "digits of the first operand (arithmetic) or letters per word (reverse)", low=1, high=5)
+    size: int = param(
+        2, "digits of the first operand (arithmetic) or letters per word (reverse)", low=1, high=5
+    )
     size_b: int = param(1, "digits of the second operand (0 = size)", low=0, high=3)
     shots: int = param(3, "solved examples in every prompt", low=0, high=16)
     num_train: int = param(32, "training problems (PG prompts, uniform)", low=1, high=2 ** 16)
     num_test: int = param(8, "held-out problems (pass@k and likelihood)", low=1, high=2 ** 16)
-    samples: int = param(64, "samples per held-out problem n; pass@k for k = 1, 2, 4, ..., n", low=2, high=2 ** 12)
-    max_new_tokens: int = param(5, "response length limit (an answer is a few digits and a newline)", low=1, high=512)
-    methods: list[str] = param(["outcome", "process"], "reward types compared", choices=("outcome", "process"))
+    samples: int = param(
+        64, "samples per held-out problem n; pass@k for k = 1, 2, 4, ..., n", low=2, high=2**12
+    )
+    max_new_tokens: int = param(
+        5, "response length limit (an answer is a few digits and a newline)", low=1, high=512
+    )
+    methods: list[str] = param(
+        ["outcome", "process"], "reward types compared", choices=("outcome", "process")
+    )
     pg_steps: int = param(4, "PG updates per method", low=1, high=10 ** 5)
     batch_prompts: int = param(4, "prompts per PG update", low=1, high=2 ** 10)
     group_size: int = param(4, "responses per prompt", low=2, high=256)
@@ -92,9 +109,14 @@ class LMBarrierRealConfig:
     kl_coef: float = param(0.0, "per-token k3 KL penalty to the base model (0 = none)", low=0.0)
     advantage: str = param("leave_one_out", "advantage estimator, both reward types",
                            choices=("none", "batch_mean", "leave_one_out", "group_normalised"))
-    trainable: str = param("no_embeddings", "all, or no_embeddings (freeze the 168M-parameter tied embedding)",
-                           choices=("all", "no_embeddings"))
-    sample_rows: int = param(64, "responses per sampling call (memory: rows × vocabulary logits per step)", low=1, high=2 ** 16)
+    trainable: str = param(
+        "no_embeddings",
+        "all, or no_embeddings (freeze the 168M-parameter tied embedding)",
+        choices=("all", "no_embeddings"),
+    )
+    sample_rows: int = param(
+        64, "responses per sampling call (memory: rows × vocabulary logits per step)", low=1, high=2**16
+    )
 
     def check(self):
         from ...common.validation import require_hf_extra
@@ -129,7 +151,9 @@ def _evaluate(lm, task, targets, ids: torch.Tensor, cfg: LMBarrierRealConfig, ge
             y = lm.sample(x, m, gen)
             truncated += int((~lm.response_lengths(y)[1]).sum())
             for b, comps in enumerate(lm.decode(y)):
-                correct[s + b, j:j + m] = torch.tensor(f(prompts=[task.prompts[int(x[b])]] * m, completions=comps)) > 0
+                correct[s + b, j : j + m] = (
+                    torch.tensor(f(prompts=[task.prompts[int(x[b])]] * m, completions=comps)) > 0
+                )
     with torch.no_grad():
         log_q = lm.log_prob(ids, targets[ids][:, None], processed=True)[:, 0]
     ks = doubling_ks(n)
@@ -150,12 +174,25 @@ def run(cfg: LMBarrierRealConfig, ctx) -> dict:
     from ...posttrain.lm_pg import LMPGConfig, LMPolicyGradient
     from ...problems.lm_tasks import few_shot_task
 
-    task = few_shot_task(cfg.task, cfg.num_train, cfg.num_test, cfg.shots, cfg.size, cfg.size_b or None, seed=ctx.seeds.int("task") % 2**31)
+    task = few_shot_task(
+        cfg.task,
+        cfg.num_train,
+        cfg.num_test,
+        cfg.shots,
+        cfg.size,
+        cfg.size_b or None,
+        seed=ctx.seeds.int("task") % 2**31,
+    )
     lm = _load(cfg, task, ctx.seeds.int("init") % 2**31)
     targets = task.target_tokens(lm)
     test = torch.tensor(task.meta["test_ids"])
-    out = {"model": cfg.model if cfg.model != AUTO else "gemma-3-270m", "prompt_tokens": int(lm._prompt_ids.shape[1]), "num_actions": lm.num_actions,
-           "example_prompt": task.prompts[int(test[0])], "methods": {}}
+    out = {
+        "model": cfg.model if cfg.model != AUTO else "gemma-3-270m",
+        "prompt_tokens": int(lm._prompt_ids.shape[1]),
+        "num_actions": lm.num_actions,
+        "example_prompt": task.prompts[int(test[0])],
+        "methods": {},
+    }
     out["base"] = _evaluate(lm, task, targets, test, cfg, ctx.generator("eval"))
     ctx.progress(0.25, "base model measured")
     for i, method in enumerate(cfg.methods):
@@ -172,10 +209,18 @@ def run(cfg: LMBarrierRealConfig, ctx) -> dict:
             steps.append(kw)
             ctx.log(t, **{f"{m}/{k}": v for k, v in kw.items()})
 
-        res = pg.run(lm, RewardOracle(fn, ledger), PromptSource(task.weights, ledger), ctx.generator(f"pg/{method}"),
-                     log=log)
-        out["methods"][method] = {"eval": _evaluate(res.policy, task, targets, test, cfg, ctx.generator("eval")),
-                                  "steps": steps, "ledger": res.ledger}
+        res = pg.run(
+            lm,
+            RewardOracle(fn, ledger),
+            PromptSource(task.weights, ledger),
+            ctx.generator(f"pg/{method}"),
+            log=log,
+        )
+        out["methods"][method] = {
+            "eval": _evaluate(res.policy, task, targets, test, cfg, ctx.generator("eval")),
+            "steps": steps,
+            "ledger": res.ledger,
+        }
         del res
         gc.collect()
         ctx.progress(0.25 + 0.75 * (i + 1) / len(cfg.methods), method)

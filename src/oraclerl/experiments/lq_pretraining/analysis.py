@@ -1,4 +1,5 @@
-"""lq-pretraining analysis: the claims and the figure, read from the stored results only (one function per claim).
+"""lq-pretraining analysis: the claims and the figure, read from the stored results only (one function per
+claim).
 
 Why each verdict window is what it is: docs/experiments/lq-pretraining.md.
 """
@@ -23,7 +24,10 @@ def uniform_lq(results: list[dict], cfg: LQPretrainingConfig) -> Claim:
         "At w = 0 (uniform policy) Q(ε) = k^{-N} and Q^TL(ε) = 1/k for every ε",
         "Mousavi-Hosseini & Erdogdu 2026, §4.1 (LQ of the uniform policy)",
         f"max |log10 Q(ε) − log10 k^-N| = {dev0:.2g}; max |log10 Q^TL(ε) + log10 k| = {tl0:.2g}",
-        dev0 < 1e-3 and tl0 < 1e-4, "exact up to float32 rounding of the per-token log-probabilities", kind=IDENTITY)
+        dev0 < 1e-3 and tl0 < 1e-4,
+        "exact up to float32 rounding of the per-token log-probabilities",
+        kind=IDENTITY,
+    )
 
 
 def markov_and_token_level(results: list[dict], cfg: LQPretrainingConfig) -> Claim:
@@ -55,7 +59,8 @@ def low_likelihood_tail(results: list[dict], cfg: LQPretrainingConfig) -> Claim:
         "Mousavi-Hosseini & Erdogdu 2026, §5 (pre-training barrier, Thm 5.5) and the cdf_quantile experiment",
         f"log10 Q(0.5): floor {floor:.0f} → {fmt_ci(med_last)}; log10 Q(0.01) at the end {fmt_ci(low_last)}",
         all(g > 0.5 * -floor for g in med_gain) and all(lo < m - 1 for lo, m in zip(low_last, med_last)),
-        "verdict: the median LQ recovers at least half of the log10 gap to 1 and Q(0.01) < Q(0.5)/10 for every seed",
+        "verdict: the median LQ recovers at least half of the log10 gap to 1 and Q(0.01) < Q(0.5)/10 for "
+        "every seed",
         kind=EMPIRICAL)
 
 
@@ -81,5 +86,7 @@ def plot(results: list[dict], cfg: LQPretrainingConfig, outdir) -> list:
     style(axes[0], xlabel="log10 α", ylabel="P[q(y*|x) ≤ α]", legend=7)
     style(axes[1], xlabel="ε", ylabel="log10 Q_q(ε)")
     style(axes[2], xlabel="α", ylabel="α · P[q > α]")
-    fig.suptitle(f"Likelihood quantiles along pre-training (Rademacher, d={cfg.d}, k={cfg.k}, N={cfg.N}; seed 0)")
+    fig.suptitle(
+        f"Likelihood quantiles along pre-training (Rademacher, d={cfg.d}, k={cfg.k}, N={cfg.N}; seed 0)"
+    )
     return finish(fig, outdir, "lq_pretraining.png")

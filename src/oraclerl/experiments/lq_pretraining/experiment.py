@@ -55,7 +55,9 @@ ALPHA_LIN = torch.linspace(0.01, 1.0, 100, dtype=torch.float64)
 def run(cfg: LQPretrainingConfig, ctx) -> dict:
     dev = resolve_device(cfg.device)
     with torch_threads(cfg.threads if dev.type == "cpu" else 0):
-        task = teacher_task(cfg.d, cfg.k, cfg.N, "rademacher", generator=ctx.generator("teacher", dev), device=dev)
+        task = teacher_task(
+            cfg.d, cfg.k, cfg.N, "rademacher", generator=ctx.generator("teacher", dev), device=dev
+        )
         x = task.sample_contexts(cfg.eval_size, ctx.generator("eval", dev))
         y = task.target(x)
         model = LinearARModel(ContextBigramFeatures(cfg.d, cfg.k), cfg.N, device=dev)
@@ -69,17 +71,27 @@ def run(cfg: LQPretrainingConfig, ctx) -> dict:
                 return
             tok = m.token_log_probs(x, y).double().cpu()
             ll = tok.sum(1)
-            rows.append({
-                "step": t,
-                "test_error": expected_sequence_error(ll),
-                "lq_log10": (log_likelihood_quantile(ll, torch.tensor(EPS)) / LN10).tolist(),
-                "tl_lq_log10": (log_token_level_quantile(tok, torch.tensor(EPS)) / LN10).tolist(),
-                "cdf": likelihood_cdf(ll, log_alpha).tolist(),
-                "alpha_tail": alpha_tail(ll, log_alpha).tolist(),
-                "alpha_tail_linear": alpha_tail(ll, torch.log(ALPHA_LIN)).tolist(),
-                "sorted_log10": (torch.sort(ll).values[torch.linspace(0, ll.numel() - 1, 256).long()] / LN10).tolist(),
-            })
-            ctx.log(t, **{"lq/median_log10": rows[-1]["lq_log10"][EPS.index(0.5)], "test_error": rows[-1]["test_error"]})
+            rows.append(
+                {
+                    "step": t,
+                    "test_error": expected_sequence_error(ll),
+                    "lq_log10": (log_likelihood_quantile(ll, torch.tensor(EPS)) / LN10).tolist(),
+                    "tl_lq_log10": (log_token_level_quantile(tok, torch.tensor(EPS)) / LN10).tolist(),
+                    "cdf": likelihood_cdf(ll, log_alpha).tolist(),
+                    "alpha_tail": alpha_tail(ll, log_alpha).tolist(),
+                    "alpha_tail_linear": alpha_tail(ll, torch.log(ALPHA_LIN)).tolist(),
+                    "sorted_log10": (
+                        torch.sort(ll).values[torch.linspace(0, ll.numel() - 1, 256).long()] / LN10
+                    ).tolist(),
+                }
+            )
+            ctx.log(
+                t,
+                **{
+                    "lq/median_log10": rows[-1]["lq_log10"][EPS.index(0.5)],
+                    "test_error": rows[-1]["test_error"],
+                },
+            )
             ctx.progress(t / cfg.steps, f"step {t}")
 
         ledger = Ledger()

@@ -1,6 +1,8 @@
-"""mtss-vs-spanner analysis: the claims and the figure, read from the stored results only (one function per claim).
+"""mtss-vs-spanner analysis: the claims and the figure, read from the stored results only (one function per
+claim).
 
-Why each verdict window is what it is, and what the needed Ĉ was found to track: docs/experiments/mtss-vs-spanner.md.
+Why each verdict window is what it is, and what the needed Ĉ was found to track:
+docs/experiments/mtss-vs-spanner.md.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ def _rows(results: list[dict]) -> list[dict]:
 
 
 def _fit(rows, alg, key):
-    """(exponential rate per token, polynomial degree): least-squares slopes of log ``key`` against H and log H."""
+    """(exponential rate per token, polynomial degree): least-squares slopes of log ``key`` against H and
+    log H."""
     sel = sorted((r for r in rows if r["algorithm"] == alg), key=lambda r: r["H"])
     H = np.array([r["H"] for r in sel], float)
     y = np.log([max(r[key], 1) for r in sel])
@@ -42,12 +45,15 @@ def both_reach(results: list[dict], cfg) -> Claim:
     rows = _rows(results)
     reached = {a: sum(r["reached"] for r in rows if r["algorithm"] == a) for a in ALGORITHMS}
     n = {a: sum(r["algorithm"] == a for r in rows) for a in ALGORITHMS}
-    return Claim("Both algorithms reach the same target regret at every H", "Thm 5.1 and Cor. 5.1 (both are ε-optimal)",
-                 f"reached ε = {cfg.target_regret}: MTSS {reached['MTSS']}/{n['MTSS']}, SpannerSampling "
-                 f"{reached['SpannerSampling']}/{n['SpannerSampling']}",
-                 all(r["reached"] for r in rows),
-                 f"sampling knob doubled up to 2^{cfg.max_doublings}; unreached runs report the last attempt",
-                 kind=EMPIRICAL)
+    return Claim(
+        "Both algorithms reach the same target regret at every H",
+        "Thm 5.1 and Cor. 5.1 (both are ε-optimal)",
+        f"reached ε = {cfg.target_regret}: MTSS {reached['MTSS']}/{n['MTSS']}, SpannerSampling "
+        f"{reached['SpannerSampling']}/{n['SpannerSampling']}",
+        all(r["reached"] for r in rows),
+        f"sampling knob doubled up to 2^{cfg.max_doublings}; unreached runs report the last attempt",
+        kind=EMPIRICAL,
+    )
 
 
 def spanner_exponential(results: list[dict], cfg) -> Claim:
@@ -61,15 +67,22 @@ def spanner_exponential(results: list[dict], cfg) -> Claim:
         "Foster et al. 2025, Cor. 5.1 (T_comp = Õ(C_cov·…)) and Thm 2.1; the issue's expectation",
         f"Ĉ needed: log-rate per token {fmt_ci(knob_rate)} (log 2 = {math.log(2):.3f}), "
         f"Ĉ = {_knobs_at_max_h(results, cfg, 'SpannerSampling')} at "
-        f"H = {Hmax} where C_cov = {2 ** Hmax}; T_comp log-rate per token {fmt_ci(sp_exp)}; clipping envelope M⋆(ε) "
+        f"H = {Hmax} where C_cov = {2 ** Hmax}; T_comp log-rate per token {fmt_ci(sp_exp)}; clipping "
+        "envelope M⋆(ε) "
         f"log-rate {fmt_ci(clip_rate)}, M⋆ = {clip[0]:.3g} at H = {Hmax}",
         all(k >= 0.5 * math.log(2) for k in knob_rate),
-        "verdict: the needed Ĉ grows at ≥ ½·log 2 per token on every seed (doubling grid, so the rate is coarse). "
-        "What we found: the Ĉ SpannerSampling needs stays far below C_cov and tracks M⋆(ε), the smallest envelope "
-        "whose sampler applied to π⋆ itself has regret ≤ ε (exact). C_cov is a supremum, attained on the all-good "
-        "sequence that has π⋆ mass 2^−H; an envelope M only clips the ratio where it exceeds M, and a regret ε "
-        "tolerates clipping sequences with little π⋆ mass, so M⋆(ε) grows like e^{cH} with c well below log 2 "
-        "(c ≈ 0.3 at ε = 0.05, ≈ 0.45 at ε = 0.002). C_cov is the price of ε → 0 (M⋆ → C_cov) and of worst-case "
+        "verdict: the needed Ĉ grows at ≥ ½·log 2 per token on every seed (doubling grid, so the rate is "
+        "coarse). "
+        "What we found: the Ĉ SpannerSampling needs stays far below C_cov and tracks M⋆(ε), the smallest "
+        "envelope "
+        "whose sampler applied to π⋆ itself has regret ≤ ε (exact). C_cov is a supremum, attained on the "
+        "all-good "
+        "sequence that has π⋆ mass 2^−H; an envelope M only clips the ratio where it exceeds M, and a "
+        "regret ε "
+        "tolerates clipping sequences with little π⋆ mass, so M⋆(ε) grows like e^{cH} with c well below log "
+        "2 "
+        "(c ≈ 0.3 at ε = 0.05, ≈ 0.45 at ε = 0.002). C_cov is the price of ε → 0 (M⋆ → C_cov) and of "
+        "worst-case "
         "instances (Thm 2.1's needle); T_comp also grows here through T_exp, T_prompt ∝ dH", kind=EMPIRICAL)
 
 
@@ -84,8 +97,10 @@ def mtss_pays_c_cond(results: list[dict], cfg) -> Claim:
         f"{fmt_ci([p for _, p in mt])}, log-rate per token {fmt_ci([e for e, _ in mt])} "
         f"(SpannerSampling {fmt_ci(sp_exp)})",
         all(k <= 8 for k in knob),
-        "verdict: the needed envelope is ≤ 4·C_cond = 8 (Thm F.2's sufficient condition) at the largest H on every "
-        "seed. Over this short range of H, MTSS's T_comp (≈ H²–H³ roll-out steps × the sampler's ≈ 4M log(4/δ) "
+        "verdict: the needed envelope is ≤ 4·C_cond = 8 (Thm F.2's sufficient condition) at the largest H "
+        "on every "
+        "seed. Over this short range of H, MTSS's T_comp (≈ H²–H³ roll-out steps × the sampler's ≈ 4M "
+        "log(4/δ) "
         "draws) is not smaller than SpannerSampling's: the exponential separation needs ε small enough that "
         "M⋆(ε) approaches C_cov, or longer horizons", kind=EMPIRICAL)
 

@@ -6,14 +6,14 @@ autoregressive oracle wrapped as a sequence sampler (features ϕ^seq/√H ∈ �
 queries), MTSS runs on tokens with resets and anchor-feature queries. For each H and each algorithm the
 *sampling* knob is doubled until the returned policy's exact regret is at most the target ε (same ε for both):
 SpannerSampling's coverage bound Ĉ (M_rej ∝ Ĉ and T_span ∝ Ĉ as in Alg. 3 line 3 and App. G.4.2, with the
-factor of M_rej a knob: theory 8e² ≈ 59 covers the truncation slack of Lemma G.6 and hides C_cov until
-2^H > 59), MTSS's envelope M_rej (theory ∝ C_cond²); the data knobs stay fixed (T_exp, T_prompt ∝ dH for SpannerSampling, T for MTSS). Recorded at the first
-success: T_comp in tokens and T_data (reward queries; for MTSS also the paper's reward + transition + reset
-count). Regret is exact, J_β(π⋆_β) − J_β(π̂), for the law of the *sampler* each algorithm outputs with a known
-normaliser (clipping at the envelope included; the ideal target law would hide a too-small envelope); for
-SpannerSampling the mixture over its T_exp components and reference responses y′ is computed exactly.
-Growth rates are least-squares slopes of log T against H (exponential rate per token) and against log H
-(polynomial degree).
+factor of M_rej a knob: theory 8e² ≈ 59 covers the truncation slack of Lemma G.6 and hides C_cov until 2^H >
+59), MTSS's envelope M_rej (theory ∝ C_cond²); the data knobs stay fixed (T_exp, T_prompt ∝ dH for
+SpannerSampling, T for MTSS). Recorded at the first success: T_comp in tokens and T_data (reward queries; for
+MTSS also the paper's reward + transition + reset count). Regret is exact, J_β(π⋆_β) − J_β(π̂), for the law of
+the *sampler* each algorithm outputs with a known normaliser (clipping at the envelope included; the ideal
+target law would hide a too-small envelope); for SpannerSampling the mixture over its T_exp components and
+reference responses y′ is computed exactly. Growth rates are least-squares slopes of log T against H
+(exponential rate per token) and against log H (polynomial degree).
 """
 
 from __future__ import annotations
@@ -38,7 +38,9 @@ class MTSSVsSpannerConfig:
                           low_open=True, high_open=True)
     d: int = param(2, "step-feature dimension d (sequence features have d·H)", low=1, high=2 ** 10)
     noise: float = param(0.0, "Gaussian reward-noise standard deviation", low=0.0)
-    target_regret: float = param(0.05, "ε: both algorithms must reach J_β(π⋆_β) − J_β(π̂) ≤ ε", low=0.0, low_open=True)
+    target_regret: float = param(
+        0.05, "ε: both algorithms must reach J_β(π⋆_β) − J_β(π̂) ≤ ε", low=0.0, low_open=True
+    )
     max_doublings: int = param(8, "search limit: knob values 1, 2, …, 2^max_doublings (≤ 20)",
                                low=0, high=20)
     mtss_T: int = param(8, "MTSS iterations T (theory dH²𝔠)", low=1, high=2 ** 12)
@@ -48,12 +50,22 @@ class MTSSVsSpannerConfig:
     mtss_nu: float = param(0.5, "MTSS truncation radius ν (theory 1/2)", low=0.0, low_open=True)
     mtss_delta_rej: float = param(0.05, "MTSS SoftmaxSampler failure probability δ_rej", low=0.0, high=1.0,
                                   low_open=True, high_open=True)
-    span_T_exp_per_dim: int = param(16, "SpannerSampling T_exp = this·d·H (theory ∝ d²H²)", low=1, high=2 ** 16)
-    span_T_prompt_per_dim: int = param(32, "SpannerSampling spanner prompts T_prompt = this·d·H (theory (R_max/β)²·T_exp)", low=1, high=2 ** 16)
-    span_T_span_per_coverage: float = param(4.0, "SpannerSampling T_span = ⌈this·Ĉ⌉ (theory Ĉ·T_exp)", low=0.0, low_open=True, high=1000.0)
-    span_exp_batch: int = param(8, "SpannerSampling exploration rounds sharing one θ (theory 1; batching only)", low=1, high=2 ** 12)
-    span_M_factor: float = param(1.0, "SpannerSampling M_rej = this·Ĉ (theory 8e² ≈ 59, Alg. 3 line 3)", low=1.0, high=1000.0)
-    span_nu: float = param(0.5, "SpannerSampling spanner radius ν (theory β/ε_stat, tiny)", low=0.0, low_open=True)
+    span_T_exp_per_dim: int = param(16, "SpannerSampling T_exp = this·d·H (theory ∝ d²H²)", low=1, high=2**16)
+    span_T_prompt_per_dim: int = param(
+        32, "SpannerSampling spanner prompts T_prompt = this·d·H (theory (R_max/β)²·T_exp)", low=1, high=2**16
+    )
+    span_T_span_per_coverage: float = param(
+        4.0, "SpannerSampling T_span = ⌈this·Ĉ⌉ (theory Ĉ·T_exp)", low=0.0, low_open=True, high=1000.0
+    )
+    span_exp_batch: int = param(
+        8, "SpannerSampling exploration rounds sharing one θ (theory 1; batching only)", low=1, high=2**12
+    )
+    span_M_factor: float = param(
+        1.0, "SpannerSampling M_rej = this·Ĉ (theory 8e² ≈ 59, Alg. 3 line 3)", low=1.0, high=1000.0
+    )
+    span_nu: float = param(
+        0.5, "SpannerSampling spanner radius ν (theory β/ε_stat, tiny)", low=0.0, low_open=True
+    )
 
 
 def _mtss(inst, M: float, cfg, gen):
@@ -71,15 +83,27 @@ def _mtss(inst, M: float, cfg, gen):
 def _spanner(inst, seq, C: float, cfg, gen):
     o = inst.oracles()
     H = inst.horizon
-    sc = SpannerSamplingConfig(coverage_bound=C, B=seq.B, nu=cfg.span_nu, T_prompt=cfg.span_T_prompt_per_dim * cfg.d * H,
-                               M_rej=cfg.span_M_factor * C, exp_batch=cfg.span_exp_batch,
-                               T_span=math.ceil(cfg.span_T_span_per_coverage * C),
-                               T_exp=cfg.span_T_exp_per_dim * cfg.d * H)
+    sc = SpannerSamplingConfig(
+        coverage_bound=C,
+        B=seq.B,
+        nu=cfg.span_nu,
+        T_prompt=cfg.span_T_prompt_per_dim * cfg.d * H,
+        M_rej=cfg.span_M_factor * C,
+        exp_batch=cfg.span_exp_batch,
+        T_span=math.ceil(cfg.span_T_span_per_coverage * C),
+        T_exp=cfg.span_T_exp_per_dim * cfg.d * H,
+    )
     res = SpannerSampling(sc).run(o.weak, o.reward, o.prompts, gen)
     led = res.ledger
-    return {"regret": regret(spanner_sampler_log_table(res.policy, seq), seq), "t_comp_tokens": led["t_comp"] * H,
-            "t_data": led["t_data"], "t_data_paper": led["t_data"], "prompts": led["prompts"],
-            "spanner_size": res.spanner_size, "regret_target_law": regret(res.policy.log_prob_table(seq, law="ideal"), seq)}
+    return {
+        "regret": regret(spanner_sampler_log_table(res.policy, seq), seq),
+        "t_comp_tokens": led["t_comp"] * H,
+        "t_data": led["t_data"],
+        "t_data_paper": led["t_data"],
+        "prompts": led["prompts"],
+        "spanner_size": res.spanner_size,
+        "regret_target_law": regret(res.policy.log_prob_table(seq, law="ideal"), seq),
+    }
 
 
 def run(cfg: MTSSVsSpannerConfig, ctx) -> dict:
@@ -95,7 +119,9 @@ def run(cfg: MTSSVsSpannerConfig, ctx) -> dict:
                 knob = float(2 ** k)
                 gen = ctx.generator(f"{alg}/{H}/{k}")
                 rec = _mtss(inst, knob, cfg, gen) if alg == "MTSS" else _spanner(inst, seq, knob, cfg, gen)
-                rec.update({"algorithm": alg, "H": H, "knob": knob, "reached": rec["regret"] <= cfg.target_regret})
+                rec.update(
+                    {"algorithm": alg, "H": H, "knob": knob, "reached": rec["regret"] <= cfg.target_regret}
+                )
                 found = rec
                 if rec["reached"]:
                     break
@@ -110,8 +136,15 @@ def run(cfg: MTSSVsSpannerConfig, ctx) -> dict:
 
 
 SCALES = {
-    "toy": {"horizons": [2], "max_doublings": 3, "mtss_T": 2, "mtss_N_reg": 2, "mtss_N_span": 2, "mtss_N_bar_span": 1,
-            "target_regret": 0.2},
+    "toy": {
+        "horizons": [2],
+        "max_doublings": 3,
+        "mtss_T": 2,
+        "mtss_N_reg": 2,
+        "mtss_N_span": 2,
+        "mtss_N_bar_span": 1,
+        "target_regret": 0.2,
+    },
     "quick": {},
     "paper": {"horizons": [2, 3, 4, 5, 6, 7, 8], "max_doublings": 12, "target_regret": 0.005, "mtss_T": 12},
 }

@@ -1,4 +1,5 @@
-"""pg-figure1: policy gradient with outcome vs process rewards on the linear autoregressive model (Figure 1)."""
+"""pg-figure1: policy gradient with outcome vs process rewards on the linear autoregressive model (Figure
+1)."""
 
 from ...runtime.run.registry import Experiment, register
 from . import analysis, experiment

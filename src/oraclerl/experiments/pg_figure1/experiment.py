@@ -1,14 +1,14 @@
 """Figure 1 of Mousavi-Hosseini & Erdogdu (2026): policy gradient with outcome vs process rewards.
 
-A linear autoregressive model (context-bigram features, w₀ = 0) is pre-trained with Adagrad on teacher
-labels y*(x) (argmax walk of random W₁*, W₂*) over a norm-clipped Gaussian mixture, then post-trained with
-on-policy PG: ORM ±1 with the batch-mean baseline (as the authors' run, docs/papers/mousavi2026_pg_barrier.md §5.7) and PRM ±1 per token
-without baseline, each with a fresh Adagrad. We track exact likelihoods: the 32 mixture centres every step,
-the test error 1 − E p_w(y*|x) on a fixed test set every ``test_every`` steps. Left: mean likelihood of the
-centres whose base likelihood is below 10⁻¹² (if none for a seed, the 4 lowest: said in the claim). Centre:
-test error of ORM vs PRM. Right: 16 quantile-selected centres under ORM coloured by base likelihood. The
-quick scale is the paper's instance (d = k = 32, N = 128) with shorter training (500 pre-training steps,
-300 PG steps of batch 512); ``--scale paper`` is the paper's configuration.
+A linear autoregressive model (context-bigram features, w₀ = 0) is pre-trained with Adagrad on teacher labels
+y*(x) (argmax walk of random W₁*, W₂*) over a norm-clipped Gaussian mixture, then post-trained with on-policy
+PG: ORM ±1 with the batch-mean baseline (as the authors' run, docs/papers/mousavi2026_pg_barrier.md §5.7) and
+PRM ±1 per token without baseline, each with a fresh Adagrad. We track exact likelihoods: the 32 mixture
+centres every step, the test error 1 − E p_w(y*|x) on a fixed test set every ``test_every`` steps. Left: mean
+likelihood of the centres whose base likelihood is below 10⁻¹² (if none for a seed, the 4 lowest: said in the
+claim). Centre: test error of ORM vs PRM. Right: 16 quantile-selected centres under ORM coloured by base
+likelihood. The quick scale is the paper's instance (d = k = 32, N = 128) with shorter training (500
+pre-training steps, 300 PG steps of batch 512); ``--scale paper`` is the paper's configuration.
 
 ``instance=authors`` rebuilds the authors' own instance for the seed (their single CPU stream, in their call
 order). Verdict windows, the per-seed diagnosis of why PRM can also push off-support centres down, and the
@@ -53,18 +53,30 @@ class PGFigure1Config:
     pg_steps: int = param(300, "PG steps per reward model", low=1, high=10 ** 6)
     pg_batch: int = param(512, "PG contexts per step", low=1, high=2 ** 14)
     pg_lr: float = param(0.1, "PG Adagrad lr, fresh state", low=0.0, low_open=True)
-    orm_baseline: str = param("batch_mean", "ORM advantage (the authors' run: docs/papers/mousavi2026_pg_barrier.md §5.7)",
-                              choices=("none", "batch_mean"))
+    orm_baseline: str = param(
+        "batch_mean",
+        "ORM advantage (the authors' run: docs/papers/mousavi2026_pg_barrier.md §5.7)",
+        choices=("none", "batch_mean"),
+    )
     prm_baseline: str = param("none", "PRM advantage", choices=("none", "batch_mean"))
     test_every: int = param(25, "test-error period in PG steps", low=1, high=10 ** 6)
     threshold: float = param(1e-12, "off-support: base likelihood below this", low=0.0, high=1.0)
-    fallback_lowest: int = param(4, "centres used for the left panel when none is below threshold", low=1, high=2 ** 10)
-    instance: str = param("oraclerl", "oraclerl (named seed streams) | authors (the authors' code's instance for "
-                          "this seed: one CPU stream in their call order; docs/experiments/pg-figure1.md)",
-                          choices=("oraclerl", "authors"))
+    fallback_lowest: int = param(
+        4, "centres used for the left panel when none is below threshold", low=1, high=2**10
+    )
+    instance: str = param(
+        "oraclerl",
+        "oraclerl (named seed streams) | authors (the authors' code's instance for "
+        "this seed: one CPU stream in their call order; docs/experiments/pg-figure1.md)",
+        choices=("oraclerl", "authors"),
+    )
     device: str = param("auto", "auto (CUDA when present) | cpu | cuda", choices=("auto", "cpu", "cuda"))
-    threads: int = param(1, "torch CPU threads during the run (1 is fastest for these small ops; 0 = unchanged)",
-                         low=0, high=256)
+    threads: int = param(
+        1,
+        "torch CPU threads during the run (1 is fastest for these small ops; 0 = unchanged)",
+        low=0,
+        high=256,
+    )
 
 
 def run(cfg: PGFigure1Config, ctx) -> dict:
@@ -126,7 +138,9 @@ def _run(cfg: PGFigure1Config, ctx, dev) -> dict:
     base = {
         "test_error": expected_sequence_error(base_test_ll),
         "centre_log10": (base_centre_ll / LN10).tolist(),
-        "mass_below_threshold": float((base_test_ll < math.log(cfg.threshold)).double().mean()) if cfg.threshold > 0 else 0.0,
+        "mass_below_threshold": float((base_test_ll < math.log(cfg.threshold)).double().mean())
+        if cfg.threshold > 0
+        else 0.0,
         "mass_below_inv_queries": float((base_test_ll < -math.log(queries_per_centre)).double().mean()),
         "queries_per_centre": queries_per_centre,
         "lq_eps": eps_grid,
@@ -134,7 +148,9 @@ def _run(cfg: PGFigure1Config, ctx, dev) -> dict:
         "pass_at_k": mean_pass_at_k_exact(base_test_ll, PASS_K),
         "pass_k": PASS_K,
     }
-    off = [i for i, v in enumerate(base_centre_ll.tolist()) if cfg.threshold > 0 and v < math.log(cfg.threshold)]
+    off = [
+        i for i, v in enumerate(base_centre_ll.tolist()) if cfg.threshold > 0 and v < math.log(cfg.threshold)
+    ]
     fallback = not off
     if fallback:
         off = torch.argsort(base_centre_ll)[: cfg.fallback_lowest].tolist()
@@ -172,23 +188,48 @@ def _run(cfg: PGFigure1Config, ctx, dev) -> dict:
 
 
 def memory(cfg: PGFigure1Config) -> int:
-    """Estimated peak bytes of one run: 240 MiB for the process's start, 20 bytes per (test context, position,
-    token) of the exact test evaluation, 8 per (context, position, token) of a pre-training and a PG batch, and
-    32 per weight (d·k² of the context-bigram model, with its optimiser state). Measured (ru_maxrss of
-    ``run_one`` above the start on CPU, pretrain_steps=pg_steps=test_every=1): the quick scale 290 MiB,
-    pg_batch=4096 with N=256 374 MiB, k=256 with d=128 and test_size=4096 2399 MiB; the estimate is
-    1.19-1.80× each. On CUDA the tensors live on the GPU; the check is against host memory all the same.
-    Checked before any run by ``Experiment.make_config``."""
+    """Estimated peak bytes of one run: 240 MiB for the process's start, 20 bytes per (test context,
+    position, token) of the exact test evaluation, 8 per (context, position, token) of a pre-training and a
+    PG batch, and 32 per weight (d·k² of the context-bigram model, with its optimiser state). Measured
+    (ru_maxrss of ``run_one`` above the start on CPU, pretrain_steps=pg_steps=test_every=1): the quick
+    scale 290 MiB, pg_batch=4096 with N=256 374 MiB, k=256 with d=128 and test_size=4096 2399 MiB; the
+    estimate is 1.19-1.80× each. On CUDA the tensors live on the GPU; the check is against host memory all
+    the same. Checked before any run by ``Experiment.make_config``."""
     cells = cfg.N * cfg.k
     return int(240 * 2 ** 20 + 20 * cfg.test_size * cells + 8 * (cfg.pretrain_batch + cfg.pg_batch) * cells
                + 32 * cfg.d * cfg.k * cfg.k)
 
 
 SCALES = {
-    "toy": {"d": 8, "k": 6, "N": 12, "num_mix": 8, "test_size": 64, "pretrain_steps": 5, "pretrain_batch": 16,
-            "pg_steps": 4, "pg_batch": 16, "test_every": 2},
+    "toy": {
+        "d": 8,
+        "k": 6,
+        "N": 12,
+        "num_mix": 8,
+        "test_size": 64,
+        "pretrain_steps": 5,
+        "pretrain_batch": 16,
+        "pg_steps": 4,
+        "pg_batch": 16,
+        "test_every": 2,
+    },
     "quick": {},
-    "paper": {"d": 32, "k": 32, "N": 128, "num_mix": 32, "sigma": 0.05, "test_size": 1024, "pretrain_steps": 1000,
-              "pretrain_batch": 256, "pretrain_lr": 0.1, "pg_steps": 4000, "pg_batch": 1024, "pg_lr": 0.1,
-              "orm_baseline": "batch_mean", "prm_baseline": "none", "test_every": 50, "threshold": 1e-12},
+    "paper": {
+        "d": 32,
+        "k": 32,
+        "N": 128,
+        "num_mix": 32,
+        "sigma": 0.05,
+        "test_size": 1024,
+        "pretrain_steps": 1000,
+        "pretrain_batch": 256,
+        "pretrain_lr": 0.1,
+        "pg_steps": 4000,
+        "pg_batch": 1024,
+        "pg_lr": 0.1,
+        "orm_baseline": "batch_mean",
+        "prm_baseline": "none",
+        "test_every": 50,
+        "threshold": 1e-12,
+    },
 }

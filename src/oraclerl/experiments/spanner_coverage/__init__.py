@@ -1,4 +1,5 @@
-"""spanner-coverage: T_data and T_comp to reach regret ε vs C_cov for SpannerSampling, OnlineDPO, XPO, best-of-n."""
+"""spanner-coverage: T_data and T_comp to reach regret ε vs C_cov for SpannerSampling, OnlineDPO, XPO,
+best-of-n."""
 
 from ...runtime.run.registry import Experiment, register
 from . import analysis, experiment

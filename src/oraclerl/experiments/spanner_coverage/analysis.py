@@ -15,9 +15,12 @@ from ...runtime.run.registry import EMPIRICAL, Claim
 
 
 def _note(results, cfg) -> str:
-    return (f"ε = {cfg.epsilon}; C_cov ∈ {[round(c) for c in cfg.coverages]}; {len(results)} seeds; slope of log T "
-            "vs log C_cov per seed, decided at the midpoint between prediction and alternative (not informative "
-            "when the 95% interval straddles it; docs/experiments/spanner-coverage.md)")
+    return (
+        f"ε = {cfg.epsilon}; C_cov ∈ {[round(c) for c in cfg.coverages]}; {len(results)} seeds; slope of "
+        "log T "
+        "vs log C_cov per seed, decided at the midpoint between prediction and alternative (not informative "
+        "when the 95% interval straddles it; docs/experiments/spanner-coverage.md)"
+    )
 
 
 def _slopes(results, alg, key):
@@ -37,7 +40,9 @@ def _need_slopes(results):
         rows = [r for r in res["rows"] if "spanner_need" in r and r["spanner_need"]["reached_at_c_cov"]]
         missed += sum("spanner_need" in r and not r["spanner_need"]["reached_at_c_cov"] for r in res["rows"])
         if len({r["coverage"] for r in rows}) >= 2:
-            need.append(loglog_slope([r["coverage"] for r in rows], [r["spanner_need"]["c_hat"] for r in rows]))
+            need.append(
+                loglog_slope([r["coverage"] for r in rows], [r["spanner_need"]["c_hat"] for r in rows])
+            )
             comp.append(loglog_slope([r["coverage"] for r in rows],
                                      [max(r["spanner_need"]["t_comp"], 1) for r in rows]))
     return need, comp, missed
@@ -48,10 +53,15 @@ def spanner_t_data(results: list[dict], cfg) -> Claim | None:
         return None
     s, cens = _slopes(results, "spanner", "t_data")
     v = separates(s, 0.0, 1.0)
-    return Claim("SpannerSampling's T_data is flat in C_cov (active exploration)", "Foster et al. 2025, Thm 3.1",
-                 f"slope {fmt_ci(s)}; {cens} censored points", v.holds and cens == 0,
-                 _note(results, cfg) + f"; alternative: passive exploration's T_data ∝ C_cov. {v.text}; no censoring",
-                 informative=v.informative, kind=EMPIRICAL)
+    return Claim(
+        "SpannerSampling's T_data is flat in C_cov (active exploration)",
+        "Foster et al. 2025, Thm 3.1",
+        f"slope {fmt_ci(s)}; {cens} censored points",
+        v.holds and cens == 0,
+        _note(results, cfg) + f"; alternative: passive exploration's T_data ∝ C_cov. {v.text}; no censoring",
+        informative=v.informative,
+        kind=EMPIRICAL,
+    )
 
 
 def spanner_need(results: list[dict], cfg) -> Claim | None:
@@ -61,14 +71,19 @@ def spanner_need(results: list[dict], cfg) -> Claim | None:
         return None
     v = separates(need, 1.0, 0.0)
     return Claim(
-        "SpannerSampling's sampling need grows about linearly with C_cov: the smallest Ĉ that still reaches ε",
+        "SpannerSampling's sampling need grows about linearly with C_cov: the smallest Ĉ that still reaches "
+        "ε",
         "Foster et al. 2025, Thm 3.1 (T_comp = Õ(C_cov)·T_data²) and Thm 2.1 (sampling ≳ C_cov is necessary)",
         f"slope of the needed Ĉ {fmt_ci(need)}; T_comp spent at the need: slope {fmt_ci(comp)}; "
         f"{missed} points where Ĉ = C_cov itself missed ε",
         (v.holds and missed == 0) if need else None,
-        _note(results, cfg) + "; Ĉ halved from C_cov (T_span = ⌈κĈ⌉, M_rej = mĈ) until ε is missed, so the need is "
+        _note(results, cfg)
+        + "; Ĉ halved from C_cov (T_span = ⌈κĈ⌉, M_rej = mĈ) until ε is missed, so the need is "
         f"measured, not the schedule's spend (which is ∝ Ĉ by construction). Alternative: a need flat in "
-        f"C_cov. {v.text}", informative=v.informative or not need, kind=EMPIRICAL)
+        f"C_cov. {v.text}",
+        informative=v.informative or not need,
+        kind=EMPIRICAL,
+    )
 
 
 def online_dpo_t_data(results: list[dict], cfg) -> Claim | None:
@@ -76,12 +91,16 @@ def online_dpo_t_data(results: list[dict], cfg) -> Claim | None:
         return None
     s, cens = _slopes(results, "online-dpo", "t_data")
     v = separates(s, 1.0, 0.0)
-    return Claim("OnlineDPO's T_data grows with C_cov (passive exploration)",
-                 "Foster et al. 2025, App. B.1 (T_data ≳ min{C_cov, e^{R_max/β}}, Xie et al.)",
-                 f"slope {fmt_ci(s)}; {cens} censored", v.holds,
-                 _note(results, cfg) + "; censored points count at the budget (a lower bound on the need, so "
-                 f"censoring can only flatten the slope). Alternative: flat. {v.text}", informative=v.informative,
-                 kind=EMPIRICAL)
+    return Claim(
+        "OnlineDPO's T_data grows with C_cov (passive exploration)",
+        "Foster et al. 2025, App. B.1 (T_data ≳ min{C_cov, e^{R_max/β}}, Xie et al.)",
+        f"slope {fmt_ci(s)}; {cens} censored",
+        v.holds,
+        _note(results, cfg) + "; censored points count at the budget (a lower bound on the need, so "
+        f"censoring can only flatten the slope). Alternative: flat. {v.text}",
+        informative=v.informative,
+        kind=EMPIRICAL,
+    )
 
 
 def xpo_t_data(results: list[dict], cfg) -> Claim | None:
@@ -89,25 +108,36 @@ def xpo_t_data(results: list[dict], cfg) -> Claim | None:
         return None
     s, cens = _slopes(results, "xpo", "t_data")
     v = separates(s, 0.0, 1.0)
-    return Claim("XPO's T_data is flat in C_cov", "Foster et al. 2025, Eq. 4", f"slope {fmt_ci(s)}; {cens} censored",
-                 v.holds and cens == 0,
-                 _note(results, cfg) + "; XPO is given the exact partition function (Thm 4.1: not efficiently "
-                 f"implementable). Alternative: T_data ∝ C_cov. {v.text}; no censoring", informative=v.informative,
-                 kind=EMPIRICAL)
+    return Claim(
+        "XPO's T_data is flat in C_cov",
+        "Foster et al. 2025, Eq. 4",
+        f"slope {fmt_ci(s)}; {cens} censored",
+        v.holds and cens == 0,
+        _note(results, cfg) + "; XPO is given the exact partition function (Thm 4.1: not efficiently "
+        f"implementable). Alternative: T_data ∝ C_cov. {v.text}; no censoring",
+        informative=v.informative,
+        kind=EMPIRICAL,
+    )
 
 
 def best_of_n_need(results: list[dict], cfg) -> Claim:
     bon = [r["bon"] for res in results for r in res["rows"]]
     reach = [(r["coverage"], r["bon"]["n_reach"]) for res in results for r in res["rows"]]
     ok = [(c, n) for c, n in reach if n is not None]
-    slope = loglog_slope([c for c, _ in ok], [n for _, n in ok]) if len({c for c, _ in ok}) > 1 else float("nan")
-    return Claim("Best-of-n on the reward needs n growing with C_cov to reach ε (n reward queries per prompt served)",
-                 "Foster et al. 2025, §2 (inference-time baseline); best-of-n law (Beirami et al.)",
-                 f"n to reach ε vs C_cov: log-log slope {slope:.2f}; {len(reach) - len(ok)} of {len(reach)} not "
-                 f"reached with n ≤ 2^{cfg.bon_max_log2}; best regret over n in "
-                 f"[{min(b['best_regret'] for b in bon):.3g}, {max(b['best_regret'] for b in bon):.3g}]", None,
-                 "reported, not judged: best-of-n is not the KL-regularised optimum and pays its n reward queries "
-                 "for every prompt it serves, unlike a trained policy, so no budget can be matched", kind=EMPIRICAL)
+    slope = (
+        loglog_slope([c for c, _ in ok], [n for _, n in ok]) if len({c for c, _ in ok}) > 1 else float("nan")
+    )
+    return Claim(
+        "Best-of-n on the reward needs n growing with C_cov to reach ε (n reward queries per prompt served)",
+        "Foster et al. 2025, §2 (inference-time baseline); best-of-n law (Beirami et al.)",
+        f"n to reach ε vs C_cov: log-log slope {slope:.2f}; {len(reach) - len(ok)} of {len(reach)} not "
+        f"reached with n ≤ 2^{cfg.bon_max_log2}; best regret over n in "
+        f"[{min(b['best_regret'] for b in bon):.3g}, {max(b['best_regret'] for b in bon):.3g}]",
+        None,
+        "reported, not judged: best-of-n is not the KL-regularised optimum and pays its n reward queries "
+        "for every prompt it serves, unlike a trained policy, so no budget can be matched",
+        kind=EMPIRICAL,
+    )
 
 
 CLAIMS = (spanner_t_data, spanner_need, online_dpo_t_data, xpo_t_data, best_of_n_need)
@@ -126,9 +156,24 @@ def plot(results: list[dict], cfg, outdir) -> list:
             ys = [np.mean([res["rows"][i][alg][key] for res in results]) for i in range(len(xs))]
             ax.plot(xs, ys, marker="o", label=f"{alg} (Ĉ = C_cov)" if alg == "spanner" else alg)
         if key == "t_comp" and all("spanner_need" in r for res in results for r in res["rows"]):
-            ax.plot(xs, [np.mean([res["rows"][i]["spanner_need"]["t_comp"] for res in results]) for i in range(len(xs))],
-                    marker="s", ls="--", color="C0", label="spanner at the needed Ĉ")
-        style(ax, xscale="log", yscale="log", xlabel="C_cov(π⋆_β)", ylabel=f"{key} to reach regret ≤ {cfg.epsilon}",
-              legend=8)
+            ax.plot(
+                xs,
+                [
+                    np.mean([res["rows"][i]["spanner_need"]["t_comp"] for res in results])
+                    for i in range(len(xs))
+                ],
+                marker="s",
+                ls="--",
+                color="C0",
+                label="spanner at the needed Ĉ",
+            )
+        style(
+            ax,
+            xscale="log",
+            yscale="log",
+            xlabel="C_cov(π⋆_β)",
+            ylabel=f"{key} to reach regret ≤ {cfg.epsilon}",
+            legend=8,
+        )
     fig.suptitle("Coverage vs oracle queries (Foster et al. Thm 3.1)")
     return finish(fig, outdir, "spanner_coverage.png")

@@ -1,4 +1,5 @@
-"""Reward queries vs sampling queries as the coverage grows (Foster et al. 2025, Thm 3.1 vs OnlineDPO and XPO).
+"""Reward queries vs sampling queries as the coverage grows (Foster et al. 2025, Thm 3.1 vs OnlineDPO and
+XPO).
 
 For C_cov(π⋆_β) from 4 upwards we measure, for each algorithm, the reward queries (T_data) and sampling
 queries (T_comp) it needs before its output reaches regret ε and stays there, on one instance per coverage
@@ -34,16 +35,33 @@ ALGORITHMS = ("spanner", "online-dpo", "xpo")
 
 @dataclass
 class SpannerCoverageConfig:
-    coverages: list[float] = param([4.0, 16.0, 64.0, 256.0], "target C_cov(π⋆_β) values (exact on each instance)", low=1.0, low_open=True, high=2.0 ** 20)
+    coverages: list[float] = param(
+        [4.0, 16.0, 64.0, 256.0],
+        "target C_cov(π⋆_β) values (exact on each instance)",
+        low=1.0,
+        low_open=True,
+        high=2.0**20,
+    )
     d: int = param(4, "feature dimension", low=2, high=2 ** 10)
     num_prompts: int = param(4, "prompts |X|", low=1, high=2 ** 12)
     num_responses: int = param(64, "responses per prompt |Y|", low=3, high=2 ** 16)
     beta: float = param(0.5, "KL regularisation β", low=0.0, low_open=True)
-    gap: float = param(6.0, "reward gap of the needle (fixed across coverages; needs e^{gap/β} ≫ max C)", low=0.0, low_open=True)
+    gap: float = param(
+        6.0,
+        "reward gap of the needle (fixed across coverages; needs e^{gap/β} ≫ max C)",
+        low=0.0,
+        low_open=True,
+    )
     noise: float = param(0.5, "std of the Gaussian reward noise", low=0.0)
     epsilon: float = param(0.02, "target regret ε", low=0.0, low_open=True)
-    nu: float = param(0.5, "SpannerSampling ν (theory β/ε_stat ≈ 0.1 here: a tunable knob, docs/papers/foster2025_exploration.md §8.4)", low=0.0, low_open=True)
-    T_prompt: int = param(128, "SpannerSampling spanner prompts (theory (R_max/β)²·T_exp)", low=1, high=2 ** 17)
+    nu: float = param(
+        0.5,
+        "SpannerSampling ν (theory β/ε_stat ≈ 0.1 here: a tunable knob, "
+        "docs/papers/foster2025_exploration.md §8.4)",
+        low=0.0,
+        low_open=True,
+    )
+    T_prompt: int = param(128, "SpannerSampling spanner prompts (theory (R_max/β)²·T_exp)", low=1, high=2**17)
     span_factor: float = param(4.0, "T_span = ⌈κ·Ĉ⌉ (theory κ = T_exp)", low=0.0, low_open=True, high=1000.0)
     m_factor: float = param(4.0, "M_rej = m·Ĉ (theory m = 8e² ≈ 59)", low=0.25, high=1000.0)
     T_exp: int = param(128, "SpannerSampling exploration rounds (budget)", low=1, high=2 ** 17)
@@ -52,8 +70,12 @@ class SpannerCoverageConfig:
     xpo_rounds: int = param(256, "XPO rounds (budget)", low=1, high=2 ** 20)
     xpo_alpha: float = param(0.1, "XPO optimism α", low=0.0, low_open=True)
     need_search: bool = param(True, "halve Ĉ from C_cov until ε is no longer reached (the sampling need)")
-    bon_max_log2: int = param(14, "best-of-n is evaluated for n = 1, 2, 4, ..., 2^this (≤ 24: 2^10× the default 2^14)",
-                               low=0, high=24)
+    bon_max_log2: int = param(
+        14,
+        "best-of-n is evaluated for n = 1, 2, 4, ..., 2^this (≤ 24: 2^10× the default 2^14)",
+        low=0,
+        high=24,
+    )
     algorithms: list[str] = param(list(ALGORITHMS), "algorithms to run", choices=ALGORITHMS)
 
 
@@ -66,15 +88,30 @@ def _bon(inst, cfg) -> dict:
 
 def _spanner(inst, c_knob: float, cfg, gen):
     """SpannerSampling with the theory schedule at coverage knob Ĉ: T_span = ⌈κĈ⌉, M_rej = mĈ."""
-    return spanner_at(inst, c_knob, nu=cfg.nu, T_prompt=cfg.T_prompt, span_factor=cfg.span_factor,
-                      m_factor=cfg.m_factor, T_exp=cfg.T_exp, exp_batch=cfg.exp_batch, epsilon=cfg.epsilon, gen=gen)
+    return spanner_at(
+        inst,
+        c_knob,
+        nu=cfg.nu,
+        T_prompt=cfg.T_prompt,
+        span_factor=cfg.span_factor,
+        m_factor=cfg.m_factor,
+        T_exp=cfg.T_exp,
+        exp_batch=cfg.exp_batch,
+        epsilon=cfg.epsilon,
+        gen=gen,
+    )
 
 
 def _need(inst, c_hat: float, reach: dict, cfg, ctx, cov) -> dict:
     """Smallest Ĉ on the grid C_cov·2^{−j} (≥ 1) that still reaches ε, with the T_comp and T_data it spent.
 
-    Starts from the run at Ĉ = C_cov; ``reached_at_c_cov`` False means even the theory knob did not suffice."""
-    best = {"c_hat": c_hat, "t_comp": reach["t_comp"], "t_data": reach["t_data"]} if not reach["censored"] else None
+    Starts from the run at Ĉ = C_cov; ``reached_at_c_cov`` False means even the theory knob did not
+    suffice."""
+    best = (
+        {"c_hat": c_hat, "t_comp": reach["t_comp"], "t_data": reach["t_data"]}
+        if not reach["censored"]
+        else None
+    )
     tried = [c_hat]
     knob = c_hat
     while best is not None and knob > 1.0:
@@ -91,8 +128,16 @@ def _need(inst, c_hat: float, reach: dict, cfg, ctx, cov) -> dict:
 def run(cfg: SpannerCoverageConfig, ctx) -> dict:
     rows = []
     for i, cov in enumerate(cfg.coverages):
-        inst = needle_instance(cfg.d, cfg.num_prompts, cfg.num_responses, cfg.beta, cov, cfg.gap, noise=cfg.noise,
-                               seed=ctx.seeds.int(f"instance/{cov}") % 2 ** 31)
+        inst = needle_instance(
+            cfg.d,
+            cfg.num_prompts,
+            cfg.num_responses,
+            cfg.beta,
+            cov,
+            cfg.gap,
+            noise=cfg.noise,
+            seed=ctx.seeds.int(f"instance/{cov}") % 2**31,
+        )
         c_hat = coverage_coefficient(inst)
         row = {"coverage": c_hat, "base_regret": regret(inst.base.log_ref, inst), "bon": _bon(inst, cfg),
                "r_max": inst.r_max}
@@ -111,7 +156,8 @@ def run(cfg: SpannerCoverageConfig, ctx) -> dict:
         if "xpo" in cfg.algorithms:
             o = inst.oracles()
             out = XPO(XPOConfig(T=cfg.xpo_rounds, alpha=cfg.xpo_alpha, B=inst.B, batch=cfg.exp_batch)).run(
-                o.strong, o.weak, o.reward, o.prompts, exact_partition(inst.base), ctx.generator(f"xpo/{cov}"))
+                o.strong, o.weak, o.reward, o.prompts, exact_partition(inst.base), ctx.generator(f"xpo/{cov}")
+            )
             row["xpo"] = first_reach(proper_curve(out, inst), cfg.epsilon) | {"ledger": out.ledger}
         rows.append(row)
         ctx.log(i, **{f"{a}/t_data": row[a]["t_data"] for a in cfg.algorithms})

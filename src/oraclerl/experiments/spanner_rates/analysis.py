@@ -1,4 +1,5 @@
-"""spanner-rates analysis: the claims and the figure, read from the stored results only (one function per claim).
+"""spanner-rates analysis: the claims and the figure, read from the stored results only (one function per
+claim).
 
 Why each verdict window is what it is: docs/experiments/spanner-rates.md.
 """
@@ -35,8 +36,8 @@ def _joint_fit(curves) -> tuple[float, float]:
 
 
 def _component_rates(results) -> list[float]:
-    """Per seed: mean over d of the log-log slope of the component regret r_t against T_data(t), over the whole
-    exploration phase (fast rate −1, slow rate −½)."""
+    """Per seed: mean over d of the log-log slope of the component regret r_t against T_data(t), over the
+    whole exploration phase (fast rate −1, slow rate −½)."""
     out = []
     for res in results:
         slopes = []
@@ -56,14 +57,21 @@ def fast_rate(results: list[dict], cfg) -> Claim:
     comp = _component_rates(results)
     v_rate = separates(comp, -1.0, -0.5)
     return Claim(
-        "Regret decays like 1/T_data (fast rate 1/(βε), not the slow 1/ε²)", "Foster et al. 2025, Thm 3.1",
-        f"slope of log component regret vs log T_data over exploration, mean over d per seed: {fmt_ci(comp)}; "
-        "prefix-averaged regret (second half): " + ", ".join(f"d={d}: {v:.2f}" for d, v in rate.items())
-        + f"; joint fit regret ∝ d^{a:.2f}·T_data^{b:.2f}", v_rate.holds,
-        "the component r_t = J(π⋆) − J(π_{θ^t}) is fitted, not the prefix average: the average of c/T_data(t) "
+        "Regret decays like 1/T_data (fast rate 1/(βε), not the slow 1/ε²)",
+        "Foster et al. 2025, Thm 3.1",
+        "slope of log component regret vs log T_data over exploration, mean over d per seed: "
+        f"{fmt_ci(comp)}; "
+        "prefix-averaged regret (second half): "
+        + ", ".join(f"d={d}: {v:.2f}" for d, v in rate.items())
+        + f"; joint fit regret ∝ d^{a:.2f}·T_data^{b:.2f}",
+        v_rate.holds,
+        "the component r_t = J(π⋆) − J(π_{θ^t}) is fitted, not the prefix average: the average of "
+        "c/T_data(t) "
         "with T_data(t) = n₀ + 2t (n₀ = spanner data) is ≈ (c/2t)·log(1 + 2t/n₀), whose slope is nearer −½ "
-        f"until 2t ≫ n₀, i.e. it would mimic the slow rate. {v_rate.text}", informative=v_rate.informative,
-        kind=EMPIRICAL)
+        f"until 2t ≫ n₀, i.e. it would mimic the slow rate. {v_rate.text}",
+        informative=v_rate.informative,
+        kind=EMPIRICAL,
+    )
 
 
 def spanner_size(results: list[dict], cfg) -> Claim:
@@ -71,10 +79,16 @@ def spanner_size(results: list[dict], cfg) -> Claim:
             for res in results]
     v = separates(span, 2.0, 1.0)
     return Claim(
-        "The spanner size grows like d/ν² ∝ d² when ν follows the theory's d^{−1/2}", "Foster et al. 2025, Lemma G.8",
-        f"slope of |Ψ_span| in d: {fmt_ci(span)} (ν ∝ d^−{cfg.nu_power:g})", v.holds,
-        "elliptic-potential bound |Ψ_span| ≲ d·log(1 + 1/(νλ))/ν²; alternative: a ν that ignores d gives ∝ d. "
-        + v.text, informative=v.informative, kind=EMPIRICAL)
+        "The spanner size grows like d/ν² ∝ d² when ν follows the theory's d^{−1/2}",
+        "Foster et al. 2025, Lemma G.8",
+        f"slope of |Ψ_span| in d: {fmt_ci(span)} (ν ∝ d^−{cfg.nu_power:g})",
+        v.holds,
+        "elliptic-potential bound |Ψ_span| ≲ d·log(1 + 1/(νλ))/ν²; alternative: a ν that ignores d gives ∝ "
+        "d. "
+        + v.text,
+        informative=v.informative,
+        kind=EMPIRICAL,
+    )
 
 
 def t_data_in_d(results: list[dict], cfg) -> Claim:
@@ -82,19 +96,27 @@ def t_data_in_d(results: list[dict], cfg) -> Claim:
     rows = [r for res in results for r in res["rows"]]
     ratios = [r["reach"]["t_data"] * cfg.beta * cfg.epsilon / r["d"] ** 2 for r in rows]
     censored = sum(r["reach"]["censored"] for r in rows)
-    dslopes = [loglog_slope([r["d"] for r in res["rows"]], [max(r["reach"]["t_data"], 1) for r in res["rows"]])
-               for res in results]
+    dslopes = [
+        loglog_slope([r["d"] for r in res["rows"]], [max(r["reach"]["t_data"], 1) for r in res["rows"]])
+        for res in results
+    ]
     v = separates(dslopes, 2.0, 1.0)
     return Claim(
-        "T_data to reach ε grows like d² (Theorem 3.1's d²/(βε))", "Foster et al. 2025, Thm 3.1",
-        f"slope in d of T_data(ε={cfg.epsilon}): {fmt_ci(dslopes)}; joint fit regret ∝ d^{a:.2f} at fixed T_data; "
+        "T_data to reach ε grows like d² (Theorem 3.1's d²/(βε))",
+        "Foster et al. 2025, Thm 3.1",
+        f"slope in d of T_data(ε={cfg.epsilon}): {fmt_ci(dslopes)}; joint fit regret ∝ d^{a:.2f} at fixed "
+        "T_data; "
         f"T_data·βε/d² in [{min(ratios):.3g}, {max(ratios):.3g}]; {censored} censored",
         v.holds and censored == 0,
         "Theorem 3.1 is a worst-case upper bound. Its d² is (i) the spanner size d/ν² and (ii) the "
-        "high-probability least-squares radius ε_stat² ∝ d; the alternative d¹ is (ii) alone. On these random "
+        "high-probability least-squares radius ε_stat² ∝ d; the alternative d¹ is (ii) alone. On these "
+        "random "
         "instances (fixed C_cov, features spread on the sphere) the spanner phase alone fits θ to near ε at "
         "large d, so T_data(ε) is dominated by the spanner offset at large d and by reward noise at small d. "
-        f"{v.text}; no censoring", informative=v.informative, kind=EMPIRICAL)
+        f"{v.text}; no censoring",
+        informative=v.informative,
+        kind=EMPIRICAL,
+    )
 
 
 CLAIMS = (fast_rate, spanner_size, t_data_in_d)
@@ -113,6 +135,15 @@ def plot(results: list[dict], cfg, outdir) -> list:
             ax.plot([p["t_data"] for p in c], [p["regret"] for p in c], color=f"C{i}", alpha=0.7,
                     label=f"d={d}" if k == 0 else None)
     ax.axhline(cfg.epsilon, color="k", ls=":", lw=1)
-    return finish(fig, outdir, "spanner_rates.png", ax, xscale="log", yscale="log", xlabel="T_data (reward queries)",
-                  ylabel="averaged regret E_t[J(π⋆) − J(π̂ᵗ)]", title="SpannerSampling rates (Foster et al. Thm 3.1)",
-                  legend=8)
+    return finish(
+        fig,
+        outdir,
+        "spanner_rates.png",
+        ax,
+        xscale="log",
+        yscale="log",
+        xlabel="T_data (reward queries)",
+        ylabel="averaged regret E_t[J(π⋆) − J(π̂ᵗ)]",
+        title="SpannerSampling rates (Foster et al. Thm 3.1)",
+        legend=8,
+    )

@@ -1,7 +1,8 @@
-"""transformer-barrier analysis: the claims and the figure, read from the stored results only (one function per
-claim; the claims of a reward type left out of ``methods`` are not stated).
+"""transformer-barrier analysis: the claims and the figure, read from the stored results only (one function
+per claim; the claims of a reward type left out of ``methods`` are not stated).
 
-Why each verdict window is what it is, and what the quick scale showed: docs/experiments/transformer-barrier.md.
+Why each verdict window is what it is, and what the quick scale showed:
+docs/experiments/transformer-barrier.md.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ def _final(res, method, key):
 
 
 def _classes(res):
-    """Per context: Q_x·q₀(y⋆|x) (expected correct samples in post-training), base min token prob, rare flag."""
+    """Per context: Q_x·q₀(y⋆|x) (expected correct samples in post-training), base min token prob, rare
+    flag."""
     q0 = np.array(res["base_likelihood"])
     tok = np.array(res["base_token_min"])
     return q0 * res["queries_per_context"], tok, np.array(res["rare"])
@@ -34,7 +36,8 @@ def _learned(res, method, mask):
 
 def _deep(results: list[dict], method: str) -> dict[str, list]:
     """Learned flags (final q(y⋆|x) ≥ 0.5) after ``method``, pooled over seeds, by class of context: "deep"
-    (Q_x·q₀ < 0.01), "deep_tok" / "deep_notok" (deep, base min token prob ≥ / < 1/|V|), "supported" (Q_x·q₀ ≥ 1)."""
+    (Q_x·q₀ < 0.01), "deep_tok" / "deep_notok" (deep, base min token prob ≥ / < 1/|V|), "supported" (Q_x·q₀
+    ≥ 1)."""
     out = {"deep": [], "deep_tok": [], "deep_notok": [], "supported": []}
     for r in results:
         hits, tok, _ = _classes(r)
@@ -61,7 +64,8 @@ def rare_off_support(results: list[dict], cfg: TransformerBarrierConfig) -> Clai
         "Mousavi-Hosseini & Erdogdu 2026, Thm 5.5 (pre-training barrier), §1 (support notion)",
         f"fraction of rare contexts with Q_x·q₀(y⋆|x) < 1: {fmt_ci(rare_off)}",
         all(v >= 0.5 for v in rare_off),
-        "Q_x = post-training samples of context x (uniform prompts), so Q_x·q₀ < 1 means fewer than one correct "
+        "Q_x = post-training samples of context x (uniform prompts), so Q_x·q₀ < 1 means fewer than one "
+        "correct "
         "sample expected during post-training; verdict: at least half of the rare contexts in every seed",
         kind=EMPIRICAL)
 
@@ -76,7 +80,8 @@ def outcome_barrier(results: list[dict], cfg: TransformerBarrierConfig) -> Claim
         f"learned (final q(y⋆|x) ≥ 0.5) with Q_x·q₀ < 0.01: {_frac(d['deep'])}; with Q_x·q₀ ≥ 1: "
         f"{_frac(d['supported'])}",
         (sum(d["deep"]) == 0) if d["deep"] else None,
-        "pooled over seeds; verdict: none of the deeply off-support contexts is learned (undecided if none exist)",
+        "pooled over seeds; verdict: none of the deeply off-support contexts is learned (undecided if none "
+        "exist)",
         kind=EMPIRICAL)
 
 
@@ -90,7 +95,8 @@ def process_learns_token_supported(results: list[dict], cfg: TransformerBarrierC
         f"learned with Q_x·q₀ < 0.01: {_frac(d['deep'])}; of which base min_i q₀(y⋆_i|·) ≥ 1/|V|: "
         f"{_frac(d['deep_tok'])}, < 1/|V|: {_frac(d['deep_notok'])}",
         (sum(d["deep_tok"]) >= len(d["deep_tok"]) / 2) if d["deep_tok"] else None,
-        "verdict on the token-supported class only (at least half learned; undecided when the class is empty). "
+        "verdict on the token-supported class only (at least half learned; undecided when the class is "
+        "empty). "
         "A transformer pre-trained on common contexts is typically *confidently wrong* on a rare one "
         "(min token probability ≈ 0, below the uniform 1/|V|), so its token-level LQ is tiny too and Thm 4.1 "
         "predicts no advantage there, unlike the near-uniform linear base model of the paper", kind=EMPIRICAL)
@@ -105,7 +111,8 @@ def process_lower_test_error(results: list[dict], cfg: TransformerBarrierConfig)
     return Claim(
         "Process rewards reach a lower test error than outcome rewards at equal updates",
         "Mousavi-Hosseini & Erdogdu 2026, Figure 1 (centre)",
-        f"test error 1 − E_x q(y⋆|x): base {fmt_ci(te_0)}, after ORM {fmt_ci(te_o)}, after PRM {fmt_ci(te_p)}",
+        f"test error 1 − E_x q(y⋆|x): base {fmt_ci(te_0)}, after ORM {fmt_ci(te_o)}, after PRM "
+        f"{fmt_ci(te_p)}",
         all(p < o for p, o in zip(te_p, te_o)), "x uniform over contexts; verdict: PRM < ORM in every seed",
         kind=EMPIRICAL)
 

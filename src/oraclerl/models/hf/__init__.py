@@ -7,7 +7,8 @@
 * :func:`char_tokenizer`, :func:`tiny_gpt2`, :func:`tiny_causal_lm`: tiny in-process models (no download).
 * ``oraclerl diagnose`` (:mod:`oraclerl.cli.diagnose`): pass@k, likelihood quantile and coverage,
   with the answer extraction of :mod:`oraclerl.models.hf.answers`.
-* A real model: :mod:`oraclerl.models.hf.real_model` (Gemma-3-270M from the package index, ``make real-model``),
+* A real model: :mod:`oraclerl.models.hf.real_model` (Gemma-3-270M from the package index, ``make
+  real-model``),
   :mod:`oraclerl.models.hf.gguf` (load / convert GGUF files), :mod:`oraclerl.models.hf.loading` (local
   directories and ``.gguf`` files, one error line per bad file), :mod:`oraclerl.models.hf.spanner_preset`
   (SpannerSampling sized for LM feature dimensions).

@@ -51,8 +51,11 @@ def _import_callable(spec: str) -> Callable:
     try:
         mod = importlib.import_module(module)
     except ImportError as exc:
-        raise ConfigError("--match", f"cannot import module {module!r} ({exc}); it is imported by name from the "
-                          "installed packages and PYTHONPATH, never from the working directory") from None
+        raise ConfigError(
+            "--match",
+            f"cannot import module {module!r} ({exc}); it is imported by name from the "
+            "installed packages and PYTHONPATH, never from the working directory",
+        ) from None
     finally:
         sys.path[:] = saved
     fn = getattr(mod, name, None)
@@ -94,6 +97,8 @@ def make_matcher(kind: str) -> Callable[[str, str], bool]:
             try:
                 return float(v) >= 0.5
             except (TypeError, ValueError):
-                raise ConfigError("--match", f"{kind} returned {v!r}; it must return a bool or a number") from None
+                raise ConfigError(
+                    "--match", f"{kind} returned {v!r}; it must return a bool or a number"
+                ) from None
         return call
     raise ConfigError("--match", f"must be one of {list(KINDS)}, got {kind!r}")

@@ -1,11 +1,13 @@
 """A ``transformers`` causal LM as a base model behind the oracles (Foster et al. 2025, Def. 1.1 and 2.1, §5).
 
 :class:`CausalLM` implements the model protocols of :mod:`oraclerl.oracles.samplers`, so ``WeakSampler``,
-``StrongSampler`` and ``AutoregressiveSampler`` (and every algorithm written against them) run on it unchanged.
+``StrongSampler`` and ``AutoregressiveSampler`` (and every algorithm written against them) run on it
+unchanged.
 
 Conventions
 -----------
-* **Prompts** are integer ids into the model's prompt list ``prompts: list[str]`` (tokenised once, left-padded).
+* **Prompts** are integer ids into the model's prompt list ``prompts: list[str]`` (tokenised once,
+  left-padded).
 * **Responses** are token tensors ``[B, n, L]`` with ``L = max_new_tokens``. A response ends at its first
   *terminal* token (EOS, or the pad token if the model emits it), which is part of the response and of its
   log-probability, or at the token that completes a stop string (included), or after ``L`` tokens
@@ -87,7 +89,8 @@ def _param_version(model) -> int:
 
 
 class CausalLM(LinearSoftmaxProtocolMixin):
-    """A ``transformers`` causal LM + tokenizer as a base model π_ref with features (see the module docstring).
+    """A ``transformers`` causal LM + tokenizer as a base model π_ref with features (see the module
+    docstring).
 
     ``default_reveal`` is empty: an oracle over a CausalLM computes features or log-probabilities only when
     its ``reveal`` names them (each costs a teacher-forced pass over the responses).
@@ -145,17 +148,26 @@ class CausalLM(LinearSoftmaxProtocolMixin):
         if any(not isinstance(s, str) or not s for s in self.stop_strings):
             raise ConfigError("stop_strings", f"must be non-empty strings, got {self.stop_strings!r}")
         if tokenizer.eos_token_id is None:
-            raise ConfigError("tokenizer", "has no EOS token (eos_token_id is None); responses need a terminal token")
+            raise ConfigError(
+                "tokenizer", "has no EOS token (eos_token_id is None); responses need a terminal token"
+            )
         if tokenizer.pad_token_id is None:
             if pad_token != "eos":
-                raise ConfigError("tokenizer", "has no pad token; set tokenizer.pad_token, or pass pad_token='eos' "
-                                  "to pad responses with EOS (unambiguous: a response ends at its first EOS)")
+                raise ConfigError(
+                    "tokenizer",
+                    "has no pad token; set tokenizer.pad_token, or pass pad_token='eos' "
+                    "to pad responses with EOS (unambiguous: a response ends at its first EOS)",
+                )
             pad_id = tokenizer.eos_token_id
         elif pad_token not in (None, "eos"):
             raise ConfigError("pad_token", f"must be None or 'eos', got {pad_token!r}")
         else:
             pad_id = tokenizer.eos_token_id if pad_token == "eos" else tokenizer.pad_token_id
-        if not isinstance(prompts, (list, tuple)) or not prompts or not all(isinstance(p, str) for p in prompts):
+        if (
+            not isinstance(prompts, (list, tuple))
+            or not prompts
+            or not all(isinstance(p, str) for p in prompts)
+        ):
             raise ConfigError("prompts", "must be a non-empty list of strings")
         self.pad_token_id = int(pad_id)
         self.eos_token_id = int(tokenizer.eos_token_id)
@@ -176,9 +188,12 @@ class CausalLM(LinearSoftmaxProtocolMixin):
             self.dtype = auto_dtype(self.device, dtype) if (dtype is not None or self.device.type == "cuda") \
                 else next(model.parameters()).dtype
             self.model = model.to(device=self.device, dtype=self.dtype).eval()
-        self._cache_kw = "cache" if "cache" in inspect.signature(self.model.forward).parameters else "past_key_values"
+        self._cache_kw = (
+            "cache" if "cache" in inspect.signature(self.model.forward).parameters else "past_key_values"
+        )
         self._keeps_logits = "logits_to_keep" in inspect.signature(self.model.forward).parameters
-        self._sampled = None  # (responses, prompts, per-token processed log-probs, weight version) of the last sample
+        # (responses, prompts, per-token processed log-probs, weight version) of the last sample
+        self._sampled = None
         self.prompts = list(prompts)
         enc = [tokenizer(p, add_special_tokens=bool(add_special_tokens))["input_ids"] for p in self.prompts]
         if any(len(e) == 0 for e in enc):
@@ -194,9 +209,13 @@ class CausalLM(LinearSoftmaxProtocolMixin):
         self.num_actions = int(self.model.get_output_embeddings().weight.shape[0])
         self.feature_dim = int(self.model.config.hidden_size if hasattr(self.model.config, "hidden_size")
                                else self.model.config.n_embd)
-        n_pos = getattr(self.model.config, "n_positions", None) or getattr(self.model.config, "max_position_embeddings", None)
+        n_pos = getattr(self.model.config, "n_positions", None) or getattr(
+            self.model.config, "max_position_embeddings", None
+        )
         if n_pos is not None and width + self.max_new_tokens > n_pos:
-            raise ConfigError("max_new_tokens", f"prompt length {width} + max_new_tokens must be <= {n_pos} positions")
+            raise ConfigError(
+                "max_new_tokens", f"prompt length {width} + max_new_tokens must be <= {n_pos} positions"
+            )
         self._stop_window = max((len(s) for s in self.stop_strings), default=0)
         self.forward_batch_size = forward_batch_size if forward_batch_size is not None else \
             max(1, min(256, LOGITS_BUDGET // ((self.max_new_tokens + 1) * self.num_actions)))
@@ -205,8 +224,17 @@ class CausalLM(LinearSoftmaxProtocolMixin):
 
     # -- construction ------------------------------------------------------------------------------
     @classmethod
-    def from_pretrained(cls, path, prompts: list[str], *, dtype=None, attn_implementation=None, device_map=None,
-                        device=None, **kwargs) -> CausalLM:
+    def from_pretrained(
+        cls,
+        path,
+        prompts: list[str],
+        *,
+        dtype=None,
+        attn_implementation=None,
+        device_map=None,
+        device=None,
+        **kwargs,
+    ) -> CausalLM:
         """Load model and tokenizer from a local transformers directory or a ``.gguf`` file (never downloads).
 
         ``dtype`` (default: bfloat16 on CUDA, the checkpoint's own dtype on the CPU), ``attn_implementation``
@@ -226,7 +254,8 @@ class CausalLM(LinearSoftmaxProtocolMixin):
         return cls(model, tok, prompts, device=dev, dtype=dtype, **kwargs)
 
     def with_model(self, model) -> CausalLM:
-        """A shallow copy that uses another network (e.g. a policy being fine-tuned) with the same settings."""
+        """A shallow copy that uses another network (e.g. a policy being fine-tuned) with the same
+        settings."""
         out = copy.copy(self)
         out.model = model.to(device=self.device, dtype=self.dtype)
         out._sampled = None
@@ -266,8 +295,8 @@ class CausalLM(LinearSoftmaxProtocolMixin):
         return torch.tensor([any(s in t for s in self.stop_strings) for t in texts], device=tokens.device)
 
     def response_lengths(self, responses: torch.Tensor):
-        """(lengths, ended) for tokens [..., L]: the number of tokens in each response and whether it ended by a
-        terminal token or stop string (False = still running / truncated)."""
+        """(lengths, ended) for tokens [..., L]: the number of tokens in each response and whether it ended
+        by a terminal token or stop string (False = still running / truncated)."""
         flat = responses.reshape(-1, responses.shape[-1]).to(self.device)
         L = flat.shape[1]
         end = torch.isin(flat, self.terminal_ids)
@@ -275,7 +304,9 @@ class CausalLM(LinearSoftmaxProtocolMixin):
             for t in range(L):  # one batched decode per position
                 end[:, t] |= self._stops(flat[:, : t + 1])
         ended = end.any(-1)
-        lengths = torch.where(ended, end.to(torch.int8).argmax(-1) + 1, torch.full_like(ended, L, dtype=torch.long))
+        lengths = torch.where(
+            ended, end.to(torch.int8).argmax(-1) + 1, torch.full_like(ended, L, dtype=torch.long)
+        )
         return lengths.reshape(responses.shape[:-1]), ended.reshape(responses.shape[:-1])
 
     def response_mask(self, responses: torch.Tensor) -> torch.Tensor:
@@ -293,7 +324,9 @@ class CausalLM(LinearSoftmaxProtocolMixin):
         B, n, L = responses.shape
         mask = self.response_mask(responses).reshape(B * n, L).cpu()
         rows = responses.reshape(B * n, L).cpu()
-        texts = self.tokenizer.batch_decode([r[m].tolist() for r, m in zip(rows, mask)], skip_special_tokens=True)
+        texts = self.tokenizer.batch_decode(
+            [r[m].tolist() for r, m in zip(rows, mask)], skip_special_tokens=True
+        )
         return [texts[b * n:(b + 1) * n] for b in range(B)]
 
     # -- sampling ------------------------------------------------------------------------------------
@@ -313,8 +346,8 @@ class CausalLM(LinearSoftmaxProtocolMixin):
 
     @torch.no_grad()
     def generate(self, prompts, n: int = 1, generator: torch.Generator | None = None, logits_bias=None):
-        """Batched KV-cache sampling from π_ref: returns (tokens [B, n, L], processed token log-probs [B, n, L],
-        raw token log-probs [B, n, L]); log-probs are 0 after the end of each response.
+        """Batched KV-cache sampling from π_ref: returns (tokens [B, n, L], processed token log-probs [B, n,
+        L], raw token log-probs [B, n, L]); log-probs are 0 after the end of each response.
 
         Finished rows are dropped from the batch and the cache as they end, so a batch costs as many forward
         steps as its longest response. Only the last position's logits are computed at each step
@@ -355,8 +388,14 @@ class CausalLM(LinearSoftmaxProtocolMixin):
                 cache.batch_select_indices(rows)
                 active, tok, mask, next_pos = active[rows], tok[rows], mask[rows], next_pos[rows]
             mask = torch.cat([mask, mask.new_ones(mask.shape[0], 1)], 1)
-            logits = self._run(cache, input_ids=tok[:, None], attention_mask=mask, position_ids=next_pos[:, None],
-                               use_cache=True, **keep).logits[:, -1]
+            logits = self._run(
+                cache,
+                input_ids=tok[:, None],
+                attention_mask=mask,
+                position_ids=next_pos[:, None],
+                use_cache=True,
+                **keep,
+            ).logits[:, -1]
             next_pos = next_pos + 1
         shape = (B, n, L)
         return tokens.reshape(shape), lp_proc.reshape(shape), lp_raw.reshape(shape)
@@ -376,7 +415,11 @@ class CausalLM(LinearSoftmaxProtocolMixin):
         if rec is None or rec[0] is not responses:
             return None
         prompts = torch.as_tensor(prompts, dtype=torch.long, device=self.device)
-        if prompts.shape != rec[1].shape or not torch.equal(prompts, rec[1]) or rec[3] != _param_version(self.model):
+        if (
+            prompts.shape != rec[1].shape
+            or not torch.equal(prompts, rec[1])
+            or rec[3] != _param_version(self.model)
+        ):
             return None
         return rec[2].to(_OUT_DTYPE).sum(-1)
 
@@ -405,7 +448,8 @@ class CausalLM(LinearSoftmaxProtocolMixin):
                 yield sl, logits[:, -(L + 1):-1]  # positions P-1 … P+L-2 predict response tokens 1 … L
 
     def _gather(self, logits, tokens, processed):
-        """log-probs [r, L] of ``tokens`` [r, L] under ``logits`` [r, L, V], at most LOGPROB_CHUNK floats at once."""
+        """log-probs [r, L] of ``tokens`` [r, L] under ``logits`` [r, L, V], at most LOGPROB_CHUNK floats
+        at once."""
         r, L, V = logits.shape
         flat, tok = logits.reshape(r * L, V), tokens.reshape(r * L, 1)
         step = max(1, LOGPROB_CHUNK // V)
@@ -416,7 +460,9 @@ class CausalLM(LinearSoftmaxProtocolMixin):
             parts.append(lp.gather(-1, tok[s:s + step])[:, 0])
         return torch.cat(parts).reshape(r, L)
 
-    def token_log_probs(self, prompts, responses: torch.Tensor, processed: bool = True, grad: bool = False) -> torch.Tensor:
+    def token_log_probs(
+        self, prompts, responses: torch.Tensor, processed: bool = True, grad: bool = False
+    ) -> torch.Tensor:
         """Per-token log-probabilities [B, n, L] by a teacher-forced pass; 0 after the end of each response.
 
         ``processed=True``: under the sampling law π_ref (temperature/top-k/top-p); ``False``: under the raw

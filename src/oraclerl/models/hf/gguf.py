@@ -1,4 +1,5 @@
-"""GGUF files as transformers models: load one directly, or convert it once into a plain transformers directory.
+"""GGUF files as transformers models: load one directly, or convert it once into a plain transformers
+directory.
 
 ``transformers`` (≥ 5) reads a GGUF file with the ``gguf`` package and de-quantises every tensor to float
 (``from_pretrained(dir, gguf_file=name)``; it also needs ``accelerate``). Such a model keeps a GGUF
@@ -55,7 +56,8 @@ def _need_gguf_packages() -> None:
 
 
 def load_gguf(path, *, dtype=None, device_map=None, attn_implementation=None):
-    """(model, tokenizer) from a ``.gguf`` file, de-quantised to ``dtype`` (default float32) by transformers."""
+    """(model, tokenizer) from a ``.gguf`` file, de-quantised to ``dtype`` (default float32) by
+    transformers."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -124,7 +126,9 @@ def convert_gguf(gguf_path, out_dir, *, sha256: str | None = None) -> Path:
         raise ConfigError("model", f"could not convert {str(src)!r}: {type(exc).__name__}: "
                           f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
     if not same:
-        raise ConfigError("model", "the converted model's logits differ from the GGUF model's (conversion bug)")
+        raise ConfigError(
+            "model", "the converted model's logits differ from the GGUF model's (conversion bug)"
+        )
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:

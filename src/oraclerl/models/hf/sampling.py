@@ -15,7 +15,9 @@ def auto_dtype(device: torch.device, dtype=None) -> torch.dtype:
     return torch.float32
 
 
-def process_logits(logits: torch.Tensor, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0) -> torch.Tensor:
+def process_logits(
+    logits: torch.Tensor, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0
+) -> torch.Tensor:
     """Log-probabilities [N, V] of the processed sampling distribution (temperature, then top-k, then top-p).
 
     Matches ``TemperatureLogitsWarper``, ``TopKLogitsWarper`` and ``TopPLogitsWarper`` of ``transformers``

@@ -13,12 +13,12 @@ statement about the analysis, not a recipe.
 each) and half on exploration rounds (each ``2⌈4 M_rej log(4/δ_rej)⌉ + 2`` draws with M_rej = 4,
 δ_rej = 0.5, i.e. 70 draws). ν = 0.5 and λ = 1 suit unit-norm features.
 
-**Feature scaling.** ϕ(x, y) is the pooled last-layer hidden state projected onto the unit ball (divided
-by max(1, ‖h‖); :meth:`~oraclerl.models.hf.causal_lm.CausalLM.features`). On Gemma-3-270M the mean-pooled
-post-norm hidden states have norms of 67–140 (median 85 over 64 sampled responses; single-token states reach
-≈ 130; measured in ``benchmarks/bench_hf.py``), so every feature lands on the unit sphere: only the direction of h is used, ‖θ‖ ≤ B = 1 bounds the tilt
-⟨θ, ϕ⟩/β by 1/β, and the spanner radius ν is on the scale of unit vectors. To use a different scale,
-wrap the model's ``features`` (the oracle assumption ‖ϕ‖ ≤ 1 must hold).
+**Feature scaling.** ϕ(x, y) is the pooled last-layer hidden state projected onto the unit ball (divided by
+max(1, ‖h‖); :meth:`~oraclerl.models.hf.causal_lm.CausalLM.features`). On Gemma-3-270M the mean-pooled
+post-norm hidden states have norms of 67–140 (median 85 over 64 sampled responses; single-token states reach ≈
+130; measured in ``benchmarks/bench_hf.py``), so every feature lands on the unit sphere: only the direction of
+h is used, ‖θ‖ ≤ B = 1 bounds the tilt ⟨θ, ϕ⟩/β by 1/β, and the spanner radius ν is on the scale of unit
+vectors. To use a different scale, wrap the model's ``features`` (the oracle assumption ‖ϕ‖ ≤ 1 must hold).
 """
 
 from __future__ import annotations
@@ -39,9 +39,19 @@ def theory_cost(d: int, beta: float = 1.0, r_max: float = 1.0, epsilon: float = 
     from ...explore.spanner_sampling import SpannerSamplingConfig, theory_schedule
 
     cfg = SpannerSamplingConfig(epsilon=epsilon, delta=delta, coverage_bound=coverage_bound)
-    s = theory_schedule(cfg, check_int("d", d, low=1), check_positive("beta", beta), check_positive("r_max", r_max))
-    return {"d": d, "T_exp": s.T_exp, "T_prompt": s.T_prompt, "T_span": s.T_span, "nu": s.nu, "M_rej": s.M_rej,
-            "t_data_bound": s.t_data_bound, "t_comp_bound": s.t_comp_bound}
+    s = theory_schedule(
+        cfg, check_int("d", d, low=1), check_positive("beta", beta), check_positive("r_max", r_max)
+    )
+    return {
+        "d": d,
+        "T_exp": s.T_exp,
+        "T_prompt": s.T_prompt,
+        "T_span": s.T_span,
+        "nu": s.nu,
+        "M_rej": s.M_rej,
+        "t_data_bound": s.t_data_bound,
+        "t_comp_bound": s.t_comp_bound,
+    }
 
 
 def lm_spanner_config(t_comp: int, *, t_span: int = PRESET_T_SPAN, **overrides):

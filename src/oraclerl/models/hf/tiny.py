@@ -49,9 +49,19 @@ def tiny_gpt2(vocab_size: int, n_layer: int = 2, n_embd: int = 32, n_head: int =
     check_int("n_head", n_head, low=1)
     if n_embd % n_head:
         raise ConfigError("n_embd", f"must be a multiple of n_head={n_head}, got {n_embd}")
-    cfg = GPT2Config(vocab_size=vocab_size, n_layer=n_layer, n_embd=n_embd, n_head=n_head, n_positions=n_positions,
-                     bos_token_id=eos_token_id, eos_token_id=eos_token_id, pad_token_id=pad_token_id,
-                     resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)
+    cfg = GPT2Config(
+        vocab_size=vocab_size,
+        n_layer=n_layer,
+        n_embd=n_embd,
+        n_head=n_head,
+        n_positions=n_positions,
+        bos_token_id=eos_token_id,
+        eos_token_id=eos_token_id,
+        pad_token_id=pad_token_id,
+        resid_pdrop=0.0,
+        embd_pdrop=0.0,
+        attn_pdrop=0.0,
+    )
     state = torch.random.get_rng_state()
     try:
         torch.manual_seed(seed)  # transformers initialises weights from the global RNG; restore it afterwards
@@ -68,5 +78,7 @@ def tiny_causal_lm(alphabet: str, prompts: list[str], seed: int = 0, n_layer: in
 
     tok = char_tokenizer(alphabet)
     n_pos = max(len(p) for p in prompts) + kwargs.get("max_new_tokens", 16) + 1
-    model = tiny_gpt2(len(tok), n_layer=n_layer, n_embd=n_embd, n_head=n_head, n_positions=max(n_pos, 8), seed=seed)
+    model = tiny_gpt2(
+        len(tok), n_layer=n_layer, n_embd=n_embd, n_head=n_head, n_positions=max(n_pos, 8), seed=seed
+    )
     return CausalLM(model, tok, prompts, **kwargs)

@@ -1,10 +1,10 @@
 """Executing a set of runs resumably: what the report and sweeps share.
 
-:func:`execute_runs` takes run specs (experiment, config, seed), looks each one up in the run store,
-re-uses finished runs, reports every run directory it cannot trust (left running by a killed worker,
-failed, corrupted, or made by code that has changed since) and re-runs it, sends the rest to an executor, and finally reads every result back
-from the store, where each run's result exists exactly once. Results are only ever loaded from run
-directories that pass :meth:`RunDir.state` (status "done", checksum and key verified).
+:func:`execute_runs` takes run specs (experiment, config, seed), looks each one up in the run store, re-uses
+finished runs, reports every run directory it cannot trust (left running by a killed worker, failed,
+corrupted, or made by code that has changed since) and re-runs it, sends the rest to an executor, and finally
+reads every result back from the store, where each run's result exists exactly once. Results are only ever
+loaded from run directories that pass :meth:`RunDir.state` (status "done", checksum and key verified).
 """
 
 from __future__ import annotations
@@ -94,8 +94,9 @@ def execute_runs(specs: list[RunSpec], store: RunStore, executor, *, force: bool
                  on_event: Callable[[Event, RunRecord], None] | None = None) -> ExecutionSummary:
     """Bring every spec to a finished (or failed) run in ``store`` and return the records.
 
-    ``force`` re-runs finished runs too. ``log`` names trackers (see :mod:`oraclerl.runtime.reporting.tracking`).
-    ``on_event(event, record)`` sees every executor event (used by tests to inject faults).
+    ``force`` re-runs finished runs too. ``log`` names trackers (see
+    :mod:`oraclerl.runtime.reporting.tracking`). ``on_event(event, record)`` sees every executor event (used
+    by tests to inject faults).
     """
     listener = listener or Listener()
     summary = ExecutionSummary()
@@ -120,9 +121,20 @@ def execute_runs(specs: list[RunSpec], store: RunStore, executor, *, force: bool
         elif state not in ("missing", "done"):
             rec.previous = f"{state}: {reason}"
         module, module_file = _module_of(spec.experiment)
-        tasks.append({"id": i, "experiment": spec.experiment.name, "module": module, "module_file": module_file,
-                      "config": cfg, "seed": int(spec.seed), "store": str(store.root.resolve()),
-                      "force": bool(force), "log": list(log), "code": code_fingerprint()})
+        tasks.append(
+            {
+                "id": i,
+                "experiment": spec.experiment.name,
+                "module": module,
+                "module_file": module_file,
+                "config": cfg,
+                "seed": int(spec.seed),
+                "store": str(store.root.resolve()),
+                "force": bool(force),
+                "log": list(log),
+                "code": code_fingerprint(),
+            }
+        )
     listener.planned(summary.records)
 
     def sink(ev: Event) -> None:
@@ -150,7 +162,9 @@ def execute_runs(specs: list[RunSpec], store: RunStore, executor, *, force: bool
             result = {k: v for k, v in payload["result"].items() if k != "elapsed_s"}
             with rec.run_dir.lock():
                 if rec.run_dir.state(check_code=False)[0] != "done":
-                    rec.run_dir.start({"experiment": t["experiment"], "seed": t["seed"], "config": t["config"]})
+                    rec.run_dir.start(
+                        {"experiment": t["experiment"], "seed": t["seed"], "config": t["config"]}
+                    )
                     rec.run_dir.finish(result, float(payload["result"].get("elapsed_s",
                                                                             payload.get("elapsed_s", 0.0))))
         state, reason = rec.run_dir.state(check_code=False)

@@ -35,8 +35,19 @@ from ...common.threads import torch_threads
 from ...errors import ConfigError
 from .worker import _mark_worker, _throttled, execute_task, in_worker, resolve_experiment
 
-__all__ = ["Event", "LocalExecutor", "RayExecutor", "make_executor", "require_ray", "start_local_ray", "execute_task",
-           "in_worker", "resolve_experiment", "torch_threads", "EXECUTORS"]
+__all__ = [
+    "Event",
+    "LocalExecutor",
+    "RayExecutor",
+    "make_executor",
+    "require_ray",
+    "start_local_ray",
+    "execute_task",
+    "in_worker",
+    "resolve_experiment",
+    "torch_threads",
+    "EXECUTORS",
+]
 
 EXECUTORS = ("local", "ray")
 
@@ -166,7 +177,9 @@ class LocalExecutor:
         self.start_method = start_method
 
     def describe(self) -> str:
-        return f"local ({self.workers} worker{'s' if self.workers != 1 else ''})" if self.workers else "inline"
+        return (
+            f"local ({self.workers} worker{'s' if self.workers != 1 else ''})" if self.workers else "inline"
+        )
 
     def execute(self, tasks: list[dict], on_event: EventSink = _no_events) -> dict[int, dict]:
         if not tasks:
@@ -179,8 +192,10 @@ class LocalExecutor:
         out = {}
         for t in tasks:
             on_event(Event("start", t["id"], pid=os.getpid()))
-            send = _throttled(lambda f, m, s, _t=t["id"]: on_event(Event("progress", _t, fraction=f, message=m,
-                                                                         step=s)), 0.1)
+            send = _throttled(
+                lambda f, m, s, _t=t["id"]: on_event(Event("progress", _t, fraction=f, message=m, step=s)),
+                0.1,
+            )
             payload = execute_task({**t, "threads": self.threads}, send)
             out[t["id"]] = payload
             on_event(Event("done" if payload["state"] == "done" else "failed", t["id"], payload=payload))
@@ -188,7 +203,9 @@ class LocalExecutor:
 
     def _spawn(self, ctx) -> _Worker:
         parent, child = ctx.Pipe(duplex=True)
-        proc = ctx.Process(target=_worker_main, args=(child, self.threads), daemon=True, name="oraclerl-worker")
+        proc = ctx.Process(
+            target=_worker_main, args=(child, self.threads), daemon=True, name="oraclerl-worker"
+        )
         with _hide_unimportable_main(), _no_cwd_imports():
             proc.start()
         child.close()
@@ -232,8 +249,14 @@ class LocalExecutor:
                             deaths[tid] = deaths.get(tid, 0) + 1
                             if deaths[tid] <= self.max_retries:
                                 pending.appendleft(w.task)
-                                on_event(Event("retry", tid, pid=w.proc.pid,
-                                               message=f"worker {w.proc.pid} died (exit code {w.proc.exitcode})"))
+                                on_event(
+                                    Event(
+                                        "retry",
+                                        tid,
+                                        pid=w.proc.pid,
+                                        message=f"worker {w.proc.pid} died (exit code {w.proc.exitcode})",
+                                    )
+                                )
                             else:
                                 payload = {"state": "failed", "pid": w.proc.pid,
                                            "error": f"worker died {deaths[tid]} times "
@@ -289,7 +312,9 @@ def require_ray():
     try:
         import ray
     except ImportError:
-        raise ConfigError("--executor", "ray is not installed; install the extra: pip install 'oraclerl[ray]'") from None
+        raise ConfigError(
+            "--executor", "ray is not installed; install the extra: pip install 'oraclerl[ray]'"
+        ) from None
     return ray
 
 
@@ -317,7 +342,9 @@ def _probe_ray_address(address: str, timeout_s: float = 5.0) -> None:
     host, sep, port = hostport.rpartition(":")
     host = host.strip("[]")
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ConfigError("--address", f"must look like HOST:PORT or ray://HOST:PORT (or auto), got {address!r}")
+        raise ConfigError(
+            "--address", f"must look like HOST:PORT or ray://HOST:PORT (or auto), got {address!r}"
+        )
     import socket
 
     try:
@@ -325,7 +352,9 @@ def _probe_ray_address(address: str, timeout_s: float = 5.0) -> None:
             pass
     except OSError as exc:
         why = "no answer" if isinstance(exc, TimeoutError) else (exc.strerror or type(exc).__name__)
-        raise ConfigError("--address", f"no Ray cluster answers at {address} ({why} within {timeout_s:g} s)") from None
+        raise ConfigError(
+            "--address", f"no Ray cluster answers at {address} ({why} within {timeout_s:g} s)"
+        ) from None
 
 
 @contextlib.contextmanager
@@ -334,14 +363,14 @@ def start_local_ray(num_cpus: int | None = None):
 
     Every server of the instance binds to 127.0.0.1: Ray's GCS, raylet (node and object manager) and core
     worker gRPC servers listen on loopback when the node address is ``127.0.0.1`` and on every interface
-    otherwise (measured with ray 2.60, ``tests/test_sweep_ray.py``), and ``ray.init`` replaces a loopback ``_node_ip_address`` by the machine's address
-    unless ``ray._private.ray_constants.ENABLE_RAY_CLUSTER`` is false (``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``,
-    the single-machine mode Ray uses on macOS and Windows), so both are set for the start; the dashboard is
-    off. Defence in depth, Ray's token authentication is on too, with a fresh random token that exists
-    only in the environment of this process and of the Ray processes it starts (never on disk), and every
-    request without it is refused (gRPC ``UNAUTHENTICATED``, HTTP 401). ``ray.init`` runs from
-    an empty temporary directory, because Ray puts the driver's current directory on every worker's
-    ``sys.path`` (see docs/architecture.md, "Security").
+    otherwise (measured with ray 2.60, ``tests/test_sweep_ray.py``), and ``ray.init`` replaces a loopback
+    ``_node_ip_address`` by the machine's address unless ``ray._private.ray_constants.ENABLE_RAY_CLUSTER`` is
+    false (``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``, the single-machine mode Ray uses on macOS and Windows), so
+    both are set for the start; the dashboard is off. Defence in depth, Ray's token authentication is on too,
+    with a fresh random token that exists only in the environment of this process and of the Ray processes it
+    starts (never on disk), and every request without it is refused (gRPC ``UNAUTHENTICATED``, HTTP 401).
+    ``ray.init`` runs from an empty temporary directory, because Ray puts the driver's current directory on
+    every worker's ``sys.path`` (see docs/architecture.md, "Security").
     """
     import secrets
     import tempfile
@@ -350,9 +379,14 @@ def start_local_ray(num_cpus: int | None = None):
     try:
         from ray._raylet import Config, get_authentication_mode  # noqa: F401 - token authentication exists
     except ImportError:
-        raise ConfigError("--executor", f"ray {ray.__version__} has no token authentication, so oraclerl will not "
-                                        "start an open Ray instance; upgrade ray or pass --address") from None
-    saved = {k: os.environ.get(k) for k in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER")}
+        raise ConfigError(
+            "--executor",
+            f"ray {ray.__version__} has no token authentication, so oraclerl will not "
+            "start an open Ray instance; upgrade ray or pass --address",
+        ) from None
+    saved = {
+        k: os.environ.get(k) for k in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER")
+    }
     # Forced even over RAY_AUTH_MODE=disabled, and a fresh token rather than Ray's default one, which it
     # keeps in ~/.ray/auth_token and shares between every cluster of the user.
     os.environ["RAY_AUTH_MODE"] = "token"
@@ -439,7 +473,10 @@ class RayExecutor:
                 try:
                     payload = ray.get(ref)
                 except Exception as exc:  # noqa: BLE001 - worker crashed more than max_retries times, etc.
-                    payload = {"state": "failed", "error": f"ray: {type(exc).__name__}: {str(exc).splitlines()[0]}"}
+                    payload = {
+                        "state": "failed",
+                        "error": f"ray: {type(exc).__name__}: {str(exc).splitlines()[0]}",
+                    }
                 out[t["id"]] = payload
                 if t["id"] not in seen:
                     on_event(Event("start", t["id"], pid=payload.get("pid")))

@@ -18,16 +18,25 @@ from .executors import Event
 
 
 class LiveProgress(Listener):
-    """A :class:`~oraclerl.runtime.execution.engine.Listener` drawing rich progress bars (``quiet`` draws nothing)."""
+    """A :class:`~oraclerl.runtime.execution.engine.Listener` drawing rich progress bars (``quiet`` draws
+    nothing)."""
 
     def __init__(self, quiet: bool = False, console: Console | None = None, point_label=None):
         self.quiet = quiet
         self.point_label = point_label
         """Optional ``point_label(point) -> str`` naming a sweep's grid point in the per-run rows."""
         self.console = console or Console(stderr=True)
-        self.progress = Progress(TextColumn("{task.description}"), BarColumn(bar_width=30), TaskProgressColumn(),
-                                 TextColumn("{task.fields[count]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-                                 console=self.console, disable=quiet, transient=False)
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(bar_width=30),
+            TaskProgressColumn(),
+            TextColumn("{task.fields[count]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=self.console,
+            disable=quiet,
+            transient=False,
+        )
         self._overall = None
         self._groups: dict[str, int] = {}
         self._rows: dict[int, int] = {}
@@ -54,7 +63,9 @@ class LiveProgress(Listener):
 
     def planned(self, records: list[RunRecord]) -> None:
         records = [r for r in records if r.same_as is None]  # duplicates share their twin's execution
-        self._overall = self.progress.add_task("[bold]all runs", total=len(records), count=f"0/{len(records)} runs")
+        self._overall = self.progress.add_task(
+            "[bold]all runs", total=len(records), count=f"0/{len(records)} runs"
+        )
         names = []
         for r in records:
             if r.spec.experiment.name not in names:
@@ -67,8 +78,10 @@ class LiveProgress(Listener):
                 self._advance("all", self._overall)
                 self._advance(r.spec.experiment.name, self._groups[r.spec.experiment.name])
             if r.previous:
-                self.note(f"[yellow]re-running {r.spec.experiment.name} seed {r.spec.seed} ({r.run_dir.path}): "
-                          f"{r.previous}[/yellow]")
+                self.note(
+                    f"[yellow]re-running {r.spec.experiment.name} seed {r.spec.seed} ({r.run_dir.path}): "
+                    f"{r.previous}[/yellow]"
+                )
         reused = sum(r.state == "reused" for r in records)
         if reused:
             self.note(f"re-using {reused} finished run{'s' if reused != 1 else ''} from the run store")
@@ -105,4 +118,6 @@ class LiveProgress(Listener):
             row = self._rows.pop(ev.task_id, None)
             if row is not None:
                 self.progress.remove_task(row)
-            self.note(f"[yellow]{ev.message}; re-running {rec.spec.experiment.name} seed {rec.spec.seed}[/yellow]")
+            self.note(
+                f"[yellow]{ev.message}; re-running {rec.spec.experiment.name} seed {rec.spec.seed}[/yellow]"
+            )

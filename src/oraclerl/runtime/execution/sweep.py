@@ -87,7 +87,9 @@ def expand_grid(exp: Experiment, items: list[str] | None) -> tuple[list[str], li
     keys = list(axes)
     points = math.prod(len(v) for v in axes.values())
     if points > MAX_GRID_POINTS:  # counted before the grid is built
-        raise ConfigError("--set", f"the grid has {points} points, more than the {MAX_GRID_POINTS} one sweep may run")
+        raise ConfigError(
+            "--set", f"the grid has {points} points, more than the {MAX_GRID_POINTS} one sweep may run"
+        )
     return keys, [dict(zip(keys, combo)) for combo in itertools.product(*axes.values())]
 
 
@@ -118,4 +120,6 @@ def plan_sweep(exp: Experiment, set_items: list[str] | None = None, seeds: list[
     """Expand and validate every grid point (raises :class:`ConfigError` before anything runs)."""
     keys, points = expand_grid(exp, set_items)
     configs = [exp.make_config(scale, pt) for pt in points]
-    return SweepPlan(exp, scale, keys, configs, seeds if seeds is not None else list(range(exp.seeds)), points)
+    return SweepPlan(
+        exp, scale, keys, configs, seeds if seeds is not None else list(range(exp.seeds)), points
+    )

@@ -1,2 +1,2 @@
-"""Reporting what runs measured: the report, sweep tables and figures, statistics for claims, figure helpers and
-metric tracking (TensorBoard, Weights & Biases, Trackio)."""
+"""Reporting what runs measured: the report, sweep tables and figures, statistics for claims, figure
+helpers and metric tracking (TensorBoard, Weights & Biases, Trackio)."""

@@ -37,12 +37,24 @@ def save_figure(fig, outdir: Path | str, name: str, dpi: int = 110) -> Path:
     return path
 
 
-def finish(fig, outdir: Path | str, name: str, ax=None, *, xlabel: str | None = None, ylabel: str | None = None,
-           title: str | None = None, xscale: str | None = None, yscale: str | None = None,
-           legend: float | None = None, dpi: int = 110) -> list[Path]:
-    """Finish ``fig`` and save it as ``outdir/name``: on ``ax`` (when given) set the labels, title and axis scales
-    given, and a legend at font size ``legend`` (None: no legend); then lay out, save and close. Returns
-    ``[path]``, what an experiment's ``plot`` returns. Several axes: call :func:`style` on each, then this."""
+def finish(
+    fig,
+    outdir: Path | str,
+    name: str,
+    ax=None,
+    *,
+    xlabel: str | None = None,
+    ylabel: str | None = None,
+    title: str | None = None,
+    xscale: str | None = None,
+    yscale: str | None = None,
+    legend: float | None = None,
+    dpi: int = 110,
+) -> list[Path]:
+    """Finish ``fig`` and save it as ``outdir/name``: on ``ax`` (when given) set the labels, title and axis
+    scales given, and a legend at font size ``legend`` (None: no legend); then lay out, save and close.
+    Returns ``[path]``, what an experiment's ``plot`` returns. Several axes: call :func:`style` on each,
+    then this."""
     if ax is not None:
         style(ax, xlabel=xlabel, ylabel=ylabel, title=title, xscale=xscale, yscale=yscale, legend=legend)
     return [save_figure(fig, outdir, name, dpi=dpi)]

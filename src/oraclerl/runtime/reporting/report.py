@@ -1,12 +1,13 @@
 """The report: every registered experiment at a scale, several seeds, claims table and figures,
 written as ``report/report.md`` and ``report/index.html``.
 
-Per paper: each experiment's description, its claims (the measured value as mean ± half-width of the
-95% interval over seeds, the verdict), identity checks and empirical claims in separate tables with a link to
-the experiment's docs page (docs/experiments/NAME.md: why each verdict window is what it is), the top-level scalar results over seeds, and its figures. An
-experiment that failed (config, run, claims or plot) is shown with its error; the others are unaffected.
-The HTML page checks on load that every figure decoded and writes the count into ``#figure-status``
-(``data-loaded``/``data-total``/``data-errors``), which the headless-browser test reads.
+Per paper: each experiment's description, its claims (the measured value as mean ± half-width of the 95%
+interval over seeds, the verdict), identity checks and empirical claims in separate tables with a link to the
+experiment's docs page (docs/experiments/NAME.md: why each verdict window is what it is), the top-level scalar
+results over seeds, and its figures. An experiment that failed (config, run, claims or plot) is shown with its
+error; the others are unaffected. The HTML page checks on load that every figure decoded and writes the count
+into ``#figure-status`` (``data-loaded``/``data-total``/``data-errors``), which the headless-browser test
+reads.
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ class ExperimentOutcome:
 
 
 def verdict(claim: Claim | bool | None) -> str:
-    """The verdict shown for a claim (``Claim.verdict``); a bare ``holds`` value is accepted for old callers."""
+    """The verdict shown for a claim (``Claim.verdict``); a bare ``holds`` value is accepted for old
+    callers."""
     if isinstance(claim, Claim):
         return claim.verdict
     return {True: "holds", False: "does not hold", None: "n/a"}[claim]
@@ -57,7 +59,12 @@ def tally(claims: list[Claim]) -> str:
             f"{sum(c.kind == EMPIRICAL for c in claims)} empirical)")
 
 
-_VERDICT_CLASS = {"holds": "holds", "does not hold": "fails", "not informative at this scale": "weak", "n/a": "na"}
+_VERDICT_CLASS = {
+    "holds": "holds",
+    "does not hold": "fails",
+    "not informative at this scale": "weak",
+    "n/a": "na",
+}
 
 
 _CSS = ("body{font-family:sans-serif;max-width:1100px;margin:auto;padding:1em;color:#222}"
@@ -119,7 +126,8 @@ def _rel(fig: Path, out: Path) -> str:
 
 
 def _docs_link(name: str, out: Path) -> str | None:
-    """Relative link from ``out`` to the experiment's docs page docs/experiments/NAME.md (None if it is missing)."""
+    """Relative link from ``out`` to the experiment's docs page docs/experiments/NAME.md (None if it is
+    missing)."""
     page = Path(__file__).resolve().parents[4] / "docs" / "experiments" / f"{name}.md"
     if not page.exists():
         return None
@@ -145,10 +153,15 @@ def write_report(outcomes: list[ExperimentOutcome], out: Path, scale: str, wall_
     legend = ("Each claim is checked on the measured values; values are mean ± half-width of the 95% "
               "Student-t interval over seeds where several seeds ran.")
     md = [f"# oraclerl report ({md_text(scale)} scale)", "", md_text(head), "", legend, ""]
-    h = ["<!doctype html><html lang='en'><head><meta charset='utf-8'><title>oraclerl report</title>",
-         f"<style>{_CSS}</style>", "</head><body>", f"<h1>oraclerl report ({html.escape(scale)} scale)</h1>",
-         f"<p>{html.escape(head)}</p><p class='small'>{html.escape(legend)}</p>",
-         "<p id='figure-status' class='small' data-loaded='0' data-total='0' data-errors='0'>figures: loading</p>"]
+    h = [
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>oraclerl report</title>",
+        f"<style>{_CSS}</style>",
+        "</head><body>",
+        f"<h1>oraclerl report ({html.escape(scale)} scale)</h1>",
+        f"<p>{html.escape(head)}</p><p class='small'>{html.escape(legend)}</p>",
+        "<p id='figure-status' class='small' data-loaded='0' data-total='0' data-errors='0'>figures: "
+        "loading</p>",
+    ]
     if load_errors:
         md += ["## Experiment modules that failed to import", ""]
         h.append("<h2>Experiment modules that failed to import</h2><ul>")
@@ -158,8 +171,15 @@ def write_report(outcomes: list[ExperimentOutcome], out: Path, scale: str, wall_
         md.append("")
         h.append("</ul>")
     toc = [o for key in PAPERS for o in outcomes if o.experiment.paper == key]
-    h.append("<ul>" + "".join(f"<li><a href='#{html.escape(o.experiment.name)}'>{html.escape(o.experiment.name)}"
-                              f"</a>{' (error)' if o.error else ''}</li>" for o in toc) + "</ul>")
+    h.append(
+        "<ul>"
+        + "".join(
+            f"<li><a href='#{html.escape(o.experiment.name)}'>{html.escape(o.experiment.name)}"
+            f"</a>{' (error)' if o.error else ''}</li>"
+            for o in toc
+        )
+        + "</ul>"
+    )
     for paper_key, paper in PAPERS.items():
         group = [o for o in outcomes if o.experiment.paper == paper_key]
         if not group:
@@ -192,11 +212,19 @@ def _experiment_section(o: ExperimentOutcome, out: Path, md: list[str], h: list[
         h.append(f"<p class='small'>Verdict windows and why: <a href='{html.escape(doc)}'>docs/experiments/"
                  f"{html.escape(e.name)}.md</a></p>")
     # Identity checks first, then empirical claims, each table headed by its kind.
-    for kind, title in ((IDENTITY, "identity checks (exact)"), (EMPIRICAL, "empirical claims (measured at this scale)")):
+    for kind, title in (
+        (IDENTITY, "identity checks (exact)"),
+        (EMPIRICAL, "empirical claims (measured at this scale)"),
+    ):
         rows = [c for c in o.claims if c.kind == kind]
         if not rows:
             continue
-        md += [f"**{title.capitalize()}**", "", "| kind | claim | source | measured | verdict |", "|---|---|---|---|---|"]
+        md += [
+            f"**{title.capitalize()}**",
+            "",
+            "| kind | claim | source | measured | verdict |",
+            "|---|---|---|---|---|",
+        ]
         h.append(f"<p><b>{html.escape(title.capitalize())}</b></p><table><tr><th>kind</th><th>claim</th>"
                  "<th>source</th><th>measured</th><th>verdict</th></tr>")
         for c in rows:
@@ -204,10 +232,12 @@ def _experiment_section(o: ExperimentOutcome, out: Path, md: list[str], h: list[
             cell = md_text
             md.append(f"| {c.kind} | {cell(c.claim)} | {cell(c.source)} | {cell(c.measured)}{cell(detail)} | "
                       f"{c.verdict} |")
-            h.append(f"<tr class='{_VERDICT_CLASS[c.verdict]}'><td>{c.kind}</td><td>{html.escape(c.claim)}</td>"
-                     f"<td>{html.escape(c.source)}</td>"
-                     f"<td>{html.escape(c.measured)}<span class='small'>{html.escape(detail)}</span></td>"
-                     f"<td>{html.escape(c.verdict)}</td></tr>")
+            h.append(
+                f"<tr class='{_VERDICT_CLASS[c.verdict]}'><td>{c.kind}</td><td>{html.escape(c.claim)}</td>"
+                f"<td>{html.escape(c.source)}</td>"
+                f"<td>{html.escape(c.measured)}<span class='small'>{html.escape(detail)}</span></td>"
+                f"<td>{html.escape(c.verdict)}</td></tr>"
+            )
         md.append("")
         h.append("</table>")
     if o.metrics:

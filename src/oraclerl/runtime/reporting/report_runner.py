@@ -56,7 +56,9 @@ def _top_level_metrics(results: list[dict], limit: int = 12) -> list[tuple[str, 
         bad = [v for v in vals if not math.isfinite(v)]
         text = fmt_ci(vals, 4) if len(bad) < len(vals) else "n/a"
         if bad:  # the interval is over the finite values; say which seeds were not finite
-            text += f" ({len(bad)} of {len(vals)} seeds non-finite: {', '.join(sorted({str(v) for v in bad}))})"
+            text += (
+                f" ({len(bad)} of {len(vals)} seeds non-finite: {', '.join(sorted({str(v) for v in bad}))})"
+            )
         out.append((k, text))
     return out
 
@@ -104,8 +106,11 @@ def run_report(scale: str = "quick", only: list[str] | None = None, seeds: list[
         outcomes.append(ExperimentOutcome(e, cfg, seed_list))
         specs += [RunSpec(e, cfg, s, point=i) for s in seed_list]
     if dry_run:
-        print(f"report ({scale} scale): valid; would bring {len(specs)} runs of {len(exps)} experiment(s) up to "
-              f"date in {runs} and write {out}")
+        print(
+            f"report ({scale} scale): valid; would bring {len(specs)} runs of {len(exps)} experiment(s) up "
+            "to "
+            f"date in {runs} and write {out}"
+        )
         return None
     store = RunStore(runs)
     with LiveProgress(quiet=quiet) as live:
@@ -117,7 +122,9 @@ def run_report(scale: str = "quick", only: list[str] | None = None, seeds: list[
             continue
         t0 = time.perf_counter()
         name = oc.experiment.name
-        recs = sorted((r for r in summary.records if r.spec.experiment.name == name), key=lambda r: r.spec.seed)
+        recs = sorted(
+            (r for r in summary.records if r.spec.experiment.name == name), key=lambda r: r.spec.seed
+        )
         oc.ran = sum(r.state == "ran" and r.same_as is None for r in recs)
         oc.reused = sum(r.state == "reused" for r in recs)
         oc.run_time_s = sum(float(r.result.get("elapsed_s", 0.0)) for r in recs if r.result)
@@ -136,6 +143,12 @@ def run_report(scale: str = "quick", only: list[str] | None = None, seeds: list[
             oc.error = f"claims/plot: {_one_line(exc)}"
         oc.elapsed_s = time.perf_counter() - t0
     wall = time.perf_counter() - t_start
-    md, html_path = write_report(outcomes, Path(out), scale, wall, load_errors=load_errors() if not only else None,
-                                 executor=executor.describe())
+    md, html_path = write_report(
+        outcomes,
+        Path(out),
+        scale,
+        wall,
+        load_errors=load_errors() if not only else None,
+        executor=executor.describe(),
+    )
     return ReportOutput(md, html_path, outcomes, summary, wall)

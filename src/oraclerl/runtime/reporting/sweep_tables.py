@@ -1,9 +1,10 @@
-"""Multi-seed sweeps, the tables: running a :class:`~oraclerl.runtime.execution.sweep.SweepPlan` and aggregating it.
+"""Multi-seed sweeps, the tables: running a :class:`~oraclerl.runtime.execution.sweep.SweepPlan` and
+aggregating it.
 
-A sweep is a grid of configs (the cartesian product of the ``--set`` values) times a list of seeds. It
-is planned and validated completely before anything runs (unknown key, out-of-range value: one-line
-:class:`~oraclerl.errors.ConfigError`), executed resumably by :func:`~oraclerl.runtime.execution.engine.execute_runs`
-on any executor, and aggregated into one table:
+A sweep is a grid of configs (the cartesian product of the ``--set`` values) times a list of seeds. It is
+planned and validated completely before anything runs (unknown key, out-of-range value: one-line
+:class:`~oraclerl.errors.ConfigError`), executed resumably by
+:func:`~oraclerl.runtime.execution.engine.execute_runs` on any executor, and aggregated into one table:
 
 * ``runs.csv`` (+ ``runs.parquet`` when pyarrow is installed): one row per (grid point, seed) with the
   swept parameters and the run's scalar metrics (``Experiment.summary`` or :func:`flatten_metrics`);
@@ -111,7 +112,9 @@ def write_table(rows: list[dict], path_stem: Path) -> list[Path]:
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(cols)
     for r in rows:
-        w.writerow(["" if r.get(c) is None else repr(r[c]) if isinstance(r.get(c), float) else r[c] for c in cols])
+        w.writerow(
+            ["" if r.get(c) is None else repr(r[c]) if isinstance(r.get(c), float) else r[c] for c in cols]
+        )
     out = [path_stem.with_suffix(".csv")]
     atomic_write_text(out[0], buf.getvalue())
     try:
@@ -140,9 +143,15 @@ def plot_sweep(plan: SweepPlan, intervals: list[dict], outdir: Path, max_metrics
     metrics = sorted(varying, key=lambda m: ("/" not in m, m))[:max_metrics]
     if not metrics:
         return []
-    numeric = [k for k in plan.keys if all(isinstance(plan.params(p)[k], (int, float)) and
-                                           not isinstance(plan.params(p)[k], bool) for p in range(len(plan.configs)))
-               and len({plan.params(p)[k] for p in range(len(plan.configs))}) > 1]
+    numeric = [
+        k
+        for k in plan.keys
+        if all(
+            isinstance(plan.params(p)[k], (int, float)) and not isinstance(plan.params(p)[k], bool)
+            for p in range(len(plan.configs))
+        )
+        and len({plan.params(p)[k] for p in range(len(plan.configs))}) > 1
+    ]
     xkey = numeric[0] if numeric else None
     ncol = min(3, len(metrics))
     nrow = math.ceil(len(metrics) / ncol)
@@ -189,7 +198,9 @@ class SweepOutcome:
         return not self.summary.failed and not self.errors
 
 
-def _point_claims(plan: SweepPlan, summary: ExecutionSummary, figdir: Path) -> tuple[list[dict], list[Path], list[str]]:
+def _point_claims(
+    plan: SweepPlan, summary: ExecutionSummary, figdir: Path
+) -> tuple[list[dict], list[Path], list[str]]:
     exp = plan.experiment
     rows, figures, errors = [], [], []
     for p, cfg in enumerate(plan.configs):
@@ -254,7 +265,9 @@ def run_sweep(plan: SweepPlan, store: RunStore, executor, out: Path | None = Non
           f"{len(plan.configs)} grid point(s) × seeds {plan.seeds} on {executor.describe()}: "
           f"{len(summary.ran)} ran, {len(summary.reused)} re-used, {len(summary.failed)} failed.", ""]
     for r in summary.untrusted:
-        md.append(f"- re-ran seed {r.spec.seed} of point {r.spec.point} ({r.run_dir.path.name}): {r.previous}")
+        md.append(
+            f"- re-ran seed {r.spec.seed} of point {r.spec.point} ({r.run_dir.path.name}): {r.previous}"
+        )
     for r in summary.failed:
         md.append(f"- **failed** seed {r.spec.seed} of point {r.spec.point}: `{r.error}`")
     for e in errors:

@@ -19,18 +19,30 @@ from typing import Any
 
 from ...errors import ConfigError
 
-TRACKERS = {"tensorboard": ("tensorboard", "track"), "wandb": ("wandb", "wandb"), "trackio": ("trackio", "trackio")}
+TRACKERS = {
+    "tensorboard": ("tensorboard", "track"),
+    "wandb": ("wandb", "wandb"),
+    "trackio": ("trackio", "trackio"),
+}
 """tracker -> (module that must be importable, pip package / extra to suggest)."""
 
 NAMESPACES = ("reward/", "kl/", "oracle/", "regret/")
 
-_RULES = (("regret", "regret/"), ("reward", "reward/"), ("kl", "kl/"), ("t_", "oracle/"), ("oracle", "oracle/"),
-          ("prompts", "oracle/"), ("budget", "oracle/"))
+_RULES = (
+    ("regret", "regret/"),
+    ("reward", "reward/"),
+    ("kl", "kl/"),
+    ("t_", "oracle/"),
+    ("oracle", "oracle/"),
+    ("prompts", "oracle/"),
+    ("budget", "oracle/"),
+)
 
 
 def metric_name(name: str) -> str:
     """The namespaced name of a metric: names with a "/" are kept; bare names are put under ``regret/``,
-    ``reward/``, ``kl/`` or ``oracle/`` by their prefix (``t_comp`` -> ``oracle/t_comp``), else ``metrics/``."""
+    ``reward/``, ``kl/`` or ``oracle/`` by their prefix (``t_comp`` -> ``oracle/t_comp``), else
+    ``metrics/``."""
     if "/" in name:
         return name
     low = name.lower()
@@ -57,7 +69,8 @@ def scalar_metrics(metrics: dict[str, Any], prefix: str = "") -> dict[str, float
 
 
 def check_trackers(kinds) -> list[str]:
-    """Validate ``--log`` values before any work: unknown or uninstalled trackers raise :class:`ConfigError`."""
+    """Validate ``--log`` values before any work: unknown or uninstalled trackers raise
+    :class:`ConfigError`."""
     out = []
     for kind in kinds or ():
         for k in str(kind).split(","):
@@ -110,8 +123,9 @@ class WandbLogger:
         if self._run is None:
             import wandb
 
-            self._run = wandb.init(project=self.project, name=self.name, config=self.config, dir=str(self.run_dir),
-                                   reinit=True)
+            self._run = wandb.init(
+                project=self.project, name=self.name, config=self.config, dir=str(self.run_dir), reinit=True
+            )
         self._run.log({metric_name(k): v for k, v in scalar_metrics(metrics).items()}, step=int(step))
 
     def close(self) -> None:

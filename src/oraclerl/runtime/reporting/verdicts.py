@@ -1,12 +1,12 @@
 """Verdict helpers shared by the experiments' claims.
 
-An empirical claim compares a measured quantity with the paper's prediction *and* with the alternative the claim
-rules out (a slow rate, a flat curve, the competitor's behaviour). :func:`separates` puts the decision boundary
-at the midpoint between the two (on the scale of the quantity, e.g. a log-log slope), so that the verdict window
-never accepts the alternative, and reports "not informative at this scale" when the 95% interval of the
-per-seed values straddles the boundary (the measurement cannot tell the two apart). The negative controls in
-``tests/test_claims_*.py`` feed the alternative's values to the same code and check "does not hold".
-See docs/experiments/ for each window.
+An empirical claim compares a measured quantity with the paper's prediction *and* with the alternative the
+claim rules out (a slow rate, a flat curve, the competitor's behaviour). :func:`separates` puts the decision
+boundary at the midpoint between the two (on the scale of the quantity, e.g. a log-log slope), so that the
+verdict window never accepts the alternative, and reports "not informative at this scale" when the 95%
+interval of the per-seed values straddles the boundary (the measurement cannot tell the two apart). The
+negative controls in ``tests/test_claims_*.py`` feed the alternative's values to the same code and check "does
+not hold". See docs/experiments/ for each window.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from .stats import mean_ci
 @dataclass(frozen=True)
 class Separation:
     holds: bool | None
-    """True: the interval lies on the prediction's side of the boundary; False: on the alternative's side (or the
-    mean does); None: no finite value."""
+    """True: the interval lies on the prediction's side of the boundary; False: on the alternative's side
+    (or the mean does); None: no finite value."""
     informative: bool
     """False when the interval straddles the boundary."""
     boundary: float
@@ -32,7 +32,8 @@ class Separation:
 
 
 def separates(values: Sequence[float], prediction: float, alternative: float) -> Separation:
-    """Decide between ``prediction`` and ``alternative`` from per-seed ``values`` (boundary at their midpoint)."""
+    """Decide between ``prediction`` and ``alternative`` from per-seed ``values`` (boundary at their
+    midpoint)."""
     if prediction == alternative:
         raise ValueError("prediction and alternative must differ")
     b = 0.5 * (prediction + alternative)

@@ -16,9 +16,11 @@ from ...errors import ConfigError
 PAPERS = {
     "foster": "Foster, Mhammedi & Rohatgi (COLT 2025): Is a Good Foundation Necessary for Efficient RL? "
               "The Computational Role of the Base Model in Exploration",
-    "yang_bon": "Yang et al. (ISIT 2024): Asymptotics of Language Model Alignment; Beirami et al. (ICML 2025): "
+    "yang_bon": "Yang et al. (ISIT 2024): Asymptotics of Language Model Alignment; Beirami et al. (ICML "
+                "2025): "
                 "Theoretical guarantees on the best-of-n alignment policy",
-    "mousavi": "Mousavi-Hosseini & Erdogdu (ICML 2026): Post-Training with Policy Gradients: Optimality and the "
+    "mousavi": "Mousavi-Hosseini & Erdogdu (ICML 2026): Post-Training with Policy Gradients: Optimality and "
+               "the "
                "Base Model Barrier",
     "lm": "Real language models (transformers backend)",
 }
@@ -28,9 +30,10 @@ IDENTITY = "identity"
 """Claim kind: an exact equality, or a theorem's inequality, checked on exact numbers (no sampling noise, no
 rate read off a finite range); it holds at any scale or the code is wrong."""
 EMPIRICAL = "empirical"
-"""Claim kind: a rate, a comparison or a plateau read off measurements at a finite scale. Its verdict must not be
-satisfied by construction, and a negative control in ``tests/test_claims_*.py`` (a wrong variant, or the
-alternative's counterfactual measurements fed to the same verdict code) must make it come out "does not hold"."""
+"""Claim kind: a rate, a comparison or a plateau read off measurements at a finite scale. Its verdict must
+not be satisfied by construction, and a negative control in ``tests/test_claims_*.py`` (a wrong variant, or
+the alternative's counterfactual measurements fed to the same verdict code) must make it come out "does not
+hold"."""
 CLAIM_KINDS = (IDENTITY, EMPIRICAL)
 
 SCALES = ("toy", "quick", "paper")
@@ -60,7 +63,8 @@ class Claim:
     detail: str = ""
     """Anything the reader must know to interpret the verdict."""
     kind: str = field(default=EMPIRICAL, kw_only=True)
-    """IDENTITY (exact equality / theorem inequality on exact numbers) or EMPIRICAL (rate, comparison, plateau)."""
+    """IDENTITY (exact equality / theorem inequality on exact numbers) or EMPIRICAL (rate, comparison,
+    plateau)."""
     informative: bool = field(default=True, kw_only=True)
     """False: the measurement cannot tell the prediction from the alternative at this scale."""
 
@@ -81,9 +85,16 @@ class Claim:
         return "holds" if self.holds else "does not hold"
 
     def as_dict(self) -> dict:
-        return {"claim": self.claim, "source": self.source, "measured": self.measured,
-                "holds": self.holds, "detail": self.detail, "kind": self.kind, "informative": self.informative,
-                "verdict": self.verdict}
+        return {
+            "claim": self.claim,
+            "source": self.source,
+            "measured": self.measured,
+            "holds": self.holds,
+            "detail": self.detail,
+            "kind": self.kind,
+            "informative": self.informative,
+            "verdict": self.verdict,
+        }
 
 
 @dataclass
@@ -130,7 +141,9 @@ class Experiment:
         from ...common.config import apply_overrides, validate
 
         if scale not in self.scales:
-            raise ConfigError("--scale", f"must be one of {sorted(self.scales)} for {self.name}, got {scale!r}")
+            raise ConfigError(
+                "--scale", f"must be one of {sorted(self.scales)} for {self.name}, got {scale!r}"
+            )
         cfg = apply_overrides(self.config(), self.scales[scale], parse=False)
         if overrides:
             cfg = apply_overrides(cfg, overrides)
@@ -188,5 +201,7 @@ def all_experiments() -> list[Experiment]:
 def get_experiment(name: str) -> Experiment:
     _load()
     if name not in _REGISTRY:
-        raise ConfigError("experiment", f"unknown experiment {name!r}; registered: {', '.join(sorted(_REGISTRY))}")
+        raise ConfigError(
+            "experiment", f"unknown experiment {name!r}; registered: {', '.join(sorted(_REGISTRY))}"
+        )
     return _REGISTRY[name]

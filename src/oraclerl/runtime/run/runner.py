@@ -49,8 +49,16 @@ class RunContext:
             self.on_progress(min(max(float(fraction), 0.0), 1.0), message)
 
 
-def run_one(exp: Experiment, cfg, seed: int, store: RunStore | None = None, *, force: bool = False,
-            progress: Callable[[float, str], None] | None = None, loggers: list | None = None) -> tuple[dict, bool]:
+def run_one(
+    exp: Experiment,
+    cfg,
+    seed: int,
+    store: RunStore | None = None,
+    *,
+    force: bool = False,
+    progress: Callable[[float, str], None] | None = None,
+    loggers: list | None = None,
+) -> tuple[dict, bool]:
     """Run (or re-use) one seed of ``exp`` at ``cfg``. Returns (result, reused)."""
     cfg_dict = to_dict(cfg)
     if store is None:

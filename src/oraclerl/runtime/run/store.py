@@ -133,7 +133,9 @@ def set_code_fingerprint(fingerprint: str) -> None:
 def run_key(experiment: str, config: dict, seed: int) -> str:
     from ... import __version__
 
-    return config_hash({"experiment": experiment, "config": config, "seed": int(seed), "version": __version__})
+    return config_hash(
+        {"experiment": experiment, "config": config, "seed": int(seed), "version": __version__}
+    )
 
 
 def _sha256_file(path: Path) -> str:
@@ -220,7 +222,10 @@ class RunDir:
         except OSError as exc:
             return "corrupted", f"metrics.jsonl unreadable ({exc.__class__.__name__})"
         if st.get("metrics_sha256") != metrics:
-            return "corrupted", "metrics.jsonl does not match the checksum in status.json (truncated or edited)"
+            return (
+                "corrupted",
+                "metrics.jsonl does not match the checksum in status.json (truncated or edited)",
+            )
         if check_code and st.get("code") != code_fingerprint():
             return "stale", "made by other oraclerl sources (the code changed since)"
         return "done", "done"
@@ -291,7 +296,9 @@ class RunDir:
             shutil.rmtree(self.path)
         self.path.mkdir(parents=True)
         atomic_write_json(self.path / "config.json", config)
-        atomic_write_json(self.path / "status.json", {"state": "running", "pid": os.getpid(), "started": time.time()})
+        atomic_write_json(
+            self.path / "status.json", {"state": "running", "pid": os.getpid(), "started": time.time()}
+        )
 
     def log_metrics(self, record: dict) -> None:
         with open(self.path / "metrics.jsonl", "a") as fh:
@@ -311,13 +318,22 @@ class RunDir:
     def finish(self, result: dict, elapsed: float) -> None:
         text = dumps({**result, "_key": self.key})
         atomic_write_text(self.path / "result.json", text)
-        atomic_write_json(self.path / "status.json", {"state": "done", "elapsed_s": elapsed, "finished": time.time(),
-                                                      "sha256": hashlib.sha256(text.encode()).hexdigest(),
-                                                      "metrics_sha256": _sha256_file(self.path / "metrics.jsonl"),
-                                                      "code": code_fingerprint()})
+        atomic_write_json(
+            self.path / "status.json",
+            {
+                "state": "done",
+                "elapsed_s": elapsed,
+                "finished": time.time(),
+                "sha256": hashlib.sha256(text.encode()).hexdigest(),
+                "metrics_sha256": _sha256_file(self.path / "metrics.jsonl"),
+                "code": code_fingerprint(),
+            },
+        )
 
     def fail(self, error: str) -> None:
-        atomic_write_json(self.path / "status.json", {"state": "failed", "error": error, "finished": time.time()})
+        atomic_write_json(
+            self.path / "status.json", {"state": "failed", "error": error, "finished": time.time()}
+        )
 
 
 class RunStore:
