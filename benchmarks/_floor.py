@@ -49,6 +49,5 @@ def floor(r: dict[str, float], bytes_moved: float = 0.0, flops: float = 0.0, ops
 def describe(r: dict[str, float]) -> str:
     return (
         f"memory bandwidth {r['bandwidth'] / 1e9:.1f} GB/s, matmul {r['flops32'] / 1e9:.1f} GFLOP/s "
-        "(float32) / "
-        f"{r['flops64'] / 1e9:.1f} (float64), dispatch {r['dispatch'] * 1e6:.1f} µs per small op"
+        f"(float32) / {r['flops64'] / 1e9:.1f} (float64), dispatch {r['dispatch'] * 1e6:.1f} µs per small op"
     )

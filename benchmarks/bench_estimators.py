@@ -44,8 +44,7 @@ def bench_moments(X: int, Y: int, dtype) -> None:
     print(
         f"moments {X} x {Y} ({dtype}): {dt:.2f} s for 6 estimators x (E, Var) + 2 KLs "
         f"({X * Y / dt / 1e6:.0f} M entries/s); one kl_divergence pass {floor:.2f} s -> {dt / floor:.1f}x "
-        "that "
-        f"floor; inputs {held:.2f} GiB, peak RSS {_peak_rss_gib():.2f} GiB"
+        f"that floor; inputs {held:.2f} GiB, peak RSS {_peak_rss_gib():.2f} GiB"
     )
 
 
@@ -67,9 +66,8 @@ def bench_groups(Y: int, n: int, d: int) -> None:
             (a @ S[0, idx]) * math.exp(float(lq[0, idx].sum()))
         loop = (time.perf_counter() - t) / K * m.groups
         print(
-            f"groups |Y|^n = {Y}^{n} = {m.groups} ({est}, D = {d}): {dt:.2f} s "
-            f"({m.groups / dt / 1e6:.2f} M groups/s); Python loop over groups ≈ {loop:.0f} s "
-            f"({loop / dt:.0f}x)"
+            f"groups |Y|^n = {Y}^{n} = {m.groups} ({est}, D = {d}): {dt:.2f} s ({m.groups / dt / 1e6:.2f} M "
+            f"groups/s); Python loop over groups ≈ {loop:.0f} s ({loop / dt:.0f}x)"
         )
 
 

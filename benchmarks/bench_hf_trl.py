@@ -188,9 +188,8 @@ def main():
           f"threads {args.threads}")
     print(
         f"GPT-2 {args.n_layer}L/{args.n_embd}d, |V|={len(lm.tokenizer)}, {args.prompts} prompts x "
-        f"{args.group} "
-        f"completions, max_new_tokens {args.max_new_tokens}, median of {args.rounds} rounds x {args.repeats} "
-        f"steps (each after {args.warmup} warm-up steps)"
+        f"{args.group} completions, max_new_tokens {args.max_new_tokens}, median of {args.rounds} rounds x "
+        f"{args.repeats} steps (each after {args.warmup} warm-up steps)"
     )
     t_ours, c_ours, t_trl, t_trl_inner, c_trl = [], [], [], [], []
     for seed in range(args.rounds):  # alternate, so that a load spike does not hit one side only

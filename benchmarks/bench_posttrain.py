@@ -234,10 +234,8 @@ def main() -> None:
             errs = {k: round(v["test_error"][-1], 4) for k, v in out["runs"].items()}
             print(
                 f"MEASURED whole paper-scale pg-figure1 (new, seed {seed}, provenance {args.provenance}): "
-                "wall "
-                f"{wall / 60:.2f} min, process CPU {cpu / 60:.2f} min, load avg {os.getloadavg()}, final "
-                "test "
-                f"error {errs}",
+                f"wall {wall / 60:.2f} min, process CPU {cpu / 60:.2f} min, load avg {os.getloadavg()}, "
+                f"final test error {errs}",
                 flush=True,
             )
         if args.seeds > 1:

@@ -82,12 +82,10 @@ def main() -> None:
         keys = res[True][-1][3]
         print(
             f"{kind[:3].upper()}: provenance on {on * 1e3:.1f} ms/step, bypassed {off * 1e3:.1f} ms/step, "
-            "check "
-            f"{(on - off) * 1e3:+.1f} ms = {(on - off) / off:+.1%} (median of {args.rounds} interleaved "
-            "rounds of "
-            f"{args.steps} steps); on: first fifth {first * 1e3:.1f}, last fifth {last * 1e3:.1f} ms/step; "
-            f"{keys} keys held after {args.steps} steps ({keys / args.steps:.0f}/step, "
-            f"{keys * 8 / 2**20:.2f} MiB)"
+            f"check {(on - off) * 1e3:+.1f} ms = {(on - off) / off:+.1%} (median of {args.rounds} "
+            f"interleaved rounds of {args.steps} steps); on: first fifth {first * 1e3:.1f}, last fifth "
+            f"{last * 1e3:.1f} ms/step; {keys} keys held after {args.steps} steps "
+            f"({keys / args.steps:.0f}/step, {keys * 8 / 2**20:.2f} MiB)"
         )
     print(f"load avg now {os.getloadavg()}")
 

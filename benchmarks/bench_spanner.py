@@ -131,8 +131,7 @@ def main():
     print(
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, {_load()} (shared), "
         f"{torch.get_num_threads()} torch threads, torch {torch.__version__}; d={args.d}, {args.prompts} "
-        "prompts "
-        f"× {args.responses} responses = {args.prompts * args.responses:,} responses"
+        f"prompts × {args.responses} responses = {args.prompts * args.responses:,} responses"
     )
     t0 = time.perf_counter()
     inst = linear_softmax(d=args.d, num_prompts=args.prompts, num_responses=args.responses, beta=0.5,
@@ -166,27 +165,23 @@ def main():
           f"{regret(inst.base.log_ref, inst):.4f}")
     print(
         f"SpannerSampling run: {t_run:.2f} s wall, {c_run:.2f} s CPU  (spanner |Ψ| = {out.spanner_size}, "
-        f"T_exp = {args.T_exp}, "
-        f"{K} distinct θ)  ledger: {out.ledger}"
+        f"T_exp = {args.T_exp}, {K} distinct θ)  ledger: {out.ledger}"
     )
     print(
         f"exact evaluation ({K} components, O(|Y|²) each): {t_eval:.2f} s wall, {c_eval:.2f} s CPU;  "
-        f"averaged regret {avg:.5f}, "
-        f"mixture regret {mix:.5f}"
+        f"averaged regret {avg:.5f}, mixture regret {mix:.5f}"
     )
     print(
-        f"TOTAL run + exact evaluation: {t_run + t_eval:.2f} s wall, {c_run + c_eval:.2f} s CPU (target < "
-        f"60 s);  peak RSS {rss:.0f} MiB "
-        f"(before the evaluation {rss_before:.0f} MiB); {_load()}"
+        f"TOTAL run + exact evaluation: {t_run + t_eval:.2f} s wall, {c_run + c_eval:.2f} s CPU (target < 60 "
+        f"s);  peak RSS {rss:.0f} MiB (before the evaluation {rss_before:.0f} MiB); {_load()}"
     )
     fl = evaluation_flops(args.prompts, args.responses, args.d, K, 1, args.eval_block_bytes)
     b = fl["block"]
     temp = 24 * b * b + (fl["store"] * (args.responses ** 2 + args.responses * b)) / 2
     print(
         f"evaluation plan: [{b}, {b}] pair blocks, mask {'stored' if fl['store'] else 'recomputed'} between "
-        "the passes, "
-        f"temporaries ≤ {temp / 2**20:.0f} MiB (budget {args.eval_block_bytes / 2**20:.0f} MiB) + [Y, "
-        "K] vectors"
+        f"the passes, temporaries ≤ {temp / 2**20:.0f} MiB (budget {args.eval_block_bytes / 2**20:.0f} MiB) "
+        "+ [Y, K] vectors"
     )
     if not args.no_floor:
         from _floor import describe, rates
@@ -200,9 +195,8 @@ def main():
             f"floor ({describe(r)}, measured now on one thread, {_load()}): {tot / 1e12:.2f} Tflop float64 "
             f"(distances {fl['dist'] / 1e12:.2f}, component products {fl['products'] / 1e12:.2f}) / "
             f"({args.threads} × {r['flops64'] / 1e9:.1f} GFLOP/s) = {f64:.1f} s; with float32 distances "
-            f"{f32:.1f} s;  "
-            f"measured evaluation {t_eval:.1f} s wall / {c_eval:.1f} s CPU = {f64 / t_eval:.0%} of the "
-            "floor (wall)"
+            f"{f32:.1f} s;  measured evaluation {t_eval:.1f} s wall / {c_eval:.1f} s CPU = "
+            f"{f64 / t_eval:.0%} of the floor (wall)"
         )
     if args.ideal:
         t0, c0 = time.perf_counter(), time.process_time()

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from oraclerl.runtime.reporting.report import ExperimentOutcome, tally, verdict, write_report
-from oraclerl.runtime.reporting.verdicts import separates
-from oraclerl.runtime.run.registry import EMPIRICAL, IDENTITY, Claim, get_experiment
+from oraclerl.runtime.reporting.verdicts import separates, separation_claim
+from oraclerl.runtime.run.registry import EMPIRICAL, IDENTITY, Claim, all_experiments, get_experiment
 
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "src" / "oraclerl" / "experiments"
 
@@ -49,6 +49,54 @@ def test_separates_midpoint_and_straddle():
         separates([1.0], 1.0, 1.0)
 
 
+def test_separates_reports_its_boundary_and_text_exactly():
+    from oraclerl.runtime.reporting.stats import mean_ci
+
+    vals = [0.1, 0.2, 0.15]
+    m, lo, hi = mean_ci(vals)
+    v = separates(vals, 0.0, 1.0)
+    assert (v.holds, v.informative, v.boundary) == (True, True, 0.5)
+    assert v.text == (f"prediction 0 vs alternative 1: boundary 0.5; mean {m:.3g}, "
+                      f"95% interval [{lo:.3g}, {hi:.3g}]")
+    nan = separates([float("nan")], 0.0, 1.0)
+    assert (nan.holds, nan.informative, nan.boundary) == (None, True, 0.5)
+    assert nan.text == "prediction 0 vs alternative 1: boundary 0.5; no finite value"
+    straddle = separates([0.1, 0.9, 0.3], 0.0, 1.0)
+    assert (straddle.holds, straddle.informative, straddle.boundary) == (True, False, 0.5)
+    assert straddle.text.endswith("] (straddles the boundary)") and straddle.text.count("boundary") == 2
+    assert separates([0.4, 0.9, 0.95], 1.0, 0.0).holds is True  # mean 0.75 on the prediction's side
+    # the boundary itself belongs to neither side, whichever way the prediction lies
+    assert separates([0.5], 1.0, 0.0).holds is False and separates([0.5], 0.0, 1.0).holds is False
+    assert separates([0.5 + 1e-12], 1.0, 0.0).holds is True and separates([0.5 - 1e-12], 0.0, 1.0).holds
+    with pytest.raises(ValueError, match="^prediction and alternative must differ$"):
+        separates([1.0], 0.5, 0.5)
+
+
+def test_separation_claim_is_the_claim_built_by_hand():
+    def claim(values, **kw):
+        return separation_claim("c", "s", "m", values, -1.0, -0.5, note_before="before ", note_after=" after",
+                                **kw)
+
+    fast = claim([-1.0, -0.98, -1.03])
+    v = separates([-1.0, -0.98, -1.03], -1.0, -0.5)
+    assert fast == Claim("c", "s", "m", True, "before " + v.text + " after", kind=EMPIRICAL)
+    # a failed requirement (e.g. censoring) turns a separation into "does not hold"
+    assert claim([-1.0, -0.98, -1.03], require=False).verdict == "does not hold"
+    # the alternative's values do not hold whatever the requirement says
+    assert claim([-0.5, -0.52, -0.47], require=True).holds is False
+    # no finite value: reported, not judged (None and … is None), even when the requirement fails
+    assert claim([float("nan")], require=False).holds is None
+    assert claim([], require=True).verdict == "n/a"
+    # a straddling interval is not informative unless the caller says otherwise
+    straddle = claim([-1.2, -0.3, -0.8])
+    assert not straddle.informative and straddle.verdict == "not informative at this scale"
+    assert claim([-1.2, -0.3, -0.8], informative=True).informative is True
+    assert claim([-0.5, -0.52, -0.47], informative=False).verdict == "not informative at this scale"
+    # without note_after the detail ends with the separation's text
+    plain = separation_claim("c", "s", "m", [-1.0, -0.98, -1.03], -1.0, -0.5, note_before="b: ")
+    assert plain.detail == "b: " + v.text and plain.kind == EMPIRICAL
+
+
 def test_report_tables_show_kinds_apart_and_link_the_docs(tmp_path):
     exp = get_experiment("spanner-coverage")
     claims = [Claim("exact one", "s", "m", True, kind=IDENTITY), Claim("measured one", "s", "m", True),
@@ -71,21 +119,25 @@ def test_report_tables_show_kinds_apart_and_link_the_docs(tmp_path):
 
 def _claim_calls(path: Path):
     tree = ast.parse(path.read_text())
-    return [n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "id", None) == "Claim"]
+    return [n for n in ast.walk(tree)
+            if isinstance(n, ast.Call) and getattr(n.func, "id", None) in ("Claim", "separation_claim")]
 
 
-OWNED = ["bon_asymptotics", "bon_kl", "bon_winrate", "coverage_lower_bound", "coverage_token_vs_sequence",
-         "dnf_proper", "lq_pretraining", "mtss_vs_spanner", "pg_theory", "spanner_coverage", "spanner_rates",
-         "transformer_barrier"]
+PACKAGES = sorted(p.name for p in EXPERIMENTS.iterdir() if (p / "analysis.py").exists())
 
 
-@pytest.mark.parametrize("module", OWNED)
+def test_every_experiment_package_is_checked():
+    assert len(PACKAGES) == len(all_experiments()), PACKAGES
+
+
+@pytest.mark.parametrize("module", PACKAGES)
 def test_every_claim_states_its_kind_and_has_a_docs_page(module):
     # an experiment package: claims live in its analysis module
-    path = EXPERIMENTS / module / "analysis.py"
-    calls = _claim_calls(path if path.exists() else EXPERIMENTS / f"{module}.py")
+    calls = _claim_calls(EXPERIMENTS / module / "analysis.py")
     assert calls, module
-    missing = [n.lineno for n in calls if not any(k.arg == "kind" for k in n.keywords)]
+    # separation_claim makes empirical claims by definition; a Claim(...) must say its kind
+    missing = [n.lineno for n in calls if getattr(n.func, "id", None) == "Claim"
+               and not any(k.arg == "kind" for k in n.keywords)]
     assert not missing, f"{module}: Claim(...) without kind= at lines {missing}"
     name = module.replace("_", "-")
     assert (EXPERIMENTS.parents[2] / "docs" / "experiments" / f"{name}.md").exists(), name

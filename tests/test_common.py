@@ -1,4 +1,4 @@
-"""The bottom layer's one device helper and one thread limiter (oraclerl.common)."""
+"""The bottom layer's one device helper, one thread limiter and one attribute forwarder (oraclerl.common)."""
 
 from __future__ import annotations
 
@@ -37,3 +37,25 @@ def test_torch_threads_sets_and_restores_and_zero_leaves_the_count():
     with pytest.raises(RuntimeError), torch_threads(1):
         raise RuntimeError("restored on error too")
     assert torch.get_num_threads() == old
+
+
+def test_forwarded_reads_the_held_object_on_every_access_and_is_read_only():
+    from types import SimpleNamespace
+
+    from oraclerl.common.forwarding import forwarded
+
+    class View:
+        horizon = forwarded("model")
+        dim = forwarded("model", "feature_dim")
+
+        def __init__(self, model):
+            self.model = model
+
+    m = SimpleNamespace(horizon=3, feature_dim=7)
+    v = View(m)
+    assert (v.horizon, v.dim) == (3, 7)
+    m.horizon = 5  # follows the model (a copy taken at construction would still say 3)
+    assert v.horizon == 5
+    with pytest.raises(AttributeError, match=r"^View\.horizon is read from \.model; set it there$"):
+        v.horizon = 1
+    assert isinstance(View.horizon, forwarded)

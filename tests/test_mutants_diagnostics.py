@@ -193,8 +193,7 @@ def test_pass_at_k_boundaries_branches_and_messages():
         (lambda: pass_at_k_unbiased(4, 1, 1.5), r"^k: must be integers with 1 <= k <= n$"),
         (
             lambda: pass_at_k_from_samples(torch.ones(4, dtype=torch.bool), 1),
-            r"^correct: must be \[problems, samples\], "
-            r"got \(4,\)$",
+            r"^correct: must be \[problems, samples\], got \(4,\)$",
         ),
     ]
     for call, pattern in msgs:

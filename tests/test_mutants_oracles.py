@@ -364,8 +364,7 @@ def test_reward_noise_config_errors_name_their_field():
 
     with pytest.raises(
         ConfigError,
-        match=r"^noise\.kind: must be one of \['none', 'gaussian', 'bernoulli'\], "
-        r"got 'laplace'$",
+        match=r"^noise\.kind: must be one of \['none', 'gaussian', 'bernoulli'\], got 'laplace'$",
     ):
         RewardNoise("laplace")
     with pytest.raises(ConfigError, match=r"^noise\.scale: must be >= 0, got -1\.0$"):
@@ -472,10 +471,8 @@ def test_provenance_errors_name_the_query_the_pair_and_the_remedy():
     for meth, arg in (("outcome", bad), ("process", bad[..., None])):
         msg = (
             rf"^RewardOracle\.{meth}: response \[1, 1\] of prompt 1 was not drawn by a sampler on this "
-            r"ledger; "
-            r"score only sampled responses, or grant it explicitly \(RewardOracle\.grant\(prompts, "
-            r"responses\), "
-            r"counted in t_grant\)$"
+            r"ledger; score only sampled responses, or grant it explicitly \(RewardOracle\.grant\(prompts, "
+            r"responses\), counted in t_grant\)$"
         )
         with pytest.raises(ProvenanceError, match=msg):
             getattr(RewardOracle(fn, led), meth)(x, arg)
@@ -695,8 +692,7 @@ def test_strong_sampler_passes_theta_and_the_generator_and_reveals_tilted_log_pr
 
     with pytest.raises(
         ConfigError,
-        match=r"^model: _WeakOnly does not provide TiltedModel \(missing sample_tilted, "
-        r"tilted_log_prob\)$",
+        match=r"^model: _WeakOnly does not provide TiltedModel \(missing sample_tilted, tilted_log_prob\)$",
     ):
         StrongSampler(_WeakOnly())
     m = _SeqFake()
@@ -919,8 +915,7 @@ def test_autoregressive_sampler_errors_name_the_field_and_the_shape():
         AutoregressiveSampler(_SeqFake())
     with pytest.raises(
         ConfigError,
-        match=r"^model: _NoStepFeatures does not provide AutoregressiveModel \(missing "
-        r"step_features\)$",
+        match=r"^model: _NoStepFeatures does not provide AutoregressiveModel \(missing step_features\)$",
     ):
         AutoregressiveSampler(_NoStepFeatures())
     auto = AutoregressiveSampler(_ARFake())
@@ -939,8 +934,7 @@ def test_autoregressive_sampler_errors_name_the_field_and_the_shape():
         auto.next_token(x, torch.zeros(2, 3, dtype=torch.long))
     with pytest.raises(
         RevealError,
-        match=r"^this AutoregressiveSampler is weak: it samples π_ref only \(pass "
-        r"strong=True for π_θ\)$",
+        match=r"^this AutoregressiveSampler is weak: it samples π_ref only \(pass strong=True for π_θ\)$",
     ):
         auto.next_token(x, e, theta=torch.zeros(2))
     with pytest.raises(

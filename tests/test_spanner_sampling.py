@@ -194,6 +194,15 @@ def test_theory_schedule_values():
     assert sch2.nu == 0.5 and sch2.T_exp == 10 and sch2.theory["T_exp"] != 10
 
 
+def test_coverage_schedule_scales_t_span_and_m_rej_with_c_hat():
+    # Alg. 3 line 3 / App. G.4.2: T_span = ⌈κĈ⌉, M_rej = max(1, mĈ); the other knobs pass through
+    cfg = SpannerSamplingConfig.scheduled(2.5, span_factor=3.0, m_factor=4.0, nu=0.25, T_exp=7)
+    assert (cfg.coverage_bound, cfg.T_span, cfg.M_rej, cfg.nu, cfg.T_exp) == (2.5, 8, 10.0, 0.25, 7)
+    # m·Ĉ < 1 is lifted to the envelope's floor of 1 (M_rej ≥ 1 is validated) instead of being rejected
+    low = SpannerSamplingConfig.scheduled(1.5, span_factor=0.1, m_factor=0.25)
+    assert (low.T_span, low.M_rej) == (1, 1.0)
+
+
 @pytest.mark.parametrize(
     "kw,field",
     [

@@ -96,8 +96,7 @@ def _cmd_report(args) -> int:
     if rep is None:  # --dry-run: everything checked, nothing run
         return 0
     claims = [c for o in rep.outcomes for c in o.claims]
-    print(f"report written: {rep.html} and {rep.md} ({rep.wall_s:.0f} s; "
-          f"{tally(claims)})")
+    print(f"report written: {rep.html} and {rep.md} ({rep.wall_s:.0f} s; {tally(claims)})")
     for r in rep.summary.untrusted:
         print(f"  re-ran {r.spec.experiment.name} seed {r.spec.seed} ({r.run_dir.path}): {r.previous}")
     for o in rep.outcomes:

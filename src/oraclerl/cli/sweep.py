@@ -28,8 +28,7 @@ def _cmd_sweep(args) -> int:
     if args.dry_run:
         print(
             f"sweep {exp.name}: valid; would run {len(plan.configs)} grid point(s) × {len(plan.seeds)} "
-            "seed(s) "
-            f"= {n} runs into {store.root}"
+            f"seed(s) = {n} runs into {store.root}"
         )
         return 0
     def label(point: int) -> str:

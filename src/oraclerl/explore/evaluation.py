@@ -65,12 +65,12 @@ def spanner_at(
     sampling *need* (the smallest Ĉ that still reaches ε) rather than the schedule's spend.
 
     Alg. 3 line 3 and App. G.4.2 of Foster et al. (2025) set M_rej ∝ Ĉ and T_span ∝ Ĉ, so T_comp ∝ Ĉ by
-    construction: T_span = ⌈κĈ⌉, M_rej = max(1, mĈ). Returns (output, :func:`first_reach` of ε on its regret
-    curve)."""
+    construction: T_span = ⌈κĈ⌉, M_rej = max(1, mĈ) (:meth:`SpannerSamplingConfig.scheduled`). Returns
+    (output, :func:`first_reach` of ε on its regret curve)."""
     o = inst.oracles()
-    sc = SpannerSamplingConfig(coverage_bound=c_knob, B=inst.B, nu=nu, T_prompt=T_prompt, theta_set=theta_set,
-                               T_span=math.ceil(span_factor * c_knob), T_exp=T_exp,
-                               M_rej=max(1.0, m_factor * c_knob), exp_batch=exp_batch)
+    sc = SpannerSamplingConfig.scheduled(c_knob, span_factor=span_factor, m_factor=m_factor, B=inst.B, nu=nu,
+                                         T_prompt=T_prompt, theta_set=theta_set, T_exp=T_exp,
+                                         exp_batch=exp_batch)
     out = SpannerSampling(sc).run(o.weak, o.reward, o.prompts, gen)
     return out, first_reach(spanner_curve(out, inst, exp_batch), epsilon)
 

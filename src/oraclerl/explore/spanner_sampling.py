@@ -112,6 +112,17 @@ class SpannerSamplingConfig:
     def __post_init__(self):
         validate(self)
 
+    @classmethod
+    def scheduled(
+        cls, c_hat: float, *, span_factor: float, m_factor: float, **knobs
+    ) -> SpannerSamplingConfig:
+        """The coverage schedule of Alg. 3 line 3 and App. G.4.2 at coverage bound Ĉ = ``c_hat``:
+        ``coverage_bound`` = Ĉ, T_span = ⌈κ·Ĉ⌉ (κ = ``span_factor``; theory κ = T_exp) and
+        M_rej = max(1, m·Ĉ) (m = ``m_factor``; theory 8e²), so T_comp ∝ Ĉ by construction. ``knobs`` are the
+        other fields (B, ν, T_prompt, T_exp, ...)."""
+        return cls(coverage_bound=c_hat, T_span=math.ceil(span_factor * c_hat),
+                   M_rej=max(1.0, m_factor * c_hat), **knobs)
+
 
 @dataclass
 class SpannerSchedule:

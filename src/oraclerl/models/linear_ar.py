@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import torch
 
+from ..common.forwarding import forwarded
 from ..common.validation import check_int
 from ..errors import ConfigError
 from .kernels import bigram_counts, bigram_walk, cdf_walk
@@ -92,17 +93,9 @@ class LinearARModel:
         self._factor_cache = None          # (x, w, factors, Z) of the last _factors call (see _factors)
 
     # ---- shape helpers -------------------------------------------------------------------------------------
-    @property
-    def num_actions(self) -> int:
-        return self.feature_map.num_actions
-
-    @property
-    def context_dim(self) -> int:
-        return self.feature_map.context_dim
-
-    @property
-    def feature_dim(self) -> int:
-        return self.feature_map.dim
+    num_actions = forwarded("feature_map")
+    context_dim = forwarded("feature_map")
+    feature_dim = forwarded("feature_map", "dim")
 
     def copy(self, w: torch.Tensor | None = None) -> LinearARModel:
         """A model with the same features and a copy of ``w`` (or of these weights)."""
@@ -390,21 +383,10 @@ class PromptBoundPolicy:
         self.model = model
         self.contexts = contexts
 
-    @property
-    def device(self):
-        return self.model.device
-
-    @property
-    def feature_dim(self) -> int:
-        return self.model.feature_dim
-
-    @property
-    def horizon(self) -> int:
-        return self.model.horizon
-
-    @property
-    def num_actions(self) -> int:
-        return self.model.num_actions
+    device = forwarded("model")
+    feature_dim = forwarded("model")
+    horizon = forwarded("model")
+    num_actions = forwarded("model")
 
     def sample(self, prompts, n, generator=None):
         return self.model.sample(self.contexts.lookup(prompts), n, generator)

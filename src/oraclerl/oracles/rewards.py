@@ -93,9 +93,8 @@ def _require_drawn(ledger: Ledger, prompts, responses, grant_all: bool, who: str
         b, j = (~known).nonzero()[0].tolist()
         raise ProvenanceError(
             f"{who}: response [{b}, {j}] of prompt {int(prompts[b])} was not drawn by a sampler on this "
-            "ledger; "
-            f"score only sampled responses, or grant it explicitly (RewardOracle.grant(prompts, responses), "
-            "counted in t_grant)")
+            "ledger; score only sampled responses, or grant it explicitly (RewardOracle.grant(prompts, "
+            "responses), counted in t_grant)")
 
 
 class RewardOracle:

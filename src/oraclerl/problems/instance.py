@@ -9,6 +9,7 @@ from types import SimpleNamespace
 
 import torch
 
+from ..common.forwarding import forwarded
 from ..models.linear_softmax import LinearSoftmaxModel
 from ..models.rewards import TableReward
 from ..oracles import Budget, Ledger, PromptSource, RewardNoise, RewardOracle, StrongSampler, WeakSampler
@@ -41,13 +42,8 @@ class LinearSoftmaxInstance:
     name: str = "instance"
     meta: dict = field(default_factory=dict)
 
-    @property
-    def beta(self) -> float:
-        return self.base.beta
-
-    @property
-    def num_prompts(self) -> int:
-        return self.base.num_prompts
+    beta = forwarded("base")
+    num_prompts = forwarded("base")
 
     @cached_property
     def _optimal(self) -> torch.Tensor:

@@ -25,6 +25,7 @@ from types import SimpleNamespace
 
 import torch
 
+from ..common.forwarding import forwarded
 from ..common.validation import check_int, check_positive, check_range
 from ..errors import ConfigError
 from ..models.autoregressive_softmax import (
@@ -83,21 +84,33 @@ class StepReward:
 class _ModelShape:
     """β, H and |A| of an instance, read from its ``model`` (one definition for both instance classes)."""
 
-    @property
-    def beta(self) -> float:
-        return self.model.beta
+    beta = forwarded("model")
+    horizon = forwarded("model")
+    num_actions = forwarded("model")
 
-    @property
-    def horizon(self) -> int:
-        return self.model.horizon
 
-    @property
-    def num_actions(self) -> int:
-        return self.model.num_actions
+class _TokenInstance(_ModelShape):
+    """The oracle set shared by both instance classes (each has ``model``, ``prompt_weights``, ``noise`` and
+    a ``step_reward``)."""
+
+    def oracles(
+        self, budget: Budget | None = None, reveal=None, allow_anchor_features: bool = True
+    ) -> SimpleNamespace:
+        """Fresh ``auto`` (weak autoregressive MDP oracle), ``step_reward``, ``prompts`` and ``ledger``
+        (one ledger)."""
+        ledger = Ledger(budget)
+        return SimpleNamespace(
+            ledger=ledger,
+            prompts=PromptSource(self.prompt_weights, ledger),
+            auto=AutoregressiveSampler(
+                self.model, ledger, reveal=reveal, allow_anchor_features=allow_anchor_features
+            ),
+            step_reward=RewardOracle(self.step_reward, ledger, self.noise),
+        )
 
 
 @dataclass
-class TokenMDPInstance(_ModelShape):
+class TokenMDPInstance(_TokenInstance):
     """A realisable KL-regularised token MDP with every quantity exact (Foster et al. App. I)."""
 
     model: AutoregressiveSoftmaxModel
@@ -170,17 +183,11 @@ class TokenMDPInstance(_ModelShape):
         sequence-level sampler with features ϕ^seq/√H, the features of :meth:`sequence_instance`; one T_comp
         per sequence = H autoregressive queries), ``prompts`` and ``ledger``.
         """
-        ledger = Ledger(budget)
-        return SimpleNamespace(
-            ledger=ledger,
-            prompts=PromptSource(self.prompt_weights, ledger),
-            auto=AutoregressiveSampler(
-                self.model, ledger, reveal=reveal, allow_anchor_features=allow_anchor_features
-            ),
-            step_reward=RewardOracle(self.step_reward, ledger, self.noise),
-            reward=RewardOracle(self.reward, ledger, self.noise),
-            weak=WeakSampler(self.model.sequence_model(1.0 / math.sqrt(self.horizon)), ledger, reveal=reveal),
-        )
+        o = super().oracles(budget, reveal, allow_anchor_features)
+        o.reward = RewardOracle(self.reward, o.ledger, self.noise)
+        seq_model = self.model.sequence_model(1.0 / math.sqrt(self.horizon))
+        o.weak = WeakSampler(seq_model, o.ledger, reveal=reveal)
+        return o
 
     def sequence_instance(self):
         """The same problem as a sequence-level :class:`~oraclerl.problems.LinearSoftmaxInstance` over Y =
@@ -231,6 +238,53 @@ class TokenMDPInstance(_ModelShape):
 
 def _unit_rows(x: torch.Tensor) -> torch.Tensor:
     return x / x.norm(dim=-1, keepdim=True).clamp_min(1e-300)
+
+
+def _reward_noise(noise: float) -> RewardNoise:
+    """Gaussian reward noise of scale ``noise`` (no noise at 0)."""
+    return RewardNoise("gaussian", noise) if noise > 0 else RewardNoise()
+
+
+def _uniform_prompts(X: int, dtype: torch.dtype) -> torch.Tensor:
+    """The uniform prompt law ρ over [X]."""
+    return torch.full((X,), 1.0 / X, dtype=dtype)
+
+
+def _check_common_args(num_actions, horizon, d, beta, num_prompts, reward_scale, ref_spread, noise,
+                       pool=None) -> tuple:
+    """The validated (|A|, H, d, β, X, reward_scale, ref_spread, pool, noise) of the random builders, checked
+    in that order (``pool`` only when given, else None)."""
+    return (
+        check_int("num_actions", num_actions, low=2),
+        check_int("horizon", horizon, low=1),
+        check_int("d", d, low=2),
+        check_positive("beta", beta),
+        check_int("num_prompts", num_prompts, low=1),
+        check_positive("reward_scale", reward_scale),
+        check_range("ref_spread", ref_spread, low=0.0),
+        None if pool is None else check_int("pool", pool, low=1),
+        check_range("noise", noise, low=0.0),
+    )
+
+
+def _draw_layer(P: int, A: int, d: int, ref_spread: float, reward_scale: float, gen: torch.Generator,
+                dtype: torch.dtype) -> tuple:
+    """One layer's random tables for P rows, drawn from ``gen`` in this order: log π_{h,ref} [P, A]
+    (log-softmax of ``ref_spread``·N(0, 1)), the radii in [½, 1] and directions of ψ_h [P, A, d−1]
+    (‖ψ_h‖ ∈ [½, 1]/√2) and u_h [d−1] uniform on the sphere of radius ``reward_scale``.
+
+    Returns (log_ref, ψ_h, u_h).
+    """
+    log_ref = torch.log_softmax(ref_spread * torch.randn(P, A, generator=gen, dtype=dtype), -1)
+    radii = 0.5 + 0.5 * torch.rand(P, A, 1, generator=gen, dtype=dtype)
+    psi = _unit_rows(torch.randn(P, A, d - 1, generator=gen, dtype=dtype)) * radii / math.sqrt(2)
+    u = reward_scale * _unit_rows(torch.randn(d - 1, generator=gen, dtype=dtype))
+    return log_ref, psi, u
+
+
+def _theta(u: list, last: float, dtype: torch.dtype) -> torch.Tensor:
+    """[H, d]: rows (u_h, last): θ⋆_h = (u_h, √2·V_max) with last = √2·V_max, θ_seq (Eq. 12) with last = 0."""
+    return torch.stack([torch.cat([uh, torch.tensor([last], dtype=dtype)]) for uh in u])
 
 
 def coverage_gap_family(
@@ -291,9 +345,9 @@ def coverage_gap_family(
         step_rewards=rewards,
         theta_star=theta,
         theta_seq=theta.reshape(-1),
-        prompt_weights=torch.full((X,), 1.0 / X, dtype=dtype),
+        prompt_weights=_uniform_prompts(X, dtype),
         B=r_good / signal,
-        noise=RewardNoise("gaussian", noise) if noise > 0 else RewardNoise(),
+        noise=_reward_noise(noise),
         name=f"coverage-gap(H={H})",
         meta={"p_good": p, "r_good": r_good, "c_cond_theory": 2.0, "c_cov_theory": 2.0**H},
     )
@@ -322,22 +376,16 @@ def random_token_mdp(
     on the whole prefix; |A|^{H−1}·X states at the last layer); an integer uses a random automaton with that
     many states per layer, so H can be large.
     """
-    A = check_int("num_actions", num_actions, low=2)
-    H = check_int("horizon", horizon, low=1)
-    d = check_int("d", d, low=2)
-    beta = check_positive("beta", beta)
-    X = check_int("num_prompts", num_prompts, low=1)
-    reward_scale = check_positive("reward_scale", reward_scale)
-    ref_spread = check_range("ref_spread", ref_spread, low=0.0)
-    noise = check_range("noise", noise, low=0.0)
+    A, H, d, beta, X, reward_scale, ref_spread, _, noise = _check_common_args(
+        num_actions, horizon, d, beta, num_prompts, reward_scale, ref_spread, noise
+    )
     gen = torch.Generator().manual_seed(check_int("seed", seed, low=0))
     if num_states is None:
         if X * A ** (H - 1) > 10 ** 6:
             raise ConfigError(
                 "horizon",
-                f"the prefix tree has X·|A|^(H−1) = {X * A ** (H - 1)} > 1e6 states at the "
-                "last layer; pass num_states for an automaton model, or use prefix_tree_token_mdp (tables on "
-                "demand)",
+                f"the prefix tree has X·|A|^(H−1) = {X * A ** (H - 1)} > 1e6 states at the last layer; pass "
+                "num_states for an automaton model, or use prefix_tree_token_mdp (tables on demand)",
             )
         init, trans = prefix_tree_transitions(X, A, H)
         sizes = [X * A ** h for h in range(H)]
@@ -346,16 +394,8 @@ def random_token_mdp(
         sizes = [S] * H
         init = torch.randint(0, S, (X,), generator=gen)
         trans = [torch.randint(0, S, (S, A), generator=gen) for _ in range(H - 1)]
-    log_ref, psi, u = [], [], []
-    for h in range(H):
-        log_ref.append(
-            torch.log_softmax(ref_spread * torch.randn(sizes[h], A, generator=gen, dtype=dtype), -1)
-        )
-        radii = 0.5 + 0.5 * torch.rand(sizes[h], A, 1, generator=gen, dtype=dtype)
-        psi.append(
-            _unit_rows(torch.randn(sizes[h], A, d - 1, generator=gen, dtype=dtype)) * radii / math.sqrt(2)
-        )
-        u.append(reward_scale * _unit_rows(torch.randn(d - 1, generator=gen, dtype=dtype)))
+    layers = [_draw_layer(S_h, A, d, ref_spread, reward_scale, gen, dtype) for S_h in sizes]
+    log_ref, psi, u = (list(t) for t in zip(*layers))
     lin = [psi[h] @ u[h] for h in range(H)]
     v_next, nxt = None, [None] * H
     for h in reversed(range(H)):
@@ -367,8 +407,8 @@ def random_token_mdp(
     phis = [
         torch.cat([psi[h], (centred[h] / coef if v_max > 0 else centred[h])[..., None]], -1) for h in range(H)
     ]
-    theta = torch.stack([torch.cat([u[h], torch.tensor([coef], dtype=dtype)]) for h in range(H)])
-    theta_seq = torch.stack([torch.cat([u[h], torch.zeros(1, dtype=dtype)]) for h in range(H)]).reshape(-1)
+    theta = _theta(u, coef, dtype)
+    theta_seq = _theta(u, 0.0, dtype).reshape(-1)
     rewards = [lin[h] - lin[h].min() for h in range(H)]
     model = AutoregressiveSoftmaxModel(log_ref, phis, trans, init, beta)
     return TokenMDPInstance(
@@ -376,9 +416,9 @@ def random_token_mdp(
         step_rewards=rewards,
         theta_star=theta,
         theta_seq=theta_seq,
-        prompt_weights=torch.full((X,), 1.0 / X, dtype=dtype),
+        prompt_weights=_uniform_prompts(X, dtype),
         B=float(theta.norm(dim=-1).max()),
-        noise=RewardNoise("gaussian", noise) if noise > 0 else RewardNoise(),
+        noise=_reward_noise(noise),
         name=f"random-token-mdp(A={A},H={H},d={d})",
         meta={"reward_scale": reward_scale, "automaton_states": num_states},
     )
@@ -524,7 +564,7 @@ class PrefixTreeStepReward:
 
 
 @dataclass
-class PrefixTreeTokenMDPInstance(_ModelShape):
+class PrefixTreeTokenMDPInstance(_TokenInstance):
     """A realisable token MDP on the full prefix tree whose tables are never stored
     (:func:`prefix_tree_token_mdp`).
 
@@ -547,21 +587,6 @@ class PrefixTreeTokenMDPInstance(_ModelShape):
     @cached_property
     def step_reward(self) -> PrefixTreeStepReward:
         return PrefixTreeStepReward(self.model, self.lin_min)
-
-    def oracles(
-        self, budget: Budget | None = None, reveal=None, allow_anchor_features: bool = True
-    ) -> SimpleNamespace:
-        """Fresh ``auto`` (weak autoregressive MDP oracle), ``step_reward``, ``prompts`` and ``ledger``
-        (one ledger)."""
-        ledger = Ledger(budget)
-        return SimpleNamespace(
-            ledger=ledger,
-            prompts=PromptSource(self.prompt_weights, ledger),
-            auto=AutoregressiveSampler(
-                self.model, ledger, reveal=reveal, allow_anchor_features=allow_anchor_features
-            ),
-            step_reward=RewardOracle(self.step_reward, ledger, self.noise),
-        )
 
     def J_star(self) -> float:
         """J_β(π⋆_β) = E_ρ V⋆_1 (V⋆_h = the construction's soft values shifted by the reward offsets
@@ -662,15 +687,9 @@ def prefix_tree_token_mdp(
     states: one float64 per prefix is kept (85 MiB at |A| = 4, H = 12, X = 2, d = 8, against ≈ 4.5 GiB of
     dense tables and soft-Bellman tables).
     """
-    A = check_int("num_actions", num_actions, low=2)
-    H = check_int("horizon", horizon, low=1)
-    d = check_int("d", d, low=2)
-    beta = check_positive("beta", beta)
-    X = check_int("num_prompts", num_prompts, low=1)
-    reward_scale = check_positive("reward_scale", reward_scale)
-    ref_spread = check_range("ref_spread", ref_spread, low=0.0)
-    pool = check_int("pool", pool, low=1)
-    noise = check_range("noise", noise, low=0.0)
+    A, H, d, beta, X, reward_scale, ref_spread, pool, noise = _check_common_args(
+        num_actions, horizon, d, beta, num_prompts, reward_scale, ref_spread, noise, pool=pool
+    )
     chunk = check_int("chunk", chunk, low=1)
     if X * A ** (H - 1) > 1 << 36:
         raise ConfigError(
@@ -681,14 +700,11 @@ def prefix_tree_token_mdp(
     dtype = torch.float64
     gen = torch.Generator().manual_seed(check_int("seed", seed, low=0))
     sizes = [X * A ** h for h in range(H)]
-    log_ref, psi, u, keys = [], [], [], []
-    for h in range(H):
-        P = min(sizes[h], pool)
-        log_ref.append(torch.log_softmax(ref_spread * torch.randn(P, A, generator=gen, dtype=dtype), -1))
-        radii = 0.5 + 0.5 * torch.rand(P, A, 1, generator=gen, dtype=dtype)
-        psi.append(_unit_rows(torch.randn(P, A, d - 1, generator=gen, dtype=dtype)) * radii / math.sqrt(2))
-        u.append(reward_scale * _unit_rows(torch.randn(d - 1, generator=gen, dtype=dtype)))
-        keys.append(int(torch.randint(0, 1 << 62, (1,), generator=gen)))
+    layers, keys = [], []
+    for S_h in sizes:
+        layers.append(_draw_layer(min(S_h, pool), A, d, ref_spread, reward_scale, gen, dtype))
+        keys.append(int(torch.randint(0, 1 << 62, (1,), generator=gen)))   # the layer's hash key, after u_h
+    log_ref, psi, u = (list(t) for t in zip(*layers))
     lin = [psi[h] @ u[h] for h in range(H)]
     model = PrefixTreeTokenModel(X, beta, log_ref, psi, lin, keys, [None] * H, [0.0] * H, 0.0, pool)
     values, lin_min = [None] * H, [0.0] * H
@@ -710,10 +726,9 @@ def prefix_tree_token_mdp(
     v_max = max([0.0] + [float((values[h + 1] - centre[h]).abs().max()) for h in range(H - 1)])
     coef = math.sqrt(2) * v_max
     model.values, model.centre, model.coef = values, centre, coef
-    theta = torch.stack([torch.cat([u[h], torch.tensor([coef], dtype=dtype)]) for h in range(H)])
+    theta = _theta(u, coef, dtype)
     return PrefixTreeTokenMDPInstance(
-        model=model, lin_min=lin_min, theta_star=theta, prompt_weights=torch.full((X,), 1.0 / X, dtype=dtype),
-        B=float(theta.norm(dim=-1).max()), chunk=chunk,
-        noise=RewardNoise("gaussian", noise) if noise > 0 else RewardNoise(),
+        model=model, lin_min=lin_min, theta_star=theta, prompt_weights=_uniform_prompts(X, dtype),
+        B=float(theta.norm(dim=-1).max()), chunk=chunk, noise=_reward_noise(noise),
         name=f"prefix-tree-token-mdp(A={A},H={H},d={d})",
         meta={"reward_scale": reward_scale, "pool": pool, "prefix_values_bytes": 8 * sum(sizes)})

@@ -3,9 +3,8 @@
 from ...runtime.run.registry import Experiment, register
 from . import analysis, experiment
 
-register(Experiment(
-    name="bon-asymptotics",
+register(Experiment.from_modules(
+    experiment, analysis, name="bon-asymptotics", paper="yang_bon",
+    config=experiment.BonAsymptoticsConfig, seeds=3,
     title="Best-of-N (N = e^{mδ}) vs the KL-RL optimum as the sequence length m grows",
-    paper="yang_bon", config=experiment.BonAsymptoticsConfig, run=experiment.run, scales=experiment.SCALES,
-    claims=analysis.claims, plot=analysis.plot, seeds=3,
 ))

@@ -4,9 +4,7 @@ estimator."""
 from ...runtime.run.registry import Experiment, register
 from . import analysis, experiment
 
-register(Experiment(
-    name="bon-kl",
+register(Experiment.from_modules(
+    experiment, analysis, name="bon-kl", paper="yang_bon", config=experiment.BonKLConfig, seeds=3,
     title="KL of best-of-n: exact vs log n − (n−1)/n vs the Beirami et al. estimator",
-    paper="yang_bon", config=experiment.BonKLConfig, run=experiment.run, scales=experiment.SCALES,
-    claims=analysis.claims, plot=analysis.plot, seeds=3,
 ))

@@ -3,9 +3,7 @@
 from ...runtime.run.registry import Experiment, register
 from . import analysis, experiment
 
-register(Experiment(
-    name="bon-winrate",
+register(Experiment.from_modules(
+    experiment, analysis, name="bon-winrate", paper="yang_bon", config=experiment.BonWinRateConfig, seeds=3,
     title="Win rate vs KL: best-of-n, rewind-and-repeat, optimal tilted curve",
-    paper="yang_bon", config=experiment.BonWinRateConfig, run=experiment.run, scales=experiment.SCALES,
-    claims=analysis.claims, plot=analysis.plot, seeds=3,
 ))

@@ -3,9 +3,8 @@
 from ...runtime.run.registry import Experiment, register
 from . import analysis, experiment
 
-register(Experiment(
-    name="coverage-lower-bound",
+register(Experiment.from_modules(
+    experiment, analysis, name="coverage-lower-bound", paper="foster",
+    config=experiment.CoverageLowerBoundConfig, seeds=3, memory=experiment.memory,
     title="Sampling queries before a near-optimal response is seen vs min(C⋆, e^{1/(2β)})",
-    paper="foster", config=experiment.CoverageLowerBoundConfig, run=experiment.run, scales=experiment.SCALES,
-    claims=analysis.claims, plot=analysis.plot, seeds=3, memory=experiment.memory,
 ))

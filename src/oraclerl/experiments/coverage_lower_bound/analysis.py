@@ -12,7 +12,7 @@ import numpy as np
 
 from ...runtime.reporting.figures import finish, pyplot
 from ...runtime.reporting.stats import fmt_ci, loglog_slope
-from ...runtime.reporting.verdicts import separates
+from ...runtime.reporting.verdicts import separates, separation_claim
 from ...runtime.run.registry import EMPIRICAL, IDENTITY, Claim
 
 
@@ -58,9 +58,8 @@ def weak_draws(results: list[dict], cfg) -> Claim | None:
         ok,
         f"{cfg.trials} searches per point; the first hit is geometric with mean 1/ε_ref, so the mean over "
         f"{cfg.trials} searches is within ±{4 / math.sqrt(cfg.trials):.2f} relative (4 standard errors) of "
-        "the "
-        "prediction. Verdict: slope in [0.9, 1.1] and ratios in [0.75, 1.33]; the alternative (an oracle "
-        "that finds y⋆ in O(1) draws) has slope 0",
+        "the prediction. Verdict: slope in [0.9, 1.1] and ratios in [0.75, 1.33]; the alternative (an "
+        "oracle that finds y⋆ in O(1) draws) has slope 0",
         kind=EMPIRICAL,
     )
 
@@ -105,24 +104,22 @@ def strong_uninformed(results: list[dict], cfg) -> Claim | None:
         "Foster et al. 2025, App. E (E π_θ(y⋆) ≲ ε_ref + e^{−β²d/2})",
         f"strong/weak mean draws in [{min(ratio):.2f}, {max(ratio):.2f}]",
         all(0.6 <= q <= 1.6 for q in ratio),
-        "within a factor 1.6 either way (the ratio of two geometric means over "
-        f"{cfg.trials} searches has ≈ ±{2.8 / math.sqrt(cfg.trials):.2f} relative noise at 2 standard "
-        "errors); the "
-        "negative control, a strong oracle at θ = θ⋆, finds y⋆ in ≈ 1 draw (ratio ≈ 1/C)", kind=EMPIRICAL)
+        f"within a factor 1.6 either way (the ratio of two geometric means over {cfg.trials} searches has ≈ "
+        f"±{2.8 / math.sqrt(cfg.trials):.2f} relative noise at 2 standard errors); the negative control, a "
+        "strong oracle at θ = θ⋆, finds y⋆ in ≈ 1 draw (ratio ≈ 1/C)", kind=EMPIRICAL)
 
 
 def best_of_n_need(results: list[dict], cfg) -> Claim | None:
     if not any(r["algorithm"] == "best-of-n" for r in _algos(results)):
         return None
     s, missed = _algo_slopes(results, "best-of-n", "t_comp")
-    v = separates(s, 1.0, 0.0)
-    return Claim(
+    return separation_claim(
         "Best-of-n needs n ∝ min(C⋆, e^{1/(2β)}) samples (and as many reward queries) to reach regret ε",
         "Foster et al. 2025, Thm 2.1 (any weak-oracle learner); best-of-n law",
         f"slope of the smallest n = 2^j reaching ε = {cfg.algo_epsilon}: {fmt_ci(s)}; {missed} points not "
-        f"reached with n ≤ 2^{cfg.algo_max_log2}", (v.holds and missed == 0) if s else None,
-        f"exact regret of the best-of-n law; alternative: n flat in the hardness. {v.text}",
-        kind=EMPIRICAL, informative=v.informative)
+        f"reached with n ≤ 2^{cfg.algo_max_log2}", s, 1.0, 0.0,
+        note_before="exact regret of the best-of-n law; alternative: n flat in the hardness. ",
+        require=missed == 0)
 
 
 def spanner_need(results: list[dict], cfg) -> Claim | None:
@@ -138,9 +135,8 @@ def spanner_need(results: list[dict], cfg) -> Claim | None:
         f"{missed} points not reached with Ĉ ≤ 2^{cfg.algo_max_log2}",
         (vc.holds and vd.holds and missed == 0) if sc else None,
         f"Ĉ is doubled (T_span = ⌈{cfg.span_factor:g}Ĉ⌉, M_rej = max(1, {cfg.span_m_factor:g}Ĉ)) until the "
-        "exact "
-        f"regret reaches ε, so T_comp is the need, not a spend set by the experiment. T_comp: {vc.text}. "
-        f"T_data: {vd.text}", kind=EMPIRICAL, informative=vc.informative and vd.informative)
+        "exact regret reaches ε, so T_comp is the need, not a spend set by the experiment. T_comp: "
+        f"{vc.text}. T_data: {vd.text}", kind=EMPIRICAL, informative=vc.informative and vd.informative)
 
 
 CLAIMS = (

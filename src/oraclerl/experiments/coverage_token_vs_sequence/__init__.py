@@ -3,9 +3,8 @@
 from ...runtime.run.registry import Experiment, register
 from . import analysis, experiment
 
-register(Experiment(
-    name="coverage-token-vs-sequence",
+register(Experiment.from_modules(
+    experiment, analysis, name="coverage-token-vs-sequence", paper="foster",
+    config=experiment.CoverageTokenVsSequenceConfig, seeds=3,
     title="Token-level coverage C_cond vs sequence coverage C_cov across the horizon H",
-    paper="foster", config=experiment.CoverageTokenVsSequenceConfig, run=experiment.run,
-    scales=experiment.SCALES, claims=analysis.claims, plot=analysis.plot, seeds=3,
 ))

@@ -75,12 +75,9 @@ def random_growth(results: list[dict], cfg, A: int) -> Claim:
         f"log C_cond {fmt_ci(cond)}",
         ok,
         "verdict: on every seed the least-squares slope of log C_cov against H is positive and above that "
-        "of "
-        f"log C_cond (R² reports how linear log C_cov is in H); {cfg.num_random} instances per (H, seed), "
-        f"automata with {cfg.num_states} states per layer. "
-        "C_cond grows slowly with H only because its supremum runs over more states (an extreme-value "
-        "effect), "
-        "not by compounding over tokens",
+        f"of log C_cond (R² reports how linear log C_cov is in H); {cfg.num_random} instances per (H, seed), "
+        f"automata with {cfg.num_states} states per layer. C_cond grows slowly with H only because its "
+        "supremum runs over more states (an extreme-value effect), not by compounding over tokens",
         kind=EMPIRICAL,
     )
 

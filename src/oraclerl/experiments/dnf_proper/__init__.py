@@ -3,10 +3,8 @@
 from ...runtime.run.registry import Experiment, register
 from . import analysis, experiment
 
-register(Experiment(
-    name="dnf-proper",
+register(Experiment.from_modules(
+    experiment, analysis, name="dnf-proper", paper="foster", config=experiment.DNFProperConfig, seeds=3,
     title="Max-k-DNF: proper learners (OnlineDPO, XPO) vs improper SpannerSampling, mass off the null "
           "response",
-    paper="foster", config=experiment.DNFProperConfig, run=experiment.run, scales=experiment.SCALES,
-    claims=analysis.claims, plot=analysis.plot, seeds=3,
 ))

@@ -24,8 +24,7 @@ def _common(results, cfg) -> str:
     return (
         f"β = {cfg.beta}, d = {cfg.num_vars}, m = {cfg.num_clauses}, k = {cfg.k}; same reward budget for all "
         f"(T_data = {budget}); sampling queries not matched (SpannerSampling's T_comp ∝ C_cov is the price "
-        "of "
-        "improper exploration; more rounds for a proper learner would also raise its reward budget, see "
+        "of improper exploration; more rounds for a proper learner would also raise its reward budget, see "
         f"docs/experiments/dnf-proper.md); ratio = output clause mass / π⋆_β's clause mass; {len(results)} "
         "instances"
     )
@@ -54,12 +53,10 @@ def xpo_stays(results: list[dict], cfg) -> Claim:
         max(xpo) <= 0.25,
         _common(results, cfg) + ". Does not hold at this scale: the optimism term −α Σ log Z_θ is a smooth "
         "relaxation of Max-k-DNF, and with the exact partition function (|Y| = m + 1) and d = 10 projected "
-        "gradient "
-        "finds a (near-)maximising assignment within a few fits. Theorem 4.1 is a computational statement "
-        "under ETH "
-        "for large d and k(n) with gap instances; the needed computation (minimising XPO's non-convex "
-        "objective) "
-        "is exactly what the theorem says cannot be done efficiently in general. Verdict: ratio ≤ 0.25",
+        "gradient finds a (near-)maximising assignment within a few fits. Theorem 4.1 is a computational "
+        "statement under ETH for large d and k(n) with gap instances; the needed computation (minimising "
+        "XPO's non-convex objective) is exactly what the theorem says cannot be done efficiently in general. "
+        "Verdict: ratio ≤ 0.25",
         kind=EMPIRICAL,
     )
 

@@ -14,7 +14,6 @@ gradient: the hardness of Theorem 4.1 is asymptotic and does not bite at this sc
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
@@ -41,7 +40,7 @@ class DNFProperConfig:
         64, "SpannerSampling spanner prompts (= trials on the single prompt)", low=1, high=2**16
     )
     span_factor: float = param(4.0, "T_span = ⌈κ·C_cov⌉", low=0.0, low_open=True, high=1000.0)
-    m_factor: float = param(4.0, "M_rej = m·C_cov (theory 8e²)", low=0.25, high=1000.0)
+    m_factor: float = param(4.0, "M_rej = max(1, m·C_cov) (theory m = 8e²)", low=0.25, high=1000.0)
     T_exp: int = param(64, "SpannerSampling exploration rounds", low=1, high=2 ** 16)
     exp_batch: int = param(8, "rounds per θ refit (all algorithms)", low=1, high=2 ** 12)
     xpo_alpha: float = param(0.1, "XPO optimism α", low=0.0, low_open=True)
@@ -74,9 +73,9 @@ def run(cfg: DNFProperConfig, ctx) -> dict:
         "base_regret": regret(inst.base.log_ref, inst),
     }
     o = inst.oracles()
-    sc = SpannerSamplingConfig(coverage_bound=C, B=1.0, theta_set="linf", nu=cfg.nu, T_prompt=cfg.T_prompt,
-                               T_span=math.ceil(cfg.span_factor * C), T_exp=cfg.T_exp, M_rej=cfg.m_factor * C,
-                               exp_batch=cfg.exp_batch)
+    sc = SpannerSamplingConfig.scheduled(C, span_factor=cfg.span_factor, m_factor=cfg.m_factor, B=1.0,
+                                         theta_set="linf", nu=cfg.nu, T_prompt=cfg.T_prompt, T_exp=cfg.T_exp,
+                                         exp_batch=cfg.exp_batch)
     out = SpannerSampling(sc).run(o.weak, o.reward, o.prompts, ctx.generator("spanner"))
     row["spanner"] = {"clause_mass": float(clause_mass(out.policy.log_prob_table(inst))[0]),
                       "regret": regret(out.policy, inst), "average_regret": out.policy.average_regret(inst),

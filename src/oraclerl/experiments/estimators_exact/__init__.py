@@ -3,10 +3,9 @@
 from ...runtime.run.registry import Experiment, register
 from . import analysis, experiment
 
-register(Experiment(
-    name="estimators-exact",
+register(Experiment.from_modules(
+    experiment, analysis, name="estimators-exact", paper="mousavi",
+    config=experiment.EstimatorsExactConfig, seeds=2,
     title="The exact estimator lab: KL estimators, KL placements and advantage estimators, bias and variance "
           "exactly",
-    paper="mousavi", config=experiment.EstimatorsExactConfig, run=experiment.run, scales=experiment.SCALES,
-    claims=analysis.claims, plot=analysis.plot, seeds=2,
 ))

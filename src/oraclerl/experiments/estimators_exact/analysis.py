@@ -267,9 +267,8 @@ def process_rewards(results: list[dict], cfg) -> Claim:
     return Claim("Process rewards: the ±1 per-prefix form has exactly twice the expected gradient of the "
                  "{0,1} form (no baseline), since E[∇log q_i | y_<i] = 0",
                  "Mousavi-Hosseini & Erdogdu 2026, §3 and §6",
-                 f"max relative error {max(prm_err):.1e}; "
-                 f"cos with ∇J_outcome {prm[0]['binary/none']['cos_J']:.3f}; "
-                 f"Var ±1 / (4·Var {{0,1}}) = "
+                 f"max relative error {max(prm_err):.1e}; cos with ∇J_outcome "
+                 f"{prm[0]['binary/none']['cos_J']:.3f}; Var ±1 / (4·Var {{0,1}}) = "
                  f"{prm[0]['signed/none']['var'] / (4 * prm[0]['binary/none']['var']):.2f}",
                  identity_holds(prm_err), "", kind=IDENTITY)
 

@@ -82,8 +82,7 @@ def verdict_process_on_unsolved(c0: np.ndarray, c_out: np.ndarray, c_proc: np.nd
     po, pp = float(c_out[u].mean() / n), float(c_proc[u].mean() / n)
     text = (
         f"{int(u.sum())} problems with base pass@{n} = 0; solved after outcome PG {so}, after process PG "
-        f"{sp}; "
-        f"pass@1 on them {po:.3f} vs {pp:.3f}"
+        f"{sp}; pass@1 on them {po:.3f} vs {pp:.3f}"
     )
     if sp != so:
         return sp > so, True, text

@@ -3,9 +3,8 @@
 from ...runtime.run.registry import Experiment, register
 from . import analysis, experiment
 
-register(Experiment(
-    name="lq-pretraining",
+register(Experiment.from_modules(
+    experiment, analysis, name="lq-pretraining", paper="mousavi",
+    config=experiment.LQPretrainingConfig, seeds=3, memory=experiment.memory,
     title="Likelihood quantiles (CDF, LQ, α-tail) of the base model along pre-training",
-    paper="mousavi", config=experiment.LQPretrainingConfig, run=experiment.run, scales=experiment.SCALES,
-    claims=analysis.claims, plot=analysis.plot, seeds=3, memory=experiment.memory,
 ))

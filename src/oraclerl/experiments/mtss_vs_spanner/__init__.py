@@ -3,9 +3,8 @@
 from ...runtime.run.registry import Experiment, register
 from . import analysis, experiment
 
-register(Experiment(
-    name="mtss-vs-spanner",
+register(Experiment.from_modules(
+    experiment, analysis, name="mtss-vs-spanner", paper="foster",
+    config=experiment.MTSSVsSpannerConfig, seeds=3,
     title="MTSS vs SpannerSampling on sequences: sampling and reward queries to the same regret as H grows",
-    paper="foster", config=experiment.MTSSVsSpannerConfig, run=experiment.run, scales=experiment.SCALES,
-    claims=analysis.claims, plot=analysis.plot, seeds=3,
 ))

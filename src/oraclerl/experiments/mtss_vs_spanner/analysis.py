@@ -65,25 +65,19 @@ def spanner_exponential(results: list[dict], cfg) -> Claim:
     return Claim(
         "SpannerSampling on sequences needs a sampling effort that grows like C_cov = 2^H (exponential in H)",
         "Foster et al. 2025, Cor. 5.1 (T_comp = Õ(C_cov·…)) and Thm 2.1; the issue's expectation",
-        f"Ĉ needed: log-rate per token {fmt_ci(knob_rate)} (log 2 = {math.log(2):.3f}), "
-        f"Ĉ = {_knobs_at_max_h(results, cfg, 'SpannerSampling')} at "
-        f"H = {Hmax} where C_cov = {2 ** Hmax}; T_comp log-rate per token {fmt_ci(sp_exp)}; clipping "
-        "envelope M⋆(ε) "
-        f"log-rate {fmt_ci(clip_rate)}, M⋆ = {clip[0]:.3g} at H = {Hmax}",
+        f"Ĉ needed: log-rate per token {fmt_ci(knob_rate)} (log 2 = {math.log(2):.3f}), Ĉ = "
+        f"{_knobs_at_max_h(results, cfg, 'SpannerSampling')} at H = {Hmax} where C_cov = {2 ** Hmax}; T_comp "
+        f"log-rate per token {fmt_ci(sp_exp)}; clipping envelope M⋆(ε) log-rate {fmt_ci(clip_rate)}, M⋆ = "
+        f"{clip[0]:.3g} at H = {Hmax}",
         all(k >= 0.5 * math.log(2) for k in knob_rate),
         "verdict: the needed Ĉ grows at ≥ ½·log 2 per token on every seed (doubling grid, so the rate is "
-        "coarse). "
-        "What we found: the Ĉ SpannerSampling needs stays far below C_cov and tracks M⋆(ε), the smallest "
-        "envelope "
-        "whose sampler applied to π⋆ itself has regret ≤ ε (exact). C_cov is a supremum, attained on the "
-        "all-good "
-        "sequence that has π⋆ mass 2^−H; an envelope M only clips the ratio where it exceeds M, and a "
-        "regret ε "
-        "tolerates clipping sequences with little π⋆ mass, so M⋆(ε) grows like e^{cH} with c well below log "
-        "2 "
-        "(c ≈ 0.3 at ε = 0.05, ≈ 0.45 at ε = 0.002). C_cov is the price of ε → 0 (M⋆ → C_cov) and of "
-        "worst-case "
-        "instances (Thm 2.1's needle); T_comp also grows here through T_exp, T_prompt ∝ dH", kind=EMPIRICAL)
+        "coarse). What we found: the Ĉ SpannerSampling needs stays far below C_cov and tracks M⋆(ε), the "
+        "smallest envelope whose sampler applied to π⋆ itself has regret ≤ ε (exact). C_cov is a supremum, "
+        "attained on the all-good sequence that has π⋆ mass 2^−H; an envelope M only clips the ratio where "
+        "it exceeds M, and a regret ε tolerates clipping sequences with little π⋆ mass, so M⋆(ε) grows like "
+        "e^{cH} with c well below log 2 (c ≈ 0.3 at ε = 0.05, ≈ 0.45 at ε = 0.002). C_cov is the price of ε "
+        "→ 0 (M⋆ → C_cov) and of worst-case instances (Thm 2.1's needle); T_comp also grows here through "
+        "T_exp, T_prompt ∝ dH", kind=EMPIRICAL)
 
 
 def mtss_pays_c_cond(results: list[dict], cfg) -> Claim:
@@ -97,12 +91,10 @@ def mtss_pays_c_cond(results: list[dict], cfg) -> Claim:
         f"{fmt_ci([p for _, p in mt])}, log-rate per token {fmt_ci([e for e, _ in mt])} "
         f"(SpannerSampling {fmt_ci(sp_exp)})",
         all(k <= 8 for k in knob),
-        "verdict: the needed envelope is ≤ 4·C_cond = 8 (Thm F.2's sufficient condition) at the largest H "
-        "on every "
-        "seed. Over this short range of H, MTSS's T_comp (≈ H²–H³ roll-out steps × the sampler's ≈ 4M "
-        "log(4/δ) "
-        "draws) is not smaller than SpannerSampling's: the exponential separation needs ε small enough that "
-        "M⋆(ε) approaches C_cov, or longer horizons", kind=EMPIRICAL)
+        "verdict: the needed envelope is ≤ 4·C_cond = 8 (Thm F.2's sufficient condition) at the largest H on "
+        "every seed. Over this short range of H, MTSS's T_comp (≈ H²–H³ roll-out steps × the sampler's ≈ 4M "
+        "log(4/δ) draws) is not smaller than SpannerSampling's: the exponential separation needs ε small "
+        "enough that M⋆(ε) approaches C_cov, or longer horizons", kind=EMPIRICAL)
 
 
 def t_data_polynomial(results: list[dict], cfg) -> Claim:

@@ -18,7 +18,6 @@ reference responses y′ is computed exactly. Growth rates are least-squares slo
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from ...common.config import param
@@ -83,14 +82,14 @@ def _mtss(inst, M: float, cfg, gen):
 def _spanner(inst, seq, C: float, cfg, gen):
     o = inst.oracles()
     H = inst.horizon
-    sc = SpannerSamplingConfig(
-        coverage_bound=C,
+    sc = SpannerSamplingConfig.scheduled(
+        C,
+        span_factor=cfg.span_T_span_per_coverage,
+        m_factor=cfg.span_M_factor,
         B=seq.B,
         nu=cfg.span_nu,
         T_prompt=cfg.span_T_prompt_per_dim * cfg.d * H,
-        M_rej=cfg.span_M_factor * C,
         exp_batch=cfg.span_exp_batch,
-        T_span=math.ceil(cfg.span_T_span_per_coverage * C),
         T_exp=cfg.span_T_exp_per_dim * cfg.d * H,
     )
     res = SpannerSampling(sc).run(o.weak, o.reward, o.prompts, gen)

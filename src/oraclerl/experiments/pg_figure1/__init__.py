@@ -4,9 +4,8 @@
 from ...runtime.run.registry import Experiment, register
 from . import analysis, experiment
 
-register(Experiment(
-    name="pg-figure1",
+register(Experiment.from_modules(
+    experiment, analysis, name="pg-figure1", paper="mousavi",
+    config=experiment.PGFigure1Config, seeds=3, memory=experiment.memory,
     title="Policy gradient with outcome vs process rewards: the base-model barrier (Figure 1)",
-    paper="mousavi", config=experiment.PGFigure1Config, run=experiment.run, scales=experiment.SCALES,
-    claims=analysis.claims, plot=analysis.plot, seeds=3, memory=experiment.memory,
 ))

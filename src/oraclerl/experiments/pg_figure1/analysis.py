@@ -70,8 +70,7 @@ def orm_plateaus(results: list[dict], cfg: PGFigure1Config) -> Claim:
         "Mousavi-Hosseini & Erdogdu 2026, §6, Fig. 1 (centre); Cor. 3.4-3.6 (base-model barrier)",
         f"final test error ORM {fmt_ci(orm_final)} vs PRM {fmt_ci(prm_final)}; base mass with q₀(y*|x) < "
         f"1/(queries per centre) {fmt_ci(mass)}; relative drop over the 2nd half ORM {fmt_ci(orm_drop)} vs "
-        "PRM "
-        f"{fmt_ci(prm_drop)}",
+        f"PRM {fmt_ci(prm_drop)}",
         ok,
         "verdict: for every seed PRM ends lower than ORM and ORM's 2nd-half relative drop is smaller than "
         "PRM's; queries per centre = steps·batch/num_mix (each context is fresh, its centre is what repeats)",
@@ -102,13 +101,11 @@ def orm_no_lift(results: list[dict], cfg: PGFigure1Config) -> Claim:
         "ORM does not lift the off-support centres (base likelihood < 1e-12)",
         "Mousavi-Hosseini & Erdogdu 2026, §6, Fig. 1 (left); Cor. 3.6 (base-model barrier)",
         f"ORM lifted {sum(map(len, orm_lifts))}/{n_off} off-support centres; mean final ORM likelihood of "
-        "the "
-        f"off-support centres per seed: {', '.join(f'{v:.2g}' for v in orm_off)} "
-        f"(base {', '.join(f'{v:.2g}' for v in base_off)})",
+        f"the off-support centres per seed: {', '.join(f'{v:.2g}' for v in orm_off)} (base "
+        f"{', '.join(f'{v:.2g}' for v in base_off)})",
         None if not n_off else not any(orm_lifts),
         f"verdict: no off-support centre ends above {LIFT_FLOOR:g} and 10× its base (the lift rule of the "
-        "PRM "
-        "claim; n/a without any off-support centre); " + detail, kind=EMPIRICAL)
+        "PRM claim; n/a without any off-support centre); " + detail, kind=EMPIRICAL)
 
 
 def prm_lifts_off_support(results: list[dict], cfg: PGFigure1Config) -> Claim:
@@ -139,15 +136,12 @@ def prm_lifts_off_support(results: list[dict], cfg: PGFigure1Config) -> Claim:
         "PRM lifts off-support centres (base likelihood < 1e-12) that ORM does not: how many, per seed and "
         "centre",
         "Mousavi-Hosseini & Erdogdu 2026, §6, Fig. 1 (left); Thm 4.1",
-        f"PRM lifted {n_prm}/{n_centres} off-support centres, on {seeds_lifted}/{len(seeds_with)} seeds "
-        "that have "
-        f"any (ORM: {n_orm}/{n_centres}); final PRM likelihood per centre: {'; '.join(rows)}",
+        f"PRM lifted {n_prm}/{n_centres} off-support centres, on {seeds_lifted}/{len(seeds_with)} seeds that "
+        f"have any (ORM: {n_orm}/{n_centres}); final PRM likelihood per centre: {'; '.join(rows)}",
         holds,
         f"a centre is lifted when its final likelihood is > {LIFT_FLOOR:g} and > 10× both its base and the "
-        "other "
-        "reward's; verdict: PRM lifts at least one centre and more centres than ORM (n/a without any "
-        "off-support "
-        "centre). The lift is instance-dependent, in the authors' own code as well: "
+        "other reward's; verdict: PRM lifts at least one centre and more centres than ORM (n/a without any "
+        "off-support centre). The lift is instance-dependent, in the authors' own code as well: "
         "docs/experiments/pg-figure1.md",
         kind=EMPIRICAL)
 
@@ -167,20 +161,16 @@ def prm_beyond_orm_reach(results: list[dict], cfg: PGFigure1Config) -> Claim:
     wins = sum(lift["process"][i] > lift["outcome"][i] for i in valid)
     return Claim(
         "PRM lifts centres beyond ORM's reach: of the centres with base likelihood below 1/(queries per "
-        "centre), "
-        "PRM brings more above 1/2 than ORM",
+        "centre), PRM brings more above 1/2 than ORM",
         "Mousavi-Hosseini & Erdogdu 2026, Cor. 3.4 (ORM needs ≈ 1/q₀(y*|x) queries per context) vs Thm 4.1",
         f"above 0.5, all seeds: ORM {pooled['outcome']:.0f} vs PRM {pooled['process']:.0f} of {sum(counts)} "
         f"centres; PRM's fraction is larger on {wins}/{len(valid)} seeds (per seed ORM "
         f"{', '.join(f'{v:.2f}' for v in lift['outcome'])} vs PRM "
-        f"{', '.join(f'{v:.2f}' for v in lift['process'])}; "
-        f"centres below the threshold per seed: {counts})",
+        f"{', '.join(f'{v:.2f}' for v in lift['process'])}; centres below the threshold per seed: {counts})",
         (pooled["process"] > pooled["outcome"]) if valid else None,
-        "verdict: pooled over seeds, PRM brings more of these centres above 1/2 than ORM "
-        "(instance-dependent per "
-        "seed, like the lift of the off-support centres: docs/experiments/pg-figure1.md); undecidable if no "
-        "seed "
-        "has such centres", kind=EMPIRICAL)
+        "verdict: pooled over seeds, PRM brings more of these centres above 1/2 than ORM (instance-dependent "
+        "per seed, like the lift of the off-support centres: docs/experiments/pg-figure1.md); undecidable if "
+        "no seed has such centres", kind=EMPIRICAL)
 
 
 def pass_at_k_barrier(results: list[dict], cfg: PGFigure1Config) -> Claim:
@@ -197,8 +187,7 @@ def pass_at_k_barrier(results: list[dict], cfg: PGFigure1Config) -> Claim:
         f"ORM {fmt_ci(po)}, PRM {fmt_ci(pp)}",
         all(o <= b + 0.05 and p >= o - 1e-9 for b, o, p in zip(pb, po, pp)),
         f"exact pass@k = E_x[1 − (1 − p(y*|x))^k] on the test set; verdict: per seed ORM's pass@{kk} ≤ base "
-        "+ 0.05 "
-        f"and PRM's ≥ ORM's", kind=EMPIRICAL)
+        "+ 0.05 and PRM's ≥ ORM's", kind=EMPIRICAL)
 
 
 def orm_sharpens_in_support(results: list[dict], cfg: PGFigure1Config) -> Claim:

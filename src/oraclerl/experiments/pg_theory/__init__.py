@@ -3,9 +3,7 @@
 from ...runtime.run.registry import Experiment, register
 from . import analysis, experiment
 
-register(Experiment(
-    name="pg-theory",
+register(Experiment.from_modules(
+    experiment, analysis, name="pg-theory", paper="mousavi", config=experiment.PGTheoryConfig, seeds=2,
     title="Reward queries of the theoretical PG algorithms vs base likelihood α, target ε and horizon N",
-    paper="mousavi", config=experiment.PGTheoryConfig, run=experiment.run, scales=experiment.SCALES,
-    claims=analysis.claims, plot=analysis.plot, seeds=2,
 ))

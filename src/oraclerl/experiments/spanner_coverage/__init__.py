@@ -4,9 +4,8 @@ best-of-n."""
 from ...runtime.run.registry import Experiment, register
 from . import analysis, experiment
 
-register(Experiment(
-    name="spanner-coverage",
+register(Experiment.from_modules(
+    experiment, analysis, name="spanner-coverage", paper="foster",
+    config=experiment.SpannerCoverageConfig, seeds=3,
     title="T_data and T_comp to reach regret ε vs C_cov: SpannerSampling, OnlineDPO, XPO",
-    paper="foster", config=experiment.SpannerCoverageConfig, run=experiment.run, scales=experiment.SCALES,
-    claims=analysis.claims, plot=analysis.plot, seeds=3,
 ))

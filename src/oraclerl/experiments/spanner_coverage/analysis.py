@@ -10,16 +10,15 @@ import numpy as np
 
 from ...runtime.reporting.figures import finish, pyplot, style
 from ...runtime.reporting.stats import fmt_ci, loglog_slope
-from ...runtime.reporting.verdicts import separates
+from ...runtime.reporting.verdicts import separation_claim
 from ...runtime.run.registry import EMPIRICAL, Claim
 
 
 def _note(results, cfg) -> str:
     return (
-        f"ε = {cfg.epsilon}; C_cov ∈ {[round(c) for c in cfg.coverages]}; {len(results)} seeds; slope of "
-        "log T "
-        "vs log C_cov per seed, decided at the midpoint between prediction and alternative (not informative "
-        "when the 95% interval straddles it; docs/experiments/spanner-coverage.md)"
+        f"ε = {cfg.epsilon}; C_cov ∈ {[round(c) for c in cfg.coverages]}; {len(results)} seeds; slope of log "
+        "T vs log C_cov per seed, decided at the midpoint between prediction and alternative (not "
+        "informative when the 95% interval straddles it; docs/experiments/spanner-coverage.md)"
     )
 
 
@@ -52,15 +51,14 @@ def spanner_t_data(results: list[dict], cfg) -> Claim | None:
     if "spanner" not in cfg.algorithms:
         return None
     s, cens = _slopes(results, "spanner", "t_data")
-    v = separates(s, 0.0, 1.0)
-    return Claim(
+    return separation_claim(
         "SpannerSampling's T_data is flat in C_cov (active exploration)",
         "Foster et al. 2025, Thm 3.1",
         f"slope {fmt_ci(s)}; {cens} censored points",
-        v.holds and cens == 0,
-        _note(results, cfg) + f"; alternative: passive exploration's T_data ∝ C_cov. {v.text}; no censoring",
-        informative=v.informative,
-        kind=EMPIRICAL,
+        s, 0.0, 1.0,
+        note_before=_note(results, cfg) + "; alternative: passive exploration's T_data ∝ C_cov. ",
+        note_after="; no censoring",
+        require=cens == 0,
     )
 
 
@@ -69,20 +67,18 @@ def spanner_need(results: list[dict], cfg) -> Claim | None:
     if "spanner" not in cfg.algorithms or not (need or any("spanner_need" in r for res in results
                                                               for r in res["rows"])):
         return None
-    v = separates(need, 1.0, 0.0)
-    return Claim(
+    return separation_claim(
         "SpannerSampling's sampling need grows about linearly with C_cov: the smallest Ĉ that still reaches "
         "ε",
         "Foster et al. 2025, Thm 3.1 (T_comp = Õ(C_cov)·T_data²) and Thm 2.1 (sampling ≳ C_cov is necessary)",
         f"slope of the needed Ĉ {fmt_ci(need)}; T_comp spent at the need: slope {fmt_ci(comp)}; "
         f"{missed} points where Ĉ = C_cov itself missed ε",
-        (v.holds and missed == 0) if need else None,
-        _note(results, cfg)
-        + "; Ĉ halved from C_cov (T_span = ⌈κĈ⌉, M_rej = mĈ) until ε is missed, so the need is "
-        f"measured, not the schedule's spend (which is ∝ Ĉ by construction). Alternative: a need flat in "
-        f"C_cov. {v.text}",
-        informative=v.informative or not need,
-        kind=EMPIRICAL,
+        need, 1.0, 0.0,
+        note_before=_note(results, cfg)
+        + "; Ĉ halved from C_cov (T_span = ⌈κĈ⌉, M_rej = mĈ) until ε is missed, so the need is measured, not "
+        "the schedule's spend (which is ∝ Ĉ by construction). Alternative: a need flat in C_cov. ",
+        require=missed == 0,
+        informative=None if need else True,
     )
 
 
@@ -90,16 +86,13 @@ def online_dpo_t_data(results: list[dict], cfg) -> Claim | None:
     if "online-dpo" not in cfg.algorithms:
         return None
     s, cens = _slopes(results, "online-dpo", "t_data")
-    v = separates(s, 1.0, 0.0)
-    return Claim(
+    return separation_claim(
         "OnlineDPO's T_data grows with C_cov (passive exploration)",
         "Foster et al. 2025, App. B.1 (T_data ≳ min{C_cov, e^{R_max/β}}, Xie et al.)",
         f"slope {fmt_ci(s)}; {cens} censored",
-        v.holds,
-        _note(results, cfg) + "; censored points count at the budget (a lower bound on the need, so "
-        f"censoring can only flatten the slope). Alternative: flat. {v.text}",
-        informative=v.informative,
-        kind=EMPIRICAL,
+        s, 1.0, 0.0,
+        note_before=_note(results, cfg) + "; censored points count at the budget (a lower bound on the need, "
+        "so censoring can only flatten the slope). Alternative: flat. ",
     )
 
 
@@ -107,16 +100,15 @@ def xpo_t_data(results: list[dict], cfg) -> Claim | None:
     if "xpo" not in cfg.algorithms:
         return None
     s, cens = _slopes(results, "xpo", "t_data")
-    v = separates(s, 0.0, 1.0)
-    return Claim(
+    return separation_claim(
         "XPO's T_data is flat in C_cov",
         "Foster et al. 2025, Eq. 4",
         f"slope {fmt_ci(s)}; {cens} censored",
-        v.holds and cens == 0,
-        _note(results, cfg) + "; XPO is given the exact partition function (Thm 4.1: not efficiently "
-        f"implementable). Alternative: T_data ∝ C_cov. {v.text}; no censoring",
-        informative=v.informative,
-        kind=EMPIRICAL,
+        s, 0.0, 1.0,
+        note_before=_note(results, cfg) + "; XPO is given the exact partition function (Thm 4.1: not "
+        "efficiently implementable). Alternative: T_data ∝ C_cov. ",
+        note_after="; no censoring",
+        require=cens == 0,
     )
 
 

@@ -8,8 +8,9 @@ whose feature is e₁ and carries a reward gap `gap`, and haystack responses wit
 π_ref gives the needle the mass that makes C_cov hit the target exactly, while R_max, B and the haystack stay
 fixed across coverage values. This is the mechanism of the coverage lower bounds (App. E, Xie et al.):
 nothing but the needle reveals the e₁ direction. SpannerSampling uses the theory's C-dependence for its
-knobs, T_span = ⌈κ·Ĉ⌉ and M_rej = m·Ĉ (Ĉ = exact C_cov), and fixed ν, T_prompt, T_exp; its T_data(T) counts
-the spanner phase plus 2 per exploration round and its regret is the prefix average over components (Thm 3.1).
+knobs, T_span = ⌈κ·Ĉ⌉ and M_rej = max(1, m·Ĉ) (Ĉ = exact C_cov), and fixed ν, T_prompt, T_exp; its T_data(T)
+counts the spanner phase plus 2 per exploration round and its regret is the prefix average over components
+(Thm 3.1).
 Because that schedule spends T_comp ∝ Ĉ by construction, the sampling claim measures the *need* instead: Ĉ is
 halved (Ĉ = C_cov/2, C_cov/4, …, down to 1) until the run no longer reaches ε, and the smallest Ĉ that still
 reached it (and the T_comp it spent) is regressed on C_cov.
@@ -63,7 +64,7 @@ class SpannerCoverageConfig:
     )
     T_prompt: int = param(128, "SpannerSampling spanner prompts (theory (R_max/β)²·T_exp)", low=1, high=2**17)
     span_factor: float = param(4.0, "T_span = ⌈κ·Ĉ⌉ (theory κ = T_exp)", low=0.0, low_open=True, high=1000.0)
-    m_factor: float = param(4.0, "M_rej = m·Ĉ (theory m = 8e² ≈ 59)", low=0.25, high=1000.0)
+    m_factor: float = param(4.0, "M_rej = max(1, m·Ĉ) (theory m = 8e² ≈ 59)", low=0.25, high=1000.0)
     T_exp: int = param(128, "SpannerSampling exploration rounds (budget)", low=1, high=2 ** 17)
     exp_batch: int = param(8, "rounds per θ refit, for every algorithm", low=1, high=2 ** 12)
     dpo_rounds: int = param(1024, "OnlineDPO rounds (budget)", low=1, high=2 ** 20)
@@ -87,7 +88,7 @@ def _bon(inst, cfg) -> dict:
 
 
 def _spanner(inst, c_knob: float, cfg, gen):
-    """SpannerSampling with the theory schedule at coverage knob Ĉ: T_span = ⌈κĈ⌉, M_rej = mĈ."""
+    """SpannerSampling with the theory schedule at coverage knob Ĉ: T_span = ⌈κĈ⌉, M_rej = max(1, mĈ)."""
     return spanner_at(
         inst,
         c_knob,

@@ -10,8 +10,8 @@ import numpy as np
 
 from ...runtime.reporting.figures import finish, pyplot
 from ...runtime.reporting.stats import fmt_ci, loglog_slope
-from ...runtime.reporting.verdicts import separates
-from ...runtime.run.registry import EMPIRICAL, Claim
+from ...runtime.reporting.verdicts import separation_claim
+from ...runtime.run.registry import Claim
 
 
 def _mean_curves(results, cfg):
@@ -55,39 +55,30 @@ def fast_rate(results: list[dict], cfg) -> Claim:
     rate = {d: loglog_slope(t, np.maximum(r, 1e-300)) for d, (t, r) in curves.items()}
     a, b = _joint_fit(curves)
     comp = _component_rates(results)
-    v_rate = separates(comp, -1.0, -0.5)
-    return Claim(
+    return separation_claim(
         "Regret decays like 1/T_data (fast rate 1/(βε), not the slow 1/ε²)",
         "Foster et al. 2025, Thm 3.1",
         "slope of log component regret vs log T_data over exploration, mean over d per seed: "
-        f"{fmt_ci(comp)}; "
-        "prefix-averaged regret (second half): "
+        f"{fmt_ci(comp)}; prefix-averaged regret (second half): "
         + ", ".join(f"d={d}: {v:.2f}" for d, v in rate.items())
         + f"; joint fit regret ∝ d^{a:.2f}·T_data^{b:.2f}",
-        v_rate.holds,
-        "the component r_t = J(π⋆) − J(π_{θ^t}) is fitted, not the prefix average: the average of "
-        "c/T_data(t) "
-        "with T_data(t) = n₀ + 2t (n₀ = spanner data) is ≈ (c/2t)·log(1 + 2t/n₀), whose slope is nearer −½ "
-        f"until 2t ≫ n₀, i.e. it would mimic the slow rate. {v_rate.text}",
-        informative=v_rate.informative,
-        kind=EMPIRICAL,
+        comp, -1.0, -0.5,
+        note_before="the component r_t = J(π⋆) − J(π_{θ^t}) is fitted, not the prefix average: the "
+        "average of c/T_data(t) with T_data(t) = n₀ + 2t (n₀ = spanner data) is ≈ (c/2t)·log(1 + 2t/n₀), "
+        "whose slope is nearer −½ until 2t ≫ n₀, i.e. it would mimic the slow rate. ",
     )
 
 
 def spanner_size(results: list[dict], cfg) -> Claim:
     span = [loglog_slope([r["d"] for r in res["rows"]], [max(r["spanner_size"], 1) for r in res["rows"]])
             for res in results]
-    v = separates(span, 2.0, 1.0)
-    return Claim(
+    return separation_claim(
         "The spanner size grows like d/ν² ∝ d² when ν follows the theory's d^{−1/2}",
         "Foster et al. 2025, Lemma G.8",
         f"slope of |Ψ_span| in d: {fmt_ci(span)} (ν ∝ d^−{cfg.nu_power:g})",
-        v.holds,
-        "elliptic-potential bound |Ψ_span| ≲ d·log(1 + 1/(νλ))/ν²; alternative: a ν that ignores d gives ∝ "
-        "d. "
-        + v.text,
-        informative=v.informative,
-        kind=EMPIRICAL,
+        span, 2.0, 1.0,
+        note_before="elliptic-potential bound |Ψ_span| ≲ d·log(1 + 1/(νλ))/ν²; alternative: a ν that ignores "
+        "d gives ∝ d. ",
     )
 
 
@@ -100,22 +91,19 @@ def t_data_in_d(results: list[dict], cfg) -> Claim:
         loglog_slope([r["d"] for r in res["rows"]], [max(r["reach"]["t_data"], 1) for r in res["rows"]])
         for res in results
     ]
-    v = separates(dslopes, 2.0, 1.0)
-    return Claim(
+    return separation_claim(
         "T_data to reach ε grows like d² (Theorem 3.1's d²/(βε))",
         "Foster et al. 2025, Thm 3.1",
         f"slope in d of T_data(ε={cfg.epsilon}): {fmt_ci(dslopes)}; joint fit regret ∝ d^{a:.2f} at fixed "
-        "T_data; "
-        f"T_data·βε/d² in [{min(ratios):.3g}, {max(ratios):.3g}]; {censored} censored",
-        v.holds and censored == 0,
-        "Theorem 3.1 is a worst-case upper bound. Its d² is (i) the spanner size d/ν² and (ii) the "
-        "high-probability least-squares radius ε_stat² ∝ d; the alternative d¹ is (ii) alone. On these "
-        "random "
-        "instances (fixed C_cov, features spread on the sphere) the spanner phase alone fits θ to near ε at "
-        "large d, so T_data(ε) is dominated by the spanner offset at large d and by reward noise at small d. "
-        f"{v.text}; no censoring",
-        informative=v.informative,
-        kind=EMPIRICAL,
+        f"T_data; T_data·βε/d² in [{min(ratios):.3g}, {max(ratios):.3g}]; {censored} censored",
+        dslopes, 2.0, 1.0,
+        note_before="Theorem 3.1 is a worst-case upper bound. Its d² is (i) the spanner size d/ν² and (ii) "
+        "the high-probability least-squares radius ε_stat² ∝ d; the alternative d¹ is (ii) alone. On these "
+        "random instances (fixed C_cov, features spread on the sphere) the spanner phase alone fits θ to "
+        "near ε at large d, so T_data(ε) is dominated by the spanner offset at large d and by reward noise "
+        "at small d. ",
+        note_after="; no censoring",
+        require=censored == 0,
     )
 
 

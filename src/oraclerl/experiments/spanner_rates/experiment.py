@@ -14,7 +14,6 @@ if the d²/(βε) form is tight). Each verdict is taken at the midpoint between 
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from ...common.config import param
@@ -40,7 +39,7 @@ class SpannerRatesConfig:
     )
     T_prompt: int = param(2048, "spanner prompts (must exceed the spanner size ≈ d/ν²)", low=1, high=2 ** 20)
     span_factor: float = param(8.0, "T_span = ⌈κ·C_cov⌉", low=0.0, low_open=True, high=1000.0)
-    m_factor: float = param(4.0, "M_rej = m·C_cov (theory 8e²)", low=0.25, high=1000.0)
+    m_factor: float = param(4.0, "M_rej = max(1, m·C_cov) (theory m = 8e²)", low=0.25, high=1000.0)
     T_exp: int = param(512, "exploration rounds", low=1, high=2 ** 20)
     exp_batch: int = param(8, "rounds per θ refit", low=1, high=2 ** 12)
     epsilon: float = param(0.01, "regret level at which T_data(ε) is read", low=0.0, low_open=True)
@@ -60,14 +59,14 @@ def run(cfg: SpannerRatesConfig, ctx) -> dict:
         )
         c = coverage_coefficient(inst)
         o = inst.oracles()
-        sc = SpannerSamplingConfig(
-            coverage_bound=c,
+        sc = SpannerSamplingConfig.scheduled(
+            c,
+            span_factor=cfg.span_factor,
+            m_factor=cfg.m_factor,
             B=inst.B,
             nu=cfg.nu0 * (4 / d) ** cfg.nu_power,
             T_prompt=cfg.T_prompt,
-            T_span=math.ceil(cfg.span_factor * c),
             T_exp=cfg.T_exp,
-            M_rej=cfg.m_factor * c,
             exp_batch=cfg.exp_batch,
         )
         out = SpannerSampling(sc).run(o.weak, o.reward, o.prompts, ctx.generator(f"spanner/{d}"))

@@ -65,8 +65,8 @@ def rare_off_support(results: list[dict], cfg: TransformerBarrierConfig) -> Clai
         f"fraction of rare contexts with Q_x·q₀(y⋆|x) < 1: {fmt_ci(rare_off)}",
         all(v >= 0.5 for v in rare_off),
         "Q_x = post-training samples of context x (uniform prompts), so Q_x·q₀ < 1 means fewer than one "
-        "correct "
-        "sample expected during post-training; verdict: at least half of the rare contexts in every seed",
+        "correct sample expected during post-training; verdict: at least half of the rare contexts in every "
+        "seed",
         kind=EMPIRICAL)
 
 
@@ -96,8 +96,7 @@ def process_learns_token_supported(results: list[dict], cfg: TransformerBarrierC
         f"{_frac(d['deep_tok'])}, < 1/|V|: {_frac(d['deep_notok'])}",
         (sum(d["deep_tok"]) >= len(d["deep_tok"]) / 2) if d["deep_tok"] else None,
         "verdict on the token-supported class only (at least half learned; undecided when the class is "
-        "empty). "
-        "A transformer pre-trained on common contexts is typically *confidently wrong* on a rare one "
+        "empty). A transformer pre-trained on common contexts is typically *confidently wrong* on a rare one "
         "(min token probability ≈ 0, below the uniform 1/|V|), so its token-level LQ is tiny too and Thm 4.1 "
         "predicts no advantage there, unlike the near-uniform linear base model of the paper", kind=EMPIRICAL)
 

@@ -62,7 +62,7 @@ import torch
 from ...common.device import resolve_device
 from ...common.validation import check_choice, check_int, check_positive, check_range
 from ...errors import ConfigError
-from .protocols import _OUT_DTYPE, LinearSoftmaxProtocolMixin
+from .oracle_methods import _OUT_DTYPE, LinearSoftmaxProtocolMixin
 from .sampling import _uniform, auto_dtype, inverse_cdf, process_logits
 
 __all__ = ["CausalLM", "auto_dtype", "inverse_cdf", "process_logits"]

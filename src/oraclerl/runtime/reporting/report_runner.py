@@ -108,8 +108,7 @@ def run_report(scale: str = "quick", only: list[str] | None = None, seeds: list[
     if dry_run:
         print(
             f"report ({scale} scale): valid; would bring {len(specs)} runs of {len(exps)} experiment(s) up "
-            "to "
-            f"date in {runs} and write {out}"
+            f"to date in {runs} and write {out}"
         )
         return None
     store = RunStore(runs)

@@ -6,7 +6,8 @@ boundary at the midpoint between the two (on the scale of the quantity, e.g. a l
 verdict window never accepts the alternative, and reports "not informative at this scale" when the 95%
 interval of the per-seed values straddles the boundary (the measurement cannot tell the two apart). The
 negative controls in ``tests/test_claims_*.py`` feed the alternative's values to the same code and check "does
-not hold". See docs/experiments/ for each window.
+not hold". :func:`separation_claim` wraps one such decision into an empirical :class:`Claim`. See
+docs/experiments/ for each window.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ..run.registry import EMPIRICAL, Claim
 from .stats import mean_ci
 
 
@@ -48,3 +50,33 @@ def separates(values: Sequence[float], prediction: float, alternative: float) ->
     if not side(lo) and not side(hi):
         return Separation(False, True, b, text)
     return Separation(side(m), False, b, text + " (straddles the boundary)")
+
+
+def separation_claim(
+    statement: str,
+    source: str,
+    measured: str,
+    values: Sequence[float],
+    prediction: float,
+    alternative: float,
+    *,
+    note_before: str,
+    note_after: str = "",
+    require: bool = True,
+    informative: bool | None = None,
+) -> Claim:
+    """The empirical :class:`Claim` whose verdict is ``separates(values, prediction, alternative)``.
+
+    ``holds`` is ``v.holds and require`` (Python's ``and``: None when no value is finite, so the claim is
+    reported, not judged; False when ``require`` fails, e.g. censored points); ``detail`` is
+    ``note_before + v.text + note_after``; ``informative`` is ``v.informative`` unless given."""
+    v = separates(values, prediction, alternative)
+    return Claim(
+        statement,
+        source,
+        measured,
+        v.holds and require,
+        note_before + v.text + note_after,
+        informative=v.informative if informative is None else informative,
+        kind=EMPIRICAL,
+    )

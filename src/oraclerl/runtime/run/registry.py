@@ -17,11 +17,9 @@ PAPERS = {
     "foster": "Foster, Mhammedi & Rohatgi (COLT 2025): Is a Good Foundation Necessary for Efficient RL? "
               "The Computational Role of the Base Model in Exploration",
     "yang_bon": "Yang et al. (ISIT 2024): Asymptotics of Language Model Alignment; Beirami et al. (ICML "
-                "2025): "
-                "Theoretical guarantees on the best-of-n alignment policy",
+                "2025): Theoretical guarantees on the best-of-n alignment policy",
     "mousavi": "Mousavi-Hosseini & Erdogdu (ICML 2026): Post-Training with Policy Gradients: Optimality and "
-               "the "
-               "Base Model Barrier",
+               "the Base Model Barrier",
     "lm": "Real language models (transformers backend)",
 }
 
@@ -136,6 +134,14 @@ class Experiment:
             doc = getattr(sys.modules.get(getattr(self.run, "__module__", "")), "__doc__", None) or ""
             parts = doc.split("\n\n", 1)
             self.description = parts[1].replace("\n", " ") if len(parts) > 1 else ""
+
+    @classmethod
+    def from_modules(cls, experiment, analysis, **fields) -> Experiment:
+        """The experiment of a package ``experiments/<name>/`` (docs/architecture.md): ``run`` and ``SCALES``
+        from its ``experiment`` module, ``claims`` and ``plot`` from its ``analysis`` module; ``fields`` are
+        the rest (name, title, paper, config, seeds, memory, ...)."""
+        return cls(run=experiment.run, scales=experiment.SCALES, claims=analysis.claims, plot=analysis.plot,
+                   **fields)
 
     def make_config(self, scale: str = "quick", overrides: dict[str, Any] | None = None):
         from ...common.config import apply_overrides, validate
