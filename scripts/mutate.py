@@ -1,6 +1,6 @@
 """Mutation testing of one module with mutmut (``make mutate MODULE=src/oraclerl/diagnostics/regret.py``).
 
-The run happens in a scratch copy of ``src/``, ``tests/`` and ``pyproject.toml`` (default
+The run happens in a scratch copy of ``src/``, ``tests/``, ``docs/``, ``README.md`` and ``pyproject.toml`` (default
 ``/tmp/oraclerl-mutate/<module>``), so the working tree is never touched: mutmut writes its mutated copy under
 ``mutants/`` there. The scratch ``pyproject.toml`` keeps the project's ``[tool.mutmut]`` settings and sets
 ``only_mutate`` to MODULE and the test selection to the fast tests that cover it (the ``TESTS`` given, else
@@ -111,7 +111,8 @@ def _scratch_pyproject(src: Path, module: str, tests: list[str], deselect: list[
     test ids in ``deselect`` left out (``pytest --deselect``)."""
     text = src.read_text("utf-8")
     m = re.search(r"(?ms)^\[tool\.mutmut\]\n(.*?)(?=^\[|\Z)", text)
-    own = {"source_paths": ["src/"], "only_mutate": [module], "pytest_add_cli_args_test_selection": tests}
+    own = {"source_paths": ["src/"], "only_mutate": [module], "pytest_add_cli_args_test_selection": tests,
+           "also_copy": ["docs/", "README.md"]}      # mutmut's own copy: tests check that claims link their docs
     if deselect:
         cli = re.search(r"(?m)^pytest_add_cli_args\s*=\s*(\[.*\])\s*$", m.group(1) if m else "")
         args = json.loads(cli.group(1)) if cli else []
@@ -151,6 +152,24 @@ def _write_diffs(work: Path, env: dict, survivors: dict[str, str], out: Path) ->
     subprocess.run(
         [sys.executable, "-c", _DIFFS, json.dumps(survivors), str(out)], cwd=work, env=env, check=True
     )
+
+
+def unchecked(status: dict[str, str], names: list[str]) -> list[str]:
+    """The mutants mutmut left unchecked: of ``names`` (a re-run), else of every mutant it generated.
+
+    mutmut marks every mutant "not checked" when the tests fail on the unmutated scratch copy (its baseline), so
+    a run where any is left unchecked measured nothing about them and must not pass for a result.
+    """
+    return sorted(n for n in (names or status) if status.get(n) in (None, "not checked"))
+
+
+def last_message(log: str) -> str:
+    """mutmut's last line in its log, without the progress spinner: why it stopped ("failed to collect stats.
+    runner returned 1": the tests fail on the unmutated copy; "Unable to force test failures": they never call
+    the module)."""
+    lines = [ln.strip() for ln in re.split(r"[\r\n]", log)]
+    lines = [ln for ln in lines if ln and not re.match(r"^[\u2800-\u28ff] ", ln) and set(ln) - set(".[]0-9% ")]
+    return lines[-1] if lines else "no output"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -229,6 +248,8 @@ def main(argv: list[str] | None = None) -> int:
             ROOT / "src", work / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info")
         )
         shutil.copytree(ROOT / "tests", work / "tests", ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(ROOT / "docs", work / "docs")
+        shutil.copy2(ROOT / "README.md", work / "README.md")
     (work / "pyproject.toml").write_text(
         _scratch_pyproject(ROOT / "pyproject.toml", str(module), tests, deselect), "utf-8"
     )
@@ -250,10 +271,13 @@ def main(argv: list[str] | None = None) -> int:
             stderr=subprocess.STDOUT,
         )  # progress spinner: not for stdout
     status = _statuses(mutmut, work, env)
-    unrun = [n for n in names if status.get(n) in (None, "not checked")]
+    unrun = unchecked(status, names)
     if unrun:
+        log = work / ("mutmut-rerun.log" if before else "mutmut-run.log")
         print(
-            f"error: mutmut left {len(unrun)} mutants unchecked; see {work}/mutmut-rerun.log", file=sys.stderr
+            f"error: mutmut left {len(unrun)} of {len(names or status)} mutants unchecked "
+            f"(mutmut: {last_message(log.read_text('utf-8', errors='replace'))!r}); see {log}",
+            file=sys.stderr,
         )
         return 1
     if before:                       # killed mutants stay killed when tests are added: re-test the rest only
