@@ -1,12 +1,13 @@
 """Mutation testing of one module with mutmut (``make mutate MODULE=src/oraclerl/diagnostics/regret.py``).
 
-The run happens in a scratch copy of ``src/``, ``tests/``, ``docs/``, ``README.md`` and ``pyproject.toml`` (default
-``/tmp/oraclerl-mutate/<module>``), so the working tree is never touched: mutmut writes its mutated copy under
-``mutants/`` there. The scratch ``pyproject.toml`` keeps the project's ``[tool.mutmut]`` settings and sets
-``only_mutate`` to MODULE and the test selection to the fast tests that cover it (the ``TESTS`` given, else
-:data:`FAST_TESTS` plus tests/test_mutants_*.py; slow tests are deselected). It prints the killed / survived /
-timeout / no-tests counts, writes them to ``summary.json`` and every survivor's diff to ``survivors.diff`` in
-the scratch copy. Figures and the triage of survivors are recorded in ``docs/testing.md``.
+The run happens in a scratch copy of ``src/``, ``tests/``, ``docs/``, ``README.md`` and ``pyproject.toml``
+(default ``/tmp/oraclerl-mutate/<module>``), so the working tree is never touched: mutmut writes its mutated
+copy under ``mutants/`` there. The scratch ``pyproject.toml`` keeps the project's ``[tool.mutmut]`` settings
+and sets ``only_mutate`` to MODULE and the test selection to the fast tests that cover it (the ``TESTS``
+given, else :data:`FAST_TESTS` plus tests/test_mutants_*.py; slow tests are deselected). It prints the killed
+/ survived / timeout / no-tests counts, writes them to ``summary.json`` and every survivor's diff to
+``survivors.diff`` in the scratch copy. Figures and the triage of survivors are recorded in
+``docs/testing.md``.
 """
 
 from __future__ import annotations
@@ -112,7 +113,7 @@ def _scratch_pyproject(src: Path, module: str, tests: list[str], deselect: list[
     text = src.read_text("utf-8")
     m = re.search(r"(?ms)^\[tool\.mutmut\]\n(.*?)(?=^\[|\Z)", text)
     own = {"source_paths": ["src/"], "only_mutate": [module], "pytest_add_cli_args_test_selection": tests,
-           "also_copy": ["docs/", "README.md"]}      # mutmut's own copy: tests check that claims link their docs
+           "also_copy": ["docs/", "README.md"]}   # into mutmut's copy: tests check the claims' docs links
     if deselect:
         cli = re.search(r"(?m)^pytest_add_cli_args\s*=\s*(\[.*\])\s*$", m.group(1) if m else "")
         args = json.loads(cli.group(1)) if cli else []
@@ -157,8 +158,8 @@ def _write_diffs(work: Path, env: dict, survivors: dict[str, str], out: Path) ->
 def unchecked(status: dict[str, str], names: list[str]) -> list[str]:
     """The mutants mutmut left unchecked: of ``names`` (a re-run), else of every mutant it generated.
 
-    mutmut marks every mutant "not checked" when the tests fail on the unmutated scratch copy (its baseline), so
-    a run where any is left unchecked measured nothing about them and must not pass for a result.
+    mutmut marks every mutant "not checked" when the tests fail on the unmutated scratch copy (its baseline),
+    so a run where any is left unchecked measured nothing about them and must not pass for a result.
     """
     return sorted(n for n in (names or status) if status.get(n) in (None, "not checked"))
 
@@ -168,7 +169,8 @@ def last_message(log: str) -> str:
     runner returned 1": the tests fail on the unmutated copy; "Unable to force test failures": they never call
     the module)."""
     lines = [ln.strip() for ln in re.split(r"[\r\n]", log)]
-    lines = [ln for ln in lines if ln and not re.match(r"^[\u2800-\u28ff] ", ln) and set(ln) - set(".[]0-9% ")]
+    spinner, dots = re.compile(r"^[\u2800-\u28ff] "), set(".[]0-9% ")
+    lines = [ln for ln in lines if ln and not spinner.match(ln) and set(ln) - dots]
     return lines[-1] if lines else "no output"
 
 

@@ -1,5 +1,5 @@
-"""Developer scripts: the source re-packer of scripts/pack_string_runs.py (values unchanged, ragged string runs
-packed) and the run check of scripts/mutate.py (a run that checked nothing never passes for a result)."""
+"""Developer scripts: the source re-packer of scripts/pack_string_runs.py (values unchanged, ragged string
+runs packed) and the run check of scripts/mutate.py (a run that checked nothing never passes for a result)."""
 
 from __future__ import annotations
 
@@ -68,7 +68,8 @@ def test_mutate_run_with_unchecked_mutants_is_an_error():
 def test_mutate_names_why_mutmut_stopped():
     """The error line quotes mutmut's own reason, not its progress spinner or pytest's dots."""
     last_message = _module("mutate").last_message
-    log = ("\u280b Generating mutants\u2819 Generating mutants\r\u2839 Generating mutants\n    done in 326ms\n"
+    log = ("\u280b Generating mutants\u2819 Generating mutants\r\u2839 Generating mutants\n"
+           "    done in 326ms\n"
            "\u2834 Running clean tests\r\u2826 Running clean tests\n    done\n"
            "....................                                                    [100%]\n"
            "FAILED: Unable to force test failures\n")
