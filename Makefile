@@ -52,7 +52,7 @@ mutate: $(DEVSTAMP)
 	  $(if $(DESELECT),--deselect $(DESELECT))
 
 lint: $(DEVSTAMP)
-	$(VENV)/bin/ruff check src tests benchmarks scripts
+	$(PY) -m ruff check   # every Python file git does not ignore: src, tests, benchmarks, scripts
 
 clean:
 	rm -rf $(VENV) runs report .pytest_cache

@@ -66,14 +66,13 @@ def test_mutate_run_with_unchecked_mutants_is_an_error():
 
 
 def test_mutate_names_why_mutmut_stopped():
-    """The error line quotes mutmut's own reason, not its progress spinner or pytest's dots."""
+    """The error line quotes mutmut's own reason: its last line, after the spinner's carriage returns."""
     last_message = _module("mutate").last_message
     log = ("\u280b Generating mutants\u2819 Generating mutants\r\u2839 Generating mutants\n"
            "    done in 326ms\n"
-           "\u2834 Running clean tests\r\u2826 Running clean tests\n    done\n"
-           "....................                                                    [100%]\n"
+           "\u2834 Running forced fail test\r\u2826 Running forced fail test\r"
            "FAILED: Unable to force test failures\n")
     assert last_message(log) == "FAILED: Unable to force test failures"
-    assert last_message("....  [ 40%]\nfailed to collect stats. runner returned 1\n\r") == (
+    assert last_message("....  [ 40%]\nfailed to collect stats. runner returned 1\n\r\n") == (
         "failed to collect stats. runner returned 1")
     assert last_message("") == "no output"
